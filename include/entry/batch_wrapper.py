@@ -1,0 +1,240 @@
+"""ParallelRunStep entry script: hand each input file of a FileDataset mini-batch to an R script.
+
+The runtime imports this module in every worker process, calls :func:`init` once, :func:`run` for each
+mini-batch (a list of local file paths) and :func:`shutdown` at the end. Arguments are read with
+``parse_known_args`` so the runtime's own arguments pass through untouched:
+
+``--r-script PATH``        the R script defining ``process_file(input_path, output_dir, args)``; relative
+                           paths are resolved against the source directory, then the working directory
+                           (default ``r/process_file.r``)
+``--r-mode MODE``          ``worker`` (default: one persistent R process per worker process) or
+                           ``per-file`` (a fresh R process for every file: the compatibility path)
+``--file-timeout S``       seconds one file may take before R is killed and the file fails (default 300;
+                           0 = no limit). Keep ``mini_batch_size x`` typical time below run_invocation_timeout.
+``--r-arg=VALUE``          one extra argument for the R script (repeat for several; ``=`` keeps values that
+                           start with a dash)
+``--output-dir DIR``       where results go (default: ``AZUREML_BI_OUTPUT_PATH``)
+``--input-root DIR``       the dataset's mount/download folder; outputs are filed under the input path
+                           relative to it (default: the absolute path without its leading ``/``)
+``--rscript PATH``         the Rscript executable (default: ``Rscript`` on PATH)
+
+:func:`run` returns one JSON line per succeeded file (input, relative_path, outputs, seconds, value,
+warnings). A failed file is left out, so the runtime counts it, and its error (message, R stderr tail,
+attempt) is written to ``failures/<relative path>.json``. Standard library only (plus R): this file ships
+to the compute nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # the runtime puts the source directory, not this folder, on sys.path
+    sys.path.insert(0, _HERE)
+
+from output_layout import OutputLayout, relative_input_path  # noqa: E402
+from r_worker import FileOutcome, RSetupError, RWorker, find_rscript  # noqa: E402
+
+SOURCE_DIR = os.path.dirname(_HERE)
+DEFAULT_R_SCRIPT = os.path.join("r", "process_file.r")
+logger = logging.getLogger("azureml_parallel_r.entry")
+
+
+@dataclass(frozen=True)
+class EntryConfig:
+    """The entry script's settings, parsed from its arguments.
+
+    :param r_script: absolute path of the R script.
+    :param r_mode: ``worker`` or ``per-file``.
+    :param file_timeout: seconds per file, ``None`` for no limit.
+    :param r_args: extra arguments for the R script.
+    :param output_dir: the step's output directory.
+    :param input_root: the dataset's root folder, if known.
+    :param rscript: the Rscript executable.
+    """
+
+    r_script: str
+    r_mode: str
+    file_timeout: float | None
+    r_args: tuple[str, ...]
+    output_dir: str
+    input_root: str | None
+    rscript: str
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batch_wrapper.py", add_help=False, allow_abbrev=False)
+    parser.add_argument("--r-script", default=DEFAULT_R_SCRIPT)
+    parser.add_argument("--r-mode", choices=("worker", "per-file"), default="worker")
+    parser.add_argument("--file-timeout", type=float, default=300.0)
+    parser.add_argument("--r-arg", action="append", default=[], dest="r_args")
+    parser.add_argument("--output-dir")
+    parser.add_argument("--input-root")
+    parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
+    return parser
+
+
+def resolve_r_script(path: str, source_dir: str = SOURCE_DIR) -> str:
+    """Return the R script's absolute path: as given, else under the source directory, else the cwd.
+
+    :param path: the ``--r-script`` argument.
+    :param source_dir: the step's source directory (the folder above ``entry/``).
+    """
+    candidates = [path] if os.path.isabs(path) else [os.path.join(source_dir, path), os.path.abspath(path)]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    raise RSetupError(
+        f"R script not found: {path!r} (looked at {', '.join(candidates)}); pass --r-script with a path "
+        "relative to the source directory or an absolute path"
+    )
+
+
+def parse_config(argv: list[str]) -> EntryConfig:
+    """Parse the entry script's own arguments and ignore the runtime's.
+
+    :param argv: the process arguments without the program name.
+    """
+    args, _runtime_args = build_parser().parse_known_args(argv)
+    output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH")
+    if not output_dir:
+        raise ValueError("no output directory: pass --output-dir or set AZUREML_BI_OUTPUT_PATH")
+    if args.file_timeout < 0:
+        raise ValueError(f"--file-timeout must be >= 0 seconds, got {args.file_timeout:g}")
+    return EntryConfig(
+        r_script=resolve_r_script(args.r_script),
+        r_mode=args.r_mode,
+        file_timeout=args.file_timeout or None,
+        r_args=tuple(args.r_args),
+        output_dir=output_dir,
+        input_root=args.input_root,
+        rscript=find_rscript(args.rscript),
+    )
+
+
+def _runtime_context() -> tuple[str, str]:
+    """Return (log folder, process name) from the ParallelRunStep runtime, or local stand-ins."""
+    try:
+        from azureml_user.parallel_run import EntryScript
+
+        entry = EntryScript()
+        return str(entry.log_dir), f"{entry.agent_name}-{os.getpid()}"
+    except Exception:  # not under a ParallelRunStep runtime: run by hand or from tests
+        return os.path.join(tempfile.gettempdir(), "azureml-parallel-r-logs"), f"{socket.gethostname()}-{os.getpid()}"
+
+
+class BatchProcessor:
+    """Processes files with one R script and files their outputs; one instance per worker process.
+
+    :param config: the parsed entry-script settings.
+    :param log_dir: folder for the R worker's log (stdout and stderr of R).
+    :param process_name: a name unique to this worker process.
+    """
+
+    def __init__(self, config: EntryConfig, log_dir: str, process_name: str) -> None:
+        self.config = config
+        self.layout = OutputLayout(config.output_dir, process_name)
+        self.worker = RWorker(
+            config.r_script,
+            os.path.join(log_dir, "r", f"{process_name}.txt"),
+            rscript=config.rscript,
+            file_timeout=config.file_timeout,
+        )
+
+    def start(self) -> None:
+        """Start R and load the script once, so a broken script fails here and not per file."""
+        os.makedirs(self.config.output_dir, exist_ok=True)
+        self.worker.start()
+        if self.config.r_mode == "per-file":
+            self.worker.close()
+
+    def process(self, input_path: str) -> str | None:
+        """Process one file; return its JSON result row, or ``None`` when it failed (recorded under failures/).
+
+        :param input_path: the local path of the input file.
+        """
+        relative = relative_input_path(input_path, self.config.input_root)
+        scratch = self.layout.new_scratch()
+        try:
+            outcome = self.worker.process(input_path, scratch, list(self.config.r_args))
+        except RSetupError as exc:  # R could not be restarted after a crash
+            outcome = FileOutcome(ok=False, kind="crash", error=str(exc))
+        finally:
+            if self.config.r_mode == "per-file":
+                self.worker.close()
+        if not outcome.ok:
+            self.layout.discard(scratch)
+            attempt = self.layout.record_failure(relative, self._failure_record(input_path, relative, outcome))
+            logger.warning("%s failed (attempt %d, %s): %s", relative, attempt, outcome.kind, outcome.error)
+            return None
+        outputs = self.layout.commit(scratch, relative)
+        self.layout.clear_failure(relative)
+        row: dict[str, Any] = {
+            "input": input_path,
+            "relative_path": relative,
+            "outputs": outputs,
+            "seconds": round(outcome.seconds, 4),
+            "value": outcome.value,
+        }
+        if outcome.warnings:
+            row["warnings"] = outcome.warnings
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+    def _failure_record(self, input_path: str, relative: str, outcome: FileOutcome) -> dict[str, Any]:
+        return {
+            "input": input_path,
+            "relative_path": relative,
+            "kind": outcome.kind,
+            "error": outcome.error,
+            "call": outcome.call,
+            "warnings": outcome.warnings,
+            "stderr_tail": outcome.stderr_tail,
+            "seconds": round(outcome.seconds, 4),
+            "r_script": self.config.r_script,
+            "process": os.path.basename(self.layout.scratch_root),
+        }
+
+    def close(self) -> None:
+        self.worker.close()
+        self.layout.remove_scratch()
+
+
+_processor: BatchProcessor | None = None
+
+
+def init() -> None:
+    """Parse arguments, check R and the R script, and start this process's R worker."""
+    global _processor
+    config = parse_config(sys.argv[1:])
+    log_dir, process_name = _runtime_context()
+    processor = BatchProcessor(config, log_dir, process_name)
+    processor.start()
+    _processor = processor
+    logger.info("R worker ready (%s mode): %s", config.r_mode, config.r_script)
+
+
+def run(mini_batch: list[str]) -> list[str]:
+    """Process the files of one mini-batch; return one JSON result row per succeeded file.
+
+    :param mini_batch: local paths of the mini-batch's files.
+    """
+    if _processor is None:
+        raise RuntimeError("run() called before init()")
+    rows = (_processor.process(os.fspath(path)) for path in mini_batch)
+    return [row for row in rows if row is not None]
+
+
+def shutdown() -> None:
+    """Stop the R worker and remove this process's scratch folder."""
+    global _processor
+    if _processor is not None:
+        _processor.close()
+        _processor = None

@@ -1,0 +1,141 @@
+"""Where one pipeline run's per-file outputs live, and how they appear atomically.
+
+::
+
+    <output>/results/<input path relative to the dataset root>/...   outputs of succeeded files
+    <output>/failures/<input path relative to the dataset root>.json  why a file failed (latest attempt)
+    <output>/.scratch/<process>/<n>/                                  private per-file scratch folders
+
+R writes into a scratch folder on the same file system; only when the file succeeds is the folder
+renamed, in one step, to its place under ``results/``. A failed, crashed or timed-out file leaves nothing
+under ``results/``. Each input has its own folder, so two inputs never overwrite each other's outputs,
+and every failure record is written whole (temporary file + rename), so concurrent processes never
+interleave. Standard library only: this module ships to the compute nodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import uuid
+from typing import Any
+
+RESULTS_DIR = "results"
+FAILURES_DIR = "failures"
+SCRATCH_DIR = ".scratch"
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` so that readers see the old file or the whole new one.
+
+    :param path: destination file; its folder is created when missing.
+    :param data: anything ``json.dumps`` accepts.
+    """
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=1, default=str)
+    os.replace(tmp, path)
+
+
+def relative_input_path(input_path: str, input_root: str | None) -> str:
+    """Return the input's path relative to the dataset root, as it appears under ``results/``.
+
+    Without a root (or for a path outside it) the absolute path minus its leading ``/`` is used, which is
+    still unique per input.
+
+    :param input_path: the file as the runtime handed it to ``run()``.
+    :param input_root: the folder the dataset is mounted or downloaded at.
+    """
+    path = os.path.normpath(os.path.abspath(input_path))
+    if input_root:
+        root = os.path.normpath(os.path.abspath(input_root))
+        if path.startswith(root + os.sep):
+            return os.path.relpath(path, root)
+    return path.lstrip(os.sep)
+
+
+class OutputLayout:
+    """The results, failures and scratch folders of one pipeline run's output directory.
+
+    :param output_dir: the step's output directory (``--output-dir`` or ``AZUREML_BI_OUTPUT_PATH``).
+    :param process_name: a name unique to this worker process, for its scratch folder.
+    """
+
+    def __init__(self, output_dir: str, process_name: str) -> None:
+        self.output_dir = os.path.abspath(output_dir)
+        self.scratch_root = os.path.join(self.output_dir, SCRATCH_DIR, process_name)
+        self._count = 0
+
+    def results_path(self, relative_path: str) -> str:
+        return os.path.join(self.output_dir, RESULTS_DIR, relative_path)
+
+    def failure_path(self, relative_path: str) -> str:
+        return os.path.join(self.output_dir, FAILURES_DIR, relative_path + ".json")
+
+    def new_scratch(self) -> str:
+        """Create and return an empty private folder for one file's outputs."""
+        self._count += 1
+        path = os.path.join(self.scratch_root, f"{self._count:08d}-{uuid.uuid4().hex[:8]}")
+        os.makedirs(path)
+        return path
+
+    def commit(self, scratch: str, relative_path: str) -> list[str]:
+        """Move a succeeded file's scratch folder to ``results/<relative_path>/`` in one rename.
+
+        A folder left by an earlier attempt of the same input (a retried mini-batch) is replaced.
+        Returns the output files, relative to the output directory.
+
+        :param scratch: the folder R wrote into.
+        :param relative_path: the input's path relative to the dataset root.
+        """
+        target = self.results_path(relative_path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        outputs = sorted(
+            os.path.relpath(os.path.join(folder, name), scratch)
+            for folder, _dirs, names in os.walk(scratch)
+            for name in names
+        )
+        if os.path.lexists(target):
+            stale = scratch + ".replaced"
+            os.rename(target, stale)
+            os.rename(scratch, target)
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            os.rename(scratch, target)
+        base = os.path.relpath(target, self.output_dir)
+        return [os.path.join(base, name) for name in outputs]
+
+    def discard(self, scratch: str) -> None:
+        """Remove a failed file's scratch folder and whatever R left in it."""
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def record_failure(self, relative_path: str, record: dict[str, Any]) -> int:
+        """Write the failure record of one input and return its attempt number (1 for the first failure).
+
+        :param relative_path: the input's path relative to the dataset root.
+        :param record: message, kind, R stderr tail and the like.
+        """
+        path = self.failure_path(relative_path)
+        attempt = 1
+        try:
+            with open(path, encoding="utf-8") as handle:
+                attempt = int(json.load(handle).get("attempt", 0)) + 1
+        except (OSError, ValueError, AttributeError):
+            pass
+        write_json_atomic(path, {**record, "attempt": attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        return attempt
+
+    def clear_failure(self, relative_path: str) -> None:
+        """Forget an earlier failed attempt of an input that has now succeeded."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.failure_path(relative_path))
+
+    def remove_scratch(self) -> None:
+        """Remove this process's scratch folder (and the shared parent once it is empty)."""
+        shutil.rmtree(self.scratch_root, ignore_errors=True)
+        with contextlib.suppress(OSError):  # other processes still use it
+            os.rmdir(os.path.dirname(self.scratch_root))

@@ -1,0 +1,302 @@
+"""Client for one persistent R worker process (``include/r/worker.R``).
+
+R starts once, sources the user's script once, then processes file after file. Requests and responses
+travel as JSON lines over two dedicated pipes (never stdin/stdout), so nothing the user's R code prints
+can corrupt them; R's stdout and stderr are appended to a log file, whose tail is attached to a failure.
+
+A file that makes R crash (segfault, ``quit()``) or run past ``file_timeout`` fails alone: the process
+group is killed and the next file gets a fresh worker. Standard library only: this module ships to the
+compute nodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+WORKER_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "worker.R")
+STDERR_TAIL_CHARS = 4000
+STDERR_TAIL_LINES = 40
+KILL_GRACE_SECONDS = 2.0
+R_INSTALL_HINT = (
+    "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
+    "r-cran-png r-cran-jpeg) or pass --rscript /path/to/Rscript"
+)
+
+
+class RSetupError(RuntimeError):
+    """R cannot start or the R script cannot be loaded; raised before any file is processed."""
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one input file in R.
+
+    :param ok: True when ``process_file`` returned without an R error.
+    :param value: the JSON-able value ``process_file`` returned.
+    :param error: the R error message, or what killed the worker.
+    :param kind: ``ok``, ``r_error``, ``crash`` or ``timeout``.
+    :param call: the R call that raised, when R reported one.
+    :param warnings: R warnings raised while processing the file (at most 20).
+    :param stderr_tail: the end of what R printed while processing the file (failures only).
+    :param seconds: wall-clock seconds spent on the file.
+    """
+
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    kind: str = "ok"
+    call: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    stderr_tail: str = ""
+    seconds: float = 0.0
+
+
+def find_rscript(rscript: str = "Rscript") -> str:
+    """Return the absolute path of Rscript or raise :class:`RSetupError` saying how to install it.
+
+    :param rscript: a command name looked up on PATH, or a path.
+    """
+    found = shutil.which(rscript)
+    if found is None:
+        raise RSetupError(f"Rscript not found ({rscript!r} is not on PATH or not executable): {R_INSTALL_HINT}")
+    return found
+
+
+def _parent_death_signal() -> Any:
+    """Return a pre-exec hook that puts R in its own process group and kills it if its parent dies."""
+    libc = None
+    if os.uname().sysname == "Linux":
+        with contextlib.suppress(OSError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+    def preexec() -> None:
+        os.setpgid(0, 0)
+        if libc is not None:
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the Python worker
+
+    return preexec
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "R stopped answering"
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"R crashed (killed by signal {signal.Signals(-returncode).name})"
+        return f"R crashed (killed by signal {-returncode})"
+    return f"R exited with status {returncode} while processing the file (quit() or a fatal error?)"
+
+
+class RWorker:
+    """One R process running ``worker.R`` with the user's script loaded.
+
+    :param r_script: path of the R script defining ``process_file(input_path, output_dir, args)``.
+    :param log_path: file that receives R's stdout and stderr (appended).
+    :param rscript: the Rscript executable (a path or a name on PATH).
+    :param file_timeout: seconds one file may take before R is killed; ``None`` for no limit.
+    :param start_timeout: seconds R may take to start and source the script.
+    :param env: environment for R; defaults to this process's, with a UTF-8 locale.
+    """
+
+    def __init__(
+        self,
+        r_script: str,
+        log_path: str,
+        *,
+        rscript: str = "Rscript",
+        file_timeout: float | None = None,
+        start_timeout: float = 120.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.r_script = os.path.abspath(r_script)
+        self.log_path = log_path
+        self.rscript = rscript
+        self.file_timeout = file_timeout
+        self.start_timeout = start_timeout
+        self.env = env
+        self.starts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._request_fd = -1
+        self._response_fd = -1
+        self._buffer = b""
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start R and load the script; raise :class:`RSetupError` with R's own message on failure."""
+        self.close()
+        rscript = find_rscript(self.rscript)
+        os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
+        offset = self._log_size()
+        request_r, request_w = os.pipe()
+        response_r, response_w = os.pipe()
+        try:
+            with open(self.log_path, "ab") as log:
+                self._proc = subprocess.Popen(
+                    [rscript, "--vanilla", WORKER_R, str(request_r), str(response_w)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(request_r, response_w),
+                    env=self._r_env(),
+                    preexec_fn=_parent_death_signal(),
+                )
+        except OSError as exc:
+            for fd in (request_r, request_w, response_r, response_w):
+                os.close(fd)
+            raise RSetupError(f"cannot start {rscript}: {exc}; {R_INSTALL_HINT}") from exc
+        os.close(request_r)
+        os.close(response_w)
+        self._request_fd, self._response_fd, self._buffer = request_w, response_r, b""
+        self.starts += 1
+        reply = self._call({"cmd": "load", "script": self.r_script}, self.start_timeout)
+        if reply is None or not reply.get("ok"):
+            tail = self._log_tail(offset)
+            self.close()
+            reason = reply.get("error") if reply else _describe_exit(self._last_returncode)
+            raise RSetupError(
+                f"R could not load {self.r_script}: {reason}" + (f"\n--- R output ---\n{tail}" if tail else "")
+            )
+
+    def process(self, input_path: str, output_dir: str, args: list[str]) -> FileOutcome:
+        """Run ``process_file`` on one file; a crash or timeout fails this file and restarts R next time.
+
+        :param input_path: the input file.
+        :param output_dir: an empty folder that receives the file's outputs.
+        :param args: extra arguments passed to ``process_file`` as a character vector.
+        """
+        if not self.alive:
+            self.start()
+        offset = self._log_size()
+        started = time.monotonic()
+        request = {"cmd": "process", "input": input_path, "output_dir": output_dir, "args": list(args)}
+        try:
+            reply = self._call(request, self.file_timeout)
+        except TimeoutError:
+            self.close()
+            return FileOutcome(
+                ok=False,
+                kind="timeout",
+                error=f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted",
+                stderr_tail=self._log_tail(offset),
+                seconds=time.monotonic() - started,
+            )
+        seconds = time.monotonic() - started
+        if reply is None:
+            self.close()
+            return FileOutcome(
+                ok=False,
+                kind="crash",
+                error=_describe_exit(self._last_returncode),
+                stderr_tail=self._log_tail(offset),
+                seconds=seconds,
+            )
+        warnings = [str(w) for w in reply.get("warnings") or []]
+        if reply.get("ok"):
+            return FileOutcome(ok=True, value=reply.get("value"), warnings=warnings, seconds=seconds)
+        return FileOutcome(
+            ok=False,
+            kind="r_error",
+            error=str(reply.get("error")),
+            call=reply.get("call"),
+            warnings=warnings,
+            stderr_tail=self._log_tail(offset),
+            seconds=seconds,
+        )
+
+    def close(self) -> None:
+        """Ask R to exit, and kill its process group if it does not within a grace period."""
+        proc, self._proc = self._proc, None
+        if self._request_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._request_fd, b'{"cmd": "exit"}\n')
+            os.close(self._request_fd)
+            self._request_fd = -1
+        if self._response_fd >= 0:
+            os.close(self._response_fd)
+            self._response_fd = -1
+        if proc is None:
+            return
+        try:
+            proc.wait(timeout=KILL_GRACE_SECONDS if proc.poll() is None else None)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self._last_returncode = proc.returncode
+
+    _last_returncode: int | None = None
+
+    def _call(self, message: dict[str, Any], timeout: float | None) -> dict[str, Any] | None:
+        """Send one request and wait for its response; ``None`` when R died, TimeoutError past ``timeout``."""
+        assert self._proc is not None
+        data = (json.dumps(message, ensure_ascii=True) + "\n").encode("ascii")
+        try:
+            os.write(self._request_fd, data)
+        except BrokenPipeError:
+            self._reap()
+            return None
+        deadline = None if not timeout else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                self._kill()
+                raise TimeoutError
+            ready, _, _ = select.select([self._response_fd], [], [], wait)
+            if not ready:
+                continue
+            chunk = os.read(self._response_fd, 1 << 16)
+            if not chunk:
+                self._reap()
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line.decode("utf-8", errors="replace"))
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            self._last_returncode = self._proc.wait()
+
+    def _r_env(self) -> dict[str, str]:
+        env = dict(os.environ if self.env is None else self.env)
+        locale = env.get("LC_ALL") or env.get("LC_CTYPE") or env.get("LANG") or ""
+        if "utf-8" not in locale.lower() and "utf8" not in locale.lower():
+            env.pop("LC_ALL", None)
+            env["LC_CTYPE"] = env["LANG"] = "C.UTF-8"  # file names are UTF-8 on the wire
+        return env
+
+    def _log_size(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def _log_tail(self, offset: int) -> str:
+        """Return the end of what R printed since ``offset``."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(offset, self._log_size() - 4 * STDERR_TAIL_CHARS))
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = text.splitlines()[-STDERR_TAIL_LINES:]
+        return "\n".join(lines)[-STDERR_TAIL_CHARS:]

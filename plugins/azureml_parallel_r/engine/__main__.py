@@ -1,0 +1,158 @@
+"""Command line of the local ParallelRunStep engine.
+
+    python -m azureml_parallel_r.engine run --input DIR --output DIR --source-dir DIR \\
+        --entry-script entry/batch_wrapper.py [ParallelRunConfig flags] -- [entry script arguments]
+    python -m azureml_parallel_r.engine start ...        same flags; detaches and prints the run id
+    python -m azureml_parallel_r.engine status LOGS_DIR
+    python -m azureml_parallel_r.engine cancel LOGS_DIR
+
+``run`` prints progress while the job runs and a one-line summary at the end. Exit status: 0 Finished,
+1 Failed, 3 Canceled (Ctrl-C cancels), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.engine.job import JobSpec, new_run_id
+from azureml_parallel_r.engine.settings import (
+    DEFAULT_APPEND_ROW_FILE_NAME,
+    OUTPUT_ACTIONS,
+    ParallelRunSettings,
+)
+
+EXIT_CODES = {run_status.FINISHED: 0, run_status.FAILED: 1, run_status.CANCELED: 3}
+
+
+def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="the FileDataset folder: every file below it is one item")
+    parser.add_argument("--output", required=True, help="the step's output folder (AZUREML_BI_OUTPUT_PATH)")
+    parser.add_argument("--source-dir", help="source directory (default: the entry script's folder)")
+    parser.add_argument("--entry-script", required=True, help="entry script, relative to --source-dir or absolute")
+    parser.add_argument("--logs-dir", help="status and logs (default: OUTPUT/logs)")
+    parser.add_argument("--run-id", help="run id (default: a new local_<time>_<hex> id)")
+    parser.add_argument("--mini-batch-size", type=int, default=10)
+    parser.add_argument("--node-count", type=int, default=1)
+    parser.add_argument("--process-count-per-node", type=int, help="default: the number of cores")
+    parser.add_argument("--error-threshold", type=int, default=-1, help="failed files tolerated; -1 ignores all")
+    parser.add_argument("--allowed-failed-count", type=int, help="failed mini-batches tolerated; -1 ignores all")
+    parser.add_argument("--allowed-failed-percent", type=float, help="percent of failed mini-batches tolerated")
+    parser.add_argument("--run-invocation-timeout", type=float, default=60.0, help="seconds per run() call")
+    parser.add_argument("--run-max-try", type=int, default=3)
+    parser.add_argument("--output-action", choices=OUTPUT_ACTIONS, default="append_row")
+    parser.add_argument("--append-row-file-name", default=DEFAULT_APPEND_ROW_FILE_NAME)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment variable for the workers",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m azureml_parallel_r.engine",
+        description="Run a ParallelRunStep entry script over a folder of files on this machine.",
+        epilog="Arguments after -- go to the entry script.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_job_arguments(commands.add_parser("run", help="run a job in the foreground"))
+    _add_job_arguments(commands.add_parser("start", help="start a job detached and print its run id"))
+    for name, text in (("status", "print a run's status"), ("cancel", "cancel a detached run")):
+        commands.add_parser(name, help=text).add_argument("logs_dir")
+    commands.add_parser("run-spec", help=argparse.SUPPRESS).add_argument("spec")
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
+    """Build the job from command-line arguments; ``ValueError`` says which one to fix."""
+    env = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--env takes NAME=VALUE, got {item!r}")
+        env[name] = value
+    settings = ParallelRunSettings(
+        mini_batch_size=args.mini_batch_size,
+        node_count=args.node_count,
+        process_count_per_node=args.process_count_per_node,
+        error_threshold=args.error_threshold,
+        allowed_failed_count=args.allowed_failed_count,
+        allowed_failed_percent=args.allowed_failed_percent,
+        run_invocation_timeout=args.run_invocation_timeout,
+        run_max_try=args.run_max_try,
+        output_action=args.output_action,
+        append_row_file_name=args.append_row_file_name,
+        environment_variables=env,
+    )
+    output = os.path.abspath(args.output)
+    entry = args.entry_script
+    source_dir = os.path.abspath(args.source_dir or os.path.dirname(os.path.abspath(entry)))
+    spec = JobSpec(
+        run_id=args.run_id or new_run_id(),
+        input_dir=os.path.abspath(args.input),
+        output_dir=output,
+        entry_script=entry if args.source_dir else os.path.basename(entry),
+        source_dir=source_dir,
+        logs_dir=os.path.abspath(args.logs_dir or os.path.join(output, "logs")),
+        entry_args=tuple(entry_args),
+        settings=settings,
+    )
+    spec.check()
+    return spec
+
+
+def run_foreground(spec: JobSpec) -> str:
+    """Run ``spec`` in this process with progress on stderr; SIGINT/SIGTERM cancel it."""
+    from azureml_parallel_r.engine.runtime import ParallelRunJob
+
+    job = ParallelRunJob(spec, on_progress=lambda line: print(line, file=sys.stderr, flush=True))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: job.request_cancel())
+    return job.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    entry_args: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, entry_args = argv[:at], argv[at + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run-spec":
+        return EXIT_CODES[run_foreground(JobSpec.load(args.spec))]
+    if args.command in ("status", "cancel"):
+        from azureml_parallel_r.engine.runs import LocalRun, RunNotFound
+
+        try:
+            run = LocalRun.open(args.logs_dir)
+        except RunNotFound as exc:
+            parser.error(str(exc))
+        if args.command == "cancel":
+            run.cancel()
+        print(json.dumps(run.state(), indent=1))
+        return 0
+    try:
+        spec = spec_from_args(args, entry_args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.command == "start":
+        from azureml_parallel_r.engine.runs import start_run
+
+        run = start_run(spec)
+        print(json.dumps({"run_id": run.run_id, "logs_dir": spec.logs_dir}))
+        return 0
+    spec.save()
+    print(f"run {spec.run_id}: {spec.input_dir} -> {spec.output_dir} (logs: {spec.logs_dir})", file=sys.stderr)
+    return EXIT_CODES[run_foreground(spec)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

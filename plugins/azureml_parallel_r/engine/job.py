@@ -1,0 +1,104 @@
+"""One local job: what to run (:class:`JobSpec`) and where its state lives (the run folder files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from azureml_parallel_r.engine.settings import ParallelRunSettings
+
+SPEC_FILE = "job_spec.json"
+STATUS_FILE = "status.json"
+
+
+def new_run_id(prefix: str = "local") -> str:
+    """Return a fresh run id in the style of Azure ML's (``local_20261124_171500_1a2b3c4d``)."""
+    return f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(4)}"
+
+
+def write_json(path: str, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON in one rename, so readers never see half a file.
+
+    :param path: destination; its folder is created when missing.
+    :param data: anything ``json.dumps`` accepts.
+    """
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    """Return the JSON object in ``path``, or ``None`` when the file does not exist yet."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything one local ParallelRunStep job needs.
+
+    :param run_id: the run's id.
+    :param input_dir: the FileDataset: every file below this folder is one item.
+    :param output_dir: the step's output folder (``AZUREML_BI_OUTPUT_PATH`` for the entry script).
+    :param entry_script: the entry script, relative to ``source_dir`` or absolute.
+    :param source_dir: the step's source directory (put on ``sys.path``, the workers' working folder).
+    :param logs_dir: where status, progress and per-process logs go (Azure's ``logs/`` layout).
+    :param entry_args: arguments for the entry script (read with ``parse_known_args``).
+    :param settings: the ParallelRunConfig knobs.
+    """
+
+    run_id: str
+    input_dir: str
+    output_dir: str
+    entry_script: str
+    source_dir: str
+    logs_dir: str
+    entry_args: tuple[str, ...] = ()
+    settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
+
+    @property
+    def entry_script_path(self) -> str:
+        return os.path.normpath(os.path.join(self.source_dir, self.entry_script))
+
+    def check(self) -> None:
+        """Raise ``ValueError`` saying what to fix when the spec cannot run at all."""
+        if not os.path.isdir(self.source_dir):
+            raise ValueError(f"source directory not found: {self.source_dir}")
+        if not os.path.isfile(self.entry_script_path):
+            raise ValueError(
+                f"entry script not found: {self.entry_script_path} (--entry-script is relative to --source-dir)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["entry_args"] = list(self.entry_args)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        values = dict(data)
+        values["entry_args"] = tuple(values.get("entry_args", ()))
+        values["settings"] = ParallelRunSettings.from_dict(values.get("settings", {}))
+        return cls(**values)
+
+    def save(self) -> str:
+        path = os.path.join(self.logs_dir, SPEC_FILE)
+        write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> JobSpec:
+        data = read_json(path)
+        if data is None:
+            raise FileNotFoundError(f"job spec not found: {path}")
+        return cls.from_dict(data)

@@ -1,0 +1,568 @@
+"""The local ParallelRunStep runtime: the same rules as Azure ML, on one machine.
+
+- The input folder is the FileDataset: its files, sorted by path, are cut into mini-batches of
+  ``mini_batch_size`` files.
+- ``node_count x process_count_per_node`` worker processes each import the entry script, call ``init()``
+  once, then ``run(mini_batch)`` for every mini-batch they pull, and ``shutdown()`` at the end.
+- A mini-batch fails when ``run()`` raises, exceeds ``run_invocation_timeout`` (the process is killed and
+  replaced) or returns fewer items than it was given; it is tried again until ``run_max_try`` tries, then
+  its missing items count as failed. Only the rows of a mini-batch's last try are kept, so every succeeded
+  item has exactly one row.
+- The job fails as soon as failed items > ``error_threshold`` (unless -1) or failed mini-batches >
+  ``allowed_failed_count`` (unless -1/None), and at the end when the failed mini-batch percent >
+  ``allowed_failed_percent``; like Azure, a mini-batch counts as failed while its latest try failed.
+- ``init()`` failing fails the job at once with its traceback (a broken setup would fail every file).
+- append_row: the controller alone writes the rows, so concurrent workers never interleave; the file
+  appears in the output folder in one rename when the job ends (not on cancel).
+- Logs follow Azure's layout under the logs folder: ``job_result.txt``, ``job_error.txt``,
+  ``job_progress_overview.<YYYYMMDDHH>.txt``, ``user/stdout|stderr/<node>/<process>...``,
+  ``user/entry_script_log/<node>/``, ``sys/mini_batches.jsonl``, and ``status.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.engine.job import STATUS_FILE, JobSpec, write_json
+
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INIT_TIMEOUT_SECONDS = 600.0
+STOP_GRACE_SECONDS = 10.0
+
+
+def list_input_files(input_dir: str) -> list[str]:
+    """Return every file below ``input_dir`` (following folder links), sorted by relative path.
+
+    :param input_dir: the dataset folder.
+    """
+    if not os.path.isdir(input_dir):
+        raise ValueError(f"input folder not found: {input_dir}")
+    found = []
+    for folder, dirs, names in os.walk(input_dir, followlinks=True):
+        dirs.sort()
+        found.extend(os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name)))
+    return sorted(found, key=lambda path: os.path.relpath(path, input_dir))
+
+
+def _child_setup() -> Callable[[], None]:
+    """Pre-exec hook: own process group (killable as one) and death with the controller (Linux)."""
+    libc = None
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+    def setup() -> None:
+        os.setpgid(0, 0)
+        if libc is not None:
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return setup
+
+
+@dataclass
+class Attempt:
+    """The outcome of one ``run()`` call.
+
+    :param kind: ``ok``, ``error`` (run raised), ``timeout`` or ``crash`` (the process died).
+    :param rows: the append_row lines ``run()`` returned.
+    :param error: the traceback or what killed the process.
+    """
+
+    kind: str
+    rows: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class InitFailed(RuntimeError):
+    """A worker process could not import the entry script or its ``init()`` raised."""
+
+
+class WorkerProcess:
+    """One worker process, driven over two pipes by its slot thread in the controller.
+
+    :param spec: the job.
+    :param node: node folder name (``node000``).
+    :param process: process name (``process000``).
+    :param env: environment for the process.
+    """
+
+    def __init__(self, spec: JobSpec, node: str, process: str, env: dict[str, str]) -> None:
+        self.spec = spec
+        self.name = f"{node}.{process}"
+        self.node = node
+        self.process = process
+        self.env = env
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._write_fd = -1
+        self._read_fd = -1
+        self._buffer = b""
+
+    def start(self, argv: list[str]) -> None:
+        """Spawn the process and wait for ``init()``; raise :class:`InitFailed` with its traceback."""
+        logs = self.spec.logs_dir
+        stdout_path = os.path.join(logs, "user", "stdout", self.node, f"{self.process}.stdout.txt")
+        stderr_path = os.path.join(logs, "user", "stderr", self.node, f"{self.process}.stderr.txt")
+        for path in (stdout_path, stderr_path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        request_r, request_w = os.pipe()
+        response_r, response_w = os.pipe()
+        with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "azureml_parallel_r.engine.worker", str(request_r), str(response_w)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                pass_fds=(request_r, response_w),
+                env=self.env,
+                cwd=self.spec.source_dir,
+                preexec_fn=_child_setup(),
+            )
+        os.close(request_r)
+        os.close(response_w)
+        self._write_fd, self._read_fd = request_w, response_r
+        setup = {
+            "entry_script": self.spec.entry_script_path,
+            "source_dir": self.spec.source_dir,
+            "argv": argv,
+        }
+        reply = self._call(setup, INIT_TIMEOUT_SECONDS)
+        if reply is None or not reply.get("ready"):
+            error = reply.get("error") if reply else self._death_message(stderr_path)
+            self.kill()
+            raise InitFailed(f"init() failed in {self.name}:\n{error}")
+
+    def run_batch(self, files: list[str], timeout: float) -> Attempt:
+        """Send one mini-batch to ``run()`` and wait at most ``timeout`` seconds for its rows."""
+        reply = self._call({"cmd": "run", "files": files}, timeout)
+        if reply is None:
+            if self._timed_out:
+                return Attempt("timeout", error=f"run() exceeded run_invocation_timeout={timeout:g}s; process killed")
+            return Attempt("crash", error=f"{self.name} died during run() (exit status {self._proc_returncode()})")
+        if reply.get("ok"):
+            return Attempt("ok", rows=list(reply.get("rows", [])))
+        return Attempt("error", error=reply.get("error"))
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Ask for ``shutdown()`` and exit; kill the process group after ``grace`` seconds."""
+        if self._write_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._write_fd, b'{"cmd": "shutdown"}\n')
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_fds()
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the worker's process group (thread-safe)."""
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.wait()
+        self._close_fds()
+
+    _timed_out = False
+
+    def _call(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        self._timed_out = False
+        try:
+            os.write(self._write_fd, (json.dumps(message) + "\n").encode())
+        except OSError:
+            return None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._timed_out = True
+                self.kill()
+                return None
+            ready, _, _ = select.select([self._read_fd], [], [], remaining)
+            if ready:
+                chunk = os.read(self._read_fd, 1 << 20)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def _proc_returncode(self) -> int | None:
+        return self._proc.wait() if self._proc is not None else None
+
+    def _death_message(self, stderr_path: str) -> str:
+        code = self._proc_returncode()
+        try:
+            with open(stderr_path, encoding="utf-8", errors="replace") as handle:
+                tail = handle.read()[-4000:]
+        except OSError:
+            tail = ""
+        return f"the worker process exited with status {code} before init() finished\n{tail}"
+
+    def _close_fds(self) -> None:
+        for fd in (self._write_fd, self._read_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._write_fd = self._read_fd = -1
+
+
+@dataclass
+class _Counts:
+    total_files: int = 0
+    total_mini_batches: int = 0
+    succeeded_files: int = 0
+    failed_files: int = 0
+    completed_mini_batches: int = 0
+    failed_attempts: int = 0
+
+
+class ParallelRunJob:
+    """Runs one :class:`JobSpec` to a final status (``Finished``, ``Failed`` or ``Canceled``).
+
+    :param spec: the job.
+    :param on_progress: called with a one-line progress message (default: nothing).
+    :param progress_interval: seconds between progress messages and status updates.
+    """
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        *,
+        on_progress: Callable[[str], None] | None = None,
+        progress_interval: float = 2.0,
+    ) -> None:
+        self.spec = spec
+        self.settings = spec.settings
+        self.on_progress = on_progress or (lambda _line: None)
+        self.progress_interval = progress_interval
+        self.counts = _Counts()
+        self._cond = threading.Condition()
+        self._cancel = threading.Event()
+        self._batches: list[list[str]] = []
+        self._attempts: list[int] = []
+        self._queue: deque[int] = deque()
+        self._in_flight = 0
+        self._scheduled = 0
+        self._failed_batches: set[int] = set()
+        self._abort_reason: str | None = None
+        self._errors: list[str] = []
+        self._workers: list[WorkerProcess] = []
+        self._started = time.time()
+        self._rows_file: Any = None
+
+    # -- public -----------------------------------------------------------------------------------------
+
+    def request_cancel(self) -> None:
+        """Stop the job: running workers are terminated and the status becomes Canceled (signal-safe)."""
+        self._cancel.set()
+
+    def run(self) -> str:
+        """Run the job to the end and return its final status."""
+        self._started = time.time()
+        self._write_status(run_status.RUNNING, "running")
+        try:
+            self.spec.check()
+            files = list_input_files(self.spec.input_dir)
+        except ValueError as exc:
+            return self._finish(run_status.FAILED, str(exc))
+        size = self.settings.mini_batch_size
+        self._batches = [files[i : i + size] for i in range(0, len(files), size)]
+        self._attempts = [0] * len(self._batches)
+        self._queue = deque(range(len(self._batches)))
+        self.counts.total_files, self.counts.total_mini_batches = len(files), len(self._batches)
+        os.makedirs(self.spec.output_dir, exist_ok=True)
+        with self._open_rows_file(), tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir:
+            threads = [
+                threading.Thread(target=self._slot, args=(node, process, workdir), daemon=True)
+                for node in range(self.settings.node_count)
+                for process in range(self.settings.processes_per_node)
+            ][: max(1, len(self._batches))]
+            for thread in threads:
+                thread.start()
+            self._supervise(threads)
+        return self._finish(*self._final_status())
+
+    # -- scheduling -------------------------------------------------------------------------------------
+
+    def _slot(self, node: int, process: int, workdir: str) -> None:
+        """One worker process slot: pull mini-batches, replace the process when it dies or times out."""
+        node_name, process_name = f"node{node:03d}", f"process{process:03d}"
+        worker: WorkerProcess | None = None
+        try:
+            while (index := self._next_batch()) is not None:
+                if worker is None or not worker.alive:
+                    try:
+                        worker = self._spawn(node_name, process_name, workdir)
+                    except InitFailed as exc:
+                        self._abort(str(exc), release=index)
+                        return
+                started = time.monotonic()
+                attempt = worker.run_batch(self._batches[index], self.settings.run_invocation_timeout)
+                self._record(index, attempt, worker.name, time.monotonic() - started)
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    def _spawn(self, node: str, process: str, workdir: str) -> WorkerProcess:
+        worker = WorkerProcess(self.spec, node, process, self._worker_env(node, process, workdir))
+        with self._cond:
+            self._workers.append(worker)
+        worker.start(self._entry_argv())
+        return worker
+
+    def _next_batch(self) -> int | None:
+        with self._cond:
+            while not self._stopping():
+                if self._queue:
+                    index = self._queue.popleft()
+                    self._in_flight += 1
+                    if self._attempts[index] == 0:
+                        self._scheduled += 1
+                    return index
+                if self._in_flight == 0:
+                    return None
+                self._cond.wait(0.5)
+            return None
+
+    def _record(self, index: int, attempt: Attempt, worker: str, seconds: float) -> None:
+        """Account for one ``run()`` call: keep its rows, retry it, or count its items as failed."""
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+            if self._stopping():
+                return
+            self._attempts[index] += 1
+            tries = self._attempts[index]
+            batch = self._batches[index]
+            complete = attempt.kind == "ok" and len(attempt.rows) >= len(batch)
+            self._log_attempt(index, tries, worker, attempt, seconds)
+            if complete:
+                self._failed_batches.discard(index)
+            else:
+                self.counts.failed_attempts += 1
+                self._failed_batches.add(index)
+                if attempt.kind == "ok":
+                    attempt.error = f"run() returned {len(attempt.rows)} rows for {len(batch)} files"
+                if tries < self.settings.run_max_try:
+                    self._queue.append(index)
+                    self._check_thresholds()
+                    return
+                self._errors.append(f"mini-batch {index} failed after {tries} tries ({attempt.kind}): {attempt.error}")
+            kept = attempt.rows[: len(batch)] if attempt.kind == "ok" else []
+            self.counts.succeeded_files += len(kept)
+            self.counts.failed_files += len(batch) - len(kept)
+            self.counts.completed_mini_batches += 1
+            if kept and self._rows_file is not None:
+                self._rows_file.write("".join(f"{row}\n" for row in kept))
+            self._check_thresholds()
+
+    def _check_thresholds(self) -> None:
+        if self._abort_reason is None:
+            reason = self._threshold_breach()
+            if reason:
+                self._abort(reason)
+
+    def _threshold_breach(self) -> str | None:
+        s, failed_batches = self.settings, len(self._failed_batches)
+        if s.error_threshold != -1 and self.counts.failed_files > s.error_threshold:
+            return f"{self.counts.failed_files} files failed, more than error_threshold={s.error_threshold}"
+        if s.allowed_failed_count not in (None, -1) and failed_batches > s.allowed_failed_count:
+            return f"{failed_batches} mini-batches failed, more than allowed_failed_count={s.allowed_failed_count}"
+        total = len(self._batches)
+        if s.allowed_failed_percent is not None and total and self._scheduled == total:
+            percent = 100.0 * failed_batches / total
+            if percent > s.allowed_failed_percent:
+                return (
+                    f"{percent:.1f}% of mini-batches failed, more than "
+                    f"allowed_failed_percent={s.allowed_failed_percent:g}"
+                )
+        return None
+
+    def _abort(self, reason: str, release: int | None = None) -> None:
+        with self._cond:
+            if release is not None:  # the slot took this mini-batch but could not run it
+                self._in_flight -= 1
+            if self._abort_reason is None:
+                self._abort_reason = reason
+            self._cond.notify_all()
+
+    def _stopping(self) -> bool:
+        return self._abort_reason is not None or self._cancel.is_set()
+
+    # -- supervision ------------------------------------------------------------------------------------
+
+    def _supervise(self, threads: list[threading.Thread]) -> None:
+        """Wait for the slots; on cancel or abort terminate the workers, then kill what is left."""
+        signalled_at: float | None = None
+        next_progress = time.monotonic()
+        while any(thread.is_alive() for thread in threads):
+            if self._stopping() and signalled_at is None:
+                signalled_at = time.monotonic()
+                self._signal_workers(signal.SIGTERM)
+            if signalled_at is not None and time.monotonic() - signalled_at > STOP_GRACE_SECONDS:
+                self._signal_workers(signal.SIGKILL)
+            if time.monotonic() >= next_progress:
+                self._progress()
+                next_progress = time.monotonic() + self.progress_interval
+            for thread in threads:
+                thread.join(0.05)
+
+    def _signal_workers(self, signum: int) -> None:
+        with self._cond:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.signal(signum)
+
+    def _final_status(self) -> tuple[str, str]:
+        if self._cancel.is_set():
+            return run_status.CANCELED, "canceled"
+        reason = self._abort_reason or self._threshold_breach()
+        if reason:
+            return run_status.FAILED, reason
+        return run_status.FINISHED, "finished"
+
+    # -- files ------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _open_rows_file(self) -> Any:
+        if self.settings.output_action != "append_row":
+            yield
+            return
+        partial = os.path.join(self.spec.logs_dir, "sys", f"{self.settings.append_row_file_name}.partial")
+        os.makedirs(os.path.dirname(partial), exist_ok=True)
+        with open(partial, "w", encoding="utf-8") as handle:
+            self._rows_file = handle
+            try:
+                yield
+            finally:
+                self._rows_file = None
+        if self._cancel.is_set():
+            os.remove(partial)
+        else:
+            shutil.move(partial, os.path.join(self.spec.output_dir, self.settings.append_row_file_name))
+
+    def _worker_env(self, node: str, process: str, workdir: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.settings.environment_variables)
+        python_path = env.get("PYTHONPATH")
+        env.update(
+            {
+                "PYTHONPATH": PACKAGE_PARENT + (os.pathsep + python_path if python_path else ""),
+                "PYTHONUNBUFFERED": "1",
+                "AZUREML_BI_OUTPUT_PATH": self.spec.output_dir,
+                "AZUREML_PARALLEL_R_AGENT_NAME": f"{node}.{process}",
+                "AZUREML_PARALLEL_R_LOG_DIR": os.path.join(self.spec.logs_dir, "user", "entry_script_log", node),
+                "AZUREML_PARALLEL_R_WORKING_DIR": os.path.join(workdir, node, process),
+                "AZUREML_RUN_ID": self.spec.run_id,
+            }
+        )
+        return env
+
+    def _entry_argv(self) -> list[str]:
+        """The arguments the runtime passes to its driver (the entry script reads them with parse_known_args)."""
+        s = self.settings
+        runtime_args = {
+            "--scoring_module_name": self.spec.entry_script,
+            "--mini_batch_size": s.mini_batch_size,
+            "--error_threshold": s.error_threshold,
+            "--output": self.spec.output_dir,
+            "--output_action": s.output_action,
+            "--append_row_file_name": s.append_row_file_name,
+            "--run_invocation_timeout": s.run_invocation_timeout,
+            "--run_max_try": s.run_max_try,
+            "--process_count_per_node": s.processes_per_node,
+            "--node_count": s.node_count,
+            "--logging_level": "INFO",
+        }
+        argv = [self.spec.entry_script_path]
+        for name, value in runtime_args.items():
+            argv += [name, str(value)]
+        return argv + list(self.spec.entry_args)
+
+    def _log_attempt(self, index: int, tries: int, worker: str, attempt: Attempt, seconds: float) -> None:
+        record = {
+            "mini_batch": index,
+            "try": tries,
+            "process": worker,
+            "files": len(self._batches[index]),
+            "rows": len(attempt.rows),
+            "outcome": attempt.kind,
+            "seconds": round(seconds, 3),
+            "error": (attempt.error or "")[-2000:] or None,
+        }
+        path = os.path.join(self.spec.logs_dir, "sys", "mini_batches.jsonl")
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _progress(self) -> None:
+        line = self._summary_line(run_status.RUNNING)
+        self.on_progress(line)
+        self._write_status(run_status.RUNNING, "running")
+        overview = os.path.join(self.spec.logs_dir, f"job_progress_overview.{time.strftime('%Y%m%d%H')}.txt")
+        with open(overview, "a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+    def _summary_line(self, state: str) -> str:
+        c = self.counts
+        return (
+            f"{state}: {c.succeeded_files}/{c.total_files} files succeeded, {c.failed_files} failed; "
+            f"{c.completed_mini_batches}/{c.total_mini_batches} mini-batches done, "
+            f"{len(self._failed_batches)} failed; {time.time() - self._started:.1f}s"
+        )
+
+    def _finish(self, state: str, message: str) -> str:
+        summary = self._summary_line(state)
+        text = summary if state == run_status.FINISHED else f"{summary}\nreason: {message}"
+        os.makedirs(self.spec.logs_dir, exist_ok=True)
+        with open(os.path.join(self.spec.logs_dir, "job_result.txt"), "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        if state == run_status.FAILED:
+            with open(os.path.join(self.spec.logs_dir, "job_error.txt"), "w", encoding="utf-8") as handle:
+                handle.write("\n\n".join([f"reason: {message}", *self._errors[:20]]) + "\n")
+        self._write_status(state, message, ended=True)
+        self.on_progress(
+            f"{summary} (output: {self.spec.output_dir})" + ("" if state == "Finished" else f"; {message}")
+        )
+        return state
+
+    def _write_status(self, state: str, message: str, *, ended: bool = False) -> None:
+        write_json(
+            os.path.join(self.spec.logs_dir, STATUS_FILE),
+            {
+                "run_id": self.spec.run_id,
+                "status": state,
+                "message": message,
+                "pid": os.getpid(),
+                "started_at": self._started,
+                "ended_at": time.time() if ended else None,
+                "input_dir": self.spec.input_dir,
+                "output_dir": self.spec.output_dir,
+                "logs_dir": self.spec.logs_dir,
+                "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
+            },
+        )
