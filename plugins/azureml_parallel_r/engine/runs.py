@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,8 @@ class RunNotFound(LookupError):
     """No local run lives in the given logs folder."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Return True while process ``pid`` runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -70,7 +72,7 @@ class LocalRun:
         }
         state.setdefault("pid", None)
         state["pid"] = state["pid"] or self._controller_pid()
-        if state["status"] not in run_status.TERMINAL and state["pid"] and not _pid_alive(state["pid"]):
+        if state["status"] not in run_status.TERMINAL and state["pid"] and not pid_alive(state["pid"]):
             state = read_json(os.path.join(self.logs_dir, STATUS_FILE)) or state  # it may have just finished
             if state["status"] not in run_status.TERMINAL:
                 state = {
@@ -153,6 +155,7 @@ def start_run(spec: JobSpec) -> LocalRun:
             env=env,
             start_new_session=True,
         )
+    threading.Thread(target=proc.wait, name=f"reap-{spec.run_id}", daemon=True).start()  # no zombie left behind
     with open(os.path.join(spec.logs_dir, PID_FILE), "w", encoding="ascii") as handle:
         handle.write(str(proc.pid))
     return LocalRun(spec.run_id, spec.logs_dir)

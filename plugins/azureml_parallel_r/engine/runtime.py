@@ -296,6 +296,7 @@ class ParallelRunJob:
         self._queue = deque(range(len(self._batches)))
         self.counts.total_files, self.counts.total_mini_batches = len(files), len(self._batches)
         os.makedirs(self.spec.output_dir, exist_ok=True)
+        os.makedirs(os.path.join(self.spec.logs_dir, "sys"), exist_ok=True)
         with self._open_rows_file(), tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir:
             threads = [
                 threading.Thread(target=self._slot, args=(node, process, workdir), daemon=True)
@@ -313,17 +314,20 @@ class ParallelRunJob:
         """One worker process slot: pull mini-batches, replace the process when it dies or times out."""
         node_name, process_name = f"node{node:03d}", f"process{process:03d}"
         worker: WorkerProcess | None = None
+        index: int | None = None
         try:
             while (index := self._next_batch()) is not None:
                 if worker is None or not worker.alive:
-                    try:
-                        worker = self._spawn(node_name, process_name, workdir)
-                    except InitFailed as exc:
-                        self._abort(str(exc), release=index)
-                        return
+                    worker = self._spawn(node_name, process_name, workdir)
                 started = time.monotonic()
                 attempt = worker.run_batch(self._batches[index], self.settings.run_invocation_timeout)
                 self._record(index, attempt, worker.name, time.monotonic() - started)
+                index = None
+        except InitFailed as exc:
+            self._abort(str(exc), release=index)
+        except BaseException as exc:  # a bug here must fail the job, never let it finish quietly
+            self._abort(f"local engine error in {node_name}.{process_name}: {exc!r}", release=index)
+            raise
         finally:
             if worker is not None:
                 worker.stop()
@@ -454,7 +458,6 @@ class ParallelRunJob:
             yield
             return
         partial = os.path.join(self.spec.logs_dir, "sys", f"{self.settings.append_row_file_name}.partial")
-        os.makedirs(os.path.dirname(partial), exist_ok=True)
         with open(partial, "w", encoding="utf-8") as handle:
             self._rows_file = handle
             try:

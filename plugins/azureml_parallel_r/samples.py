@@ -1,0 +1,81 @@
+"""Sample input files for demos, tests and benchmarks: PNGs written in pure Python, and JPEG, .rds and
+.RData files written by R (no shell involved)."""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import subprocess
+import zlib
+
+R_WRITE_SAMPLES = r"""
+args <- commandArgs(trailingOnly = TRUE)
+set.seed(42)
+jpeg::writeJPEG(array(runif(48 * 64 * 3), c(48, 64, 3)), args[[1]])
+saveRDS(data.frame(id = 1:20, value = rnorm(20), group = rep(c("a", "b"), 10)), args[[2]])
+measurements <- data.frame(sensor = rep(c("s1", "s2"), 5), reading = c(rnorm(9), NA))
+calibration <- data.frame(sensor = c("s1", "s2"), offset = c(0.1, -0.2))
+save(measurements, calibration, file = args[[3]])
+"""
+
+
+def png_bytes(width: int, height: int, *, seed: int = 0, channels: int = 3) -> bytes:
+    """Return an 8-bit PNG image of random pixels.
+
+    :param width: pixels per row.
+    :param height: rows.
+    :param seed: makes the pixels reproducible.
+    :param channels: 1 (gray), 3 (RGB) or 4 (RGBA).
+    """
+    color_type = {1: 0, 3: 2, 4: 6}[channels]
+    rng = random.Random(seed)
+    row_bytes = width * channels
+    raw = b"".join(b"\x00" + rng.randbytes(row_bytes) for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def write_png(path: str, width: int = 64, height: int = 64, *, seed: int = 0, channels: int = 3) -> str:
+    """Write a random PNG to ``path`` (folders created) and return the path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(png_bytes(width, height, seed=seed, channels=channels))
+    return path
+
+
+def write_r_samples(folder: str, rscript: str = "Rscript") -> list[str]:
+    """Write ``photo.jpg``, ``table.rds`` and ``tables.RData`` into ``folder`` with R; return their paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = [os.path.join(folder, name) for name in ("photo.jpg", "table.rds", "tables.RData")]
+    subprocess.run([rscript, "--vanilla", "-e", R_WRITE_SAMPLES, *paths], check=True, capture_output=True)
+    return paths
+
+
+def make_sample_inputs(folder: str, *, images: int = 24, corrupt: bool = True, rscript: str = "Rscript") -> list[str]:
+    """Fill ``folder`` with a realistic mix of inputs and return their paths.
+
+    PNGs in two camera folders (same basenames in both), a grayscale PNG, R-written JPEG/.rds/.RData files,
+    and, with ``corrupt``, one file that is not a PNG despite its name (it fails alone).
+
+    :param folder: the dataset folder for one date.
+    :param images: how many PNGs.
+    :param corrupt: add one corrupt image.
+    :param rscript: the Rscript used to write the R formats.
+    """
+    paths = [
+        write_png(os.path.join(folder, f"camera-{'ab'[i % 2]}", f"img_{i // 2:04d}.png"), 64, 48, seed=i)
+        for i in range(images)
+    ]
+    paths.append(write_png(os.path.join(folder, "gray scan.png"), 32, 32, seed=99, channels=1))
+    paths.extend(write_r_samples(os.path.join(folder, "tables"), rscript))
+    if corrupt:
+        bad = os.path.join(folder, "camera-b", "broken.png")
+        with open(bad, "wb") as handle:
+            handle.write(b"this is not a PNG file\n")
+        paths.append(bad)
+    return paths

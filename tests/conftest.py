@@ -1,0 +1,86 @@
+"""Shared fixtures: paths of the shipped code, R script factories and sample files."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INCLUDE = REPO / "include"
+EXAMPLE_R_SCRIPT = INCLUDE / "r" / "process_file.r"
+
+# A script for failure paths: the input file's first line says what to do.
+BEHAVIOUR_R_SCRIPT = r"""
+process_file <- function(input_path, output_dir, args) {
+  action <- readLines(input_path, n = 1L, warn = FALSE)
+  if (length(action) == 0L) action <- "empty"
+  cat('{"ok": true, "value": "fake protocol line on stdout"}\n')
+  message('{"ok": false, "error": "fake protocol line on stderr"}')
+  print(list(noise = TRUE))
+  if (action == "error") stop("deliberate R error for ", basename(input_path))
+  if (action == "crash") tools::pskill(Sys.getpid(), 11L)
+  if (action == "quit") quit(save = "no", status = 7)
+  if (action == "hang") Sys.sleep(600)
+  if (action == "warn") warning("a warning for ", basename(input_path))
+  if (action == "partial") { writeLines("half", file.path(output_dir, "partial.txt")); stop("failed after writing") }
+  writeLines(c(action, args), file.path(output_dir, "echo.txt"))
+  list(action = action, args = args, pid = Sys.getpid())
+}
+"""
+
+
+@pytest.fixture
+def write_r_script(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Return a function writing R code to ``tmp_path/<name>`` and returning its path."""
+
+    def write(code: str, name: str = "script.r") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(code), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def behaviour_script(write_r_script: Callable[[str, str], Path]) -> Path:
+    return write_r_script(BEHAVIOUR_R_SCRIPT, "behaviour.r")
+
+
+@pytest.fixture
+def write_inputs(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
+    """Return a function creating ``tmp_path/inputs`` with ``{relative path: first line}`` files."""
+
+    def write(files: dict[str, str], folder: str = "inputs") -> Path:
+        root = tmp_path / folder
+        for relative, content in files.items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content + ("\n" if content else ""), encoding="utf-8")
+        root.mkdir(exist_ok=True)
+        return root
+
+    return write
+
+
+def live_processes(marker: str) -> list[int]:
+    """Return pids of live processes (zombies excluded) whose command line or environment holds ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                text = handle.read()
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                text += b"\0" + handle.read()
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in text and state != "Z":
+            found.append(int(entry))
+    return found

@@ -1,0 +1,100 @@
+"""Detached local runs: start returns at once, status while running, cancel kills the whole tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from azureml_parallel_r import status
+from azureml_parallel_r.engine.job import JobSpec, new_run_id
+from azureml_parallel_r.engine.runs import LocalRun, RunNotFound, pid_alive, start_run
+from azureml_parallel_r.engine.settings import ParallelRunSettings
+from tests.conftest import INCLUDE, live_processes
+
+
+def _r_spec(tmp_path: Path, inputs: Path, script: Path, **settings) -> JobSpec:
+    return JobSpec(
+        run_id=new_run_id(),
+        input_dir=str(inputs),
+        output_dir=str(tmp_path / "output"),
+        entry_script="entry/batch_wrapper.py",
+        source_dir=str(INCLUDE),
+        logs_dir=str(tmp_path / "output" / "logs"),
+        entry_args=("--r-script", str(script), "--input-root", str(inputs), "--file-timeout", "0"),
+        settings=ParallelRunSettings(**{"process_count_per_node": 2, "mini_batch_size": 2, **settings}),
+    )
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.integration
+def test_detached_run_reports_progress_and_finishes(tmp_path: Path, behaviour_script: Path, write_inputs) -> None:
+    inputs = write_inputs({f"f{i}": "fine" for i in range(6)} | {"bad": "error"})
+    started = time.monotonic()
+    run = start_run(_r_spec(tmp_path, inputs, behaviour_script))
+    assert time.monotonic() - started < 5, "start_run must return at once"
+    assert run.status in {status.NOT_STARTED, status.RUNNING}
+    assert run.wait(timeout=120) == status.FINISHED
+    state = run.state()
+    assert state["counts"]["succeeded_files"] == 6 and state["counts"]["failed_files"] == 1
+    assert LocalRun.open(run.logs_dir) == run
+    rows = Path(tmp_path, "output", "parallel_run_step.txt").read_text().splitlines()
+    assert sorted(json.loads(r)["relative_path"] for r in rows) == [f"f{i}" for i in range(6)]
+
+
+@pytest.mark.integration
+def test_cancel_stops_the_whole_process_tree_and_leaves_no_partial_outputs(
+    tmp_path: Path, behaviour_script: Path, write_inputs
+) -> None:
+    inputs = write_inputs({"done": "fine", "a": "hang", "b": "hang", "c": "fine"})
+    run = start_run(_r_spec(tmp_path, inputs, behaviour_script, mini_batch_size=1, run_invocation_timeout=600))
+    r_worker = str(INCLUDE / "r" / "worker.R")
+    run_processes = f"AZUREML_RUN_ID={run.run_id}"
+    _wait_for(lambda: len(set(live_processes(r_worker)) & set(live_processes(run_processes))) >= 2)
+    controller = run.state()["pid"]
+    assert run.cancel() == status.CANCELED
+    assert run.status == status.CANCELED
+    _wait_for(lambda: not live_processes(run_processes), timeout=30)
+    _wait_for(lambda: not pid_alive(controller), timeout=30)
+    output = tmp_path / "output"
+    assert not (output / "parallel_run_step.txt").exists()
+    assert not (output / ".scratch").exists()
+    for hung in ("a", "b"):
+        assert not (output / "results" / hung).exists()
+
+
+def test_a_controller_that_died_reads_as_failed(tmp_path: Path, make_spec) -> None:
+    spec = make_spec({"a": "sleep"}, run_invocation_timeout=300)
+    run = start_run(spec)
+    _wait_for(lambda: run.status == status.RUNNING)
+    os.killpg(run.state()["pid"], signal.SIGKILL)
+    _wait_for(lambda: run.status == status.FAILED, timeout=30)
+    assert "died unexpectedly" in run.state()["message"]
+
+
+def test_cancel_of_a_finished_run_changes_nothing(tmp_path: Path, make_spec) -> None:
+    run = start_run(make_spec({"a": "ok"}))
+    assert run.wait(timeout=60) == status.FINISHED
+    assert run.cancel() == status.FINISHED
+
+
+def test_a_logs_folder_holds_one_run(tmp_path: Path, make_spec) -> None:
+    spec = make_spec({"a": "ok"})
+    start_run(spec).wait(timeout=60)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        start_run(spec)
+
+
+def test_open_unknown_run(tmp_path: Path) -> None:
+    with pytest.raises(RunNotFound, match="no local run in"):
+        LocalRun.open(str(tmp_path))

@@ -1,0 +1,194 @@
+"""The local engine reproduces the ParallelRunStep runtime rules (tiny Python entry scripts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from azureml_parallel_r import status
+from azureml_parallel_r.engine.runtime import ParallelRunJob, list_input_files
+from tests.engine.conftest import read_events
+
+
+def _run(spec) -> tuple[str, dict]:
+    final = ParallelRunJob(spec, progress_interval=0.2).run()
+    state = json.loads(Path(spec.logs_dir, "status.json").read_text())
+    return final, state
+
+
+def _rows(spec) -> list[str]:
+    return Path(spec.output_dir, spec.settings.append_row_file_name).read_text().splitlines()
+
+
+def test_every_file_in_mini_batches_with_init_once_per_process(make_spec, tmp_path: Path) -> None:
+    spec = make_spec({f"f{i:02d}": "ok" for i in range(23)}, mini_batch_size=5, process_count_per_node=2)
+    final, state = _run(spec)
+    assert final == status.FINISHED == state["status"]
+    assert sorted(_rows(spec)) == [f"f{i:02d}" for i in range(23)]
+    events = read_events(tmp_path)
+    runs = [e for e in events if e["event"] == "run"]
+    assert sorted(len(e["files"]) for e in runs) == [3, 5, 5, 5, 5]
+    inits = [e for e in events if e["event"] == "init"]
+    assert len(inits) == 2 and len({e["pid"] for e in inits}) == 2
+    assert sum(e["event"] == "shutdown" for e in events) == 2
+    assert state["counts"]["succeeded_files"] == 23 and state["counts"]["total_mini_batches"] == 5
+
+
+def test_node_count_multiplies_worker_processes(make_spec, tmp_path: Path) -> None:
+    spec = make_spec({f"f{i}": "ok" for i in range(8)}, mini_batch_size=1, node_count=2, process_count_per_node=2)
+    assert _run(spec)[0] == status.FINISHED
+    assert len([e for e in read_events(tmp_path) if e["event"] == "init"]) == 4
+    assert sorted(p.name for p in Path(spec.logs_dir, "user", "stdout").iterdir()) == ["node000", "node001"]
+
+
+def test_failed_mini_batch_is_retried_and_only_its_last_rows_are_kept(make_spec) -> None:
+    spec = make_spec({"a": "ok", "b": "flaky:3", "c": "ok"}, mini_batch_size=3, run_max_try=3)
+    final, state = _run(spec)
+    assert final == status.FINISHED
+    assert sorted(_rows(spec)) == ["a", "b", "c"]
+    assert state["counts"]["failed_attempts"] == 2 and state["counts"]["failed_mini_batches"] == 0
+    tries = [json.loads(line) for line in Path(spec.logs_dir, "sys", "mini_batches.jsonl").read_text().splitlines()]
+    assert [(t["try"], t["outcome"]) for t in tries] == [(1, "error"), (2, "error"), (3, "ok")]
+    assert "flaky failure 1" in tries[0]["error"]
+
+
+def test_mini_batch_that_keeps_failing_counts_its_files_failed(make_spec) -> None:
+    spec = make_spec({"a": "ok", "b": "raise", "c": "ok", "d": "ok"}, mini_batch_size=2, run_max_try=2)
+    final, state = _run(spec)
+    assert final == status.FINISHED, "error_threshold -1 ignores failures"
+    assert sorted(_rows(spec)) == ["c", "d"]
+    assert state["counts"]["failed_files"] == 2 and state["counts"]["failed_mini_batches"] == 1
+
+
+def test_fewer_rows_than_files_fails_the_mini_batch_and_counts_the_missing_items(make_spec) -> None:
+    spec = make_spec({"a": "ok", "b": "skip", "c": "ok"}, mini_batch_size=3, run_max_try=2)
+    final, state = _run(spec)
+    assert final == status.FINISHED
+    assert sorted(_rows(spec)) == ["a", "c"]
+    assert state["counts"]["failed_files"] == 1 and state["counts"]["failed_attempts"] == 2
+
+
+def test_run_invocation_timeout_kills_the_process_and_a_new_one_takes_over(make_spec, tmp_path: Path) -> None:
+    spec = make_spec({"a": "sleep", "b": "ok"}, mini_batch_size=1, run_invocation_timeout=1, run_max_try=2)
+    final, state = _run(spec)
+    assert final == status.FINISHED
+    assert _rows(spec) == ["b"]
+    assert state["counts"]["failed_files"] == 1
+    tries = [json.loads(line) for line in Path(spec.logs_dir, "sys", "mini_batches.jsonl").read_text().splitlines()]
+    assert [t["outcome"] for t in tries if t["mini_batch"] == 0] == ["timeout", "timeout"]
+    assert "run_invocation_timeout=1s" in tries[0]["error"]
+    assert len([e for e in read_events(tmp_path) if e["event"] == "init"]) >= 2
+
+
+def test_error_threshold_exceeded_fails_the_job(make_spec) -> None:
+    spec = make_spec({"a": "raise", "b": "ok", "c": "raise"}, mini_batch_size=1, run_max_try=1, error_threshold=1)
+    final, state = _run(spec)
+    assert final == status.FAILED
+    assert "2 files failed, more than error_threshold=1" in state["message"]
+    assert "error_threshold=1" in Path(spec.logs_dir, "job_error.txt").read_text()
+    assert "run raised for" in Path(spec.logs_dir, "job_error.txt").read_text()
+
+
+def test_error_threshold_not_exceeded_finishes(make_spec) -> None:
+    spec = make_spec({"a": "raise", "b": "ok"}, mini_batch_size=1, run_max_try=1, error_threshold=1)
+    assert _run(spec)[0] == status.FINISHED
+
+
+def test_allowed_failed_count_exceeded_fails_the_job(make_spec) -> None:
+    spec = make_spec({"a": "raise", "b": "ok", "c": "raise"}, mini_batch_size=1, run_max_try=1, allowed_failed_count=1)
+    final, state = _run(spec)
+    assert final == status.FAILED and "more than allowed_failed_count=1" in state["message"]
+
+
+def test_allowed_failed_percent_exceeded_fails_the_job(make_spec) -> None:
+    files = {"a": "raise", "b": "ok", "c": "ok", "d": "ok"}
+    spec = make_spec(files, mini_batch_size=1, run_max_try=1, allowed_failed_percent=20)
+    final, state = _run(spec)
+    assert final == status.FAILED and "25.0% of mini-batches failed" in state["message"]
+    assert _run(make_spec(files, mini_batch_size=1, run_max_try=1, allowed_failed_percent=25))[0] == status.FINISHED
+
+
+def test_init_failure_fails_the_job_fast_with_its_traceback(make_spec) -> None:
+    spec = make_spec({"a": "ok"}, environment_variables={"FAIL_INIT": "no R here"})
+    final, state = _run(spec)
+    assert final == status.FAILED
+    assert "init() failed in node000.process000" in state["message"]
+    assert "RuntimeError: init exploded: no R here" in state["message"]
+
+
+def test_append_row_file_name_and_one_line_per_element(make_spec) -> None:
+    spec = make_spec({"a": "newline", "b": "ok"}, append_row_file_name="rows.txt")
+    assert _run(spec)[0] == status.FINISHED
+    assert sorted(_rows(spec)) == ["a multi line", "b"]
+    assert not Path(spec.output_dir, "parallel_run_step.txt").exists()
+
+
+def test_summary_only_writes_no_row_file(make_spec) -> None:
+    spec = make_spec({"a": "ok"}, output_action="summary_only")
+    assert _run(spec)[0] == status.FINISHED
+    assert not Path(spec.output_dir, "parallel_run_step.txt").exists()
+
+
+def test_entry_script_output_goes_to_azure_style_logs(make_spec) -> None:
+    spec = make_spec({"a": "ok"})
+    assert _run(spec)[0] == status.FINISHED
+    logs = Path(spec.logs_dir)
+    stdout = (logs / "user" / "stdout" / "node000" / "process000.stdout.txt").read_text()
+    assert "entry script noise on stdout" in stdout
+    assert (logs / "job_result.txt").read_text().startswith("Finished: 1/1 files succeeded")
+    assert list(logs.glob("job_progress_overview.*.txt"))
+
+
+def test_missing_input_folder_fails_with_its_path(make_spec, tmp_path: Path) -> None:
+    spec = make_spec({"a": "ok"})
+    spec = type(spec)(**{**spec.__dict__, "input_dir": str(tmp_path / "nope")})
+    final, state = _run(spec)
+    assert final == status.FAILED and f"input folder not found: {tmp_path / 'nope'}" == state["message"]
+
+
+def test_empty_input_folder_finishes_with_nothing_to_do(make_spec) -> None:
+    spec = make_spec({})
+    final, state = _run(spec)
+    assert final == status.FINISHED and state["counts"]["total_files"] == 0
+
+
+def test_entry_script_using_azureml_user_entry_script(make_spec, tiny_entry: Path) -> None:
+    (tiny_entry / "uses_entry_script.py").write_text(
+        "from azureml_user.parallel_run import EntryScript\n"
+        "import os\n"
+        "def init():\n"
+        "    global es\n"
+        "    es = EntryScript()\n"
+        "    es.logger.info('hello from %s', es.agent_name)\n"
+        "def run(mini_batch):\n"
+        "    return [f'{es.agent_name}|{es.output_dir}|{os.path.isdir(es.working_dir)}|{os.path.basename(p)}'"
+        " for p in mini_batch]\n"
+    )
+    spec = make_spec({"a": "ok"}, entry_script="uses_entry_script.py")
+    assert _run(spec)[0] == status.FINISHED
+    assert _rows(spec) == [f"node000.process000|{spec.output_dir}|True|a"]
+    log = Path(spec.logs_dir, "user", "entry_script_log", "node000", "node000.process000.log.txt").read_text()
+    assert "hello from node000.process000" in log
+
+
+def test_entry_script_without_run_fails_the_job(make_spec, tiny_entry: Path) -> None:
+    (tiny_entry / "no_run.py").write_text("def init():\n    pass\n")
+    final, state = _run(make_spec({"a": "ok"}, entry_script="no_run.py"))
+    assert final == status.FAILED and "defines no run(mini_batch) function" in state["message"]
+
+
+def test_input_files_are_listed_recursively_in_path_order(tmp_path: Path) -> None:
+    for name in ["b/2", "a/1", "c", "a/z/3"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [str(Path(p).relative_to(tmp_path)) for p in list_input_files(str(tmp_path))] == ["a/1", "a/z/3", "b/2", "c"]
+
+
+@pytest.mark.parametrize("missing", ["source_dir", "entry_script"])
+def test_spec_check_names_what_is_missing(make_spec, missing: str) -> None:
+    spec = make_spec({"a": "ok"})
+    spec = type(spec)(**{**spec.__dict__, missing: "/does/not/exist"})
+    with pytest.raises(ValueError, match="not found: /does/not/exist"):
+        spec.check()

@@ -1,0 +1,43 @@
+"""ParallelRunConfig-like settings: Azure's defaults and clear range errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from azureml_parallel_r.engine.settings import ParallelRunSettings
+
+
+def test_defaults_follow_parallel_run_config() -> None:
+    s = ParallelRunSettings()
+    assert (s.mini_batch_size, s.run_invocation_timeout, s.run_max_try) == (10, 60.0, 3)
+    assert s.append_row_file_name == "parallel_run_step.txt" and s.output_action == "append_row"
+    assert s.worker_count == s.processes_per_node >= 1
+
+
+def test_worker_count_is_nodes_times_processes() -> None:
+    assert ParallelRunSettings(node_count=3, process_count_per_node=2).worker_count == 6
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("mini_batch_size", 0, "mini_batch_size must be >= 1"),
+        ("node_count", 0, "node_count must be >= 1"),
+        ("process_count_per_node", 0, "process_count_per_node must be >= 1"),
+        ("error_threshold", -2, r"error_threshold must be -1 \(ignore\) or >= 0"),
+        ("allowed_failed_count", -5, "allowed_failed_count must be"),
+        ("allowed_failed_percent", 101, r"allowed_failed_percent must be within \[0, 100\]"),
+        ("run_invocation_timeout", 0, "run_invocation_timeout must be > 0"),
+        ("run_max_try", 0, "run_max_try must be >= 1"),
+        ("output_action", "append", "output_action must be one of append_row, summary_only"),
+        ("append_row_file_name", "a/b.txt", "append_row_file_name must be a plain file name"),
+    ],
+)
+def test_out_of_range_settings_are_rejected(field: str, value, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ParallelRunSettings(**{field: value})
+
+
+def test_round_trip_through_a_dict() -> None:
+    s = ParallelRunSettings(mini_batch_size=3, allowed_failed_percent=12.5, environment_variables={"A": "1"})
+    assert ParallelRunSettings.from_dict(s.to_dict()) == s

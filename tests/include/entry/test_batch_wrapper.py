@@ -1,0 +1,216 @@
+"""The ParallelRunStep entry script with the example R script and real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import batch_wrapper
+from azureml_parallel_r.samples import make_sample_inputs, write_png
+from r_worker import RSetupError
+from tests.conftest import EXAMPLE_R_SCRIPT
+
+pytestmark = pytest.mark.integration
+
+# What the real ParallelRunStep driver passes besides the user's arguments.
+RUNTIME_ARGS = [
+    "--client_sdk_version",
+    "1.62.0",
+    "--scoring_module_name",
+    "entry/batch_wrapper.py",
+    "--mini_batch_size",
+    "10",
+    "--output",
+    "/somewhere",
+    "--error_threshold",
+    "-1",
+]
+
+
+@pytest.fixture
+def entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Return a function that runs init() with the given arguments; shutdown() runs afterwards."""
+    monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "output"))
+
+    def start(*args: str) -> Path:
+        monkeypatch.setattr(sys, "argv", ["batch_wrapper.py", *RUNTIME_ARGS, *args])
+        batch_wrapper.init()
+        return tmp_path / "output"
+
+    yield start
+    batch_wrapper.shutdown()
+
+
+def _rows(rows: list[str]) -> dict[str, dict]:
+    parsed = [json.loads(row) for row in rows]
+    return {row["relative_path"]: row for row in parsed}
+
+
+def test_example_script_over_real_images_and_tables(entry, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    files = make_sample_inputs(str(inputs), images=4)
+    output = entry("--input-root", str(inputs), "--r-arg=--thumbnail-size", "--r-arg=8")
+    rows = _rows(batch_wrapper.run(files))
+    assert set(rows) == {os.path.relpath(f, inputs) for f in files} - {"camera-b/broken.png"}
+    png = rows["camera-a/img_0000.png"]
+    assert png["value"] == {"kind": "image", "width": 64, "height": 48, "channels": 3}
+    assert png["outputs"] == ["results/camera-a/img_0000.png/stats.json", "results/camera-a/img_0000.png/thumbnail.png"]
+    stats = json.loads((output / "results/camera-a/img_0000.png/stats.json").read_text())
+    assert [c["channel"] for c in stats["per_channel"]] == ["red", "green", "blue"]
+    assert 0.4 < stats["per_channel"][0]["mean"] < 0.6 and stats["per_channel"][0]["sd"] > 0.2
+    assert rows["gray scan.png"]["value"]["channels"] == 1
+    assert rows["tables/photo.jpg"]["value"]["kind"] == "image"
+    assert rows["tables/table.rds"]["value"] == {"kind": "table", "tables": {"data": 20}}
+    summary = (output / "results/tables/table.rds/summary.csv").read_text().splitlines()
+    assert summary[0] == '"column","type","n","n_missing","n_unique","mean","sd","min","max"'
+    assert len(summary) == 4
+    assert sorted(os.listdir(output / "results/tables/tables.RData")) == [
+        "calibration_summary.csv",
+        "measurements_summary.csv",
+    ]
+    thumb = output / "results/camera-a/img_0000.png/thumbnail.png"
+    assert thumb.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the corrupt image failed alone, with R's reason, and left nothing in results/
+    assert not (output / "results/camera-b/broken.png").exists()
+    failure = json.loads((output / "failures/camera-b/broken.png.json").read_text())
+    assert failure["kind"] == "r_error" and "not in PNG format" in failure["error"]
+    assert failure["attempt"] == 1 and failure["input"].endswith("broken.png")
+
+
+def test_zero_byte_and_unsupported_files_fail_alone_with_clear_errors(entry, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    good = write_png(str(inputs / "good.png"))
+    (inputs / "empty.png").write_bytes(b"")
+    (inputs / "notes.txt").write_text("hello")
+    output = entry("--input-root", str(inputs))
+    rows = _rows(batch_wrapper.run([str(inputs / "empty.png"), good, str(inputs / "notes.txt")]))
+    assert list(rows) == ["good.png"]
+    empty = json.loads((output / "failures/empty.png.json").read_text())
+    assert "empty.png" in empty["error"]
+    unsupported = json.loads((output / "failures/notes.txt.json").read_text())
+    assert "unsupported file type 'txt'" in unsupported["error"] and "notes.txt" in unsupported["error"]
+
+
+def test_hostile_names_and_same_basename_in_two_folders(entry, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    names = [
+        "a/x.png",
+        "b/x.png",
+        "-leading dash.png",
+        'quote\'s "dq".png',
+        "$(touch pwned).png",
+        "ünïcødé ✓/ñ.png",
+        "deep/er/and/deeper/x.png",
+        "semi;colon && pipe|.png",
+    ]
+    files = [write_png(str(inputs / name), 8, 8, seed=i) for i, name in enumerate(names)]
+    output = entry("--input-root", str(inputs))
+    rows = _rows(batch_wrapper.run(files))
+    assert sorted(rows) == sorted(names)
+    for name in names:
+        assert (output / "results" / name / "stats.json").is_file(), name
+    assert json.loads((output / "results/a/x.png/stats.json").read_text())["file"] == "x.png"
+    assert not (Path.cwd() / "pwned").exists() and not (inputs / "pwned").exists()
+
+
+def test_crash_and_timeout_fail_one_file_and_the_mini_batch_goes_on(entry, behaviour_script, write_inputs) -> None:
+    inputs = write_inputs({"1": "fine", "2": "crash", "3": "hang", "4": "quit", "5": "partial", "6": "fine"})
+    output = entry("--r-script", str(behaviour_script), "--input-root", str(inputs), "--file-timeout", "2")
+    rows = _rows(batch_wrapper.run([str(inputs / name) for name in "123456"]))
+    assert sorted(rows) == ["1", "6"]
+    kinds = {name: json.loads((output / "failures" / f"{name}.json").read_text())["kind"] for name in "2345"}
+    assert kinds == {"2": "crash", "3": "timeout", "4": "crash", "5": "r_error"}
+    assert sorted(os.listdir(output / "results")) == ["1", "6"], "a failed file must leave nothing in results/"
+
+
+def test_per_file_mode_starts_r_for_each_file(entry, behaviour_script, write_inputs) -> None:
+    inputs = write_inputs({"a": "fine", "b": "fine", "c": "error"})
+    entry("--r-script", str(behaviour_script), "--r-mode", "per-file", "--input-root", str(inputs))
+    rows = _rows(batch_wrapper.run([str(inputs / n) for n in "abc"]))
+    assert sorted(rows) == ["a", "b"]
+    assert rows["a"]["value"]["pid"] != rows["b"]["value"]["pid"]
+
+
+def test_worker_mode_reuses_one_r_process(entry, behaviour_script, write_inputs) -> None:
+    inputs = write_inputs({"a": "fine", "b": "error", "c": "fine"})
+    entry("--r-script", str(behaviour_script), "--input-root", str(inputs))
+    rows = _rows(batch_wrapper.run([str(inputs / n) for n in "abc"]))
+    assert rows["a"]["value"]["pid"] == rows["c"]["value"]["pid"]
+
+
+def test_retry_that_succeeds_replaces_the_failure_record(entry, behaviour_script, write_inputs) -> None:
+    inputs = write_inputs({"x": "error"})
+    output = entry("--r-script", str(behaviour_script), "--input-root", str(inputs))
+    assert batch_wrapper.run([str(inputs / "x")]) == []
+    assert json.loads((output / "failures/x.json").read_text())["attempt"] == 1
+    (inputs / "x").write_text("fine\n")
+    assert len(batch_wrapper.run([str(inputs / "x")])) == 1
+    assert not (output / "failures/x.json").exists()
+
+
+def test_relative_r_script_resolves_against_the_source_directory(entry, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    png = write_png(str(inputs / "p.png"))
+    entry("--r-script", "r/process_file.r", "--input-root", str(inputs))
+    assert batch_wrapper._processor.config.r_script == str(EXAMPLE_R_SCRIPT)
+    assert len(batch_wrapper.run([png])) == 1
+
+
+def test_output_dir_argument_wins_over_the_environment(entry, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    png = write_png(str(inputs / "p.png"))
+    entry("--output-dir", str(tmp_path / "explicit"), "--input-root", str(inputs))
+    batch_wrapper.run([png])
+    assert (tmp_path / "explicit" / "results" / "p.png" / "stats.json").is_file()
+
+
+def test_shutdown_removes_scratch(entry, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    output = entry("--input-root", str(inputs))
+    batch_wrapper.run([write_png(str(inputs / "p.png"))])
+    batch_wrapper.shutdown()
+    assert not (output / ".scratch").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--r-script", "does/not/exist.r"], r"R script not found: 'does/not/exist.r' \(looked at .*\)"),
+        (["--rscript", "/nonexistent/Rscript"], "Rscript not found"),
+        (["--file-timeout", "-1"], "--file-timeout must be >= 0"),
+    ],
+)
+def test_init_fails_fast_with_what_to_fix(entry, args: list[str], message: str) -> None:
+    with pytest.raises((RSetupError, ValueError), match=message):
+        entry(*args)
+
+
+def test_init_fails_fast_on_a_script_that_does_not_parse(entry, write_r_script) -> None:
+    script = write_r_script("process_file <- function(a, b, c) {{{\n", "broken.r")
+    with pytest.raises(RSetupError, match="does not parse"):
+        entry("--r-script", str(script))
+
+
+def test_missing_output_dir_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZUREML_BI_OUTPUT_PATH", raising=False)
+    with pytest.raises(ValueError, match="pass --output-dir or set AZUREML_BI_OUTPUT_PATH"):
+        batch_wrapper.parse_config(["--r-script", str(EXAMPLE_R_SCRIPT)])
+
+
+def test_runtime_arguments_are_ignored_and_r_args_keep_leading_dashes(tmp_path: Path) -> None:
+    config = batch_wrapper.parse_config(
+        [*RUNTIME_ARGS, "--output-dir", str(tmp_path), "--r-arg=--flag", "--r-arg", "value with space"]
+    )
+    assert config.r_args == ("--flag", "value with space")
+    assert config.output_dir == str(tmp_path)
+    assert config.r_mode == "worker" and config.file_timeout == 300
+
+
+def test_run_before_init_is_an_error() -> None:
+    batch_wrapper.shutdown()
+    with pytest.raises(RuntimeError, match="before init"):
+        batch_wrapper.run(["x"])

@@ -1,0 +1,76 @@
+"""Per-file results appear atomically under results/<relative path>/; failures are recorded whole."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from output_layout import OutputLayout, relative_input_path, write_json_atomic
+
+
+def test_relative_path_under_the_dataset_root() -> None:
+    assert relative_input_path("/mnt/in/a/b.png", "/mnt/in") == "a/b.png"
+    assert relative_input_path("/mnt/in/a/b.png", "/mnt/in/") == "a/b.png"
+
+
+def test_relative_path_without_or_outside_the_root_stays_unique() -> None:
+    assert relative_input_path("/mnt/in/a/b.png", None) == "mnt/in/a/b.png"
+    assert relative_input_path("/elsewhere/b.png", "/mnt/in") == "elsewhere/b.png"
+    assert relative_input_path("/mnt/input2/b.png", "/mnt/in") == "mnt/input2/b.png"
+
+
+def test_commit_moves_the_whole_scratch_folder_in_one_step(tmp_path: Path) -> None:
+    layout = OutputLayout(str(tmp_path), "p1")
+    scratch = Path(layout.new_scratch())
+    (scratch / "sub").mkdir()
+    (scratch / "a.json").write_text("{}")
+    (scratch / "sub" / "b.png").write_bytes(b"x")
+    outputs = layout.commit(str(scratch), "cam/img.png")
+    assert outputs == ["results/cam/img.png/a.json", "results/cam/img.png/sub/b.png"]
+    assert not scratch.exists()
+    assert (tmp_path / "results" / "cam" / "img.png" / "sub" / "b.png").read_bytes() == b"x"
+
+
+def test_same_basename_in_two_folders_never_collides(tmp_path: Path) -> None:
+    layout = OutputLayout(str(tmp_path), "p1")
+    for folder in ("a", "b"):
+        scratch = Path(layout.new_scratch())
+        (scratch / "out.txt").write_text(folder)
+        layout.commit(str(scratch), f"{folder}/x.png")
+    assert (tmp_path / "results/a/x.png/out.txt").read_text() == "a"
+    assert (tmp_path / "results/b/x.png/out.txt").read_text() == "b"
+
+
+def test_commit_replaces_an_earlier_attempt(tmp_path: Path) -> None:
+    layout = OutputLayout(str(tmp_path), "p1")
+    for content in ("first", "second"):
+        scratch = Path(layout.new_scratch())
+        (scratch / f"{content}.txt").write_text(content)
+        layout.commit(str(scratch), "x.png")
+    assert sorted(p.name for p in (tmp_path / "results" / "x.png").iterdir()) == ["second.txt"]
+
+
+def test_failure_records_count_attempts_and_clear_on_success(tmp_path: Path) -> None:
+    layout = OutputLayout(str(tmp_path), "p1")
+    assert layout.record_failure("d/x.png", {"error": "boom"}) == 1
+    assert layout.record_failure("d/x.png", {"error": "boom again"}) == 2
+    record = json.loads((tmp_path / "failures" / "d" / "x.png.json").read_text())
+    assert record["error"] == "boom again" and record["attempt"] == 2
+    layout.clear_failure("d/x.png")
+    assert not (tmp_path / "failures" / "d" / "x.png.json").exists()
+
+
+def test_remove_scratch_keeps_other_processes_scratch(tmp_path: Path) -> None:
+    mine, other = OutputLayout(str(tmp_path), "p1"), OutputLayout(str(tmp_path), "p2")
+    mine.new_scratch()
+    kept = other.new_scratch()
+    mine.remove_scratch()
+    assert Path(kept).exists() and not Path(mine.scratch_root).exists()
+    other.remove_scratch()
+    assert not (tmp_path / ".scratch").exists()
+
+
+def test_atomic_json_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    write_json_atomic(str(tmp_path / "deep" / "f.json"), {"ü": 1})
+    assert json.loads((tmp_path / "deep" / "f.json").read_text(encoding="utf-8")) == {"ü": 1}
+    assert [p.name for p in (tmp_path / "deep").iterdir()] == ["f.json"]

@@ -1,0 +1,128 @@
+"""The persistent R worker client against real R: success, R errors, crashes, timeouts, set-up errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from r_worker import RSetupError, RWorker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def worker(behaviour_script: Path, tmp_path: Path):
+    w = RWorker(str(behaviour_script), str(tmp_path / "logs" / "r.txt"), file_timeout=3)
+    w.start()
+    yield w
+    w.close()
+
+
+def _input(tmp_path: Path, name: str, action: str) -> str:
+    path = tmp_path / "in" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(action + "\n", encoding="utf-8")
+    return str(path)
+
+
+def _out(tmp_path: Path, name: str) -> str:
+    path = tmp_path / "out" / name
+    path.mkdir(parents=True)
+    return str(path)
+
+
+def test_processes_files_in_one_r_process_and_returns_the_r_value(worker: RWorker, tmp_path: Path) -> None:
+    first = worker.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), ["--x", "1"])
+    second = worker.process(_input(tmp_path, "b", "fine"), _out(tmp_path, "b"), [])
+    assert first.ok and second.ok
+    assert first.value["action"] == "fine"
+    assert first.value["args"] == ["--x", "1"]
+    assert first.value["pid"] == second.value["pid"], "R must start once, not per file"
+    assert worker.starts == 1
+    assert (tmp_path / "out" / "a" / "echo.txt").read_text().split() == ["fine", "--x", "1"]
+
+
+def test_user_output_that_looks_like_protocol_does_not_corrupt_the_channel(worker: RWorker, tmp_path: Path) -> None:
+    outcome = worker.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), [])
+    assert outcome.ok and outcome.value["action"] == "fine"
+    log = (tmp_path / "logs" / "r.txt").read_text()
+    assert "fake protocol line on stdout" in log and "fake protocol line on stderr" in log
+
+
+def test_r_error_fails_the_file_and_the_worker_goes_on(worker: RWorker, tmp_path: Path) -> None:
+    failed = worker.process(_input(tmp_path, "bad", "error"), _out(tmp_path, "bad"), [])
+    assert not failed.ok and failed.kind == "r_error"
+    assert failed.error == "deliberate R error for bad"
+    assert "fake protocol line on stderr" in failed.stderr_tail
+    after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    assert after.ok and worker.starts == 1, "an R error must not restart R"
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [("crash", "killed by signal SIGSEGV"), ("quit", "R exited with status 7")],
+)
+def test_crash_fails_one_file_and_r_is_restarted(worker: RWorker, tmp_path: Path, action: str, message: str) -> None:
+    failed = worker.process(_input(tmp_path, action, action), _out(tmp_path, action), [])
+    assert not failed.ok and failed.kind == "crash"
+    assert message in failed.error
+    after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    assert after.ok and worker.starts == 2
+
+
+def test_hung_file_times_out_and_r_is_killed(worker: RWorker, tmp_path: Path) -> None:
+    hung = worker.process(_input(tmp_path, "hang", "hang"), _out(tmp_path, "hang"), [])
+    assert not hung.ok and hung.kind == "timeout"
+    assert "timed out after 3 s" in hung.error
+    assert hung.seconds < 30
+    after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    assert after.ok and worker.starts == 2
+
+
+def test_warnings_are_reported_with_the_result(worker: RWorker, tmp_path: Path) -> None:
+    outcome = worker.process(_input(tmp_path, "w", "warn"), _out(tmp_path, "w"), [])
+    assert outcome.ok and outcome.warnings == ["a warning for w"]
+
+
+def test_any_file_name_reaches_r_unchanged(worker: RWorker, tmp_path: Path) -> None:
+    for name in ["-dash", 'sp ace\'s "q"', "$(touch pwned)", "ünï cødé ✓.txt", "new\nline"]:
+        outcome = worker.process(_input(tmp_path, name, "fine"), _out(tmp_path, name.replace("\n", "_")), [])
+        assert outcome.ok, (name, outcome.error)
+    assert not (Path.cwd() / "pwned").exists()
+
+
+def test_syntax_error_fails_at_start_with_r_message(write_r_script, tmp_path: Path) -> None:
+    script = write_r_script("process_file <- function(input_path, output_dir, args) {\n  x <- (1 + \n")
+    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    with pytest.raises(RSetupError, match="does not parse"):
+        worker.start()
+    assert not worker.alive
+
+
+def test_script_without_process_file_fails_at_start(write_r_script, tmp_path: Path) -> None:
+    script = write_r_script("helper <- function(x) x\n")
+    with pytest.raises(RSetupError, match=r"defines no function process_file\(input_path, output_dir, args\)"):
+        RWorker(str(script), str(tmp_path / "r.txt")).start()
+
+
+def test_script_that_errors_while_sourcing_fails_at_start(write_r_script, tmp_path: Path) -> None:
+    script = write_r_script('library("no.such.package.anywhere")\n')
+    with pytest.raises(RSetupError, match="sourcing the R script failed"):
+        RWorker(str(script), str(tmp_path / "r.txt")).start()
+
+
+def test_missing_rscript_says_how_to_install_r(behaviour_script: Path, tmp_path: Path) -> None:
+    worker = RWorker(str(behaviour_script), str(tmp_path / "r.txt"), rscript="Rscript-not-installed")
+    with pytest.raises(RSetupError, match=r"Rscript not found .* apt-get install r-base-core"):
+        worker.start()
+
+
+def test_close_leaves_no_r_process(behaviour_script: Path, tmp_path: Path) -> None:
+    worker = RWorker(str(behaviour_script), str(tmp_path / "r.txt"))
+    worker.start()
+    pid = worker._proc.pid
+    worker.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
