@@ -79,3 +79,22 @@ def make_sample_inputs(folder: str, *, images: int = 24, corrupt: bool = True, r
             handle.write(b"this is not a PNG file\n")
         paths.append(bad)
     return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m azureml_parallel_r.samples", description=make_sample_inputs.__doc__
+    )
+    parser.add_argument("folder", help="where to write the sample inputs")
+    parser.add_argument("--images", type=int, default=24, help="how many PNGs (default 24)")
+    parser.add_argument("--no-corrupt", action="store_true", help="leave out the deliberately corrupt image")
+    args = parser.parse_args(argv)
+    paths = make_sample_inputs(args.folder, images=args.images, corrupt=not args.no_corrupt)
+    print(f"wrote {len(paths)} sample inputs under {args.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

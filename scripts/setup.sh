@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Install everything the project needs on a Debian/Ubuntu machine, idempotently:
+#   - R with the png, jpeg and jsonlite packages (apt, when Rscript or a package is missing)
+#   - the project venv (.venv) with the locked Python dependencies (uv sync --frozen)
+# Sourced by scripts/demo.sh and scripts/test.sh; run it alone to just set up.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+R_PACKAGES=(r-base-core r-cran-png r-cran-jpeg r-cran-jsonlite)
+UV_VERSION=0.13.9
+PYTHON=${PYTHON:-python3.11}
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+r_ready() {
+  command -v Rscript >/dev/null 2>&1 &&
+    Rscript --vanilla -e 'for (p in c("png", "jpeg", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' \
+      >/dev/null 2>&1
+}
+
+if ! r_ready; then
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing R and its packages with apt: ${R_PACKAGES[*]}"
+    as_root apt-get update -qq || { say "apt-get update failed: run as root or with sudo"; exit 1; }
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${R_PACKAGES[@]}" >/dev/null
+  else
+    say "R is missing and apt-get is not available on this machine."
+    say "Install R (>= 4.1) and the R packages png, jpeg and jsonlite, make sure Rscript is on PATH, and run this again."
+    exit 1
+  fi
+  r_ready || { say "R was installed but the packages png, jpeg, jsonlite still do not load"; exit 1; }
+fi
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  if [ "$(python3 -c 'import sys; print(sys.version_info[:2] == (3, 11))' 2>/dev/null)" = True ]; then
+    PYTHON=python3
+  else
+    say "Python 3.11 is required (python3.11 not found; python3 is $(python3 --version 2>&1))"
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating the project venv (.venv) with $PYTHON"
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    if command -v apt-get >/dev/null 2>&1; then
+      as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+      "$PYTHON" -m venv .venv
+    else
+      say "cannot create a venv: install the venv module for $PYTHON"
+      exit 1
+    fi
+  fi
+fi
+if [ ! -x .venv/bin/uv ] || [ "$(.venv/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  say "installing uv $UV_VERSION into .venv"
+  .venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip >/dev/null
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+fi
+say "syncing the locked Python dependencies (uv.lock) into .venv"
+UV_PYTHON_DOWNLOADS=never .venv/bin/uv sync --frozen --quiet --python .venv/bin/python
