@@ -33,6 +33,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,20 +157,43 @@ class BatchProcessor:
         if self.config.r_mode == "per-file":
             self.worker.close()
 
-    def process(self, input_path: str) -> str | None:
-        """Process one file; return its JSON result row, or ``None`` when it failed (recorded under failures/).
+    def process_batch(self, input_paths: list[str]) -> list[str]:
+        """Process a mini-batch; return the JSON result rows of the files that succeeded.
 
-        :param input_path: the local path of the input file.
+        Worker mode streams the whole list through one R process; per-file mode starts R for each file.
+        Failed files are recorded under ``failures/`` and left out of the rows.
+
+        :param input_paths: local paths of the input files.
         """
-        relative = relative_input_path(input_path, self.config.input_root)
-        scratch = self.layout.new_scratch()
+        relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]
+        scratches = [self.layout.new_scratch() for _ in input_paths]
+        args = list(self.config.r_args)
+        items = list(zip(input_paths, scratches, strict=True))
+        if self.config.r_mode == "per-file":
+            outcomes: Iterator[FileOutcome] = (self._process_alone(path, scratch, args) for path, scratch in items)
+        else:
+            outcomes = self.worker.process_many(items, args)
+        rows = []
         try:
-            outcome = self.worker.process(input_path, scratch, list(self.config.r_args))
-        except RSetupError as exc:  # R could not be restarted after a crash
-            outcome = FileOutcome(ok=False, kind="crash", error=str(exc))
+            for index, outcome in enumerate(outcomes):
+                row = self._file_done(input_paths[index], relatives[index], scratches[index], outcome)
+                if row is not None:
+                    rows.append(row)
         finally:
-            if self.config.r_mode == "per-file":
-                self.worker.close()
+            for scratch in scratches:  # files not reached when R could not be restarted
+                if os.path.isdir(scratch):
+                    self.layout.discard(scratch)
+        return rows
+
+    def _process_alone(self, input_path: str, scratch: str, args: list[str]) -> FileOutcome:
+        """Per-file mode: a fresh R process for this one file."""
+        try:
+            return self.worker.process(input_path, scratch, args)
+        finally:
+            self.worker.close()
+
+    def _file_done(self, input_path: str, relative: str, scratch: str, outcome: FileOutcome) -> str | None:
+        """File a finished file's outputs or its failure; return its result row when it succeeded."""
         if not outcome.ok:
             self.layout.discard(scratch)
             attempt = self.layout.record_failure(relative, self._failure_record(input_path, relative, outcome))
@@ -228,8 +252,7 @@ def run(mini_batch: list[str]) -> list[str]:
     """
     if _processor is None:
         raise RuntimeError("run() called before init()")
-    rows = (_processor.process(os.fspath(path)) for path in mini_batch)
-    return [row for row in rows if row is not None]
+    return _processor.process_batch([os.fspath(path) for path in mini_batch])
 
 
 def shutdown() -> None:

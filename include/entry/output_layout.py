@@ -69,6 +69,7 @@ class OutputLayout:
         self.output_dir = os.path.abspath(output_dir)
         self.scratch_root = os.path.join(self.output_dir, SCRATCH_DIR, process_name)
         self._count = 0
+        self._made_dirs: set[str] = set()
 
     def results_path(self, relative_path: str) -> str:
         return os.path.join(self.output_dir, RESULTS_DIR, relative_path)
@@ -79,9 +80,16 @@ class OutputLayout:
     def new_scratch(self) -> str:
         """Create and return an empty private folder for one file's outputs."""
         self._count += 1
-        path = os.path.join(self.scratch_root, f"{self._count:08d}-{uuid.uuid4().hex[:8]}")
-        os.makedirs(path)
+        path = os.path.join(self.scratch_root, f"{self._count:08d}")
+        self._makedirs(self.scratch_root)
+        os.mkdir(path)
         return path
+
+    def _makedirs(self, path: str) -> None:
+        """``os.makedirs(path, exist_ok=True)``, remembered so the hot path does not ask twice."""
+        if path not in self._made_dirs:
+            os.makedirs(path, exist_ok=True)
+            self._made_dirs.add(path)
 
     def commit(self, scratch: str, relative_path: str) -> list[str]:
         """Move a succeeded file's scratch folder to ``results/<relative_path>/`` in one rename.
@@ -93,7 +101,7 @@ class OutputLayout:
         :param relative_path: the input's path relative to the dataset root.
         """
         target = self.results_path(relative_path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        self._makedirs(os.path.dirname(target))
         outputs = sorted(
             os.path.relpath(os.path.join(folder, name), scratch)
             for folder, _dirs, names in os.walk(scratch)
@@ -137,5 +145,6 @@ class OutputLayout:
     def remove_scratch(self) -> None:
         """Remove this process's scratch folder (and the shared parent once it is empty)."""
         shutil.rmtree(self.scratch_root, ignore_errors=True)
+        self._made_dirs.clear()
         with contextlib.suppress(OSError):  # other processes still use it
             os.rmdir(os.path.dirname(self.scratch_root))

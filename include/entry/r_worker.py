@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,7 +163,9 @@ class RWorker:
         os.close(response_w)
         self._request_fd, self._response_fd, self._buffer = request_w, response_r, b""
         self.starts += 1
-        reply = self._call({"cmd": "load", "script": self.r_script}, self.start_timeout)
+        reply = None
+        if self._send({"cmd": "load", "script": self.r_script, "log": os.path.abspath(self.log_path)}):
+            reply = self._receive(time.monotonic() + self.start_timeout)
         if reply is None or not reply.get("ok"):
             tail = self._log_tail(offset)
             self.close()
@@ -172,39 +175,75 @@ class RWorker:
             )
 
     def process(self, input_path: str, output_dir: str, args: list[str]) -> FileOutcome:
-        """Run ``process_file`` on one file; a crash or timeout fails this file and restarts R next time.
+        """Run ``process_file`` on one file (see :meth:`process_many`).
 
         :param input_path: the input file.
         :param output_dir: an empty folder that receives the file's outputs.
         :param args: extra arguments passed to ``process_file`` as a character vector.
         """
-        if not self.alive:
-            self.start()
-        offset = self._log_size()
-        started = time.monotonic()
-        request = {"cmd": "process", "input": input_path, "output_dir": output_dir, "args": list(args)}
+        (outcome,) = self.process_many([(input_path, output_dir)], args)
+        return outcome
+
+    def process_many(self, items: Sequence[tuple[str, str]], args: list[str]) -> Iterator[FileOutcome]:
+        """Run ``process_file`` on many files, yielding one outcome per file, in order, as R finishes each.
+
+        The whole list goes to R in one request, so R never waits between files while the caller handles
+        the outcomes. A crash or a file past ``file_timeout`` fails that file alone: R is restarted and
+        the remaining files are sent again. Stopping the iteration early stops R.
+
+        :param items: ``(input_path, output_dir)`` pairs; each output folder exists and is empty.
+        :param args: extra arguments passed to ``process_file`` as a character vector.
+        """
+        pending = list(items)
+        finished = False
         try:
-            reply = self._call(request, self.file_timeout)
-        except TimeoutError:
-            self.close()
-            return FileOutcome(
-                ok=False,
-                kind="timeout",
-                error=f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted",
-                stderr_tail=self._log_tail(offset),
-                seconds=time.monotonic() - started,
-            )
-        seconds = time.monotonic() - started
-        if reply is None:
-            self.close()
-            return FileOutcome(
-                ok=False,
-                kind="crash",
-                error=_describe_exit(self._last_returncode),
-                stderr_tail=self._log_tail(offset),
-                seconds=seconds,
-            )
+            while pending:
+                if not self.alive:
+                    self.start()
+                done = yield from self._run_batch(pending, list(args))
+                pending = pending[done:]
+            finished = True
+        finally:
+            if not finished:
+                self.close()
+
+    def _run_batch(self, items: list[tuple[str, str]], args: list[str]) -> Generator[FileOutcome, None, int]:
+        """Send one batch request; yield outcomes until it ends or R dies; return how many files were done."""
+        offset = self._log_size()
+        request = {"cmd": "batch", "files": [{"input": i, "output_dir": o} for i, o in items], "args": args}
+        sent = self._send(request)
+        for done in range(len(items)):
+            started = time.monotonic()
+            deadline = None if not self.file_timeout else started + self.file_timeout
+            try:
+                reply = self._receive(deadline) if sent else None
+            except TimeoutError:
+                self.close()
+                yield FileOutcome(
+                    ok=False,
+                    kind="timeout",
+                    error=f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted",
+                    stderr_tail=self._log_tail(offset),
+                    seconds=time.monotonic() - started,
+                )
+                return done + 1
+            if reply is None:
+                self.close()
+                yield FileOutcome(
+                    ok=False,
+                    kind="crash",
+                    error=_describe_exit(self._last_returncode),
+                    stderr_tail=self._log_tail(offset),
+                    seconds=time.monotonic() - started,
+                )
+                return done + 1
+            yield self._outcome(reply, offset)
+            offset = int(reply.get("log_end") or self._log_size())
+        return len(items)
+
+    def _outcome(self, reply: dict[str, Any], offset: int) -> FileOutcome:
         warnings = [str(w) for w in reply.get("warnings") or []]
+        seconds = float(reply.get("seconds") or 0.0)
         if reply.get("ok"):
             return FileOutcome(ok=True, value=reply.get("value"), warnings=warnings, seconds=seconds)
         return FileOutcome(
@@ -213,7 +252,7 @@ class RWorker:
             error=str(reply.get("error")),
             call=reply.get("call"),
             warnings=warnings,
-            stderr_tail=self._log_tail(offset),
+            stderr_tail=self._log_tail(offset, int(reply.get("log_end") or 0) or None),
             seconds=seconds,
         )
 
@@ -240,16 +279,19 @@ class RWorker:
 
     _last_returncode: int | None = None
 
-    def _call(self, message: dict[str, Any], timeout: float | None) -> dict[str, Any] | None:
-        """Send one request and wait for its response; ``None`` when R died, TimeoutError past ``timeout``."""
-        assert self._proc is not None
-        data = (json.dumps(message, ensure_ascii=True) + "\n").encode("ascii")
+    def _send(self, message: dict[str, Any]) -> bool:
+        """Write one request; False when R is gone."""
+        data = memoryview((json.dumps(message, ensure_ascii=True) + "\n").encode("ascii"))
         try:
-            os.write(self._request_fd, data)
+            while data:
+                data = data[os.write(self._request_fd, data) :]
         except BrokenPipeError:
             self._reap()
-            return None
-        deadline = None if not timeout else time.monotonic() + timeout
+            return False
+        return True
+
+    def _receive(self, deadline: float | None) -> dict[str, Any] | None:
+        """Wait for the next response line; ``None`` when R died, TimeoutError past ``deadline``."""
         while b"\n" not in self._buffer:
             wait = None if deadline is None else deadline - time.monotonic()
             if wait is not None and wait <= 0:
@@ -290,12 +332,14 @@ class RWorker:
         except OSError:
             return 0
 
-    def _log_tail(self, offset: int) -> str:
-        """Return the end of what R printed since ``offset``."""
+    def _log_tail(self, offset: int, end: int | None = None) -> str:
+        """Return the end of what R printed between ``offset`` and ``end`` (default: the end of the log)."""
         try:
             with open(self.log_path, "rb") as log:
-                log.seek(max(offset, self._log_size() - 4 * STDERR_TAIL_CHARS))
-                text = log.read().decode("utf-8", errors="replace")
+                stop = self._log_size() if end is None else end
+                start = max(offset, stop - 4 * STDERR_TAIL_CHARS)
+                log.seek(start)
+                text = log.read(max(0, stop - start)).decode("utf-8", errors="replace")
         except OSError:
             return ""
         lines = text.splitlines()[-STDERR_TAIL_LINES:]

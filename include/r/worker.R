@@ -8,14 +8,19 @@
 # the user's script prints (print, cat, message, warnings, even lines that look like protocol messages)
 # cannot corrupt it; stdout and stderr go to the worker's log file. Each message is one line of JSON.
 #
-#   -> {"cmd": "load", "script": PATH}          <- {"ok": true, "r_version": ...} | {"ok": false, "error": ...}
-#   -> {"cmd": "process", "input": PATH, "output_dir": DIR, "args": [...]}
-#                                               <- {"ok": true, "value": ..., "warnings": [...]}
-#                                                | {"ok": false, "error": ..., "call": ..., "warnings": [...]}
-#   -> {"cmd": "exit"} or end of file           the worker quits
+#   -> {"cmd": "load", "script": PATH, "log": LOG_PATH}
+#   <- {"ok": true, "r_version": ...} | {"ok": false, "error": ...}
+#   -> {"cmd": "batch", "files": [{"input": PATH, "output_dir": DIR}, ...], "args": [...]}
+#   <- one line per file, in order, as soon as the file is done:
+#      {"ok": true, "value": ..., "warnings": [...], "seconds": s, "log_end": n}
+#    | {"ok": false, "error": ..., "call": ..., "warnings": [...], "seconds": s, "log_end": n}
+#   -> {"cmd": "exit"} or end of file: the worker quits
 #
-# An R error inside process_file() is reported for that file and the loop goes on. A crash (segfault,
-# quit()) or a hang is detected by the Python side, which restarts the worker.
+# A whole mini-batch travels in one request, so R never waits for Python between files. An R error in
+# process_file() is reported for that file and the loop goes on. A crash (segfault, quit()) or a hang is
+# detected by the Python side (the file in progress is the first one without an answer), which restarts
+# the worker for the remaining files. "log_end" is the size of the log after the file, so Python can cut
+# each failed file's own output out of the shared log.
 
 run_worker <- function() {
   argv <- commandArgs(trailingOnly = TRUE)
@@ -30,38 +35,49 @@ run_worker <- function() {
   response_path <- paste0("/dev/fd/", argv[[2L]])
   user_env <- new.env(parent = globalenv())
   max_warnings <- 20L
+  log_path <- NULL
 
-  # Each response opens the pipe afresh: a user script that closes all connections cannot break it.
-  respond <- function(msg) {
-    line <- jsonlite::toJSON(msg, auto_unbox = TRUE, null = "null", na = "null", digits = NA,
-                             force = TRUE)
-    con <- file(response_path, open = "w", encoding = "UTF-8")
-    on.exit(close(con))
-    writeLines(enc2utf8(as.character(line)), con, useBytes = TRUE)
+  # Our two connections stay open; if user code closes all connections they are opened again.
+  # Connection numbers are reused, so compare the connection's identity (conn_id), not just its number.
+  is_usable <- function(con) {
+    !is.null(con) && isTRUE(tryCatch(
+      identical(attr(getConnection(as.integer(con)), "conn_id"), attr(con, "conn_id")) && isOpen(con),
+      error = function(e) FALSE))
   }
-
-  request_con <- file(request_path, open = "r", encoding = "UTF-8")
+  response_con <- NULL
+  respond <- function(line) {
+    force(line)  # evaluate the (lazy) argument, which may run user code, before checking our connection
+    if (!is_usable(response_con)) response_con <<- file(response_path, open = "w", encoding = "UTF-8", raw = TRUE)
+    writeLines(line, response_con, useBytes = TRUE)
+    flush(response_con)
+  }
+  request_con <- NULL
   next_request <- function() {
-    line <- tryCatch(readLines(request_con, n = 1L, warn = FALSE), error = function(e) {
-      # A user script closed our connection: reopen the same pipe.
-      request_con <<- file(request_path, open = "r", encoding = "UTF-8")
-      readLines(request_con, n = 1L, warn = FALSE)
-    })
+    if (!is_usable(request_con)) request_con <<- file(request_path, open = "r", encoding = "UTF-8", raw = TRUE)
+    line <- readLines(request_con, n = 1L, warn = FALSE)
     if (length(line) == 0L) return(NULL)
     jsonlite::fromJSON(line, simplifyVector = FALSE)
   }
 
-  # The R value returned by process_file() becomes part of the result row; keep it small and JSON-able.
-  as_json_value <- function(value) {
-    if (is.null(value)) return(NULL)
-    encoded <- tryCatch(jsonlite::toJSON(value, auto_unbox = TRUE, null = "null", na = "null",
-                                         digits = NA, force = TRUE),
-                        error = function(e) NULL)
-    if (is.null(encoded)) return(paste(format(value), collapse = " "))
-    if (nchar(encoded, type = "bytes") > 65536L) {
-      return(list(truncated = TRUE, preview = substr(encoded, 1L, 1000L)))
+  to_json <- function(x) {
+    enc2utf8(as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "null", digits = NA,
+                                           force = TRUE)))
+  }
+
+  # The R value returned by process_file() becomes part of the result row: small, JSON-encoded once.
+  encode_value <- function(value) {
+    if (is.null(value)) return("null")
+    if (is.atomic(value) && length(value) == 1L && is.null(names(value)) && !is.na(value) &&
+        (is.numeric(value) || is.logical(value)) && is.finite(as.numeric(value))) {
+      if (is.logical(value)) return(if (value) "true" else "false")
+      return(format(value, digits = 15, trim = TRUE))
     }
-    jsonlite::fromJSON(encoded, simplifyVector = FALSE)
+    encoded <- tryCatch(to_json(value), error = function(e) NULL)
+    if (is.null(encoded)) return(to_json(paste(format(value), collapse = " ")))
+    if (nchar(encoded, type = "bytes") > 65536L) {
+      return(to_json(list(truncated = TRUE, preview = substr(encoded, 1L, 1000L))))
+    }
+    encoded
   }
 
   call_text <- function(cond) {
@@ -72,27 +88,21 @@ run_worker <- function() {
 
   # Leave the R session as we found it: user code may sink(), setwd() or open graphics devices.
   reset_session <- function(wd) {
-    flush(stdout())
-    flush(stderr())
     while (sink.number() > 0L) sink()
     while (sink.number(type = "message") > 2L) sink(type = "message")
     if (!identical(getwd(), wd)) setwd(wd)
     if (length(grDevices::dev.list()) > 0L) grDevices::graphics.off()
+    flush(stdout())
+    flush(stderr())
   }
 
-  process <- function(req) {
-    if (!exists("process_file", envir = user_env, inherits = FALSE)) {
-      return(list(ok = FALSE, error = "no R script is loaded"))
-    }
+  process_one <- function(input, output_dir, args) {
+    started <- proc.time()[["elapsed"]]
     warnings_seen <- character(0)
     wd <- getwd()
-    on.exit(reset_session(wd))
-    args <- unlist(req$args, use.names = FALSE)
-    if (is.null(args)) args <- character(0)
-    result <- tryCatch(
+    outcome <- tryCatch(
       withCallingHandlers(
-        list(ok = TRUE, value = as_json_value(
-          get("process_file", envir = user_env)(req$input, req$output_dir, args))),
+        list(ok = TRUE, value = encode_value(get("process_file", envir = user_env)(input, output_dir, args))),
         warning = function(w) {
           if (length(warnings_seen) < max_warnings) warnings_seen <<- c(warnings_seen, conditionMessage(w))
           invokeRestart("muffleWarning")
@@ -100,12 +110,27 @@ run_worker <- function() {
       ),
       error = function(e) list(ok = FALSE, error = conditionMessage(e), call = call_text(e))
     )
-    result$warnings <- as.list(warnings_seen)
-    result
+    reset_session(wd)
+    tail <- sprintf(',"seconds":%.6f,"log_end":%.0f}', proc.time()[["elapsed"]] - started,
+                    if (is.null(log_path)) 0 else file.size(log_path))
+    warnings_json <- if (length(warnings_seen) == 0L) "[]" else to_json(as.list(warnings_seen))
+    if (isTRUE(outcome$ok)) {
+      return(paste0('{"ok":true,"value":', outcome$value, ',"warnings":', warnings_json, tail))
+    }
+    outcome$warnings <- as.list(warnings_seen)
+    encoded <- to_json(outcome)
+    paste0(substr(encoded, 1L, nchar(encoded) - 1L), tail)
+  }
+
+  process_batch <- function(req) {
+    args <- unlist(req$args, use.names = FALSE)
+    if (is.null(args)) args <- character(0)
+    for (item in req$files) respond(process_one(item$input, item$output_dir, args))
   }
 
   load_script <- function(req) {
     script <- req$script
+    log_path <<- req$log
     if (!file.exists(script)) return(list(ok = FALSE, error = paste0("R script not found: ", script)))
     parsed <- tryCatch(parse(script, keep.source = FALSE, encoding = "UTF-8"), error = function(e) e)
     if (inherits(parsed, "error")) {
@@ -118,23 +143,26 @@ run_worker <- function() {
     if (inherits(loaded, "error")) {
       return(list(ok = FALSE, error = paste0("sourcing the R script failed: ", conditionMessage(loaded))))
     }
-    fun <- get0("process_file", envir = user_env, inherits = FALSE)
-    if (!is.function(fun)) {
+    if (!is.function(get0("process_file", envir = user_env, inherits = FALSE))) {
       return(list(ok = FALSE, error = paste0(
         "the R script defines no function process_file(input_path, output_dir, args): ", script)))
     }
     list(ok = TRUE, r_version = R.version.string)
   }
 
+  loaded <- FALSE
   repeat {
     req <- next_request()
     if (is.null(req) || identical(req$cmd, "exit")) break
-    response <- switch(req$cmd,
-      load = load_script(req),
-      process = process(req),
-      list(ok = FALSE, error = paste0("unknown command: ", req$cmd))
-    )
-    respond(response)
+    if (identical(req$cmd, "load")) {
+      reply <- load_script(req)
+      loaded <- isTRUE(reply$ok)
+      respond(to_json(reply))
+    } else if (identical(req$cmd, "batch") && loaded) {
+      process_batch(req)
+    } else {
+      respond(to_json(list(ok = FALSE, error = paste0("unexpected command: ", req$cmd))))
+    }
   }
   invisible(NULL)
 }

@@ -126,3 +126,59 @@ def test_close_leaves_no_r_process(behaviour_script: Path, tmp_path: Path) -> No
     worker.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_batch_streams_through_one_request_and_survives_crash_and_hang(worker: RWorker, tmp_path: Path) -> None:
+    actions = ["fine", "crash", "fine", "hang", "fine", "error", "fine"]
+    items = [(_input(tmp_path, f"{i}", a), _out(tmp_path, f"{i}")) for i, a in enumerate(actions)]
+    outcomes = list(worker.process_many(items, ["--k"]))
+    assert [o.kind for o in outcomes] == ["ok", "crash", "ok", "timeout", "ok", "r_error", "ok"]
+    assert worker.starts == 3, "R restarts after the crash and after the hang, not otherwise"
+    assert all(o.value["args"] == "--k" for o in outcomes if o.ok)
+
+
+def test_each_failed_file_gets_its_own_output_tail(write_r_script, tmp_path: Path) -> None:
+    script = write_r_script(
+        """
+        process_file <- function(input_path, output_dir, args) {
+          message("output of ", basename(input_path))
+          if (grepl("bad", input_path)) stop("no good")
+          TRUE
+        }
+        """
+    )
+    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["one", "bad1", "two", "bad2"]]
+    outcomes = list(worker.process_many(items, []))
+    worker.close()
+    assert [o.ok for o in outcomes] == [True, False, True, False]
+    assert outcomes[1].stderr_tail == "output of bad1"
+    assert outcomes[3].stderr_tail == "output of bad2"
+    assert outcomes[0].value is True
+
+
+def test_stopping_a_batch_early_stops_r(worker: RWorker, tmp_path: Path) -> None:
+    items = [(_input(tmp_path, f"{i}", "fine"), _out(tmp_path, f"{i}")) for i in range(5)]
+    outcomes = worker.process_many(items, [])
+    assert next(outcomes).ok
+    outcomes.close()
+    assert not worker.alive
+
+
+def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_script, tmp_path: Path) -> None:
+    script = write_r_script(
+        """
+        process_file <- function(input_path, output_dir, args) {
+          closeAllConnections()
+          sink(file.path(output_dir, "sunk.txt"))
+          print("into a sink the worker must undo")
+          basename(input_path)
+        }
+        """
+    )
+    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
+    outcomes = list(worker.process_many(items, []))
+    worker.close()
+    assert [o.value for o in outcomes] == ["a", "b", "c"]
+    assert worker.starts == 1
