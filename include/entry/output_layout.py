@@ -52,9 +52,9 @@ def relative_input_path(input_path: str, input_root: str | None) -> str:
     """
     path = os.path.normpath(os.path.abspath(input_path))
     if input_root:
-        root = os.path.normpath(os.path.abspath(input_root))
-        if path.startswith(root + os.sep):
-            return os.path.relpath(path, root)
+        prefix = os.path.join(os.path.normpath(os.path.abspath(input_root)), "")
+        if path.startswith(prefix):
+            return path[len(prefix) :]
     return path.lstrip(os.sep)
 
 
@@ -102,11 +102,7 @@ class OutputLayout:
         """
         target = self.results_path(relative_path)
         self._makedirs(os.path.dirname(target))
-        outputs = sorted(
-            os.path.relpath(os.path.join(folder, name), scratch)
-            for folder, _dirs, names in os.walk(scratch)
-            for name in names
-        )
+        outputs = sorted(_files_below(scratch))
         if os.path.lexists(target):
             stale = scratch + ".replaced"
             os.rename(target, stale)
@@ -114,8 +110,8 @@ class OutputLayout:
             shutil.rmtree(stale, ignore_errors=True)
         else:
             os.rename(scratch, target)
-        base = os.path.relpath(target, self.output_dir)
-        return [os.path.join(base, name) for name in outputs]
+        base = os.path.join(RESULTS_DIR, relative_path, "")
+        return [base + name for name in outputs]
 
     def discard(self, scratch: str) -> None:
         """Remove a failed file's scratch folder and whatever R left in it."""
@@ -148,3 +144,15 @@ class OutputLayout:
         self._made_dirs.clear()
         with contextlib.suppress(OSError):  # other processes still use it
             os.rmdir(os.path.dirname(self.scratch_root))
+
+
+def _files_below(folder: str, prefix: str = "") -> list[str]:
+    """Relative paths of the files below ``folder`` (no symlinks followed)."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                found.extend(_files_below(entry.path, f"{prefix}{entry.name}/"))
+            else:
+                found.append(prefix + entry.name)
+    return found

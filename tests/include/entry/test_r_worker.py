@@ -182,3 +182,35 @@ def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_sc
     worker.close()
     assert [o.value for o in outcomes] == ["a", "b", "c"]
     assert worker.starts == 1
+
+
+@pytest.mark.parametrize(
+    ("r_value", "expected"),
+    [
+        (
+            'list(kind = "image", width = 64L, ok = TRUE, ratio = 0.1 + 0.2)',
+            {"kind": "image", "width": 64, "ok": True, "ratio": 0.3},
+        ),
+        (r"'quote \" back \\ tab \t é'", 'quote " back \\ tab \t é'),
+        (
+            "list(nested = list(x = 1:3), when = as.Date('2026-01-01'))",
+            {"nested": {"x": [1, 2, 3]}, "when": "2026-01-01"},
+        ),
+        ("c(1.5, NA, 3)", [1.5, None, 3]),
+        ("NA", None),
+        ("NULL", None),
+        ("1e-300", 1e-300),
+        ("123456789012", 123456789012),
+        ("factor('lvl')", "lvl"),
+        ("list(a = 1, a = 2)", {"a": 1, "a.1": 2}),
+        ("-Inf", None),
+        ("paste(rep('x', 70000), collapse = '')", {"truncated": True, "preview": '"' + "x" * 999}),
+    ],
+)
+def test_r_return_values_become_json(write_r_script, tmp_path: Path, r_value: str, expected) -> None:
+    script = write_r_script(f"process_file <- function(input_path, output_dir, args) {r_value}\n")
+    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    outcome = worker.process(_input(tmp_path, "a", "x"), _out(tmp_path, "a"), [])
+    worker.close()
+    assert outcome.ok, outcome.error
+    assert outcome.value == expected
