@@ -1,0 +1,114 @@
+"""
+### r_parallel_batch — an R script over every file of a dated input folder, in parallel
+
+`register_dataset >> submit_pipeline >> wait_for_pipeline >> validate_outputs`
+
+1. **register_dataset** registers `r-script-inputs/<date>/` as a FileDataset version (reused when the
+   same date is registered again). A missing or empty folder skips the run.
+2. **submit_pipeline** submits one ParallelRunStep pipeline whose entry script hands each file to the
+   R script's `process_file(input_path, output_dir, args)`; a retried task reattaches to its run.
+3. **wait_for_pipeline** waits in the triggerer (deferrable), holding no worker slot; a Failed or
+   Canceled run fails it with the first failed files and their R errors.
+4. **validate_outputs** checks every input has results (or is within the allowed failures), writes
+   `validation.json` next to the outputs in `r-script-outputs/<date>/<pipeline run id>/`, and updates
+   the `r_parallel_batch_outputs` asset so downstream DAGs can be scheduled on it.
+
+The connection `azureml_default` picks the engine: the embedded local engine or Azure ML.
+Trigger it with the form to override the input folder, the R script and its arguments, or the scale;
+backfill dates with `airflow backfill create --dag-id r_parallel_batch --from-date ... --to-date ...`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Asset, Param
+
+from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
+from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
+from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
+from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
+
+OUTPUTS = Asset(name="r_parallel_batch_outputs", uri="azureml-parallel-r://r-script-outputs")
+
+with DAG(
+    dag_id="r_parallel_batch",
+    description="Run an R script over every file of a dated input folder with an Azure ML ParallelRunStep",
+    doc_md=__doc__,
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=True,
+    max_active_runs=2,
+    render_template_as_native_obj=True,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "owner": "data-science"},
+    tags=["azureml", "r", "parallel-run-step"],
+    params={
+        "input_path": Param(
+            "",
+            type="string",
+            title="Input folder override",
+            description="Datastore folder of the inputs; empty means r-script-inputs/<logical date>.",
+            maxLength=1024,
+        ),
+        "r_script": Param(
+            "r/process_file.r",
+            type="string",
+            title="R script",
+            description="Relative to the step's source directory (include/) or absolute.",
+            minLength=1,
+        ),
+        "r_args": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="R script arguments",
+            description="Passed to process_file() as its args vector, e.g. --thumbnail-size, 64.",
+        ),
+        "mini_batch_size": Param(10, type="integer", minimum=1, maximum=10000, title="Files per mini-batch"),
+        "process_count_per_node": Param(2, type="integer", minimum=1, maximum=64, title="Worker processes per node"),
+        "node_count": Param(1, type="integer", minimum=1, maximum=100, title="Compute nodes"),
+        "error_threshold": Param(
+            5,
+            type="integer",
+            minimum=-1,
+            title="Failed files tolerated",
+            description="The run fails when more files fail; -1 tolerates any number.",
+        ),
+    },
+) as dag:
+    register_dataset = RegisterFileDatasetOperator(
+        task_id="register_dataset",
+        path="{{ params.input_path or 'r-script-inputs/' ~ ds }}",
+        dataset_name="r-script-inputs",
+    )
+    submit_pipeline = SubmitParallelRunOperator(
+        task_id="submit_pipeline",
+        dataset=register_dataset.output,
+        r_script="{{ params.r_script }}",
+        r_args="{{ params.r_args }}",
+        mini_batch_size="{{ params.mini_batch_size }}",
+        process_count_per_node="{{ params.process_count_per_node }}",
+        node_count="{{ params.node_count }}",
+        error_threshold="{{ params.error_threshold }}",
+        output_path="r-script-outputs/{{ ds }}/{run-id}",
+    )
+    wait_for_pipeline = ParallelRunSensor(
+        task_id="wait_for_pipeline",
+        run_id="{{ ti.xcom_pull(task_ids='submit_pipeline', key='run_id') }}",
+        deferrable=True,
+        poke_interval=5,
+        timeout=6 * 3600,
+    )
+    validate_outputs = ValidateParallelRunOutputsOperator(
+        task_id="validate_outputs",
+        run=submit_pipeline.output,
+        dataset=register_dataset.output,
+        allowed_failures="{{ params.error_threshold }}",
+        outlets=[OUTPUTS],
+    )
+
+    register_dataset >> submit_pipeline >> wait_for_pipeline >> validate_outputs
+
+if __name__ == "__main__":
+    dag.test()

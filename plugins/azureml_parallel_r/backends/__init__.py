@@ -1,0 +1,1 @@
+"""Engines behind one interface: the local ParallelRunStep engine and Azure ML (see :mod:`.base`)."""

@@ -1,0 +1,246 @@
+"""The backend interface the operators, sensor and trigger talk to, and the values that cross it.
+
+An engine registers a file dataset, submits a ParallelRunStep pipeline over it, reports the run's status,
+cancels it and fetches its results. Everything that crosses the interface is plain data (dataclasses with
+``to_dict``/``from_dict``), so it travels through XCom and trigger serialization unchanged.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from azureml_parallel_r import status as run_status
+
+T = TypeVar("T")
+
+RUN_ID_PLACEHOLDER = "{run-id}"
+
+
+class _Plain:
+    """to_dict/from_dict for the dataclasses below (unknown keys are ignored, so old XComs still load)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DatasetRef(_Plain):
+    """A registered FileDataset version.
+
+    :param name: the dataset's registered name.
+    :param version: its version number.
+    :param path: the datastore path it was created from (``r-script-inputs/2026-11-24``).
+    :param file_count: how many files it holds (0 for an empty or missing folder).
+    :param reused: True when an existing version for the same path and date was returned.
+    """
+
+    name: str
+    version: int
+    path: str
+    file_count: int
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class RunRequest(_Plain):
+    """Everything needed to build and submit the ParallelRunStep pipeline.
+
+    :param dataset: the input FileDataset.
+    :param output_path: datastore path of the outputs; ``{run-id}`` is replaced by the pipeline run id.
+    :param run_key: tags that identify the submitting Airflow task (dag_id, run_id, task_id).
+    :param r_script: the R script, relative to the source directory or absolute.
+    :param r_args: extra arguments for the R script.
+    :param r_mode: ``worker`` or ``per-file``.
+    :param file_timeout: seconds per file before R is killed (0 = no limit).
+    :param mini_batch_size: files per ``run()`` call.
+    :param node_count: compute nodes.
+    :param process_count_per_node: worker processes per node (None: one per core).
+    :param error_threshold: failed files tolerated (-1 = ignore all).
+    :param allowed_failed_count: failed mini-batches tolerated (None or -1 = ignore).
+    :param allowed_failed_percent: percent of failed mini-batches tolerated (None = ignore).
+    :param run_invocation_timeout: seconds per ``run()`` call.
+    :param run_max_try: tries per mini-batch.
+    :param append_row_file_name: the append_row output file.
+    :param environment_variables: set for the entry script's processes.
+    :param experiment_name: Azure ML experiment (the local engine records it).
+    :param tags: extra run tags.
+    """
+
+    dataset: DatasetRef
+    output_path: str
+    run_key: dict[str, str]
+    r_script: str = "r/process_file.r"
+    r_args: list[str] = field(default_factory=list)
+    r_mode: str = "worker"
+    file_timeout: float = 300.0
+    mini_batch_size: int = 10
+    node_count: int = 1
+    process_count_per_node: int | None = None
+    error_threshold: int = -1
+    allowed_failed_count: int | None = None
+    allowed_failed_percent: float | None = None
+    run_invocation_timeout: float = 600.0
+    run_max_try: int = 3
+    append_row_file_name: str = "parallel_run_step.txt"
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    experiment_name: str = "r-parallel-batch"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRequest:
+        request = super().from_dict(data)
+        if isinstance(request.dataset, dict):
+            object.__setattr__(request, "dataset", DatasetRef.from_dict(request.dataset))
+        return request
+
+    def entry_arguments(self, input_root: str) -> list[str]:
+        """The entry script's own arguments (``include/entry/batch_wrapper.py``).
+
+        :param input_root: where the dataset's files appear on the compute.
+        """
+        args = ["--r-script", self.r_script, "--r-mode", self.r_mode, "--file-timeout", f"{self.file_timeout:g}"]
+        args += ["--input-root", input_root]
+        return args + [f"--r-arg={arg}" for arg in self.r_args]
+
+
+@dataclass(frozen=True)
+class RunRef(_Plain):
+    """A submitted pipeline run.
+
+    :param run_id: the pipeline run id.
+    :param url: where to look at it (Azure ML studio, or the local logs folder).
+    :param output_path: datastore path of its outputs (run id filled in).
+    :param engine: ``local`` or ``azureml``.
+    :param reattached: True when an existing run with the same run key was found instead of submitting.
+    """
+
+    run_id: str
+    url: str
+    output_path: str
+    engine: str
+    reattached: bool = False
+
+
+@dataclass(frozen=True)
+class RunState(_Plain):
+    """A run's status.
+
+    :param run_id: the pipeline run id.
+    :param status: one of :data:`azureml_parallel_r.status.ALL`.
+    :param message: why it is in this state (the failure reason for Failed).
+    :param counts: file and mini-batch counters, when the engine knows them.
+    :param started_at: epoch seconds.
+    :param ended_at: epoch seconds, for a terminal run.
+    """
+
+    run_id: str
+    status: str
+    message: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in run_status.TERMINAL
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == run_status.FINISHED
+
+
+@dataclass
+class RunResults(_Plain):
+    """What a run left behind, for the sensor's failure summary and the output validation.
+
+    :param state: the run's final status.
+    :param rows: lines of the append_row file (empty when it was not written).
+    :param failures: failure records from ``failures/``, by input path relative to the dataset root.
+    :param output_files: every file under ``results/``, relative to the run's output folder.
+    :param logs: the job's own logs by name (``job_result.txt``, ``job_error.txt``, ...), tails only.
+    """
+
+    state: RunState
+    rows: list[str] = field(default_factory=list)
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_files: list[str] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+
+    def failure_summary(self, limit: int = 5) -> str:
+        """A readable account of why files failed: the first ``limit`` files with their R stderr tails."""
+        lines = [f"Pipeline run {self.state.run_id} is {self.state.status}: {self.state.message}".rstrip(": ")]
+        if self.failures:
+            lines.append(f"{len(self.failures)} file(s) failed; the first {min(limit, len(self.failures))}:")
+            for relative, record in sorted(self.failures.items())[:limit]:
+                lines.append(f"- {relative} ({record.get('kind', 'error')}, attempt {record.get('attempt', '?')}): "
+                             f"{record.get('error')}")  # fmt: skip
+                tail = (record.get("stderr_tail") or "").strip()
+                if tail:
+                    lines.extend("    | " + line for line in tail.splitlines()[-10:])
+        for name in ("job_error.txt", "job_result.txt"):
+            if self.logs.get(name) and self.state.status != run_status.FINISHED:
+                lines.append(f"--- {name} ---")
+                lines.extend(self.logs[name].strip().splitlines()[-15:])
+        return "\n".join(lines)
+
+
+class ParallelRunBackend(abc.ABC):
+    """One engine: registers datasets, submits and watches ParallelRunStep pipeline runs."""
+
+    engine: str = ""
+
+    @abc.abstractmethod
+    def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
+        """Register the files under a datastore path as a FileDataset version, or reuse the version
+        registered earlier for the same path and ``tags["logical_date"]``.
+
+        :param path: datastore path of the input folder.
+        :param name: the dataset's name.
+        :param tags: tags recorded with the version (logical date, path, run key).
+        """
+
+    @abc.abstractmethod
+    def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
+        """Return the dataset's files, relative to its root folder, sorted."""
+
+    @abc.abstractmethod
+    def submit(self, request: RunRequest) -> RunRef:
+        """Build and submit the pipeline; return at once."""
+
+    @abc.abstractmethod
+    def find_run(self, run_key: dict[str, str]) -> RunRef | None:
+        """Return the live or finished run submitted with ``run_key`` (not a failed or canceled one)."""
+
+    @abc.abstractmethod
+    def get_status(self, run_id: str) -> RunState:
+        """Return the run's current status."""
+
+    @abc.abstractmethod
+    def cancel(self, run_id: str) -> RunState:
+        """Cancel the run (a no-op for a finished one) and return its status."""
+
+    @abc.abstractmethod
+    def fetch_results(self, run_id: str) -> RunResults:
+        """Collect the run's rows, failure records, output file list and job logs."""
+
+    @abc.abstractmethod
+    def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
+        """Write a file into the run's output folder (``validation.json``); return its location."""
+
+    def describe_failure(self, run_id: str, reason: str = "") -> str:
+        """The run's failure summary (first failed files with their R stderr tails, job error log); never raises.
+
+        :param run_id: the pipeline run id.
+        :param reason: what is known without the results, used when they cannot be read.
+        """
+        try:
+            return self.fetch_results(run_id).failure_summary()
+        except Exception as exc:
+            return f"Pipeline run {run_id} did not finish: {reason} (its results could not be read: {exc})"

@@ -1,0 +1,230 @@
+"""The local backend: the embedded default. A folder plays the datastore, the local ParallelRunStep engine
+plays Azure ML, and a small registry under ``<datastore>/.azureml-local/`` plays the workspace::
+
+    <datastore_root>/r-script-inputs/<date>/...                 inputs
+    <datastore_root>/r-script-outputs/<date>/<run id>/          outputs (+ logs/ from the local engine)
+    <datastore_root>/.azureml-local/datasets/<name>.json        registered dataset versions
+    <datastore_root>/.azureml-local/runs/<run id>.json          submitted runs with their run-key tags
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.base import (
+    RUN_ID_PLACEHOLDER,
+    DatasetRef,
+    ParallelRunBackend,
+    RunRef,
+    RunRequest,
+    RunResults,
+    RunState,
+)
+from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
+from azureml_parallel_r.engine.runs import LocalRun, start_run
+from azureml_parallel_r.engine.runtime import list_input_files
+from azureml_parallel_r.engine.settings import ParallelRunSettings
+
+DEFAULT_SOURCE_DIRECTORY = str(Path(__file__).resolve().parents[3] / "include")
+ENTRY_SCRIPT = "entry/batch_wrapper.py"
+REGISTRY = ".azureml-local"
+LOG_FILES = ("job_result.txt", "job_error.txt")
+LOG_TAIL_CHARS = 8000
+
+
+class RunNotFoundError(LookupError):
+    """No run with that id was submitted to this local datastore."""
+
+
+class LocalBackend(ParallelRunBackend):
+    """Runs pipelines with the local ParallelRunStep engine over a folder standing in for the datastore.
+
+    :param datastore_root: the folder that plays the datastore.
+    :param source_directory: the step's source directory (``include/`` with ``entry/`` and ``r/``).
+    :param process_count_per_node: default worker processes when a request leaves it unset.
+    """
+
+    engine = "local"
+
+    def __init__(
+        self,
+        datastore_root: str,
+        *,
+        source_directory: str = DEFAULT_SOURCE_DIRECTORY,
+        process_count_per_node: int | None = None,
+    ) -> None:
+        self.root = Path(datastore_root).resolve()
+        self.source_directory = source_directory
+        self.process_count_per_node = process_count_per_node
+        self.registry = self.root / REGISTRY
+
+    # -- datasets ---------------------------------------------------------------------------------------
+
+    def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
+        folder = self._datastore_path(path)
+        versions_file = self.registry / "datasets" / f"{name}.json"
+        with self._locked("datasets"):
+            versions: list[dict[str, Any]] = (read_json(str(versions_file)) or {}).get("versions", [])
+            for version in versions:
+                if version["path"] == path and version["tags"].get("logical_date") == tags.get("logical_date"):
+                    return DatasetRef(name, version["version"], path, version["file_count"], reused=True)
+            files = list_input_files(str(folder)) if folder.is_dir() else []
+            if not files:  # an empty folder is not registered: Azure ML refuses empty datasets too
+                return DatasetRef(name, 0, path, 0)
+            number = max((v["version"] for v in versions), default=0) + 1
+            versions.append(
+                {"version": number, "path": path, "file_count": len(files), "tags": tags, "registered_at": time.time()}
+            )
+            write_json(str(versions_file), {"name": name, "versions": versions})
+        return DatasetRef(name, number, path, len(files))
+
+    def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
+        folder = self._datastore_path(dataset.path)
+        if not folder.is_dir():
+            return []
+        return [os.path.relpath(file, folder) for file in list_input_files(str(folder))]
+
+    # -- runs -------------------------------------------------------------------------------------------
+
+    def submit(self, request: RunRequest) -> RunRef:
+        run_id = new_run_id()
+        output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, run_id)
+        output_dir = self._datastore_path(output_path)
+        input_dir = str(self._datastore_path(request.dataset.path))
+        spec = JobSpec(
+            run_id=run_id,
+            input_dir=input_dir,
+            output_dir=str(output_dir),
+            entry_script=ENTRY_SCRIPT,
+            source_dir=self.source_directory,
+            logs_dir=str(output_dir / "logs"),
+            entry_args=tuple(request.entry_arguments(input_dir)),
+            settings=ParallelRunSettings(
+                mini_batch_size=request.mini_batch_size,
+                node_count=request.node_count,
+                process_count_per_node=request.process_count_per_node or self.process_count_per_node,
+                error_threshold=request.error_threshold,
+                allowed_failed_count=request.allowed_failed_count,
+                allowed_failed_percent=request.allowed_failed_percent,
+                run_invocation_timeout=request.run_invocation_timeout,
+                run_max_try=request.run_max_try,
+                append_row_file_name=request.append_row_file_name,
+                environment_variables=dict(request.environment_variables),
+            ),
+        )
+        write_json(
+            str(self.registry / "runs" / f"{run_id}.json"),
+            {
+                "run_id": run_id,
+                "output_path": output_path,
+                "logs_dir": spec.logs_dir,
+                "append_row_file_name": request.append_row_file_name,
+                "run_key": request.run_key,
+                "experiment_name": request.experiment_name,
+                "tags": request.tags,
+                "dataset": request.dataset.to_dict(),
+                "submitted_at": time.time(),
+            },
+        )
+        try:
+            start_run(spec)
+        except BaseException:
+            (self.registry / "runs" / f"{run_id}.json").unlink(missing_ok=True)
+            raise
+        return self._ref(run_id, output_path)
+
+    def find_run(self, run_key: dict[str, str]) -> RunRef | None:
+        folder = self.registry / "runs"
+        records = [read_json(str(path)) for path in folder.glob("*.json")] if folder.is_dir() else []
+        matching = sorted((r for r in records if r and r["run_key"] == run_key), key=lambda r: -r["submitted_at"])
+        for record in matching:
+            if self.get_status(record["run_id"]).status not in run_status.UNSUCCESSFUL:
+                return self._ref(record["run_id"], record["output_path"], reattached=True)
+        return None
+
+    def get_status(self, run_id: str) -> RunState:
+        state = self._local_run(run_id).state()
+        return RunState(
+            run_id=run_id,
+            status=state["status"],
+            message=state.get("message") or "",
+            counts=state.get("counts") or {},
+            started_at=state.get("started_at"),
+            ended_at=state.get("ended_at"),
+        )
+
+    def cancel(self, run_id: str) -> RunState:
+        self._local_run(run_id).cancel()
+        return self.get_status(run_id)
+
+    def fetch_results(self, run_id: str) -> RunResults:
+        record = self._record(run_id)
+        output_dir = self._datastore_path(record["output_path"])
+        rows_file = output_dir / record.get("append_row_file_name", "parallel_run_step.txt")
+        rows = rows_file.read_text(encoding="utf-8").splitlines() if rows_file.is_file() else []
+        failures = {}
+        failures_dir = output_dir / "failures"
+        for path in sorted(failures_dir.rglob("*.json")) if failures_dir.is_dir() else []:
+            with contextlib.suppress(ValueError, OSError):
+                record_data = read_json(str(path)) or {}
+                failures[str(path.relative_to(failures_dir))[: -len(".json")]] = record_data
+        results_dir = output_dir / "results"
+        output_files = sorted(
+            str(path.relative_to(output_dir)) for path in results_dir.rglob("*") if path.is_file()
+        ) if results_dir.is_dir() else []  # fmt: skip
+        logs = {}
+        for name in LOG_FILES:
+            log = Path(record["logs_dir"]) / name
+            if log.is_file():
+                logs[name] = log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
+        return RunResults(self.get_status(run_id), rows, failures, output_files, logs)
+
+    def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
+        target = self._datastore_path(self._record(run_id)["output_path"]) / name
+        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+        tmp.write_bytes(content)
+        os.replace(tmp, target)
+        return str(target)
+
+    def output_dir(self, run_id: str) -> str:
+        """The local folder holding the run's outputs."""
+        return str(self._datastore_path(self._record(run_id)["output_path"]))
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _ref(self, run_id: str, output_path: str, *, reattached: bool = False) -> RunRef:
+        url = (self._datastore_path(output_path) / "logs").as_uri()
+        return RunRef(run_id=run_id, url=url, output_path=output_path, engine=self.engine, reattached=reattached)
+
+    def _record(self, run_id: str) -> dict[str, Any]:
+        record = read_json(str(self.registry / "runs" / f"{os.path.basename(run_id)}.json"))
+        if record is None:
+            raise RunNotFoundError(f"no local run {run_id!r} under {self.registry / 'runs'}")
+        return record
+
+    def _local_run(self, run_id: str) -> LocalRun:
+        return LocalRun(run_id, self._record(run_id)["logs_dir"])
+
+    def _datastore_path(self, path: str) -> Path:
+        """Resolve a datastore path under the root; refuse paths that leave it."""
+        resolved = (self.root / path.lstrip("/")).resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise ValueError(f"datastore path {path!r} leaves the datastore root {self.root}")
+        return resolved
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        self.registry.mkdir(parents=True, exist_ok=True)
+        with open(self.registry / f".{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)

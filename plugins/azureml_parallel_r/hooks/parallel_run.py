@@ -1,0 +1,122 @@
+"""Hook: the Airflow connection that picks the engine, and the backend built from it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from azureml_parallel_r.backends.base import ParallelRunBackend
+
+ENGINES = ("local", "azureml")
+LOCAL_EXAMPLE = {"conn_type": "generic", "extra": {"engine": "local", "datastore_root": "/path/to/datastore"}}
+AZURE_EXAMPLE = {
+    "conn_type": "generic",
+    "extra": {
+        "engine": "azureml",
+        "subscription_id": "<subscription id>",
+        "resource_group": "<resource group>",
+        "workspace_name": "<workspace>",
+    },
+}
+
+
+class ConnectionNotConfiguredError(ValueError):
+    """The Airflow connection is missing or does not say which engine to use."""
+
+
+def _configure_hint(conn_id: str) -> str:
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    return (
+        f"Configure it one of two ways: for the embedded local engine, {variable}='{json.dumps(LOCAL_EXAMPLE)}'; "
+        f"for Azure ML, {variable}='{json.dumps(AZURE_EXAMPLE)}' (plus credentials, see the README). "
+        "A connection created in the UI or with `airflow connections add` works the same way."
+    )
+
+
+class AzureMLParallelRunHook(BaseHook):
+    """Owns the connection and builds the backend (engine) it selects.
+
+    The connection's extra ``engine`` picks the engine: ``local`` needs ``datastore_root`` (and may set
+    ``process_count_per_node`` and ``source_directory``); ``azureml`` needs the workspace coordinates.
+    There is no fall-back: a missing or unrecognised connection is an error that names both ways to
+    configure it.
+
+    :param conn_id: the Airflow connection id.
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name = "azureml_default"
+    conn_type = "generic"
+    hook_name = "Azure ML Parallel R"
+
+    def __init__(self, conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+
+    @cached_property
+    def extras(self) -> dict[str, Any]:
+        try:
+            connection = self.get_connection(self.conn_id)
+        except AirflowNotFoundException as exc:
+            raise self._not_defined() from exc
+        return connection.extra_dejson
+
+    def get_conn(self) -> ParallelRunBackend:
+        """Return the backend (built once per hook)."""
+        return self.backend
+
+    @cached_property
+    def backend(self) -> ParallelRunBackend:
+        return self._build_backend(self._engine(self.extras), self.extras)
+
+    async def aget_backend(self) -> ParallelRunBackend:
+        """The backend, for triggers: the connection is read asynchronously, the backend built in a thread."""
+        if "backend" not in self.__dict__:
+            try:
+                connection = await self.aget_connection(self.conn_id)
+            except AirflowNotFoundException as exc:
+                raise self._not_defined() from exc
+            self.__dict__["extras"] = extras = connection.extra_dejson
+            self.__dict__["backend"] = await asyncio.to_thread(self._build_backend, self._engine(extras), extras)
+        return self.__dict__["backend"]
+
+    def _not_defined(self) -> ConnectionNotConfiguredError:
+        return ConnectionNotConfiguredError(
+            f"Airflow connection {self.conn_id!r} is not defined. {_configure_hint(self.conn_id)}"
+        )
+
+    def _engine(self, extras: dict[str, Any]) -> str:
+        engine = extras.get("engine")
+        if engine not in ENGINES:
+            raise ConnectionNotConfiguredError(
+                f"Airflow connection {self.conn_id!r} has engine={engine!r} in its extra; expected one of "
+                f"{', '.join(ENGINES)}. {_configure_hint(self.conn_id)}"
+            )
+        return engine
+
+    def _build_backend(self, engine: str, extras: dict[str, Any]) -> ParallelRunBackend:
+        """Construct the engine's backend; the one place tests replace to inject a fake."""
+        if engine == "local":
+            from azureml_parallel_r.backends.local import DEFAULT_SOURCE_DIRECTORY, LocalBackend
+
+            root = extras.get("datastore_root")
+            if not root:
+                raise ConnectionNotConfiguredError(
+                    f"Airflow connection {self.conn_id!r} selects the local engine but has no datastore_root in "
+                    f"its extra. {_configure_hint(self.conn_id)}"
+                )
+            processes = extras.get("process_count_per_node")
+            return LocalBackend(
+                str(root),
+                source_directory=str(extras.get("source_directory") or DEFAULT_SOURCE_DIRECTORY),
+                process_count_per_node=int(processes) if processes else None,
+            )
+        raise ConnectionNotConfiguredError(
+            f"Airflow connection {self.conn_id!r} selects the Azure ML engine, which this version does not "
+            f"include yet; use the local engine for now. {_configure_hint(self.conn_id)}"
+        )

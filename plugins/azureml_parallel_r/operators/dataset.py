@@ -1,0 +1,90 @@
+"""Operator: register the files under a datastore path as a FileDataset version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from azureml_parallel_r.exceptions import EmptyInputError
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+IF_EMPTY = ("skip", "fail")
+
+
+def logical_date_tag(context: Context) -> str:
+    """The run's logical date (YYYY-MM-DD), or its run-after date for runs without one."""
+    ds = context.get("ds")
+    return str(ds) if ds else context["dag_run"].run_after.strftime("%Y-%m-%d")
+
+
+def run_key(context: Context) -> dict[str, str]:
+    """Tags that identify the Airflow task submitting something: dag_id, run_id, task_id."""
+    ti = context["ti"]
+    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
+
+
+class RegisterFileDatasetOperator(BaseOperator):
+    """Register the files under a datastore path as a FileDataset version and return it via XCom.
+
+    Registering the same path for the same logical date again returns the version registered before, so
+    retries and reruns are idempotent. A missing or empty folder skips the task (and so the rest of the
+    run) with a log line naming the path, or fails it, as ``if_empty`` says.
+
+    :param path: datastore path of the input folder (templated), e.g. ``r-script-inputs/{{ ds }}``.
+    :param dataset_name: the dataset's registered name (templated).
+    :param if_empty: ``skip`` (default) or ``fail`` when the folder is missing or holds no files.
+    :param conn_id: the Airflow connection that selects the engine (templated).
+    """
+
+    template_fields: Sequence[str] = ("path", "dataset_name", "if_empty", "conn_id")
+    ui_color = "#d9f0ff"
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        dataset_name: str = "r-script-inputs",
+        if_empty: str = "skip",
+        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.dataset_name = dataset_name
+        self.if_empty = if_empty
+        self.conn_id = conn_id
+
+    @cached_property
+    def hook(self) -> AzureMLParallelRunHook:
+        return AzureMLParallelRunHook(conn_id=self.conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.if_empty not in IF_EMPTY:
+            raise ValueError(f"if_empty must be one of {', '.join(IF_EMPTY)}, got {self.if_empty!r}")
+        path = self.path.strip().strip("/")
+        if not path:
+            raise ValueError("path is empty: give the datastore folder of the inputs, e.g. r-script-inputs/{{ ds }}")
+        tags = {"logical_date": logical_date_tag(context), "path": path, **run_key(context)}
+        dataset = self.hook.backend.register_file_dataset(path, name=self.dataset_name, tags=tags)
+        if dataset.file_count == 0:
+            message = f"No input files under datastore path {path!r}: nothing to process for this run"
+            if self.if_empty == "fail":
+                raise EmptyInputError(f"{message} (if_empty='fail')")
+            self.log.warning("%s; skipping.", message)
+            raise AirflowSkipException(message)
+        self.log.info(
+            "%s dataset %s version %d: %d files under %s",
+            "Reusing" if dataset.reused else "Registered",
+            dataset.name,
+            dataset.version,
+            dataset.file_count,
+            path,
+        )
+        return dataset.to_dict()

@@ -1,0 +1,216 @@
+"""Operator: build and submit the ParallelRunStep pipeline that runs an R script over a FileDataset."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from azureml_parallel_r.backends.base import DatasetRef, RunRequest
+from azureml_parallel_r.exceptions import ParallelRunFailedError
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.operators.dataset import run_key
+from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_OUTPUT_PATH = "r-script-outputs/{{ ds }}/{run-id}"
+
+
+class SubmitParallelRunOperator(BaseOperator):
+    """Submit a pipeline with one ParallelRunStep that hands each input file to an R script.
+
+    Pushes ``run_id`` and ``run_url`` to XCom and returns the run reference. The submission is tagged with
+    a run key (dag_id, Airflow run_id, task_id): a retried or restarted task finds the live or finished
+    run with that key and reattaches instead of submitting a second one. Killing the task cancels the run.
+
+    :param dataset: the registered FileDataset (the register task's XCom: name, version, path, file_count).
+    :param r_script: the R script, relative to the source directory (``include/``) or absolute.
+    :param r_args: extra arguments for the R script's ``args``.
+    :param r_mode: ``worker`` (one persistent R per process) or ``per-file`` (fresh R per file).
+    :param file_timeout: seconds one file may take before R is killed and the file fails (0 = no limit).
+    :param mini_batch_size: files per ``run()`` call.
+    :param node_count: compute nodes.
+    :param process_count_per_node: worker processes per node (None: the engine's default).
+    :param error_threshold: failed files tolerated before the run fails (-1 = ignore all).
+    :param allowed_failed_count: failed mini-batches tolerated (None or -1 = ignore).
+    :param allowed_failed_percent: percent of failed mini-batches tolerated (None = ignore).
+    :param run_invocation_timeout: seconds one ``run()`` call (a mini-batch) may take.
+    :param run_max_try: tries per mini-batch.
+    :param output_path: datastore path of the outputs; ``{run-id}`` becomes the pipeline run id.
+    :param append_row_file_name: the append_row output file.
+    :param environment_variables: set for the entry script's processes.
+    :param experiment_name: the Azure ML experiment.
+    :param wait_for_completion: wait here until the run ends (else return after submitting).
+    :param deferrable: wait in the triggerer instead of a worker slot (with ``wait_for_completion``).
+    :param poll_interval: seconds between status reads while waiting.
+    :param conn_id: the Airflow connection that selects the engine.
+    """
+
+    template_fields: Sequence[str] = (
+        "dataset",
+        "r_script",
+        "r_args",
+        "r_mode",
+        "file_timeout",
+        "mini_batch_size",
+        "node_count",
+        "process_count_per_node",
+        "error_threshold",
+        "allowed_failed_count",
+        "allowed_failed_percent",
+        "run_invocation_timeout",
+        "run_max_try",
+        "output_path",
+        "append_row_file_name",
+        "environment_variables",
+        "experiment_name",
+        "conn_id",
+    )
+    ui_color = "#0078d4"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(
+        self,
+        *,
+        dataset: dict[str, Any] | str,
+        r_script: str = "r/process_file.r",
+        r_args: list[str] | None = None,
+        r_mode: str = "worker",
+        file_timeout: float = 300,
+        mini_batch_size: int = 10,
+        node_count: int = 1,
+        process_count_per_node: int | None = None,
+        error_threshold: int = -1,
+        allowed_failed_count: int | None = None,
+        allowed_failed_percent: float | None = None,
+        run_invocation_timeout: float = 600,
+        run_max_try: int = 3,
+        output_path: str = DEFAULT_OUTPUT_PATH,
+        append_row_file_name: str = "parallel_run_step.txt",
+        environment_variables: dict[str, str] | None = None,
+        experiment_name: str = "r-parallel-batch",
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30,
+        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.r_script = r_script
+        self.r_args = r_args
+        self.r_mode = r_mode
+        self.file_timeout = file_timeout
+        self.mini_batch_size = mini_batch_size
+        self.node_count = node_count
+        self.process_count_per_node = process_count_per_node
+        self.error_threshold = error_threshold
+        self.allowed_failed_count = allowed_failed_count
+        self.allowed_failed_percent = allowed_failed_percent
+        self.run_invocation_timeout = run_invocation_timeout
+        self.run_max_try = run_max_try
+        self.output_path = output_path
+        self.append_row_file_name = append_row_file_name
+        self.environment_variables = environment_variables
+        self.experiment_name = experiment_name
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.conn_id = conn_id
+        self.run_id: str | None = None
+
+    @cached_property
+    def hook(self) -> AzureMLParallelRunHook:
+        return AzureMLParallelRunHook(conn_id=self.conn_id)
+
+    def build_request(self, context: Context) -> RunRequest:
+        """The run request from the (rendered) arguments; ``ValueError`` names a bad one."""
+        if not isinstance(self.dataset, dict):
+            raise ValueError(f"dataset must be the register task's XCom (a dict), got {self.dataset!r}")
+        if self.r_mode not in ("worker", "per-file"):
+            raise ValueError(f"r_mode must be 'worker' or 'per-file', got {self.r_mode!r}")
+        r_args = self.r_args or []
+        if isinstance(r_args, str) or not all(isinstance(arg, str) for arg in r_args):
+            raise ValueError(f"r_args must be a list of strings, got {r_args!r}")
+
+        def optional(value: Any, kind: type) -> Any:
+            return None if value in (None, "") else kind(value)
+
+        return RunRequest(
+            dataset=DatasetRef.from_dict(self.dataset),
+            output_path=self.output_path.strip("/"),
+            run_key=run_key(context),
+            r_script=self.r_script,
+            r_args=list(r_args),
+            r_mode=self.r_mode,
+            file_timeout=float(self.file_timeout),
+            mini_batch_size=int(self.mini_batch_size),
+            node_count=int(self.node_count),
+            process_count_per_node=optional(self.process_count_per_node, int),
+            error_threshold=int(self.error_threshold),
+            allowed_failed_count=optional(self.allowed_failed_count, int),
+            allowed_failed_percent=optional(self.allowed_failed_percent, float),
+            run_invocation_timeout=float(self.run_invocation_timeout),
+            run_max_try=int(self.run_max_try),
+            append_row_file_name=self.append_row_file_name,
+            environment_variables=dict(self.environment_variables or {}),
+            experiment_name=self.experiment_name,
+            tags={"dag_id": context["ti"].dag_id, "airflow_run_id": context["ti"].run_id},
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        request = self.build_request(context)
+        backend = self.hook.backend
+        ref = backend.find_run(request.run_key)
+        if ref is not None:
+            self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
+                          ref.run_id, request.run_key)  # fmt: skip
+        else:
+            ref = backend.submit(request)
+            self.log.info("Submitted pipeline run %s over %s v%d (%d files) -> %s", ref.run_id,
+                          request.dataset.name, request.dataset.version, request.dataset.file_count,
+                          ref.output_path)  # fmt: skip
+        self.run_id = ref.run_id
+        self.log.info("Pipeline run: %s", ref.url)
+        context["ti"].xcom_push(key="run_id", value=ref.run_id)
+        context["ti"].xcom_push(key="run_url", value=ref.url)
+        if self.wait_for_completion:
+            if self.deferrable:
+                self.defer(
+                    trigger=ParallelRunTrigger(ref.run_id, self.conn_id, self.poll_interval),
+                    method_name="execute_complete",
+                    kwargs={"ref": ref.to_dict()},
+                    timeout=timedelta(seconds=self.execution_timeout.total_seconds())
+                    if self.execution_timeout
+                    else None,
+                )
+            self._wait(ref.run_id)
+        return ref.to_dict()
+
+    def execute_complete(self, context: Context, event: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: return the run reference, or fail with the run's failure summary."""
+        if event.get("status") != "success":
+            raise ParallelRunFailedError(self.hook.backend.describe_failure(event["run_id"], event.get("message", "")))
+        self.log.info(event["message"])
+        return ref
+
+    def on_kill(self) -> None:
+        """Cancel the pipeline run this task submitted or reattached to."""
+        if self.run_id:
+            self.log.info("Task killed: canceling pipeline run %s", self.run_id)
+            self.hook.backend.cancel(self.run_id)
+
+    def _wait(self, run_id: str) -> None:
+        started = time.monotonic()
+        while not (state := self.hook.backend.get_status(run_id)).terminal:
+            self.log.info("Pipeline run %s is %s (%.0f s) %s", run_id, state.status, time.monotonic() - started,
+                          state.counts or "")  # fmt: skip
+            time.sleep(self.poll_interval)
+        if not state.succeeded:
+            raise ParallelRunFailedError(self.hook.backend.describe_failure(run_id, state.message))

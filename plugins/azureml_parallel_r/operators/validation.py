@@ -1,0 +1,83 @@
+"""Operator: check that a run's outputs account for every input file, and write validation.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from azureml_parallel_r.backends.base import DatasetRef, RunRef
+from azureml_parallel_r.exceptions import OutputValidationError
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.validation import format_report, validate_outputs
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+REPORT_NAME = "validation.json"
+
+
+class ValidateParallelRunOutputsOperator(BaseOperator):
+    """Validate a finished run's outputs against its input dataset.
+
+    Every file of the dataset must have a result row whose listed outputs exist under ``results/``, or be
+    among the allowed failures; rows must parse and match the dataset. Writes ``validation.json`` (counts,
+    failures, durations, throughput) beside the outputs, returns it via XCom, and fails with a readable
+    report otherwise. With ``outlets``, each Asset event carries the output path and run id in its extra.
+
+    :param run: the submit task's XCom (run_id, output_path, ...).
+    :param dataset: the register task's XCom (name, version, path, file_count).
+    :param allowed_failures: how many input files may have no results (-1: any number).
+    :param allowed_failure_patterns: glob patterns of inputs that may always fail (not counted).
+    :param conn_id: the Airflow connection that selects the engine (templated).
+    """
+
+    template_fields: Sequence[str] = ("run", "dataset", "allowed_failures", "allowed_failure_patterns", "conn_id")
+    ui_color = "#c8f7c5"
+
+    def __init__(
+        self,
+        *,
+        run: dict[str, Any] | str,
+        dataset: dict[str, Any] | str,
+        allowed_failures: int = 0,
+        allowed_failure_patterns: Sequence[str] = (),
+        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.run = run
+        self.dataset = dataset
+        self.allowed_failures = allowed_failures
+        self.allowed_failure_patterns = allowed_failure_patterns
+        self.conn_id = conn_id
+
+    @cached_property
+    def hook(self) -> AzureMLParallelRunHook:
+        return AzureMLParallelRunHook(conn_id=self.conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if not isinstance(self.run, dict) or not isinstance(self.dataset, dict):
+            raise ValueError("run and dataset must be the submit and register tasks' XComs (dicts)")
+        run, dataset = RunRef.from_dict(self.run), DatasetRef.from_dict(self.dataset)
+        backend = self.hook.backend
+        report = validate_outputs(
+            backend.list_dataset_files(dataset),
+            backend.fetch_results(run.run_id),
+            allowed_failures=int(self.allowed_failures),
+            allowed_failure_patterns=list(self.allowed_failure_patterns or ()),
+        )
+        report["output_path"] = run.output_path
+        report["dataset"] = dataset.to_dict()
+        location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report, indent=1).encode())
+        report["report_location"] = location
+        text = format_report(report)
+        self.log.info("%s\nReport: %s", text, location)
+        for outlet in self.outlets or ():
+            context["outlet_events"][outlet].extra = {"output_path": run.output_path, "run_id": run.run_id}
+        if not report["passed"]:
+            raise OutputValidationError(text)
+        return report

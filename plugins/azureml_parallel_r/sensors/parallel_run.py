@@ -1,0 +1,89 @@
+"""Sensor: wait for a pipeline run to finish (poke, reschedule or deferrable)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, conf
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.exceptions import ParallelRunFailedError
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ParallelRunSensor(BaseSensorOperator):
+    """Wait until a pipeline run is Finished; fail with its failure summary when it is Failed or Canceled.
+
+    The failure summary (the first failed files with their R stderr tails, and the job's error log) goes
+    into the task log and the exception. In deferrable mode the waiting happens in the triggerer, holding
+    no worker slot; ``timeout`` applies in every mode.
+
+    :param run_id: the pipeline run id (templated; typically the submit task's XCom).
+    :param conn_id: the Airflow connection that selects the engine (templated).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param cancel_on_kill: cancel the pipeline run when this task is killed while waiting.
+    """
+
+    template_fields: Sequence[str] = ("run_id", "conn_id")
+    ui_color = "#50e6ff"
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cancel_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+        self.conn_id = conn_id
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+
+    @cached_property
+    def hook(self) -> AzureMLParallelRunHook:
+        return AzureMLParallelRunHook(conn_id=self.conn_id)
+
+    def poke(self, context: Context) -> bool:
+        state = self.hook.backend.get_status(self.run_id)
+        if state.status in run_status.UNSUCCESSFUL:
+            self._fail(state.message)
+        self.log.info("Pipeline run %s is %s %s", self.run_id, state.status, state.counts or "")
+        return state.succeeded
+
+    def execute(self, context: Context) -> None:
+        if not self.deferrable:
+            super().execute(context=context)
+            return
+        if not self.poke(context):
+            self.defer(
+                trigger=ParallelRunTrigger(self.run_id, self.conn_id, self.poke_interval),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout),
+            )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
+        """Resume after the trigger fired: succeed, or fail with the run's failure summary."""
+        if event.get("status") == "success":
+            self.log.info(event["message"])
+            return
+        self._fail(event.get("message", ""))
+
+    def on_kill(self) -> None:
+        if self.cancel_on_kill:
+            self.log.info("Task killed: canceling pipeline run %s", self.run_id)
+            self.hook.backend.cancel(self.run_id)
+
+    def _fail(self, reason: str) -> None:
+        summary = self.hook.backend.describe_failure(self.run_id, reason)
+        self.log.error("%s", summary)
+        raise ParallelRunFailedError(summary)

@@ -1,0 +1,145 @@
+"""Output validation: every input file has results or is an allowed failure, and the rows agree.
+
+Pure functions over :class:`~azureml_parallel_r.backends.base.RunResults`, so they work for both engines.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.base import RunResults
+
+LISTED = 20
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _parse_rows(lines: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    rows, bad = [], []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("relative_path"), str):
+            rows.append(row)
+        else:
+            bad.append(line[:200])
+    return rows, bad
+
+
+def validate_outputs(
+    dataset_files: Sequence[str],
+    results: RunResults,
+    *,
+    allowed_failures: int = 0,
+    allowed_failure_patterns: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Check a run's outputs against its input files and return the report (``report["passed"]``).
+
+    :param dataset_files: the dataset's files, relative to its root.
+    :param results: what the run left behind.
+    :param allowed_failures: how many files may fail (-1: any number).
+    :param allowed_failure_patterns: glob patterns of files that may always fail (they do not count).
+    """
+    state = results.state
+    expected = set(dataset_files)
+    rows, bad_rows = _parse_rows(results.rows)
+    seen = Counter(row["relative_path"] for row in rows)
+    duplicates = sorted(path for path, count in seen.items() if count > 1)
+    unexpected = sorted(set(seen) - expected)
+    present = set(results.output_files)
+    missing_outputs = sorted(
+        f"{row['relative_path']}: {output}"
+        for row in rows
+        for output in row.get("outputs") or []
+        if output not in present
+    )
+    succeeded = set(seen) & expected
+    failed = sorted(expected - succeeded)
+    excused = [path for path in failed if any(fnmatch.fnmatch(path, p) for p in allowed_failure_patterns)]
+    counted = [path for path in failed if path not in excused]
+    unaccounted = [path for path in failed if path not in results.failures]
+
+    problems = []
+    if state.status != run_status.FINISHED:
+        problems.append(f"the pipeline run is {state.status}, not Finished: {state.message}")
+    if allowed_failures != -1 and len(counted) > allowed_failures:
+        problems.append(
+            f"{len(counted)} input file(s) have no results, more than the {allowed_failures} allowed: "
+            + ", ".join(counted[:LISTED])
+            + (" ..." if len(counted) > LISTED else "")
+        )
+    for label, items in (
+        ("result rows that are not JSON objects with a relative_path", bad_rows),
+        ("input files with more than one result row", duplicates),
+        ("result rows for files that are not in the dataset", unexpected),
+        ("outputs listed in result rows but missing under results/", missing_outputs),
+    ):
+        if items:
+            problems.append(f"{len(items)} {label}: " + ", ".join(items[:LISTED]))
+
+    seconds = [float(row["seconds"]) for row in rows if isinstance(row.get("seconds"), int | float)]
+    wall = (state.ended_at - state.started_at) if state.started_at and state.ended_at else None
+    return {
+        "run_id": state.run_id,
+        "status": state.status,
+        "passed": not problems,
+        "problems": problems,
+        "counts": {
+            "input_files": len(expected),
+            "succeeded": len(succeeded),
+            "failed": len(failed),
+            "failed_allowed_by_pattern": len(excused),
+            "failed_without_failure_record": len(unaccounted),
+            "rows": len(results.rows),
+            "output_files": len(present),
+        },
+        "allowed_failures": allowed_failures,
+        "failures": [
+            {
+                "relative_path": path,
+                "kind": results.failures.get(path, {}).get("kind", "unprocessed"),
+                "error": results.failures.get(path, {}).get("error", "no result and no failure record"),
+                "attempt": results.failures.get(path, {}).get("attempt"),
+                "allowed_by_pattern": path in excused,
+            }
+            for path in failed[:200]
+        ],
+        "durations": {
+            "files": len(seconds),
+            "total_seconds": round(sum(seconds), 3),
+            "mean_seconds": round(statistics.fmean(seconds), 4) if seconds else None,
+            "p50_seconds": round(_percentile(seconds, 0.5), 4) if seconds else None,
+            "p95_seconds": round(_percentile(seconds, 0.95), 4) if seconds else None,
+            "max_seconds": round(max(seconds), 4) if seconds else None,
+        },
+        "throughput": {
+            "wall_seconds": round(wall, 3) if wall else None,
+            "files_per_second": round(len(succeeded) / wall, 2) if wall else None,
+        },
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable summary of a validation report for the task log and the failure message."""
+    counts = report["counts"]
+    head = (
+        f"Validation of pipeline run {report['run_id']} ({report['status']}): "
+        f"{'PASSED' if report['passed'] else 'FAILED'} - {counts['succeeded']}/{counts['input_files']} files "
+        f"have results, {counts['failed']} failed (allowed: "
+        f"{'any' if report['allowed_failures'] == -1 else report['allowed_failures']})"
+    )
+    lines = [head, *(f"- {problem}" for problem in report["problems"])]
+    for failure in report["failures"][:LISTED]:
+        lines.append(f"  failed: {failure['relative_path']} ({failure['kind']}): {failure['error']}")
+    return "\n".join(lines)
