@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +16,40 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 INCLUDE = REPO / "include"
 EXAMPLE_R_SCRIPT = INCLUDE / "r" / "process_file.r"
+CONN_VARIABLE = "AIRFLOW_CONN_AZUREML_DEFAULT"
+
+# Airflow reads its configuration when first imported: give the test session its own home (SQLite),
+# the project's dags/ and plugins/, and no connection unless a test sets one.
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="apr-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+    }
+)
+os.environ.pop(CONN_VARIABLE, None)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """An initialised Airflow metadata database (SQLite) for dag.test() runs."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=dict(os.environ)
+    )
+    return AIRFLOW_HOME
+
+
+@pytest.fixture
+def local_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the azureml_default connection at the local engine over a fresh datastore; return its root."""
+    root = tmp_path / "datastore"
+    root.mkdir()
+    extra = {"engine": "local", "datastore_root": str(root), "process_count_per_node": 2}
+    monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "generic", "extra": extra}))
+    return root
+
 
 # A script for failure paths: the input file's first line says what to do.
 BEHAVIOUR_R_SCRIPT = r"""

@@ -1,0 +1,40 @@
+"""Values that cross the backend interface: plain data in and out, entry arguments, failure summary."""
+
+from __future__ import annotations
+
+from azureml_parallel_r.backends.base import DatasetRef, RunRef, RunRequest, RunResults, RunState
+
+DATASET = DatasetRef("inputs", 3, "r-script-inputs/2026-11-24", 12)
+
+
+def test_values_round_trip_through_plain_dicts() -> None:
+    request = RunRequest(dataset=DATASET, output_path="out/{run-id}", run_key={"dag_id": "d"}, r_args=["-x"])
+    assert RunRequest.from_dict(request.to_dict()) == request
+    assert DatasetRef.from_dict({**DATASET.to_dict(), "unknown": 1}) == DATASET
+    ref = RunRef("r1", "https://x", "out/r1", "local")
+    assert RunRef.from_dict(ref.to_dict()) == ref
+
+
+def test_entry_arguments_for_the_entry_script() -> None:
+    request = RunRequest(
+        dataset=DATASET, output_path="o", run_key={}, r_script="r/s.r", r_args=["--size", "-1"], file_timeout=30
+    )
+    assert request.entry_arguments("/mnt/in") == [
+        "--r-script", "r/s.r", "--r-mode", "worker", "--file-timeout", "30", "--input-root", "/mnt/in",
+        "--r-arg=--size", "--r-arg=-1",
+    ]  # fmt: skip
+
+
+def test_failure_summary_lists_failed_files_with_r_output() -> None:
+    results = RunResults(
+        RunState("r1", "Failed", "3 files failed, more than error_threshold=1"),
+        failures={
+            "b.png": {"kind": "r_error", "error": "not a PNG", "attempt": 1, "stderr_tail": "line1\nline2"},
+            "a.png": {"kind": "crash", "error": "R crashed", "attempt": 2},
+        },
+        logs={"job_error.txt": "reason: too many"},
+    )
+    text = results.failure_summary()
+    assert text.splitlines()[0] == "Pipeline run r1 is Failed: 3 files failed, more than error_threshold=1"
+    assert "- a.png (crash, attempt 2): R crashed" in text and "- b.png (r_error, attempt 1): not a PNG" in text
+    assert "    | line2" in text and "reason: too many" in text

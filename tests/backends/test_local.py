@@ -1,0 +1,93 @@
+"""The local backend: dataset registry, submit/status/cancel/reattach, results, datastore confinement."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from azureml_parallel_r import status
+from azureml_parallel_r.backends.base import RunRequest
+from azureml_parallel_r.backends.local import LocalBackend, RunNotFoundError
+from azureml_parallel_r.samples import write_png
+
+TAGS = {"logical_date": "2026-11-24", "dag_id": "d", "run_id": "r", "task_id": "t"}
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalBackend:
+    return LocalBackend(str(tmp_path), process_count_per_node=2)
+
+
+def _inputs(root: Path, date: str = "2026-11-24", names=("a.png", "sub/b.png")) -> str:
+    for i, name in enumerate(names):
+        write_png(str(root / "r-script-inputs" / date / name), 8, 8, seed=i)
+    return f"r-script-inputs/{date}"
+
+
+def test_registering_the_same_path_and_date_reuses_the_version(backend: LocalBackend, tmp_path: Path) -> None:
+    path = _inputs(tmp_path)
+    first = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    again = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    other_date = backend.register_file_dataset(path, name="inputs", tags={**TAGS, "logical_date": "2026-11-25"})
+    assert (first.version, first.file_count, first.reused) == (1, 2, False)
+    assert (again.version, again.reused) == (1, True)
+    assert other_date.version == 2
+    assert backend.list_dataset_files(first) == ["a.png", "sub/b.png"]
+
+
+def test_empty_or_missing_folders_register_nothing(backend: LocalBackend, tmp_path: Path) -> None:
+    (tmp_path / "r-script-inputs" / "empty").mkdir(parents=True)
+    assert backend.register_file_dataset("r-script-inputs/empty", name="n", tags=TAGS).file_count == 0
+    missing = backend.register_file_dataset("r-script-inputs/nope", name="n", tags=TAGS)
+    assert (missing.file_count, missing.version) == (0, 0)
+    assert backend.list_dataset_files(missing) == []
+
+
+def test_paths_outside_the_datastore_are_refused(backend: LocalBackend) -> None:
+    with pytest.raises(ValueError, match="leaves the datastore root"):
+        backend.register_file_dataset("../../etc", name="n", tags=TAGS)
+
+
+@pytest.mark.integration
+def test_submit_run_reattach_and_collect_results(backend: LocalBackend, tmp_path: Path) -> None:
+    path = _inputs(tmp_path, names=("a.png", "sub/b.png", "bad.png"))
+    (tmp_path / path / "bad.png").write_text("corrupt")
+    dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    key = {"dag_id": "d", "run_id": "r", "task_id": "t"}
+    assert backend.find_run(key) is None
+    request = RunRequest(dataset=dataset, output_path="r-script-outputs/2026-11-24/{run-id}", run_key=key)
+    ref = backend.submit(request)
+    assert ref.output_path == f"r-script-outputs/2026-11-24/{ref.run_id}" and ref.engine == "local"
+    assert ref.url.startswith("file://")
+    found = backend.find_run(key)
+    assert found is not None and found.run_id == ref.run_id and found.reattached
+    deadline = time.monotonic() + 120
+    while not (state := backend.get_status(ref.run_id)).terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state.status == status.FINISHED and state.counts["failed_files"] == 1
+    results = backend.fetch_results(ref.run_id)
+    assert sorted(json.loads(row)["relative_path"] for row in results.rows) == ["a.png", "sub/b.png"]
+    assert list(results.failures) == ["bad.png"] and "not in PNG format" in results.failures["bad.png"]["error"]
+    assert "results/sub/b.png/thumbnail.png" in results.output_files
+    assert results.logs["job_result.txt"].startswith("Finished: 2/3 files succeeded")
+    location = backend.write_output_file(ref.run_id, "validation.json", b"{}")
+    assert Path(location) == tmp_path / ref.output_path / "validation.json"
+
+
+@pytest.mark.integration
+def test_a_failed_or_canceled_run_is_not_reattached(backend: LocalBackend, tmp_path: Path, write_r_script) -> None:
+    script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n")
+    dataset = backend.register_file_dataset(_inputs(tmp_path), name="inputs", tags=TAGS)
+    key = {"dag_id": "d", "run_id": "r2", "task_id": "t"}
+    ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key=key, r_script=str(script)))
+    assert backend.cancel(ref.run_id).status == status.CANCELED
+    assert backend.find_run(key) is None
+
+
+def test_unknown_run_ids_are_clear_errors(backend: LocalBackend) -> None:
+    with pytest.raises(RunNotFoundError, match="no local run 'nope'"):
+        backend.get_status("nope")

@@ -1,0 +1,170 @@
+"""The r_parallel_batch DAG: integrity, and whole runs with real Airflow (dag.test()) and real R."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pendulum
+import pytest
+
+from azureml_parallel_r.samples import make_sample_inputs
+from tests.conftest import REPO
+
+DAG_ID = "r_parallel_batch"
+TASK_ORDER = ["register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs"]
+
+
+@pytest.fixture
+def dag(airflow_db):
+    """A freshly parsed DAG for each test (dag.test(run_conf=...) changes the DAG object's params)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return bag.get_dag(DAG_ID)
+
+
+def test_dag_integrity(dag) -> None:
+    assert [
+        t.task_id for t in sorted(dag.tasks, key=lambda t: len(t.get_flat_relative_ids(upstream=True)))
+    ] == TASK_ORDER
+    for upstream, downstream in zip(TASK_ORDER, TASK_ORDER[1:], strict=False):
+        assert upstream in dag.get_task(downstream).upstream_task_ids
+    assert dag.catchup is True and dag.max_active_runs >= 1
+    assert set(dag.tags) >= {"azureml", "r"}
+    assert all(task.retries >= 1 for task in dag.tasks)
+    assert dag.doc_md and "register_dataset" in dag.doc_md
+    assert dag.get_task("wait_for_pipeline").deferrable is True
+
+
+def test_params_form_schema(dag) -> None:
+    params = {name: dag.params.get_param(name) for name in dag.params}
+    assert set(params) == {"input_path", "r_script", "r_args", "mini_batch_size", "process_count_per_node",
+                           "node_count", "error_threshold"}  # fmt: skip
+    assert params["mini_batch_size"].schema.items() >= {"type": "integer", "minimum": 1}.items()
+    assert params["error_threshold"].schema["minimum"] == -1
+    assert params["r_args"].schema["items"] == {"type": "string"}
+    assert all(p.schema.get("title") for p in params.values())
+    with pytest.raises(Exception, match="0 is less than the minimum of 1"):
+        params["mini_batch_size"].resolve(0)
+
+
+def test_dag_file_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, runpy; runpy.run_path(sys.argv[1]); "
+        "heavy = [m for m in sys.modules if m.startswith(('azureml.', 'azureml_parallel_r.engine', "
+        "'azureml_parallel_r.backends.local'))]; print(heavy)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "dags" / f"{DAG_ID}.py")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- whole runs ---------------------------------------------------------------------------------------------
+
+
+def _run(dag, date: str, conf: dict | None = None) -> tuple[str, dict[str, str]]:
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    for task in dag.tasks:
+        task.retries = 0
+    dag_run = dag.test(logical_date=pendulum.parse(date), run_conf=conf)
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_id == dag_run.run_id).one()
+        return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}
+
+
+def _output_dirs(root: Path, date: str) -> list[Path]:
+    folder = root / "r-script-outputs" / date
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def _inputs(root: Path, date: str, images: int = 4) -> Path:
+    folder = root / "r-script-inputs" / date
+    make_sample_inputs(str(folder), images=images)
+    return folder
+
+
+@pytest.mark.integration
+def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) -> None:
+    _inputs(local_connection, "2026-11-20")
+    state, tasks = _run(dag, "2026-11-20")
+    assert state == "success" and set(tasks.values()) == {"success"}
+    (output,) = _output_dirs(local_connection, "2026-11-20")
+    report = json.loads((output / "validation.json").read_text())
+    assert report["passed"] and report["counts"] == {
+        "input_files": 9, "succeeded": 8, "failed": 1, "failed_allowed_by_pattern": 0,
+        "failed_without_failure_record": 0, "rows": 8, "output_files": report["counts"]["output_files"],
+    }  # fmt: skip
+    assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
+    assert report["throughput"]["files_per_second"] > 0
+    assert (output / "results" / "camera-a" / "img_0000.png" / "thumbnail.png").is_file()
+
+
+@pytest.mark.integration
+def test_a_corrupt_file_over_the_threshold_fails_the_run_with_its_error(dag, airflow_db, local_connection) -> None:
+    _inputs(local_connection, "2026-11-21")
+    state, tasks = _run(dag, "2026-11-21", {"error_threshold": 0})
+    assert state == "failed"
+    assert tasks["wait_for_pipeline"] == "failed" and tasks["validate_outputs"] == "upstream_failed"
+    (output,) = _output_dirs(local_connection, "2026-11-21")
+    assert "more than error_threshold=0" in (output / "logs" / "job_error.txt").read_text()
+
+
+@pytest.mark.integration
+def test_a_missing_date_folder_is_skipped(dag, airflow_db, local_connection: Path) -> None:
+    state, tasks = _run(dag, "2026-11-22")
+    assert state == "success" and set(tasks.values()) == {"skipped"}
+    assert _output_dirs(local_connection, "2026-11-22") == []
+
+
+@pytest.mark.integration
+def test_rerunning_a_date_writes_a_new_output_folder_and_leaves_the_old_one(dag, airflow_db, local_connection) -> None:
+    _inputs(local_connection, "2026-11-23", images=2)
+    assert _run(dag, "2026-11-23")[0] == "success"
+    (first,) = _output_dirs(local_connection, "2026-11-23")
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in first.rglob("*") if p.is_file()}
+    assert _run(dag, "2026-11-23", {"r_args": ["--thumbnail-size", "4"]})[0] == "success"
+    folders = _output_dirs(local_connection, "2026-11-23")
+    assert len(folders) == 2 and first in folders
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in first.rglob("*") if p.is_file()} == before
+    versions = json.loads((local_connection / ".azureml-local" / "datasets" / "r-script-inputs.json").read_text())
+    assert [v["version"] for v in versions["versions"]] == [1], "the same date reuses its dataset version"
+
+
+@pytest.mark.integration
+def test_a_canceled_run_fails_the_sensor(dag, airflow_db, local_connection: Path, tmp_path: Path) -> None:
+    from azureml_parallel_r.backends.local import LocalBackend
+
+    hang = tmp_path / "hang.r"
+    hang.write_text("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n")
+    _inputs(local_connection, "2026-11-24", images=2)
+    backend = LocalBackend(str(local_connection))
+
+    def cancel_when_running() -> None:
+        runs = local_connection / ".azureml-local" / "runs"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for record in runs.glob("*.json") if runs.is_dir() else []:
+                if backend.get_status(record.stem).status == "Running":
+                    backend.cancel(record.stem)
+                    return
+            time.sleep(0.2)
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    state, tasks = _run(dag, "2026-11-24", {"r_script": str(hang)})
+    canceller.join()
+    assert state == "failed" and tasks["wait_for_pipeline"] == "failed"
+    (output,) = _output_dirs(local_connection, "2026-11-24")
+    assert json.loads((output / "logs" / "status.json").read_text())["status"] == "Canceled"
+    assert not (output / "results").exists() or not any((output / "results").rglob("*.json"))

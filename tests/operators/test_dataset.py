@@ -1,0 +1,56 @@
+"""RegisterFileDatasetOperator: tags for idempotency, skip or fail on empty input."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from airflow.sdk.exceptions import AirflowSkipException
+
+from azureml_parallel_r.backends.base import DatasetRef
+from azureml_parallel_r.exceptions import EmptyInputError
+from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
+
+
+def test_registers_with_date_path_and_run_key_tags(backend: mock.Mock, context: dict) -> None:
+    backend.register_file_dataset.return_value = DatasetRef("inputs", 4, "r-script-inputs/2026-11-24", 12)
+    op = RegisterFileDatasetOperator(task_id="t", path="/r-script-inputs/2026-11-24/", dataset_name="inputs")
+    assert op.execute(context) == {"name": "inputs", "version": 4, "path": "r-script-inputs/2026-11-24",
+                                   "file_count": 12, "reused": False}  # fmt: skip
+    backend.register_file_dataset.assert_called_once_with(
+        "r-script-inputs/2026-11-24",
+        name="inputs",
+        tags={"logical_date": "2026-11-24", "path": "r-script-inputs/2026-11-24", "dag_id": "r_parallel_batch",
+              "run_id": "scheduled__2026-11-24", "task_id": "the_task"},
+    )  # fmt: skip
+
+
+def test_runs_without_a_logical_date_use_their_run_after_date(backend: mock.Mock, context: dict) -> None:
+    backend.register_file_dataset.return_value = DatasetRef("inputs", 1, "p", 1)
+    context["ds"] = None
+    RegisterFileDatasetOperator(task_id="t", path="p").execute(context)
+    assert backend.register_file_dataset.call_args.kwargs["tags"]["logical_date"] == "2026-11-24"
+
+
+def test_empty_input_skips_with_the_path_by_default(backend: mock.Mock, context: dict) -> None:
+    backend.register_file_dataset.return_value = DatasetRef("inputs", 0, "r-script-inputs/2026-11-30", 0)
+    with pytest.raises(AirflowSkipException, match="No input files under datastore path 'r-script-inputs/2026-11-30'"):
+        RegisterFileDatasetOperator(task_id="t", path="r-script-inputs/2026-11-30").execute(context)
+
+
+def test_empty_input_fails_when_asked(backend: mock.Mock, context: dict) -> None:
+    backend.register_file_dataset.return_value = DatasetRef("inputs", 0, "p", 0)
+    with pytest.raises(EmptyInputError, match="if_empty='fail'"):
+        RegisterFileDatasetOperator(task_id="t", path="p", if_empty="fail").execute(context)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"path": " / "}, "path is empty"), ({"path": "p", "if_empty": "x"}, "if_empty must be")]
+)
+def test_bad_arguments(backend: mock.Mock, context: dict, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RegisterFileDatasetOperator(task_id="t", **kwargs).execute(context)
+
+
+def test_templated_fields_include_the_connection() -> None:
+    assert set(RegisterFileDatasetOperator.template_fields) == {"path", "dataset_name", "if_empty", "conn_id"}

@@ -1,0 +1,108 @@
+"""SubmitParallelRunOperator: request building, reattach on retry, cancel on kill, waiting modes."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from azureml_parallel_r.backends.base import DatasetRef, RunRef, RunState
+from azureml_parallel_r.exceptions import ParallelRunFailedError
+from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
+from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
+
+DATASET = DatasetRef("inputs", 2, "r-script-inputs/2026-11-24", 30).to_dict()
+REF = RunRef("run-9", "https://ml.azure.com/runs/run-9", "r-script-outputs/2026-11-24/run-9", "azureml")
+
+
+def _op(**kwargs) -> SubmitParallelRunOperator:
+    return SubmitParallelRunOperator(task_id="submit", dataset=DATASET, **kwargs)
+
+
+def test_submits_the_request_and_pushes_run_id_and_url(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    op = _op(r_args=["--size", "64"], mini_batch_size="5", process_count_per_node="", error_threshold="2",
+             allowed_failed_percent=10, output_path="r-script-outputs/2026-11-24/{run-id}")  # fmt: skip
+    assert op.execute(context) == REF.to_dict()
+    request = backend.submit.call_args.args[0]
+    assert request.run_key == {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task"}
+    assert (request.mini_batch_size, request.process_count_per_node, request.error_threshold) == (5, None, 2)
+    assert request.allowed_failed_percent == 10.0 and request.allowed_failed_count is None
+    assert request.r_args == ["--size", "64"] and request.dataset.file_count == 30
+    assert request.output_path == "r-script-outputs/2026-11-24/{run-id}"
+    context["ti"].xcom_push.assert_has_calls(
+        [mock.call(key="run_id", value="run-9"), mock.call(key="run_url", value=REF.url)]
+    )
+
+
+def test_a_retried_task_reattaches_instead_of_submitting_again(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = RunRef(**{**REF.to_dict(), "reattached": True})
+    assert _op().execute(context)["reattached"] is True
+    backend.submit.assert_not_called()
+
+
+def test_on_kill_cancels_the_run(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = REF
+    op = _op()
+    op.on_kill()
+    backend.cancel.assert_not_called()
+    op.execute(context)
+    op.on_kill()
+    backend.cancel.assert_called_once_with("run-9")
+
+
+def test_wait_for_completion_deferrable_hands_over_to_the_trigger(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = REF
+    with pytest.raises(TaskDeferred) as deferred:
+        _op(wait_for_completion=True, deferrable=True, poll_interval=7).execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, ParallelRunTrigger)
+    assert trigger.serialize()[1] == {"run_id": "run-9", "conn_id": "azureml_default", "poll_interval": 7}
+    assert deferred.value.method_name == "execute_complete"
+
+
+def test_wait_for_completion_in_the_worker(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = REF
+    backend.get_status.side_effect = [RunState("run-9", "Running"), RunState("run-9", "Finished")]
+    assert _op(wait_for_completion=True, deferrable=False, poll_interval=0).execute(context)["run_id"] == "run-9"
+
+
+def test_a_failed_run_fails_the_task_with_its_summary(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = REF
+    backend.get_status.return_value = RunState("run-9", "Failed", "too many errors")
+    backend.describe_failure.return_value = "Pipeline run run-9 is Failed: ... - bad.png: not a PNG"
+    with pytest.raises(ParallelRunFailedError, match="bad.png: not a PNG"):
+        _op(wait_for_completion=True, deferrable=False, poll_interval=0).execute(context)
+
+
+def test_execute_complete(backend: mock.Mock, context: dict) -> None:
+    op = _op()
+    assert (
+        op.execute_complete(context, {"status": "success", "message": "ok", "run_id": "run-9"}, REF.to_dict())
+        == REF.to_dict()
+    )
+    backend.describe_failure.return_value = "summary of run-9"
+    with pytest.raises(ParallelRunFailedError, match="summary of run-9"):
+        op.execute_complete(context, {"status": "error", "message": "Failed", "run_id": "run-9"}, REF.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dataset": "not rendered"}, "dataset must be the register task's XCom"),
+        ({"r_mode": "fast"}, "r_mode must be 'worker' or 'per-file'"),
+        ({"r_args": "--size 64"}, "r_args must be a list of strings"),
+    ],
+)
+def test_bad_arguments(backend: mock.Mock, context: dict, kwargs: dict, message: str) -> None:
+    op = SubmitParallelRunOperator(task_id="s", **{"dataset": DATASET, **kwargs})
+    with pytest.raises(ValueError, match=message):
+        op.execute(context)
+
+
+def test_every_knob_is_templated() -> None:
+    fields = set(SubmitParallelRunOperator.template_fields)
+    assert {"dataset", "r_script", "r_args", "mini_batch_size", "node_count", "process_count_per_node",
+            "error_threshold", "output_path", "conn_id"} <= fields  # fmt: skip

@@ -1,0 +1,44 @@
+"""ValidateParallelRunOutputsOperator: writes validation.json, returns it, fails readably, feeds the asset."""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+from airflow.sdk import Asset
+
+from azureml_parallel_r.backends.base import DatasetRef, RunRef, RunResults, RunState
+from azureml_parallel_r.exceptions import OutputValidationError
+from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
+
+RUN = RunRef("run-9", "u", "r-script-outputs/2026-11-24/run-9", "local").to_dict()
+DATASET = DatasetRef("inputs", 1, "r-script-inputs/2026-11-24", 2).to_dict()
+ASSET = Asset(name="outputs", uri="azureml-parallel-r://r-script-outputs")
+
+
+def _results(paths: list[str]) -> RunResults:
+    rows = [json.dumps({"relative_path": p, "outputs": [], "seconds": 1.0}) for p in paths]
+    return RunResults(RunState("run-9", "Finished", started_at=1.0, ended_at=3.0), rows)
+
+
+def test_passing_run_writes_the_report_and_updates_the_asset(backend: mock.Mock, context: dict) -> None:
+    backend.list_dataset_files.return_value = ["a.png", "b.png"]
+    backend.fetch_results.return_value = _results(["a.png", "b.png"])
+    backend.write_output_file.return_value = "/store/r-script-outputs/2026-11-24/run-9/validation.json"
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, outlets=[ASSET])
+    report = op.execute(context)
+    assert report["passed"] and report["counts"]["succeeded"] == 2
+    run_id, name, content = backend.write_output_file.call_args.args
+    assert (run_id, name) == ("run-9", "validation.json")
+    assert json.loads(content)["output_path"] == "r-script-outputs/2026-11-24/run-9"
+    assert context["outlet_events"][ASSET].extra == {"output_path": RUN["output_path"], "run_id": "run-9"}
+
+
+def test_missing_results_fail_with_a_readable_report_after_writing_it(backend: mock.Mock, context: dict) -> None:
+    backend.list_dataset_files.return_value = ["a.png", "b.png"]
+    backend.fetch_results.return_value = _results(["a.png"])
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures="0")
+    with pytest.raises(OutputValidationError, match=r"FAILED - 1/2 files have results(.|\n)*b.png"):
+        op.execute(context)
+    backend.write_output_file.assert_called_once()

@@ -1,0 +1,71 @@
+"""Output validation over RunResults: counts, allowed failures, row checks, durations."""
+
+from __future__ import annotations
+
+import json
+
+from azureml_parallel_r.backends.base import RunResults, RunState
+from azureml_parallel_r.validation import format_report, validate_outputs
+
+FILES = ["a.png", "b.png", "sub/c.png"]
+
+
+def _row(path: str, seconds: float = 0.5, outputs: list[str] | None = None) -> str:
+    outputs = [f"results/{path}/stats.json"] if outputs is None else outputs
+    return json.dumps({"relative_path": path, "outputs": outputs, "seconds": seconds, "value": 1})
+
+
+def _results(rows: list[str], *, status: str = "Finished", failures=None, outputs=None) -> RunResults:
+    state = RunState("run-1", status, "why", started_at=100.0, ended_at=110.0)
+    present = [f"results/{p}/stats.json" for p in FILES] if outputs is None else outputs
+    return RunResults(state, rows, failures or {}, present)
+
+
+def test_every_file_with_results_passes_with_statistics() -> None:
+    report = validate_outputs(FILES, _results([_row(p, s) for p, s in zip(FILES, [1, 2, 3], strict=True)]))
+    assert report["passed"] and report["problems"] == []
+    assert report["counts"]["succeeded"] == 3 and report["counts"]["failed"] == 0
+    assert report["durations"]["total_seconds"] == 6 and report["durations"]["p50_seconds"] == 2
+    assert report["throughput"] == {"wall_seconds": 10.0, "files_per_second": 0.3}
+    assert "PASSED - 3/3 files have results" in format_report(report)
+
+
+def test_failures_within_the_allowance_pass_and_are_listed() -> None:
+    failures = {"b.png": {"kind": "r_error", "error": "not a PNG", "attempt": 3}}
+    report = validate_outputs(
+        FILES, _results([_row("a.png"), _row("sub/c.png")], failures=failures), allowed_failures=1
+    )
+    assert report["passed"]
+    assert report["failures"] == [
+        {"relative_path": "b.png", "kind": "r_error", "error": "not a PNG", "attempt": 3, "allowed_by_pattern": False}
+    ]
+
+
+def test_too_many_failures_fail_with_the_file_names() -> None:
+    report = validate_outputs(FILES, _results([_row("a.png")]), allowed_failures=1)
+    assert not report["passed"]
+    assert "2 input file(s) have no results, more than the 1 allowed: b.png, sub/c.png" in report["problems"][0]
+    assert report["counts"]["failed_without_failure_record"] == 2
+    assert report["failures"][0]["kind"] == "unprocessed"
+
+
+def test_minus_one_allows_any_number_and_patterns_excuse_files() -> None:
+    assert validate_outputs(FILES, _results([]), allowed_failures=-1)["passed"]
+    report = validate_outputs(FILES, _results([_row("a.png")]), allowed_failure_patterns=["*b.png", "sub/*"])
+    assert report["passed"] and report["counts"]["failed_allowed_by_pattern"] == 2
+
+
+def test_row_problems_are_reported() -> None:
+    rows = [_row("a.png"), _row("a.png"), _row("zzz.png"), "not json", _row("b.png", outputs=["results/b.png/x"])]
+    report = validate_outputs(FILES, _results(rows), allowed_failures=-1)
+    text = "\n".join(report["problems"])
+    assert not report["passed"]
+    assert "1 result rows that are not JSON objects" in text
+    assert "1 input files with more than one result row: a.png" in text
+    assert "1 result rows for files that are not in the dataset: zzz.png" in text
+    assert "missing under results/: b.png: results/b.png/x" in text
+
+
+def test_a_run_that_did_not_finish_fails_validation() -> None:
+    report = validate_outputs(FILES, _results([_row(p) for p in FILES], status="Failed"))
+    assert not report["passed"] and "the pipeline run is Failed, not Finished: why" in report["problems"]

@@ -1,0 +1,72 @@
+"""The trigger serializes to plain data and fires once when the run ends."""
+
+from __future__ import annotations
+
+import asyncio
+from unittest import mock
+
+import pytest
+
+from azureml_parallel_r.backends.base import ParallelRunBackend, RunState
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
+
+
+def _collect(trigger: ParallelRunTrigger) -> list[dict]:
+    async def collect() -> list[dict]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
+    fake = mock.create_autospec(ParallelRunBackend, instance=True)
+
+    async def aget_backend(self: AzureMLParallelRunHook) -> ParallelRunBackend:
+        return fake
+
+    monkeypatch.setattr(AzureMLParallelRunHook, "aget_backend", aget_backend)
+    return fake
+
+
+def test_serialize_round_trip() -> None:
+    trigger = ParallelRunTrigger("run-1", "my_conn", 2.5)
+    path, kwargs = trigger.serialize()
+    assert path == "azureml_parallel_r.triggers.parallel_run.ParallelRunTrigger"
+    assert kwargs == {"run_id": "run-1", "conn_id": "my_conn", "poll_interval": 2.5}
+    module, name = path.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+    assert rebuilt.serialize() == (path, kwargs)
+
+
+def test_polls_until_finished(backend: mock.Mock) -> None:
+    backend.get_status.side_effect = [RunState("r", "NotStarted"), RunState("r", "Running"), RunState("r", "Finished")]
+    events = _collect(ParallelRunTrigger("r", "c", 0))
+    assert events == [{"status": "success", "message": "Pipeline run r is Finished: ", "run_id": "r",
+                       "run_status": "Finished"}]  # fmt: skip
+    assert backend.get_status.call_count == 3
+
+
+@pytest.mark.parametrize("final", ["Failed", "Canceled"])
+def test_failed_or_canceled_runs_fire_an_error(backend: mock.Mock, final: str) -> None:
+    backend.get_status.return_value = RunState("r", final, "because")
+    (event,) = _collect(ParallelRunTrigger("r", "c", 0))
+    assert event["status"] == "error" and event["run_status"] == final and "because" in event["message"]
+
+
+def test_transient_status_errors_are_retried(backend: mock.Mock) -> None:
+    backend.get_status.side_effect = [OSError("blip"), OSError("blip"), RunState("r", "Finished")]
+    assert _collect(ParallelRunTrigger("r", "c", 0))[0]["status"] == "success"
+
+
+def test_persistent_status_errors_end_in_an_error_event(backend: mock.Mock) -> None:
+    backend.get_status.side_effect = OSError("gone")
+    (event,) = _collect(ParallelRunTrigger("r", "c", 0))
+    assert event["status"] == "error" and "cannot read the status of pipeline run r: gone" in event["message"]
+
+
+def test_connection_problems_end_in_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_NOT_THERE", raising=False)
+    (event,) = _collect(ParallelRunTrigger("r", "not_there", 0))
+    assert event["status"] == "error" and "'not_there' is not defined" in event["message"]
