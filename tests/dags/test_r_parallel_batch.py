@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_dag_integrity(dag) -> None:
     assert [
         t.task_id for t in sorted(dag.tasks, key=lambda t: len(t.get_flat_relative_ids(upstream=True)))
     ] == TASK_ORDER
-    for upstream, downstream in zip(TASK_ORDER, TASK_ORDER[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(TASK_ORDER):
         assert upstream in dag.get_task(downstream).upstream_task_ids
     assert dag.catchup is True and dag.max_active_runs >= 1
     assert set(dag.tags) >= {"azureml", "r"}

@@ -73,7 +73,7 @@ def test_a_failed_run_fails_the_task_with_its_summary(backend: mock.Mock, contex
     backend.find_run.return_value = REF
     backend.get_status.return_value = RunState("run-9", "Failed", "too many errors")
     backend.describe_failure.return_value = "Pipeline run run-9 is Failed: ... - bad.png: not a PNG"
-    with pytest.raises(ParallelRunFailedError, match="bad.png: not a PNG"):
+    with pytest.raises(ParallelRunFailedError, match=r"bad\.png: not a PNG"):
         _op(wait_for_completion=True, deferrable=False, poll_interval=0).execute(context)
 
 
