@@ -1,31 +1,58 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: set everything up, generate sample inputs for one date, and run
-# the R script over them with the local ParallelRunStep engine (2 processes). Prints where the outputs are.
+# the whole r_parallel_batch DAG (register -> submit -> wait (deferrable) -> validate) with
+# `airflow dags test` on the local engine. Prints where the outputs are and the validation result.
 #   scripts/demo.sh [YYYY-MM-DD]        (default: today)
+# Environment: DATASTORE (default data/datastore), AIRFLOW_HOME (default .airflow).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 DATE=${1:-$(date +%F)}
 DATASTORE=${DATASTORE:-$PWD/data/datastore}
+export AIRFLOW_HOME=${AIRFLOW_HOME:-$PWD/.airflow}
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
+AIRFLOW_CONN_AZUREML_DEFAULT=$(.venv/bin/python -c 'import json, sys
+print(json.dumps({"conn_type": "generic", "extra": {"engine": "local", "datastore_root": sys.argv[1], "process_count_per_node": 2}}))' "$DATASTORE")
+export AIRFLOW_CONN_AZUREML_DEFAULT
+
 INPUTS="$DATASTORE/r-script-inputs/$DATE"
-RUN_ID="local_$(date +%Y%m%d_%H%M%S)_demo"
-OUTPUTS="$DATASTORE/r-script-outputs/$DATE/$RUN_ID"
 if [ ! -d "$INPUTS" ]; then
   .venv/bin/python -m azureml_parallel_r.samples "$INPUTS"
 fi
+mkdir -p "$AIRFLOW_HOME/logs"
+.venv/bin/airflow db migrate >"$AIRFLOW_HOME/logs/db-migrate.log" 2>&1
+LOG="$AIRFLOW_HOME/logs/dags-test-r_parallel_batch-$DATE.log"
+echo "running the r_parallel_batch DAG for $DATE on the local engine (log: $LOG) ..."
+before=$(ls -1 "$DATASTORE/r-script-outputs/$DATE" 2>/dev/null || true)
 set +e
-.venv/bin/python -m azureml_parallel_r.engine run \
-  --input "$INPUTS" --output "$OUTPUTS" --run-id "$RUN_ID" \
-  --source-dir include --entry-script entry/batch_wrapper.py \
-  --mini-batch-size 5 --process-count-per-node 2 --error-threshold 5 --run-max-try 1 \
-  -- --r-script r/process_file.r --input-root "$INPUTS"
-status=$?
+.venv/bin/airflow dags test r_parallel_batch "$DATE" >"$LOG" 2>&1
 set -e
+grep -E "\[DAG TEST\] end task|Submitted pipeline run|Pausing task as DEFERRED|DagRun Finished" "$LOG" |
+  sed -E 's/^[0-9T:.Z-]+ \[[a-z]+ *\] //; s/ \[airflow[^]]*\] loc=.*$//; s/ loc=[a-z_.]+:[0-9]+//' || true
+
+OUTPUT=""
+for run in $(ls -1 "$DATASTORE/r-script-outputs/$DATE" 2>/dev/null); do
+  grep -qxF "$run" <<<"$before" || OUTPUT="$DATASTORE/r-script-outputs/$DATE/$run"
+done
 echo
-echo "inputs:    $INPUTS"
-echo "outputs:   $OUTPUTS"
-echo "  rows:     $OUTPUTS/parallel_run_step.txt ($(wc -l < "$OUTPUTS/parallel_run_step.txt" 2>/dev/null || echo 0) lines)"
-echo "  results:  $OUTPUTS/results/"
-echo "  failures: $OUTPUTS/failures/ ($(find "$OUTPUTS/failures" -name '*.json' 2>/dev/null | wc -l) files; the sample set has one corrupt image on purpose)"
-echo "  logs:     $OUTPUTS/logs/job_result.txt"
-exit $status
+if [ -z "$OUTPUT" ]; then
+  echo "no pipeline run was submitted for $DATE (see $LOG)"
+  exit 1
+fi
+echo "inputs:      $INPUTS"
+echo "outputs:     $OUTPUT"
+echo "  results/   per-file outputs;  failures/  why files failed;  parallel_run_step.txt  one row per file"
+echo "  logs/      the engine's logs (job_result.txt, user/, sys/)"
+if [ -f "$OUTPUT/validation.json" ]; then
+  echo "validation:  $OUTPUT/validation.json"
+  .venv/bin/python -c 'import json, sys
+from azureml_parallel_r.validation import format_report
+report = json.load(open(sys.argv[1]))
+print(format_report(report))
+sys.exit(0 if report["passed"] else 1)' "$OUTPUT/validation.json"
+else
+  echo "validation:  not written - the run did not get that far (see $LOG)"
+  exit 1
+fi

@@ -63,4 +63,6 @@ if [ ! -x .venv/bin/uv ] || [ "$(.venv/bin/uv --version | cut -d' ' -f2)" != "$U
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
 say "syncing the locked Python dependencies (uv.lock) into .venv"
-UV_PYTHON_DOWNLOADS=never .venv/bin/uv sync --frozen --quiet --python .venv/bin/python
+# --compile-bytecode: every process (tasks, engine workers) then starts from .pyc files, even where
+# PYTHONDONTWRITEBYTECODE is set (importing airflow.sdk: ~2 s from source, a fraction of that compiled).
+UV_PYTHON_DOWNLOADS=never .venv/bin/uv sync --frozen --quiet --compile-bytecode --python .venv/bin/python

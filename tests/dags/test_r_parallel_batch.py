@@ -143,7 +143,7 @@ def test_rerunning_a_date_writes_a_new_output_folder_and_leaves_the_old_one(dag,
 
 
 @pytest.mark.integration
-def test_a_canceled_run_fails_the_sensor(dag, airflow_db, local_connection: Path, tmp_path: Path) -> None:
+def test_a_canceled_run_fails_the_sensor(dag, airflow_db, local_connection: Path, tmp_path: Path, capfd) -> None:
     from azureml_parallel_r.backends.local import LocalBackend
 
     hang = tmp_path / "hang.r"
@@ -166,6 +166,11 @@ def test_a_canceled_run_fails_the_sensor(dag, airflow_db, local_connection: Path
     state, tasks = _run(dag, "2026-11-24", {"r_script": str(hang)})
     canceller.join()
     assert state == "failed" and tasks["wait_for_pipeline"] == "failed"
+    # The sensor released its worker process by deferring before the trigger polled the run
+    # (dag.test runs the trigger inline; the system test watches a real triggerer do it).
+    printed = capfd.readouterr().out
+    assert "Pausing task as DEFERRED" in printed and "new_state=deferred" in printed
+    assert "Pipeline run local_" in printed and "is Canceled" in printed
     (output,) = _output_dirs(local_connection, "2026-11-24")
     assert json.loads((output / "logs" / "status.json").read_text())["status"] == "Canceled"
     assert not (output / "results").exists() or not any((output / "results").rglob("*.json"))
