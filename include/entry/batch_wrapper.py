@@ -16,6 +16,8 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
 ``--output-dir DIR``       where results go (default: ``AZUREML_BI_OUTPUT_PATH``)
 ``--input-root DIR``       the dataset's mount/download folder; outputs are filed under the input path
                            relative to it (default: the absolute path without its leading ``/``)
+``--input-name NAME``      the named input (``as_named_input(NAME)``) whose mount path Azure ML puts in
+                           ``AZUREML_DATAREFERENCE_<NAME>``: used as ``--input-root`` when that is not given
 ``--rscript PATH``         the Rscript executable (default: ``Rscript`` on PATH)
 
 :func:`run` returns one JSON line per succeeded file (input, relative_path, outputs, seconds, value,
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--r-arg", action="append", default=[], dest="r_args")
     parser.add_argument("--output-dir")
     parser.add_argument("--input-root")
+    parser.add_argument("--input-name")
     parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
     return parser
 
@@ -108,6 +111,9 @@ def parse_config(argv: list[str]) -> EntryConfig:
     output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH")
     if not output_dir:
         raise ValueError("no output directory: pass --output-dir or set AZUREML_BI_OUTPUT_PATH")
+    input_root = args.input_root
+    if not input_root and args.input_name:
+        input_root = os.environ.get(f"AZUREML_DATAREFERENCE_{args.input_name}") or os.environ.get(args.input_name)
     if args.file_timeout < 0:
         raise ValueError(f"--file-timeout must be >= 0 seconds, got {args.file_timeout:g}")
     return EntryConfig(
@@ -116,7 +122,7 @@ def parse_config(argv: list[str]) -> EntryConfig:
         file_timeout=args.file_timeout or None,
         r_args=tuple(args.r_args),
         output_dir=output_dir,
-        input_root=args.input_root,
+        input_root=input_root,
         rscript=find_rscript(args.rscript),
     )
 

@@ -19,7 +19,7 @@ def test_entry_arguments_for_the_entry_script() -> None:
     request = RunRequest(
         dataset=DATASET, output_path="o", run_key={}, r_script="r/s.r", r_args=["--size", "-1"], file_timeout=30
     )
-    assert request.entry_arguments("/mnt/in") == [
+    assert request.entry_arguments(input_root="/mnt/in") == [
         "--r-script", "r/s.r", "--r-mode", "worker", "--file-timeout", "30", "--input-root", "/mnt/in",
         "--r-arg=--size", "--r-arg=-1",
     ]  # fmt: skip

@@ -100,13 +100,17 @@ class RunRequest(_Plain):
             object.__setattr__(request, "dataset", DatasetRef.from_dict(request.dataset))
         return request
 
-    def entry_arguments(self, input_root: str) -> list[str]:
+    def entry_arguments(self, *, input_root: str | None = None, input_name: str | None = None) -> list[str]:
         """The entry script's own arguments (``include/entry/batch_wrapper.py``).
 
-        :param input_root: where the dataset's files appear on the compute.
+        :param input_root: where the dataset's files appear on the compute, when known in advance.
+        :param input_name: the named input whose mount path the runtime exposes (Azure ML).
         """
         args = ["--r-script", self.r_script, "--r-mode", self.r_mode, "--file-timeout", f"{self.file_timeout:g}"]
-        args += ["--input-root", input_root]
+        if input_root:
+            args += ["--input-root", input_root]
+        if input_name:
+            args += ["--input-name", input_name]
         return args + [f"--r-arg={arg}" for arg in self.r_args]
 
 

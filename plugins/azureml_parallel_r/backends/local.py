@@ -105,7 +105,7 @@ class LocalBackend(ParallelRunBackend):
             entry_script=ENTRY_SCRIPT,
             source_dir=self.source_directory,
             logs_dir=str(output_dir / "logs"),
-            entry_args=tuple(request.entry_arguments(input_dir)),
+            entry_args=tuple(request.entry_arguments(input_root=input_dir)),
             settings=ParallelRunSettings(
                 mini_batch_size=request.mini_batch_size,
                 node_count=request.node_count,

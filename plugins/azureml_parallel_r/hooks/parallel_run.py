@@ -116,7 +116,50 @@ class AzureMLParallelRunHook(BaseHook):
                 source_directory=str(extras.get("source_directory") or DEFAULT_SOURCE_DIRECTORY),
                 process_count_per_node=int(processes) if processes else None,
             )
-        raise ConnectionNotConfiguredError(
-            f"Airflow connection {self.conn_id!r} selects the Azure ML engine, which this version does not "
-            f"include yet; use the local engine for now. {_configure_hint(self.conn_id)}"
+        return self._build_azureml_backend(extras)
+
+    def _build_azureml_backend(self, extras: dict[str, Any]) -> ParallelRunBackend:
+        from azureml_parallel_r.backends.azureml import INCLUDE_DIR, AzureMLBackend, AzureMLSettings
+        from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, build_auth
+
+        missing = [key for key in ("subscription_id", "resource_group", "workspace_name") if not extras.get(key)]
+        if missing:
+            raise ConnectionNotConfiguredError(
+                f"Airflow connection {self.conn_id!r} selects the Azure ML engine but its extra lacks "
+                f"{', '.join(missing)}. {_configure_hint(self.conn_id)}"
+            )
+        connection = self.get_connection(self.conn_id)
+        try:
+            auth, described = build_auth(extras, connection.login, connection.password)
+        except AzureAuthConfigError as exc:
+            raise ConnectionNotConfiguredError(f"Airflow connection {self.conn_id!r}: {exc}") from exc
+        settings = AzureMLSettings(
+            compute_target=extras.get("compute_target") or "cpu-cluster",
+            datastore=extras.get("datastore"),
+            environment_name=extras.get("environment_name"),
+            experiment_name=extras.get("experiment_name") or "r-parallel-batch",
+            source_directory=str(extras.get("source_directory") or INCLUDE_DIR),
+        )
+        self.log.info(
+            "Azure ML workspace %s (resource group %s) with %s; compute %s",
+            extras["workspace_name"],
+            extras["resource_group"],
+            described,
+            settings.compute_target,
+        )
+
+        def connect() -> Any:
+            return self._connect_workspace(extras, auth)
+
+        return AzureMLBackend(connect, settings)
+
+    def _connect_workspace(self, extras: dict[str, Any], auth: Any) -> Any:
+        """Connect to the workspace (a network call; the boundary tests replace)."""
+        from azureml.core import Workspace
+
+        return Workspace.get(
+            name=extras["workspace_name"],
+            subscription_id=extras["subscription_id"],
+            resource_group=extras["resource_group"],
+            auth=auth,
         )

@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator, conf
 from azureml_parallel_r.backends.base import DatasetRef, RunRequest
 from azureml_parallel_r.exceptions import ParallelRunFailedError
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.links import PipelineRunLink
 from azureml_parallel_r.operators.dataset import run_key
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
@@ -74,6 +75,7 @@ class SubmitParallelRunOperator(BaseOperator):
     )
     ui_color = "#0078d4"
     ui_fgcolor = "#ffffff"
+    operator_extra_links = (PipelineRunLink(),)
 
     def __init__(
         self,

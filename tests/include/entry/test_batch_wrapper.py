@@ -214,3 +214,12 @@ def test_run_before_init_is_an_error() -> None:
     batch_wrapper.shutdown()
     with pytest.raises(RuntimeError, match="before init"):
         batch_wrapper.run(["x"])
+
+
+def test_input_root_from_the_named_input_mount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZUREML_DATAREFERENCE_input_files", "/mnt/azureml/input_files")
+    config = batch_wrapper.parse_config(["--output-dir", str(tmp_path), "--input-name", "input_files"])
+    assert config.input_root == "/mnt/azureml/input_files"
+    explicit = batch_wrapper.parse_config(["--output-dir", str(tmp_path), "--input-name", "input_files",
+                                           "--input-root", "/data"])  # fmt: skip
+    assert explicit.input_root == "/data"
