@@ -38,7 +38,7 @@ def test_missing_connection_names_both_ways_to_configure_it(monkeypatch: pytest.
         ({}, "has engine=None in its extra; expected one of local, azureml"),
         ({"engine": "databricks"}, "engine='databricks'"),
         ({"engine": "local"}, "has no datastore_root"),
-        ({"engine": "azureml", "workspace_name": "w"}, "selects the Azure ML engine"),
+        ({"engine": "azureml", "workspace_name": "w"}, "lacks subscription_id, resource_group"),
     ],
 )
 def test_unusable_connections_say_what_to_fix(monkeypatch: pytest.MonkeyPatch, extra: dict, message: str) -> None:

@@ -9,7 +9,7 @@ else means ``DefaultAzureCredential``.
 |----------------------|-----------------------------------------------------|---------------------|
 | ``service_principal`` | login = client id, password = secret, ``tenant_id`` | ServicePrincipalAuthentication |
 | ``managed_identity``  | optional ``managed_identity_client_id`` (user-assigned) | MsiAuthentication |
-| ``cli``               | ``az login`` done on the worker                     | AzureCliAuthentication |
+| ``cli``               | ``az login`` done on the worker (``az`` on PATH)     | TokenAuthentication bridge |
 | ``default``           | azure-identity's DefaultAzureCredential chain       | TokenAuthentication bridge |
 | ``workload_identity`` | AZURE_FEDERATED_TOKEN_FILE etc. (AKS)               | TokenAuthentication bridge |
 """
@@ -69,10 +69,10 @@ def build_auth(extras: dict[str, Any], login: str | None, password: str | None) 
         return authentication.MsiAuthentication(identity_config=identity), (
             f"user-assigned managed identity {client_id}" if client_id else "system-assigned managed identity"
         )
-    if mode == "cli":
-        return authentication.AzureCliAuthentication(), "Azure CLI login"
     from azure import identity
 
+    if mode == "cli":  # azure-identity calls the az executable; azureml's own class needs azure-cli installed here
+        return token_bridge(identity.AzureCliCredential()), "Azure CLI login (azure-identity)"
     if mode == "workload_identity":
         return token_bridge(identity.WorkloadIdentityCredential()), "workload identity (azure-identity)"
     kwargs = {"managed_identity_client_id": extras["managed_identity_client_id"]} if extras.get(
