@@ -252,6 +252,8 @@ def test_find_run_reattaches_to_a_live_run_and_skips_failed_ones(backend) -> Non
             [_pipeline_run("failed-one", "Failed"), _pipeline_run("live-one", "Running")]
         )
         ref = backend.find_run(KEY)
+        backend.find_run(KEY, experiment_name="nightly-r")
+    assert [c.args[1] for c in experiment_class.call_args_list] == ["r-parallel-batch", "nightly-r"]
     kwargs = experiment_class.return_value.get_runs.call_args.kwargs
     assert kwargs["type"] == "azureml.PipelineRun"
     assert kwargs["tags"] == {f"airflow_{k}": v for k, v in KEY.items()}

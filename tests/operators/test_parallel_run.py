@@ -39,8 +39,12 @@ def test_submits_the_request_and_pushes_run_id_and_url(backend: mock.Mock, conte
 
 def test_a_retried_task_reattaches_instead_of_submitting_again(backend: mock.Mock, context: dict) -> None:
     backend.find_run.return_value = RunRef(**{**REF.to_dict(), "reattached": True})
-    assert _op().execute(context)["reattached"] is True
+    assert _op(experiment_name="nightly-r").execute(context)["reattached"] is True
     backend.submit.assert_not_called()
+    backend.find_run.assert_called_once_with(
+        {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task"},
+        experiment_name="nightly-r",
+    )
 
 
 def test_on_kill_cancels_the_run(backend: mock.Mock, context: dict) -> None:

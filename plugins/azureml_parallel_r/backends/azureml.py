@@ -333,10 +333,10 @@ class AzureMLBackend(ParallelRunBackend):
             engine=self.engine,
         )
 
-    def find_run(self, run_key: dict[str, str]) -> RunRef | None:
+    def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
         from azureml.core import Experiment
 
-        experiment = Experiment(self.workspace, self.settings.experiment_name)
+        experiment = Experiment(self.workspace, experiment_name or self.settings.experiment_name)
         tags = {f"airflow_{k}": v for k, v in run_key.items() if k in RUN_KEY_TAGS}
         runs = self._retry(lambda: list(experiment.get_runs(type="azureml.PipelineRun", tags=tags)), "listing runs")
         for run in runs:  # newest first

@@ -69,7 +69,7 @@ class RunRequest(_Plain):
     :param run_max_try: tries per mini-batch.
     :param append_row_file_name: the append_row output file.
     :param environment_variables: set for the entry script's processes.
-    :param experiment_name: Azure ML experiment (the local engine records it).
+    :param experiment_name: Azure ML experiment ("" for the connection's; the local engine records it).
     :param tags: extra run tags.
     """
 
@@ -90,7 +90,7 @@ class RunRequest(_Plain):
     run_max_try: int = 3
     append_row_file_name: str = "parallel_run_step.txt"
     environment_variables: dict[str, str] = field(default_factory=dict)
-    experiment_name: str = "r-parallel-batch"
+    experiment_name: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -219,8 +219,12 @@ class ParallelRunBackend(abc.ABC):
         """Build and submit the pipeline; return at once."""
 
     @abc.abstractmethod
-    def find_run(self, run_key: dict[str, str]) -> RunRef | None:
-        """Return the live or finished run submitted with ``run_key`` (not a failed or canceled one)."""
+    def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
+        """Return the live or finished run submitted with ``run_key`` (not a failed or canceled one).
+
+        :param run_key: the submitting task's dag_id, run_id and task_id.
+        :param experiment_name: where it was submitted ("" for the connection's experiment).
+        """
 
     @abc.abstractmethod
     def get_status(self, run_id: str) -> RunState:

@@ -140,7 +140,7 @@ class LocalBackend(ParallelRunBackend):
             raise
         return self._ref(run_id, output_path)
 
-    def find_run(self, run_key: dict[str, str]) -> RunRef | None:
+    def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
         folder = self.registry / "runs"
         records = [read_json(str(path)) for path in folder.glob("*.json")] if folder.is_dir() else []
         matching = sorted((r for r in records if r and r["run_key"] == run_key), key=lambda r: -r["submitted_at"])

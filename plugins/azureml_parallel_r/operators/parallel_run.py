@@ -46,7 +46,7 @@ class SubmitParallelRunOperator(BaseOperator):
     :param output_path: datastore path of the outputs; ``{run-id}`` becomes the pipeline run id.
     :param append_row_file_name: the append_row output file.
     :param environment_variables: set for the entry script's processes.
-    :param experiment_name: the Azure ML experiment.
+    :param experiment_name: the Azure ML experiment (default: the connection's ``experiment_name``).
     :param wait_for_completion: wait here until the run ends (else return after submitting).
     :param deferrable: wait in the triggerer instead of a worker slot (with ``wait_for_completion``).
     :param poll_interval: seconds between status reads while waiting.
@@ -96,7 +96,7 @@ class SubmitParallelRunOperator(BaseOperator):
         output_path: str = DEFAULT_OUTPUT_PATH,
         append_row_file_name: str = "parallel_run_step.txt",
         environment_variables: dict[str, str] | None = None,
-        experiment_name: str = "r-parallel-batch",
+        experiment_name: str = "",
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
@@ -169,7 +169,7 @@ class SubmitParallelRunOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         request = self.build_request(context)
         backend = self.hook.backend
-        ref = backend.find_run(request.run_key)
+        ref = backend.find_run(request.run_key, experiment_name=request.experiment_name)
         if ref is not None:
             self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
                           ref.run_id, request.run_key)  # fmt: skip
