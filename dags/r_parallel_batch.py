@@ -4,7 +4,8 @@
 `register_dataset >> submit_pipeline >> wait_for_pipeline >> validate_outputs`
 
 1. **register_dataset** registers `r-script-inputs/<date>/` as a FileDataset version (reused when the
-   same date is registered again). A missing or empty folder skips the run.
+   same date is registered again). A missing or empty folder skips the run. `<date>` is the run's
+   logical date, or for a manual run triggered without one, the day it was triggered.
 2. **submit_pipeline** submits one ParallelRunStep pipeline whose entry script hands each file to the
    R script's `process_file(input_path, output_dir, args)`; a retried task reattaches to its run.
 3. **wait_for_pipeline** waits in the triggerer (deferrable), holding no worker slot; a Failed or
@@ -20,15 +21,28 @@ backfill dates with `airflow backfill create --dag-id r_parallel_batch --from-da
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Asset, Param
 
+from azureml_parallel_r.macros import run_date
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
 from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
 from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
+
+# Deployment settings, from the environment of the Airflow services:
+# R_PARALLEL_BATCH_START_DATE (ISO date) is where the daily schedule, and so its catchup, begins, so that
+# a new Airflow does not catch up on dates it should leave alone; backfills may still name earlier dates.
+# R_PARALLEL_BATCH_CATCHUP=false stops the scheduler from running missed days on its own. Note that on
+# Airflow 3.3 with catchup on, a backfill of dates before the start date makes the scheduler create
+# (empty) runs for every day from the backfill's end on (apache/airflow#47886 again).
+START_DATE = pendulum.parse(os.environ.get("R_PARALLEL_BATCH_START_DATE", "2026-11-01"), tz="UTC")
+CATCHUP = {"true": True, "false": False}.get(os.environ.get("R_PARALLEL_BATCH_CATCHUP", "true").strip().lower())
+if CATCHUP is None:
+    raise ValueError(f"R_PARALLEL_BATCH_CATCHUP must be true or false, not {os.environ['R_PARALLEL_BATCH_CATCHUP']!r}")
 
 OUTPUTS = Asset(name="r_parallel_batch_outputs", uri="azureml-parallel-r://r-script-outputs")
 
@@ -37,18 +51,20 @@ with DAG(
     description="Run an R script over every file of a dated input folder with an Azure ML ParallelRunStep",
     doc_md=__doc__,
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
-    catchup=True,
+    start_date=START_DATE,
+    catchup=CATCHUP,
     max_active_runs=2,
     render_template_as_native_obj=True,
+    user_defined_macros={"run_date": run_date},
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "owner": "data-science"},
     tags=["azureml", "r", "parallel-run-step"],
     params={
+        # "null" in a type makes the field optional in the trigger form (an empty field is sent as null)
         "input_path": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Input folder override",
-            description="Datastore folder of the inputs; empty means r-script-inputs/<logical date>.",
+            description="Datastore folder of the inputs; empty means r-script-inputs/<run date>.",
             maxLength=1024,
         ),
         "r_script": Param(
@@ -60,7 +76,7 @@ with DAG(
         ),
         "r_args": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string"},
             title="R script arguments",
             description="Passed to process_file() as its args vector, e.g. --thumbnail-size, 64.",
@@ -79,7 +95,7 @@ with DAG(
 ) as dag:
     register_dataset = RegisterFileDatasetOperator(
         task_id="register_dataset",
-        path="{{ params.input_path or 'r-script-inputs/' ~ ds }}",
+        path="{{ params.input_path or 'r-script-inputs/' ~ run_date(dag_run) }}",
         dataset_name="r-script-inputs",
     )
     submit_pipeline = SubmitParallelRunOperator(
@@ -91,7 +107,7 @@ with DAG(
         process_count_per_node="{{ params.process_count_per_node }}",
         node_count="{{ params.node_count }}",
         error_threshold="{{ params.error_threshold }}",
-        output_path="r-script-outputs/{{ ds }}/{run-id}",
+        output_path="r-script-outputs/{{ run_date(dag_run) }}/{run-id}",
     )
     wait_for_pipeline = ParallelRunSensor(
         task_id="wait_for_pipeline",

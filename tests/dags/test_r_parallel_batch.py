@@ -56,6 +56,26 @@ def test_params_form_schema(dag) -> None:
         params["mini_batch_size"].resolve(0)
 
 
+def test_the_schedule_starts_at_the_deployments_start_date(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("R_PARALLEL_BATCH_START_DATE", "2027-02-03")
+    assert DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID).start_date == pendulum.datetime(2027, 2, 3, tz="UTC")
+    monkeypatch.setenv("R_PARALLEL_BATCH_START_DATE", "early next week")
+    errors = DagBag(dag_folder=str(REPO / "dags")).import_errors
+    assert "early next week" in next(iter(errors.values()))
+
+
+def test_catchup_is_on_unless_the_deployment_turns_it_off(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("R_PARALLEL_BATCH_CATCHUP", "False")
+    assert DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID).catchup is False
+    monkeypatch.setenv("R_PARALLEL_BATCH_CATCHUP", "sometimes")
+    errors = DagBag(dag_folder=str(REPO / "dags")).import_errors
+    assert "R_PARALLEL_BATCH_CATCHUP must be true or false, not 'sometimes'" in next(iter(errors.values()))
+
+
 def test_dag_file_imports_nothing_heavy() -> None:
     code = (
         "import sys, runpy; runpy.run_path(sys.argv[1]); "

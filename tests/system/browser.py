@@ -1,0 +1,139 @@
+"""The Airflow UI in headless Chromium (Debian's chromium and chromium-driver) driven by Selenium: log in,
+screenshot a DAG's grid, open its trigger form and screenshot that."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Without the background-networking flags Chromium keeps dialling Google's hosts, which this closed
+# network refuses; --no-sandbox because the tests may run as root.
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1600,1000", "--force-device-scale-factor=1",
+)  # fmt: skip
+WAIT_SECONDS = 60
+
+
+class AirflowUi:
+    """A Chromium session on the Airflow UI.
+
+    :param base_url: the api-server's root URL (it serves the UI).
+    :param profile: an empty folder for Chromium's profile (removed at the end).
+    """
+
+    def __init__(self, base_url: str, profile: Path):
+        self.base_url, self.profile = base_url.rstrip("/"), profile
+
+    def __enter__(self) -> AirflowUi:
+        os.environ.setdefault("SE_AVOID_STATS", "true")  # Selenium: no usage statistics sent anywhere
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        for path in (CHROMIUM, CHROMEDRIVER):
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{path} is missing: install Debian's chromium and chromium-driver packages "
+                                        "(scripts/setup.sh --system does)")  # fmt: skip
+        shutil.rmtree(self.profile, ignore_errors=True)
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={self.profile}"):
+            options.add_argument(flag)
+        self.driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+        self.driver.set_page_load_timeout(WAIT_SECONDS)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.driver.quit()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _wait(self, condition, what: str):
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.25).until(condition)
+        except TimeoutException as error:
+            self.driver.save_screenshot(str(self.profile.parent / "timeout.png"))
+            raise AssertionError(f"the UI did not show {what} within {WAIT_SECONDS} s (screenshot: timeout.png); "
+                                 f"page text: {self._text()[:500]!r}") from error  # fmt: skip
+
+    def _text(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def log_in(self, username: str, password: str) -> None:
+        """Sign in through SimpleAuthManager's login form."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.get(f"{self.base_url}/auth/login")
+        self._wait(ec.element_to_be_clickable((By.NAME, "username")), "the login form").send_keys(username)
+        self.driver.find_element(By.NAME, "password").send_keys(password)
+        self.driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self._wait(lambda d: "/auth/login" not in d.current_url, "the page after signing in")
+
+    def dag_grid(self, dag_id: str, screenshot: Path, run_ids: list[str]) -> Path:
+        """Open the DAG's page, wait until its grid links to each of ``run_ids``, and save a screenshot."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.get(f"{self.base_url}/dags/{dag_id}")
+
+        def shows_every_run(driver) -> bool:
+            links = {a.get_attribute("href") or "" for a in driver.find_elements(By.CSS_SELECTOR, "a[href*='/runs/']")}
+            return all(any(f"/runs/{run_id}" in link for link in links) for run_id in run_ids)
+
+        self._wait(shows_every_run, f"the runs {run_ids} in the grid of {dag_id}")
+        return self._screenshot(screenshot)
+
+    def trigger_from_form(self, dag_id: str, screenshot: Path, values: dict[str, str], run_id: str) -> str:
+        """Open the DAG's trigger form, screenshot it, fill ``values`` and the run id, and press Trigger.
+
+        :param dag_id: the DAG.
+        :param screenshot: where the screenshot of the whole form goes.
+        :param values: param name -> text typed into its field (one line per item for arrays).
+        :param run_id: typed into Advanced Options' run id field.
+        :return: the form's text before it was filled.
+        """
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.get(f"{self.base_url}/dags/{dag_id}")
+        opener = (By.XPATH, "//button[normalize-space()='Trigger']")
+        self._wait(ec.element_to_be_clickable(opener), "the Trigger button").click()
+        dialog_locator = (By.XPATH, "//*[@role='dialog'][.//*[starts-with(normalize-space(), 'Trigger Dag')]]")
+        dialog = self._wait(ec.visibility_of_element_located(dialog_locator), "the trigger form")
+        self._wait(lambda d: dialog.find_elements(By.NAME, "element_r_script"), "the params in the trigger form")
+        text = dialog.text
+        # a window as tall as the form, so that the screenshot shows every param
+        self.driver.set_window_size(1600, dialog.size["height"] + 200)
+        self._screenshot(screenshot)
+        self.driver.set_window_size(1600, 1000)
+
+        for name, value in values.items():
+            self._type(dialog.find_element(By.NAME, f"element_{name}"), value)
+        dialog.find_element(By.XPATH, ".//button[normalize-space()='Advanced Options']").click()
+        self._type(self._wait(ec.element_to_be_clickable((By.NAME, "dagRunId")), "the run id field"), run_id)
+        submit = (By.XPATH, "//*[@role='dialog']//button[@type='submit' or normalize-space()='Trigger']")
+        self._wait(ec.element_to_be_clickable(submit), "an enabled Trigger button in the form").click()
+        self._wait(ec.invisibility_of_element_located(dialog_locator), "the trigger form to close")
+        return text
+
+    @staticmethod
+    def _type(field, text: str) -> None:
+        from selenium.webdriver.common.keys import Keys
+
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.DELETE)
+        field.send_keys(text)
+
+    def _screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.driver.save_screenshot(str(path)):
+            raise AssertionError(f"Chromium could not save a screenshot to {path}")
+        return path

@@ -1,0 +1,97 @@
+"""One real Airflow stack (PostgreSQL, api-server, scheduler, dag-processor, triggerer) shared by the
+system tests of a module, over a local datastore with sample inputs for the dates the tests run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from azureml_parallel_r.samples import make_sample_inputs
+from tests.conftest import CONN_VARIABLE, REPO
+from tests.system.stack import AirflowStack
+
+ARTIFACTS = REPO / "test-artifacts" / "system"
+# the REST API run names its input folder through the input_path param (a name with a space on purpose)
+TRIGGERED_INPUTS = "r-script-inputs/manual upload"
+BACKFILL_DATES = ("2026-11-10", "2026-11-11", "2026-11-12")
+MISSING_DATE = "2026-11-11"
+
+# The example script, a little slower per file, so that the run outlasts the sensor's first poll and the
+# deferred state can be watched. Given to the run as an absolute r_script through the trigger's params.
+SLOW_R_SCRIPT = """
+example <- new.env()
+sys.source({example}, envir = example)
+process_file <- function(input_path, output_dir, args) {{
+  Sys.sleep(0.5)
+  example$process_file(input_path, output_dir, args)
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def datastore() -> Iterator[Path]:
+    # PostgreSQL runs as the postgres user when the tests run as root: the folders must be traversable
+    root = Path(tempfile.mkdtemp(prefix="apr-system-"))
+    root.chmod(0o755)
+    store = root / "datastore"
+    make_sample_inputs(str(store / TRIGGERED_INPUTS), images=12)
+    for date in BACKFILL_DATES:
+        if date != MISSING_DATE:
+            make_sample_inputs(str(store / "r-script-inputs" / date), images=12)
+    yield store
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def slow_r_script(datastore: Path) -> Path:
+    path = datastore.parent / "slow_process_file.r"
+    path.write_text(SLOW_R_SCRIPT.format(example=json.dumps(str(REPO / "include" / "r" / "process_file.r"))))
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(datastore: Path) -> Iterator[AirflowStack]:
+    """The running stack; its service logs are copied to test-artifacts/system/logs when it stops."""
+    connection = {"conn_type": "generic", "extra": {"engine": "local", "datastore_root": str(datastore)}}
+    extra_env = {
+        CONN_VARIABLE: json.dumps(connection),
+        # No scheduled runs while the tests run (unless one crosses midnight UTC): the schedule starts now,
+        # its first run is at the next midnight, and without catchup nothing is run for the days before
+        # or, with Airflow 3.3, after the backfill's dates. Manual runs with a logical date need one at or
+        # after the start date (Airflow creates no task instances before it); backfills may go earlier.
+        "R_PARALLEL_BATCH_START_DATE": datetime.now(UTC).isoformat(timespec="seconds"),
+        "R_PARALLEL_BATCH_CATCHUP": "false",
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stack = AirflowStack(datastore.parent / "stack", REPO, extra_env)
+    try:
+        with stack:
+            yield stack
+    finally:
+        logs = ARTIFACTS / "logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        if stack.logs.exists():
+            shutil.copytree(stack.logs, logs)
+
+
+@pytest.fixture(scope="module")
+def unpaused_dag(stack: AirflowStack) -> str:
+    """The r_parallel_batch DAG once the dag-processor has parsed it, unpaused."""
+    from tests.system.stack import wait_until
+
+    def parsed() -> bool:
+        stack.check_alive()
+        errors = stack.api.get("/importErrors")["import_errors"]
+        assert not errors, f"the DAG folder has import errors: {errors}"
+        dags = stack.api.get("/dags", dag_id_pattern="r_parallel_batch")["dags"]
+        return bool(dags)
+
+    wait_until(parsed, timeout=120, what="the dag-processor to parse dags/r_parallel_batch.py")
+    stack.api.patch("/dags/r_parallel_batch", {"is_paused": False})
+    return "r_parallel_batch"

@@ -1,0 +1,153 @@
+"""The DAG on the real Airflow services: a run triggered through the REST API with params, a backfill
+over three dated folders (one missing), the sensor deferred to the triggerer, and the UI in Chromium.
+
+The tests share one stack and run in file order: the UI screenshots show the runs of the tests before.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.system.conftest import ARTIFACTS, BACKFILL_DATES, MISSING_DATE, TRIGGERED_INPUTS
+from tests.system.stack import AirflowStack, wait_until
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+DAG_ID = "r_parallel_batch"
+TASKS = ("register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")
+FINISHED = {"success", "failed"}
+
+
+def task_states(stack: AirflowStack, run_id: str) -> dict[str, str | None]:
+    instances = stack.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    return {ti["task_id"]: ti["state"] for ti in instances}
+
+
+def wait_for_run(stack: AirflowStack, run_id: str, timeout: float, seen: set[str] | None = None) -> dict[str, Any]:
+    """Wait for a DAG run to finish; add every state of wait_for_pipeline seen meanwhile to ``seen``."""
+
+    def finished() -> dict[str, Any] | None:
+        stack.check_alive()
+        run = stack.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}")
+        if seen is not None:
+            seen.add(str(task_states(stack, run_id).get("wait_for_pipeline")))
+        return run if run["state"] in FINISHED else None
+
+    try:
+        return wait_until(finished, timeout=timeout, what=f"DAG run {run_id} to finish", interval=0.25)
+    except Exception as error:
+        raise AssertionError(f"{error}; task states {task_states(stack, run_id)}\n{stack.logs_tail()}") from error
+
+
+def output_folders(datastore: Path, date: str) -> list[Path]:
+    return sorted(p for p in (datastore / "r-script-outputs" / date).glob("*") if p.is_dir())
+
+
+def assert_succeeded_with_outputs(stack: AirflowStack, datastore: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """Every task of ``run`` succeeded and its pipeline run's validation.json passed; return that report."""
+    run_id = run["dag_run_id"]
+    assert run["state"] == "success", task_states(stack, run_id)
+    assert task_states(stack, run_id) == dict.fromkeys(TASKS, "success")
+    pipeline_run = stack.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/submit_pipeline/xcomEntries/run_id")
+    date = (run["logical_date"] or run["run_after"])[:10]  # the macro run_date
+    report = json.loads((datastore / "r-script-outputs" / date / pipeline_run["value"] / "validation.json").read_text())
+    assert report["passed"] is True, report["problems"]
+    assert [f["relative_path"] for f in report["failures"]] == ["camera-b/broken.png"]  # the corrupt sample, alone
+    assert report["counts"]["succeeded"] == report["counts"]["input_files"] - 1 > 10
+    return report
+
+
+def test_every_service_listens_on_loopback_only(stack: AirflowStack) -> None:
+    sockets = stack.listening_sockets()
+    assert (("127.0.0.1", stack.api_port)) in sockets and (("127.0.0.1", stack.postgres.port)) in sockets
+    assert all(address in {"127.0.0.1", "::1"} for address, _ in sockets), sockets
+
+
+def test_a_run_triggered_through_the_rest_api_with_params_succeeds(
+    stack: AirflowStack, unpaused_dag: str, datastore: Path, slow_r_script: Path
+) -> None:
+    conf = {
+        "input_path": TRIGGERED_INPUTS,
+        "r_script": str(slow_r_script),
+        "r_args": ["--thumbnail-size", "16"],
+        "mini_batch_size": 4,
+    }
+    # no logical date: Airflow 3's default for manual runs; the outputs go under the day it ran
+    run = stack.api.post(
+        f"/dags/{unpaused_dag}/dagRuns", {"dag_run_id": "rest-api-trigger", "logical_date": None, "conf": conf}
+    )
+    seen: set[str] = set()
+    run = wait_for_run(stack, run["dag_run_id"], timeout=300, seen=seen)
+
+    report = assert_succeeded_with_outputs(stack, datastore, run)
+    assert run["conf"] == conf
+    # the sensor handed its wait to the triggerer (deferred), then finished on a worker
+    assert "deferred" in seen, f"wait_for_pipeline was never seen deferred; states seen: {seen}"
+    rendered = stack.api.get(f"/dags/{DAG_ID}/dagRuns/rest-api-trigger/taskInstances/submit_pipeline")
+    assert rendered["rendered_fields"]["mini_batch_size"] == 4
+    assert rendered["rendered_fields"]["r_args"] == ["--thumbnail-size", "16"]
+    assert report["counts"]["output_files"] > 0
+
+
+def test_the_sensor_waited_in_the_triggerer(stack: AirflowStack, unpaused_dag: str) -> None:
+    """The task log the UI shows has the triggerer's part: the trigger started, polled, and fired."""
+    log = stack.api.get(f"/dags/{unpaused_dag}/dagRuns/rest-api-trigger/taskInstances/wait_for_pipeline/logs/1")
+    events = [line.get("event", "") for line in log["content"] if isinstance(line, dict)]
+    assert "Pausing task as DEFERRED. " in events
+    started = [e for e in events if e.startswith("trigger r_parallel_batch/rest-api-trigger/wait_for_pipeline")]
+    assert started and started[0].endswith("starting"), events
+    assert any(e.startswith("Pipeline run local_") and " is Running " in e for e in events)
+    assert "Trigger fired event" in events
+
+
+def test_a_backfill_over_three_dates_runs_two_and_skips_the_missing_folder(
+    stack: AirflowStack, unpaused_dag: str, datastore: Path
+) -> None:
+    stack.cli("backfill", "create", "--dag-id", unpaused_dag,
+              "--from-date", BACKFILL_DATES[0], "--to-date", BACKFILL_DATES[-1])  # fmt: skip
+
+    def backfill_runs() -> list[dict[str, Any]] | None:
+        runs = stack.api.get(f"/dags/{DAG_ID}/dagRuns", run_type=["backfill"])["dag_runs"]
+        return runs if len(runs) == len(BACKFILL_DATES) else None
+
+    runs = wait_until(backfill_runs, timeout=60, what="the backfill's three DAG runs")
+    by_date = {run["logical_date"][:10]: run for run in runs}
+    assert sorted(by_date) == list(BACKFILL_DATES)
+    for date in BACKFILL_DATES:
+        run = wait_for_run(stack, by_date[date]["dag_run_id"], timeout=300)
+        if date == MISSING_DATE:
+            assert run["state"] == "success"
+            assert task_states(stack, run["dag_run_id"]) == dict.fromkeys(TASKS, "skipped")
+            assert not output_folders(datastore, date)
+        else:
+            assert_succeeded_with_outputs(stack, datastore, run)
+
+
+def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
+    stack: AirflowStack, unpaused_dag: str, datastore: Path
+) -> None:
+    """Chromium: sign in, screenshot the trigger form, trigger with two params changed, screenshot the grid."""
+    from tests.system.browser import AirflowUi
+
+    with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
+        ui.log_in(stack.username, stack.password)
+        values = {"input_path": TRIGGERED_INPUTS, "r_args": "--thumbnail-size\n8"}
+        form = ui.trigger_from_form(unpaused_dag, ARTIFACTS / "trigger-form.png", values, run_id="ui-form-trigger")
+        for title in ("Input folder override", "R script", "R script arguments", "Files per mini-batch",
+                      "Worker processes per node", "Failed files tolerated"):  # fmt: skip
+            assert title in form, f"the trigger form does not show the param {title!r}"
+
+        run = wait_for_run(stack, "ui-form-trigger", timeout=300)
+        assert run["logical_date"], "the form sends a logical date (now)"
+        assert_succeeded_with_outputs(stack, datastore, run)
+        assert run["conf"]["input_path"] == TRIGGERED_INPUTS
+        assert run["conf"]["r_args"] == ["--thumbnail-size", "8"]
+
+        runs = stack.api.get(f"/dags/{DAG_ID}/dagRuns")["dag_runs"]
+        assert {run["run_type"] for run in runs} == {"manual", "backfill"}  # no scheduled runs crept in
+        assert {run["state"] for run in runs} == {"success"}
+        ui.dag_grid(unpaused_dag, ARTIFACTS / "grid.png", [run["dag_run_id"] for run in runs])
