@@ -2,9 +2,18 @@
 # Install everything the project needs on a Debian/Ubuntu machine, idempotently:
 #   - R with the png, jpeg and jsonlite packages (apt, when Rscript or a package is missing)
 #   - the project venv (.venv) with the locked Python dependencies (uv sync --frozen)
-# Sourced by scripts/demo.sh and scripts/test.sh; run it alone to just set up.
+#   - with --system, what the system test and the container checks need (apt): PostgreSQL, Chromium and
+#     its driver, docker-compose (only to validate docker-compose.yaml; no Docker engine is needed)
+# Run by scripts/demo.sh and scripts/test.sh; run it alone to just set up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+SYSTEM=false
+for arg in "$@"; do
+  case "$arg" in
+    --system) SYSTEM=true ;;
+    *) echo "usage: scripts/setup.sh [--system]" >&2; exit 2 ;;
+  esac
+done
 
 R_PACKAGES=(r-base-core r-cran-png r-cran-jpeg r-cran-jsonlite)
 UV_VERSION=0.13.9
@@ -16,6 +25,13 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
 }
 
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || { say "apt-get is not available: install $* by other means"; exit 1; }
+  say "installing with apt: $*"
+  as_root apt-get update -qq || { say "apt-get update failed: run as root or with sudo"; exit 1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 r_ready() {
   command -v Rscript >/dev/null 2>&1 &&
     Rscript --vanilla -e 'for (p in c("png", "jpeg", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' \
@@ -24,15 +40,22 @@ r_ready() {
 
 if ! r_ready; then
   if command -v apt-get >/dev/null 2>&1; then
-    say "installing R and its packages with apt: ${R_PACKAGES[*]}"
-    as_root apt-get update -qq || { say "apt-get update failed: run as root or with sudo"; exit 1; }
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${R_PACKAGES[@]}" >/dev/null
+    apt_install "${R_PACKAGES[@]}"
   else
     say "R is missing and apt-get is not available on this machine."
     say "Install R (>= 4.1) and the R packages png, jpeg and jsonlite, make sure Rscript is on PATH, and run this again."
     exit 1
   fi
   r_ready || { say "R was installed but the packages png, jpeg, jsonlite still do not load"; exit 1; }
+fi
+
+if [ "$SYSTEM" = true ]; then
+  missing=()
+  compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 fi
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -54,6 +54,8 @@ def test_params_form_schema(dag) -> None:
     assert all(p.schema.get("title") for p in params.values())
     with pytest.raises(Exception, match="0 is less than the minimum of 1"):
         params["mini_batch_size"].resolve(0)
+    # optional in the trigger form: the UI sends an emptied field as null
+    assert params["input_path"].resolve(None) is None and params["r_args"].resolve(None) is None
 
 
 def test_the_schedule_starts_at_the_deployments_start_date(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:
