@@ -126,6 +126,12 @@ def test_a_backfill_over_three_dates_runs_two_and_skips_the_missing_folder(
         else:
             assert_succeeded_with_outputs(stack, datastore, run)
 
+    def backfill_completed() -> bool:  # the scheduler marks finished backfills every 30 s
+        [backfill] = stack.api.get("/backfills", dag_id=DAG_ID)["backfills"]
+        return backfill["completed_at"] is not None
+
+    wait_until(backfill_completed, timeout=90, what="the scheduler to mark the backfill completed")
+
 
 def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
     stack: AirflowStack, unpaused_dag: str, datastore: Path
