@@ -21,12 +21,11 @@ backfill dates with `airflow backfill create --dag-id r_parallel_batch --from-da
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, Asset, Param
 
+from azureml_parallel_r.deployment import env_date, env_flag
 from azureml_parallel_r.macros import run_date
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
@@ -39,10 +38,8 @@ from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 # R_PARALLEL_BATCH_CATCHUP=false stops the scheduler from running missed days on its own. Note that on
 # Airflow 3.3 with catchup on, a backfill of dates before the start date makes the scheduler create
 # (empty) runs for every day from the backfill's end on (apache/airflow#47886 again).
-START_DATE = pendulum.parse(os.environ.get("R_PARALLEL_BATCH_START_DATE", "2026-11-01"), tz="UTC")
-CATCHUP = {"true": True, "false": False}.get(os.environ.get("R_PARALLEL_BATCH_CATCHUP", "true").strip().lower())
-if CATCHUP is None:
-    raise ValueError(f"R_PARALLEL_BATCH_CATCHUP must be true or false, not {os.environ['R_PARALLEL_BATCH_CATCHUP']!r}")
+START_DATE = env_date("R_PARALLEL_BATCH_START_DATE", default="2026-11-01")
+CATCHUP = env_flag("R_PARALLEL_BATCH_CATCHUP", default=True)
 
 OUTPUTS = Asset(name="r_parallel_batch_outputs", uri="azureml-parallel-r://r-script-outputs")
 
