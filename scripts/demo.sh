@@ -8,19 +8,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 DATE=${1:-$(date +%F)}
-DATASTORE=${DATASTORE:-$PWD/data/datastore}
-export AIRFLOW_HOME=${AIRFLOW_HOME:-$PWD/.airflow}
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
-AIRFLOW_CONN_AZUREML_DEFAULT=$(.venv/bin/python -c 'import json, sys
-print(json.dumps({"conn_type": "generic", "extra": {"engine": "local", "datastore_root": sys.argv[1], "process_count_per_node": 2}}))' "$DATASTORE")
-export AIRFLOW_CONN_AZUREML_DEFAULT
-
-INPUTS="$DATASTORE/r-script-inputs/$DATE"
-if [ ! -d "$INPUTS" ]; then
-  .venv/bin/python -m azureml_parallel_r.samples "$INPUTS"
-fi
+source scripts/local-env.sh
+INPUTS=$(ensure_sample_inputs "$DATE")
 mkdir -p "$AIRFLOW_HOME/logs"
 .venv/bin/airflow db migrate >"$AIRFLOW_HOME/logs/db-migrate.log" 2>&1
 LOG="$AIRFLOW_HOME/logs/dags-test-r_parallel_batch-$DATE.log"

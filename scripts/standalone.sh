@@ -10,21 +10,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"  # airflow standalone starts its services as `airflow ...`
-DATASTORE=${DATASTORE:-$PWD/data/datastore}
-export AIRFLOW_HOME=${AIRFLOW_HOME:-$PWD/.airflow}
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
+source scripts/local-env.sh
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}
 export R_PARALLEL_BATCH_CATCHUP=${R_PARALLEL_BATCH_CATCHUP:-false}
 export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT=${AIRFLOW_PORT:-8080}
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$AIRFLOW__API__PORT/execution/
-AIRFLOW_CONN_AZUREML_DEFAULT=$(.venv/bin/python -c 'import json, sys
-print(json.dumps({"conn_type": "generic", "extra": {"engine": "local", "datastore_root": sys.argv[1], "process_count_per_node": 2}}))' "$DATASTORE")
-export AIRFLOW_CONN_AZUREML_DEFAULT
-
-INPUTS="$DATASTORE/r-script-inputs/$(date -u +%F)"
-[ -d "$INPUTS" ] || .venv/bin/python -m azureml_parallel_r.samples "$INPUTS"
+ensure_sample_inputs "$(date -u +%F)" >/dev/null
 echo "UI: http://127.0.0.1:$AIRFLOW__API__PORT  (user admin; password below and in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"
 exec .venv/bin/airflow standalone

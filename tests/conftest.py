@@ -41,13 +41,18 @@ def airflow_db() -> Path:
     return AIRFLOW_HOME
 
 
+def local_connection_value(datastore_root: Path) -> str:
+    """The AIRFLOW_CONN_AZUREML_DEFAULT value for the local engine over ``datastore_root``."""
+    extra = {"engine": "local", "datastore_root": str(datastore_root), "process_count_per_node": 2}
+    return json.dumps({"conn_type": "generic", "extra": extra})
+
+
 @pytest.fixture
 def local_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the azureml_default connection at the local engine over a fresh datastore; return its root."""
     root = tmp_path / "datastore"
     root.mkdir()
-    extra = {"engine": "local", "datastore_root": str(root), "process_count_per_node": 2}
-    monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "generic", "extra": extra}))
+    monkeypatch.setenv(CONN_VARIABLE, local_connection_value(root))
     return root
 
 

@@ -1,31 +1,5 @@
-"""A fake backend at the interface boundary, and a minimal task context."""
+"""A fake backend at the interface boundary, and a minimal task context (tests/task_fixtures.py)."""
 
-from __future__ import annotations
+from tests.task_fixtures import backend, context
 
-from collections import defaultdict
-from types import SimpleNamespace
-from unittest import mock
-
-import pendulum
-import pytest
-
-from azureml_parallel_r.backends.base import ParallelRunBackend
-from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
-
-
-@pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
-    fake = mock.create_autospec(ParallelRunBackend, instance=True)
-    monkeypatch.setattr(AzureMLParallelRunHook, "backend", fake)
-    return fake
-
-
-@pytest.fixture
-def context() -> dict:
-    ti = mock.Mock(dag_id="r_parallel_batch", run_id="scheduled__2026-11-24", task_id="the_task")
-    return {
-        "ti": ti,
-        "ds": "2026-11-24",
-        "dag_run": SimpleNamespace(run_after=pendulum.datetime(2026, 11, 24, 6)),
-        "outlet_events": defaultdict(lambda: SimpleNamespace(extra=None)),
-    }
+__all__ = ["backend", "context"]

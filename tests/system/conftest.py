@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r.samples import make_sample_inputs
-from tests.conftest import CONN_VARIABLE, REPO
-from tests.system.stack import AirflowStack
+from tests.conftest import CONN_VARIABLE, REPO, local_connection_value
+from tests.system.stack import AirflowStack, wait_until
 
 ARTIFACTS = REPO / "test-artifacts" / "system"
 # the REST API run names its input folder through the input_path param (a name with a space on purpose)
@@ -58,9 +58,8 @@ def slow_r_script(datastore: Path) -> Path:
 @pytest.fixture(scope="module")
 def stack(datastore: Path) -> Iterator[AirflowStack]:
     """The running stack; its service logs are copied to test-artifacts/system/logs when it stops."""
-    connection = {"conn_type": "generic", "extra": {"engine": "local", "datastore_root": str(datastore)}}
     extra_env = {
-        CONN_VARIABLE: json.dumps(connection),
+        CONN_VARIABLE: local_connection_value(datastore),
         # No scheduled runs while the tests run (unless one crosses midnight UTC): the schedule starts now,
         # its first run is at the next midnight, and without catchup nothing is run for the days before
         # or, with Airflow 3.3, after the backfill's dates. Manual runs with a logical date need one at or
@@ -83,7 +82,6 @@ def stack(datastore: Path) -> Iterator[AirflowStack]:
 @pytest.fixture(scope="module")
 def unpaused_dag(stack: AirflowStack) -> str:
     """The r_parallel_batch DAG once the dag-processor has parsed it, unpaused."""
-    from tests.system.stack import wait_until
 
     def parsed() -> bool:
         stack.check_alive()
