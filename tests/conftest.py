@@ -68,6 +68,7 @@ process_file <- function(input_path, output_dir, args) {
   if (action == "crash") tools::pskill(Sys.getpid(), 11L)
   if (action == "quit") quit(save = "no", status = 7)
   if (action == "hang") Sys.sleep(600)
+  if (action == "gate") while (!file.exists(Sys.getenv("TEST_GATE"))) Sys.sleep(0.05)  # waits for the test
   if (action == "warn") warning("a warning for ", basename(input_path))
   if (action == "partial") { writeLines("half", file.path(output_dir, "partial.txt")); stop("failed after writing") }
   writeLines(c(action, args), file.path(output_dir, "echo.txt"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.samples import make_sample_inputs, png_bytes, write_png
+from azureml_parallel_r.samples import R_SAMPLE_NAMES, R_WRITE_SAMPLES, make_sample_inputs, png_bytes, write_png
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])
@@ -38,3 +38,26 @@ def test_sample_mix(tmp_path: Path) -> None:
         "camera-b/img_0001.png", "gray scan.png", "tables/photo.jpg", "tables/table.rds", "tables/tables.RData",
     ]  # fmt: skip
     assert (tmp_path / "tables" / "photo.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.integration
+def test_sample_mix_from_a_relative_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    paths = make_sample_inputs("relative", images=2)
+    assert all((tmp_path / "relative" / name).is_file() for name in ("tables/photo.jpg", "tables/table.rds"))
+    assert len(paths) == 7
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "extra", [["--args"], ["--args", "--args"], ["photo.jpg", "table.rds", "tables.RData"]], ids=str
+)
+def test_the_r_sample_writer_refuses_anything_but_three_absolute_targets(tmp_path: Path, extra: list[str]) -> None:
+    """Run by hand with an explicit --args (or relative names), it once wrote a JPEG named '--args' here."""
+    targets = [str(tmp_path / "out" / name) for name in R_SAMPLE_NAMES] if extra[0] == "--args" else extra
+    done = subprocess.run(
+        ["Rscript", "--vanilla", "-e", R_WRITE_SAMPLES, *(extra if extra[0] == "--args" else []), *targets],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode != 0 and "expected three absolute paths ending in photo.jpg" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be written"

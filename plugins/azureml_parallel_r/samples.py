@@ -9,8 +9,16 @@ import struct
 import subprocess
 import zlib
 
+# The R part takes exactly the three absolute target paths, named as below, and refuses anything else:
+# run by hand with an extra ``--args`` it once wrote a JPEG named "--args" into the working directory.
+R_SAMPLE_NAMES = ("photo.jpg", "table.rds", "tables.RData")
 R_WRITE_SAMPLES = r"""
 args <- commandArgs(trailingOnly = TRUE)
+expected <- c("photo.jpg", "table.rds", "tables.RData")
+if (length(args) != 3L || !identical(basename(args), expected) || !all(startsWith(args, "/"))) {
+  stop("expected three absolute paths ending in ", paste(expected, collapse = ", "), "; got: ",
+       paste(sQuote(args, FALSE), collapse = " "), call. = FALSE)
+}
 set.seed(42)
 jpeg::writeJPEG(array(runif(48 * 64 * 3), c(48, 64, 3)), args[[1]])
 saveRDS(data.frame(id = 1:20, value = rnorm(20), group = rep(c("a", "b"), 10)), args[[2]])
@@ -51,8 +59,10 @@ def write_png(path: str, width: int = 64, height: int = 64, *, seed: int = 0, ch
 def write_r_samples(folder: str, rscript: str = "Rscript") -> list[str]:
     """Write ``photo.jpg``, ``table.rds`` and ``tables.RData`` into ``folder`` with R; return their paths."""
     os.makedirs(folder, exist_ok=True)
-    paths = [os.path.join(folder, name) for name in ("photo.jpg", "table.rds", "tables.RData")]
-    subprocess.run([rscript, "--vanilla", "-e", R_WRITE_SAMPLES, *paths], check=True, capture_output=True)
+    paths = [os.path.join(os.path.abspath(folder), name) for name in R_SAMPLE_NAMES]
+    done = subprocess.run([rscript, "--vanilla", "-e", R_WRITE_SAMPLES, *paths], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"R could not write the sample files into {folder}: {done.stderr.strip()}")
     return paths
 
 

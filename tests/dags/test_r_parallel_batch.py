@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pendulum
@@ -167,34 +166,47 @@ def test_rerunning_a_date_writes_a_new_output_folder_and_leaves_the_old_one(dag,
 
 
 @pytest.mark.integration
-def test_a_canceled_run_fails_the_sensor(dag, airflow_db, local_connection: Path, tmp_path: Path, capfd) -> None:
+def test_a_canceled_run_fails_the_sensor(
+    dag, airflow_db, local_connection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel the run only once the sensor has deferred and its trigger polls the run (a state, not a race):
+    the trigger fires with Canceled and the sensor fails."""
     from azureml_parallel_r.backends.local import LocalBackend
+    from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
     hang = tmp_path / "hang.r"
     hang.write_text("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n")
     _inputs(local_connection, "2026-11-24", images=2)
     backend = LocalBackend(str(local_connection))
+    trigger_polling, dag_test_returned = threading.Event(), threading.Event()
+    fired: list[dict] = []
+    original_run = ParallelRunTrigger.run
 
-    def cancel_when_running() -> None:
-        runs = local_connection / ".azureml-local" / "runs"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            for record in runs.glob("*.json") if runs.is_dir() else []:
-                if backend.get_status(record.stem).status == "Running":
-                    backend.cancel(record.stem)
-                    return
-            time.sleep(0.2)
+    async def observed_run(self):  # dag.test() runs the trigger inline, in this process
+        trigger_polling.set()  # the sensor deferred: the triggerer (here, inline) is running its trigger
+        async for event in original_run(self):
+            fired.append(event.payload)
+            yield event
 
-    canceller = threading.Thread(target=cancel_when_running)
+    monkeypatch.setattr(ParallelRunTrigger, "run", observed_run)
+
+    def cancel_once_deferred() -> None:
+        while not (trigger_polling.wait(timeout=0.2) or dag_test_returned.is_set()):
+            pass
+        for record in (local_connection / ".azureml-local" / "runs").glob("*.json"):
+            backend.cancel(record.stem)  # also the clean-up when the sensor never deferred
+
+    canceller = threading.Thread(target=cancel_once_deferred)
     canceller.start()
-    state, tasks = _run(dag, "2026-11-24", {"r_script": str(hang)})
-    canceller.join()
+    try:
+        state, tasks = _run(dag, "2026-11-24", {"r_script": str(hang)})
+    finally:
+        dag_test_returned.set()
+        canceller.join()
+    assert trigger_polling.is_set(), "the sensor never deferred to its trigger"
     assert state == "failed" and tasks["wait_for_pipeline"] == "failed"
-    # The sensor released its worker process by deferring before the trigger polled the run
-    # (dag.test runs the trigger inline; the system test watches a real triggerer do it).
-    printed = capfd.readouterr().out
-    assert "Pausing task as DEFERRED" in printed and "new_state=deferred" in printed
-    assert "Pipeline run local_" in printed and "is Canceled" in printed
+    assert tasks["validate_outputs"] == "upstream_failed"
+    assert [event["run_status"] for event in fired] == ["Canceled"]
     (output,) = _output_dirs(local_connection, "2026-11-24")
     assert json.loads((output / "logs" / "status.json").read_text())["status"] == "Canceled"
     assert not (output / "results").exists() or not any((output / "results").rglob("*.json"))

@@ -39,17 +39,20 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
 
 @pytest.mark.integration
 def test_detached_run_reports_progress_and_finishes(tmp_path: Path, behaviour_script: Path, write_inputs) -> None:
-    inputs = write_inputs({f"f{i}": "fine" for i in range(6)} | {"bad": "error"})
-    started = time.monotonic()
-    run = start_run(_r_spec(tmp_path, inputs, behaviour_script))
-    assert time.monotonic() - started < 5, "start_run must return at once"
+    inputs = write_inputs({f"f{i}": "fine" for i in range(6)} | {"bad": "error", "gated": "gate"})
+    gate = tmp_path / "gate"
+    run = start_run(_r_spec(tmp_path, inputs, behaviour_script, environment_variables={"TEST_GATE": str(gate)}))
+    # the run cannot finish before the gate opens: start_run returned without waiting for it
     assert run.status in {status.NOT_STARTED, status.RUNNING}
+    _wait_for(lambda: (run.state().get("counts") or {}).get("succeeded_files", 0) >= 1)
+    assert run.status == status.RUNNING
+    gate.touch()
     assert run.wait(timeout=120) == status.FINISHED
     state = run.state()
-    assert state["counts"]["succeeded_files"] == 6 and state["counts"]["failed_files"] == 1
+    assert state["counts"]["succeeded_files"] == 7 and state["counts"]["failed_files"] == 1
     assert LocalRun.open(run.logs_dir) == run
     rows = Path(tmp_path, "output", "parallel_run_step.txt").read_text().splitlines()
-    assert sorted(json.loads(r)["relative_path"] for r in rows) == [f"f{i}" for i in range(6)]
+    assert sorted(json.loads(r)["relative_path"] for r in rows) == [f"f{i}" for i in range(6)] + ["gated"]
 
 
 @pytest.mark.integration

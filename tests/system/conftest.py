@@ -22,13 +22,14 @@ TRIGGERED_INPUTS = "r-script-inputs/manual upload"
 BACKFILL_DATES = ("2026-11-10", "2026-11-11", "2026-11-12")
 MISSING_DATE = "2026-11-11"
 
-# The example script, a little slower per file, so that the run outlasts the sensor's first poll and the
-# deferred state can be watched. Given to the run as an absolute r_script through the trigger's params.
-SLOW_R_SCRIPT = """
+# The example script behind a gate: no file is processed until the test creates the gate file, so the run
+# stays Running until the test has seen the sensor deferred and its trigger polling (states, not timing).
+# Given to the run as an absolute r_script through the trigger's params.
+GATED_R_SCRIPT = """
 example <- new.env()
 sys.source({example}, envir = example)
 process_file <- function(input_path, output_dir, args) {{
-  Sys.sleep(0.5)
+  while (!file.exists({gate})) Sys.sleep(0.1)
   example$process_file(input_path, output_dir, args)
 }}
 """
@@ -49,10 +50,13 @@ def datastore() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def slow_r_script(datastore: Path) -> Path:
-    path = datastore.parent / "slow_process_file.r"
-    path.write_text(SLOW_R_SCRIPT.format(example=json.dumps(str(REPO / "include" / "r" / "process_file.r"))))
-    return path
+def gated_r_script(datastore: Path) -> Iterator[tuple[Path, Path]]:
+    """(the gated R script, its gate file); the gate is opened at the end whatever happened."""
+    path, gate = datastore.parent / "gated_process_file.r", datastore.parent / "gate"
+    example = json.dumps(str(REPO / "include" / "r" / "process_file.r"))
+    path.write_text(GATED_R_SCRIPT.format(example=example, gate=json.dumps(str(gate))))
+    yield path, gate
+    gate.touch()
 
 
 @pytest.fixture(scope="module")

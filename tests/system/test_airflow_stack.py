@@ -27,14 +27,12 @@ def task_states(stack: AirflowStack, run_id: str) -> dict[str, str | None]:
     return {ti["task_id"]: ti["state"] for ti in instances}
 
 
-def wait_for_run(stack: AirflowStack, run_id: str, timeout: float, seen: set[str] | None = None) -> dict[str, Any]:
-    """Wait for a DAG run to finish; add every state of wait_for_pipeline seen meanwhile to ``seen``."""
+def wait_for_run(stack: AirflowStack, run_id: str, timeout: float) -> dict[str, Any]:
+    """Wait for a DAG run to finish and return it."""
 
     def finished() -> dict[str, Any] | None:
         stack.check_alive()
         run = stack.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}")
-        if seen is not None:
-            seen.add(str(task_states(stack, run_id).get("wait_for_pipeline")))
         return run if run["state"] in FINISHED else None
 
     try:
@@ -67,12 +65,19 @@ def test_every_service_listens_on_loopback_only(stack: AirflowStack) -> None:
     assert all(address in {"127.0.0.1", "::1"} for address, _ in sockets), sockets
 
 
+def trigger_log_lines(stack: AirflowStack, run_id: str, task_id: str) -> list[str]:
+    """Lines of the task's log files (the triggerer writes its part beside the task's own)."""
+    folder = stack.logs / "tasks" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+    return [line for path in sorted(folder.rglob("*.log*")) for line in path.read_text(errors="replace").splitlines()]
+
+
 def test_a_run_triggered_through_the_rest_api_with_params_succeeds(
-    stack: AirflowStack, unpaused_dag: str, datastore: Path, slow_r_script: Path
+    stack: AirflowStack, unpaused_dag: str, datastore: Path, gated_r_script: tuple[Path, Path]
 ) -> None:
+    script, gate = gated_r_script
     conf = {
         "input_path": TRIGGERED_INPUTS,
-        "r_script": str(slow_r_script),
+        "r_script": str(script),
         "r_args": ["--thumbnail-size", "16"],
         "mini_batch_size": 4,
     }
@@ -80,13 +85,25 @@ def test_a_run_triggered_through_the_rest_api_with_params_succeeds(
     run = stack.api.post(
         f"/dags/{unpaused_dag}/dagRuns", {"dag_run_id": "rest-api-trigger", "logical_date": None, "conf": conf}
     )
-    seen: set[str] = set()
-    run = wait_for_run(stack, run["dag_run_id"], timeout=300, seen=seen)
+
+    # The run cannot progress until the gate opens: first the sensor must hand its wait to the triggerer
+    # (deferred), and the trigger must have polled the run while it was Running.
+    def deferred_and_polled() -> bool:
+        stack.check_alive()
+        states = task_states(stack, "rest-api-trigger")
+        assert states.get("wait_for_pipeline") not in FINISHED, states
+        lines = trigger_log_lines(stack, "rest-api-trigger", "wait_for_pipeline")
+        polled = any("Pipeline run local_" in line and " is Running" in line for line in lines)
+        return states.get("wait_for_pipeline") == "deferred" and polled
+
+    try:
+        wait_until(deferred_and_polled, timeout=180, what="wait_for_pipeline deferred with its trigger polling")
+    finally:
+        gate.touch()
+    run = wait_for_run(stack, run["dag_run_id"], timeout=300)
 
     report = assert_succeeded_with_outputs(stack, datastore, run)
     assert run["conf"] == conf
-    # the sensor handed its wait to the triggerer (deferred), then finished on a worker
-    assert "deferred" in seen, f"wait_for_pipeline was never seen deferred; states seen: {seen}"
     rendered = stack.api.get(f"/dags/{DAG_ID}/dagRuns/rest-api-trigger/taskInstances/submit_pipeline")
     assert rendered["rendered_fields"]["mini_batch_size"] == 4
     assert rendered["rendered_fields"]["r_args"] == ["--thumbnail-size", "16"]

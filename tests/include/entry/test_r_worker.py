@@ -76,7 +76,7 @@ def test_hung_file_times_out_and_r_is_killed(worker: RWorker, tmp_path: Path) ->
     hung = worker.process(_input(tmp_path, "hang", "hang"), _out(tmp_path, "hang"), [])
     assert not hung.ok and hung.kind == "timeout"
     assert "timed out after 3 s" in hung.error
-    assert hung.seconds < 30
+    assert hung.seconds >= 3, "killed by the file timeout, not before it"
     after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
     assert after.ok and worker.starts == 2
 
