@@ -2,6 +2,8 @@
 # Install everything the project needs on a Debian/Ubuntu machine, idempotently:
 #   - R with the png, jpeg and jsonlite packages (apt, when Rscript or a package is missing)
 #   - the project venv (.venv) with the locked Python dependencies (uv sync --frozen)
+#   - Azurite, Microsoft's Azure Storage emulator (npm, pinned), into .tools/azurite: the storage account of
+#     the fake Azure ML workspace that the Azure engine's tests and scripts/azure-sim.sh run against
 #   - with --system, what the system test and the container checks need (apt): PostgreSQL, Chromium and
 #     its driver, docker-compose (only to validate docker-compose.yaml; no Docker engine is needed)
 # Run by scripts/demo.sh and scripts/test.sh; run it alone to just set up.
@@ -16,6 +18,7 @@ for arg in "$@"; do
 done
 
 R_PACKAGES=(r-base-core r-cran-png r-cran-jpeg r-cran-jsonlite)
+AZURITE_VERSION=3.37.0
 UV_VERSION=0.13.9
 PYTHON=${PYTHON:-python3.11}
 
@@ -56,6 +59,24 @@ if [ "$SYSTEM" = true ]; then
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+fi
+
+azurite_ready() {
+  [ -x .tools/azurite/node_modules/.bin/azurite-blob ] &&
+    [ "$(node -p 'require("./.tools/azurite/node_modules/azurite/package.json").version' 2>/dev/null)" = "$AZURITE_VERSION" ]
+}
+if ! azurite_ready; then
+  if ! command -v npm >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      apt_install nodejs npm
+    else
+      say "npm is missing and apt-get is not available: install Node.js (>= 18) and npm, then run this again"
+      exit 1
+    fi
+  fi
+  say "installing Azurite $AZURITE_VERSION (npm) into .tools/azurite"
+  npm install --prefix .tools/azurite --no-audit --no-fund --silent "azurite@$AZURITE_VERSION" >/dev/null
+  azurite_ready || { say "Azurite was installed but .tools/azurite/node_modules/.bin/azurite-blob is missing"; exit 1; }
 fi
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -128,3 +128,15 @@ def live_processes(marker: str) -> list[int]:
         if marker.encode() in text and state != "Z":
             found.append(int(entry))
     return found
+
+
+@pytest.fixture
+def fake_azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fake Azure ML workspace (tests/azure) with Azurite as its storage, and the azureml_default connection
+    pointing at it; every request the SDKs send must be one the fake models."""
+    from tests.azure.fake import FakeAzureML
+
+    with FakeAzureML(tmp_path / "fake-azureml") as azure:
+        monkeypatch.setenv(CONN_VARIABLE, azure.connection_value())
+        yield azure
+        assert azure.wire.unrouted == [], "the SDK sent requests the fake does not model"

@@ -15,10 +15,19 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
                            start with a dash)
 ``--output-dir DIR``       where results go (default: ``AZUREML_BI_OUTPUT_PATH``)
 ``--input-root DIR``       the dataset's mount/download folder; outputs are filed under the input path
-                           relative to it (default: the absolute path without its leading ``/``)
-``--input-name NAME``      the named input (``as_named_input(NAME)``) whose mount path Azure ML puts in
-                           ``AZUREML_DATAREFERENCE_<NAME>``: used as ``--input-root`` when that is not given
+                           relative to it
+``--input-name NAME``      the named input (``as_named_input(NAME)``): its mount folder is found the way
+                           the runtime's ``Run.get_context().input_datasets[NAME]`` finds it (below); used
+                           when ``--input-root`` is not given. One of the two is required.
 ``--rscript PATH``         the Rscript executable (default: ``Rscript`` on PATH)
+
+How Azure ML tells a ParallelRunStep where a FileDataset input is mounted: the driver gets the input only by
+name (``--input_fds_0 NAME``, azureml/pipeline/core/_parallel_run_step_base.py), and the job's environment
+lists the dataset variables in ``AZUREML_DATASET_ENVIRONMENT_VARS`` (``NAME:mount,...``) with the mount path
+in ``os.environ[NAME]`` (azureml/core/run.py, ``InputDatasets._load_input_datasets``).
+``AZUREML_DATAREFERENCE_<NAME>`` is set for DataReference and PipelineData inputs only, so it is not read.
+:func:`init` fails, saying what to fix, when the root cannot be found; :func:`run` fails a mini-batch whose
+files lie outside it rather than filing their outputs under their absolute paths.
 
 :func:`run` returns one JSON line per succeeded file (input, relative_path, outputs, seconds, value,
 warnings). A failed file is left out, so the runtime counts it, and its error (message, R stderr tail,
@@ -60,7 +69,7 @@ class EntryConfig:
     :param file_timeout: seconds per file, ``None`` for no limit.
     :param r_args: extra arguments for the R script.
     :param output_dir: the step's output directory.
-    :param input_root: the dataset's root folder, if known.
+    :param input_root: the dataset's root folder (its mount or download folder).
     :param rscript: the Rscript executable.
     """
 
@@ -69,7 +78,7 @@ class EntryConfig:
     file_timeout: float | None
     r_args: tuple[str, ...]
     output_dir: str
-    input_root: str | None
+    input_root: str
     rscript: str
 
 
@@ -102,6 +111,37 @@ def resolve_r_script(path: str, source_dir: str = SOURCE_DIR) -> str:
     )
 
 
+DATASET_VARIABLES = "AZUREML_DATASET_ENVIRONMENT_VARS"
+
+
+def runtime_input_path(name: str, environ: dict[str, str] | None = None) -> str:
+    """The local folder of the named FileDataset input, found as ``Run.get_context().input_datasets[name]``
+    finds it (azureml/core/run.py, ``InputDatasets._load_input_datasets``): ``AZUREML_DATASET_ENVIRONMENT_VARS``
+    holds ``variable:mode`` pairs, and a mounted or downloaded input's folder is in ``os.environ[variable]``.
+
+    :param name: the input's name (``as_named_input(name)``; the driver's ``--input_fds_0`` value).
+    :param environ: the environment (default ``os.environ``).
+    :raises ValueError: the input is not there, or is passed as a dataset id (direct mode), with what to fix.
+    """
+    environ = os.environ if environ is None else environ
+    pairs = [item.split(":") for item in environ.get(DATASET_VARIABLES, "").split(",") if item]
+    modes = {pair[0]: pair[1].lower() for pair in pairs if len(pair) == 2 and pair[0]}
+    if name not in modes:
+        raise ValueError(
+            f"the runtime exposes no input named {name!r} ({DATASET_VARIABLES}={environ.get(DATASET_VARIABLES)!r}): "
+            "give the step its FileDataset as .as_named_input(NAME).as_mount() and pass --input-name NAME"
+        )
+    if modes[name] == "direct":
+        raise ValueError(
+            f"input {name!r} reaches the job as a dataset id (direct mode), not as files: use .as_mount() or "
+            ".as_download() on the step's input"
+        )
+    path = environ.get(name)
+    if not path or not os.path.isdir(path):
+        raise ValueError(f"input {name!r} should be mounted at {path!r}, but that folder does not exist")
+    return path
+
+
 def parse_config(argv: list[str]) -> EntryConfig:
     """Parse the entry script's own arguments and ignore the runtime's.
 
@@ -111,9 +151,12 @@ def parse_config(argv: list[str]) -> EntryConfig:
     output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH")
     if not output_dir:
         raise ValueError("no output directory: pass --output-dir or set AZUREML_BI_OUTPUT_PATH")
-    input_root = args.input_root
-    if not input_root and args.input_name:
-        input_root = os.environ.get(f"AZUREML_DATAREFERENCE_{args.input_name}") or os.environ.get(args.input_name)
+    input_root = args.input_root or (runtime_input_path(args.input_name) if args.input_name else None)
+    if not input_root:
+        raise ValueError(
+            "no dataset root: pass --input-root DIR (the folder the inputs are under) or --input-name NAME (the "
+            "step's named FileDataset input); outputs are filed under each input's path relative to that root"
+        )
     if args.file_timeout < 0:
         raise ValueError(f"--file-timeout must be >= 0 seconds, got {args.file_timeout:g}")
     return EntryConfig(
@@ -128,14 +171,16 @@ def parse_config(argv: list[str]) -> EntryConfig:
 
 
 def _runtime_context() -> tuple[str, str]:
-    """Return (log folder, process name) from the ParallelRunStep runtime, or local stand-ins."""
+    """Return (log folder, process name): the runtime's ``EntryScript().log_dir``, whose content Azure ML
+    uploads with the job's logs (``logs/user/entry_script_log/...``), and ``<host>-<pid>``, unique across the
+    nodes and processes of a job (the public ``EntryScript`` has no agent name). Outside a ParallelRunStep
+    runtime (run by hand, tests), a folder under the temporary directory."""
+    name = f"{socket.gethostname()}-{os.getpid()}"
     try:
         from azureml_user.parallel_run import EntryScript
-
-        entry = EntryScript()
-        return str(entry.log_dir), f"{entry.agent_name}-{os.getpid()}"
-    except Exception:  # not under a ParallelRunStep runtime: run by hand or from tests
-        return os.path.join(tempfile.gettempdir(), "azureml-parallel-r-logs"), f"{socket.gethostname()}-{os.getpid()}"
+    except ImportError:  # not under a ParallelRunStep runtime
+        return os.path.join(tempfile.gettempdir(), "azureml-parallel-r-logs"), name
+    return str(EntryScript().log_dir), name
 
 
 class BatchProcessor:
@@ -171,7 +216,7 @@ class BatchProcessor:
 
         :param input_paths: local paths of the input files.
         """
-        relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]
+        relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]  # or raise
         scratches = [self.layout.new_scratch() for _ in input_paths]
         args = list(self.config.r_args)
         items = list(zip(input_paths, scratches, strict=True))

@@ -4,13 +4,20 @@
 
     <output>/results/<input path relative to the dataset root>/...   outputs of succeeded files
     <output>/failures/<input path relative to the dataset root>.json  why a file failed (latest attempt)
-    <output>/.scratch/<process>/<n>/                                  private per-file scratch folders
+    <local disk>/azureml-parallel-r-scratch/<process>/<n>/            private per-file scratch folders
 
-R writes into a scratch folder on the same file system; only when the file succeeds is the folder
-renamed, in one step, to its place under ``results/``. A failed, crashed or timed-out file leaves nothing
-under ``results/``. Each input has its own folder, so two inputs never overwrite each other's outputs,
-and every failure record is written whole (temporary file + rename), so concurrent processes never
-interleave. Standard library only: this module ships to the compute nodes.
+R writes into a scratch folder on the node's local disk. Only when the file succeeds are its outputs put
+under ``results/<path>/``: in one rename of the folder where the output folder is on the same local file
+system (the local engine), else by copying each file once (on Azure ML the output folder is a blobfuse
+write mount, where a directory rename is a copy-and-delete or is refused). A failed, crashed or timed-out
+file writes nothing under ``results/``.
+
+On blob storage a copy is not atomic: a process killed in the middle of one can leave part of a file's
+outputs. The truth is therefore the file's result row (``run()`` returns it only after every output is
+written; the runtime writes the rows file at the end of the job): validation counts a file as succeeded
+only with its row, and a row's listed outputs must all exist. Each input has its own folder, so two inputs
+never overwrite each other's outputs; failure records are written whole (temporary file + rename).
+Standard library only: this module ships to the compute nodes.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from typing import Any
 
 RESULTS_DIR = "results"
 FAILURES_DIR = "failures"
-SCRATCH_DIR = ".scratch"
+SCRATCH_DIR = "azureml-parallel-r-scratch"
 
 
 def write_json_atomic(path: str, data: Any) -> None:
@@ -41,21 +49,25 @@ def write_json_atomic(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def relative_input_path(input_path: str, input_root: str | None) -> str:
-    """Return the input's path relative to the dataset root, as it appears under ``results/``.
+class InputOutsideRootError(ValueError):
+    """A mini-batch item is not under the dataset's mount root."""
 
-    Without a root (or for a path outside it) the absolute path minus its leading ``/`` is used, which is
-    still unique per input.
+
+def relative_input_path(input_path: str, input_root: str) -> str:
+    """Return the input's path relative to the dataset root, as it appears under ``results/``.
 
     :param input_path: the file as the runtime handed it to ``run()``.
     :param input_root: the folder the dataset is mounted or downloaded at.
+    :raises InputOutsideRootError: for a path outside the root (its outputs would have no place).
     """
     path = os.path.normpath(os.path.abspath(input_path))
-    if input_root:
-        prefix = os.path.join(os.path.normpath(os.path.abspath(input_root)), "")
-        if path.startswith(prefix):
-            return path[len(prefix) :]
-    return path.lstrip(os.sep)
+    prefix = os.path.join(os.path.normpath(os.path.abspath(input_root)), "")
+    if not path.startswith(prefix):
+        raise InputOutsideRootError(
+            f"input {input_path!r} is not under the dataset root {input_root!r}: the outputs of a file are filed "
+            "under its path relative to that root. Check --input-root / --input-name"
+        )
+    return path[len(prefix) :]
 
 
 class OutputLayout:
@@ -63,11 +75,12 @@ class OutputLayout:
 
     :param output_dir: the step's output directory (``--output-dir`` or ``AZUREML_BI_OUTPUT_PATH``).
     :param process_name: a name unique to this worker process, for its scratch folder.
+    :param scratch_dir: the local folder for scratch folders (default: the system's temporary folder).
     """
 
-    def __init__(self, output_dir: str, process_name: str) -> None:
+    def __init__(self, output_dir: str, process_name: str, scratch_dir: str | None = None) -> None:
         self.output_dir = os.path.abspath(output_dir)
-        self.scratch_root = os.path.join(self.output_dir, SCRATCH_DIR, process_name)
+        self.scratch_root = os.path.join(scratch_dir or tempfile.gettempdir(), SCRATCH_DIR, process_name)
         self._count = 0
         self._made_dirs: set[str] = set()
 
@@ -92,10 +105,10 @@ class OutputLayout:
             self._made_dirs.add(path)
 
     def commit(self, scratch: str, relative_path: str) -> list[str]:
-        """Move a succeeded file's scratch folder to ``results/<relative_path>/`` in one rename.
+        """Put a succeeded file's outputs at ``results/<relative_path>/``: one rename where the file system
+        allows it, else each file copied once. Returns the output files, relative to the output directory.
 
-        A folder left by an earlier attempt of the same input (a retried mini-batch) is replaced.
-        Returns the output files, relative to the output directory.
+        What an earlier attempt of the same input (a retried mini-batch) left there is replaced.
 
         :param scratch: the folder R wrote into.
         :param relative_path: the input's path relative to the dataset root.
@@ -104,12 +117,15 @@ class OutputLayout:
         self._makedirs(os.path.dirname(target))
         outputs = sorted(_files_below(scratch))
         if os.path.lexists(target):
-            stale = scratch + ".replaced"
-            os.rename(target, stale)
-            os.rename(scratch, target)
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            os.rename(scratch, target)
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.rename(scratch, target)  # same local file system: the whole folder appears at once
+        except OSError:  # another file system (EXDEV), or blobfuse refusing a directory rename
+            for name in outputs:
+                destination = os.path.join(target, name)
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                shutil.copyfile(os.path.join(scratch, name), destination)
+            shutil.rmtree(scratch, ignore_errors=True)
         base = os.path.join(RESULTS_DIR, relative_path, "")
         return [base + name for name in outputs]
 

@@ -73,6 +73,7 @@ def make_spec(tmp_path: Path, tiny_entry: Path, write_inputs) -> Callable[..., J
         events = tmp_path / "events"
         events.mkdir(exist_ok=True)
         settings.setdefault("process_count_per_node", 1)
+        settings.setdefault("file_timeout", None)  # not our entry script: no per-file limit to check against
         return JobSpec(
             run_id=new_run_id(),
             input_dir=str(inputs),

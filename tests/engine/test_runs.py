@@ -26,7 +26,9 @@ def _r_spec(tmp_path: Path, inputs: Path, script: Path, **settings) -> JobSpec:
         source_dir=str(INCLUDE),
         logs_dir=str(tmp_path / "output" / "logs"),
         entry_args=("--r-script", str(script), "--input-root", str(inputs), "--file-timeout", "0"),
-        settings=ParallelRunSettings(**{"process_count_per_node": 2, "mini_batch_size": 2, **settings}),
+        settings=ParallelRunSettings(
+            **{"process_count_per_node": 2, "mini_batch_size": 2, "file_timeout": 0, **settings}
+        ),
     )
 
 

@@ -9,7 +9,11 @@ from azureml_parallel_r.engine.settings import ParallelRunSettings
 
 def test_defaults_follow_parallel_run_config() -> None:
     s = ParallelRunSettings()
-    assert (s.mini_batch_size, s.run_invocation_timeout, s.run_max_try) == (10, 60.0, 3)
+    assert (s.mini_batch_size, s.run_max_try, s.file_timeout) == (10, 3, 300)
+    # unset, run_invocation_timeout is derived from the per-file limit so that a hung file fails alone
+    assert s.run_invocation_timeout is None and s.invocation_timeout == 10 * 300 + 60
+    assert ParallelRunSettings(file_timeout=0).invocation_timeout == 60  # the runtime's default
+    assert ParallelRunSettings(file_timeout=None, run_invocation_timeout=5).invocation_timeout == 5
     assert s.append_row_file_name == "parallel_run_step.txt" and s.output_action == "append_row"
     assert s.worker_count == s.processes_per_node >= 1
 
@@ -31,6 +35,7 @@ def test_worker_count_is_nodes_times_processes() -> None:
         ("run_max_try", 0, "run_max_try must be >= 1"),
         ("output_action", "append", "output_action must be one of append_row, summary_only"),
         ("append_row_file_name", "a/b.txt", "append_row_file_name must be a plain file name"),
+        ("file_timeout", -1, r"file_timeout must be >= 0 seconds \(0: no limit\)"),
     ],
 )
 def test_out_of_range_settings_are_rejected(field: str, value, message: str) -> None:
@@ -41,3 +46,15 @@ def test_out_of_range_settings_are_rejected(field: str, value, message: str) -> 
 def test_round_trip_through_a_dict() -> None:
     s = ParallelRunSettings(mini_batch_size=3, allowed_failed_percent=12.5, environment_variables={"A": "1"})
     assert ParallelRunSettings.from_dict(s.to_dict()) == s
+
+
+def test_an_invocation_timeout_a_slow_file_would_exceed_is_refused_with_what_to_change() -> None:
+    with pytest.raises(ValueError, match=r"run_invocation_timeout=600 s must be above mini_batch_size x file_timeout "
+                       r"= 10 x 300 s = 3000 s.*raise run_invocation_timeout, lower file_timeout"):  # fmt: skip
+        ParallelRunSettings(run_invocation_timeout=600)
+    assert ParallelRunSettings(run_invocation_timeout=3001).invocation_timeout == 3001
+    assert ParallelRunSettings(run_invocation_timeout=30, file_timeout=0).invocation_timeout == 30
+
+
+def test_the_rows_file_is_named_as_the_runtime_writes_it() -> None:
+    assert ParallelRunSettings(append_row_file_name="Rows_2026.TXT").rows_file_name == "rows_2026.txt"

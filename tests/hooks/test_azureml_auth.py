@@ -73,23 +73,22 @@ def test_unknown_auth_mode() -> None:
         auth_mode({"auth": "kerberos"}, None, None)
 
 
-def test_hook_builds_the_azure_backend_and_never_logs_the_secret(monkeypatch, caplog, capfd) -> None:
-    _connection(monkeypatch, {"tenant_id": "t-1", "compute_target": "r-cluster", "datastore": "inputs"},
-                "client-1", SECRET)  # fmt: skip
-    hook = AzureMLParallelRunHook()
-    workspace = mock.Mock()
-    with caplog.at_level(logging.DEBUG), mock.patch.object(AzureMLParallelRunHook, "_connect_workspace",
-                                                           return_value=workspace) as connect:  # fmt: skip
-        backend = hook.get_conn()
-        assert isinstance(backend, AzureMLBackend)
-        assert backend.settings.compute_target == "r-cluster" and backend.settings.datastore == "inputs"
-        assert backend.workspace is workspace
-    extras, auth = connect.call_args.args
-    assert extras["workspace_name"] == "ws" and type(auth).__name__ == "ServicePrincipalAuthentication"
+@pytest.mark.integration
+def test_hook_connects_to_the_workspace_and_never_logs_the_secret(fake_azure, caplog, capfd) -> None:
+    """Through the real SDK and msal, down to the token request of the fake Entra ID: the secret goes only
+    into the token request's body, never into a log line."""
+    from tests.azure.fake import CLIENT_SECRET
+
+    with caplog.at_level(logging.DEBUG):
+        backend = AzureMLParallelRunHook().get_conn()
+        assert isinstance(backend, AzureMLBackend) and backend.settings.compute_target == "r-cluster"
+        assert backend.workspace.name == "ws-parallel-r" and backend.datastore().name == "workspaceblobstore"
+    (token,) = fake_azure.wire.calls_to("POST", r"/oauth2/v2\.0/token$")
+    assert CLIENT_SECRET in token.body.decode()  # the service principal really authenticated
     captured = capfd.readouterr()
     logged = caplog.text + captured.out + captured.err
-    assert "service principal client-1 in tenant t-1" in logged
-    assert SECRET not in logged and SECRET not in repr(backend.settings)
+    assert "service principal 00000000-0000-0000-0000-0000000000cc in tenant" in logged
+    assert CLIENT_SECRET not in logged and CLIENT_SECRET not in repr(backend.settings)
 
 
 def test_incomplete_azure_connections_say_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,8 +28,10 @@ def test_submits_the_request_and_pushes_run_id_and_url(backend: mock.Mock, conte
     assert op.execute(context) == REF.to_dict()
     request = backend.submit.call_args.args[0]
     assert request.run_key == {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task"}
-    assert (request.mini_batch_size, request.process_count_per_node, request.error_threshold) == (5, None, 2)
-    assert request.allowed_failed_percent == 10.0 and request.allowed_failed_count is None
+    settings = request.settings
+    assert (settings.mini_batch_size, settings.process_count_per_node, settings.error_threshold) == (5, None, 2)
+    assert settings.allowed_failed_percent == 10.0 and settings.allowed_failed_count is None
+    assert settings.invocation_timeout == 5 * 300 + 60  # derived from the default per-file limit
     assert request.r_args == ["--size", "64"] and request.dataset.file_count == 30
     assert request.output_path == "r-script-outputs/2026-11-24/{run-id}"
     context["ti"].xcom_push.assert_has_calls(
@@ -110,3 +112,10 @@ def test_every_knob_is_templated() -> None:
     fields = set(SubmitParallelRunOperator.template_fields)
     assert {"dataset", "r_script", "r_args", "mini_batch_size", "node_count", "process_count_per_node",
             "error_threshold", "output_path", "conn_id"} <= fields  # fmt: skip
+
+
+def test_inconsistent_timeouts_fail_before_anything_is_submitted(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = None
+    with pytest.raises(ValueError, match="run_invocation_timeout=120 s must be above mini_batch_size x file_timeout"):
+        _op(mini_batch_size=10, file_timeout=60, run_invocation_timeout=120).execute(context)
+    backend.submit.assert_not_called()

@@ -1,22 +1,43 @@
 """The Azure ML backend (SDK v1): a FileDataset, a pipeline with one ParallelRunStep, a PipelineRun.
 
-Everything the step needs is built from real SDK objects by small functions (:func:`build_environment`,
-:func:`stage_source_directory`, :func:`build_parallel_run_step`) that run offline; only the workspace
-connection and the service calls (register, submit, status, cancel, download) reach the network, and
-those are retried with backoff on transient errors.
+The control plane goes through azureml-core and azureml-pipeline (register, submit, status, cancel, step
+logs); the data plane (listing inputs, reading a run's rows, failure records and result names, writing
+``validation.json``) goes straight to the datastore's blob container with azure-storage-blob, paged, with
+the datastore's own account, container and credential. What the SDK and the service really do, and how the
+backend meets it (each point is checked by ``tests/backends/test_azureml.py`` at the wire):
 
-The azureml SDK is imported lazily, inside these functions: importing this module is cheap.
+- A FileDataset over a missing or empty folder makes the dataflow raise NotFound rather than return no
+  files, so the input folder is listed with the blob client: a missing or empty folder is 0 files.
+- ``{run-id}`` in an ``OutputFileDatasetConfig`` destination is filled in by the service with the id of the
+  run that produces the output, the step run (azureml/data/output_dataset_config.py). The backend picks a
+  concrete folder before submitting instead (``{run-id}`` becomes a submission id) and records it in the
+  run's description and tags, so it never has to guess where the outputs are.
+- ``Experiment.submit(pipeline, tags=...)`` creates the run, then sets its tags in a second call
+  (azureml/core/experiment.py, ``submit``). The run key therefore also goes into the pipeline's description,
+  which the service stores with the run when it creates it; reattach looks at tags, then descriptions.
+  Submission is never retried blindly: after any error, the run is looked up by its key first.
+- The runtime lower-cases ``append_row_file_name``: the name read back is the lower-cased one.
+- Transient errors are recognised by exception type and HTTP status (429, 5xx, connection and read errors),
+  never by message text, and ``Retry-After`` is honoured; :func:`with_retries` is the backend's one retry
+  layer (the blob client's own retries are off).
+
+The azureml SDK and azure-storage-blob are imported lazily, inside these functions: importing this module is
+cheap.
 """
 
 from __future__ import annotations
 
+import email.utils
+import json
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -46,7 +67,10 @@ INPUT_NAME = "input_files"
 OUTPUT_NAME = "r_outputs"
 STEP_NAME = "r-parallel-run"
 RUN_KEY_TAGS = ("dag_id", "run_id", "task_id")
-RESULT_FILES_LISTED = 100_000
+DESCRIPTION_PREFIX = "azureml-parallel-r "
+DESCRIPTIONS_SCANNED = 100
+LOG_TAIL_CHARS = 8000
+JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
 
 # PipelineRun (and step run) statuses -> the backend's five.
 STATUS_MAP = {
@@ -72,23 +96,78 @@ def map_status(azure_status: str) -> str:
     return STATUS_MAP.get(azure_status, run_status.RUNNING)
 
 
+# -- transient errors and the one retry layer ------------------------------------------------------------
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status behind an SDK or transport exception, if it carries one."""
+    for candidate in (error, getattr(error, "inner_exception", None), error.__cause__):
+        if candidate is None:
+            continue
+        response = getattr(candidate, "response", None)
+        for value in (getattr(candidate, "status_code", None), getattr(response, "status_code", None),
+                      getattr(response, "status", None)):  # fmt: skip
+            if isinstance(value, int):
+                return value
+    return None
+
+
+def retry_after(error: BaseException) -> float | None:
+    """Seconds the service asked to wait (``Retry-After``: delta-seconds or an HTTP date), if it did."""
+    for candidate in (error, getattr(error, "inner_exception", None), error.__cause__):
+        headers = getattr(getattr(candidate, "response", None), "headers", None)
+        value = headers.get("Retry-After") if headers is not None else None
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value)
+            return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
+    return None
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` for any exception, with its HTTP status when it has one. Some azureml exceptions
+    fail in ``str()`` (ServiceException without details), so this never calls it unguarded."""
+    try:
+        text = str(error)
+    except Exception:
+        text = getattr(error, "message", "") or ""
+    status = http_status(error)
+    return f"{type(error).__name__}{f' (HTTP {status})' if status else ''}: {text}".rstrip(": ")
+
+
 def is_transient(error: BaseException) -> bool:
-    """True for errors worth retrying: connection problems, timeouts, throttling and 5xx answers."""
+    """True for errors worth retrying, by type and HTTP status as azure-core's RetryPolicy decides: 408, 429
+    and 5xx answers, connection and read errors, timeouts. Never by the text of a message."""
     import requests
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-    if isinstance(error, requests.RequestException | ConnectionError | TimeoutError):
-        return True
-    text = str(error)
-    return any(code in text for code in ("429", "500", "502", "503", "504", "Too Many Requests", "timed out"))
+    status = http_status(error)
+    if status is not None:
+        return status in (408, 429) or 500 <= status <= 599
+    transient = (requests.ConnectionError, requests.Timeout, ServiceRequestError, ServiceResponseError,
+                 ConnectionError, TimeoutError)  # fmt: skip
+    return any(isinstance(e, transient) for e in (error, getattr(error, "inner_exception", None), error.__cause__))
 
 
-def with_retries(call: Callable[[], T], what: str, *, attempts: int = 5, backoff: float = 2.0) -> T:
-    """Run ``call``, retrying transient service errors with exponential backoff (2, 4, 8, ... s).
+def with_retries(
+    call: Callable[[], T],
+    what: str,
+    *,
+    attempts: int = 5,
+    backoff: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``call``, retrying transient service errors: exponential backoff (2, 4, 8, ... s), or what the
+    service's ``Retry-After`` asks when that is longer.
 
     :param call: the service call.
     :param what: what it does, for the log and the final error.
     :param attempts: tries in all.
     :param backoff: the first delay in seconds (doubles each time).
+    :param sleep: how to wait (tests pass a recorder).
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -96,10 +175,37 @@ def with_retries(call: Callable[[], T], what: str, *, attempts: int = 5, backoff
         except Exception as exc:
             if attempt == attempts or not is_transient(exc):
                 raise
-            delay = backoff * 2 ** (attempt - 1)
-            log.warning("%s failed (%s), try %d of %d; retrying in %.0f s", what, exc, attempt, attempts, delay)
-            time.sleep(delay)
+            delay = max(backoff * 2 ** (attempt - 1), retry_after(exc) or 0.0)
+            log.warning("%s failed (%s), try %d of %d; retrying in %.0f s", what, describe_error(exc), attempt,
+                        attempts, delay)  # fmt: skip
+            sleep(delay)
     raise AssertionError("unreachable")
+
+
+# -- what the run records about itself --------------------------------------------------------------------
+
+
+def submission_id() -> str:
+    """A new id for a submission's output folder, chosen before the run exists (time-ordered, unique)."""
+    return f"{datetime.now(UTC):%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:8]}"
+
+
+def run_description(run_key: dict[str, str], output_path: str, rows_file: str) -> str:
+    """The pipeline's description: the run key and where the outputs go, stored with the run at creation."""
+    record = {"run_key": {k: run_key[k] for k in RUN_KEY_TAGS if k in run_key}, "output_path": output_path,
+              "rows_file": rows_file}  # fmt: skip
+    return DESCRIPTION_PREFIX + json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def parse_description(description: str | None) -> dict[str, Any]:
+    """The record :func:`run_description` wrote, or ``{}`` for any other description."""
+    if not description or not description.startswith(DESCRIPTION_PREFIX):
+        return {}
+    try:
+        record = json.loads(description[len(DESCRIPTION_PREFIX) :])
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -113,6 +219,7 @@ class AzureMLSettings:
     :param experiment_name: default experiment.
     :param source_directory: the folder holding ``entry/`` and ``r/`` (default ``include/``).
     :param retry_backoff: first delay of the backoff on transient service errors, in seconds.
+    :param extra_environment_variables: set for the entry script besides the request's own.
     """
 
     compute_target: str = "cpu-cluster"
@@ -150,6 +257,7 @@ def build_environment(settings: AzureMLSettings, workspace: Workspace | None = N
         return with_retries(
             lambda: Environment.get(workspace, name, version or None),
             f"getting environment {settings.environment_name}",
+            backoff=settings.retry_backoff,
         )
     environment = Environment("azureml-parallel-r")
     environment.docker.base_image = None
@@ -167,6 +275,7 @@ def build_parallel_run_step(
     environment: Environment,
     source_directory: str,
     compute_target: str,
+    output_path: str,
     extra_environment_variables: dict[str, str] | None = None,
 ) -> tuple[ParallelRunStep, Any]:
     """Build the ParallelRunStep (and its OutputFileDatasetConfig) for ``request``; no network involved.
@@ -177,28 +286,30 @@ def build_parallel_run_step(
     :param environment: the step's environment.
     :param source_directory: the staged source directory (``entry/`` + ``r/``).
     :param compute_target: the compute cluster's name.
+    :param output_path: the concrete output folder on the datastore (no ``{run-id}`` left in it).
     :param extra_environment_variables: set for the entry script besides the request's own.
     """
     from azureml.data import OutputFileDatasetConfig
     from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
-    output = OutputFileDatasetConfig(name=OUTPUT_NAME, destination=(datastore, request.output_path))
+    settings = request.settings
+    output = OutputFileDatasetConfig(name=OUTPUT_NAME, destination=(datastore, output_path))
     config = ParallelRunConfig(
         environment=environment,
         entry_script=ENTRY_SCRIPT,
         source_directory=source_directory,
-        error_threshold=request.error_threshold,
-        output_action="append_row",
-        append_row_file_name=request.append_row_file_name,
+        error_threshold=settings.error_threshold,
+        output_action=settings.output_action,
+        append_row_file_name=settings.append_row_file_name,
         compute_target=compute_target,
-        node_count=request.node_count,
-        process_count_per_node=request.process_count_per_node,
-        mini_batch_size=request.mini_batch_size,
-        run_invocation_timeout=int(request.run_invocation_timeout),
-        run_max_try=request.run_max_try,
-        allowed_failed_count=request.allowed_failed_count,
-        allowed_failed_percent=request.allowed_failed_percent,
-        environment_variables={**(extra_environment_variables or {}), **request.environment_variables},
+        node_count=settings.node_count,
+        process_count_per_node=settings.process_count_per_node,
+        mini_batch_size=settings.mini_batch_size,
+        run_invocation_timeout=int(settings.invocation_timeout),
+        run_max_try=settings.run_max_try,
+        allowed_failed_count=settings.allowed_failed_count,
+        allowed_failed_percent=settings.allowed_failed_percent,
+        environment_variables={**(extra_environment_variables or {}), **settings.environment_variables},
     )
     step = ParallelRunStep(
         name=STEP_NAME,
@@ -209,6 +320,10 @@ def build_parallel_run_step(
         allow_reuse=False,
     )
     return step, output
+
+
+class SubmissionError(RuntimeError):
+    """Submitting failed and no run with the task's key exists: nothing was left running."""
 
 
 class AzureMLBackend(ParallelRunBackend):
@@ -224,75 +339,102 @@ class AzureMLBackend(ParallelRunBackend):
         self._workspace_factory = workspace_factory
         self.settings = settings
         self._workspace: Workspace | None = None
+        self._datastore: Any = None
 
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            self._workspace = with_retries(
-                self._workspace_factory, "connecting to the workspace", backoff=self._backoff
-            )
+            self._workspace = self._retry(self._workspace_factory, "connecting to the workspace")
         return self._workspace
 
-    @property
-    def _backoff(self) -> float:
-        return self.settings.retry_backoff
-
     def _retry(self, call: Callable[[], T], what: str) -> T:
-        return with_retries(call, what, backoff=self._backoff)
+        return with_retries(call, what, backoff=self.settings.retry_backoff)
 
     def datastore(self) -> Any:
         from azureml.core import Datastore
 
-        if self.settings.datastore:
-            return self._retry(lambda: Datastore.get(self.workspace, self.settings.datastore), "getting the datastore")
-        return self._retry(self.workspace.get_default_datastore, "getting the default datastore")
+        if self._datastore is None:
+            if self.settings.datastore:
+                self._datastore = self._retry(
+                    lambda: Datastore.get(self.workspace, self.settings.datastore), "getting the datastore"
+                )
+            else:
+                self._datastore = self._retry(self.workspace.get_default_datastore, "getting the default datastore")
+        return self._datastore
+
+    def container(self) -> Any:
+        """The datastore's blob container (azure-storage-blob), with the datastore's credential: its account
+        key or SAS token, else the workspace's identity (an identity-based datastore). Its own retries are
+        off: :func:`with_retries` is the one retry layer."""
+        from azure.storage.blob import ContainerClient
+
+        store = self.datastore()
+        account_url = f"{store.protocol or 'https'}://{store.account_name}.blob.{store.endpoint or 'core.windows.net'}"
+        credential = store.account_key or store.sas_token or self.workspace._auth
+        return ContainerClient(account_url, store.container_name, credential=credential, retry_total=0)
+
+    def _list_blobs(self, prefix: str) -> Iterator[str]:
+        """Names below ``prefix/`` relative to it, every page (each page read is retried on its own)."""
+        container = self.container()
+        base = prefix.rstrip("/") + "/"
+        pages = container.list_blobs(name_starts_with=base, results_per_page=5000).by_page()
+        while True:
+            page = self._retry(lambda: next(pages, None), f"listing {base}")
+            if page is None:
+                return
+            for blob in self._retry(lambda p=page: list(p), f"listing {base}"):
+                yield blob.name[len(base) :]
+
+    def _download_text(self, blob: str) -> str | None:
+        """A blob's text, or None when it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self.container().get_blob_client(blob)
+        try:
+            data = self._retry(lambda: client.download_blob().readall(), f"downloading {blob}")
+        except ResourceNotFoundError:
+            return None
+        return data.decode("utf-8", errors="replace")
 
     # -- datasets ---------------------------------------------------------------------------------------
 
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
+        """Register ``path`` as the next version of ``name``, or reuse the latest version when it was
+        registered for the same path and logical date. A missing or empty folder is not registered (0 files).
+
+        Dataset tags belong to the dataset, not to a version (the SDK's DatasetDto carries them; definitions
+        do not), so only the latest version can be matched by its tags.
+        """
         from azureml.core import Dataset
 
-        existing = self._find_dataset_version(name, path, tags.get("logical_date"))
-        if existing is not None:
-            return existing
-        dataset = Dataset.File.from_files(path=(self.datastore(), f"{path.rstrip('/')}/**"), validate=False)
-        files = self._retry(dataset.to_path, f"listing the files under {path}")
-        if not files:
+        file_count = sum(1 for _ in self._list_blobs(path))
+        if file_count == 0:
             return DatasetRef(name, 0, path, 0)
+        latest = self._latest_dataset(name)
+        if latest is not None:
+            latest_tags = latest.tags or {}
+            if latest_tags.get("path") == path and latest_tags.get("logical_date") == tags.get("logical_date"):
+                return DatasetRef(name, int(latest.version), path, file_count, reused=True)
+        dataset = Dataset.File.from_files(path=(self.datastore(), f"{path.rstrip('/')}/**"), validate=False)
         registered = self._retry(
             lambda: dataset.register(
-                self.workspace, name, tags={**tags, "file_count": str(len(files))}, create_new_version=True
+                self.workspace, name, tags={**tags, "file_count": str(file_count)}, create_new_version=True
             ),
             f"registering dataset {name}",
         )
-        return DatasetRef(name, int(registered.version), path, len(files))
+        return DatasetRef(name, int(registered.version), path, file_count)
 
-    def _find_dataset_version(self, name: str, path: str, logical_date: str | None) -> DatasetRef | None:
-        """The most recent version registered for the same path and date (looks at the last 50 versions)."""
+    def _latest_dataset(self, name: str) -> Any:
         from azureml.core import Dataset
+        from azureml.exceptions import UserErrorException
 
         try:
-            latest = self._retry(lambda: Dataset.get_by_name(self.workspace, name), f"getting dataset {name}")
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            return None  # not registered yet
-        for version in range(int(latest.version), max(0, int(latest.version) - 50), -1):
-            candidate = latest if version == int(latest.version) else self._retry(
-                lambda v=version: Dataset.get_by_name(self.workspace, name, version=v), f"getting {name} v{version}"
-            )  # fmt: skip
-            tags = candidate.tags or {}
-            if tags.get("path") == path and tags.get("logical_date") == logical_date:
-                return DatasetRef(name, version, path, int(tags.get("file_count", 0)), reused=True)
-        return None
+            return self._retry(lambda: Dataset.get_by_name(self.workspace, name), f"getting dataset {name}")
+        except UserErrorException:  # not registered yet
+            return None
 
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
-        from azureml.core import Dataset
-
-        registered = self._retry(
-            lambda: Dataset.get_by_name(self.workspace, dataset.name, version=dataset.version), "getting the dataset"
-        )
-        return sorted(path.lstrip("/") for path in self._retry(registered.to_path, "listing the dataset"))
+        return sorted(self._list_blobs(dataset.path))
 
     # -- runs -------------------------------------------------------------------------------------------
 
@@ -301,6 +443,9 @@ class AzureMLBackend(ParallelRunBackend):
         from azureml.pipeline.core import Pipeline
 
         workspace = self.workspace
+        experiment_name = request.experiment_name or self.settings.experiment_name
+        output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, submission_id())
+        rows_file = request.settings.rows_file_name
         dataset = self._retry(
             lambda: Dataset.get_by_name(workspace, request.dataset.name, version=request.dataset.version),
             f"getting dataset {request.dataset.name} v{request.dataset.version}",
@@ -314,35 +459,65 @@ class AzureMLBackend(ParallelRunBackend):
                 environment=build_environment(self.settings, workspace),
                 source_directory=staged,
                 compute_target=self.settings.compute_target,
+                output_path=output_path,
                 extra_environment_variables=self.settings.extra_environment_variables,
             )
-            pipeline = Pipeline(workspace=workspace, steps=[step], description="azureml-parallel-r")
-            experiment = Experiment(workspace, request.experiment_name or self.settings.experiment_name)
-            tags = {
-                **request.tags,
-                **{f"airflow_{k}": v for k, v in request.run_key.items()},
-                "output_path": request.output_path,
-            }
-            run = self._retry(lambda: experiment.submit(pipeline, tags=tags), "submitting the pipeline")
+            pipeline = Pipeline(
+                workspace=workspace, steps=[step], description=run_description(request.run_key, output_path, rows_file)
+            )
+            experiment = Experiment(workspace, experiment_name)
+            try:
+                run = experiment.submit(pipeline)  # never retried: a retry could create a second run
+            except Exception as exc:
+                found = self.find_run(request.run_key, experiment_name=experiment_name)
+                if found is not None:
+                    log.warning("Submitting raised %s, but the run %s with this task's key exists: using it",
+                                type(exc).__name__, found.run_id)  # fmt: skip
+                    return found
+                raise SubmissionError(
+                    f"submitting the pipeline to experiment {experiment_name!r} failed and no run with this task's "
+                    f"key exists, so nothing is left running: {describe_error(exc)}"
+                ) from exc
         finally:
             shutil.rmtree(staged, ignore_errors=True)
-        return RunRef(
-            run_id=run.id,
-            url=run.get_portal_url(),
-            output_path=request.output_path.replace(RUN_ID_PLACEHOLDER, run.id),
-            engine=self.engine,
-        )
+        tags = {
+            **request.tags,
+            **{f"airflow_{k}": v for k, v in request.run_key.items()},
+            "output_path": output_path,
+            "rows_file": rows_file,
+        }
+        try:
+            self._retry(lambda: run.set_tags(tags), f"tagging pipeline run {run.id}")
+        except Exception as exc:  # the run exists and its description carries the key: do not fail the task
+            log.warning("Could not tag pipeline run %s (%s); reattach finds it by its description", run.id,
+                        describe_error(exc))  # fmt: skip
+        return RunRef(run_id=run.id, url=run.get_portal_url(), output_path=output_path, engine=self.engine)
 
     def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
+        """The newest live or finished pipeline run of ``run_key``: by its tags, else (a run whose tagging
+        failed) by the key in its description among the experiment's newest pipeline runs."""
         from azureml.core import Experiment
 
         experiment = Experiment(self.workspace, experiment_name or self.settings.experiment_name)
-        tags = {f"airflow_{k}": v for k, v in run_key.items() if k in RUN_KEY_TAGS}
-        runs = self._retry(lambda: list(experiment.get_runs(type="azureml.PipelineRun", tags=tags)), "listing runs")
-        for run in runs:  # newest first
-            if map_status(run.get_status()) not in run_status.UNSUCCESSFUL:
-                return RunRef(run.id, run.get_portal_url(), _output_path(run), self.engine, reattached=True)
+        key = {k: run_key[k] for k in RUN_KEY_TAGS if k in run_key}
+        tags = {f"airflow_{k}": v for k, v in key.items()}
+        tagged = self._retry(lambda: list(experiment.get_runs(type="azureml.PipelineRun", tags=tags)), "listing runs")
+        for run in tagged:
+            if map_status(self._retry(run.get_status, f"reading {run.id}")) not in run_status.UNSUCCESSFUL:
+                return self._ref(run, reattached=True)
+
+        def newest() -> list[Any]:
+            runs = experiment.get_runs(type="azureml.PipelineRun")
+            return [run for _, run in zip(range(DESCRIPTIONS_SCANNED), runs, strict=False)]
+
+        for run in self._retry(newest, "listing runs"):
+            matches = parse_description(run.description).get("run_key") == key
+            if matches and map_status(self._retry(run.get_status, f"reading {run.id}")) not in run_status.UNSUCCESSFUL:
+                return self._ref(run, reattached=True)
         return None
+
+    def _ref(self, run: Any, *, reattached: bool = False) -> RunRef:
+        return RunRef(run.id, run.get_portal_url(), _output_path(run), self.engine, reattached=reattached)
 
     def _pipeline_run(self, run_id: str) -> Any:
         from azureml.core import Run
@@ -354,85 +529,94 @@ class AzureMLBackend(ParallelRunBackend):
         azure_status = self._retry(run.get_status, f"reading the status of {run_id}")
         state = map_status(azure_status)
         message = azure_status if state == azure_status else f"{state} (Azure ML: {azure_status})"
-        return RunState(run_id=run_id, status=state, message=message)
+        started_at = ended_at = None
+        if state in run_status.TERMINAL:  # the run's own times, for throughput (validation.json)
+            details = self._retry(run.get_details, f"reading the details of {run_id}")
+            started_at, ended_at = _epoch(details.get("startTimeUtc")), _epoch(details.get("endTimeUtc"))
+        return RunState(run_id=run_id, status=state, message=message, started_at=started_at, ended_at=ended_at)
 
     def cancel(self, run_id: str) -> RunState:
         run = self._pipeline_run(run_id)
-        if map_status(run.get_status()) not in run_status.TERMINAL:
+        if map_status(self._retry(run.get_status, f"reading the status of {run_id}")) not in run_status.TERMINAL:
             self._retry(run.cancel, f"canceling {run_id}")
         return self.get_status(run_id)
 
     def fetch_results(self, run_id: str) -> RunResults:
-        """Download the rows, failure records and job logs, and list the result files (names only)."""
-        from azureml.core import Dataset
-
+        """Read the rows file, the failure records and the names under ``results/`` from the datastore, and the
+        job's logs from the step run. Each part fails alone: what could not be read is said in the logs."""
         state = self.get_status(run_id)
         run = self._pipeline_run(run_id)
         output_path = _output_path(run)
+        rows_file = _run_record(run).get("rows_file", "parallel_run_step.txt")
         results = RunResults(state)
-        with tempfile.TemporaryDirectory() as scratch:
-            step_runs = [r for r in self._retry(lambda: list(run.get_children()), "listing step runs")]
-            for step_run in step_runs:
-                results.logs.update(self._download_logs(step_run, scratch))
-            if output_path:
-                datastore = self.datastore()
-                outputs = Dataset.File.from_files(path=(datastore, f"{output_path}/**"), validate=False)
-                names = [p.lstrip("/") for p in self._retry(outputs.to_path, "listing the outputs")]
-                results.output_files = sorted(n for n in names if n.startswith("results/"))[:RESULT_FILES_LISTED]
-                wanted = [(datastore, f"{output_path}/{n}") for n in names
-                          if n == "parallel_run_step.txt" or n.startswith("failures/")]  # fmt: skip
-                if wanted:  # the rows and failure records only, never the results themselves
-                    small = Dataset.File.from_files(path=wanted, validate=False)
-                    target = os.path.join(scratch, "outputs")
-                    self._retry(lambda: small.download(target_path=target, overwrite=True), "downloading outputs")
-                    results.rows, results.failures = _read_rows_and_failures(Path(target))
+        problems: list[str] = []
+
+        def part(what: str, read: Callable[[], None]) -> None:
+            try:
+                read()
+            except Exception as exc:
+                problems.append(f"{what}: {describe_error(exc)}")
+                log.warning("Could not read %s of run %s: %s", what, run_id, describe_error(exc))
+
+        def rows() -> None:
+            text = self._download_text(f"{output_path}/{rows_file}")
+            results.rows = text.splitlines() if text else []
+
+        def failures() -> None:
+            for name in self._list_blobs(f"{output_path}/failures"):
+                if name.endswith(".json"):
+                    text = self._download_text(f"{output_path}/failures/{name}")
+                    if text is not None:
+                        results.failures[name[: -len(".json")]] = json.loads(text)
+
+        def outputs() -> None:
+            results.output_files = sorted(f"results/{name}" for name in self._list_blobs(f"{output_path}/results"))
+
+        part("the job logs", lambda: results.logs.update(self._job_logs(run)))
+        if output_path:
+            part(f"the rows file {rows_file}", rows)
+            part("the failure records", failures)
+            part("the result file names", outputs)
+        else:
+            problems.append(f"run {run_id} records no output folder (not submitted by this backend?)")
+        if problems:
+            results.logs["fetch_problems.txt"] = "\n".join(problems)
         return results
 
-    def _download_logs(self, step_run: Any, scratch: str) -> dict[str, str]:
-        """The step run's job logs: job_result.txt, job_error.txt and the tail of each user stderr log."""
-        logs = {}
-        names = self._retry(step_run.get_file_names, "listing step run files")
-        for name in names:
-            base = os.path.basename(name)
-            if base in ("job_result.txt", "job_error.txt") or ("/user/" in name and "stderr" in name):
-                target = os.path.join(scratch, "logs", name.replace("/", "__"))
-                self._retry(
-                    lambda n=name, t=target: step_run.download_file(n, output_file_path=t), f"downloading {name}"
-                )
-                with open(target, encoding="utf-8", errors="replace") as handle:
-                    logs[base if base.startswith("job_") else name] = handle.read()[-8000:]
+    def _job_logs(self, run: Any) -> dict[str, str]:
+        """The step run's job logs (job_error.txt, job_result.txt) and the tails of the user stderr logs."""
+        logs: dict[str, str] = {}
+        with tempfile.TemporaryDirectory() as scratch:
+            for step_run in self._retry(lambda: list(run.get_children()), "listing step runs"):
+                names = self._retry(step_run.get_file_names, "listing step run logs")
+                wanted = [n for n in names if n in JOB_LOGS or ("/user/" in n and "stderr" in n)]
+                for name in wanted:
+                    target = os.path.join(scratch, name.replace("/", "__"))
+                    self._retry(lambda s=step_run, n=name, t=target: s.download_file(n, output_file_path=t),
+                                f"downloading {name}")  # fmt: skip
+                    with open(target, encoding="utf-8", errors="replace") as handle:
+                        logs[os.path.basename(name) if name in JOB_LOGS else name] = handle.read()[-LOG_TAIL_CHARS:]
         return logs
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         output_path = _output_path(self._pipeline_run(run_id))
-        with tempfile.TemporaryDirectory() as scratch:
-            local = os.path.join(scratch, name)
-            with open(local, "wb") as handle:
-                handle.write(content)
-            datastore = self.datastore()
-            self._retry(
-                lambda: datastore.upload_files([local], target_path=output_path, overwrite=True, show_progress=False),
-                f"uploading {name}",
-            )
-        return f"azureml://datastores/{datastore.name}/paths/{output_path}/{name}"
+        blob = self.container().get_blob_client(f"{output_path}/{name}")
+        self._retry(lambda: blob.upload_blob(content, overwrite=True), f"uploading {name}")
+        return f"azureml://datastores/{self.datastore().name}/paths/{output_path}/{name}"
+
+
+def _run_record(run: Any) -> dict[str, Any]:
+    """What the backend recorded with the run: its tags, completed by its description."""
+    return {**parse_description(getattr(run, "description", None)), **(run.get_tags() or {})}
 
 
 def _output_path(run: Any) -> str:
-    """The run's output folder on the datastore, from the ``output_path`` tag set at submission."""
-    return (run.get_tags() or {}).get("output_path", "").replace(RUN_ID_PLACEHOLDER, run.id)
+    """The run's output folder on the datastore, as recorded at submission."""
+    return _run_record(run).get("output_path", "")
 
 
-def _read_rows_and_failures(folder: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """Read the append_row file and the failure records from a downloaded output folder."""
-    import json
-
-    rows: list[str] = []
-    failures: dict[str, dict[str, Any]] = {}
-    for path in folder.rglob("parallel_run_step.txt"):
-        rows.extend(path.read_text(encoding="utf-8").splitlines())
-    for path in folder.rglob("*.json"):
-        parts = path.relative_to(folder).parts
-        if "failures" in parts:
-            relative = "/".join(parts[parts.index("failures") + 1 :])[: -len(".json")]
-            failures[relative] = json.loads(path.read_text(encoding="utf-8"))
-    return rows, failures
+def _epoch(value: str | None) -> float | None:
+    """Epoch seconds of an ISO time from the service (``2026-11-24T10:00:00.123Z``)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

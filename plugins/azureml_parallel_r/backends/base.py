@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.run_settings import ParallelRunSettings
 
 T = TypeVar("T")
 
@@ -53,22 +54,13 @@ class RunRequest(_Plain):
     """Everything needed to build and submit the ParallelRunStep pipeline.
 
     :param dataset: the input FileDataset.
-    :param output_path: datastore path of the outputs; ``{run-id}`` is replaced by the pipeline run id.
+    :param output_path: datastore path of the outputs; ``{run-id}`` is replaced by the id of the run that
+        writes them (the local run; on Azure ML the step run, chosen and recorded at submission).
     :param run_key: tags that identify the submitting Airflow task (dag_id, run_id, task_id).
     :param r_script: the R script, relative to the source directory or absolute.
     :param r_args: extra arguments for the R script.
     :param r_mode: ``worker`` or ``per-file``.
-    :param file_timeout: seconds per file before R is killed (0 = no limit).
-    :param mini_batch_size: files per ``run()`` call.
-    :param node_count: compute nodes.
-    :param process_count_per_node: worker processes per node (None: one per core).
-    :param error_threshold: failed files tolerated (-1 = ignore all).
-    :param allowed_failed_count: failed mini-batches tolerated (None or -1 = ignore).
-    :param allowed_failed_percent: percent of failed mini-batches tolerated (None = ignore).
-    :param run_invocation_timeout: seconds per ``run()`` call.
-    :param run_max_try: tries per mini-batch.
-    :param append_row_file_name: the append_row output file.
-    :param environment_variables: set for the entry script's processes.
+    :param settings: the run's ParallelRunConfig settings (one type for both engines).
     :param experiment_name: Azure ML experiment ("" for the connection's; the local engine records it).
     :param tags: extra run tags.
     """
@@ -79,17 +71,7 @@ class RunRequest(_Plain):
     r_script: str = "r/process_file.r"
     r_args: list[str] = field(default_factory=list)
     r_mode: str = "worker"
-    file_timeout: float = 300.0
-    mini_batch_size: int = 10
-    node_count: int = 1
-    process_count_per_node: int | None = None
-    error_threshold: int = -1
-    allowed_failed_count: int | None = None
-    allowed_failed_percent: float | None = None
-    run_invocation_timeout: float = 600.0
-    run_max_try: int = 3
-    append_row_file_name: str = "parallel_run_step.txt"
-    environment_variables: dict[str, str] = field(default_factory=dict)
+    settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
     experiment_name: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -98,6 +80,8 @@ class RunRequest(_Plain):
         request = super().from_dict(data)
         if isinstance(request.dataset, dict):
             object.__setattr__(request, "dataset", DatasetRef.from_dict(request.dataset))
+        if isinstance(request.settings, dict):
+            object.__setattr__(request, "settings", ParallelRunSettings.from_dict(request.settings))
         return request
 
     def entry_arguments(self, *, input_root: str | None = None, input_name: str | None = None) -> list[str]:
@@ -106,7 +90,8 @@ class RunRequest(_Plain):
         :param input_root: where the dataset's files appear on the compute, when known in advance.
         :param input_name: the named input whose mount path the runtime exposes (Azure ML).
         """
-        args = ["--r-script", self.r_script, "--r-mode", self.r_mode, "--file-timeout", f"{self.file_timeout:g}"]
+        file_timeout = self.settings.file_timeout or 0
+        args = ["--r-script", self.r_script, "--r-mode", self.r_mode, "--file-timeout", f"{file_timeout:g}"]
         if input_root:
             args += ["--input-root", input_root]
         if input_name:
@@ -251,4 +236,8 @@ class ParallelRunBackend(abc.ABC):
         try:
             return self.fetch_results(run_id).failure_summary()
         except Exception as exc:
-            return f"Pipeline run {run_id} did not finish: {reason} (its results could not be read: {exc})"
+            try:
+                text = f"{type(exc).__name__}: {exc}"
+            except Exception:  # some SDK exceptions fail in str()
+                text = type(exc).__name__
+            return f"Pipeline run {run_id} did not finish: {reason} (its results could not be read: {text})"

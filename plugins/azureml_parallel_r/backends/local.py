@@ -30,7 +30,6 @@ from azureml_parallel_r.backends.base import (
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
 from azureml_parallel_r.engine.runtime import list_input_files
-from azureml_parallel_r.engine.settings import ParallelRunSettings
 
 DEFAULT_SOURCE_DIRECTORY = str(Path(__file__).resolve().parents[3] / "include")
 ENTRY_SCRIPT = "entry/batch_wrapper.py"
@@ -106,17 +105,8 @@ class LocalBackend(ParallelRunBackend):
             source_dir=self.source_directory,
             logs_dir=str(output_dir / "logs"),
             entry_args=tuple(request.entry_arguments(input_root=input_dir)),
-            settings=ParallelRunSettings(
-                mini_batch_size=request.mini_batch_size,
-                node_count=request.node_count,
-                process_count_per_node=request.process_count_per_node or self.process_count_per_node,
-                error_threshold=request.error_threshold,
-                allowed_failed_count=request.allowed_failed_count,
-                allowed_failed_percent=request.allowed_failed_percent,
-                run_invocation_timeout=request.run_invocation_timeout,
-                run_max_try=request.run_max_try,
-                append_row_file_name=request.append_row_file_name,
-                environment_variables=dict(request.environment_variables),
+            settings=request.settings.with_changes(
+                process_count_per_node=request.settings.process_count_per_node or self.process_count_per_node
             ),
         )
         write_json(
@@ -125,7 +115,7 @@ class LocalBackend(ParallelRunBackend):
                 "run_id": run_id,
                 "output_path": output_path,
                 "logs_dir": spec.logs_dir,
-                "append_row_file_name": request.append_row_file_name,
+                "rows_file_name": request.settings.rows_file_name,
                 "run_key": request.run_key,
                 "experiment_name": request.experiment_name,
                 "tags": request.tags,
@@ -167,7 +157,7 @@ class LocalBackend(ParallelRunBackend):
     def fetch_results(self, run_id: str) -> RunResults:
         record = self._record(run_id)
         output_dir = self._datastore_path(record["output_path"])
-        rows_file = output_dir / record.get("append_row_file_name", "parallel_run_step.txt")
+        rows_file = output_dir / record.get("rows_file_name", "parallel_run_step.txt")
         rows = rows_file.read_text(encoding="utf-8").splitlines() if rows_file.is_file() else []
         failures = {}
         failures_dir = output_dir / "failures"

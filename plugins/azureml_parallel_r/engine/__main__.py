@@ -42,7 +42,17 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--error-threshold", type=int, default=-1, help="failed files tolerated; -1 ignores all")
     parser.add_argument("--allowed-failed-count", type=int, help="failed mini-batches tolerated; -1 ignores all")
     parser.add_argument("--allowed-failed-percent", type=float, help="percent of failed mini-batches tolerated")
-    parser.add_argument("--run-invocation-timeout", type=float, default=60.0, help="seconds per run() call")
+    parser.add_argument(
+        "--run-invocation-timeout",
+        type=float,
+        help="seconds per run() call (default: mini-batch size x --file-timeout + 60, or 60 without a file timeout)",
+    )
+    parser.add_argument(
+        "--file-timeout",
+        type=float,
+        help="the entry script's per-file limit in seconds, to check run_invocation_timeout against (pass it to "
+        "the entry script too)",
+    )
     parser.add_argument("--run-max-try", type=int, default=3)
     parser.add_argument("--output-action", choices=OUTPUT_ACTIONS, default="append_row")
     parser.add_argument("--append-row-file-name", default=DEFAULT_APPEND_ROW_FILE_NAME)
@@ -87,6 +97,7 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         allowed_failed_percent=args.allowed_failed_percent,
         run_invocation_timeout=args.run_invocation_timeout,
         run_max_try=args.run_max_try,
+        file_timeout=args.file_timeout,
         output_action=args.output_action,
         append_row_file_name=args.append_row_file_name,
         environment_variables=env,

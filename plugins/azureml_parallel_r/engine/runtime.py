@@ -320,7 +320,7 @@ class ParallelRunJob:
                 if worker is None or not worker.alive:
                     worker = self._spawn(node_name, process_name, workdir)
                 started = time.monotonic()
-                attempt = worker.run_batch(self._batches[index], self.settings.run_invocation_timeout)
+                attempt = worker.run_batch(self._batches[index], self.settings.invocation_timeout)
                 self._record(index, attempt, worker.name, time.monotonic() - started)
                 index = None
         except InitFailed as exc:
@@ -457,7 +457,7 @@ class ParallelRunJob:
         if self.settings.output_action != "append_row":
             yield
             return
-        partial = os.path.join(self.spec.logs_dir, "sys", f"{self.settings.append_row_file_name}.partial")
+        partial = os.path.join(self.spec.logs_dir, "sys", f"{self.settings.rows_file_name}.partial")
         with open(partial, "w", encoding="utf-8") as handle:
             self._rows_file = handle
             try:
@@ -467,7 +467,7 @@ class ParallelRunJob:
         if self._cancel.is_set():
             os.remove(partial)
         else:
-            shutil.move(partial, os.path.join(self.spec.output_dir, self.settings.append_row_file_name))
+            shutil.move(partial, os.path.join(self.spec.output_dir, self.settings.rows_file_name))
 
     def _worker_env(self, node: str, process: str, workdir: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -496,7 +496,7 @@ class ParallelRunJob:
             "--output": self.spec.output_dir,
             "--output_action": s.output_action,
             "--append_row_file_name": s.append_row_file_name,
-            "--run_invocation_timeout": s.run_invocation_timeout,
+            "--run_invocation_timeout": s.invocation_timeout,
             "--run_max_try": s.run_max_try,
             "--process_count_per_node": s.processes_per_node,
             "--node_count": s.node_count,

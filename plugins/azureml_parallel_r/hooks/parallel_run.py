@@ -139,6 +139,7 @@ class AzureMLParallelRunHook(BaseHook):
             environment_name=extras.get("environment_name"),
             experiment_name=extras.get("experiment_name") or "r-parallel-batch",
             source_directory=str(extras.get("source_directory") or INCLUDE_DIR),
+            retry_backoff=float(extras.get("retry_backoff", 2.0)),
         )
         self.log.info(
             "Azure ML workspace %s (resource group %s) with %s; compute %s",

@@ -15,6 +15,7 @@ from azureml_parallel_r.exceptions import ParallelRunFailedError
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.links import PipelineRunLink
 from azureml_parallel_r.operators.dataset import run_key
+from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, DEFAULT_FILE_TIMEOUT, ParallelRunSettings
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ class SubmitParallelRunOperator(BaseOperator):
     :param error_threshold: failed files tolerated before the run fails (-1 = ignore all).
     :param allowed_failed_count: failed mini-batches tolerated (None or -1 = ignore).
     :param allowed_failed_percent: percent of failed mini-batches tolerated (None = ignore).
-    :param run_invocation_timeout: seconds one ``run()`` call (a mini-batch) may take.
+    :param run_invocation_timeout: seconds one ``run()`` call (a mini-batch) may take (None: derived as
+        ``mini_batch_size x file_timeout + 60``; an explicit value must exceed ``mini_batch_size x file_timeout``).
     :param run_max_try: tries per mini-batch.
     :param output_path: datastore path of the outputs; ``{run-id}`` becomes the pipeline run id.
     :param append_row_file_name: the append_row output file.
@@ -84,17 +86,17 @@ class SubmitParallelRunOperator(BaseOperator):
         r_script: str = "r/process_file.r",
         r_args: list[str] | None = None,
         r_mode: str = "worker",
-        file_timeout: float = 300,
+        file_timeout: float = DEFAULT_FILE_TIMEOUT,
         mini_batch_size: int = 10,
         node_count: int = 1,
         process_count_per_node: int | None = None,
         error_threshold: int = -1,
         allowed_failed_count: int | None = None,
         allowed_failed_percent: float | None = None,
-        run_invocation_timeout: float = 600,
+        run_invocation_timeout: float | None = None,
         run_max_try: int = 3,
         output_path: str = DEFAULT_OUTPUT_PATH,
-        append_row_file_name: str = "parallel_run_step.txt",
+        append_row_file_name: str = DEFAULT_APPEND_ROW_FILE_NAME,
         environment_variables: dict[str, str] | None = None,
         experiment_name: str = "",
         wait_for_completion: bool = False,
@@ -144,13 +146,7 @@ class SubmitParallelRunOperator(BaseOperator):
         def optional(value: Any, kind: type) -> Any:
             return None if value in (None, "") else kind(value)
 
-        return RunRequest(
-            dataset=DatasetRef.from_dict(self.dataset),
-            output_path=self.output_path.strip("/"),
-            run_key=run_key(context),
-            r_script=self.r_script,
-            r_args=list(r_args),
-            r_mode=self.r_mode,
+        settings = ParallelRunSettings(
             file_timeout=float(self.file_timeout),
             mini_batch_size=int(self.mini_batch_size),
             node_count=int(self.node_count),
@@ -158,10 +154,19 @@ class SubmitParallelRunOperator(BaseOperator):
             error_threshold=int(self.error_threshold),
             allowed_failed_count=optional(self.allowed_failed_count, int),
             allowed_failed_percent=optional(self.allowed_failed_percent, float),
-            run_invocation_timeout=float(self.run_invocation_timeout),
+            run_invocation_timeout=optional(self.run_invocation_timeout, float),
             run_max_try=int(self.run_max_try),
             append_row_file_name=self.append_row_file_name,
-            environment_variables=dict(self.environment_variables or {}),
+            environment_variables={str(k): str(v) for k, v in (self.environment_variables or {}).items()},
+        )
+        return RunRequest(
+            dataset=DatasetRef.from_dict(self.dataset),
+            output_path=self.output_path.strip("/"),
+            run_key=run_key(context),
+            r_script=self.r_script,
+            r_args=list(r_args),
+            r_mode=self.r_mode,
+            settings=settings,
             experiment_name=self.experiment_name,
             tags={"dag_id": context["ti"].dag_id, "airflow_run_id": context["ti"].run_id},
         )

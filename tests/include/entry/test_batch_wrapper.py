@@ -37,6 +37,8 @@ def entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "output"))
 
     def start(*args: str) -> Path:
+        if "--input-root" not in args and "--input-name" not in args:
+            args = ("--input-root", str(tmp_path / "inputs"), *args)
         monkeypatch.setattr(sys, "argv", ["batch_wrapper.py", *RUNTIME_ARGS, *args])
         batch_wrapper.init()
         return tmp_path / "output"
@@ -168,12 +170,23 @@ def test_output_dir_argument_wins_over_the_environment(entry, tmp_path: Path) ->
     assert (tmp_path / "explicit" / "results" / "p.png" / "stats.json").is_file()
 
 
-def test_shutdown_removes_scratch(entry, tmp_path: Path) -> None:
+def test_scratch_is_on_local_disk_outside_the_output_and_shutdown_removes_it(entry, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     output = entry("--input-root", str(inputs))
+    scratch_root = batch_wrapper._processor.layout.scratch_root
+    assert not scratch_root.startswith(str(output))  # the output may be a blobfuse mount
     batch_wrapper.run([write_png(str(inputs / "p.png"))])
+    assert sorted(p.name for p in output.iterdir()) == ["results"]
     batch_wrapper.shutdown()
-    assert not (output / ".scratch").exists()
+    assert not os.path.exists(scratch_root)
+
+
+def test_a_mini_batch_file_outside_the_dataset_root_fails_the_mini_batch(entry, tmp_path: Path) -> None:
+    output = entry("--input-root", str(tmp_path / "inputs"))
+    stray = write_png(str(tmp_path / "elsewhere" / "p.png"))
+    with pytest.raises(ValueError, match=r"is not under the dataset root .*Check --input-root / --input-name"):
+        batch_wrapper.run([stray])
+    assert not (output / "results").exists()
 
 
 @pytest.mark.parametrize(
@@ -198,13 +211,19 @@ def test_init_fails_fast_on_a_script_that_does_not_parse(entry, write_r_script) 
 def test_missing_output_dir_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AZUREML_BI_OUTPUT_PATH", raising=False)
     with pytest.raises(ValueError, match="pass --output-dir or set AZUREML_BI_OUTPUT_PATH"):
-        batch_wrapper.parse_config(["--r-script", str(EXAMPLE_R_SCRIPT)])
+        batch_wrapper.parse_config(["--r-script", str(EXAMPLE_R_SCRIPT), "--input-root", "/data"])
+
+
+def test_a_missing_dataset_root_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"no dataset root: pass --input-root DIR .* or --input-name NAME"):
+        batch_wrapper.parse_config(["--output-dir", str(tmp_path)])
 
 
 def test_runtime_arguments_are_ignored_and_r_args_keep_leading_dashes(tmp_path: Path) -> None:
     config = batch_wrapper.parse_config(
-        [*RUNTIME_ARGS, "--output-dir", str(tmp_path), "--r-arg=--flag", "--r-arg", "value with space"]
-    )
+        [*RUNTIME_ARGS, "--output-dir", str(tmp_path), "--input-root", "/data", "--r-arg=--flag", "--r-arg",
+         "value with space"]
+    )  # fmt: skip
     assert config.r_args == ("--flag", "value with space")
     assert config.output_dir == str(tmp_path)
     assert config.r_mode == "worker" and config.file_timeout == 300
@@ -216,10 +235,38 @@ def test_run_before_init_is_an_error() -> None:
         batch_wrapper.run(["x"])
 
 
-def test_input_root_from_the_named_input_mount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AZUREML_DATAREFERENCE_input_files", "/mnt/azureml/input_files")
+def test_input_root_from_the_named_input_as_the_runtime_exposes_it(tmp_path: Path, monkeypatch) -> None:
+    """AZUREML_DATASET_ENVIRONMENT_VARS lists NAME:mode pairs; the mount path is in os.environ[NAME]
+    (azureml/core/run.py, InputDatasets._load_input_datasets)."""
+    mount = tmp_path / "mnt" / "input_files"
+    mount.mkdir(parents=True)
+    monkeypatch.setenv("AZUREML_DATASET_ENVIRONMENT_VARS", "other:mount,input_files:mount,")
+    monkeypatch.setenv("input_files", str(mount))
+    monkeypatch.setenv("AZUREML_DATAREFERENCE_input_files", "/not/used/for/file/datasets")
     config = batch_wrapper.parse_config(["--output-dir", str(tmp_path), "--input-name", "input_files"])
-    assert config.input_root == "/mnt/azureml/input_files"
+    assert config.input_root == str(mount)
     explicit = batch_wrapper.parse_config(["--output-dir", str(tmp_path), "--input-name", "input_files",
                                            "--input-root", "/data"])  # fmt: skip
     assert explicit.input_root == "/data"
+
+
+@pytest.mark.parametrize(
+    ("variables", "value", "message"),
+    [
+        ("", None, r"the runtime exposes no input named 'input_files' .*as_named_input\(NAME\)\.as_mount\(\)"),
+        ("input_files:direct", "0f9a-dataset-id", r"reaches the job as a dataset id \(direct mode\)"),
+        (
+            "input_files:mount",
+            "/no/such/mount",
+            "should be mounted at '/no/such/mount', but that folder does not exist",
+        ),
+    ],
+)
+def test_a_named_input_the_runtime_does_not_expose_fails_init(
+    entry, monkeypatch: pytest.MonkeyPatch, variables: str, value: str | None, message: str
+) -> None:
+    monkeypatch.setenv("AZUREML_DATASET_ENVIRONMENT_VARS", variables)
+    if value:
+        monkeypatch.setenv("input_files", value)
+    with pytest.raises(ValueError, match=message):
+        entry("--input-name", "input_files")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
-from output_layout import OutputLayout, relative_input_path, write_json_atomic
+import pytest
+
+from output_layout import InputOutsideRootError, OutputLayout, relative_input_path, write_json_atomic
 
 
 def test_relative_path_under_the_dataset_root() -> None:
@@ -13,14 +17,38 @@ def test_relative_path_under_the_dataset_root() -> None:
     assert relative_input_path("/mnt/in/a/b.png", "/mnt/in/") == "a/b.png"
 
 
-def test_relative_path_without_or_outside_the_root_stays_unique() -> None:
-    assert relative_input_path("/mnt/in/a/b.png", None) == "mnt/in/a/b.png"
-    assert relative_input_path("/elsewhere/b.png", "/mnt/in") == "elsewhere/b.png"
-    assert relative_input_path("/mnt/input2/b.png", "/mnt/in") == "mnt/input2/b.png"
+@pytest.mark.parametrize("path", ["/elsewhere/b.png", "/mnt/input2/b.png", "/mnt/in/../x.png"])
+def test_a_path_outside_the_root_is_refused(path: str) -> None:
+    with pytest.raises(InputOutsideRootError, match="is not under the dataset root '/mnt/in'"):
+        relative_input_path(path, "/mnt/in")
 
 
-def test_commit_moves_the_whole_scratch_folder_in_one_step(tmp_path: Path) -> None:
-    layout = OutputLayout(str(tmp_path), "p1")
+@pytest.fixture
+def layout(tmp_path: Path) -> OutputLayout:
+    return OutputLayout(str(tmp_path / "out"), "p1", scratch_dir=str(tmp_path / "local"))
+
+
+def test_commit_copies_each_file_once_where_the_folder_cannot_be_renamed(
+    layout: OutputLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blobfuse output mount refuses (or copies) directory renames: the outputs are copied file by file."""
+    scratch = Path(layout.new_scratch())
+    (scratch / "sub").mkdir()
+    (scratch / "a.json").write_text("{}")
+    (scratch / "sub" / "b.png").write_bytes(b"x")
+
+    def refuse(source, target):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "rename", refuse)
+    outputs = layout.commit(str(scratch), "cam/img.png")
+    assert outputs == ["results/cam/img.png/a.json", "results/cam/img.png/sub/b.png"]
+    assert not scratch.exists()
+    assert (tmp_path / "out" / "results" / "cam" / "img.png" / "sub" / "b.png").read_bytes() == b"x"
+
+
+def test_commit_moves_the_whole_scratch_folder_in_one_step_on_one_file_system(tmp_path: Path) -> None:
+    layout = OutputLayout(str(tmp_path), "p1", scratch_dir=str(tmp_path / "local"))
     scratch = Path(layout.new_scratch())
     (scratch / "sub").mkdir()
     (scratch / "a.json").write_text("{}")
@@ -32,7 +60,7 @@ def test_commit_moves_the_whole_scratch_folder_in_one_step(tmp_path: Path) -> No
 
 
 def test_same_basename_in_two_folders_never_collides(tmp_path: Path) -> None:
-    layout = OutputLayout(str(tmp_path), "p1")
+    layout = OutputLayout(str(tmp_path), "p1", scratch_dir=str(tmp_path / "local"))
     for folder in ("a", "b"):
         scratch = Path(layout.new_scratch())
         (scratch / "out.txt").write_text(folder)
@@ -42,7 +70,7 @@ def test_same_basename_in_two_folders_never_collides(tmp_path: Path) -> None:
 
 
 def test_commit_replaces_an_earlier_attempt(tmp_path: Path) -> None:
-    layout = OutputLayout(str(tmp_path), "p1")
+    layout = OutputLayout(str(tmp_path), "p1", scratch_dir=str(tmp_path / "local"))
     for content in ("first", "second"):
         scratch = Path(layout.new_scratch())
         (scratch / f"{content}.txt").write_text(content)
@@ -61,13 +89,14 @@ def test_failure_records_count_attempts_and_clear_on_success(tmp_path: Path) -> 
 
 
 def test_remove_scratch_keeps_other_processes_scratch(tmp_path: Path) -> None:
-    mine, other = OutputLayout(str(tmp_path), "p1"), OutputLayout(str(tmp_path), "p2")
+    local = str(tmp_path / "local")
+    mine, other = OutputLayout(str(tmp_path), "p1", local), OutputLayout(str(tmp_path), "p2", local)
     mine.new_scratch()
     kept = other.new_scratch()
     mine.remove_scratch()
     assert Path(kept).exists() and not Path(mine.scratch_root).exists()
     other.remove_scratch()
-    assert not (tmp_path / ".scratch").exists()
+    assert list((tmp_path / "local").iterdir()) == []
 
 
 def test_atomic_json_write_leaves_no_temporary_file(tmp_path: Path) -> None:

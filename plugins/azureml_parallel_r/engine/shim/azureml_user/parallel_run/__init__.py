@@ -1,7 +1,8 @@
 """Stand-in for ``azureml_user.parallel_run`` so entry scripts written for Azure ML run on the local engine.
 
 The local engine sets the ``AZUREML_PARALLEL_R_*`` variables for each worker process; the attributes
-follow the real ``EntryScript``: ``logger``, ``output_dir``, ``log_dir``, ``working_dir``, ``agent_name``.
+follow the public ``EntryScript``: ``logger``, ``output_dir``, ``log_dir``, ``working_dir`` (it has no agent name:
+an entry script that needs one per process builds it from the host name and pid).
 """
 
 from __future__ import annotations
@@ -12,10 +13,6 @@ import os
 
 class EntryScript:
     """What the ParallelRunStep runtime tells an entry script about its process."""
-
-    @property
-    def agent_name(self) -> str:
-        return os.environ.get("AZUREML_PARALLEL_R_AGENT_NAME", f"process{os.getpid()}")
 
     @property
     def output_dir(self) -> str:
@@ -35,10 +32,11 @@ class EntryScript:
 
     @property
     def logger(self) -> logging.Logger:
-        """A logger writing to ``<log_dir>/<agent_name>.log.txt``, like the runtime's entry-script log."""
-        logger = logging.getLogger(f"azureml_user.entry_script.{self.agent_name}")
+        """A logger writing to ``<log_dir>/<process>.log.txt``, like the runtime's entry-script log."""
+        process = os.environ.get("AZUREML_PARALLEL_R_AGENT_NAME", f"process{os.getpid()}")
+        logger = logging.getLogger(f"azureml_user.entry_script.{process}")
         if not logger.handlers:
-            handler = logging.FileHandler(os.path.join(self.log_dir, f"{self.agent_name}.log.txt"), encoding="utf-8")
+            handler = logging.FileHandler(os.path.join(self.log_dir, f"{process}.log.txt"), encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
