@@ -30,6 +30,11 @@ os.environ.update(
     }
 )
 os.environ.pop(CONN_VARIABLE, None)
+# azureml-core's REST clients retry 429/500/503 themselves after AZUREML_DEFAULT_*BACKOFF seconds (32, 2, 2-10;
+# azureml/_restclient/clientbase.py; read when the SDK is imported): the throttling tests need not wait that long.
+os.environ.update(
+    {"AZUREML_DEFAULT_BACKOFF": "0", "AZUREML_DEFAULT_500_BACKOFF": "0", "AZUREML_DEFAULT_503_BACKOFF": "0"}
+)
 
 
 @pytest.fixture(scope="session")

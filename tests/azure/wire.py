@@ -67,14 +67,15 @@ Handler = Callable[[Call, re.Match[str]], Reply]
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests matching ``method`` and ``path`` (a regex) with ``reply``, or raise
-    ``error`` (a ``requests`` exception) as the transport would."""
+    """Answer the next ``times`` requests matching ``method`` and ``path`` (a regex) with ``reply``, or with what
+    ``handler`` makes of the call, or raise ``error`` (a ``requests`` exception) as the transport would."""
 
     method: str
     path: str
     times: int = 1
     reply: Reply | None = None
     error: BaseException | None = None
+    handler: Callable[[Call], Reply] | None = None
     hits: int = 0
 
 
@@ -114,7 +115,7 @@ class Wire:
             self._record(request, parts)
             fault = self._fault(request.method or "", parts.path)
             if fault is not None:
-                return self._fault_response(fault, adapter, request)
+                return self._fault_response(fault, adapter, request, self.calls[-1])
             target = urlsplit(self.azurite_url)
             request.url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
             request.headers["Host"] = parts.netloc
@@ -122,7 +123,7 @@ class Wire:
         call = self._record(request, parts)
         fault = self._fault(call.method, call.path)
         if fault is not None:
-            return self._fault_response(fault, adapter, request)
+            return self._fault_response(fault, adapter, request, call)
         for method, host_pattern, path_pattern, handler in self.routes:
             if method == call.method and host_pattern.search(host):
                 match = path_pattern.fullmatch(call.path)
@@ -156,9 +157,11 @@ class Wire:
                     return fault
         return None
 
-    def _fault_response(self, fault: Fault, adapter: HTTPAdapter, request: PreparedRequest) -> Response:
+    def _fault_response(self, fault: Fault, adapter: HTTPAdapter, request: PreparedRequest, call: Call) -> Response:
         if fault.error is not None:
             raise fault.error
+        if fault.handler is not None:
+            return _response(adapter, request, fault.handler(call))
         return _response(adapter, request, fault.reply or Reply(503))
 
 

@@ -264,6 +264,13 @@ class WorkspaceService:
                                 expiry=datetime.now(UTC) + timedelta(hours=2))  # fmt: skip
         return f"https://{AZURITE_ACCOUNT}.blob.core.windows.net/{container}/{quote(blob)}?{sas}"
 
+    def list_blobs_reply(self, call: Call) -> Reply:
+        """The datastore container's List Blobs answer from what Azurite holds (for tests that replace some
+        listings and leave the others as they are)."""
+        prefix = call.query.get("prefix", [""])[0]
+        container = self.blob_service().get_container_client(CONTAINER)
+        return list_blobs_page(call, sorted(b.name for b in container.list_blobs(name_starts_with=prefix)), CONTAINER)
+
     def latest_snapshot_metadata(self, call: Call, match: Any) -> Reply:
         """The workspace's latest snapshot tree, which the SDK diffs against (ProjectSnapshotCache.
         get_latest_snapshot: reads ``id`` and ``root``; an empty ``root`` dict is an empty tree,
@@ -540,3 +547,31 @@ class _ODataFilter:
         if operator == "ne":
             return lambda run: field(run) != value
         raise ValueError(f"operator {operator!r} is not one the SDK sends")
+
+
+def list_blobs_page(call: Call, names: list[str], container: str) -> Reply:
+    """One page of Azure Storage's List Blobs answer over ``names`` (sorted), as the REST reference shows it
+    (https://learn.microsoft.com/rest/api/storageservices/list-blobs#response-body): ``prefix``, ``marker``
+    and ``maxresults`` (at most 5000) from the query, ``NextMarker`` empty on the last page."""
+    from xml.sax.saxutils import escape
+
+    prefix = call.query.get("prefix", [""])[0]
+    marker = call.query.get("marker", [""])[0]
+    size = min(int(call.query.get("maxresults", ["5000"])[0]), 5000)
+    matching = [name for name in names if name.startswith(prefix) and (not marker or name >= marker)]
+    page, rest = matching[:size], matching[size : size + 1]
+    blobs = "".join(
+        f"<Blob><Name>{escape(name)}</Name><Properties><Last-Modified>Wed, 25 Nov 2026 10:00:00 GMT</Last-Modified>"
+        "<Etag>0x8DD0000000000</Etag><Content-Length>1</Content-Length><Content-Type>application/octet-stream"
+        "</Content-Type><BlobType>BlockBlob</BlobType><LeaseStatus>unlocked</LeaseStatus><LeaseState>available"
+        "</LeaseState></Properties></Blob>"
+        for name in page
+    )
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<EnumerationResults ServiceEndpoint="https://{AZURITE_ACCOUNT}.blob.core.windows.net/" '
+        f'ContainerName="{container}"><Prefix>{escape(prefix)}</Prefix><Marker>{escape(marker)}</Marker>'
+        f"<MaxResults>{size}</MaxResults><Blobs>{blobs}</Blobs><NextMarker>{escape(rest[0]) if rest else ''}"
+        "</NextMarker></EnumerationResults>"
+    )
+    return Reply(raw=body.encode(), headers={"Content-Type": "application/xml", "x-ms-version": "2021-12-02"})

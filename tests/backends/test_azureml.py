@@ -25,6 +25,7 @@ from azureml_parallel_r.run_settings import ParallelRunSettings
 from azureml_parallel_r.samples import make_sample_inputs
 from azureml_parallel_r.validation import validate_outputs
 from tests.azure.wire import Reply
+from tests.azure.workspace_service import CONTAINER, list_blobs_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 DATE = "2026-11-24"
@@ -135,7 +136,7 @@ def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backen
 
 def test_a_step_that_fails_before_writing_anything_still_reports_its_error_log(fake_azure, backend, dataset) -> None:
     for name in fake_azure.blob_names(INPUTS):  # the inputs vanish after registration: mounting fails
-        fake_azure.service.blob_service().get_container_client("azureml-blobstore-parallel-r").delete_blob(name)
+        fake_azure.service.blob_service().get_container_client(CONTAINER).delete_blob(name)
     ref = backend.submit(_request(dataset))
     assert _wait(backend, ref.run_id).status == status.FAILED
     results = backend.fetch_results(ref.run_id)
@@ -253,3 +254,35 @@ def test_retries_wait_as_long_as_the_service_asks() -> None:
     with pytest.raises(ValueError):
         with_retries(lambda: (_ for _ in ()).throw(ValueError("permanent")), "x", sleep=waits.append)
     assert len(waits) == 2
+
+
+def test_throttled_and_unavailable_status_reads_are_retried(fake_azure, backend, dataset) -> None:
+    ref = backend.submit(_request(dataset))
+    _wait(backend, ref.run_id)
+    run_read = rf"/history/v1\.0/.*/runs/{ref.run_id}$"
+    throttled = fake_azure.wire.fault("GET", run_read, times=1, reply=Reply(429, {}, headers={"Retry-After": "0"}))
+    unavailable = fake_azure.wire.fault("GET", run_read, times=1, reply=Reply(503, {}, headers={"Retry-After": "0"}))
+    assert backend.get_status(ref.run_id).status == status.FINISHED
+    assert (throttled.hits, unavailable.hits) == (1, 1)
+
+
+def test_a_listing_of_100000_result_blobs_is_read_page_by_page_and_counted_whole(fake_azure, backend, dataset) -> None:
+    ref = backend.submit(_request(dataset))
+    _wait(backend, ref.run_id)
+    results_prefix = f"{ref.output_path}/results/"
+    real = fake_azure.blob_names(results_prefix)
+    names = sorted(real + [f"{results_prefix}bulk/{i:06d}.png/stats.json" for i in range(100_000 - len(real))])
+    listing = fake_azure.wire.fault(
+        "GET", rf"^/{CONTAINER}$", times=10_000,
+        handler=lambda call: list_blobs_page(call, names, CONTAINER)
+        if call.query.get("prefix", [""])[0] == results_prefix
+        else fake_azure.service.list_blobs_reply(call),
+    )  # fmt: skip
+    results = backend.fetch_results(ref.run_id)
+    assert len(results.output_files) == 100_000 and "fetch_problems.txt" not in results.logs
+    pages = [
+        c for c in fake_azure.wire.calls_to("GET", rf"^/{CONTAINER}$") if c.query.get("prefix") == [results_prefix]
+    ]
+    assert len(pages) == 20 and listing.hits >= 20
+    report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
+    assert report["counts"]["output_files"] == 100_000 and report["passed"], report["problems"]

@@ -210,3 +210,29 @@ def test_a_canceled_run_fails_the_sensor(
     (output,) = _output_dirs(local_connection, "2026-11-24")
     assert json.loads((output / "logs" / "status.json").read_text())["status"] == "Canceled"
     assert not (output / "results").exists() or not any((output / "results").rglob("*.json"))
+
+
+# -- the same DAG on the Azure ML engine: the real SDKs against the fake workspace and Azurite -------------------
+
+
+@pytest.mark.integration
+def test_the_whole_dag_runs_on_the_azure_ml_engine(dag, airflow_db, fake_azure, tmp_path: Path) -> None:
+    make_sample_inputs(str(tmp_path / "inputs"), images=4)
+    fake_azure.upload_inputs(tmp_path / "inputs", "r-script-inputs/2026-11-19")
+    state, tasks = _run(dag, "2026-11-19")
+    assert state == "success" and set(tasks.values()) == {"success"}
+    (submitted,) = fake_azure.pipelines.submitted
+    run = fake_azure.service.runs[submitted["pipeline_run_id"]]["dto"]
+    output = run["tags"]["output_path"]
+    assert output.startswith("r-script-outputs/2026-11-19/")
+    report = json.loads(fake_azure.read_blob(f"{output}/validation.json"))
+    assert report["passed"] and report["counts"]["succeeded"] == 8 and report["counts"]["failed"] == 1
+    assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
+    assert f"{output}/results/camera-a/img_0000.png/thumbnail.png" in fake_azure.blob_names(f"{output}/results/")
+
+
+@pytest.mark.integration
+def test_a_missing_date_folder_is_skipped_on_the_azure_ml_engine(dag, airflow_db, fake_azure) -> None:
+    state, tasks = _run(dag, "2026-11-18")
+    assert state == "success" and set(tasks.values()) == {"skipped"}
+    assert fake_azure.pipelines.submitted == []

@@ -17,9 +17,12 @@ backend meets it (each point is checked by ``tests/backends/test_azureml.py`` at
   which the service stores with the run when it creates it; reattach looks at tags, then descriptions.
   Submission is never retried blindly: after any error, the run is looked up by its key first.
 - The runtime lower-cases ``append_row_file_name``: the name read back is the lower-cased one.
-- Transient errors are recognised by exception type and HTTP status (429, 5xx, connection and read errors),
-  never by message text, and ``Retry-After`` is honoured; :func:`with_retries` is the backend's one retry
-  layer (the blob client's own retries are off).
+- Transient errors are recognised by exception type and HTTP status (408, 429, 5xx, connection and read
+  errors), never by message text, and ``Retry-After`` is honoured; :func:`with_retries` is the backend's one
+  retry layer: the blob client's own retries are off. Below it, azureml-core's REST clients keep a retry loop
+  of their own that cannot be switched off from outside the SDK (azureml/_restclient/clientbase.py,
+  ``_execute_func_internal``: 3 retries of 408/429/5xx, after ``AZUREML_DEFAULT_BACKOFF`` seconds (32) for a
+  429, without reading ``Retry-After``); an error that outlasts it reaches :func:`with_retries`.
 
 The azureml SDK and azure-storage-blob are imported lazily, inside these functions: importing this module is
 cheap.

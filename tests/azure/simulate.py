@@ -1,0 +1,102 @@
+"""Run the whole r_parallel_batch DAG on the Azure ML engine against the fake workspace and Azurite, and show
+what a real workspace would have received.
+
+    python -m tests.azure.simulate [YYYY-MM-DD]        (scripts/azure-sim.sh sets up and runs this)
+
+Writes sample inputs for the date into the fake datastore, points the ``azureml_default`` connection at the
+fake workspace (a service principal, as in the README), runs the DAG with ``dag.test()`` in this process (the
+fake is process-wide: the SDKs' HTTP goes to it, storage to Azurite), prints the task states and the
+validation, and writes ``test-artifacts/azure-sim/submission.json``: the ParallelRunStep's module parameters,
+the driver's full argv, the output destination, the environment variables, the run's tags and description.
+Exit status 0 when the run succeeded and its validation passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from datetime import date as Date
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "azure-sim"
+
+
+def submission_record(azure: Any) -> dict[str, Any]:
+    """What the SDK sent for the (first) pipeline run, in plain JSON."""
+    (submitted,) = azure.pipelines.submitted
+    (node,) = submitted["graph"]["ModuleNodes"]
+    module = submitted["modules"][node["ModuleId"]]
+    run = azure.service.runs[submitted["pipeline_run_id"]]["dto"]
+    runconfig = json.loads(node["Runconfig"])
+    metadata = {p["Name"]: p.get("Value") for p in node["ModuleMetadataParameters"]}
+    return {
+        "pipeline_run_id": submitted["pipeline_run_id"],
+        "step_type": module.get("StepType"),
+        "module_parameters": {p["Name"]: p["Value"] for p in node["ModuleParameters"] if p.get("Value") is not None},
+        "batch_inferencing_metadata": json.loads(metadata.get("BatchInferencingMetaData") or "{}"),
+        "driver_argv": [arg["Value"] for arg in module["StructuredInterface"]["Arguments"]],
+        "inputs": module["StructuredInterface"]["Inputs"],
+        "output_destination": {
+            "datastore": node["ModuleOutputSettings"][0]["DataStoreName"],
+            "path": node["ModuleOutputSettings"][0]["DatasetOutputOptions"]["PathOnDatastore"],
+            "mode": node["ModuleOutputSettings"][0]["DataStoreMode"],
+        },
+        "environment_variables": runconfig.get("environmentVariables", {}),
+        "environment": {"name": runconfig["environment"]["name"],
+                        "docker_base_dockerfile": runconfig["environment"]["docker"]["baseDockerfile"]},  # fmt: skip
+        "snapshot_files": sorted(next(iter(azure.service.snapshots.values()))["files"]),
+        "tags": run.get("tags", {}),
+        "description": run.get("description"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    day = args[0] if args else Date.today().isoformat()
+    sys.path.insert(0, str(REPO / "plugins"))
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    from azureml_parallel_r.samples import make_sample_inputs
+    from azureml_parallel_r.validation import format_report
+    from tests.azure.fake import FakeAzureML
+
+    work = Path(tempfile.mkdtemp(prefix="apr-azure-sim-"))
+    with FakeAzureML(work / "fake") as azure:
+        os.environ["AIRFLOW_CONN_AZUREML_DEFAULT"] = azure.connection_value()
+        make_sample_inputs(str(work / "inputs"), images=24)
+        uploaded = azure.upload_inputs(work / "inputs", f"r-script-inputs/{day}")
+        print(f"fake workspace ws-parallel-r: {len(uploaded)} inputs in Azurite under "
+              f"r-script-inputs/{day}")  # fmt: skip
+        dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("r_parallel_batch")
+        for task in dag.tasks:
+            task.retries = 0
+        dag_run = dag.test(logical_date=pendulum.parse(day))
+        print(f"DAG run {dag_run.run_id}: {dag_run.state}")
+        if not azure.pipelines.submitted:
+            print("no pipeline was submitted (see the task logs above)")
+            return 1
+        record = submission_record(azure)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "submission.json").write_text(json.dumps(record, indent=1))
+        output = record["tags"].get("output_path", "")
+        print(f"pipeline run {record['pipeline_run_id']} -> datastore path {output}")
+        print(f"what the SDK sent: {ARTIFACTS / 'submission.json'}")
+        names = azure.blob_names(f"{output}/validation.json")
+        if not names:
+            print("validation.json was not written (the run did not get that far)")
+            return 1
+        report = json.loads(azure.read_blob(names[0]))
+        print(format_report(report))
+        if azure.wire.unrouted:
+            print("the SDK sent requests the fake does not model:", *azure.wire.unrouted, sep="\n  ")
+            return 1
+        return 0 if str(dag_run.state) == "success" and report["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

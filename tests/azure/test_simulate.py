@@ -1,0 +1,31 @@
+"""scripts/azure-sim.sh's program: the whole DAG on the Azure ML engine against the fake, in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.azure.simulate import ARTIFACTS
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("AIRFLOW_CONN_AZUREML_DEFAULT", None)
+    done = subprocess.run([sys.executable, "-m", "tests.azure.simulate", "2026-11-17"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "PASSED - 28/29 files have results, 1 failed (allowed: 5)" in done.stdout
+    record = json.loads((ARTIFACTS / "submission.json").read_text())
+    argv = record["driver_argv"]
+    assert argv[argv.index("--input_fds_0") + 1] == "input_files" and "--input-root" not in argv
+    assert record["output_destination"]["path"] == record["tags"]["output_path"]
+    assert record["output_destination"]["path"].startswith("r-script-outputs/2026-11-17/")
+    assert '"run_key":{"dag_id":"r_parallel_batch"' in record["description"]
+    assert record["step_type"] == "ParallelRunStep" and len(record["snapshot_files"]) == 5
