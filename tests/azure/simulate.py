@@ -46,8 +46,10 @@ def submission_record(azure: Any) -> dict[str, Any]:
             "mode": node["ModuleOutputSettings"][0]["DataStoreMode"],
         },
         "environment_variables": runconfig.get("environmentVariables", {}),
-        "environment": {"name": runconfig["environment"]["name"],
-                        "docker_base_dockerfile": runconfig["environment"]["docker"]["baseDockerfile"]},  # fmt: skip
+        "environment": {
+            "name": runconfig["environment"]["name"],
+            "docker_base_dockerfile": runconfig["environment"]["docker"]["baseDockerfile"],
+        },
         "snapshot_files": sorted(next(iter(azure.service.snapshots.values()))["files"]),
         "tags": run.get("tags", {}),
         "description": run.get("description"),

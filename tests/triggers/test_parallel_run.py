@@ -55,15 +55,12 @@ def test_failed_or_canceled_runs_fire_an_error(backend: mock.Mock, final: str) -
     assert event["status"] == "error" and event["run_status"] == final and "because" in event["message"]
 
 
-def test_transient_status_errors_are_retried(backend: mock.Mock) -> None:
-    backend.get_status.side_effect = [OSError("blip"), OSError("blip"), RunState("r", "Finished")]
-    assert _collect(ParallelRunTrigger("r", "c", 0))[0]["status"] == "success"
-
-
-def test_persistent_status_errors_end_in_an_error_event(backend: mock.Mock) -> None:
-    backend.get_status.side_effect = OSError("gone")
+def test_a_status_error_the_backend_could_not_retry_away_ends_in_an_error_event(backend: mock.Mock) -> None:
+    """The backend is the one retry layer: the trigger does not retry on top of it."""
+    backend.get_status.side_effect = [RunState("r", "Running"), OSError("gone"), RunState("r", "Finished")]
     (event,) = _collect(ParallelRunTrigger("r", "c", 0))
-    assert event["status"] == "error" and "cannot read the status of pipeline run r: gone" in event["message"]
+    assert event["status"] == "error" and "cannot read the status of pipeline run r: OSError: gone" in event["message"]
+    assert backend.get_status.call_count == 2
 
 
 def test_connection_problems_end_in_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:

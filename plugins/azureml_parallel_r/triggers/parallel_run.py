@@ -10,14 +10,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 
-TRANSIENT_ERRORS_TOLERATED = 5
-
 
 class ParallelRunTrigger(BaseTrigger):
     """Fires once when the pipeline run is Finished, Failed or Canceled.
 
-    It holds no state but its arguments, so after a triggerer restart it simply polls again. Status
-    reads that fail are retried (up to 5 in a row) before the trigger reports an error.
+    It holds no state but its arguments, so after a triggerer restart it simply polls again. It does not
+    retry a failed status read itself: the backend is the one retry layer (the Azure ML backend retries
+    transient service errors, honouring ``Retry-After``), so an error that reaches the trigger ends the wait
+    with an error event that says so, and the task's own retries take over.
 
     :param run_id: the pipeline run id.
     :param conn_id: the Airflow connection that selects the engine.
@@ -37,7 +37,6 @@ class ParallelRunTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        errors = 0
         try:
             backend = await AzureMLParallelRunHook(conn_id=self.conn_id).aget_backend()
         except Exception as exc:
@@ -46,24 +45,19 @@ class ParallelRunTrigger(BaseTrigger):
         while True:
             try:
                 state = await asyncio.to_thread(backend.get_status, self.run_id)
-                errors = 0
             except Exception as exc:
-                errors += 1
-                if errors > TRANSIENT_ERRORS_TOLERATED:
-                    message = f"cannot read the status of pipeline run {self.run_id}: {exc}"
-                    yield TriggerEvent({"status": "error", "message": message, "run_id": self.run_id})
-                    return
-                self.log.warning("Reading the status of %s failed (%d in a row): %s", self.run_id, errors, exc)
-            else:
-                if state.terminal:
-                    yield TriggerEvent(
-                        {
-                            "status": "success" if state.succeeded else "error",
-                            "message": f"Pipeline run {self.run_id} is {state.status}: {state.message}",
-                            "run_id": self.run_id,
-                            "run_status": state.status,
-                        }
-                    )
-                    return
-                self.log.info("Pipeline run %s is %s %s", self.run_id, state.status, state.counts or "")
+                message = f"cannot read the status of pipeline run {self.run_id}: {type(exc).__name__}: {exc}"
+                yield TriggerEvent({"status": "error", "message": message, "run_id": self.run_id})
+                return
+            if state.terminal:
+                yield TriggerEvent(
+                    {
+                        "status": "success" if state.succeeded else "error",
+                        "message": f"Pipeline run {self.run_id} is {state.status}: {state.message}",
+                        "run_id": self.run_id,
+                        "run_status": state.status,
+                    }
+                )
+                return
+            self.log.info("Pipeline run %s is %s %s", self.run_id, state.status, state.counts or "")
             await asyncio.sleep(self.poll_interval)
