@@ -5,6 +5,7 @@ the pipeline service's client, which is the SDK's own in-memory DryRunServiceCal
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     assert ref.output_path.startswith(f"r-script-outputs/{DATE}/") and "{" not in ref.output_path
     runconfig = json.loads(node["Runconfig"])
     assert runconfig["environmentVariables"] == {"R_MAX": "8"}
-    assert "libfuse2" in runconfig["environment"]["docker"]["baseDockerfile"]
+    dockerfile = runconfig["environment"]["docker"]["baseDockerfile"]
+    assert "libfuse2" in dockerfile and 'python3 -c "import azureml.core, azureml.dataprep, fuse' in dockerfile
     # the snapshot holds exactly the entry script, its helpers and the R code
     (snapshot,) = fake_azure.service.snapshots.values()
     assert sorted(snapshot["files"]) == ["entry/batch_wrapper.py", "entry/output_layout.py", "entry/r_worker.py",
@@ -126,6 +128,14 @@ def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backen
     assert len(results.rows) == 8 and list(results.failures) == ["camera-b/broken.png"]
     assert "results/camera-a/img_0000.png/thumbnail.png" in results.output_files
     assert results.logs["job_result.txt"].startswith("Finished: 8/9 files succeeded")
+    # the R worker's log went to the runtime's log_dir (uploaded with the job's logs), named <host>-<pid>
+    step_files = (
+        fake_azure.service.blob_service()
+        .get_container_client("azureml")
+        .list_blobs(name_starts_with=f"ExperimentRun/dcid.{step['step_run_id']}/logs/user/entry_script_log/")
+    )
+    r_logs = [b.name.rsplit("/", 2)[1:] for b in step_files if "/r/" in b.name]
+    assert r_logs and all(folder == "r" and name.startswith(f"{socket.gethostname()}-") for folder, name in r_logs)
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
     assert report["passed"], report["problems"]
     assert report["throughput"]["wall_seconds"] is not None
