@@ -195,6 +195,7 @@ class WorkspaceService:
         return Reply(body=dto)
 
     def get_saved(self, call: Call, match: Any) -> Reply:
+        """DatasetOperations.get_by_id: a saved dataset by its id (SavedDatasetDto); 404 for an unknown id."""
         dto = self.saved_datasets.get(match["id"])
         return Reply(body=dto) if dto else Reply(404, {"error": {"code": "UserError", "message": "not found"}})
 
@@ -364,6 +365,7 @@ class WorkspaceService:
         )
 
     def experiment_by_id(self, call: Call, match: Any) -> Reply:
+        """ExperimentOperations.get_by_id (Run.get reads the run's experiment by its experimentId)."""
         for experiment in self.experiments.values():
             if experiment["experimentId"] == match["id"]:
                 return Reply(body=experiment)

@@ -89,6 +89,10 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     (node,) = submitted["graph"]["ModuleNodes"]
     module = submitted["modules"][node["ModuleId"]]
     argv = [arg["Value"] for arg in module["StructuredInterface"]["Arguments"]]
+    parameters = {p["Name"]: p.get("Value") for p in node["ModuleParameters"]}
+    assert (module["StepType"], parameters["Target"], parameters["Script"]) == (
+        "ParallelRunStep", "r-cluster", "driver/amlbi_main.py"
+    )  # fmt: skip
     # the driver gets the input by name only; the entry script finds its mount the way the runtime does
     assert argv[argv.index("--input_fds_0") + 1] == "input_files"
     assert argv[argv.index("--input-name") + 1] == "input_files" and "--input-root" not in argv
