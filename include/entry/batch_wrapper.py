@@ -20,6 +20,8 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
                            the runtime's ``Run.get_context().input_datasets[NAME]`` finds it (below); used
                            when ``--input-root`` is not given. One of the two is required.
 ``--rscript PATH``         the Rscript executable (default: ``Rscript`` on PATH)
+``--r-restart-every N``    restart R after every N files, to bound slow leaks (default: only after a file
+                           fails, which always restarts R)
 
 How Azure ML tells a ParallelRunStep where a FileDataset input is mounted: the driver gets the input only by
 name (``--input_fds_0 NAME``, azureml/pipeline/core/_parallel_run_step_base.py), and the job's environment
@@ -38,7 +40,6 @@ to the compute nodes.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import socket
@@ -52,7 +53,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # the runtime puts the source directory, not this folder, on sys.path
     sys.path.insert(0, _HERE)
 
-from output_layout import OutputLayout, relative_input_path  # noqa: E402
+from output_layout import OutputLayout, json_line, relative_input_path  # noqa: E402
 from r_worker import FileOutcome, RSetupError, RWorker, find_rscript  # noqa: E402
 
 SOURCE_DIR = os.path.dirname(_HERE)
@@ -71,6 +72,7 @@ class EntryConfig:
     :param output_dir: the step's output directory.
     :param input_root: the dataset's root folder (its mount or download folder).
     :param rscript: the Rscript executable.
+    :param restart_every: restart R after this many files (None: only after a failure).
     """
 
     r_script: str
@@ -80,6 +82,7 @@ class EntryConfig:
     output_dir: str
     input_root: str
     rscript: str
+    restart_every: int | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-root")
     parser.add_argument("--input-name")
     parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
+    parser.add_argument("--r-restart-every", type=int, default=None)
     return parser
 
 
@@ -157,6 +161,8 @@ def parse_config(argv: list[str]) -> EntryConfig:
             "no dataset root: pass --input-root DIR (the folder the inputs are under) or --input-name NAME (the "
             "step's named FileDataset input); outputs are filed under each input's path relative to that root"
         )
+    if args.r_restart_every is not None and args.r_restart_every < 1:
+        raise ValueError(f"--r-restart-every must be >= 1 file, got {args.r_restart_every}")
     if args.file_timeout < 0:
         raise ValueError(f"--file-timeout must be >= 0 seconds, got {args.file_timeout:g}")
     return EntryConfig(
@@ -167,6 +173,7 @@ def parse_config(argv: list[str]) -> EntryConfig:
         output_dir=output_dir,
         input_root=input_root,
         rscript=find_rscript(args.rscript),
+        restart_every=args.r_restart_every,
     )
 
 
@@ -199,6 +206,7 @@ class BatchProcessor:
             os.path.join(log_dir, "r", f"{process_name}.txt"),
             rscript=config.rscript,
             file_timeout=config.file_timeout,
+            restart_every=config.restart_every,
         )
 
     def start(self) -> None:
@@ -247,8 +255,13 @@ class BatchProcessor:
         """File a finished file's outputs or its failure; return its result row when it succeeded."""
         if not outcome.ok:
             self.layout.discard(scratch)
-            attempt = self.layout.record_failure(relative, self._failure_record(input_path, relative, outcome))
-            logger.warning("%s failed (attempt %d, %s): %s", relative, attempt, outcome.kind, outcome.error)
+            try:
+                attempt = self.layout.record_failure(relative, self._failure_record(input_path, relative, outcome))
+            except OSError as exc:  # never let one file's record fail the other files of the mini-batch
+                logger.error("%r failed (%s: %s) and its failure record could not be written: %s", relative,
+                             outcome.kind, outcome.error, exc)  # fmt: skip
+                return None
+            logger.warning("%r failed (attempt %d, %s): %s", relative, attempt, outcome.kind, outcome.error)
             return None
         outputs = self.layout.commit(scratch, relative)
         self.layout.clear_failure(relative)
@@ -261,7 +274,7 @@ class BatchProcessor:
         }
         if outcome.warnings:
             row["warnings"] = outcome.warnings
-        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+        return json_line(row)
 
     def _failure_record(self, input_path: str, relative: str, outcome: FileOutcome) -> dict[str, Any]:
         return {

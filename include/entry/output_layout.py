@@ -23,8 +23,10 @@ Standard library only: this module ships to the compute nodes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -33,19 +35,41 @@ from typing import Any
 
 RESULTS_DIR = "results"
 FAILURES_DIR = "failures"
+HASHED_FAILURES = "_hashed"
 SCRATCH_DIR = "azureml-parallel-r-scratch"
+
+
+# Characters Python's str.splitlines() (and other readers) treat as line breaks but JSON leaves unescaped
+# with ensure_ascii=False; escaped so that one JSON value is always one line.
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_LINE_BREAK_RE = re.compile("[\x85\u2028\u2029]")
+FAILURE_NAME_BYTES = 200  # a failure record's file name is at most this long (file systems allow 255)
+
+
+def json_line(data: Any) -> str:
+    """``data`` as one line of JSON, whatever it holds: Unicode line breaks (U+2028, U+2029, U+0085) escaped,
+    and names that are not valid UTF-8 (surrogate-escaped by Python) written as JSON escapes.
+
+    :param data: anything ``json.dumps`` accepts (other objects become their ``str``).
+    """
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: a file name that is not UTF-8
+        text = json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=str)
+    return _LINE_BREAK_RE.sub(lambda match: _LINE_BREAKS[match.group()], text)
 
 
 def write_json_atomic(path: str, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` so that readers see the old file or the whole new one.
 
     :param path: destination file; its folder is created when missing.
-    :param data: anything ``json.dumps`` accepts.
+    :param data: anything ``json.dumps`` accepts; text that is not UTF-8 is written as JSON escapes.
     """
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{uuid.uuid4().hex}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=1, default=str)
+        handle.write(json_line(data))
     os.replace(tmp, path)
 
 
@@ -88,7 +112,21 @@ class OutputLayout:
         return os.path.join(self.output_dir, RESULTS_DIR, relative_path)
 
     def failure_path(self, relative_path: str) -> str:
-        return os.path.join(self.output_dir, FAILURES_DIR, relative_path + ".json")
+        """Where the failure record of an input goes: ``failures/<relative path>.json``, or, for a name that
+        cannot be a file name there (not UTF-8, too long, or colliding with another input's folder, such as
+        ``a`` and ``a.json/b``), ``failures/_hashed/<sha256 of the path>.json``. The record names the input."""
+        direct = os.path.join(self.output_dir, FAILURES_DIR, relative_path + ".json")
+        name = os.path.basename(direct)
+        try:
+            name.encode("utf-8")
+            fits = len(name.encode("utf-8")) <= FAILURE_NAME_BYTES
+        except UnicodeEncodeError:
+            fits = False
+        return direct if fits else self._hashed_failure_path(relative_path)
+
+    def _hashed_failure_path(self, relative_path: str) -> str:
+        digest = hashlib.sha256(os.fsencode(relative_path)).hexdigest()
+        return os.path.join(self.output_dir, FAILURES_DIR, HASHED_FAILURES, f"{digest}.json")
 
     def new_scratch(self) -> str:
         """Create and return an empty private folder for one file's outputs."""
@@ -136,6 +174,9 @@ class OutputLayout:
     def record_failure(self, relative_path: str, record: dict[str, Any]) -> int:
         """Write the failure record of one input and return its attempt number (1 for the first failure).
 
+        Any input name can be recorded (see :meth:`failure_path`); when even the fallback cannot be written
+        (a full or read-only disk), the error is raised for the caller to log: it must not fail other files.
+
         :param relative_path: the input's path relative to the dataset root.
         :param record: message, kind, R stderr tail and the like.
         """
@@ -146,13 +187,19 @@ class OutputLayout:
                 attempt = int(json.load(handle).get("attempt", 0)) + 1
         except (OSError, ValueError, AttributeError):
             pass
-        write_json_atomic(path, {**record, "attempt": attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        data = {**record, "relative_path": relative_path, "attempt": attempt,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
+        try:
+            write_json_atomic(path, data)
+        except OSError:  # a collision with another input's folder (``a`` and ``a.json/b``), or the like
+            write_json_atomic(self._hashed_failure_path(relative_path), data)
         return attempt
 
     def clear_failure(self, relative_path: str) -> None:
         """Forget an earlier failed attempt of an input that has now succeeded."""
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(self.failure_path(relative_path))
+        for path in (self.failure_path(relative_path), self._hashed_failure_path(relative_path)):
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
     def remove_scratch(self) -> None:
         """Remove this process's scratch folder (and the shared parent once it is empty)."""

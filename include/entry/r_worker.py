@@ -5,8 +5,10 @@ travel as JSON lines over two dedicated pipes (never stdin/stdout), so nothing t
 can corrupt them; R's stdout and stderr are appended to a log file, whose tail is attached to a failure.
 
 A file that makes R crash (segfault, ``quit()``) or run past ``file_timeout`` fails alone: the process
-group is killed and the next file gets a fresh worker. Standard library only: this module ships to the
-compute nodes.
+group is killed and the next file gets a fresh worker. After a file fails with an R error, R is restarted
+too (a failure may leave R broken, e.g. out of memory, and must not fail the files after it; the cost is
+paid only on failure), and with ``restart_every`` R is also restarted after that many files, to bound slow
+leaks. Standard library only: this module ships to the compute nodes.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class RWorker:
     :param file_timeout: seconds one file may take before R is killed; ``None`` for no limit.
     :param start_timeout: seconds R may take to start and source the script.
     :param env: environment for R; defaults to this process's, with a UTF-8 locale.
+    :param restart_every: restart R after this many files (``None``: only after a failure).
     """
 
     def __init__(
@@ -119,6 +122,7 @@ class RWorker:
         file_timeout: float | None = None,
         start_timeout: float = 120.0,
         env: dict[str, str] | None = None,
+        restart_every: int | None = None,
     ) -> None:
         self.r_script = os.path.abspath(r_script)
         self.log_path = log_path
@@ -126,7 +130,9 @@ class RWorker:
         self.file_timeout = file_timeout
         self.start_timeout = start_timeout
         self.env = env
+        self.restart_every = restart_every
         self.starts = 0
+        self._files_since_start = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._request_fd = -1
         self._response_fd = -1
@@ -163,6 +169,7 @@ class RWorker:
         os.close(response_w)
         self._request_fd, self._response_fd, self._buffer = request_w, response_r, b""
         self.starts += 1
+        self._files_since_start = 0
         reply = None
         if self._send({"cmd": "load", "script": self.r_script, "log": os.path.abspath(self.log_path)}):
             reply = self._receive(time.monotonic() + self.start_timeout)
@@ -237,8 +244,14 @@ class RWorker:
                     seconds=time.monotonic() - started,
                 )
                 return done + 1
-            yield self._outcome(reply, offset)
+            outcome = self._outcome(reply, offset)
+            self._files_since_start += 1
+            yield outcome
             offset = int(reply.get("log_end") or self._log_size())
+            worn = self.restart_every is not None and self._files_since_start >= self.restart_every
+            if not outcome.ok or worn:
+                self.close()  # the files after this one get a fresh R
+                return done + 1
         return len(items)
 
     def _outcome(self, reply: dict[str, Any], offset: int) -> FileOutcome:

@@ -35,6 +35,7 @@ run_worker <- function() {
   response_path <- paste0("/dev/fd/", argv[[2L]])
   user_env <- new.env(parent = globalenv())
   max_warnings <- 20L
+  max_value_bytes <- 1048576  # a returned value bigger than this in memory is summarised, not encoded
   log_path <- NULL
 
   # Our two connections stay open; if user code closes all connections they are opened again.
@@ -84,6 +85,13 @@ run_worker <- function() {
   }
   encode_value <- function(value) {
     if (is.null(value)) return("null")
+    # a big value is cut down before it is encoded (encoding 40 MB only to keep 1 KB of it costs memory and time)
+    size <- as.numeric(utils::object.size(value))
+    if (size > max_value_bytes) {
+      preview <- paste(utils::capture.output(utils::str(value, list.len = 10L, vec.len = 3L, nchar.max = 200L)),
+                       collapse = " ")
+      return(to_json(list(truncated = TRUE, bytes_in_r = size, preview = substr(preview, 1L, 1000L))))
+    }
     encoded <- scalar_json(value)
     if (is.null(encoded)) encoded <- flat_json(value)
     if (is.null(encoded)) encoded <- tryCatch(to_json(value), error = function(e) NULL)

@@ -53,6 +53,8 @@ from azureml_parallel_r.backends.base import (
     RunRequest,
     RunResults,
     RunState,
+    failure_key,
+    split_rows,
 )
 
 if TYPE_CHECKING:
@@ -563,14 +565,15 @@ class AzureMLBackend(ParallelRunBackend):
 
         def rows() -> None:
             text = self._download_text(f"{output_path}/{rows_file}")
-            results.rows = text.splitlines() if text else []
+            results.rows = split_rows(text) if text else []
 
         def failures() -> None:
             for name in self._list_blobs(f"{output_path}/failures"):
                 if name.endswith(".json"):
                     text = self._download_text(f"{output_path}/failures/{name}")
                     if text is not None:
-                        results.failures[name[: -len(".json")]] = json.loads(text)
+                        record = json.loads(text)
+                        results.failures[failure_key(name, record)] = record
 
         def outputs() -> None:
             results.output_files = sorted(f"results/{name}" for name in self._list_blobs(f"{output_path}/results"))

@@ -180,6 +180,19 @@ class RunResults(_Plain):
         return "\n".join(lines)
 
 
+def split_rows(text: str) -> list[str]:
+    """The rows of an append_row file: one per ``\\n``-terminated line. Never ``str.splitlines``, which also
+    splits on U+2028, U+0085 and other Unicode line breaks that a row's JSON may hold."""
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def failure_key(name: str, record: dict[str, Any]) -> str:
+    """The input path a failure record is about: the record says so (always, for hashed file names), else its
+    file name under ``failures/`` without ``.json``."""
+    relative = record.get("relative_path") if isinstance(record, dict) else None
+    return relative if isinstance(relative, str) and relative else name[: -len(".json")]
+
+
 class ParallelRunBackend(abc.ABC):
     """One engine: registers datasets, submits and watches ParallelRunStep pipeline runs."""
 

@@ -26,6 +26,8 @@ from azureml_parallel_r.backends.base import (
     RunRequest,
     RunResults,
     RunState,
+    failure_key,
+    split_rows,
 )
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
@@ -158,13 +160,13 @@ class LocalBackend(ParallelRunBackend):
         record = self._record(run_id)
         output_dir = self._datastore_path(record["output_path"])
         rows_file = output_dir / record.get("rows_file_name", "parallel_run_step.txt")
-        rows = rows_file.read_text(encoding="utf-8").splitlines() if rows_file.is_file() else []
+        rows = split_rows(rows_file.read_text(encoding="utf-8", errors="replace")) if rows_file.is_file() else []
         failures = {}
         failures_dir = output_dir / "failures"
         for path in sorted(failures_dir.rglob("*.json")) if failures_dir.is_dir() else []:
             with contextlib.suppress(ValueError, OSError):
                 record_data = read_json(str(path)) or {}
-                failures[str(path.relative_to(failures_dir))[: -len(".json")]] = record_data
+                failures[failure_key(str(path.relative_to(failures_dir)), record_data)] = record_data
         results_dir = output_dir / "results"
         output_files = sorted(
             str(path.relative_to(output_dir)) for path in results_dir.rglob("*") if path.is_file()

@@ -137,11 +137,11 @@ def test_per_file_mode_starts_r_for_each_file(entry, behaviour_script, write_inp
     assert rows["a"]["value"]["pid"] != rows["b"]["value"]["pid"]
 
 
-def test_worker_mode_reuses_one_r_process(entry, behaviour_script, write_inputs) -> None:
-    inputs = write_inputs({"a": "fine", "b": "error", "c": "fine"})
+def test_worker_mode_reuses_one_r_process_until_a_file_fails(entry, behaviour_script, write_inputs) -> None:
+    inputs = write_inputs({"a": "fine", "b": "fine", "c": "error", "d": "fine"})
     entry("--r-script", str(behaviour_script), "--input-root", str(inputs))
-    rows = _rows(batch_wrapper.run([str(inputs / n) for n in "abc"]))
-    assert rows["a"]["value"]["pid"] == rows["c"]["value"]["pid"]
+    rows = _rows(batch_wrapper.run([str(inputs / n) for n in "abcd"]))
+    assert rows["a"]["value"]["pid"] == rows["b"]["value"]["pid"] != rows["d"]["value"]["pid"]
 
 
 def test_retry_that_succeeds_replaces_the_failure_record(entry, behaviour_script, write_inputs) -> None:
@@ -270,3 +270,61 @@ def test_a_named_input_the_runtime_does_not_expose_fails_init(
         monkeypatch.setenv("input_files", value)
     with pytest.raises(ValueError, match=message):
         entry("--input-name", "input_files")
+
+
+def test_any_failed_file_name_gets_a_failure_record_and_never_fails_the_other_files(entry, behaviour_script,
+                                                                                    tmp_path) -> None:  # fmt: skip
+    """Names that cannot be a record's file name as such: not UTF-8, too long for the file system once
+    ".json" is added, or colliding with another input's folder (``a`` and ``a.json/b``)."""
+    inputs = tmp_path / "inputs"
+    names = [os.fsdecode(b"latin1-\xe9t\xe9.png"), "n" * 250, "a", "a.json/b", "good1", "good2"]
+    for name in names:
+        path = inputs / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("fine\n" if name.startswith("good") else "error\n")
+    output = entry("--r-script", str(behaviour_script), "--input-root", str(inputs))
+    rows = _rows(batch_wrapper.run([str(inputs / name) for name in names]))
+    assert set(rows) == {"good1", "good2"}
+    records = {}
+    for path in (output / "failures").rglob("*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        records[record["relative_path"]] = record
+    assert set(records) == set(names[:4]) and all(r["kind"] == "r_error" for r in records.values())
+    from azureml_parallel_r.backends.base import failure_key
+
+    keys = {failure_key(str(p.relative_to(output / "failures")), json.loads(p.read_text())) for p in
+            (output / "failures").rglob("*.json")}  # fmt: skip
+    assert keys == set(names[:4])
+
+
+def test_a_row_is_one_line_whatever_r_returns(entry, write_r_script, write_inputs) -> None:
+    """U+2028, U+2029, U+0085 and newlines in values and names: each row stays one line of the rows file."""
+    script = write_r_script(
+        "process_file <- function(input_path, output_dir, args) "
+        'list(text = "a\\u2028b\\u2029c\\u0085d\\ne\\rf", name = basename(input_path))\n'
+    )
+    inputs = write_inputs({"line\u2028break\u0085name": "x", "plain": "x"})
+    entry("--r-script", str(script), "--input-root", str(inputs))
+    rows = batch_wrapper.run([str(p) for p in sorted(inputs.iterdir())])
+    from azureml_parallel_r.backends.base import split_rows
+
+    text = "".join(f"{row}\n" for row in rows)
+    assert all("\u2028" not in row and "\x85" not in row and "\n" not in row for row in rows)
+    assert len(text.splitlines()) == len(split_rows(text)) == 2
+    # a rows file written by another writer may hold raw U+2028 inside a JSON string: still one row
+    raw = '{"relative_path": "x", "value": "a\u2028b"}\n{"relative_path": "y"}\n'
+    assert len(raw.splitlines()) == 3 and [json.loads(r)["relative_path"] for r in split_rows(raw)] == ["x", "y"]
+    parsed = {json.loads(r)["relative_path"]: json.loads(r)["value"] for r in split_rows(text)}
+    assert parsed["line\u2028break\u0085name"]["text"] == "a\u2028b\u2029c\u0085d\ne\rf"
+
+
+def test_a_huge_value_is_summarised_before_it_is_encoded(entry, write_r_script, write_inputs) -> None:
+    script = write_r_script("process_file <- function(input_path, output_dir, args) rep(1.5, 5e6)\n")
+    inputs = write_inputs({"big": "x"})
+    entry("--r-script", str(script), "--input-root", str(inputs))
+    (row,) = batch_wrapper.run([str(inputs / "big")])
+    value = json.loads(row)["value"]
+    assert (
+        value["truncated"] is True and value["bytes_in_r"] > 4e7 and value["preview"].startswith(" num [1:5000000] 1.5")
+    )
+    assert len(row) < 2000

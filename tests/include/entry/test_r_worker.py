@@ -57,7 +57,44 @@ def test_r_error_fails_the_file_and_the_worker_goes_on(worker: RWorker, tmp_path
     assert failed.error == "deliberate R error for bad"
     assert "fake protocol line on stderr" in failed.stderr_tail
     after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
-    assert after.ok and worker.starts == 1, "an R error must not restart R"
+    assert after.ok and worker.starts == 2, "R is restarted after a failed file: it may have left R broken"
+
+
+def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r(write_r_script, tmp_path) -> None:
+    """A failure can leave R unusable (here: a global state a real out-of-memory error would leave behind)."""
+    script = write_r_script(
+        """
+        broken <- FALSE
+        process_file <- function(input_path, output_dir, args) {
+          if (broken) stop("R is unusable after the earlier failure")
+          if (readLines(input_path, n = 1L) == "exhaust") {
+            broken <<- TRUE
+            stop("cannot allocate vector of size 64 Gb")
+          }
+          Sys.getpid()
+        }
+        """
+    )
+    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    try:
+        items = [(_input(tmp_path, name, action), _out(tmp_path, name))
+                 for name, action in [("a", "ok"), ("big", "exhaust"), ("b", "ok"), ("c", "ok")]]  # fmt: skip
+        outcomes = list(worker.process_many(items, []))
+    finally:
+        worker.close()
+    assert [o.ok for o in outcomes] == [True, False, True, True]
+    assert "cannot allocate" in outcomes[1].error and outcomes[0].value != outcomes[2].value == outcomes[3].value
+    assert worker.starts == 2
+
+
+def test_r_is_restarted_after_every_n_files_when_asked(behaviour_script: Path, tmp_path: Path) -> None:
+    worker = RWorker(str(behaviour_script), str(tmp_path / "r.txt"), restart_every=2)
+    try:
+        items = [(_input(tmp_path, f"f{i}", "fine"), _out(tmp_path, f"f{i}")) for i in range(5)]
+        pids = [o.value["pid"] for o in worker.process_many(items, [])]
+    finally:
+        worker.close()
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] and worker.starts == 3
 
 
 @pytest.mark.parametrize(
@@ -133,7 +170,7 @@ def test_a_batch_streams_through_one_request_and_survives_crash_and_hang(worker:
     items = [(_input(tmp_path, f"{i}", a), _out(tmp_path, f"{i}")) for i, a in enumerate(actions)]
     outcomes = list(worker.process_many(items, ["--k"]))
     assert [o.kind for o in outcomes] == ["ok", "crash", "ok", "timeout", "ok", "r_error", "ok"]
-    assert worker.starts == 3, "R restarts after the crash and after the hang, not otherwise"
+    assert worker.starts == 4, "R restarts after the crash, the hang and the R error, not otherwise"
     assert all(o.value["args"] == "--k" for o in outcomes if o.ok)
 
 
