@@ -94,6 +94,7 @@ with DAG(
         task_id="register_dataset",
         path="{{ params.input_path or 'r-script-inputs/' ~ run_date(dag_run) }}",
         dataset_name="r-script-inputs",
+        allowed_conf_keys=list(dag.params),
     )
     submit_pipeline = SubmitParallelRunOperator(
         task_id="submit_pipeline",

@@ -83,8 +83,9 @@ class ParallelRunSettings:
              f"file_timeout must be >= 0 seconds (0: no limit), got {self.file_timeout}"),
             (self.output_action in OUTPUT_ACTIONS,
              f"output_action must be one of {', '.join(OUTPUT_ACTIONS)}, got {self.output_action!r}"),
-            (bool(self.append_row_file_name) and os.sep not in self.append_row_file_name,
-             f"append_row_file_name must be a plain file name, got {self.append_row_file_name!r}"),
+            (_plain_file_name(self.append_row_file_name),
+             f"append_row_file_name must be a plain file name (no folder, not . or ..), got "
+             f"{self.append_row_file_name!r}"),
         ]  # fmt: skip
         problems = [message for ok, message in checks if not ok]
         if not problems and self.run_invocation_timeout is not None and self.file_timeout:
@@ -131,3 +132,9 @@ class ParallelRunSettings:
     def from_dict(cls, data: dict[str, Any]) -> ParallelRunSettings:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _plain_file_name(name: str) -> bool:
+    """A name that stays in its folder: not empty, not ``.`` or ``..``, no separator or NUL."""
+    separators = {"/", "\\", "\0"} | ({os.sep, os.altsep} - {None})
+    return bool(name) and name not in (".", "..") and not any(sep in name for sep in separators)

@@ -145,6 +145,14 @@ def test_a_corrupt_file_over_the_threshold_fails_the_run_with_its_error(dag, air
 
 
 @pytest.mark.integration
+def test_a_misspelt_trigger_parameter_fails_the_run_with_what_to_fix(dag, airflow_db, local_connection, caplog) -> None:
+    _inputs(local_connection, "2026-11-16", images=2)
+    state, tasks = _run(dag, "2026-11-16", {"mini_batch_sise": 5})
+    assert state == "failed" and tasks["register_dataset"] == "failed" and tasks["submit_pipeline"] == "upstream_failed"
+    assert _output_dirs(local_connection, "2026-11-16") == []
+
+
+@pytest.mark.integration
 def test_a_missing_date_folder_is_skipped(dag, airflow_db, local_connection: Path) -> None:
     state, tasks = _run(dag, "2026-11-22")
     assert state == "success" and set(tasks.values()) == {"skipped"}

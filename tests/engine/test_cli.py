@@ -116,3 +116,64 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path: Path, tiny_entry: Path, a
 def test_missing_entry_script_exits_2(tmp_path: Path) -> None:
     done = _engine("run", *_job_args(tmp_path, tmp_path / "out", tmp_path, "nope.py"))
     assert done.returncode == 2 and "entry script not found" in done.stderr
+
+
+def _tiny_run(tmp_path: Path, tiny_entry: Path, inputs: Path, output: Path, *extra: str):
+    return _engine("run", *_job_args(inputs, output, tiny_entry, "tiny_entry.py"), *extra, "--", "--events",
+                   str(tmp_path))  # fmt: skip
+
+
+def test_an_output_folder_that_holds_a_run_is_refused(tmp_path: Path, tiny_entry: Path, write_inputs) -> None:
+    """A second run into a finished run's folder would overwrite its rows: exit 2, one clear line."""
+    inputs = write_inputs({"a": "ok"})
+    assert _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out").returncode == 0
+    rows_before = (tmp_path / "out" / "parallel_run_step.txt").read_text()
+    again = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out")
+    assert again.returncode == 2 and "already holds a run" in again.stderr and "Traceback" not in again.stderr
+    assert (tmp_path / "out" / "parallel_run_step.txt").read_text() == rows_before
+    # outputs without logs (an Azure-style output folder): refused too
+    (tmp_path / "other" / "results").mkdir(parents=True)
+    other = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "other")
+    assert other.returncode == 2 and "already holds a run's outputs (results)" in other.stderr
+
+
+@pytest.mark.parametrize(
+    ("make_output", "message"),
+    [
+        (lambda inputs, tmp: inputs / "out", "is inside the input folder"),
+        (lambda inputs, tmp: (tmp / "file").write_text("x") and tmp / "file", "exists and is not a folder"),
+    ],
+    ids=["inside-input", "not-a-folder"],
+)
+def test_bad_output_paths_are_one_clear_line(tmp_path: Path, tiny_entry: Path, write_inputs, make_output,
+                                             message: str) -> None:  # fmt: skip
+    inputs = write_inputs({"a": "ok"})
+    done = _tiny_run(tmp_path, tiny_entry, inputs, make_output(inputs, tmp_path))
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_read_only_output_folder_is_refused(tmp_path: Path, tiny_entry: Path, write_inputs) -> None:
+    import os
+
+    if os.geteuid() == 0:  # root writes anywhere: check with a folder under a file system path root cannot write
+        output = Path("/proc/azureml-parallel-r-out")
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        output = tmp_path / "ro" / "out"
+    done = _tiny_run(tmp_path, tiny_entry, write_inputs({"a": "ok"}), output)
+    assert done.returncode == 2 and "cannot be written" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b.txt", "", "x\\y"])
+def test_the_rows_file_name_must_stay_in_the_output_folder(tmp_path: Path, tiny_entry, write_inputs, name) -> None:
+    done = _tiny_run(tmp_path, tiny_entry, write_inputs({"a": "ok"}), tmp_path / "out", "--append-row-file-name", name)
+    assert done.returncode == 2 and "append_row_file_name must be a plain file name" in done.stderr
+
+
+def test_a_folder_link_loop_lists_each_file_once(tmp_path: Path, tiny_entry: Path, write_inputs) -> None:
+    inputs = write_inputs({"a": "ok", "sub/b": "ok"})
+    (inputs / "sub" / "loop").symlink_to(inputs, target_is_directory=True)
+    (inputs / "again").symlink_to(inputs / "sub", target_is_directory=True)
+    done = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out", "--run-max-try", "1")
+    assert done.returncode == 0, done.stderr
+    assert sorted((tmp_path / "out" / "parallel_run_step.txt").read_text().split()) == ["a", "b"]

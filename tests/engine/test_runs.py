@@ -96,7 +96,7 @@ def test_cancel_of_a_finished_run_changes_nothing(tmp_path: Path, make_spec) -> 
 def test_a_logs_folder_holds_one_run(tmp_path: Path, make_spec) -> None:
     spec = make_spec({"a": "ok"})
     start_run(spec).wait(timeout=60)
-    with pytest.raises(FileExistsError, match="already holds a run"):
+    with pytest.raises(ValueError, match="already holds a run"):
         start_run(spec)
 
 

@@ -38,6 +38,14 @@ def test_missing_connection_names_both_ways_to_configure_it(monkeypatch: pytest.
         ({}, "has engine=None in its extra; expected one of local, azureml"),
         ({"engine": "databricks"}, "engine='databricks'"),
         ({"engine": "local"}, "has no datastore_root"),
+        (
+            {"engine": "local", "datastore_root": "/no/such/datastore"},
+            "datastore_root '/no/such/datastore' does not exist or is not a folder; create it",
+        ),
+        (
+            {"engine": "local", "datastore_root": "/", "process_count_per_node": "two"},
+            "process_count_per_node must be a whole number, got 'two'",
+        ),
         ({"engine": "azureml", "workspace_name": "w"}, "lacks subscription_id, resource_group"),
     ],
 )
@@ -51,3 +59,9 @@ def test_async_backend_for_triggers(local_connection: Path) -> None:
     hook = AzureMLParallelRunHook()
     backend = asyncio.run(hook.aget_backend())
     assert isinstance(backend, LocalBackend) and asyncio.run(hook.aget_backend()) is backend
+
+
+def test_a_connection_variable_that_is_not_json_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONN_VARIABLE, '{"conn_type": "generic", "extra": {"engine": "local",}')
+    with pytest.raises(ConnectionNotConfiguredError, match="AIRFLOW_CONN_AZUREML_DEFAULT is set but is not valid JSON"):
+        AzureMLParallelRunHook().get_conn()

@@ -119,3 +119,16 @@ def test_inconsistent_timeouts_fail_before_anything_is_submitted(backend: mock.M
     with pytest.raises(ValueError, match="run_invocation_timeout=120 s must be above mini_batch_size x file_timeout"):
         _op(mini_batch_size=10, file_timeout=60, run_invocation_timeout=120).execute(context)
     backend.submit.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("mini_batch_size", "ten", "mini_batch_size must be a whole number, got 'ten'"),
+     ("node_count", 2.5, "node_count must be a whole number, got 2.5"),
+     ("allowed_failed_percent", "lots", "allowed_failed_percent must be a number, got 'lots'")],
+)  # fmt: skip
+def test_values_that_are_not_numbers_are_named(backend: mock.Mock, context: dict, field, value, message) -> None:
+    backend.find_run.return_value = None
+    with pytest.raises(ValueError, match=message):
+        _op(**{field: value}).execute(context)
+    backend.submit.assert_not_called()

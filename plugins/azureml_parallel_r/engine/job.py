@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -70,14 +71,44 @@ class JobSpec:
     def entry_script_path(self) -> str:
         return os.path.normpath(os.path.join(self.source_dir, self.entry_script))
 
-    def check(self) -> None:
-        """Raise ``ValueError`` saying what to fix when the spec cannot run at all."""
+    def check_code(self) -> None:
+        """Raise ``ValueError`` when the source folder or the entry script is missing."""
         if not os.path.isdir(self.source_dir):
             raise ValueError(f"source directory not found: {self.source_dir}")
         if not os.path.isfile(self.entry_script_path):
             raise ValueError(
                 f"entry script not found: {self.entry_script_path} (--entry-script is relative to --source-dir)"
             )
+
+    def check(self) -> None:
+        """Before a run starts: raise ``ValueError`` saying what to fix when the spec cannot run at all: a missing
+        source folder or entry script, an output folder that is not a writable folder, lies inside the input
+        folder (its files would become inputs), or already holds a run (two runs would overwrite each other's
+        rows)."""
+        self.check_code()
+        output, inputs = os.path.realpath(self.output_dir), os.path.realpath(self.input_dir)
+        if output == inputs or output.startswith(os.path.join(inputs, "")):
+            raise ValueError(
+                f"the output folder {self.output_dir} is inside the input folder {self.input_dir}: its files would be "
+                "read as inputs; choose an output folder outside it"
+            )
+        if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
+            raise ValueError(f"the output path {self.output_dir} exists and is not a folder")
+        if os.path.exists(os.path.join(self.logs_dir, SPEC_FILE)):
+            raise ValueError(f"{self.logs_dir} already holds a run; use a new output (or logs) folder per run")
+        taken = [name for name in (self.settings.rows_file_name, "results", "failures")
+                 if os.path.lexists(os.path.join(self.output_dir, name))]  # fmt: skip
+        if taken:
+            raise ValueError(
+                f"the output folder {self.output_dir} already holds a run's outputs ({', '.join(taken)}); use a new, "
+                "empty output folder per run"
+            )
+        try:  # by trying: permissions alone do not tell (root, read-only mounts)
+            os.makedirs(self.output_dir, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.output_dir):
+                pass
+        except OSError as exc:
+            raise ValueError(f"the output folder {self.output_dir} cannot be written: {exc.strerror}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

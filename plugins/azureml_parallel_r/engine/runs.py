@@ -134,9 +134,7 @@ def start_run(spec: JobSpec) -> LocalRun:
 
     :param spec: the job; its logs folder must not hold another run.
     """
-    spec.check()
-    if os.path.exists(os.path.join(spec.logs_dir, SPEC_FILE)):
-        raise FileExistsError(f"{spec.logs_dir} already holds a run; use a new logs folder per run")
+    spec.check()  # also refuses a logs or output folder that already holds a run
     spec_path = spec.save()
     write_json(
         os.path.join(spec.logs_dir, STATUS_FILE),

@@ -48,14 +48,21 @@ STOP_GRACE_SECONDS = 10.0
 
 
 def list_input_files(input_dir: str) -> list[str]:
-    """Return every file below ``input_dir`` (following folder links), sorted by relative path.
+    """Return every file below ``input_dir``, sorted by relative path. Folder links are followed, but a
+    folder already walked (a link loop, or two links to one folder) is walked once: each file is one item.
 
     :param input_dir: the dataset folder.
     """
     if not os.path.isdir(input_dir):
         raise ValueError(f"input folder not found: {input_dir}")
     found = []
+    walked: set[tuple[int, int]] = set()
     for folder, dirs, names in os.walk(input_dir, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in walked:
+            dirs[:] = []
+            continue
+        walked.add((info.st_dev, info.st_ino))
         dirs.sort()
         found.extend(os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name)))
     return sorted(found, key=lambda path: os.path.relpath(path, input_dir))
@@ -286,7 +293,7 @@ class ParallelRunJob:
         self._started = time.time()
         self._write_status(run_status.RUNNING, "running")
         try:
-            self.spec.check()
+            self.spec.check_code()
             files = list_input_files(self.spec.input_dir)
         except ValueError as exc:
             return self._finish(run_status.FAILED, str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from functools import cached_property
 from typing import Any
 
@@ -86,6 +87,16 @@ class AzureMLParallelRunHook(BaseHook):
         return self.__dict__["backend"]
 
     def _not_defined(self) -> ConnectionNotConfiguredError:
+        variable = f"AIRFLOW_CONN_{self.conn_id.upper()}"
+        value = os.environ.get(variable)
+        if value is not None and value.lstrip().startswith("{"):
+            try:
+                json.loads(value)
+            except ValueError as exc:  # Airflow skips a connection it cannot read: say why
+                return ConnectionNotConfiguredError(
+                    f"{variable} is set but is not valid JSON ({exc}), so Airflow has no connection {self.conn_id!r}. "
+                    f"{_configure_hint(self.conn_id)}"
+                )
         return ConnectionNotConfiguredError(
             f"Airflow connection {self.conn_id!r} is not defined. {_configure_hint(self.conn_id)}"
         )
@@ -110,11 +121,24 @@ class AzureMLParallelRunHook(BaseHook):
                     f"Airflow connection {self.conn_id!r} selects the local engine but has no datastore_root in "
                     f"its extra. {_configure_hint(self.conn_id)}"
                 )
+            if not os.path.isdir(str(root)):
+                raise ConnectionNotConfiguredError(
+                    f"Airflow connection {self.conn_id!r}: datastore_root {str(root)!r} does not exist or is not a "
+                    "folder; create it (it holds r-script-inputs/<date>/ and receives r-script-outputs/) or fix the "
+                    "connection's extra"
+                )
             processes = extras.get("process_count_per_node")
+            try:
+                processes = int(processes) if processes not in (None, "") else None
+            except (TypeError, ValueError):
+                raise ConnectionNotConfiguredError(
+                    f"Airflow connection {self.conn_id!r}: process_count_per_node must be a whole number, got "
+                    f"{processes!r}"
+                ) from None
             return LocalBackend(
                 str(root),
                 source_directory=str(extras.get("source_directory") or DEFAULT_SOURCE_DIRECTORY),
-                process_count_per_node=int(processes) if processes else None,
+                process_count_per_node=processes,
             )
         return self._build_azureml_backend(extras)
 

@@ -40,6 +40,9 @@ class RegisterFileDatasetOperator(BaseOperator):
     :param path: datastore path of the input folder (templated), e.g. ``r-script-inputs/{{ ds }}``.
     :param dataset_name: the dataset's registered name (templated).
     :param if_empty: ``skip`` (default) or ``fail`` when the folder is missing or holds no files.
+    :param allowed_conf_keys: the trigger parameters the DAG declares; a DAG run whose conf has any other key
+        fails here, naming it (Airflow passes a misspelt key through, and it would be ignored silently).
+        ``None`` accepts any conf.
     :param conn_id: the Airflow connection that selects the engine (templated).
     """
 
@@ -52,10 +55,12 @@ class RegisterFileDatasetOperator(BaseOperator):
         path: str,
         dataset_name: str = "r-script-inputs",
         if_empty: str = "skip",
+        allowed_conf_keys: Sequence[str] | None = None,
         conn_id: str = AzureMLParallelRunHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.allowed_conf_keys = allowed_conf_keys
         self.path = path
         self.dataset_name = dataset_name
         self.if_empty = if_empty
@@ -66,6 +71,14 @@ class RegisterFileDatasetOperator(BaseOperator):
         return AzureMLParallelRunHook(conn_id=self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.allowed_conf_keys is not None:
+            conf = getattr(context.get("dag_run"), "conf", None) or {}
+            unknown = sorted(set(conf) - set(self.allowed_conf_keys))
+            if unknown:
+                raise ValueError(
+                    f"unknown trigger parameter(s) {', '.join(map(repr, unknown))}; this DAG's parameters are "
+                    f"{', '.join(sorted(self.allowed_conf_keys))}"
+                )
         if self.if_empty not in IF_EMPTY:
             raise ValueError(f"if_empty must be one of {', '.join(IF_EMPTY)}, got {self.if_empty!r}")
         path = self.path.strip().strip("/")

@@ -143,19 +143,16 @@ class SubmitParallelRunOperator(BaseOperator):
         if isinstance(r_args, str) or not all(isinstance(arg, str) for arg in r_args):
             raise ValueError(f"r_args must be a list of strings, got {r_args!r}")
 
-        def optional(value: Any, kind: type) -> Any:
-            return None if value in (None, "") else kind(value)
-
         settings = ParallelRunSettings(
-            file_timeout=float(self.file_timeout),
-            mini_batch_size=int(self.mini_batch_size),
-            node_count=int(self.node_count),
-            process_count_per_node=optional(self.process_count_per_node, int),
-            error_threshold=int(self.error_threshold),
-            allowed_failed_count=optional(self.allowed_failed_count, int),
-            allowed_failed_percent=optional(self.allowed_failed_percent, float),
-            run_invocation_timeout=optional(self.run_invocation_timeout, float),
-            run_max_try=int(self.run_max_try),
+            file_timeout=_number("file_timeout", self.file_timeout, float),
+            mini_batch_size=_number("mini_batch_size", self.mini_batch_size, int),
+            node_count=_number("node_count", self.node_count, int),
+            process_count_per_node=_number("process_count_per_node", self.process_count_per_node, int, optional=True),
+            error_threshold=_number("error_threshold", self.error_threshold, int),
+            allowed_failed_count=_number("allowed_failed_count", self.allowed_failed_count, int, optional=True),
+            allowed_failed_percent=_number("allowed_failed_percent", self.allowed_failed_percent, float, optional=True),
+            run_invocation_timeout=_number("run_invocation_timeout", self.run_invocation_timeout, float, optional=True),
+            run_max_try=_number("run_max_try", self.run_max_try, int),
             append_row_file_name=self.append_row_file_name,
             environment_variables={str(k): str(v) for k, v in (self.environment_variables or {}).items()},
         )
@@ -221,3 +218,16 @@ class SubmitParallelRunOperator(BaseOperator):
             time.sleep(self.poll_interval)
         if not state.succeeded:
             raise ParallelRunFailedError(self.hook.backend.describe_failure(run_id, state.message))
+
+
+def _number(name: str, value: Any, kind: type, *, optional: bool = False) -> Any:
+    """``value`` (a rendered template or a param) as ``kind``; a ``ValueError`` that names the argument."""
+    if optional and value in (None, ""):
+        return None
+    try:
+        number = kind(value)
+        if kind is int and isinstance(value, float | str) and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {'a whole number' if kind is int else 'a number'}, got {value!r}") from None
+    return number
