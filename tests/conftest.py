@@ -46,9 +46,13 @@ def airflow_db() -> Path:
     return AIRFLOW_HOME
 
 
-def local_connection_value(datastore_root: Path) -> str:
-    """The AIRFLOW_CONN_AZUREML_DEFAULT value for the local engine over ``datastore_root``."""
-    extra = {"engine": "local", "datastore_root": str(datastore_root), "process_count_per_node": 2}
+def local_connection_value(datastore_root: Path, r_script_dirs: tuple[str, ...] = ()) -> str:
+    """The AIRFLOW_CONN_AZUREML_DEFAULT value for the local engine over ``datastore_root``.
+
+    :param r_script_dirs: folders (besides include/) the tests' own R scripts may come from.
+    """
+    extra = {"engine": "local", "datastore_root": str(datastore_root), "process_count_per_node": 2,
+             "r_script_dirs": list(r_script_dirs)}  # fmt: skip
     return json.dumps({"conn_type": "generic", "extra": extra})
 
 
@@ -57,7 +61,7 @@ def local_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the azureml_default connection at the local engine over a fresh datastore; return its root."""
     root = tmp_path / "datastore"
     root.mkdir()
-    monkeypatch.setenv(CONN_VARIABLE, local_connection_value(root))
+    monkeypatch.setenv(CONN_VARIABLE, local_connection_value(root, r_script_dirs=(str(tmp_path),)))
     return root
 
 
@@ -142,6 +146,6 @@ def fake_azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from tests.azure.fake import FakeAzureML
 
     with FakeAzureML(tmp_path / "fake-azureml") as azure:
-        monkeypatch.setenv(CONN_VARIABLE, azure.connection_value())
+        monkeypatch.setenv(CONN_VARIABLE, azure.connection_value(r_script_dirs=[str(tmp_path)]))
         yield azure
         assert azure.wire.unrouted == [], "the SDK sent requests the fake does not model"

@@ -5,8 +5,7 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
 ``parse_known_args`` so the runtime's own arguments pass through untouched:
 
 ``--r-script PATH``        the R script defining ``process_file(input_path, output_dir, args)``; relative
-                           paths are resolved against the source directory, then the working directory
-                           (default ``r/process_file.r``)
+                           paths are resolved against the source directory (default ``r/process_file.r``)
 ``--r-mode MODE``          ``worker`` (default: one persistent R process per worker process) or
                            ``per-file`` (a fresh R process for every file: the compatibility path)
 ``--file-timeout S``       seconds one file may take before R is killed and the file fails (default 300;
@@ -100,18 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_r_script(path: str, source_dir: str = SOURCE_DIR) -> str:
-    """Return the R script's absolute path: as given, else under the source directory, else the cwd.
+    """Return the R script's absolute path: as given when absolute, else under the source directory.
 
     :param path: the ``--r-script`` argument.
     :param source_dir: the step's source directory (the folder above ``entry/``).
     """
-    candidates = [path] if os.path.isabs(path) else [os.path.join(source_dir, path), os.path.abspath(path)]
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
+    candidate = path if os.path.isabs(path) else os.path.join(source_dir, path)
+    if os.path.isfile(candidate):
+        return os.path.abspath(candidate)
     raise RSetupError(
-        f"R script not found: {path!r} (looked at {', '.join(candidates)}); pass --r-script with a path "
-        "relative to the source directory or an absolute path"
+        f"R script not found: {path!r} (looked at {candidate}); pass --r-script with a path relative to the "
+        "source directory or an absolute path"
     )
 
 

@@ -156,7 +156,9 @@ run_worker <- function() {
     if (!file.exists(script)) return(list(ok = FALSE, error = paste0("R script not found: ", script)))
     parsed <- tryCatch(parse(script, keep.source = FALSE, encoding = "UTF-8"), error = function(e) e)
     if (inherits(parsed, "error")) {
-      return(list(ok = FALSE, error = paste0("R script does not parse: ", conditionMessage(parsed))))
+      # only the first line (file:line:column: what); R's message goes on to echo the source lines
+      where <- strsplit(conditionMessage(parsed), "\n", fixed = TRUE)[[1L]][1L]
+      return(list(ok = FALSE, error = paste0("R script does not parse: ", where)))
     }
     loaded <- tryCatch({
       for (expr in parsed) eval(expr, envir = user_env)

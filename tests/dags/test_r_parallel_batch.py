@@ -244,3 +244,20 @@ def test_a_missing_date_folder_is_skipped_on_the_azure_ml_engine(dag, airflow_db
     state, tasks = _run(dag, "2026-11-18")
     assert state == "success" and set(tasks.values()) == {"skipped"}
     assert fake_azure.pipelines.submitted == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("r_script", ["/etc/passwd", "broken"])
+def test_a_bad_r_script_fails_submit_before_anything_is_submitted(dag, airflow_db, local_connection, tmp_path,
+                                                                   capfd, r_script: str) -> None:  # fmt: skip
+    if r_script == "broken":
+        r_script = str(tmp_path / "broken.r")
+        Path(r_script).write_text("process_file <- function(a, b, c) {\n  S3CRET_TOKEN here\n}\n")
+    _inputs(local_connection, "2026-11-15", images=2)
+    state, tasks = _run(dag, "2026-11-15", {"r_script": r_script})
+    assert state == "failed" and tasks["submit_pipeline"] == "failed"
+    assert tasks["wait_for_pipeline"] == "upstream_failed"
+    assert _output_dirs(local_connection, "2026-11-15") == []
+    assert not (local_connection / ".azureml-local" / "runs").exists()
+    printed = capfd.readouterr()
+    assert "root:x:" not in printed.out + printed.err and "S3CRET_TOKEN" not in printed.out + printed.err

@@ -63,7 +63,7 @@ def gated_r_script(datastore: Path) -> Iterator[tuple[Path, Path]]:
 def stack(datastore: Path) -> Iterator[AirflowStack]:
     """The running stack; its service logs are copied to test-artifacts/system/logs when it stops."""
     extra_env = {
-        CONN_VARIABLE: local_connection_value(datastore),
+        CONN_VARIABLE: local_connection_value(datastore, r_script_dirs=(str(datastore.parent),)),
         # No scheduled runs while the tests run (unless one crosses midnight UTC): the schedule starts now,
         # its first run is at the next midnight, and without catchup nothing is run for the days before
         # or, with Airflow 3.3, after the backfill's dates. Manual runs with a logical date need one at or

@@ -225,6 +225,8 @@ class AzureMLSettings:
     :param source_directory: the folder holding ``entry/`` and ``r/`` (default ``include/``).
     :param retry_backoff: first delay of the backoff on transient service errors, in seconds.
     :param extra_environment_variables: set for the entry script besides the request's own.
+    :param r_script_dirs: folders besides the source directory that R scripts may come from (they must exist
+        on the compute nodes too, e.g. in the image; scripts in the source directory ship with the step).
     """
 
     compute_target: str = "cpu-cluster"
@@ -234,6 +236,7 @@ class AzureMLSettings:
     source_directory: str = str(INCLUDE_DIR)
     retry_backoff: float = 2.0
     extra_environment_variables: dict[str, str] = field(default_factory=dict)
+    r_script_dirs: tuple[str, ...] = ()
 
 
 def stage_source_directory(source_directory: str = str(INCLUDE_DIR)) -> str:
@@ -345,6 +348,8 @@ class AzureMLBackend(ParallelRunBackend):
         self.settings = settings
         self._workspace: Workspace | None = None
         self._datastore: Any = None
+        self.source_directory = settings.source_directory
+        self.r_script_dirs = settings.r_script_dirs
 
     @property
     def workspace(self) -> Workspace:

@@ -197,6 +197,20 @@ class ParallelRunBackend(abc.ABC):
     """One engine: registers datasets, submits and watches ParallelRunStep pipeline runs."""
 
     engine: str = ""
+    source_directory: str = ""
+    r_script_dirs: tuple[str, ...] = ()
+
+    def check_r_script(self, r_script: str) -> str:
+        """Before submitting: the R script resolves under the source directory (or an allowed folder), exists,
+        and parses where R is installed. Returns its path; raises ``RScriptError`` saying what to fix.
+
+        :param r_script: the run's ``r_script`` (relative to the source directory, or absolute).
+        """
+        from azureml_parallel_r.r_scripts import check_parses, resolve_r_script
+
+        path = resolve_r_script(r_script, self.source_directory, self.r_script_dirs)
+        check_parses(path)
+        return path
 
     @abc.abstractmethod
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:

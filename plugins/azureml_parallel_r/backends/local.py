@@ -50,6 +50,7 @@ class LocalBackend(ParallelRunBackend):
     :param datastore_root: the folder that plays the datastore.
     :param source_directory: the step's source directory (``include/`` with ``entry/`` and ``r/``).
     :param process_count_per_node: default worker processes when a request leaves it unset.
+    :param r_script_dirs: folders besides the source directory that R scripts may come from.
     """
 
     engine = "local"
@@ -60,9 +61,11 @@ class LocalBackend(ParallelRunBackend):
         *,
         source_directory: str = DEFAULT_SOURCE_DIRECTORY,
         process_count_per_node: int | None = None,
+        r_script_dirs: tuple[str, ...] = (),
     ) -> None:
         self.root = Path(datastore_root).resolve()
         self.source_directory = source_directory
+        self.r_script_dirs = tuple(r_script_dirs)
         self.process_count_per_node = process_count_per_node
         self.registry = self.root / REGISTRY
 

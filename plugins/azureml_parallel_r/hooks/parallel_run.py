@@ -139,6 +139,7 @@ class AzureMLParallelRunHook(BaseHook):
                 str(root),
                 source_directory=str(extras.get("source_directory") or DEFAULT_SOURCE_DIRECTORY),
                 process_count_per_node=processes,
+                r_script_dirs=self._r_script_dirs(extras),
             )
         return self._build_azureml_backend(extras)
 
@@ -164,6 +165,7 @@ class AzureMLParallelRunHook(BaseHook):
             experiment_name=extras.get("experiment_name") or "r-parallel-batch",
             source_directory=str(extras.get("source_directory") or INCLUDE_DIR),
             retry_backoff=float(extras.get("retry_backoff", 2.0)),
+            r_script_dirs=self._r_script_dirs(extras),
         )
         self.log.info(
             "Azure ML workspace %s (resource group %s) with %s; compute %s",
@@ -177,6 +179,17 @@ class AzureMLParallelRunHook(BaseHook):
             return self._connect_workspace(extras, auth)
 
         return AzureMLBackend(connect, settings)
+
+    def _r_script_dirs(self, extras: dict[str, Any]) -> tuple[str, ...]:
+        """The extra ``r_script_dirs``: absolute folders (a list, or one string with ``:`` between folders)."""
+        value = extras.get("r_script_dirs") or ()
+        dirs = value.split(os.pathsep) if isinstance(value, str) else list(value)
+        relative = [d for d in dirs if not os.path.isabs(str(d))]
+        if relative:
+            raise ConnectionNotConfiguredError(
+                f"Airflow connection {self.conn_id!r}: r_script_dirs must be absolute folders, got {relative}"
+            )
+        return tuple(str(d) for d in dirs if d)
 
     def _connect_workspace(self, extras: dict[str, Any], auth: Any) -> Any:
         """Connect to the workspace (a network call; the boundary tests replace)."""

@@ -32,7 +32,8 @@ class SubmitParallelRunOperator(BaseOperator):
     run with that key and reattaches instead of submitting a second one. Killing the task cancels the run.
 
     :param dataset: the registered FileDataset (the register task's XCom: name, version, path, file_count).
-    :param r_script: the R script, relative to the source directory (``include/``) or absolute.
+    :param r_script: the R script, relative to the source directory (``include/``), or absolute under a folder
+        the connection's ``r_script_dirs`` allows; checked (allowed, present, parses) before submitting.
     :param r_args: extra arguments for the R script's ``args``.
     :param r_mode: ``worker`` (one persistent R per process) or ``per-file`` (fresh R per file).
     :param file_timeout: seconds one file may take before R is killed and the file fails (0 = no limit).
@@ -176,6 +177,7 @@ class SubmitParallelRunOperator(BaseOperator):
             self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
                           ref.run_id, request.run_key)  # fmt: skip
         else:
+            backend.check_r_script(request.r_script)  # allowed, present and parsing, before anything is submitted
             ref = backend.submit(request)
             self.log.info("Submitted pipeline run %s over %s v%d (%d files) -> %s", ref.run_id,
                           request.dataset.name, request.dataset.version, request.dataset.file_count,

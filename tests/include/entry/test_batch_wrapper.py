@@ -202,10 +202,11 @@ def test_init_fails_fast_with_what_to_fix(entry, args: list[str], message: str) 
         entry(*args)
 
 
-def test_init_fails_fast_on_a_script_that_does_not_parse(entry, write_r_script) -> None:
-    script = write_r_script("process_file <- function(a, b, c) {{{\n", "broken.r")
-    with pytest.raises(RSetupError, match="does not parse"):
+def test_init_fails_fast_on_a_script_that_does_not_parse_without_echoing_it(entry, write_r_script) -> None:
+    script = write_r_script("process_file <- function(a, b, c) {\n  S3CRET_TOKEN here\n}\n", "broken.r")
+    with pytest.raises(RSetupError, match=r"does not parse: .*broken.r:2:16: unexpected symbol") as error:
         entry("--r-script", str(script))
+    assert "S3CRET_TOKEN" not in str(error.value)
 
 
 def test_missing_output_dir_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
