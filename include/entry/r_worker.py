@@ -31,6 +31,8 @@ WORKER_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 STDERR_TAIL_CHARS = 4000
 STDERR_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 2.0
+EXIT_CHECK_SECONDS = 0.5
+DEFAULT_MAX_LOG_BYTES = 20 * 1024 * 1024  # how often a wait for R checks that R itself is still running
 R_INSTALL_HINT = (
     "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
     "r-cran-png r-cran-jpeg) or pass --rscript /path/to/Rscript"
@@ -111,6 +113,8 @@ class RWorker:
     :param start_timeout: seconds R may take to start and source the script.
     :param env: environment for R; defaults to this process's, with a UTF-8 locale.
     :param restart_every: restart R after this many files (``None``: only after a failure).
+    :param max_log_bytes: when R's log grows past this, R is restarted and the log rotated to ``<log>.1``
+        (the previous ``.1`` is dropped), so a chatty script cannot fill the disk.
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class RWorker:
         start_timeout: float = 120.0,
         env: dict[str, str] | None = None,
         restart_every: int | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self.r_script = os.path.abspath(r_script)
         self.log_path = log_path
@@ -131,6 +136,7 @@ class RWorker:
         self.start_timeout = start_timeout
         self.env = env
         self.restart_every = restart_every
+        self.max_log_bytes = max_log_bytes
         self.starts = 0
         self._files_since_start = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -147,6 +153,8 @@ class RWorker:
         self.close()
         rscript = find_rscript(self.rscript)
         os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
+        if self._log_size() > self.max_log_bytes:
+            os.replace(self.log_path, self.log_path + ".1")
         offset = self._log_size()
         request_r, request_w = os.pipe()
         response_r, response_w = os.pipe()
@@ -170,6 +178,7 @@ class RWorker:
         self._request_fd, self._response_fd, self._buffer = request_w, response_r, b""
         self.starts += 1
         self._files_since_start = 0
+        self._last_failed = False
         reply = None
         if self._send({"cmd": "load", "script": self.r_script, "log": os.path.abspath(self.log_path)}):
             reply = self._receive(time.monotonic() + self.start_timeout)
@@ -217,13 +226,24 @@ class RWorker:
     def _run_batch(self, items: list[tuple[str, str]], args: list[str]) -> Generator[FileOutcome, None, int]:
         """Send one batch request; yield outcomes until it ends or R dies; return how many files were done."""
         offset = self._log_size()
-        request = {"cmd": "batch", "files": [{"input": i, "output_dir": o} for i, o in items], "args": args}
+        request: dict[str, Any] = {
+            "cmd": "batch",
+            "files": [{"input": i, "output_dir": o} for i, o in items],
+            "args": args,
+            "stop_on_error": True,  # a failure may leave R broken: the files after it get a fresh R
+            "max_log_bytes": self.max_log_bytes,
+        }
+        if self.restart_every is not None:
+            request["max_files"] = max(1, self.restart_every - self._files_since_start)
         sent = self._send(request)
         for done in range(len(items)):
             started = time.monotonic()
             deadline = None if not self.file_timeout else started + self.file_timeout
             try:
                 reply = self._receive(deadline) if sent else None
+                if reply is not None and reply.get("stopped"):  # R stopped at a file boundary, as asked
+                    self.close()
+                    return done
             except TimeoutError:
                 self.close()
                 yield FileOutcome(
@@ -248,13 +268,18 @@ class RWorker:
             self._files_since_start += 1
             yield outcome
             offset = int(reply.get("log_end") or self._log_size())
-            worn = self.restart_every is not None and self._files_since_start >= self.restart_every
-            if not outcome.ok or worn:
-                self.close()  # the files after this one get a fresh R
-                return done + 1
+        if self._stale():
+            self.close()  # the next batch gets a fresh R
         return len(items)
 
+    def _stale(self) -> bool:
+        """True when R should not take another file: its last file failed, it did ``restart_every`` files,
+        or its log is past ``max_log_bytes``."""
+        worn = self.restart_every is not None and self._files_since_start >= self.restart_every
+        return self._last_failed or worn or self._log_size() > self.max_log_bytes
+
     def _outcome(self, reply: dict[str, Any], offset: int) -> FileOutcome:
+        self._last_failed = not reply.get("ok")
         warnings = [str(w) for w in reply.get("warnings") or []]
         seconds = float(reply.get("seconds") or 0.0)
         if reply.get("ok"):
@@ -282,15 +307,15 @@ class RWorker:
             self._response_fd = -1
         if proc is None:
             return
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=KILL_GRACE_SECONDS if proc.poll() is None else None)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # R, if still there, and its leftovers
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
         self._last_returncode = proc.returncode
 
     _last_returncode: int | None = None
+    _last_failed = False
 
     def _send(self, message: dict[str, Any]) -> bool:
         """Write one request; False when R is gone."""
@@ -304,26 +329,34 @@ class RWorker:
         return True
 
     def _receive(self, deadline: float | None) -> dict[str, Any] | None:
-        """Wait for the next response line; ``None`` when R died, TimeoutError past ``deadline``."""
+        """Wait for the next response line; ``None`` when R died, TimeoutError past ``deadline``.
+
+        R's exit is noticed even while a process R started in the background (``system("... &")``) still
+        holds the response pipe open: the wait is sliced, and R's own exit checked between slices."""
         while b"\n" not in self._buffer:
             wait = None if deadline is None else deadline - time.monotonic()
             if wait is not None and wait <= 0:
                 self._kill()
                 raise TimeoutError
-            ready, _, _ = select.select([self._response_fd], [], [], wait)
+            slice_ = EXIT_CHECK_SECONDS if wait is None else min(wait, EXIT_CHECK_SECONDS)
+            ready, _, _ = select.select([self._response_fd], [], [], slice_)
             if not ready:
+                if self._proc is not None and self._proc.poll() is not None:
+                    self._kill()  # R is gone; what it left in its process group goes with it
+                    return None
                 continue
             chunk = os.read(self._response_fd, 1 << 16)
             if not chunk:
-                self._reap()
+                self._kill()
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line.decode("utf-8", errors="replace"))
 
     def _kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
+        """Kill R's whole process group (R and anything it started), whether or not R itself still runs."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
         self._reap()
 

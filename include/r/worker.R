@@ -144,10 +144,23 @@ run_worker <- function() {
     paste0(substr(encoded, 1L, nchar(encoded) - 1L), tail)
   }
 
+  # A batch may ask R to stop early, at a file boundary, so that the client can start a fresh R for the rest:
+  # after a failed file (stop_on_error), after max_files files, or once the log is past max_log_bytes.
   process_batch <- function(req) {
     args <- unlist(req$args, use.names = FALSE)
     if (is.null(args)) args <- character(0)
-    for (item in req$files) respond(process_one(item$input, item$output_dir, args))
+    done <- 0L
+    for (item in req$files) {
+      reply <- process_one(item$input, item$output_dir, args)
+      respond(reply)
+      done <- done + 1L
+      failed <- !startsWith(reply, '{"ok":true')
+      full <- !is.null(req$max_log_bytes) && !is.null(log_path) && isTRUE(file.size(log_path) > req$max_log_bytes)
+      if ((failed && isTRUE(req$stop_on_error)) || (!is.null(req$max_files) && done >= req$max_files) || full) {
+        if (done < length(req$files)) respond('{"stopped":true}')
+        break
+      }
+    }
   }
 
   load_script <- function(req) {

@@ -12,7 +12,7 @@ import pytest
 
 from azureml_parallel_r import status
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.engine.runs import LocalRun, RunNotFound, pid_alive, start_run
+from azureml_parallel_r.engine.runs import STALE_AFTER_VARIABLE, LocalRun, RunNotFound, start_run
 from azureml_parallel_r.engine.settings import ParallelRunSettings
 from tests.conftest import INCLUDE, live_processes
 
@@ -66,11 +66,9 @@ def test_cancel_stops_the_whole_process_tree_and_leaves_no_partial_outputs(
     r_worker = str(INCLUDE / "r" / "worker.R")
     run_processes = f"AZUREML_RUN_ID={run.run_id}"
     _wait_for(lambda: len(set(live_processes(r_worker)) & set(live_processes(run_processes))) >= 2)
-    controller = run.state()["pid"]
-    assert run.cancel() == status.CANCELED
+    assert run.cancel() == status.CANCELED  # through a cancel request in the run's folder, no pid involved
     assert run.status == status.CANCELED
     _wait_for(lambda: not live_processes(run_processes), timeout=30)
-    _wait_for(lambda: not pid_alive(controller), timeout=30)
     output = tmp_path / "output"
     assert not (output / "parallel_run_step.txt").exists()
     assert not (output / ".scratch").exists()
@@ -78,13 +76,20 @@ def test_cancel_stops_the_whole_process_tree_and_leaves_no_partial_outputs(
         assert not (output / "results" / hung).exists()
 
 
-def test_a_controller_that_died_reads_as_failed(tmp_path: Path, make_spec) -> None:
-    spec = make_spec({"a": "sleep"}, run_invocation_timeout=300)
+def test_a_controller_that_died_reads_as_failed_and_keeps_its_finished_rows(
+    tmp_path: Path, make_spec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of the controller: its heartbeat stops, so the run reads Failed with the reason; the rows of the
+    mini-batches it completed are on disk."""
+    monkeypatch.setenv(STALE_AFTER_VARIABLE, "3")
+    spec = make_spec({"a": "ok", "b": "sleep"}, run_invocation_timeout=300, mini_batch_size=1)
     run = start_run(spec)
-    _wait_for(lambda: run.status == status.RUNNING)
+    _wait_for(lambda: (run.state().get("counts") or {}).get("completed_mini_batches") == 1)
     os.killpg(run.state()["pid"], signal.SIGKILL)
-    _wait_for(lambda: run.status == status.FAILED, timeout=30)
-    assert "died unexpectedly" in run.state()["message"]
+    _wait_for(lambda: run.status == status.FAILED, timeout=60)
+    assert "stopped reporting (no heartbeat for" in run.state()["message"]
+    partial = Path(spec.logs_dir, "sys", "parallel_run_step.txt.partial")
+    assert partial.read_text().split() == ["a"]
 
 
 def test_cancel_of_a_finished_run_changes_nothing(tmp_path: Path, make_spec) -> None:

@@ -163,6 +163,8 @@ class LocalBackend(ParallelRunBackend):
         record = self._record(run_id)
         output_dir = self._datastore_path(record["output_path"])
         rows_file = output_dir / record.get("rows_file_name", "parallel_run_step.txt")
+        if not rows_file.is_file():  # a controller that died: the rows of its completed mini-batches
+            rows_file = Path(record["logs_dir"]) / "sys" / f"{rows_file.name}.partial"
         rows = split_rows(rows_file.read_text(encoding="utf-8", errors="replace")) if rows_file.is_file() else []
         failures = {}
         failures_dir = output_dir / "failures"

@@ -15,6 +15,7 @@ from azureml_parallel_r.engine.settings import ParallelRunSettings
 
 SPEC_FILE = "job_spec.json"
 STATUS_FILE = "status.json"
+CANCEL_FILE = "cancel.request"  # written by whoever cancels; the controller polls for it
 
 
 def new_run_id(prefix: str = "local") -> str:

@@ -7,9 +7,7 @@ run-spec``), so the caller, an Airflow task for instance, may exit while the job
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,30 +16,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.engine.job import SPEC_FILE, STATUS_FILE, JobSpec, read_json, write_json
+from azureml_parallel_r.engine.job import CANCEL_FILE, SPEC_FILE, STATUS_FILE, JobSpec, read_json, write_json
 from azureml_parallel_r.engine.runtime import PACKAGE_PARENT
 
-CANCEL_GRACE_SECONDS = 20.0
-PID_FILE = "controller.pid"
+CANCEL_GRACE_SECONDS = 30.0
+STALE_AFTER_VARIABLE = "AZUREML_PARALLEL_R_STALE_AFTER_SECONDS"
+DEFAULT_STALE_AFTER_SECONDS = 60.0  # the controller writes its heartbeat every 2 s
+
+
+def stale_after_seconds() -> float:
+    """How long a run may go without a heartbeat before it reads as Failed (``AZUREML_PARALLEL_R_STALE_AFTER_SECONDS``,
+    default 60)."""
+    try:
+        return float(os.environ.get(STALE_AFTER_VARIABLE, DEFAULT_STALE_AFTER_SECONDS))
+    except ValueError:
+        return DEFAULT_STALE_AFTER_SECONDS
 
 
 class RunNotFound(LookupError):
     """No local run lives in the given logs folder."""
-
-
-def pid_alive(pid: int) -> bool:
-    """Return True while process ``pid`` runs (a zombie does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is not running
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 @dataclass(frozen=True)
@@ -64,29 +57,31 @@ class LocalRun:
         return cls(spec["run_id"], logs_dir)
 
     def state(self) -> dict[str, Any]:
-        """Return the run's status record; a run whose controller died unexpectedly reads as Failed."""
+        """Return the run's status record. A run that is not finished but whose controller has not refreshed
+        its heartbeat for ``STALE_AFTER_SECONDS`` reads as Failed: the controller died or was killed. No
+        process id is involved, so any process that sees the run's folder (another container, another
+        machine on a shared datastore) reads the same state."""
         state = read_json(os.path.join(self.logs_dir, STATUS_FILE)) or {
             "run_id": self.run_id,
             "status": run_status.NOT_STARTED,
             "message": "not started",
         }
-        state.setdefault("pid", None)
-        state["pid"] = state["pid"] or self._controller_pid()
-        if state["status"] not in run_status.TERMINAL and state["pid"] and not pid_alive(state["pid"]):
-            state = read_json(os.path.join(self.logs_dir, STATUS_FILE)) or state  # it may have just finished
-            if state["status"] not in run_status.TERMINAL:
+        if state["status"] not in run_status.TERMINAL:
+            heartbeat = state.get("heartbeat") or self._status_mtime()
+            silent = time.time() - heartbeat if heartbeat else 0.0
+            if silent > stale_after_seconds():
                 state = {
                     **state,
                     "status": run_status.FAILED,
-                    "message": "the local engine process died unexpectedly",
+                    "message": f"the local engine stopped reporting (no heartbeat for {silent:.0f} s, the limit is "
+                    f"{stale_after_seconds():.0f} s): its controller died or was killed",
                 }
         return state
 
-    def _controller_pid(self) -> int | None:
+    def _status_mtime(self) -> float | None:
         try:
-            with open(os.path.join(self.logs_dir, PID_FILE), encoding="ascii") as handle:
-                return int(handle.read().strip())
-        except (OSError, ValueError):
+            return os.path.getmtime(os.path.join(self.logs_dir, STATUS_FILE))
+        except OSError:
             return None
 
     @property
@@ -103,23 +98,17 @@ class LocalRun:
         return current
 
     def cancel(self, grace: float = CANCEL_GRACE_SECONDS) -> str:
-        """Cancel the run: terminate the controller and its workers; return the final status.
-
-        The controller stops its workers (each runs its entry script's ``shutdown()``) and records
-        Canceled; after ``grace`` seconds the whole process group is killed and Canceled recorded here.
+        """Cancel the run and return its final status: a cancel request is written into the run's folder and
+        the controller, which polls for it, stops its workers (each runs its entry script's ``shutdown()``)
+        and records Canceled. A controller that does not answer within ``grace`` seconds (dead, or stuck) is
+        recorded Canceled here; its heartbeat stops, so it cannot come back as running.
         """
         state = self.state()
         if state["status"] in run_status.TERMINAL:
             return state["status"]
-        pid = state.get("pid")
-        if pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
-        if self.wait(timeout=grace) in run_status.TERMINAL and self.status == run_status.CANCELED:
+        write_json(os.path.join(self.logs_dir, CANCEL_FILE), {"requested_at": time.time(), "by": os.getpid()})
+        if self.wait(timeout=grace) == run_status.CANCELED:
             return run_status.CANCELED
-        if pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
         state = self.state()
         if state["status"] not in run_status.TERMINAL or state["status"] == run_status.FAILED:
             write_json(
@@ -138,7 +127,7 @@ def start_run(spec: JobSpec) -> LocalRun:
     spec_path = spec.save()
     write_json(
         os.path.join(spec.logs_dir, STATUS_FILE),
-        {"run_id": spec.run_id, "status": run_status.NOT_STARTED, "message": "starting", "pid": None},
+        {"run_id": spec.run_id, "status": run_status.NOT_STARTED, "message": "starting", "heartbeat": time.time()},
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -154,6 +143,4 @@ def start_run(spec: JobSpec) -> LocalRun:
             start_new_session=True,
         )
     threading.Thread(target=proc.wait, name=f"reap-{spec.run_id}", daemon=True).start()  # no zombie left behind
-    with open(os.path.join(spec.logs_dir, PID_FILE), "w", encoding="ascii") as handle:
-        handle.write(str(proc.pid))
     return LocalRun(spec.run_id, spec.logs_dir)

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.engine.job import STATUS_FILE, JobSpec, write_json
+from azureml_parallel_r.engine.job import CANCEL_FILE, STATUS_FILE, JobSpec, write_json
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INIT_TIMEOUT_SECONDS = 600.0
@@ -390,6 +390,7 @@ class ParallelRunJob:
             self.counts.completed_mini_batches += 1
             if kept and self._rows_file is not None:
                 self._rows_file.write("".join(f"{row}\n" for row in kept))
+                self._rows_file.flush()  # a completed mini-batch's rows survive a killed controller
             self._check_thresholds()
 
     def _check_thresholds(self) -> None:
@@ -432,6 +433,8 @@ class ParallelRunJob:
         signalled_at: float | None = None
         next_progress = time.monotonic()
         while any(thread.is_alive() for thread in threads):
+            if not self._cancel.is_set() and os.path.exists(os.path.join(self.spec.logs_dir, CANCEL_FILE)):
+                self.request_cancel()  # asked by any process that sees the run's folder (no pid involved)
             if self._stopping() and signalled_at is None:
                 signalled_at = time.monotonic()
                 self._signal_workers(signal.SIGTERM)
@@ -465,7 +468,7 @@ class ParallelRunJob:
             yield
             return
         partial = os.path.join(self.spec.logs_dir, "sys", f"{self.settings.rows_file_name}.partial")
-        with open(partial, "w", encoding="utf-8") as handle:
+        with open(partial, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as handle:
             self._rows_file = handle
             try:
                 yield
@@ -574,5 +577,6 @@ class ParallelRunJob:
                 "output_dir": self.spec.output_dir,
                 "logs_dir": self.spec.logs_dir,
                 "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
+                "heartbeat": time.time(),
             },
         )

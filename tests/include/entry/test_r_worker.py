@@ -251,3 +251,42 @@ def test_r_return_values_become_json(write_r_script, tmp_path: Path, r_value: st
     worker.close()
     assert outcome.ok, outcome.error
     assert outcome.value == expected
+
+
+def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_script, tmp_path: Path) -> None:
+    """R in its own process group: when R dies, what it started dies with it, and the crash is a crash."""
+    from tests.conftest import live_processes
+
+    marker = f"apr-bg-{os.getpid()}-{tmp_path.name}"
+    script = write_r_script(
+        f"""
+        process_file <- function(input_path, output_dir, args) {{
+          system("exec -a {marker} sleep 1000 &")
+          if (readLines(input_path, n = 1L) == "crash") quit(save = "no", status = 9)
+          "started a background child"
+        }}
+        """
+    )
+    worker = RWorker(str(script), str(tmp_path / "r.txt"), file_timeout=120)
+    try:
+        items = [(_input(tmp_path, name, action), _out(tmp_path, name))
+                 for name, action in [("bg", "fine"), ("dies", "crash"), ("after", "fine")]]  # fmt: skip
+        outcomes = list(worker.process_many(items, []))
+    finally:
+        worker.close()
+    assert [o.kind for o in outcomes] == ["ok", "crash", "ok"]
+    assert "R exited with status 9" in outcomes[1].error
+    assert live_processes(marker) == []
+
+
+def test_r_logs_are_capped_by_rotation(write_r_script, tmp_path: Path) -> None:
+    script = write_r_script('process_file <- function(input_path, output_dir, args) cat(strrep("x", 4000), "\\n")\n')
+    log = tmp_path / "r.txt"
+    worker = RWorker(str(script), str(log), max_log_bytes=10_000)
+    try:
+        items = [(_input(tmp_path, f"f{i}", "x"), _out(tmp_path, f"f{i}")) for i in range(12)]
+        assert all(o.ok for o in worker.process_many(items, []))
+    finally:
+        worker.close()
+    assert log.stat().st_size <= 10_000 + 4100 and (tmp_path / "r.txt.1").stat().st_size <= 10_000 + 4100
+    assert worker.starts > 1
