@@ -17,7 +17,8 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
                            relative to it
 ``--input-name NAME``      the named input (``as_named_input(NAME)``): its mount folder is found the way
                            the runtime's ``Run.get_context().input_datasets[NAME]`` finds it (below); used
-                           when ``--input-root`` is not given. One of the two is required.
+                           when ``--input-root`` is not given. Without either, the step's only mounted input
+                           is the root (the local engine exposes its ``--input`` that way).
 ``--rscript PATH``         the Rscript executable (default: ``Rscript`` on PATH)
 ``--r-restart-every N``    restart R after every N files, to bound slow leaks (default: only after a file
                            fails, which always restarts R)
@@ -116,6 +117,13 @@ def resolve_r_script(path: str, source_dir: str = SOURCE_DIR) -> str:
 DATASET_VARIABLES = "AZUREML_DATASET_ENVIRONMENT_VARS"
 
 
+def runtime_input_names(environ: dict[str, str] | None = None) -> list[str]:
+    """The names of the mounted or downloaded inputs the runtime exposes (``AZUREML_DATASET_ENVIRONMENT_VARS``)."""
+    environ = os.environ if environ is None else environ
+    pairs = [item.split(":") for item in environ.get(DATASET_VARIABLES, "").split(",") if item]
+    return [pair[0] for pair in pairs if len(pair) == 2 and pair[0] and pair[1].lower() != "direct"]
+
+
 def runtime_input_path(name: str, environ: dict[str, str] | None = None) -> str:
     """The local folder of the named FileDataset input, found as ``Run.get_context().input_datasets[name]``
     finds it (azureml/core/run.py, ``InputDatasets._load_input_datasets``): ``AZUREML_DATASET_ENVIRONMENT_VARS``
@@ -155,10 +163,14 @@ def parse_config(argv: list[str]) -> EntryConfig:
         raise ValueError("no output directory: pass --output-dir or set AZUREML_BI_OUTPUT_PATH")
     input_root = args.input_root or (runtime_input_path(args.input_name) if args.input_name else None)
     if not input_root:
-        raise ValueError(
-            "no dataset root: pass --input-root DIR (the folder the inputs are under) or --input-name NAME (the "
-            "step's named FileDataset input); outputs are filed under each input's path relative to that root"
-        )
+        inputs = runtime_input_names()
+        if len(inputs) != 1:
+            raise ValueError(
+                "no dataset root: pass --input-root DIR (the folder the inputs are under) or --input-name NAME (the "
+                f"step's named FileDataset input; the runtime exposes {inputs or 'none'}); outputs are filed under "
+                "each input's path relative to that root"
+            )
+        input_root = runtime_input_path(inputs[0])  # the step's one FileDataset input
     if args.r_restart_every is not None and args.r_restart_every < 1:
         raise ValueError(f"--r-restart-every must be >= 1 file, got {args.r_restart_every}")
     if args.file_timeout < 0:

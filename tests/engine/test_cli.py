@@ -177,3 +177,18 @@ def test_a_folder_link_loop_lists_each_file_once(tmp_path: Path, tiny_entry: Pat
     done = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out", "--run-max-try", "1")
     assert done.returncode == 0, done.stderr
     assert sorted((tmp_path / "out" / "parallel_run_step.txt").read_text().split()) == ["a", "b"]
+
+
+@pytest.mark.integration
+def test_the_entry_script_files_outputs_under_the_cli_input_by_default(tmp_path: Path, write_inputs) -> None:
+    """Without --input-root, the engine's --input is the dataset root, as the runtime exposes a mount."""
+    from azureml_parallel_r.samples import write_png
+
+    inputs = tmp_path / "in"
+    write_png(str(inputs / "cam" / "p.png"))
+    done = _engine("run", *_job_args(inputs, tmp_path / "out", INCLUDE, "entry/batch_wrapper.py"),
+                   "--process-count-per-node", "1", "--", "--r-script", str(EXAMPLE_R_SCRIPT))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (row,) = (tmp_path / "out" / "parallel_run_step.txt").read_text().splitlines()
+    assert json.loads(row)["relative_path"] == "cam/p.png"
+    assert (tmp_path / "out" / "results" / "cam" / "p.png" / "stats.json").is_file()

@@ -238,6 +238,10 @@ class WorkerProcess:
         self._write_fd = self._read_fd = -1
 
 
+DATASET_VARIABLES = "AZUREML_DATASET_ENVIRONMENT_VARS"
+INPUT_NAME = "input_files"
+
+
 @dataclass
 class _Counts:
     total_files: int = 0
@@ -481,6 +485,9 @@ class ParallelRunJob:
 
     def _worker_env(self, node: str, process: str, workdir: str) -> dict[str, str]:
         env = dict(os.environ)
+        # the input folder, exposed as Azure ML exposes a mounted FileDataset input (azureml/core/run.py,
+        # InputDatasets._load_input_datasets); the job's own environment variables may name it differently
+        env.update({DATASET_VARIABLES: f"{INPUT_NAME}:mount", INPUT_NAME: self.spec.input_dir})
         env.update(self.settings.environment_variables)
         python_path = env.get("PYTHONPATH")
         env.update(
