@@ -53,6 +53,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # the runtime puts the source directory, not this folder, on sys.path
     sys.path.insert(0, _HERE)
 
+from journal import Journal  # noqa: E402
 from output_layout import OutputLayout, json_line, relative_input_path  # noqa: E402
 from r_worker import FileOutcome, RSetupError, RWorker, find_rscript  # noqa: E402
 
@@ -211,6 +212,7 @@ class BatchProcessor:
     def __init__(self, config: EntryConfig, log_dir: str, process_name: str) -> None:
         self.config = config
         self.layout = OutputLayout(config.output_dir, process_name)
+        self.journal = Journal(config.output_dir, process_name)
         self.worker = RWorker(
             config.r_script,
             os.path.join(log_dir, "r", f"{process_name}.txt"),
@@ -222,6 +224,7 @@ class BatchProcessor:
     def start(self) -> None:
         """Start R and load the script once, so a broken script fails here and not per file."""
         os.makedirs(self.config.output_dir, exist_ok=True)
+        self.layout.remove_stale_scratch()
         self.worker.start()
         if self.config.r_mode == "per-file":
             self.worker.close()
@@ -235,6 +238,18 @@ class BatchProcessor:
         :param input_paths: local paths of the input files.
         """
         relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]  # or raise
+        done = self._finished_earlier(relatives)
+        if done:  # a retried mini-batch: only the files without results from an earlier try run again
+            logger.info("%d of %d files of this mini-batch have results from an earlier try", len(done),
+                        len(relatives))  # fmt: skip
+            todo = [i for i, relative in enumerate(relatives) if relative not in done]
+            return list(done.values()) + self._run_files([input_paths[i] for i in todo], [relatives[i] for i in todo])
+        return self._run_files(input_paths, relatives)
+
+    def _run_files(self, input_paths: list[str], relatives: list[str]) -> list[str]:
+        """Run R over the files; return the rows of those that succeeded."""
+        if not input_paths:
+            return []
         scratches = [self.layout.new_scratch() for _ in input_paths]
         args = list(self.config.r_args)
         items = list(zip(input_paths, scratches, strict=True))
@@ -253,6 +268,20 @@ class BatchProcessor:
                 if os.path.isdir(scratch):
                     self.layout.discard(scratch)
         return rows
+
+    def _finished_earlier(self, relatives: list[str]) -> dict[str, str]:
+        """Rows of the files an earlier try of this run finished: only looked up when some of the files
+        already have a results folder (one stat each), so a first try costs nothing more.
+        ``AZUREML_PARALLEL_R_RESUME=0`` turns this off (the benchmark's baseline)."""
+        if os.environ.get("AZUREML_PARALLEL_R_RESUME") == "0":
+            return {}
+        if not any(os.path.isdir(self.layout.results_path(relative)) for relative in relatives):
+            return {}
+        return {
+            relative: row
+            for relative, row in self.journal.finished(relatives).items()
+            if os.path.isdir(self.layout.results_path(relative))
+        }
 
     def _process_alone(self, input_path: str, scratch: str, args: list[str]) -> FileOutcome:
         """Per-file mode: a fresh R process for this one file."""
@@ -284,7 +313,9 @@ class BatchProcessor:
         }
         if outcome.warnings:
             row["warnings"] = outcome.warnings
-        return json_line(row)
+        line = json_line(row)
+        self.journal.record(relative, line)
+        return line
 
     def _failure_record(self, input_path: str, relative: str, outcome: FileOutcome) -> dict[str, Any]:
         return {
@@ -302,6 +333,7 @@ class BatchProcessor:
 
     def close(self) -> None:
         self.worker.close()
+        self.journal.close()
         self.layout.remove_scratch()
 
 

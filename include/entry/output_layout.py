@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -201,12 +202,33 @@ class OutputLayout:
             with contextlib.suppress(OSError):
                 os.remove(path)
 
+    def remove_stale_scratch(self) -> None:
+        """Remove the scratch folders that processes of this host left when they were killed (a mini-batch
+        past ``run_invocation_timeout``): folders named ``<this host>-<pid>`` whose process is gone."""
+        parent = os.path.dirname(self.scratch_root)
+        host = socket.gethostname()
+        with contextlib.suppress(OSError):
+            for name in os.listdir(parent):
+                owner, _, pid = name.rpartition("-")
+                if owner == host and pid.isdigit() and not _process_alive(int(pid)):
+                    shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
     def remove_scratch(self) -> None:
         """Remove this process's scratch folder (and the shared parent once it is empty)."""
         shutil.rmtree(self.scratch_root, ignore_errors=True)
         self._made_dirs.clear()
         with contextlib.suppress(OSError):  # other processes still use it
             os.rmdir(os.path.dirname(self.scratch_root))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _files_below(folder: str, prefix: str = "") -> list[str]:

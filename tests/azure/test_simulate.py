@@ -28,4 +28,4 @@ def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -
     assert record["output_destination"]["path"] == record["tags"]["output_path"]
     assert record["output_destination"]["path"].startswith("r-script-outputs/2026-11-17/")
     assert '"run_key":{"dag_id":"r_parallel_batch"' in record["description"]
-    assert record["step_type"] == "ParallelRunStep" and len(record["snapshot_files"]) == 5
+    assert record["step_type"] == "ParallelRunStep" and len(record["snapshot_files"]) == 6

@@ -110,8 +110,8 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     assert "libfuse2" in dockerfile and 'python3 -c "import azureml.core, azureml.dataprep, fuse' in dockerfile
     # the snapshot holds exactly the entry script, its helpers and the R code
     (snapshot,) = fake_azure.service.snapshots.values()
-    assert sorted(snapshot["files"]) == ["entry/batch_wrapper.py", "entry/output_layout.py", "entry/r_worker.py",
-                                         "r/process_file.r", "r/worker.R"]  # fmt: skip
+    assert sorted(snapshot["files"]) == ["entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py",
+                                         "entry/r_worker.py", "r/process_file.r", "r/worker.R"]  # fmt: skip
     # the run key is in the description (stored at creation) and in the tags (set right after)
     run = fake_azure.service.runs[ref.run_id]["dto"]
     assert json.loads(run["description"].split(" ", 1)[1])["run_key"] == KEY

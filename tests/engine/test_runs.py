@@ -108,3 +108,58 @@ def test_a_logs_folder_holds_one_run(tmp_path: Path, make_spec) -> None:
 def test_open_unknown_run(tmp_path: Path) -> None:
     with pytest.raises(RunNotFound, match="no local run in"):
         LocalRun.open(str(tmp_path))
+
+
+COUNTING_R_SCRIPT = r"""
+process_file <- function(input_path, output_dir, args) {
+  cat(basename(input_path), "\n", file = file.path(Sys.getenv("TEST_COUNTS"), "calls.txt"), append = TRUE)
+  action <- readLines(input_path, n = 1L, warn = FALSE)
+  if (action == "error") stop("corrupt: ", basename(input_path))
+  marker <- file.path(Sys.getenv("TEST_COUNTS"), paste0(basename(input_path), ".slow"))
+  if (action == "slow-once" && !file.exists(marker)) { file.create(marker); Sys.sleep(30) }
+  writeLines(action, file.path(output_dir, "out.txt"))
+  action
+}
+"""
+
+
+def _calls(tmp_path: Path) -> dict[str, int]:
+    from collections import Counter
+
+    return dict(Counter((tmp_path / "calls.txt").read_text().split()))
+
+
+@pytest.mark.integration
+def test_a_retried_mini_batch_reruns_only_the_files_without_results(tmp_path: Path, write_inputs, write_r_script):
+    """A corrupt file fails its mini-batch on every try; the good files of that mini-batch run once."""
+    inputs = write_inputs({"good1": "fine", "good2": "fine", "zbad": "error"})
+    script = write_r_script(COUNTING_R_SCRIPT, "counting.r")
+    spec = _r_spec(tmp_path, inputs, script, mini_batch_size=3, process_count_per_node=1, run_max_try=3,
+                   environment_variables={"TEST_COUNTS": str(tmp_path)})  # fmt: skip
+    run = start_run(spec)
+    assert run.wait(timeout=180) == status.FINISHED
+    assert _calls(tmp_path) == {"good1": 1, "good2": 1, "zbad": 3}
+    rows = Path(spec.output_dir, "parallel_run_step.txt").read_text().splitlines()
+    assert sorted(json.loads(r)["relative_path"] for r in rows) == ["good1", "good2"]
+
+
+@pytest.mark.integration
+def test_a_mini_batch_killed_by_its_timeout_keeps_the_files_it_finished(tmp_path: Path, write_inputs,
+                                                                        write_r_script) -> None:  # fmt: skip
+    """run_invocation_timeout kills the try; the file it had finished keeps its row and is not redone, the
+    slow one is retried, and no scratch folder is left behind."""
+    inputs = write_inputs({"a-fast": "fine", "b-slow": "slow-once"})
+    script = write_r_script(COUNTING_R_SCRIPT, "counting.r")
+    spec = _r_spec(tmp_path, inputs, script, mini_batch_size=2, process_count_per_node=1, run_max_try=3,
+                   run_invocation_timeout=8, environment_variables={"TEST_COUNTS": str(tmp_path)})  # fmt: skip
+    run = start_run(spec)
+    assert run.wait(timeout=180) == status.FINISHED
+    assert _calls(tmp_path) == {"a-fast": 1, "b-slow": 2}
+    rows = Path(spec.output_dir, "parallel_run_step.txt").read_text().splitlines()
+    assert sorted(json.loads(r)["relative_path"] for r in rows) == ["a-fast", "b-slow"]
+    import socket
+    import tempfile
+
+    scratch = Path(tempfile.gettempdir(), "azureml-parallel-r-scratch")
+    leftovers = [p for p in scratch.glob(f"{socket.gethostname()}-*") if any(p.iterdir())] if scratch.is_dir() else []
+    assert not [p for p in leftovers if not (Path("/proc") / p.name.rsplit("-", 1)[1]).exists()]

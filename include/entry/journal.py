@@ -1,0 +1,70 @@
+"""The files of a run that already have their results, so that a retried mini-batch re-runs only the others.
+
+The ParallelRunStep runtime retries a whole mini-batch when ``run()`` raised, timed out or returned fewer
+rows than files; without a record, the files that had succeeded would run again on every try, and the rows
+of the files a timed-out try had finished would be lost. After a file's outputs are in place, its row is
+appended (one line, flushed) to this process's journal, in a folder on the node's local disk shared by the
+run's processes. A retried mini-batch that lands on the same node takes the rows of its finished files from
+the journals and runs only the rest; one on another node runs them again, which is also correct (outputs are
+replaced whole). The journal is on local disk, not on the output mount: appending to a blob rewrites it.
+
+Standard library only: this module ships to the compute nodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import tempfile
+
+JOURNAL_DIR = "azureml-parallel-r-journal"
+
+
+class Journal:
+    """The finished files of one run (keyed by the run's output folder), shared by its processes on a node.
+
+    :param output_dir: the run's output folder (identifies the run).
+    :param process_name: this process's name (its journal file).
+    :param base_dir: the local folder for journals (default: the system's temporary folder).
+    """
+
+    def __init__(self, output_dir: str, process_name: str, base_dir: str | None = None) -> None:
+        run = hashlib.sha256(os.path.abspath(output_dir).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+        self.folder = os.path.join(base_dir or tempfile.gettempdir(), JOURNAL_DIR, run)
+        self.path = os.path.join(self.folder, f"{process_name}.jsonl")
+        self._handle = None
+        self._rows: dict[str, str] = {}
+        self._read: dict[str, int] = {}
+
+    def record(self, relative_path: str, row: str) -> None:
+        """Remember that ``relative_path`` is done, with its row (one line of JSON)."""
+        if self._handle is None:
+            os.makedirs(self.folder, exist_ok=True)
+            self._handle = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        self._handle.write(row + "\n")
+        self._handle.flush()
+        self._rows[relative_path] = row
+
+    def finished(self, relative_paths: list[str]) -> dict[str, str]:
+        """The rows of those of ``relative_paths`` that a try of this run (any process on this node) finished."""
+        wanted = set(relative_paths)
+        if not wanted - set(self._rows):
+            return {path: self._rows[path] for path in wanted}
+        for path in glob.glob(os.path.join(glob.escape(self.folder), "*.jsonl")):
+            with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as handle:
+                handle.seek(self._read.get(path, 0))
+                for line in handle:
+                    if not line.endswith("\n"):
+                        break  # a line being written by another process: read it next time
+                    self._read[path] = self._read.get(path, 0) + len(line.encode("utf-8"))
+                    with contextlib.suppress(ValueError, AttributeError, TypeError):
+                        self._rows[json.loads(line)["relative_path"]] = line.rstrip("\n")
+        return {path: self._rows[path] for path in wanted if path in self._rows}
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
