@@ -15,9 +15,26 @@ mkdir -p "$AIRFLOW_HOME/logs"
 LOG="$AIRFLOW_HOME/logs/dags-test-r_parallel_batch-$DATE.log"
 echo "running the r_parallel_batch DAG for $DATE on the local engine (log: $LOG) ..."
 before=$(ls -1 "$DATASTORE/r-script-outputs/$DATE" 2>/dev/null || true)
+STARTED_AT=$(date +%s)
+# Ctrl-C (or a kill) stops `airflow dags test`; the pipeline run it started lives on in its own session, so
+# cancel the runs this demo submitted that are still going (controller, workers and R stop with them).
+cancel_started_runs() {
+  .venv/bin/python - "$DATASTORE" "$STARTED_AT" <<'PY' || true
+import json, pathlib, sys
+from azureml_parallel_r.backends.local import LocalBackend
+root, since = sys.argv[1], float(sys.argv[2])
+backend = LocalBackend(root)
+for record in sorted((pathlib.Path(root) / ".azureml-local" / "runs").glob("*.json")):
+    data = json.loads(record.read_text())
+    if data.get("submitted_at", 0) >= since and not backend.get_status(data["run_id"]).terminal:
+        print(f"interrupted: canceling pipeline run {data['run_id']} ->", backend.cancel(data["run_id"]).status)
+PY
+}
+trap 'echo; cancel_started_runs; exit 130' INT TERM
 set +e
 .venv/bin/airflow dags test r_parallel_batch "$DATE" >"$LOG" 2>&1
 set -e
+trap - INT TERM
 grep -E "\[DAG TEST\] end task|Submitted pipeline run|Pausing task as DEFERRED|DagRun Finished" "$LOG" |
   sed -E 's/^[0-9T:.Z-]+ \[[a-z]+ *\] //; s/ \[airflow[^]]*\] loc=.*$//; s/ loc=[a-z_.]+:[0-9]+//' || true
 

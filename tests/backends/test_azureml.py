@@ -300,3 +300,12 @@ def test_a_listing_of_100000_result_blobs_is_read_page_by_page_and_counted_whole
     assert len(pages) == 20 and listing.hits >= 20
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
     assert report["counts"]["output_files"] == 100_000 and report["passed"], report["problems"]
+
+
+def test_a_folder_whose_files_changed_gets_a_new_version_that_lists_them(fake_azure, backend, dataset, tmp_path):
+    (tmp_path / "late").mkdir()
+    (tmp_path / "late" / "late.png").write_bytes(b"added after registration")
+    fake_azure.upload_inputs(tmp_path / "late", INPUTS)
+    again = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags={"logical_date": DATE, "path": INPUTS})
+    assert (again.version, again.reused, again.file_count) == (2, False, 10)
+    assert "late.png" not in backend.list_dataset_files(dataset) and "late.png" in backend.list_dataset_files(again)

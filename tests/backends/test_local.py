@@ -91,3 +91,18 @@ def test_a_failed_or_canceled_run_is_not_reattached(backend: LocalBackend, tmp_p
 def test_unknown_run_ids_are_clear_errors(backend: LocalBackend) -> None:
     with pytest.raises(RunNotFoundError, match="no local run 'nope'"):
         backend.get_status("nope")
+
+
+def test_a_folder_whose_files_changed_gets_a_new_version_and_the_old_one_keeps_its_files(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    """Clearing a DAG run processes the folder as it is now; a file added later is never part of (nor an
+    allowed failure of) the version an earlier run processed."""
+    path = _inputs(tmp_path)
+    first = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    (tmp_path / path / "late.png").write_bytes(b"added after the first run")
+    second = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    assert (first.version, second.version, second.reused, second.file_count) == (1, 2, False, 3)
+    assert backend.list_dataset_files(first) == ["a.png", "sub/b.png"]
+    assert backend.list_dataset_files(second) == ["a.png", "late.png", "sub/b.png"]
+    assert backend.register_file_dataset(path, name="inputs", tags=TAGS).reused

@@ -132,3 +132,33 @@ def test_values_that_are_not_numbers_are_named(backend: mock.Mock, context: dict
     with pytest.raises(ValueError, match=message):
         _op(**{field: value}).execute(context)
     backend.submit.assert_not_called()
+
+
+class _TaskState(dict):
+    """The task_state_store Airflow 3.3 gives a task: values that survive its retries and clears."""
+
+    def set(self, key, value, **_):
+        self[key] = value
+
+
+def test_a_retry_reattaches_but_a_users_clear_submits_again(backend: mock.Mock, context: dict) -> None:
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    context["task_state_store"] = state = _TaskState()
+    context["ti"].try_number = 1
+    _op().execute(context)
+    first_key = backend.submit.call_args.args[0].run_key
+    assert first_key["attempt"] == "1" and state["azureml_parallel_r_submission"]["done"] is True
+    # the user clears the task: try 2 must process the folder again (a new attempt), not reattach to try 1's run
+    context["ti"].try_number = 2
+    _op().execute(context)
+    assert backend.find_run.call_args.args[0]["attempt"] == "2"
+    assert backend.submit.call_args.args[0].run_key["attempt"] == "2"
+    # try 3 dies after submitting, before it finished: try 4 (an automatic retry) looks for try 3's run
+    state["azureml_parallel_r_submission"] = {"attempt": "3", "done": False}
+    context["ti"].try_number = 4
+    backend.find_run.return_value = RunRef(**{**REF.to_dict(), "reattached": True})
+    backend.submit.reset_mock()
+    assert _op().execute(context)["reattached"] is True
+    assert backend.find_run.call_args.args[0]["attempt"] == "3"
+    backend.submit.assert_not_called()

@@ -174,3 +174,32 @@ def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
         assert {run["run_type"] for run in runs} == {"manual", "backfill"}  # no scheduled runs crept in
         assert {run["state"] for run in runs} == {"success"}
         ui.dag_grid(unpaused_dag, ARTIFACTS / "grid.png", [run["dag_run_id"] for run in runs])
+
+
+def test_marking_the_deferred_sensor_failed_cancels_the_pipeline_run(
+    stack: AirflowStack, unpaused_dag: str, datastore: Path
+) -> None:
+    """A user's action on the deferred task reaches the trigger's on_kill in the real triggerer, which
+    cancels the run (a trigger that merely moves between triggerers would not)."""
+    from azureml_parallel_r.backends.local import LocalBackend
+
+    hang = datastore.parent / "hang.r"
+    hang.write_text("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n")
+    conf = {"input_path": TRIGGERED_INPUTS, "r_script": str(hang)}
+    stack.api.post(f"/dags/{unpaused_dag}/dagRuns", {"dag_run_id": "user-stops-it", "logical_date": None, "conf": conf})
+
+    def deferred_and_polled() -> bool:
+        stack.check_alive()
+        states = task_states(stack, "user-stops-it")
+        assert states.get("wait_for_pipeline") not in FINISHED, states
+        lines = trigger_log_lines(stack, "user-stops-it", "wait_for_pipeline")
+        return states.get("wait_for_pipeline") == "deferred" and any(" is Running" in line for line in lines)
+
+    wait_until(deferred_and_polled, timeout=180, what="wait_for_pipeline deferred with its trigger polling")
+    pipeline_run = stack.api.get(
+        f"/dags/{DAG_ID}/dagRuns/user-stops-it/taskInstances/submit_pipeline/xcomEntries/run_id"
+    )
+    stack.api.patch(f"/dags/{DAG_ID}/dagRuns/user-stops-it/taskInstances/wait_for_pipeline", {"new_state": "failed"})
+    backend = LocalBackend(str(datastore))
+    wait_until(lambda: backend.get_status(pipeline_run["value"]).status == "Canceled", timeout=120,
+               what="the triggerer to cancel the pipeline run")  # fmt: skip

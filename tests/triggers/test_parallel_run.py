@@ -34,7 +34,7 @@ def test_serialize_round_trip() -> None:
     trigger = ParallelRunTrigger("run-1", "my_conn", 2.5)
     path, kwargs = trigger.serialize()
     assert path == "azureml_parallel_r.triggers.parallel_run.ParallelRunTrigger"
-    assert kwargs == {"run_id": "run-1", "conn_id": "my_conn", "poll_interval": 2.5}
+    assert kwargs == {"run_id": "run-1", "conn_id": "my_conn", "poll_interval": 2.5, "cancel_on_kill": True}
     module, name = path.rsplit(".", 1)
     rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
     assert rebuilt.serialize() == (path, kwargs)
@@ -67,3 +67,47 @@ def test_connection_problems_end_in_an_error_event(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("AIRFLOW_CONN_NOT_THERE", raising=False)
     (event,) = _collect(ParallelRunTrigger("r", "not_there", 0))
     assert event["status"] == "error" and "'not_there' is not defined" in event["message"]
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+def test_a_users_kill_in_the_triggerer_cancels_the_run(backend: mock.Mock, cancel_on_kill: bool) -> None:
+    """Airflow 3.3 calls on_kill only for a user's mark-failed, mark-success or clear of the deferred task."""
+    backend.cancel.return_value = RunState("r", "Canceled")
+    asyncio.run(ParallelRunTrigger("r", "c", 0, cancel_on_kill=cancel_on_kill).on_kill())
+    assert backend.cancel.call_args_list == ([mock.call("r")] if cancel_on_kill else [])
+
+
+def test_a_trigger_leaving_its_triggerer_does_not_cancel(backend: mock.Mock) -> None:
+    backend.get_status.return_value = RunState("r", "Running")
+    trigger = ParallelRunTrigger("r", "c", 0)
+
+    async def moved() -> None:
+        task = asyncio.ensure_future(anext(trigger.run()))
+        await asyncio.sleep(0.05)
+        task.cancel()  # what the triggerer does when the trigger is redistributed or shuts down
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.cleanup()
+
+    asyncio.run(moved())
+    backend.cancel.assert_not_called()
+
+
+def test_ctrl_c_in_airflow_dags_test_cancels_the_run_it_waits_for(backend: mock.Mock) -> None:
+    """dag.test() runs the trigger inline under an in-process supervisor; Ctrl-C there cancels the trigger."""
+    from airflow.sdk.execution_time.supervisor import InProcessSupervisorComms, set_supervisor_comms
+
+    backend.get_status.return_value = RunState("r", "Running")
+    backend.cancel.return_value = RunState("r", "Canceled")
+    trigger = ParallelRunTrigger("r", "c", 0.01)
+
+    async def interrupted() -> None:
+        task = asyncio.ensure_future(anext(trigger.run()))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with set_supervisor_comms(InProcessSupervisorComms(supervisor=mock.Mock())):
+        asyncio.run(interrupted())
+    backend.cancel.assert_called_once_with("r")

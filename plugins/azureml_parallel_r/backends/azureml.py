@@ -54,6 +54,7 @@ from azureml_parallel_r.backends.base import (
     RunResults,
     RunState,
     failure_key,
+    listing_fingerprint,
     split_rows,
 )
 
@@ -71,7 +72,7 @@ DOCKERFILE = INCLUDE_DIR / "environment" / "Dockerfile"
 INPUT_NAME = "input_files"
 OUTPUT_NAME = "r_outputs"
 STEP_NAME = "r-parallel-run"
-RUN_KEY_TAGS = ("dag_id", "run_id", "task_id")
+RUN_KEY_TAGS = ("dag_id", "run_id", "task_id", "attempt")
 DESCRIPTION_PREFIX = "azureml-parallel-r "
 DESCRIPTIONS_SCANNED = 100
 LOG_TAIL_CHARS = 8000
@@ -385,6 +386,11 @@ class AzureMLBackend(ParallelRunBackend):
 
     def _list_blobs(self, prefix: str) -> Iterator[str]:
         """Names below ``prefix/`` relative to it, every page (each page read is retried on its own)."""
+        for name, _size, _etag in self._list_blob_entries(prefix):
+            yield name
+
+    def _list_blob_entries(self, prefix: str) -> Iterator[tuple[str, int, str]]:
+        """(name relative to ``prefix/``, size, ETag) of every blob below it, page by page."""
         container = self.container()
         base = prefix.rstrip("/") + "/"
         pages = container.list_blobs(name_starts_with=base, results_per_page=5000).by_page()
@@ -393,7 +399,7 @@ class AzureMLBackend(ParallelRunBackend):
             if page is None:
                 return
             for blob in self._retry(lambda p=page: list(p), f"listing {base}"):
-                yield blob.name[len(base) :]
+                yield blob.name[len(base) :], int(blob.size or 0), str(blob.etag or "")
 
     def _download_text(self, blob: str) -> str | None:
         """A blob's text, or None when it does not exist."""
@@ -410,29 +416,40 @@ class AzureMLBackend(ParallelRunBackend):
 
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register ``path`` as the next version of ``name``, or reuse the latest version when it was
-        registered for the same path and logical date. A missing or empty folder is not registered (0 files).
+        registered for the same path, logical date and files (names, sizes, ETags: a folder whose files changed
+        gets a new version). A missing or empty folder is not registered (0 files). The version's file list
+        is kept on the datastore (``azureml-parallel-r/datasets/<name>/v<version>.files.json``) for validation.
 
         Dataset tags belong to the dataset, not to a version (the SDK's DatasetDto carries them; definitions
         do not), so only the latest version can be matched by its tags.
         """
         from azureml.core import Dataset
 
-        file_count = sum(1 for _ in self._list_blobs(path))
-        if file_count == 0:
+        entries = list(self._list_blob_entries(path))
+        if not entries:
             return DatasetRef(name, 0, path, 0)
+        fingerprint = listing_fingerprint(entries)
         latest = self._latest_dataset(name)
         if latest is not None:
             latest_tags = latest.tags or {}
-            if latest_tags.get("path") == path and latest_tags.get("logical_date") == tags.get("logical_date"):
-                return DatasetRef(name, int(latest.version), path, file_count, reused=True)
+            same = latest_tags.get("path") == path and latest_tags.get("logical_date") == tags.get("logical_date")
+            if same and latest_tags.get("fingerprint") == fingerprint:
+                return DatasetRef(name, int(latest.version), path, len(entries), reused=True)
         dataset = Dataset.File.from_files(path=(self.datastore(), f"{path.rstrip('/')}/**"), validate=False)
         registered = self._retry(
             lambda: dataset.register(
-                self.workspace, name, tags={**tags, "file_count": str(file_count)}, create_new_version=True
+                self.workspace,
+                name,
+                tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint},
+                create_new_version=True,
             ),
             f"registering dataset {name}",
         )
-        return DatasetRef(name, int(registered.version), path, file_count)
+        version = int(registered.version)
+        record = json.dumps({"path": path, "files": sorted(entry[0] for entry in entries)}).encode()
+        blob = self.container().get_blob_client(_files_record(name, version))
+        self._retry(lambda: blob.upload_blob(record, overwrite=True), f"recording the files of {name} v{version}")
+        return DatasetRef(name, version, path, len(entries))
 
     def _latest_dataset(self, name: str) -> Any:
         from azureml.core import Dataset
@@ -444,6 +461,10 @@ class AzureMLBackend(ParallelRunBackend):
             return None
 
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
+        """The files of the dataset version as registered (a file added to the folder later is not one)."""
+        recorded = self._download_text(_files_record(dataset.name, dataset.version))
+        if recorded is not None:
+            return list(json.loads(recorded)["files"])
         return sorted(self._list_blobs(dataset.path))
 
     # -- runs -------------------------------------------------------------------------------------------
@@ -614,6 +635,11 @@ class AzureMLBackend(ParallelRunBackend):
         blob = self.container().get_blob_client(f"{output_path}/{name}")
         self._retry(lambda: blob.upload_blob(content, overwrite=True), f"uploading {name}")
         return f"azureml://datastores/{self.datastore().name}/paths/{output_path}/{name}"
+
+
+def _files_record(name: str, version: int) -> str:
+    """Where a dataset version's file list is kept on the datastore."""
+    return f"azureml-parallel-r/datasets/{name}/v{version}.files.json"
 
 
 def _run_record(run: Any) -> dict[str, Any]:

@@ -180,6 +180,17 @@ class RunResults(_Plain):
         return "\n".join(lines)
 
 
+def listing_fingerprint(entries: list[tuple[str, int, str]]) -> str:
+    """A short fingerprint of a folder's listing: (relative path, size, version stamp: mtime or ETag) per file.
+    Registering a folder again reuses its dataset version only when the fingerprint is the same."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for relative, size, stamp in sorted(entries):
+        digest.update(f"{relative}\0{size}\0{stamp}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:32]
+
+
 def split_rows(text: str) -> list[str]:
     """The rows of an append_row file: one per ``\\n``-terminated line. Never ``str.splitlines``, which also
     splits on U+2028, U+0085 and other Unicode line breaks that a row's JSON may hold."""

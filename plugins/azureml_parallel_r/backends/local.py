@@ -27,6 +27,7 @@ from azureml_parallel_r.backends.base import (
     RunResults,
     RunState,
     failure_key,
+    listing_fingerprint,
     split_rows,
 )
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
@@ -72,28 +73,45 @@ class LocalBackend(ParallelRunBackend):
     # -- datasets ---------------------------------------------------------------------------------------
 
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
+        """Register the folder as the next version, or reuse the version registered for the same path, date and
+        files (same names, sizes and modification times): a folder whose files changed since gets a new
+        version, so clearing a DAG run processes what the folder holds now. The version's file list is kept:
+        validation checks the files the run was given, not files added later."""
         folder = self._datastore_path(path)
+        files = list_input_files(str(folder)) if folder.is_dir() else []
+        relatives = [os.path.relpath(file, folder) for file in files]
+        fingerprint = listing_fingerprint(
+            [
+                (rel, (st := os.stat(file)).st_size, str(st.st_mtime_ns))
+                for rel, file in zip(relatives, files, strict=True)
+            ]
+        )
         versions_file = self.registry / "datasets" / f"{name}.json"
         with self._locked("datasets"):
             versions: list[dict[str, Any]] = (read_json(str(versions_file)) or {}).get("versions", [])
             for version in versions:
-                if version["path"] == path and version["tags"].get("logical_date") == tags.get("logical_date"):
+                same = version["path"] == path and version["tags"].get("logical_date") == tags.get("logical_date")
+                if same and version.get("fingerprint") == fingerprint:
                     return DatasetRef(name, version["version"], path, version["file_count"], reused=True)
-            files = list_input_files(str(folder)) if folder.is_dir() else []
             if not files:  # an empty folder is not registered: Azure ML refuses empty datasets too
                 return DatasetRef(name, 0, path, 0)
             number = max((v["version"] for v in versions), default=0) + 1
-            versions.append(
-                {"version": number, "path": path, "file_count": len(files), "tags": tags, "registered_at": time.time()}
-            )
+            write_json(str(self._files_record(name, number)), {"files": relatives})
+            versions.append({"version": number, "path": path, "file_count": len(files), "tags": tags,
+                             "fingerprint": fingerprint, "registered_at": time.time()})  # fmt: skip
             write_json(str(versions_file), {"name": name, "versions": versions})
         return DatasetRef(name, number, path, len(files))
 
+    def _files_record(self, name: str, version: int) -> Path:
+        return self.registry / "datasets" / name / f"v{version}.files.json"
+
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
-        folder = self._datastore_path(dataset.path)
-        if not folder.is_dir():
-            return []
-        return [os.path.relpath(file, folder) for file in list_input_files(str(folder))]
+        """The files of the dataset version, as registered (a file added to the folder later is not one)."""
+        recorded = read_json(str(self._files_record(dataset.name, dataset.version)))
+        if recorded is not None:
+            return list(recorded["files"])
+        folder = self._datastore_path(dataset.path)  # a version registered before file lists were kept
+        return [os.path.relpath(file, folder) for file in list_input_files(str(folder))] if folder.is_dir() else []
 
     # -- runs -------------------------------------------------------------------------------------------
 

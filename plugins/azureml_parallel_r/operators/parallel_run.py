@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 DEFAULT_OUTPUT_PATH = "r-script-outputs/{{ ds }}/{run-id}"
+SUBMISSION_STATE = "azureml_parallel_r_submission"
 
 
 class SubmitParallelRunOperator(BaseOperator):
@@ -171,6 +172,9 @@ class SubmitParallelRunOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         request = self.build_request(context)
+        store = context.get("task_state_store")
+        if store is not None:
+            request = self._with_submission_attempt(request, store, context["ti"].try_number)
         backend = self.hook.backend
         ref = backend.find_run(request.run_key, experiment_name=request.experiment_name)
         if ref is not None:
@@ -186,6 +190,8 @@ class SubmitParallelRunOperator(BaseOperator):
         self.log.info("Pipeline run: %s", ref.url)
         context["ti"].xcom_push(key="run_id", value=ref.run_id)
         context["ti"].xcom_push(key="run_url", value=ref.url)
+        if store is not None:  # this try is complete: running the task again is a user's clear, not a retry
+            store.set(SUBMISSION_STATE, {"attempt": request.run_key["attempt"], "run_id": ref.run_id, "done": True})
         if self.wait_for_completion:
             if self.deferrable:
                 self.defer(
@@ -198,6 +204,25 @@ class SubmitParallelRunOperator(BaseOperator):
                 )
             self._wait(ref.run_id)
         return ref.to_dict()
+
+    def _with_submission_attempt(self, request: RunRequest, store: Any, try_number: int) -> RunRequest:
+        """Tell an automatic retry from a user's clear, with the task state that Airflow keeps across tries
+        (``task_state_store``): a try that died or failed before it finished leaves ``done: false``, and the
+        retry reattaches to that try's run (same submission attempt in the run key); a finished try leaves
+        ``done: true``, so running the task again means the user cleared it, and the folder is processed again
+        (a new attempt: the try number, new with every clear). Without a task state store (Airflow < 3.3),
+        every run of the task reattaches."""
+        state = store.get(SUBMISSION_STATE) or {}
+        retry = isinstance(state, dict) and state.get("attempt") and not state.get("done")
+        attempt = str(state["attempt"]) if retry else str(try_number)
+        if retry:
+            self.log.info("Try %d retries submission attempt %s: reattaching to its run if it exists", try_number,
+                          attempt)  # fmt: skip
+        elif state:
+            self.log.info("This task finished before (run %s): a clear, so the folder is processed again",
+                          state.get("run_id"))  # fmt: skip
+        store.set(SUBMISSION_STATE, {"attempt": attempt, "done": False})
+        return RunRequest.from_dict({**request.to_dict(), "run_key": {**request.run_key, "attempt": attempt}})
 
     def execute_complete(self, context: Context, event: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the run reference, or fail with the run's failure summary."""

@@ -28,7 +28,8 @@ class ParallelRunSensor(BaseSensorOperator):
     :param run_id: the pipeline run id (templated; typically the submit task's XCom).
     :param conn_id: the Airflow connection that selects the engine (templated).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
-    :param cancel_on_kill: cancel the pipeline run when this task is killed while waiting.
+    :param cancel_on_kill: cancel the pipeline run when this task is killed while waiting, on a worker or (a
+        user's action on the deferred task) in the triggerer.
     """
 
     template_fields: Sequence[str] = ("run_id", "conn_id")
@@ -66,7 +67,7 @@ class ParallelRunSensor(BaseSensorOperator):
             return
         if not self.poke(context):
             self.defer(
-                trigger=ParallelRunTrigger(self.run_id, self.conn_id, self.poke_interval),
+                trigger=ParallelRunTrigger(self.run_id, self.conn_id, self.poke_interval, self.cancel_on_kill),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout),
             )
