@@ -65,7 +65,12 @@ def test_wait_for_completion_deferrable_hands_over_to_the_trigger(backend: mock.
         _op(wait_for_completion=True, deferrable=True, poll_interval=7).execute(context)
     trigger = deferred.value.trigger
     assert isinstance(trigger, ParallelRunTrigger)
-    assert trigger.serialize()[1] == {"run_id": "run-9", "conn_id": "azureml_default", "poll_interval": 7}
+    assert trigger.serialize()[1] == {
+        "run_id": "run-9",
+        "conn_id": "azureml_default",
+        "poll_interval": 7,
+        "cancel_on_kill": True,
+    }
     assert deferred.value.method_name == "execute_complete"
 
 
