@@ -27,5 +27,6 @@ def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -
     assert argv[argv.index("--input_fds_0") + 1] == "input_files" and "--input-root" not in argv
     assert record["output_destination"]["path"] == record["tags"]["output_path"]
     assert record["output_destination"]["path"].startswith("r-script-outputs/2026-11-17/")
-    assert '"run_key":{"dag_id":"r_parallel_batch"' in record["description"]
+    described = json.loads(record["description"].split(" ", 1)[1])
+    assert described["run_key"]["dag_id"] == "r_parallel_batch" and described["run_key"]["attempt"] == "1"
     assert record["step_type"] == "ParallelRunStep" and len(record["snapshot_files"]) == 6
