@@ -238,6 +238,7 @@ class BatchProcessor:
         :param input_paths: local paths of the input files.
         """
         relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]  # or raise
+        self.layout.refresh()
         done = self._finished_earlier(relatives)
         if done:  # a retried mini-batch: only the files without results from an earlier try run again
             logger.info("%d of %d files of this mini-batch have results from an earlier try", len(done),
@@ -270,12 +271,11 @@ class BatchProcessor:
         return rows
 
     def _finished_earlier(self, relatives: list[str]) -> dict[str, str]:
-        """Rows of the files an earlier try of this run finished: only looked up when some of the files
-        already have a results folder (one stat each), so a first try costs nothing more.
+        """Rows of the files an earlier try of this run finished (in the journals, with their results folder
+        still there). The journals are read incrementally, once per mini-batch, and only the files found in
+        them are checked on disk, so a first try costs no per-file system call.
         ``AZUREML_PARALLEL_R_RESUME=0`` turns this off (the benchmark's baseline)."""
         if os.environ.get("AZUREML_PARALLEL_R_RESUME") == "0":
-            return {}
-        if not any(os.path.isdir(self.layout.results_path(relative)) for relative in relatives):
             return {}
         return {
             relative: row

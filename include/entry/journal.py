@@ -53,6 +53,8 @@ class Journal:
         wanted = set(relative_paths)
         if not wanted - set(self._rows):
             return {path: self._rows[path] for path in wanted}
+        if not os.path.isdir(self.folder):  # no process of this run on this node finished a file yet
+            return {}
         for path in glob.glob(os.path.join(glob.escape(self.folder), "*.jsonl")):
             with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as handle:
                 handle.seek(self._read.get(path, 0))

@@ -108,6 +108,7 @@ class OutputLayout:
         self.scratch_root = os.path.join(scratch_dir or tempfile.gettempdir(), SCRATCH_DIR, process_name)
         self._count = 0
         self._made_dirs: set[str] = set()
+        self._failures_exist = True
 
     def results_path(self, relative_path: str) -> str:
         return os.path.join(self.output_dir, RESULTS_DIR, relative_path)
@@ -188,6 +189,7 @@ class OutputLayout:
                 attempt = int(json.load(handle).get("attempt", 0)) + 1
         except (OSError, ValueError, AttributeError):
             pass
+        self._failures_exist = True
         data = {**record, "relative_path": relative_path, "attempt": attempt,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
         try:
@@ -196,8 +198,15 @@ class OutputLayout:
             write_json_atomic(self._hashed_failure_path(relative_path), data)
         return attempt
 
+    def refresh(self) -> None:
+        """Once per mini-batch: whether any failure record exists yet (none: nothing to clear, no system call
+        per file)."""
+        self._failures_exist = os.path.isdir(os.path.join(self.output_dir, FAILURES_DIR))
+
     def clear_failure(self, relative_path: str) -> None:
         """Forget an earlier failed attempt of an input that has now succeeded."""
+        if not self._failures_exist:
+            return
         for path in (self.failure_path(relative_path), self._hashed_failure_path(relative_path)):
             with contextlib.suppress(OSError):
                 os.remove(path)
