@@ -13,8 +13,9 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+
+from tests.system.stack import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = REPO / ".tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
@@ -24,19 +25,13 @@ class AzuriteNotInstalled(RuntimeError):
     """``scripts/setup.sh`` installs Azurite; this says so."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Azurite:
     """A running Azurite Blob service; ``url`` is its base (``http://127.0.0.1:<port>``)."""
 
     def __init__(self) -> None:
         if not AZURITE_BLOB.exists():
             raise AzuriteNotInstalled(f"Azurite is not installed at {AZURITE_BLOB}: run scripts/setup.sh")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = Path(tempfile.mkdtemp(prefix="apr-azurite-"))
         self.log = self.workdir / "azurite.log"
@@ -49,17 +44,17 @@ class Azurite:
         self._wait_listening()
 
     def _wait_listening(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        def listening() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Azurite exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
             with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Azurite did not listen on {self.url} within {timeout:.0f} s")
-            time.sleep(0.1)
+                return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+        try:
+            wait_until(listening, timeout=timeout, what=f"Azurite to listen on {self.url}", interval=0.1)
+        except Exception:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process.poll() is None:

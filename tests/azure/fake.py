@@ -49,9 +49,15 @@ class FakeAzureML:
         _AevaWorkflowProvider.create_service_caller = staticmethod(  # type: ignore[method-assign]
             lambda workspace, experiment_name, service_endpoint=None: pipelines
         )
-        # the SDK caches discovery and snapshots under ~/.azureml: give it a home of its own
+        # the SDK caches discovery and snapshots under ~/.azureml: give it a home of its own. The discovery cache's
+        # file is a default argument evaluated when the SDK is imported (CachedServiceDiscovery.__init__,
+        # azureml/_base_sdk_common/service_discovery.py), so HOME alone does not move it.
         self._saved_home = os.environ.get("HOME")
         os.environ["HOME"] = str(self.workdir / "home")
+        from azureml._base_sdk_common.service_discovery import CachedServiceDiscovery
+
+        self._saved_discovery_defaults = CachedServiceDiscovery.__init__.__defaults__
+        CachedServiceDiscovery.__init__.__defaults__ = (str(self.workdir / "home" / ".azureml" / ".discovery"),)
         self._wire = installed(self.wire)
         self._wire.__enter__()
         return self
@@ -66,6 +72,9 @@ class FakeAzureML:
         finally:
             self._wire.__exit__(None, None, None)
             _AevaWorkflowProvider.create_service_caller = self._saved_caller  # type: ignore[method-assign]
+            from azureml._base_sdk_common.service_discovery import CachedServiceDiscovery
+
+            CachedServiceDiscovery.__init__.__defaults__ = self._saved_discovery_defaults
             if self._saved_home is None:
                 os.environ.pop("HOME", None)
             else:

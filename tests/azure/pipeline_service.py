@@ -46,22 +46,21 @@ class FakePipelineService(DryRunServiceCaller):
         self.threads: list[threading.Thread] = []
         self.submitted: list[dict[str, Any]] = []
         self._cancel: dict[str, threading.Event] = {}
-        self._quiet()
-
-    def _quiet(self) -> None:
-        """DryRunServiceCaller prints a line per call; the real service does not."""
 
     def create_module_async(self, creation_info: Any) -> Any:
-        """Modules remember the snapshot of their source directory (ModuleCreationInfo.snapshot_id, set by
-        _AevaModuleProvider.create_module after _AevaModuleSnapshotUploader uploaded it)."""
+        """Modules remember the snapshot of their source directory: ``ModuleCreationInfo.storage_id`` is the id
+        ``_AevaModuleSnapshotUploader.upload`` got from ``SnapshotsClient.create_snapshot``
+        (azureml/pipeline/core/_aeva_provider.py, ``_create_module_with_interface`` and ``creation_fn``)."""
         entity = super().create_module_async(creation_info)
-        self.module_snapshots[entity.id] = getattr(creation_info, "snapshot_id", None)
+        self.module_snapshots[entity.id] = creation_info.storage_id
         return entity
 
     def create_unsubmitted_pipeline_run_async(self, creation_info_with_graph: Any, experiment_name: str) -> Any:
         entity = super().create_unsubmitted_pipeline_run_async(creation_info_with_graph, experiment_name)
         entity.status = PipelineRunStatus(status_code=STATUS_CODES["NotStarted"])
-        # the service records the run's experiment (read by _AevaPipelineRunProvider.get_pipeline_experiment_name)
+        # the service records the run's experiment (read by _AevaPipelineRunProvider.get_pipeline_experiment_name);
+        # a pipeline run's run-history record has runType and the azureml.runsource property that the SDK's run
+        # type filter matches (TYPE_EQ_FORMAT_STR, azureml/_restclient/_odata/constants.py)
         entity.run_history_experiment_name = experiment_name
         self.workspace.add_run(
             experiment_name, entity.id, runType="azureml.PipelineRun", description=entity.description,

@@ -30,7 +30,6 @@ What it reproduces, and from where:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import threading
@@ -168,6 +167,3 @@ def _driver_flags(argv: list[str]) -> dict[str, str]:
         if item.startswith("--") and "_" in item and item not in flags:
             flags[item] = argv[index + 1]
     return flags
-
-
-__all__ = ["StepFailed", "StepRunner", "os"]

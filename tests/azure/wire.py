@@ -27,7 +27,6 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
@@ -200,6 +199,3 @@ def installed(wire: Wire) -> Iterator[Wire]:
         yield wire
     finally:
         HTTPAdapter.send = original  # type: ignore[method-assign]
-
-
-__all__ = ["Call", "Fault", "Reply", "Wire", "installed", "requests"]

@@ -65,52 +65,52 @@ class WorkspaceService:
     latest_snapshot: str | None = None
 
     def install(self) -> None:
-        w = self.wire
-        # -- Microsoft Entra ID (msal, under azureml.core.authentication.ServicePrincipalAuthentication)
-        w.route("GET", LOGIN, r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", self.openid_configuration)
-        w.route("POST", LOGIN, r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", self.token)
-        # -- Azure Resource Manager
-        w.route("GET", ARM, r"/subscriptions", self.subscriptions)
-        w.route("GET", ARM, WS_SCOPE, self.workspace)
-        w.route("GET", REGION, r"/discovery", self.discovery)
-        # -- datastores (azureml/_restclient/operations/data_stores_operations.py)
-        w.route("GET", REGION, rf"/datastore/v1\.0{WS_SCOPE}/default", self.datastore)
-        w.route("GET", REGION, rf"/datastore/v1\.0{WS_SCOPE}/datastores/(?P<name>[^/]+)", self.datastore)
-        # -- datasets (azureml/_restclient/operations/dataset_operations.py)
-        w.route("POST", REGION, rf"/dataset/v1\.0{WS_SCOPE}/saveddatasets", self.ensure_saved)
-        w.route("GET", REGION, rf"/dataset/v1\.0{WS_SCOPE}/saveddatasets/(?P<id>[^/]+)", self.get_saved)
-        w.route("POST", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets", self.register_dataset)
-        w.route("GET", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/query/name=(?P<name>[^/]+)", self.dataset_by_name)
-        dataversion = rf"/data/v1\.0{WS_SCOPE}/dataversion/(?P<name>[^/]+)/versions/(?P<version>[^/]+)"
-        w.route("GET", REGION, dataversion, self.dataversion)
-        # -- snapshots (azureml/_restclient/snapshots_client.py, azureml/_base_sdk_common/project_snapshot_cache.py)
-        content = rf"{WS_SCOPE}/snapshots"
-        w.route("GET", REGION, rf"/content/v1\.0{content}/latest/metadata", self.latest_snapshot_metadata)
-        w.route("POST", REGION, rf"/content/v2\.0{content}/getblob", self.snapshot_blob_uris)
-        w.route("POST", REGION, rf"/content/v2\.0{content}/(?P<id>[0-9a-f-]{{36}})", self.create_snapshot)
-        # -- run history (azureml/_restclient/operations/experiment_operations.py, run_operations.py)
-        history = rf"/history/v1\.0{WS_SCOPE}/experiments/(?P<experiment>[^/]+)"
-        w.route("GET", REGION, history, self.get_experiment)
-        w.route("POST", REGION, history, self.create_experiment)
-        w.route("GET", REGION, rf"{history}/runs/(?P<run>[^/]+)", self.get_run)
-        w.route("PATCH", REGION, rf"{history}/runs/(?P<run>[^/]+)", self.patch_run)
-        w.route("GET", REGION, rf"{history}/runs/(?P<run>[^/]+)/details", self.run_details)
-        w.route("GET", REGION, rf"{history}/runs/(?P<run>[^/]+)/children", self.child_runs)
-        w.route("POST", REGION, rf"{history}/runs:query", self.query_runs)
-        w.route("GET", REGION, rf"/history/v1\.0{WS_SCOPE}/runs/(?P<run>[^/]+)", self.get_run_by_id)
-        w.route("GET", REGION, rf"/history/v1\.0{WS_SCOPE}/experimentids/(?P<id>[^/]+)", self.experiment_by_id)
-        w.route("GET", REGION, rf"/history/v1\.0{WS_SCOPE}/experimentids/[^/]+/runs/(?P<run>[^/]+)", self.get_run_by_id)
-        # -- artifacts: a run's files (azureml/_restclient/artifacts_client.py)
+        """Answer every route below on the wire: (method, host, path regex, handler), grouped by service."""
+        history = rf"/history/v1\.0{WS_SCOPE}"
+        experiment = rf"{history}/experiments/(?P<experiment>[^/]+)"
+        run = rf"{experiment}/runs/(?P<run>[^/]+)"
+        snapshots = rf"{WS_SCOPE}/snapshots"
         artifacts = rf"/artifact/v2\.0{WS_SCOPE}/artifacts"
-        w.route(
-            "GET",
-            REGION,
-            rf"{artifacts}/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<path>.+)",
-            self.content_info,
-        )
-        w.route("GET", REGION, rf"{artifacts}/ExperimentRun/(?P<container>[^/]+)", self.list_artifacts)
-        w.route("GET", REGION, rf"{artifacts}/prefix/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<prefix>.+)",
-                self.content_info_by_prefix)  # fmt: skip
+        routes = [
+            # Microsoft Entra ID (msal, under azureml.core.authentication.ServicePrincipalAuthentication)
+            ("GET", LOGIN, r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", self.openid_configuration),
+            ("POST", LOGIN, r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", self.token),
+            # Azure Resource Manager and the workspace's discovery document
+            ("GET", ARM, r"/subscriptions", self.subscriptions),
+            ("GET", ARM, WS_SCOPE, self.workspace),
+            ("GET", REGION, r"/discovery", self.discovery),
+            # datastores (azureml/_restclient/operations/data_stores_operations.py)
+            ("GET", REGION, rf"/datastore/v1\.0{WS_SCOPE}/default", self.datastore),
+            ("GET", REGION, rf"/datastore/v1\.0{WS_SCOPE}/datastores/(?P<name>[^/]+)", self.datastore),
+            # datasets (azureml/_restclient/operations/dataset_operations.py) and the data service
+            ("POST", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets", self.register_dataset),
+            ("GET", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/query/name=(?P<name>[^/]+)", self.dataset_by_name),
+            ("GET", REGION, rf"/data/v1\.0{WS_SCOPE}/dataversion/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
+             self.dataversion),
+            # snapshots (azureml/_restclient/snapshots_client.py, azureml/_base_sdk_common/project_snapshot_cache.py)
+            ("GET", REGION, rf"/content/v1\.0{snapshots}/latest/metadata", self.latest_snapshot_metadata),
+            ("POST", REGION, rf"/content/v2\.0{snapshots}/getblob", self.snapshot_blob_uris),
+            ("POST", REGION, rf"/content/v2\.0{snapshots}/(?P<id>[0-9a-f-]{{36}})", self.create_snapshot),
+            # run history (azureml/_restclient/operations/experiment_operations.py, run_operations.py)
+            ("GET", REGION, experiment, self.get_experiment),
+            ("POST", REGION, experiment, self.create_experiment),
+            ("GET", REGION, run, self.get_run),
+            ("PATCH", REGION, run, self.patch_run),
+            ("GET", REGION, rf"{run}/details", self.run_details),
+            ("GET", REGION, rf"{run}/children", self.child_runs),
+            ("POST", REGION, rf"{experiment}/runs:query", self.query_runs),
+            ("GET", REGION, rf"{history}/runs/(?P<run>[^/]+)", self.get_run_by_id),
+            ("GET", REGION, rf"{history}/experimentids/(?P<id>[^/]+)", self.experiment_by_id),
+            ("GET", REGION, rf"{history}/experimentids/[^/]+/runs/(?P<run>[^/]+)", self.get_run_by_id),
+            # artifacts: a run's files (azureml/_restclient/artifacts_client.py)
+            ("GET", REGION, rf"{artifacts}/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<path>.+)",
+             self.content_info),
+            ("GET", REGION, rf"{artifacts}/ExperimentRun/(?P<container>[^/]+)", self.list_artifacts),
+            ("GET", REGION, rf"{artifacts}/prefix/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<prefix>.+)",
+             self.content_info_by_prefix),
+        ]  # fmt: skip
+        for method, host, path, handler in routes:
+            self.wire.route(method, host, path, handler)
 
     # -- Entra ID ---------------------------------------------------------------------------------------
 
@@ -186,19 +186,6 @@ class WorkspaceService:
 
     # -- datasets ---------------------------------------------------------------------------------------
 
-    def ensure_saved(self, call: Call, match: Any) -> Reply:
-        """DatasetOperations.ensure_saved: the service stores the definition and gives it an id
-        (SavedDatasetDto, azureml/_restclient/models/saved_dataset_dto.py); pipelines reference an unregistered
-        dataset by that id (azureml/data/abstract_dataset.py, _ensure_saved_internal)."""
-        dto = {**call.json(), "id": str(uuid.uuid4())}
-        self.saved_datasets[dto["id"]] = {**dto, "dataflowJson": dto.get("dataflowJson")}
-        return Reply(body=dto)
-
-    def get_saved(self, call: Call, match: Any) -> Reply:
-        """DatasetOperations.get_by_id: a saved dataset by its id (SavedDatasetDto); 404 for an unknown id."""
-        dto = self.saved_datasets.get(match["id"])
-        return Reply(body=dto) if dto else Reply(404, {"error": {"code": "UserError", "message": "not found"}})
-
     def register_dataset(self, call: Call, match: Any) -> Reply:
         """DatasetOperations.register as AbstractDataset._register calls it (azureml/data/abstract_dataset.py):
         a new name creates version 1; an existing name with ``updateDefinitionIfExists=true``
@@ -254,7 +241,10 @@ class WorkspaceService:
         return BlobServiceClient(f"{self.azurite_url}/{AZURITE_ACCOUNT}", credential=credential)
 
     def public_blob_url(self, container: str, blob: str, *, write: bool = False) -> str:
-        """A SAS URL on the account's public host, as the service hands out (the wire sends it to Azurite)."""
+        """A SAS URL on the account's public host, as the service hands out for snapshot uploads (``blobUri``,
+        which ``upload_blob_from_stream`` parses with ``get_block_blob_service_credentials``,
+        azureml/_file_utils/upload.py) and for artifact downloads (``contentUri``, ArtifactsClient.
+        download_artifact); the wire sends it to Azurite."""
         from datetime import UTC, datetime, timedelta
         from urllib.parse import quote
 
@@ -327,7 +317,8 @@ class WorkspaceService:
 
     def add_run(self, experiment: str, run_id: str, **fields: Any) -> dict[str, Any]:
         """Create a run record (a RunDto, azureml/_restclient/models/run_dto.py), as the pipeline service does
-        when it creates a pipeline run or a step run."""
+        when it creates a pipeline run or a step run. ``dataContainerId`` names the run's artifact container
+        (``Run._container``, azureml/core/run.py, reads it; artifacts live at ``ExperimentRun/<container>``)."""
         self.create_experiment(Call("POST", "", "", "", {}, {}, b""), {"experiment": experiment})
         run = {"runId": run_id, "dataContainerId": f"dcid.{run_id}", "runUuid": str(uuid.uuid4()),
                "experimentId": self.experiments[experiment]["experimentId"], "status": "NotStarted",
@@ -403,7 +394,8 @@ class WorkspaceService:
         return Reply(body={"value": children, "continuationToken": None})
 
     def upload_run_file(self, run_id: str, name: str, content: bytes | str) -> None:
-        """A file of a run (an artifact in the run's data container), stored in the workspace's storage."""
+        """A file of a run: an artifact of origin ``ExperimentRun`` in the run's data container (RUN_ORIGIN and
+        ``Run._container``, azureml/core/run.py), kept in the workspace's storage account."""
         data = content.encode() if isinstance(content, str) else content
         service = self.blob_service()
         if not service.get_container_client("azureml").exists():

@@ -4,6 +4,7 @@ the pipeline service's client, which is the SDK's own in-memory DryRunServiceCal
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import time
@@ -212,7 +213,7 @@ def test_each_part_of_the_results_fails_alone(fake_azure, backend, dataset) -> N
 
 def test_cancel_stops_the_running_step(fake_azure, backend, dataset, write_r_script) -> None:
     script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n", "hang.r")
-    request = RunRequest(**{**_request(dataset).__dict__, "r_script": str(script)})
+    request = dataclasses.replace(_request(dataset), r_script=str(script))
     ref = backend.submit(request)
     deadline = time.monotonic() + 120
     while not fake_azure.runner.started:

@@ -151,7 +151,7 @@ def test_a_mini_batch_killed_by_its_timeout_keeps_the_files_it_finished(tmp_path
     inputs = write_inputs({"a-fast": "fine", "b-slow": "slow-once"})
     script = write_r_script(COUNTING_R_SCRIPT, "counting.r")
     spec = _r_spec(tmp_path, inputs, script, mini_batch_size=2, process_count_per_node=1, run_max_try=3,
-                   run_invocation_timeout=8, environment_variables={"TEST_COUNTS": str(tmp_path)})  # fmt: skip
+                   run_invocation_timeout=15, environment_variables={"TEST_COUNTS": str(tmp_path)})  # fmt: skip
     run = start_run(spec)
     assert run.wait(timeout=180) == status.FINISHED
     assert _calls(tmp_path) == {"a-fast": 1, "b-slow": 2}

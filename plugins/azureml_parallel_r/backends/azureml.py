@@ -53,6 +53,7 @@ from azureml_parallel_r.backends.base import (
     RunRequest,
     RunResults,
     RunState,
+    error_text,
     failure_key,
     listing_fingerprint,
     split_rows,
@@ -105,11 +106,15 @@ def map_status(azure_status: str) -> str:
 # -- transient errors and the one retry layer ------------------------------------------------------------
 
 
+def _error_chain(error: BaseException) -> list[BaseException]:
+    """The error and what it wraps (azureml's ``inner_exception``, ``raise ... from``), where a status or a
+    transport error may sit."""
+    return [e for e in (error, getattr(error, "inner_exception", None), error.__cause__) if e is not None]
+
+
 def http_status(error: BaseException) -> int | None:
     """The HTTP status behind an SDK or transport exception, if it carries one."""
-    for candidate in (error, getattr(error, "inner_exception", None), error.__cause__):
-        if candidate is None:
-            continue
+    for candidate in _error_chain(error):
         response = getattr(candidate, "response", None)
         for value in (getattr(candidate, "status_code", None), getattr(response, "status_code", None),
                       getattr(response, "status", None)):  # fmt: skip
@@ -120,7 +125,7 @@ def http_status(error: BaseException) -> int | None:
 
 def retry_after(error: BaseException) -> float | None:
     """Seconds the service asked to wait (``Retry-After``: delta-seconds or an HTTP date), if it did."""
-    for candidate in (error, getattr(error, "inner_exception", None), error.__cause__):
+    for candidate in _error_chain(error):
         headers = getattr(getattr(candidate, "response", None), "headers", None)
         value = headers.get("Retry-After") if headers is not None else None
         if value is None:
@@ -134,14 +139,10 @@ def retry_after(error: BaseException) -> float | None:
 
 
 def describe_error(error: BaseException) -> str:
-    """``Type: message`` for any exception, with its HTTP status when it has one. Some azureml exceptions
-    fail in ``str()`` (ServiceException without details), so this never calls it unguarded."""
-    try:
-        text = str(error)
-    except Exception:
-        text = getattr(error, "message", "") or ""
+    """``Type (HTTP status): message`` for any exception (see :func:`error_text`)."""
     status = http_status(error)
-    return f"{type(error).__name__}{f' (HTTP {status})' if status else ''}: {text}".rstrip(": ")
+    text = error_text(error)
+    return text.replace(type(error).__name__, f"{type(error).__name__} (HTTP {status})", 1) if status else text
 
 
 def is_transient(error: BaseException) -> bool:
@@ -155,7 +156,7 @@ def is_transient(error: BaseException) -> bool:
         return status in (408, 429) or 500 <= status <= 599
     transient = (requests.ConnectionError, requests.Timeout, ServiceRequestError, ServiceResponseError,
                  ConnectionError, TimeoutError)  # fmt: skip
-    return any(isinstance(e, transient) for e in (error, getattr(error, "inner_exception", None), error.__cause__))
+    return any(isinstance(e, transient) for e in _error_chain(error))
 
 
 def with_retries(

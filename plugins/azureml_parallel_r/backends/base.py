@@ -180,6 +180,16 @@ class RunResults(_Plain):
         return "\n".join(lines)
 
 
+def error_text(error: BaseException) -> str:
+    """``Type: message`` for any exception. Some azureml exceptions fail in ``str()`` (a ServiceException
+    without details), so it is never called unguarded."""
+    try:
+        text = str(error)
+    except Exception:
+        text = getattr(error, "message", "") or ""
+    return f"{type(error).__name__}: {text}".rstrip(": ")
+
+
 def listing_fingerprint(entries: list[tuple[str, int, str]]) -> str:
     """A short fingerprint of a folder's listing: (relative path, size, version stamp: mtime or ETag) per file.
     Registering a folder again reuses its dataset version only when the fingerprint is the same."""
@@ -274,8 +284,4 @@ class ParallelRunBackend(abc.ABC):
         try:
             return self.fetch_results(run_id).failure_summary()
         except Exception as exc:
-            try:
-                text = f"{type(exc).__name__}: {exc}"
-            except Exception:  # some SDK exceptions fail in str()
-                text = type(exc).__name__
-            return f"Pipeline run {run_id} did not finish: {reason} (its results could not be read: {text})"
+            return f"Pipeline run {run_id} did not finish: {reason} (its results could not be read: {error_text(exc)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -222,7 +223,7 @@ class SubmitParallelRunOperator(BaseOperator):
             self.log.info("This task finished before (run %s): a clear, so the folder is processed again",
                           state.get("run_id"))  # fmt: skip
         store.set(SUBMISSION_STATE, {"attempt": attempt, "done": False})
-        return RunRequest.from_dict({**request.to_dict(), "run_key": {**request.run_key, "attempt": attempt}})
+        return dataclasses.replace(request, run_key={**request.run_key, "attempt": attempt})
 
     def execute_complete(self, context: Context, event: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the run reference, or fail with the run's failure summary."""

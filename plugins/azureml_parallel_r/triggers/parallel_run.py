@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from azureml_parallel_r.backends.base import error_text
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 
 
@@ -74,7 +75,7 @@ class ParallelRunTrigger(BaseTrigger):
             try:
                 state = await asyncio.to_thread(backend.get_status, self.run_id)
             except Exception as exc:
-                message = f"cannot read the status of pipeline run {self.run_id}: {type(exc).__name__}: {exc}"
+                message = f"cannot read the status of pipeline run {self.run_id}: {error_text(exc)}"
                 yield TriggerEvent({"status": "error", "message": message, "run_id": self.run_id})
                 return
             if state.terminal:
