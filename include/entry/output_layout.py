@@ -23,6 +23,7 @@ Standard library only: this module ships to the compute nodes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -109,6 +110,7 @@ class OutputLayout:
         self._count = 0
         self._made_dirs: set[str] = set()
         self._failures_exist = True
+        self._rename: bool | None = None  # whether scratch folders can be renamed into the output folder
 
     def results_path(self, relative_path: str) -> str:
         return os.path.join(self.output_dir, RESULTS_DIR, relative_path)
@@ -148,7 +150,11 @@ class OutputLayout:
         """Put a succeeded file's outputs at ``results/<relative_path>/``: one rename where the file system
         allows it, else each file copied once. Returns the output files, relative to the output directory.
 
-        What an earlier attempt of the same input (a retried mini-batch) left there is replaced.
+        What an earlier attempt of the same input (a retried mini-batch) left there is replaced. The common
+        case costs no check: the rename (or the copy's ``mkdir``) itself reports an earlier attempt's folder.
+        Whether renames work is decided once per process (scratch and output on one file system, and the
+        first rename not refused), so an output mount that refuses them (blobfuse: another file system) sees
+        no failed rename per file.
 
         :param scratch: the folder R wrote into.
         :param relative_path: the input's path relative to the dataset root.
@@ -156,18 +162,48 @@ class OutputLayout:
         target = self.results_path(relative_path)
         self._makedirs(os.path.dirname(target))
         outputs = sorted(_files_below(scratch))
-        if os.path.lexists(target):
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.rename(scratch, target)  # same local file system: the whole folder appears at once
-        except OSError:  # another file system (EXDEV), or blobfuse refusing a directory rename
-            for name in outputs:
-                destination = os.path.join(target, name)
-                os.makedirs(os.path.dirname(destination), exist_ok=True)
-                shutil.copyfile(os.path.join(scratch, name), destination)
-            shutil.rmtree(scratch, ignore_errors=True)
+        if not (self._renames_work() and self._rename_into(scratch, target)):
+            self._copy_into(scratch, target, outputs)
         base = os.path.join(RESULTS_DIR, relative_path, "")
         return [base + name for name in outputs]
+
+    def _renames_work(self) -> bool:
+        if self._rename is None:
+            try:
+                self._rename = os.stat(self.scratch_root).st_dev == os.stat(self.output_dir).st_dev
+            except OSError:
+                self._rename = False
+        return self._rename
+
+    def _rename_into(self, scratch: str, target: str) -> bool:
+        """Move the scratch folder to ``target`` in one rename; False when this file system refuses renames."""
+        try:
+            os.rename(scratch, target)  # same local file system: the whole folder appears at once
+            return True
+        except OSError as exc:
+            if exc.errno not in _TARGET_EXISTS:  # EXDEV, or a mount refusing directory renames: copy from now on
+                self._rename = False
+                return False
+        _remove(target)  # an earlier attempt's outputs
+        os.rename(scratch, target)
+        return True
+
+    def _copy_into(self, scratch: str, target: str, outputs: list[str]) -> None:
+        """Copy each output file once into a fresh ``target`` folder, then drop the scratch folder."""
+        try:
+            os.mkdir(target)
+        except FileExistsError:  # an earlier attempt's outputs
+            _remove(target)
+            os.mkdir(target)
+        made = {target}
+        for name in outputs:
+            destination = os.path.join(target, name)
+            folder = os.path.dirname(destination)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            shutil.copyfile(os.path.join(scratch, name), destination)
+        shutil.rmtree(scratch, ignore_errors=True)
 
     def discard(self, scratch: str) -> None:
         """Remove a failed file's scratch folder and whatever R left in it."""
@@ -228,6 +264,18 @@ class OutputLayout:
         self._made_dirs.clear()
         with contextlib.suppress(OSError):  # other processes still use it
             os.rmdir(os.path.dirname(self.scratch_root))
+
+
+_TARGET_EXISTS = (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
+
+
+def _remove(path: str) -> None:
+    """Remove a folder tree or a file (whatever an earlier attempt left at a results path)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def _process_alive(pid: int) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import json
 import os
 import select
@@ -83,7 +82,7 @@ def _parent_death_signal() -> Any:
     libc = None
     if os.uname().sysname == "Linux":
         with contextlib.suppress(OSError):
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded (find_library forks ldconfig)
 
     def preexec() -> None:
         os.setpgid(0, 0)

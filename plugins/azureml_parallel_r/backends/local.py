@@ -41,6 +41,25 @@ LOG_FILES = ("job_result.txt", "job_error.txt")
 LOG_TAIL_CHARS = 8000
 
 
+def files_under(folder: str, prefix: str = "") -> list[str]:
+    """Every file below ``folder`` as ``prefix`` + its relative path (``/``-separated); none when the folder is
+    missing. One directory read per folder and no call per file (``Path.rglob`` stats every file)."""
+    found: list[str] = []
+    pending = [(folder, prefix)]
+    while pending:
+        current, current_prefix = pending.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:  # missing (nothing written yet) or unreadable
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, f"{current_prefix}{entry.name}/"))
+            else:
+                found.append(current_prefix + entry.name)
+    return found
+
+
 class RunNotFoundError(LookupError):
     """No run with that id was submitted to this local datastore."""
 
@@ -185,15 +204,13 @@ class LocalBackend(ParallelRunBackend):
             rows_file = Path(record["logs_dir"]) / "sys" / f"{rows_file.name}.partial"
         rows = split_rows(rows_file.read_text(encoding="utf-8", errors="replace")) if rows_file.is_file() else []
         failures = {}
-        failures_dir = output_dir / "failures"
-        for path in sorted(failures_dir.rglob("*.json")) if failures_dir.is_dir() else []:
-            with contextlib.suppress(ValueError, OSError):
-                record_data = read_json(str(path)) or {}
-                failures[failure_key(str(path.relative_to(failures_dir)), record_data)] = record_data
-        results_dir = output_dir / "results"
-        output_files = sorted(
-            str(path.relative_to(output_dir)) for path in results_dir.rglob("*") if path.is_file()
-        ) if results_dir.is_dir() else []  # fmt: skip
+        failures_dir = str(output_dir / "failures")
+        for name in files_under(failures_dir):
+            if name.endswith(".json"):
+                with contextlib.suppress(ValueError, OSError):
+                    record_data = read_json(os.path.join(failures_dir, name)) or {}
+                    failures[failure_key(name, record_data)] = record_data
+        output_files = sorted(files_under(str(output_dir / "results"), "results/"))
         logs = {}
         for name in LOG_FILES:
             log = Path(record["logs_dir"]) / name

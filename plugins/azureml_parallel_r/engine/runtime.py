@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import json
 import os
 import select
@@ -73,7 +72,7 @@ def _child_setup() -> Callable[[], None]:
     libc = None
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded (find_library forks ldconfig)
 
     def setup() -> None:
         os.setpgid(0, 0)
