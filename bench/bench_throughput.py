@@ -1,6 +1,6 @@
-"""Throughput of the R batch runtime: per-file mode vs worker mode vs a pure-R loop, at 1 and 2 processes.
+"""Throughput of the R batch runtime against a bare R loop, at 1 and 2 processes, at 500 and 10,000 files.
 
-    .venv/bin/python bench/bench_throughput.py [--files 500] [--rounds 3]
+    .venv/bin/python bench/bench_throughput.py [--files 500] [--rounds 3] [--big-files 10000] [--big-rounds 2]
 
 All variants run in one invocation, interleaved round by round (the machine is shared and noisy); the
 report gives medians and ratios between variants measured side by side. Nothing asserts a time.
@@ -8,22 +8,33 @@ report gives medians and ratios between variants measured side by side. Nothing 
 Workloads (R scripts, each file a 64x64 PNG):
 - example: include/r/process_file.r, the product's example (stats.json + thumbnail.png per image)
 - tiny:    bench/r/bench_work.r, read the PNG, take its mean, write one number (the worst case for any
-           per-file overhead: ~0.2-0.5 ms of R work per file)
+           per-file overhead)
 - cpu:     bench/r/bench_work.r --work N, N SVDs per file (CPU-bound, for 2-vs-1 process scaling)
 
 Variants:
-- per-file: the local engine + batch_wrapper.py --r-mode per-file (one Rscript per file: the original design)
+- pure-R:   Rscript sourcing the same script and looping over the files (split in halves for 2 processes): the limit
 - worker:   the local engine + batch_wrapper.py (one persistent R process per worker process)
-- pure-R:   Rscript sourcing the same script and looping over the files (split in halves for 2 processes)
+- per-file: the local engine + batch_wrapper.py --r-mode per-file (one Rscript per file: the original design)
 
 End-to-end times include every start-up a user pays (Python, the engine's worker processes, R). Each
 variant also runs on 1 file, which gives its fixed start-up cost and its steady-state rate
-(N - 1) / (t_N - t_1). Results: a table on stdout and bench/results/<timestamp>.json.
+(N - 1) / (t_N - t_1). The --big-files runs are end to end only.
+
+Besides the runs:
+- validation: reading a 10,000-file worker run's results and validating them (what the DAG's validate task
+  does), against the pure-R loop's time for the same files; and validation of 10,000 and 20,000 failed files
+  excused by patterns (linear: the second should take about twice the first).
+- filing: the per-file cost of putting one file's outputs in place (OutputLayout.commit) on its own, by
+  rename (one local file system) and by copy (an output mount that refuses renames, as blobfuse does),
+  with how many renames were attempted.
+
+Results: a table on stdout and bench/results/throughput-<timestamp>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import platform
@@ -35,14 +46,23 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.base import RunResults, RunState
+from azureml_parallel_r.backends.local import read_run_results
 from azureml_parallel_r.samples import write_png
+from azureml_parallel_r.validation import validate_outputs
 
 BENCH = Path(__file__).resolve().parent
 INCLUDE = BENCH.parent / "include"
+sys.path.insert(0, str(INCLUDE / "entry"))
+from output_layout import OutputLayout  # noqa: E402
+
 WORK_SCRIPT = BENCH / "r" / "bench_work.r"
 EXAMPLE_SCRIPT = INCLUDE / "r" / "process_file.r"
 LOOP = BENCH / "r" / "pure_loop.R"
+ROWS_FILE = "parallel_run_step.txt"
 
 
 def engine_run(
@@ -59,9 +79,21 @@ def engine_run(
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - started
-    rows = (output / "parallel_run_step.txt").read_text().count("\n")
-    if rows != len(list(inputs.iterdir())):
+    rows = (output / ROWS_FILE).read_text().count("\n")
+    if rows != len(os.listdir(inputs)):
         raise RuntimeError(f"{mode} run produced {rows} rows")
+    return elapsed
+
+
+def validate_run(inputs: Path, output: Path) -> float:
+    """Seconds to read a finished run's results and validate them, as the DAG's validate task does."""
+    started = time.perf_counter()
+    state = RunState(run_id=output.name, status=run_status.FINISHED)
+    results = read_run_results(state, str(output), str(output / "logs"), ROWS_FILE)
+    report = validate_outputs(sorted(os.listdir(inputs)), results)
+    elapsed = time.perf_counter() - started
+    if not report["passed"]:
+        raise RuntimeError(f"validation failed: {report['problems']}")
     return elapsed
 
 
@@ -79,23 +111,33 @@ def pure_r_run(files: list[Path], output: Path, processes: int, script: Path, r_
     ]  # fmt: skip
     if any(proc.wait() != 0 for proc in procs):
         raise RuntimeError("pure-R loop failed")
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    for listing in lists:
+        listing.unlink()
+    return elapsed
 
 
 Variant = Callable[[list[Path], Path, Path], float]
+WORKLOADS = {"example": (EXAMPLE_SCRIPT, []), "tiny": (WORK_SCRIPT, ["--work", "0"])}
 
 
-def variants(args: argparse.Namespace) -> dict[str, Variant]:
-    """name -> run(files, inputs folder, output folder) returning seconds."""
-    workloads = {"example": (EXAMPLE_SCRIPT, []), "tiny": (WORK_SCRIPT, ["--work", "0"])}
+def variants(args: argparse.Namespace, validations: dict[str, list[float]]) -> dict[str, Variant]:
+    """name -> run(files, inputs folder, output folder) returning seconds. Worker runs over more than
+    ``--files`` files also time their validation (into ``validations``)."""
     batch = args.mini_batch_size
+
+    def worker(inputs: Path, output: Path, n: int, script: Path, r_args: list[str], name: str) -> float:
+        elapsed = engine_run(inputs, output, n, "worker", script, r_args, batch)
+        if len(os.listdir(inputs)) > args.files:
+            validations.setdefault(name, []).append(validate_run(inputs, output))
+        return elapsed
+
     found: dict[str, Variant] = {}
-    for workload, (script, r_args) in workloads.items():
+    for workload, (script, r_args) in WORKLOADS.items():
         for n in (1, 2):
+            name = f"{workload} worker x{n}"
             found[f"{workload} pure-R x{n}"] = lambda f, i, o, n=n, s=script, a=r_args: pure_r_run(f, o, n, s, a)
-            found[f"{workload} worker x{n}"] = lambda f, i, o, n=n, s=script, a=r_args: engine_run(
-                i, o, n, "worker", s, a, batch
-            )
+            found[name] = lambda f, i, o, n=n, s=script, a=r_args, m=name: worker(i, o, n, s, a, m)
     cpu = ["--work", str(args.work)]
     for n in (1, 2):
         found[f"cpu worker x{n}"] = lambda f, i, o, n=n: engine_run(i, o, n, "worker", WORK_SCRIPT, cpu, batch)
@@ -111,74 +153,209 @@ def per_file_variants(args: argparse.Namespace) -> dict[str, Variant]:
     }
 
 
-def measure(runs: dict[str, Variant], rounds: int, sizes: dict[str, tuple[list[Path], Path]], root: Path) -> dict:
-    """Run every variant on every input size, interleaved, ``rounds`` times; return all timings."""
-    times: dict[str, dict[str, list[float]]] = {size: {name: [] for name in runs} for size in sizes}
-    for round_number in range(rounds):
-        for size, (files, inputs) in sizes.items():
-            for name, run in runs.items():
+Size = tuple[list[Path], Path, list[str]]  # files, their folder, the variants that run at this size
+
+
+def measure(runs: dict[str, Variant], rounds: dict[str, int], sizes: dict[str, Size], root: Path) -> dict:
+    """Run the variants at every input size, interleaved, ``rounds[size]`` times; return all timings."""
+    times: dict[str, dict[str, list[float]]] = {size: {name: [] for name in sizes[size][2]} for size in sizes}
+    for round_number in range(max(rounds.values())):
+        for size, (files, inputs, names) in sizes.items():
+            if round_number >= rounds[size]:
+                continue
+            for name in names:
                 output = root / f"out-{round_number}-{size}-{name.replace(' ', '_')}"
-                times[size][name].append(run(files, inputs, output))
+                os.sync()  # the previous run's writes and deletions are not left for this one to pay for
+                times[size][name].append(runs[name](files, inputs, output))
                 shutil.rmtree(output, ignore_errors=True)
-                print(f"round {round_number + 1}/{rounds} {size:>5s} files {name:22s} "
+                print(f"round {round_number + 1}/{rounds[size]} {size:>6s} files {name:22s} "
                       f"{times[size][name][-1]:8.2f} s", file=sys.stderr)  # fmt: skip
     return times
+
+
+def failed_validation(failed: int, patterns: int = 5) -> float:
+    """Seconds to validate a run of ``failed`` files that all failed, excused by the last of ``patterns``."""
+    files = [f"cam{i % 7}/img_{i:06d}.png" for i in range(failed)]
+    failures = {path: {"kind": "r_error", "error": "not a PNG", "attempt": 3} for path in files}
+    results = RunResults(RunState(run_id="bench", status=run_status.FINISHED), failures=failures)
+    allowed = [f"nothing{i}/*" for i in range(patterns - 1)] + ["cam*/*.png"]
+    started = time.perf_counter()
+    report = validate_outputs(files, results, allowed_failure_patterns=allowed)
+    elapsed = time.perf_counter() - started
+    assert report["passed"] and report["counts"]["failed_allowed_by_pattern"] == failed
+    return elapsed
+
+
+def direct_write_cost(root: Path, files: int) -> float:
+    """Per-file seconds of writing the same outputs straight into their final folders (what a hand-written
+    loop writing to the output mount pays anyway: one folder and two files per input)."""
+    started = time.perf_counter()
+    for i in range(files):
+        folder = root / "output" / "results" / "cam" / f"img_{i:06d}.png"
+        folder.mkdir(parents=True)
+        (folder / "stats.json").write_text('{"width":64,"height":64,"channels":3}' * 8)
+        (folder / "thumbnail.png").write_bytes(os.urandom(2048))
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(root, ignore_errors=True)
+    return elapsed / files
+
+
+def filing_cost(root: Path, files: int, refuse_rename: bool) -> tuple[float, int]:
+    """Per-file seconds of OutputLayout.commit for outputs like the example's (a small JSON and a PNG), and the
+    renames attempted. ``refuse_rename``: os.rename fails with EXDEV, as on an output mount (blobfuse)."""
+    layout = OutputLayout(str(root / "output"), "bench", scratch_dir=str(root / "local"))
+    scratches = []
+    for _ in range(files):
+        scratch = Path(layout.new_scratch())
+        (scratch / "stats.json").write_text('{"width":64,"height":64,"channels":3}' * 8)
+        (scratch / "thumbnail.png").write_bytes(os.urandom(2048))
+        scratches.append(str(scratch))
+    attempts = 0
+    real_rename = os.rename
+
+    def rename(source: str, target: str) -> None:
+        nonlocal attempts
+        attempts += 1
+        if refuse_rename:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(source, target)
+
+    with mock.patch("os.rename", rename):
+        started = time.perf_counter()
+        for i, scratch in enumerate(scratches):
+            layout.commit(scratch, f"cam/img_{i:06d}.png")
+        elapsed = time.perf_counter() - started
+    shutil.rmtree(root, ignore_errors=True)
+    return elapsed / files, attempts
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--big-files", type=int, default=10000, help="files of the end-to-end runs (0: skip)")
+    parser.add_argument("--big-rounds", type=int, default=2, help="rounds of the --big-files runs")
     parser.add_argument("--per-file-rounds", type=int, default=1, help="rounds of the slow per-file baseline")
     parser.add_argument("--work", type=int, default=6, help="SVDs per file for the CPU-bound scaling runs")
     parser.add_argument("--mini-batch-size", type=int, default=25)
+    parser.add_argument("--root", help="folder for inputs, outputs and temporary files (default: the system's "
+                        "temporary folder; /dev/shm takes the disk out and leaves the runtime's CPU cost)")  # fmt: skip
     args = parser.parse_args()
-
-    root = Path(tempfile.mkdtemp(prefix="apr-bench-"))
-    files = [Path(write_png(str(root / "in-n" / f"img_{i:05d}.png"), 64, 64, seed=i)) for i in range(args.files)]
-    one = [Path(write_png(str(root / "in-1" / "img_00000.png"), 64, 64, seed=0))]
-    sizes = {str(args.files): (files, root / "in-n"), "1": (one, root / "in-1")}
-    times = measure(variants(args), args.rounds, sizes, root)
-    if args.per_file_rounds:
-        slow = measure(per_file_variants(args), args.per_file_rounds, sizes, root)
-        for size in sizes:
-            times[size].update(slow[size])
-    shutil.rmtree(root, ignore_errors=True)
-
-    n = args.files
-    median = {name: statistics.median(values) for name, values in times[str(n)].items()}
-    fixed = {name: statistics.median(values) for name, values in times["1"].items()}
-    rate = {name: n / seconds for name, seconds in median.items()}
-    steady = {name: (n - 1) / max(median[name] - fixed[name], 1e-9) for name in median}
-
-    def ratio(a: str, b: str) -> tuple[float, float]:
-        return rate[a] / rate[b], steady[a] / steady[b]
-
-    ratios = {
-        "example: worker / pure-R loop, 1 process": ratio("example worker x1", "example pure-R x1"),
-        "example: worker / pure-R loop, 2 processes": ratio("example worker x2", "example pure-R x2"),
-        "tiny: worker / pure-R loop, 1 process": ratio("tiny worker x1", "tiny pure-R x1"),
-        "tiny: worker / pure-R loop, 2 processes": ratio("tiny worker x2", "tiny pure-R x2"),
-        "cpu-bound worker: 2 processes / 1 process": ratio("cpu worker x2", "cpu worker x1"),
-        "example worker: 2 processes / 1 process": ratio("example worker x2", "example worker x1"),
-    }
-    if args.per_file_rounds:
-        ratios["example: worker / per-file, 1 process"] = ratio("example worker x1", "example per-file x1")
-        ratios["example: worker / per-file, 2 processes"] = ratio("example worker x2", "example per-file x2")
-    print(f"\n{n} PNGs 64x64, medians of {args.rounds} rounds (per-file: {args.per_file_rounds}), "
-          f"mini_batch_size {args.mini_batch_size}; {os.cpu_count()} cores, {platform.platform()}")  # fmt: skip
-    print(f"{'variant':24s} {'seconds':>8s} {'files/s':>8s} {'1 file s':>9s} {'steady files/s':>15s}")
-    for name in median:
-        print(f"{name:24s} {median[name]:8.2f} {rate[name]:8.1f} {fixed[name]:9.2f} {steady[name]:15.1f}")
-    print(f"\n{'ratio':46s} {'end-to-end':>10s} {'steady':>8s}")
-    for name, (end_to_end, steady_state) in ratios.items():
-        print(f"{name:46s} {end_to_end:9.2f}x {steady_state:7.2f}x")
-    result = {"files": n, "rounds": args.rounds, "work": args.work, "mini_batch_size": args.mini_batch_size,
-              "times": times, "ratios": ratios, "cores": os.cpu_count(), "when": time.strftime("%F %T")}  # fmt: skip
+    times, validations = run_all(args)
+    result = report(args, times, validations)
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / f"throughput-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=1))
     return 0
+
+
+def run_all(args: argparse.Namespace) -> tuple[dict, dict[str, list[float]]]:
+    """Every run, interleaved: timings by size and variant, and validation timings by variant."""
+    root = Path(tempfile.mkdtemp(prefix="apr-bench-", dir=args.root))
+    os.environ["TMPDIR"] = str(root)  # the engine's per-run temporary folders (scratch, journal) go there too
+    validations: dict[str, list[float]] = {}
+    runs = variants(args, validations)
+    n, big = args.files, args.big_files
+    sizes: dict[str, Size] = {}
+    for count in (n, 1):
+        folder = root / f"in-{count}"
+        files = [Path(write_png(str(folder / f"img_{i:05d}.png"), 64, 64, seed=i)) for i in range(count)]
+        sizes[str(count)] = (files, folder, list(runs))
+    rounds = {str(n): args.rounds, "1": args.rounds}
+    if big:
+        folder = root / f"in-{big}"
+        files = [Path(write_png(str(folder / f"img_{i:05d}.png"), 64, 64, seed=i)) for i in range(big)]
+        sizes[str(big)] = (files, folder, [name for name in runs if not name.startswith("cpu")])
+        rounds[str(big)] = args.big_rounds
+    times = measure(runs, rounds, sizes, root)
+    if args.per_file_rounds:
+        slow_sizes = {size: (*sizes[size][:2], list(per_file_variants(args))) for size in (str(n), "1")}
+        slow = measure(per_file_variants(args), dict.fromkeys(slow_sizes, args.per_file_rounds), slow_sizes, root)
+        for size in slow_sizes:
+            times[size].update(slow[size])
+    shutil.rmtree(root, ignore_errors=True)
+    return times, validations
+
+
+def report(args: argparse.Namespace, times: dict, validations: dict[str, list[float]]) -> dict:
+    """Print the tables and return the result record."""
+    n, big = args.files, args.big_files
+    median = {name: statistics.median(values) for name, values in times[str(n)].items()}
+    fixed = {name: statistics.median(values) for name, values in times["1"].items()}
+    rate = {name: n / seconds for name, seconds in median.items()}
+    steady = {name: (n - 1) / max(median[name] - fixed[name], 1e-9) for name in median}
+    big_median = {name: statistics.median(values) for name, values in times.get(str(big), {}).items()}
+
+    def ratio(a: str, b: str) -> tuple[float, float, float | None]:
+        at_big = big_median[b] / big_median[a] if a in big_median and b in big_median else None
+        return rate[a] / rate[b], steady[a] / steady[b], at_big
+
+    ratios = {}
+    for workload in WORKLOADS:
+        for p in (1, 2):
+            process = "process" if p == 1 else "processes"
+            ratios[f"{workload}: worker / pure-R loop, {p} {process}"] = ratio(
+                f"{workload} worker x{p}", f"{workload} pure-R x{p}"
+            )
+    ratios["cpu-bound worker: 2 processes / 1 process"] = ratio("cpu worker x2", "cpu worker x1")
+    ratios["example worker: 2 processes / 1 process"] = ratio("example worker x2", "example worker x1")
+    if args.per_file_rounds:
+        ratios["example: worker / per-file, 1 process"] = ratio("example worker x1", "example per-file x1")
+        ratios["example: worker / per-file, 2 processes"] = ratio("example worker x2", "example per-file x2")
+
+    print(f"\n{n} PNGs 64x64, medians of {args.rounds} rounds (per-file: {args.per_file_rounds}); {big} PNGs: "
+          f"{args.big_rounds} rounds; mini_batch_size {args.mini_batch_size}; {os.cpu_count()} cores, "
+          f"{platform.platform()}")  # fmt: skip
+    print(f"{'variant':24s} {'seconds':>8s} {'files/s':>8s} {'1 file s':>9s} {'steady files/s':>15s} "
+          f"{f'{big} files s':>13s}")  # fmt: skip
+    for name in median:
+        at_big = f"{big_median[name]:13.2f}" if name in big_median else ""
+        print(f"{name:24s} {median[name]:8.2f} {rate[name]:8.1f} {fixed[name]:9.2f} {steady[name]:15.1f} {at_big}")
+    print(f"\n{'ratio (rate of the first / rate of the second)':50s} {'end-to-end':>10s} {'steady':>8s} "
+          f"{f'{big} e2e':>10s}")  # fmt: skip
+    for name, (end_to_end, steady_state, at_big) in ratios.items():
+        big_text = f"{at_big:9.2f}x" if at_big is not None else ""
+        print(f"{name:50s} {end_to_end:9.2f}x {steady_state:7.2f}x {big_text}")
+
+    validation = {}
+    if validations:
+        print(f"\nvalidation of a {big}-file worker run (read results + validate), against the pure-R loop's time")
+        for name, values in validations.items():
+            seconds = statistics.median(values)
+            loop = big_median[name.replace("worker", "pure-R").replace("x2", "x1")]
+            validation[name] = {"seconds": seconds, "of_pure_r_x1": seconds / loop}
+            print(f"  {name:22s} {seconds:6.3f} s = {100 * seconds / loop:4.1f}% of the pure-R loop x1 ({loop:.2f} s)")
+    failed = {count: statistics.median(failed_validation(count) for _ in range(3)) for count in (10000, 20000)}
+    print(f"validation of all-failed runs excused by patterns: 10,000 failures {failed[10000]:.3f} s, 20,000 "
+          f"{failed[20000]:.3f} s ({failed[20000] / failed[10000]:.2f}x for 2x the failures)")  # fmt: skip
+
+    filing: dict[str, dict[str, float]] = {}
+    per_file_r = 1 / steady["example pure-R x1"]
+    print(f"\nfiling one file's outputs (stats.json + thumbnail.png), per file, 3 interleaved rounds of 2000; "
+          f"the example's R work: {1e6 * per_file_r:.0f} us/file")  # fmt: skip
+    labels = {
+        "rename (one file system)": False,
+        "copy (mount refusing renames)": True,
+        "reference: written in place": None,
+    }
+    costs: dict[str, list[tuple[float, int]]] = {label: [] for label in labels}
+    for _ in range(3):
+        for label, refuse in labels.items():
+            folder = Path(tempfile.mkdtemp(prefix="apr-filing-", dir=args.root))
+            os.sync()
+            costs[label].append(
+                (direct_write_cost(folder, 2000), 0) if refuse is None else filing_cost(folder, 2000, refuse)
+            )
+    for label, measured in costs.items():
+        seconds = statistics.median(cost for cost, _ in measured)
+        filing[label] = {"seconds_per_file": seconds, "renames_attempted_for_2000_files": measured[0][1]}
+        print(f"  {label:32s} {1e6 * seconds:6.0f} us/file = {100 * seconds / per_file_r:4.1f}% of the R work; "
+              f"renames attempted for 2000 files: {measured[0][1]}")  # fmt: skip
+
+    return {"files": n, "rounds": args.rounds, "big_files": big, "big_rounds": args.big_rounds,
+              "work": args.work, "mini_batch_size": args.mini_batch_size, "times": times, "ratios": ratios,
+              "validation": validation, "failed_validation_seconds": failed, "filing": filing,
+            "cores": os.cpu_count(), "when": time.strftime("%F %T")}  # fmt: skip
 
 
 if __name__ == "__main__":

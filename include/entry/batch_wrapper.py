@@ -251,7 +251,7 @@ class BatchProcessor:
         """Run R over the files; return the rows of those that succeeded."""
         if not input_paths:
             return []
-        scratches = [self.layout.new_scratch() for _ in input_paths]
+        scratches = self.layout.scratch_paths(len(input_paths))  # R creates each one
         args = list(self.config.r_args)
         items = list(zip(input_paths, scratches, strict=True))
         if self.config.r_mode == "per-file":
@@ -259,15 +259,16 @@ class BatchProcessor:
         else:
             outcomes = self.worker.process_many(items, args)
         rows = []
+        handled = 0
         try:
-            for index, outcome in enumerate(outcomes):
-                row = self._file_done(input_paths[index], relatives[index], scratches[index], outcome)
+            for outcome in outcomes:
+                row = self._file_done(input_paths[handled], relatives[handled], scratches[handled], outcome)
+                handled += 1
                 if row is not None:
                     rows.append(row)
         finally:
-            for scratch in scratches:  # files not reached when R could not be restarted
-                if os.path.isdir(scratch):
-                    self.layout.discard(scratch)
+            for scratch in scratches[handled:]:  # files not reached when R could not be restarted
+                self.layout.discard(scratch)
         return rows
 
     def _finished_earlier(self, relatives: list[str]) -> dict[str, str]:

@@ -49,22 +49,34 @@ class Journal:
         self._rows[relative_path] = row
 
     def finished(self, relative_paths: list[str]) -> dict[str, str]:
-        """The rows of those of ``relative_paths`` that a try of this run (any process on this node) finished."""
-        wanted = set(relative_paths)
-        if not wanted - set(self._rows):
-            return {path: self._rows[path] for path in wanted}
+        """The rows of those of ``relative_paths`` that a try of this run (any process on this node) finished.
+
+        Linear overall: this process's own rows are in memory, and the other processes' journals are read
+        incrementally (each line parsed once per reader), so a mini-batch costs its own files plus the lines
+        appended since the last call."""
+        if all(path in self._rows for path in relative_paths):
+            return {path: self._rows[path] for path in relative_paths}
         if not os.path.isdir(self.folder):  # no process of this run on this node finished a file yet
             return {}
         for path in glob.glob(os.path.join(glob.escape(self.folder), "*.jsonl")):
-            with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as handle:
-                handle.seek(self._read.get(path, 0))
-                for line in handle:
-                    if not line.endswith("\n"):
-                        break  # a line being written by another process: read it next time
-                    self._read[path] = self._read.get(path, 0) + len(line.encode("utf-8"))
-                    with contextlib.suppress(ValueError, AttributeError, TypeError):
-                        self._rows[json.loads(line)["relative_path"]] = line.rstrip("\n")
-        return {path: self._rows[path] for path in wanted if path in self._rows}
+            if path != self.path:  # this process's own rows are already in memory
+                self._read_new_lines(path)
+        return {path: self._rows[path] for path in relative_paths if path in self._rows}
+
+    def _read_new_lines(self, path: str) -> None:
+        """Take the complete lines another process appended to its journal since the last read."""
+        data = b""
+        with contextlib.suppress(OSError), open(path, "rb") as handle:
+            handle.seek(self._read.get(path, 0))
+            data = handle.read()
+        end = data.rfind(b"\n") + 1  # a line being written by the other process is read next time
+        if end == 0:
+            return
+        self._read[path] = self._read.get(path, 0) + end
+        for line in data[:end].decode("utf-8", errors="replace").split("\n"):
+            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+                if line:
+                    self._rows[json.loads(line)["relative_path"]] = line
 
     def close(self) -> None:
         if self._handle is not None:

@@ -134,11 +134,17 @@ class OutputLayout:
 
     def new_scratch(self) -> str:
         """Create and return an empty private folder for one file's outputs."""
-        self._count += 1
-        path = os.path.join(self.scratch_root, f"{self._count:08d}")
-        self._makedirs(self.scratch_root)
+        (path,) = self.scratch_paths(1)
         os.mkdir(path)
         return path
+
+    def scratch_paths(self, count: int) -> list[str]:
+        """Return ``count`` fresh private folder paths for files' outputs, not yet created (the R worker
+        creates each one right before its file, as a hand-written R loop would); their parent exists."""
+        self._makedirs(self.scratch_root)
+        first = self._count + 1
+        self._count += count
+        return [os.path.join(self.scratch_root, f"{n:08d}") for n in range(first, self._count + 1)]
 
     def _makedirs(self, path: str) -> None:
         """``os.makedirs(path, exist_ok=True)``, remembered so the hot path does not ask twice."""

@@ -193,7 +193,7 @@ class RWorker:
         """Run ``process_file`` on one file (see :meth:`process_many`).
 
         :param input_path: the input file.
-        :param output_dir: an empty folder that receives the file's outputs.
+        :param output_dir: the folder that receives the file's outputs; R creates it (its parent must exist).
         :param args: extra arguments passed to ``process_file`` as a character vector.
         """
         (outcome,) = self.process_many([(input_path, output_dir)], args)
@@ -206,7 +206,8 @@ class RWorker:
         the outcomes. A crash or a file past ``file_timeout`` fails that file alone: R is restarted and
         the remaining files are sent again. Stopping the iteration early stops R.
 
-        :param items: ``(input_path, output_dir)`` pairs; each output folder exists and is empty.
+        :param items: ``(input_path, output_dir)`` pairs; R creates each output folder right before its file
+            (its parent must exist; a folder that already exists is used as it is).
         :param args: extra arguments passed to ``process_file`` as a character vector.
         """
         pending = list(items)
@@ -266,7 +267,8 @@ class RWorker:
             outcome = self._outcome(reply, offset)
             self._files_since_start += 1
             yield outcome
-            offset = int(reply.get("log_end") or self._log_size())
+            log_end = reply.get("log_end")
+            offset = int(log_end) if isinstance(log_end, int | float) else self._log_size()
         if self._stale():
             self.close()  # the next batch gets a fresh R
         return len(items)

@@ -11,6 +11,7 @@
 #   -> {"cmd": "load", "script": PATH, "log": LOG_PATH}
 #   <- {"ok": true, "r_version": ...} | {"ok": false, "error": ...}
 #   -> {"cmd": "batch", "files": [{"input": PATH, "output_dir": DIR}, ...], "args": [...]}
+#      (R creates each DIR, whose parent exists, right before its file)
 #   <- one line per file, in order, as soon as the file is done:
 #      {"ok": true, "value": ..., "warnings": [...], "seconds": s, "log_end": n}
 #    | {"ok": false, "error": ..., "call": ..., "warnings": [...], "seconds": s, "log_end": n}
@@ -114,18 +115,29 @@ run_worker <- function() {
   }
 
   # The size of the log, for Python to cut each failed file's own output out of it: one stat, without
-  # file.size()'s data frame of times (~7 us a call); file.size() where the internal call is not available.
+  # file.size()'s data frame of times (~7 us a call), through the internal it wraps where this R has it.
+  file_bytes <- function(path) .Internal(file.info(path, FALSE))$size
+  if (!identical(tryCatch(file_bytes(R.home()), error = function(e) NULL), file.size(R.home()))) {
+    file_bytes <- function(path) file.size(path)
+  }
   log_size <- function() {
     if (is.null(log_path)) return(0)
-    size <- tryCatch(.Internal(file.info(log_path, FALSE))$size, error = function(e) file.size(log_path))
+    size <- file_bytes(log_path)
     if (is.na(size)) 0 else size
+  }
+
+  # sink.number() without its match.arg (~4 us a call): the internal it wraps, where this R has it
+  sinks <- function(output) .Internal(sink.number(output))
+  expected <- c(sink.number(), sink.number(type = "message"))
+  if (!identical(tryCatch(c(sinks(TRUE), sinks(FALSE)), error = function(e) NULL), expected)) {
+    sinks <- function(output) if (output) sink.number() else sink.number(type = "message")
   }
 
   # Leave the R session as we found it: user code may sink(), setwd() or open graphics devices. Cheap
   # checks first (a getcwd and no other system call when nothing changed), repairs only when needed.
   reset_session <- function(wd) {
-    if (sink.number() > 0L) while (sink.number() > 0L) sink()
-    if (sink.number(type = "message") > 2L) while (sink.number(type = "message") > 2L) sink(type = "message")
+    if (sinks(TRUE) > 0L) while (sink.number() > 0L) sink()
+    if (sinks(FALSE) > 2L) while (sink.number(type = "message") > 2L) sink(type = "message")
     if (!identical(getwd(), wd)) setwd(wd)
     if (grDevices::dev.cur() > 1L) grDevices::graphics.off()
     flush(stdout())
@@ -140,13 +152,20 @@ run_worker <- function() {
   }
   on_error <- function(e) structure(list(error = conditionMessage(e), call = call_text(e)), class = "file_error")
 
-  # One file: the reply line (without its log_end) and whether the file succeeded. Timing uses the wall
+  # One file: its reply line, without the closing log_end. Timing uses the wall
   # clock (Sys.time: no system call), not proc.time (two getrusage calls each).
   process_one <- function(process_file, input, output_dir, args, wd) {
     started <- as.numeric(Sys.time())
     warnings_seen <<- character(0)
     value <- tryCatch(
-      withCallingHandlers(encode_value(process_file(input, output_dir, args)), warning = on_warning),
+      withCallingHandlers({
+        # the file's output folder is made here, in R's loop, as a hand-written loop would make it: Python
+        # making the mini-batch's folders before sending it would hold R up for every one of them
+        if (!dir.create(output_dir, showWarnings = FALSE) && !dir.exists(output_dir)) {
+          stop("cannot create the file's output folder ", output_dir, call. = FALSE)
+        }
+        encode_value(process_file(input, output_dir, args))
+      }, warning = on_warning),
       error = on_error
     )
     reset_session(wd)

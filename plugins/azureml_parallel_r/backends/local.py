@@ -60,6 +60,36 @@ def files_under(folder: str, prefix: str = "") -> list[str]:
     return found
 
 
+def read_run_results(state: RunState, output_dir: str, logs_dir: str, rows_file_name: str) -> RunResults:
+    """What a local engine run left in its output folder: rows, failure records, output files, job logs.
+
+    :param state: the run's status.
+    :param output_dir: the run's output folder.
+    :param logs_dir: the engine's logs folder for the run.
+    :param rows_file_name: the append_row file's name.
+    """
+    rows_file = os.path.join(output_dir, rows_file_name)
+    if not os.path.isfile(rows_file):  # a controller that died: the rows of its completed mini-batches
+        rows_file = os.path.join(logs_dir, "sys", f"{rows_file_name}.partial")
+    rows = []
+    if os.path.isfile(rows_file):
+        rows = split_rows(Path(rows_file).read_text(encoding="utf-8", errors="replace"))
+    failures = {}
+    failures_dir = os.path.join(output_dir, "failures")
+    for name in files_under(failures_dir):
+        if name.endswith(".json"):
+            with contextlib.suppress(ValueError, OSError):
+                record = read_json(os.path.join(failures_dir, name)) or {}
+                failures[failure_key(name, record)] = record
+    output_files = sorted(files_under(os.path.join(output_dir, "results"), "results/"))
+    logs = {}
+    for name in LOG_FILES:
+        log = Path(logs_dir) / name
+        if log.is_file():
+            logs[name] = log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
+    return RunResults(state, rows, failures, output_files, logs)
+
+
 class RunNotFoundError(LookupError):
     """No run with that id was submitted to this local datastore."""
 
@@ -198,25 +228,12 @@ class LocalBackend(ParallelRunBackend):
 
     def fetch_results(self, run_id: str) -> RunResults:
         record = self._record(run_id)
-        output_dir = self._datastore_path(record["output_path"])
-        rows_file = output_dir / record.get("rows_file_name", "parallel_run_step.txt")
-        if not rows_file.is_file():  # a controller that died: the rows of its completed mini-batches
-            rows_file = Path(record["logs_dir"]) / "sys" / f"{rows_file.name}.partial"
-        rows = split_rows(rows_file.read_text(encoding="utf-8", errors="replace")) if rows_file.is_file() else []
-        failures = {}
-        failures_dir = str(output_dir / "failures")
-        for name in files_under(failures_dir):
-            if name.endswith(".json"):
-                with contextlib.suppress(ValueError, OSError):
-                    record_data = read_json(os.path.join(failures_dir, name)) or {}
-                    failures[failure_key(name, record_data)] = record_data
-        output_files = sorted(files_under(str(output_dir / "results"), "results/"))
-        logs = {}
-        for name in LOG_FILES:
-            log = Path(record["logs_dir"]) / name
-            if log.is_file():
-                logs[name] = log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
-        return RunResults(self.get_status(run_id), rows, failures, output_files, logs)
+        return read_run_results(
+            self.get_status(run_id),
+            str(self._datastore_path(record["output_path"])),
+            record["logs_dir"],
+            record.get("rows_file_name", "parallel_run_step.txt"),
+        )
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         target = self._datastore_path(self._record(run_id)["output_path"]) / name

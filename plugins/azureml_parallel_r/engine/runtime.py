@@ -14,6 +14,7 @@
 - ``init()`` failing fails the job at once with its traceback (a broken setup would fail every file).
 - append_row: the controller alone writes the rows, so concurrent workers never interleave; the file
   appears in the output folder in one rename when the job ends (not on cancel).
+- Each node has a temporary folder (``TMPDIR``) for the run's lifetime, as a job's container has on Azure.
 - Logs follow Azure's layout under the logs folder: ``job_result.txt``, ``job_error.txt``,
   ``job_progress_overview.<YYYYMMDDHH>.txt``, ``user/stdout|stderr/<node>/<process>...``,
   ``user/entry_script_log/<node>/``, ``sys/mini_batches.jsonl``, and ``status.json``.
@@ -489,8 +490,14 @@ class ParallelRunJob:
         env.update({DATASET_VARIABLES: f"{INPUT_NAME}:mount", INPUT_NAME: self.spec.input_dir})
         env.update(self.settings.environment_variables)
         python_path = env.get("PYTHONPATH")
+        # An Azure ML job runs in a container of its own: a node's temporary folder lives as long as the job.
+        # Here each node of a run gets one too (shared by its processes, removed with the run), so what the
+        # entry script and R keep there (scratch folders, the journal of finished files) never outlives it.
+        node_tmp = os.path.join(workdir, node, "tmp")
+        os.makedirs(node_tmp, exist_ok=True)
         env.update(
             {
+                "TMPDIR": node_tmp,
                 "PYTHONPATH": PACKAGE_PARENT + (os.pathsep + python_path if python_path else ""),
                 "PYTHONUNBUFFERED": "1",
                 "AZUREML_BI_OUTPUT_PATH": self.spec.output_dir,

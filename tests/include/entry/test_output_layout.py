@@ -23,6 +23,11 @@ def test_a_path_outside_the_root_is_refused(path: str) -> None:
         relative_input_path(path, "/mnt/in")
 
 
+def _refuse_rename(source: str, target: str) -> None:
+    """os.rename as on an output mount that refuses directory renames (blobfuse: another file system)."""
+    raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+
 @pytest.fixture
 def layout(tmp_path: Path) -> OutputLayout:
     return OutputLayout(str(tmp_path / "out"), "p1", scratch_dir=str(tmp_path / "local"))
@@ -37,14 +42,41 @@ def test_commit_copies_each_file_once_where_the_folder_cannot_be_renamed(
     (scratch / "a.json").write_text("{}")
     (scratch / "sub" / "b.png").write_bytes(b"x")
 
-    def refuse(source, target):
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "rename", refuse)
+    monkeypatch.setattr(os, "rename", _refuse_rename)
     outputs = layout.commit(str(scratch), "cam/img.png")
     assert outputs == ["results/cam/img.png/a.json", "results/cam/img.png/sub/b.png"]
     assert not scratch.exists()
     assert (tmp_path / "out" / "results" / "cam" / "img.png" / "sub" / "b.png").read_bytes() == b"x"
+
+
+def test_a_refused_rename_is_learned_once_and_later_files_are_copied_without_trying(
+    layout: OutputLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an output mount that refuses renames, only the first file tries one: no failed rename per file."""
+    tried = []
+
+    def refuse(source, target):
+        tried.append(target)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "rename", refuse)
+    for name in ("a.png", "b.png", "c.png"):
+        scratch = Path(layout.new_scratch())
+        (scratch / "out.txt").write_text(name)
+        assert layout.commit(str(scratch), name) == [f"results/{name}/out.txt"]
+    assert len(tried) == 1
+    assert (tmp_path / "out" / "results" / "c.png" / "out.txt").read_text() == "c.png"
+
+
+def test_a_copied_commit_replaces_an_earlier_attempt(
+    layout: OutputLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "rename", _refuse_rename)
+    for content in ("first", "second"):
+        scratch = Path(layout.new_scratch())
+        (scratch / f"{content}.txt").write_text(content)
+        layout.commit(str(scratch), "x.png")
+    assert sorted(p.name for p in (tmp_path / "out" / "results" / "x.png").iterdir()) == ["second.txt"]
 
 
 def test_commit_moves_the_whole_scratch_folder_in_one_step_on_one_file_system(tmp_path: Path) -> None:

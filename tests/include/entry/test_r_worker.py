@@ -221,6 +221,29 @@ def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_sc
     assert worker.starts == 1
 
 
+def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Path) -> None:
+    """A file that changes the working folder, leaves a graphics device open or sinks output does not change
+    what the next file sees."""
+    script = write_r_script(
+        """
+        process_file <- function(input_path, output_dir, args) {
+          seen <- list(wd = getwd(), devices = length(grDevices::dev.list()), sinks = sink.number())
+          setwd(output_dir)
+          grDevices::pdf(file.path(output_dir, "left-open.pdf"))
+          sink(file.path(output_dir, "sunk.txt"))
+          seen
+        }
+        """
+    )
+    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
+    outcomes = list(worker.process_many(items, []))
+    worker.close()
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert len({o.value["wd"] for o in outcomes}) == 1
+    assert [(o.value["devices"], o.value["sinks"]) for o in outcomes] == [(0, 0)] * 3
+
+
 @pytest.mark.parametrize(
     ("r_value", "expected"),
     [
@@ -238,6 +261,13 @@ def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_sc
         ("NULL", None),
         ("1e-300", 1e-300),
         ("123456789012", 123456789012),
+        ("5L", 5),
+        ("2147483647L", 2147483647),
+        ("1/3", 0.333333333333333),
+        ("1e20", 1e20),
+        ("-0.5", -0.5),
+        ("NA_character_", None),
+        ("FALSE", False),
         ("factor('lvl')", "lvl"),
         ("list(a = 1, a = 2)", {"a": 1, "a.1": 2}),
         ("-Inf", None),
