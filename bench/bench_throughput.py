@@ -15,6 +15,7 @@ Variants:
 - pure-R:   Rscript sourcing the same script and looping over the files (split in halves for 2 processes): the limit
 - worker:   the local engine + batch_wrapper.py (one persistent R process per worker process)
 - per-file: the local engine + batch_wrapper.py --r-mode per-file (one Rscript per file: the original design)
+- R-alone:  include/r/worker.R fed the worker's requests from a file, no Python (the R side of worker mode)
 
 End-to-end times include every start-up a user pays (Python, the engine's worker processes, R). Each
 variant also runs on 1 file, which gives its fixed start-up cost and its steady-state rate
@@ -62,6 +63,7 @@ from output_layout import OutputLayout  # noqa: E402
 WORK_SCRIPT = BENCH / "r" / "bench_work.r"
 EXAMPLE_SCRIPT = INCLUDE / "r" / "process_file.r"
 LOOP = BENCH / "r" / "pure_loop.R"
+WORKER_R = INCLUDE / "r" / "worker.R"
 ROWS_FILE = "parallel_run_step.txt"
 
 
@@ -117,6 +119,28 @@ def pure_r_run(files: list[Path], output: Path, processes: int, script: Path, r_
     return elapsed
 
 
+def r_alone_run(files: list[Path], output: Path, script: Path, r_args: list[str], batch: int) -> float:
+    """include/r/worker.R on its own, fed the same mini-batch requests from a file, its answers to /dev/null: the
+    R side of worker mode without Python (its cost over the pure-R loop is the protocol's, in R)."""
+    requests = output.parent / f"{output.name}-requests.jsonl"
+    lines = [{"cmd": "load", "script": str(script), "log": str(output.parent / f"{output.name}-r.log")}]
+    for start in range(0, len(files), batch):
+        chunk = files[start : start + batch]
+        items = [{"input": str(f), "output_dir": str(output / str(start + i))} for i, f in enumerate(chunk)]
+        lines.append({"cmd": "batch", "files": items, "args": r_args, "stop_on_error": True})
+    requests.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    output.mkdir()
+    with open(requests, "rb") as request, open(os.devnull, "wb") as answers:
+        fds = (request.fileno(), answers.fileno())
+        started = time.perf_counter()
+        subprocess.run(["Rscript", "--vanilla", str(WORKER_R), *map(str, fds)], check=True, pass_fds=fds)
+        elapsed = time.perf_counter() - started
+    requests.unlink()
+    if len(os.listdir(output)) != len(files):
+        raise RuntimeError("worker.R alone did not process every file")
+    return elapsed
+
+
 Variant = Callable[[list[Path], Path, Path], float]
 WORKLOADS = {"example": (EXAMPLE_SCRIPT, []), "tiny": (WORK_SCRIPT, ["--work", "0"])}
 
@@ -138,6 +162,7 @@ def variants(args: argparse.Namespace, validations: dict[str, list[float]]) -> d
             name = f"{workload} worker x{n}"
             found[f"{workload} pure-R x{n}"] = lambda f, i, o, n=n, s=script, a=r_args: pure_r_run(f, o, n, s, a)
             found[name] = lambda f, i, o, n=n, s=script, a=r_args, m=name: worker(i, o, n, s, a, m)
+        found[f"{workload} R-alone x1"] = lambda f, i, o, s=script, a=r_args: r_alone_run(f, o, s, a, batch)
     cpu = ["--work", str(args.work)]
     for n in (1, 2):
         found[f"cpu worker x{n}"] = lambda f, i, o, n=n: engine_run(i, o, n, "worker", WORK_SCRIPT, cpu, batch)
@@ -277,46 +302,10 @@ def run_all(args: argparse.Namespace) -> tuple[dict, dict[str, list[float]]]:
     return times, validations
 
 
-def report(args: argparse.Namespace, times: dict, validations: dict[str, list[float]]) -> dict:
-    """Print the tables and return the result record."""
-    n, big = args.files, args.big_files
-    median = {name: statistics.median(values) for name, values in times[str(n)].items()}
-    fixed = {name: statistics.median(values) for name, values in times["1"].items()}
-    rate = {name: n / seconds for name, seconds in median.items()}
-    steady = {name: (n - 1) / max(median[name] - fixed[name], 1e-9) for name in median}
-    big_median = {name: statistics.median(values) for name, values in times.get(str(big), {}).items()}
-
-    def ratio(a: str, b: str) -> tuple[float, float, float | None]:
-        at_big = big_median[b] / big_median[a] if a in big_median and b in big_median else None
-        return rate[a] / rate[b], steady[a] / steady[b], at_big
-
-    ratios = {}
-    for workload in WORKLOADS:
-        for p in (1, 2):
-            process = "process" if p == 1 else "processes"
-            ratios[f"{workload}: worker / pure-R loop, {p} {process}"] = ratio(
-                f"{workload} worker x{p}", f"{workload} pure-R x{p}"
-            )
-    ratios["cpu-bound worker: 2 processes / 1 process"] = ratio("cpu worker x2", "cpu worker x1")
-    ratios["example worker: 2 processes / 1 process"] = ratio("example worker x2", "example worker x1")
-    if args.per_file_rounds:
-        ratios["example: worker / per-file, 1 process"] = ratio("example worker x1", "example per-file x1")
-        ratios["example: worker / per-file, 2 processes"] = ratio("example worker x2", "example per-file x2")
-
-    print(f"\n{n} PNGs 64x64, medians of {args.rounds} rounds (per-file: {args.per_file_rounds}); {big} PNGs: "
-          f"{args.big_rounds} rounds; mini_batch_size {args.mini_batch_size}; {os.cpu_count()} cores, "
-          f"{platform.platform()}")  # fmt: skip
-    print(f"{'variant':24s} {'seconds':>8s} {'files/s':>8s} {'1 file s':>9s} {'steady files/s':>15s} "
-          f"{f'{big} files s':>13s}")  # fmt: skip
-    for name in median:
-        at_big = f"{big_median[name]:13.2f}" if name in big_median else ""
-        print(f"{name:24s} {median[name]:8.2f} {rate[name]:8.1f} {fixed[name]:9.2f} {steady[name]:15.1f} {at_big}")
-    print(f"\n{'ratio (rate of the first / rate of the second)':50s} {'end-to-end':>10s} {'steady':>8s} "
-          f"{f'{big} e2e':>10s}")  # fmt: skip
-    for name, (end_to_end, steady_state, at_big) in ratios.items():
-        big_text = f"{at_big:9.2f}x" if at_big is not None else ""
-        print(f"{name:50s} {end_to_end:9.2f}x {steady_state:7.2f}x {big_text}")
-
+def side_measurements(args: argparse.Namespace, steady: dict[str, float], big_median: dict[str, float],
+                      validations: dict[str, list[float]]) -> tuple[dict, dict, dict]:  # fmt: skip
+    """Validation and filing costs, printed against the R work; returns them."""
+    big = args.big_files
     validation = {}
     if validations:
         print(f"\nvalidation of a {big}-file worker run (read results + validate), against the pure-R loop's time")
@@ -352,6 +341,54 @@ def report(args: argparse.Namespace, times: dict, validations: dict[str, list[fl
         print(f"  {label:32s} {1e6 * seconds:6.0f} us/file = {100 * seconds / per_file_r:4.1f}% of the R work; "
               f"renames attempted for 2000 files: {measured[0][1]}")  # fmt: skip
 
+    return validation, failed, filing
+
+
+def report(args: argparse.Namespace, times: dict, validations: dict[str, list[float]]) -> dict:
+    """Print the tables and return the result record."""
+    n, big = args.files, args.big_files
+    median = {name: statistics.median(values) for name, values in times[str(n)].items()}
+    fixed = {name: statistics.median(values) for name, values in times["1"].items()}
+    rate = {name: n / seconds for name, seconds in median.items()}
+    steady = {name: (n - 1) / max(median[name] - fixed[name], 1e-9) for name in median}
+    big_median = {name: statistics.median(values) for name, values in times.get(str(big), {}).items()}
+
+    def ratio(a: str, b: str) -> tuple[float, float, float | None]:
+        at_big = big_median[b] / big_median[a] if a in big_median and b in big_median else None
+        return rate[a] / rate[b], steady[a] / steady[b], at_big
+
+    ratios = {}
+    for workload in WORKLOADS:
+        for p in (1, 2):
+            process = "process" if p == 1 else "processes"
+            ratios[f"{workload}: worker / pure-R loop, {p} {process}"] = ratio(
+                f"{workload} worker x{p}", f"{workload} pure-R x{p}"
+            )
+    for workload in WORKLOADS:
+        ratios[f"{workload}: worker.R alone / pure-R loop, 1 process"] = ratio(
+            f"{workload} R-alone x1", f"{workload} pure-R x1"
+        )
+    ratios["cpu-bound worker: 2 processes / 1 process"] = ratio("cpu worker x2", "cpu worker x1")
+    ratios["example worker: 2 processes / 1 process"] = ratio("example worker x2", "example worker x1")
+    if args.per_file_rounds:
+        ratios["example: worker / per-file, 1 process"] = ratio("example worker x1", "example per-file x1")
+        ratios["example: worker / per-file, 2 processes"] = ratio("example worker x2", "example per-file x2")
+
+    print(f"\n{n} PNGs 64x64, medians of {args.rounds} rounds (per-file: {args.per_file_rounds}); {big} PNGs: "
+          f"{args.big_rounds} rounds; mini_batch_size {args.mini_batch_size}; {os.cpu_count()} cores, "
+          f"{platform.platform()}")  # fmt: skip
+    print(f"{'variant':24s} {'seconds':>8s} {'files/s':>8s} {'1 file s':>9s} {'steady files/s':>15s} "
+          f"{f'{big} files s':>13s}")  # fmt: skip
+    for name in median:
+        at_big = f"{big_median[name]:13.2f}" if name in big_median else ""
+        print(f"{name:24s} {median[name]:8.2f} {rate[name]:8.1f} {fixed[name]:9.2f} {steady[name]:15.1f} {at_big}")
+    print(f"\n{'ratio (rate of the first / rate of the second)':50s} {'end-to-end':>10s} {'steady':>8s} "
+          f"{f'{big} e2e':>10s}")  # fmt: skip
+    for name, (end_to_end, steady_state, at_big) in ratios.items():
+        big_text = f"{at_big:9.2f}x" if at_big is not None else ""
+        print(f"{name:50s} {end_to_end:9.2f}x {steady_state:7.2f}x {big_text}")
+
+    validation, failed, filing = side_measurements(args, steady, big_median, validations)
     return {"files": n, "rounds": args.rounds, "big_files": big, "big_rounds": args.big_rounds,
               "work": args.work, "mini_batch_size": args.mini_batch_size, "times": times, "ratios": ratios,
               "validation": validation, "failed_validation_seconds": failed, "filing": filing,

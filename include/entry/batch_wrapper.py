@@ -219,6 +219,7 @@ class BatchProcessor:
             rscript=config.rscript,
             file_timeout=config.file_timeout,
             restart_every=config.restart_every,
+            on_wait=self.journal.flush,
         )
 
     def start(self) -> None:
@@ -267,6 +268,7 @@ class BatchProcessor:
                 if row is not None:
                     rows.append(row)
         finally:
+            self.journal.flush()
             for scratch in scratches[handled:]:  # files not reached when R could not be restarted
                 self.layout.discard(scratch)
         return rows

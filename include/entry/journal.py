@@ -1,12 +1,15 @@
 """The files of a run that already have their results, so that a retried mini-batch re-runs only the others.
 
-The ParallelRunStep runtime retries a whole mini-batch when ``run()`` raised, timed out or returned fewer
-rows than files; without a record, the files that had succeeded would run again on every try, and the rows
-of the files a timed-out try had finished would be lost. After a file's outputs are in place, its row is
-appended (one line, flushed) to this process's journal, in a folder on the node's local disk shared by the
-run's processes. A retried mini-batch that lands on the same node takes the rows of its finished files from
-the journals and runs only the rest; one on another node runs them again, which is also correct (outputs are
-replaced whole). The journal is on local disk, not on the output mount: appending to a blob rewrites it.
+The ParallelRunStep runtime retries a whole mini-batch when ``run()`` raised, timed out or returned fewer rows
+than files; without a record, the files that had succeeded would run again on every try, and the rows of the
+files a timed-out try had finished would be lost. After a file's outputs are in place, its row is appended
+(one line) to this process's journal, in a folder on the node's local disk shared by the run's processes; the
+lines are written out at the end of each mini-batch and while R works on a long file (see
+:meth:`Journal.flush`). A process killed in any other way (out of memory) loses the lines not yet written (of
+its current mini-batch, at most one 8 KB buffer): those files run again, which is correct, only slower. A
+retried mini-batch that lands on the same node takes the rows of its finished files from the journals and runs
+only the rest; one on another node runs them again, which is also correct (outputs are replaced whole). The
+journal is on local disk, not on the output mount: appending to a blob rewrites it.
 
 Standard library only: this module ships to the compute nodes.
 """
@@ -44,9 +47,15 @@ class Journal:
         if self._handle is None:
             os.makedirs(self.folder, exist_ok=True)
             self._handle = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
-        self._handle.write(row + "\n")
-        self._handle.flush()
+        self._handle.write(row + "\n")  # buffered: see flush()
         self._rows[relative_path] = row
+
+    def flush(self) -> None:
+        """Write out the recorded lines. Called at the end of each mini-batch and whenever R has worked on one
+        file for a while, so a try killed by ``run_invocation_timeout`` (after a long wait) keeps every file it
+        finished; without a write per file, which would journal the file's size and time on every file."""
+        if self._handle is not None:
+            self._handle.flush()
 
     def finished(self, relative_paths: list[str]) -> dict[str, str]:
         """The rows of those of ``relative_paths`` that a try of this run (any process on this node) finished.

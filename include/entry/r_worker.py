@@ -22,7 +22,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,8 @@ class RWorker:
     :param restart_every: restart R after this many files (``None``: only after a failure).
     :param max_log_bytes: when R's log grows past this, R is restarted and the log rotated to ``<log>.1``
         (the previous ``.1`` is dropped), so a chatty script cannot fill the disk.
+    :param on_wait: called every ``EXIT_CHECK_SECONDS`` while R works on one file: the caller's chance to make
+        what it has done so far durable before a long file (which a timeout may kill).
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class RWorker:
         env: dict[str, str] | None = None,
         restart_every: int | None = None,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        on_wait: Callable[[], None] | None = None,
     ) -> None:
         self.r_script = os.path.abspath(r_script)
         self.log_path = log_path
@@ -136,6 +139,7 @@ class RWorker:
         self.env = env
         self.restart_every = restart_every
         self.max_log_bytes = max_log_bytes
+        self.on_wait = on_wait
         self.starts = 0
         self._files_since_start = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -342,6 +346,8 @@ class RWorker:
             slice_ = EXIT_CHECK_SECONDS if wait is None else min(wait, EXIT_CHECK_SECONDS)
             ready, _, _ = select.select([self._response_fd], [], [], slice_)
             if not ready:
+                if self.on_wait is not None:
+                    self.on_wait()
                 if self._proc is not None and self._proc.poll() is not None:
                     self._kill()  # R is gone; what it left in its process group goes with it
                     return None
