@@ -68,18 +68,30 @@ ROWS_FILE = "parallel_run_step.txt"
 
 
 def engine_run(
-    inputs: Path, output: Path, processes: int, mode: str, script: Path, r_args: list[str], batch: int
+    inputs: Path,
+    output: Path,
+    processes: int,
+    mode: str,
+    script: Path,
+    r_args: list[str],
+    batch: int,
+    code: Path = BENCH.parent,
 ) -> float:
+    """Seconds of one local-engine run; ``code`` is the checkout whose engine and include/ run (the
+    --compare-with option runs another one side by side)."""
+    if script.is_relative_to(INCLUDE):
+        script = code / "include" / script.relative_to(INCLUDE)
+    env = {**os.environ, "PYTHONPATH": str(code / "plugins")}
     command = [
         sys.executable, "-m", "azureml_parallel_r.engine", "run",
-        "--input", str(inputs), "--output", str(output), "--source-dir", str(INCLUDE),
+        "--input", str(inputs), "--output", str(output), "--source-dir", str(code / "include"),
         "--entry-script", "entry/batch_wrapper.py", "--mini-batch-size", str(batch),
         "--process-count-per-node", str(processes), "--run-invocation-timeout", "3600", "--error-threshold", "0",
         "--", "--r-script", str(script), "--r-mode", mode, "--input-root", str(inputs),
         *(f"--r-arg={arg}" for arg in r_args),
     ]  # fmt: skip
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     elapsed = time.perf_counter() - started
     rows = (output / ROWS_FILE).read_text().count("\n")
     if rows != len(os.listdir(inputs)):
@@ -163,6 +175,13 @@ def variants(args: argparse.Namespace, validations: dict[str, list[float]]) -> d
             found[f"{workload} pure-R x{n}"] = lambda f, i, o, n=n, s=script, a=r_args: pure_r_run(f, o, n, s, a)
             found[name] = lambda f, i, o, n=n, s=script, a=r_args, m=name: worker(i, o, n, s, a, m)
         found[f"{workload} R-alone x1"] = lambda f, i, o, s=script, a=r_args: r_alone_run(f, o, s, a, batch)
+    if args.compare_with:  # another checkout's worker mode, side by side (e.g. the code before a change)
+        other = Path(args.compare_with).resolve()
+        for workload, (script, r_args) in WORKLOADS.items():
+            for n in (1, 2):
+                found[f"{workload} worker x{n} (other)"] = lambda f, i, o, n=n, s=script, a=r_args: engine_run(
+                    i, o, n, "worker", s, a, batch, other
+                )
     cpu = ["--work", str(args.work)]
     for n in (1, 2):
         found[f"cpu worker x{n}"] = lambda f, i, o, n=n: engine_run(i, o, n, "worker", WORK_SCRIPT, cpu, batch)
@@ -263,6 +282,8 @@ def main() -> int:
     parser.add_argument("--per-file-rounds", type=int, default=1, help="rounds of the slow per-file baseline")
     parser.add_argument("--work", type=int, default=6, help="SVDs per file for the CPU-bound scaling runs")
     parser.add_argument("--mini-batch-size", type=int, default=25)
+    parser.add_argument("--compare-with", metavar="CHECKOUT", help="also run worker mode from another checkout "
+                        "of this repository (its plugins/ and include/), side by side")  # fmt: skip
     parser.add_argument("--root", help="folder for inputs, outputs and temporary files (default: the system's "
                         "temporary folder; /dev/shm takes the disk out and leaves the runtime's CPU cost)")  # fmt: skip
     args = parser.parse_args()
@@ -368,6 +389,8 @@ def report(args: argparse.Namespace, times: dict, validations: dict[str, list[fl
         ratios[f"{workload}: worker.R alone / pure-R loop, 1 process"] = ratio(
             f"{workload} R-alone x1", f"{workload} pure-R x1"
         )
+    for name in [name for name in median if name.endswith(" (other)")]:
+        ratios[f"{name[: -len(' (other)')]}: this checkout / the other"] = ratio(name[: -len(" (other)")], name)
     ratios["cpu-bound worker: 2 processes / 1 process"] = ratio("cpu worker x2", "cpu worker x1")
     ratios["example worker: 2 processes / 1 process"] = ratio("example worker x2", "example worker x1")
     if args.per_file_rounds:
