@@ -152,8 +152,8 @@ run_worker <- function() {
   }
   on_error <- function(e) structure(list(error = conditionMessage(e), call = call_text(e)), class = "file_error")
 
-  # One file: its reply line, without the closing log_end. Timing uses the wall
-  # clock (Sys.time: no system call), not proc.time (two getrusage calls each).
+  # One file: its reply line, still without its log_end. Timed with the wall clock (Sys.time: no system
+  # call), not proc.time (two getrusage calls each).
   process_one <- function(process_file, input, output_dir, args, wd) {
     started <- as.numeric(Sys.time())
     warnings_seen <<- character(0)

@@ -76,7 +76,7 @@ def read_run_results(state: RunState, output_dir: str, logs_dir: str, rows_file_
         rows = split_rows(Path(rows_file).read_text(encoding="utf-8", errors="replace"))
     failures = {}
     failures_dir = os.path.join(output_dir, "failures")
-    for name in files_under(failures_dir):
+    for name in sorted(files_under(failures_dir)):  # sorted: the same record wins every time for one input
         if name.endswith(".json"):
             with contextlib.suppress(ValueError, OSError):
                 record = read_json(os.path.join(failures_dir, name)) or {}
