@@ -1,0 +1,139 @@
+"""The Azure ML SDK v2 pipeline job of one run: the same entry script and R script as the v1 ParallelRunStep,
+as an azure-ai-ml parallel job, the only step of a pipeline job (a parallel job runs only inside one).
+
+This module builds the job offline (no HTTP); submitting it, watching it and reading its results are the v2
+backend's part (issue 14, not yet here). Mapping from v1 (``ParallelRunConfig``/``ParallelRunStep``) to v2,
+each checked against azure-ai-ml 1.35.2 (``azure/ai/ml/entities/_builders/parallel_func.py``,
+``azure/ai/ml/entities/_job/parallel/run_function.py``) and the REST body it serializes to:
+
+=============================  ==================================================================
+v1                             v2 parallel node
+=============================  ==================================================================
+node_count                     ``resources.instance_count``
+process_count_per_node         ``max_concurrency_per_instance`` (``None``: 1, v2's default; v1's
+                               "one per core" has no v2 equivalent)
+mini_batch_size                ``mini_batch_size`` (a string in the SDK, a number on the wire)
+run_invocation_timeout         ``retry_settings.timeout`` (the derived value when not given)
+run_max_try (tries)            ``retry_settings.max_retries`` = run_max_try - 1 (retries after the first)
+error_threshold                ``error_threshold``
+allowed_failed_count           ``mini_batch_error_threshold`` (``None``/-1: -1)
+allowed_failed_percent         ``--allowed_failed_percent`` in ``program_arguments``
+output_action append_row       ``task.append_row_to`` = ``${{outputs.results}}`` (summary_only: unset)
+environment_variables          ``environment_variables``
+allow_reuse=False              ``is_deterministic: false``
+=============================  ==================================================================
+
+The input is a ``uri_folder`` read-only mount bound to the node as ``input_data``; the entry script gets its
+root as ``--input-root ${{inputs.input_files}}`` and the output folder as ``--output-dir ${{outputs.results}}``
+(no v1 environment variables). The output is a ``uri_folder`` read-write mount at
+``azureml://datastores/<datastore>/paths/<output path>/``, a folder chosen before submission as with v1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from azureml_parallel_r.backends.base import RunRequest
+
+if TYPE_CHECKING:
+    from azure.ai.ml.entities import PipelineJob
+
+INPUT_NAME = "input_files"
+OUTPUT_NAME = "results"
+STEP_NAME = "r_parallel_batch"
+ENTRY_SCRIPT = "entry/batch_wrapper.py"
+JOB_NAME_PREFIX = "apr-"
+# program_arguments is one string that the runtime splits into arguments; until how it splits is sourced,
+# values that would need quoting are refused rather than guessed at
+_PLAIN_ARGUMENT = re.compile(r"^[^\s'\"\\`$]*$")
+
+
+def job_name(run_key: dict[str, str]) -> str:
+    """A deterministic v2 job name for a run key: a job is created by a PUT on ``jobs/{name}``, so a retried
+    task finds its job with ``jobs.get(name)`` instead of a tag search.
+
+    :param run_key: the submitting task's run key (dag_id, run_id, task_id, attempt).
+    """
+    digest = hashlib.sha256(json.dumps(run_key, sort_keys=True).encode("utf-8")).hexdigest()
+    return JOB_NAME_PREFIX + digest[:32]
+
+
+def program_arguments(request: RunRequest) -> str:
+    """The entry script's arguments as the v2 task's ``program_arguments`` string.
+
+    :param request: the run.
+    :raises ValueError: for an argument that would need quoting (whitespace, quotes, ``$``, backslashes).
+    """
+    args = request.entry_arguments(input_root=f"${{{{inputs.{INPUT_NAME}}}}}")
+    args += ["--output-dir", f"${{{{outputs.{OUTPUT_NAME}}}}}"]
+    if request.settings.allowed_failed_percent is not None:
+        args += ["--allowed_failed_percent", f"{request.settings.allowed_failed_percent:g}"]
+    unsafe = [arg for arg in args if not _PLAIN_ARGUMENT.match(arg.replace("${{", "").replace("}}", ""))]
+    if unsafe:
+        raise ValueError(
+            f"the Azure ML v2 engine passes the entry script's arguments as one string; these would need quoting: "
+            f"{unsafe}. Use an r_script path and r_args without spaces, quotes, '$' or backslashes"
+        )
+    return " ".join(args)
+
+
+def pipeline_job(
+    request: RunRequest,
+    *,
+    input_path: str,
+    output_uri: str,
+    code_dir: str,
+    environment: Any,
+    compute: str,
+) -> PipelineJob:
+    """The pipeline job for ``request``: one parallel node running the entry script over the input folder.
+
+    :param request: the run (settings, R script, run key).
+    :param input_path: the input: a data asset (``azureml:<name>:<version>``) or an ``azureml://`` folder URI.
+    :param output_uri: the output folder, ``azureml://datastores/<datastore>/paths/<path>/``.
+    :param code_dir: the step's source directory (``include/``: ``entry/`` and ``r/``).
+    :param environment: a registered environment (``azureml:<name>:<version>``) or an ``Environment``.
+    :param compute: the compute cluster's name.
+    """
+    from azure.ai.ml import Input, Output, dsl
+    from azure.ai.ml.constants import AssetTypes, InputOutputModes
+    from azure.ai.ml.parallel import RunFunction, parallel_run_function
+
+    settings = request.settings
+    failed_batches = settings.allowed_failed_count
+    step = parallel_run_function(
+        name=STEP_NAME,
+        inputs={INPUT_NAME: Input(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RO_MOUNT)},
+        outputs={OUTPUT_NAME: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)},
+        input_data=f"${{{{inputs.{INPUT_NAME}}}}}",
+        instance_count=settings.node_count,
+        max_concurrency_per_instance=settings.process_count_per_node or 1,
+        mini_batch_size=str(settings.mini_batch_size),
+        error_threshold=settings.error_threshold,
+        mini_batch_error_threshold=-1 if failed_batches is None else failed_batches,
+        retry_settings={"timeout": int(settings.invocation_timeout), "max_retries": settings.run_max_try - 1},
+        environment_variables=dict(settings.environment_variables),
+        logging_level="INFO",
+        is_deterministic=False,
+        task=RunFunction(
+            code=code_dir,
+            entry_script=ENTRY_SCRIPT,
+            program_arguments=program_arguments(request),
+            append_row_to=f"${{{{outputs.{OUTPUT_NAME}}}}}" if settings.output_action == "append_row" else None,
+            environment=environment,
+        ),
+    )
+
+    @dsl.pipeline(name="r-parallel-batch", compute=compute)
+    def r_pipeline(input_files):  # unannotated: the dsl reads annotations, and this module's are strings
+        node = step(**{INPUT_NAME: input_files})
+        node.outputs[OUTPUT_NAME] = Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT, path=output_uri)
+
+    job = r_pipeline(input_files=Input(type=AssetTypes.URI_FOLDER, path=input_path, mode=InputOutputModes.RO_MOUNT))
+    job.name = job_name(request.run_key)
+    job.experiment_name = request.experiment_name or None
+    job.tags = {**request.tags, **request.run_key}
+    return job

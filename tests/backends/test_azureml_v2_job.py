@@ -1,0 +1,105 @@
+"""The v2 pipeline job, asserted on the REST body azure-ai-ml serializes it to (the body of its PUT on jobs/{name})."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job, program_arguments
+from azureml_parallel_r.backends.base import DatasetRef, RunRequest
+from azureml_parallel_r.run_settings import ParallelRunSettings
+
+INCLUDE = str(Path(__file__).resolve().parents[2] / "include")
+RUN_KEY = {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-01-01", "task_id": "submit", "attempt": "1"}
+OUTPUT_URI = "azureml://datastores/workspaceblobstore/paths/r-script-outputs/2026-01-01/20260101T000000Z_ab12cd34/"
+
+
+def _request(**settings: Any) -> RunRequest:
+    return RunRequest(
+        dataset=DatasetRef(name="r_inputs", version=3, path="r-script-inputs/2026-01-01", file_count=10),
+        output_path="r-script-outputs/2026-01-01/20260101T000000Z_ab12cd34",
+        run_key=RUN_KEY,
+        r_args=["--thumbnail-size", "64"],
+        settings=ParallelRunSettings(**settings),
+        experiment_name="r-parallel",
+    )
+
+
+def _body(request: RunRequest) -> dict[str, Any]:
+    job = pipeline_job(request, input_path="azureml:r_inputs_2026-01-01:3", output_uri=OUTPUT_URI,
+                       code_dir=INCLUDE, environment="azureml:r-parallel-env:4", compute="cpu-cluster")  # fmt: skip
+    return job._to_rest_object().as_dict()
+
+
+def test_the_parallel_node_carries_the_v1_settings_mapped_to_v2() -> None:
+    settings = {
+        "mini_batch_size": 25,
+        "node_count": 2,
+        "process_count_per_node": 3,
+        "error_threshold": 7,
+        "allowed_failed_count": 4,
+        "run_max_try": 3,
+        "file_timeout": 60,
+        "environment_variables": {"A": "1"},
+    }
+    request = _request(**settings)
+    body = _body(request)
+    node = body["properties"]["jobs"]["r_parallel_batch"]
+    assert node["type"] == "parallel"
+    assert node["resources"] == {"instance_count": 2}
+    assert node["max_concurrency_per_instance"] == 3
+    assert node["mini_batch_size"] == 25
+    assert node["error_threshold"] == 7 and node["mini_batch_error_threshold"] == 4
+    # run_max_try counts tries, max_retries counts retries after the first; timeout derived as 25 x 60 + 60
+    assert node["retry_settings"] == {"timeout": 1560, "max_retries": 2}
+    assert node["environment_variables"] == {"A": "1"}
+    assert node["input_data"] == "${{inputs.input_files}}"
+    assert "is_deterministic: false" in str(node["componentId"])  # the anonymous component the node runs
+
+
+def test_the_task_runs_the_unchanged_entry_script_with_explicit_roots() -> None:
+    task = _body(_request())["properties"]["jobs"]["r_parallel_batch"]["task"]
+    assert task["type"] == "run_function"
+    assert task["code"] == INCLUDE and task["entry_script"] == "entry/batch_wrapper.py"
+    assert task["environment"] == "azureml:r-parallel-env:4"
+    assert task["append_row_to"] == "${{outputs.results}}"
+    assert task["program_arguments"] == (
+        "--r-script r/process_file.r --r-mode worker --file-timeout 300 --input-root ${{inputs.input_files}} "
+        "--r-arg=--thumbnail-size --r-arg=64 --output-dir ${{outputs.results}}"
+    )
+
+
+def test_input_and_output_bindings() -> None:
+    body = _body(_request())["properties"]
+    assert body["inputs"]["input_files"] == {
+        "uri": "azureml:r_inputs_2026-01-01:3", "mode": "ReadOnlyMount", "jobInputType": "uri_folder"
+    }  # fmt: skip
+    node = body["jobs"]["r_parallel_batch"]
+    assert node["inputs"]["input_files"]["value"] == "${{parent.inputs.input_files}}"
+    assert node["outputs"]["results"] == {"uri": OUTPUT_URI, "mode": "ReadWriteMount", "job_output_type": "uri_folder"}
+    assert body["computeId"] == "cpu-cluster"
+
+
+def test_the_job_name_is_derived_from_the_run_key_so_a_retry_finds_its_job() -> None:
+    body = _body(_request())
+    assert body["name"] == job_name(RUN_KEY) == job_name(dict(reversed(RUN_KEY.items())))
+    assert job_name({**RUN_KEY, "attempt": "2"}) != job_name(RUN_KEY)
+    assert body["properties"]["tags"] == RUN_KEY and body["properties"]["experimentName"] == "r-parallel"
+
+
+def test_percent_and_summary_only() -> None:
+    node = _body(_request(allowed_failed_percent=12.5, output_action="summary_only"))["properties"]["jobs"][
+        "r_parallel_batch"
+    ]
+    assert node["task"]["program_arguments"].endswith("--allowed_failed_percent 12.5")
+    assert "append_row_to" not in node["task"]
+
+
+@pytest.mark.parametrize("r_arg", ["two words", "it's", '"q"', "$(x)", "a\\b"])
+def test_an_argument_that_would_need_quoting_is_refused_clearly(r_arg: str) -> None:
+    request = _request()
+    object.__setattr__(request, "r_args", [r_arg])
+    with pytest.raises(ValueError, match="would need quoting"):
+        program_arguments(request)
