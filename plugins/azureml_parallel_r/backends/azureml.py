@@ -79,7 +79,10 @@ DESCRIPTIONS_SCANNED = 100
 LOG_TAIL_CHARS = 8000
 JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
 
-# PipelineRun (and step run) statuses -> the backend's five.
+# PipelineRun (and step run) statuses of SDK v1, and the v2 job statuses (azure-ai-ml's JobStatus, shared by
+# both Azure engines) -> the backend's five. azure-ai-ml ends its own wait on Completed, Failed, Canceled,
+# NotResponding and Paused (RunHistoryConstants.TERMINAL_STATUSES, azure/ai/ml/operations/_run_history_constants.py):
+# a paused job does not go on by itself, so it is an unsuccessful end here too; Unknown is still running.
 STATUS_MAP = {
     "NotStarted": run_status.NOT_STARTED,
     "Queued": run_status.NOT_STARTED,
@@ -95,6 +98,8 @@ STATUS_MAP = {
     "NotResponding": run_status.FAILED,
     "Canceled": run_status.CANCELED,
     "Cancelled": run_status.CANCELED,
+    "Paused": run_status.FAILED,
+    "Unknown": run_status.RUNNING,
 }
 
 
