@@ -51,6 +51,23 @@ def _jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.unsigned"
 
 
+def arm_workspace() -> dict[str, Any]:
+    """Workspaces - Get (https://learn.microsoft.com/rest/api/azureml/workspaces/get): the fields the v1 SDK's
+    model maps (azureml/_restclient/models/workspace.py); azure-ai-ml reads the same resource."""
+    scope = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+    return {
+        "id": f"{scope}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}",
+        "name": WORKSPACE, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
+        "sku": {"name": "Basic", "tier": "Basic"}, "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "workspaceId": WORKSPACE_ID, "friendlyName": WORKSPACE, "provisioningState": "Succeeded",
+            "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+            "storageAccount": f"{scope}/providers/Microsoft.Storage/storageAccounts/{AZURITE_ACCOUNT}",
+            "keyVault": f"{scope}/providers/Microsoft.KeyVault/vaults/kv", "v1LegacyMode": False,
+        },
+    }  # fmt: skip
+
+
 @dataclass
 class WorkspaceService:
     """The workspace's services and their state."""
@@ -142,21 +159,8 @@ class WorkspaceService:
                                       "tenantId": TENANT, "displayName": "fake", "state": "Enabled"}]})  # fmt: skip
 
     def workspace(self, call: Call, match: Any) -> Reply:
-        """Workspaces - Get (https://learn.microsoft.com/rest/api/azureml/workspaces/get), the fields the SDK's
-        model maps (azureml/_restclient/models/workspace.py); Workspace.get calls it
-        (azureml/_project/_commands.py, get_workspace)."""
-        scope = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-        return Reply(body={
-            "id": f"{scope}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}",
-            "name": WORKSPACE, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
-            "sku": {"name": "Basic", "tier": "Basic"}, "identity": {"type": "SystemAssigned"},
-            "properties": {
-                "workspaceId": WORKSPACE_ID, "friendlyName": WORKSPACE, "provisioningState": "Succeeded",
-                "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
-                "storageAccount": f"{scope}/providers/Microsoft.Storage/storageAccounts/{AZURITE_ACCOUNT}",
-                "keyVault": f"{scope}/providers/Microsoft.KeyVault/vaults/kv", "v1LegacyMode": False,
-            },
-        })  # fmt: skip
+        """Workspaces - Get; Workspace.get calls it (azureml/_project/_commands.py, get_workspace)."""
+        return Reply(body=arm_workspace())
 
     def discovery(self, call: Call, match: Any) -> Reply:
         """The workspace's discovery document: one base URL per service (keys read in

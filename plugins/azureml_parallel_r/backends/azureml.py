@@ -170,7 +170,7 @@ def with_retries(
     *,
     attempts: int = 5,
     backoff: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> T:
     """Run ``call``, retrying transient service errors: exponential backoff (2, 4, 8, ... s), or what the
     service's ``Retry-After`` asks when that is longer.
@@ -179,7 +179,7 @@ def with_retries(
     :param what: what it does, for the log and the final error.
     :param attempts: tries in all.
     :param backoff: the first delay in seconds (doubles each time).
-    :param sleep: how to wait (tests pass a recorder).
+    :param sleep: how to wait (default ``time.sleep``, looked up at each wait; tests pass a recorder).
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -190,7 +190,7 @@ def with_retries(
             delay = max(backoff * 2 ** (attempt - 1), retry_after(exc) or 0.0)
             log.warning("%s failed (%s), try %d of %d; retrying in %.0f s", what, describe_error(exc), attempt,
                         attempts, delay)  # fmt: skip
-            sleep(delay)
+            (sleep or time.sleep)(delay)
     raise AssertionError("unreachable")
 
 

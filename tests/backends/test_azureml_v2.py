@@ -1,0 +1,85 @@
+"""The v2 engine's job lookup and state, through azure-ai-ml's own HTTP calls to a fake transport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.core.credentials import AccessToken, AccessTokenInfo
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends import azureml as v1
+from azureml_parallel_r.backends.azureml_v2 import find_job, job_state, ml_client
+from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
+from azureml_parallel_r.backends.base import RunState
+from tests.azure.ml_transport import Fault, MLTransport
+from tests.azure.workspace_service import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE
+from tests.backends.test_azureml_v2_job import INCLUDE, OUTPUT_URI, RUN_KEY, _request
+
+JOBS = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}/jobs"  # noqa: E501
+
+
+class _Credential:
+    """A token for any scope (Entra ID is not part of this slice)."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("token", 4102444800)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo("token", 4102444800)
+
+
+@pytest.fixture
+def transport() -> MLTransport:
+    return MLTransport()
+
+
+def _store(transport: MLTransport, status: str) -> str:
+    """Put the run's job in the fake workspace, as the service returns it after a PUT (an ARM component id)."""
+    job = pipeline_job(_request(), input_path="azureml:r_inputs_2026-01-01:3", output_uri=OUTPUT_URI,
+                       code_dir=INCLUDE, environment="azureml:r-parallel-env:4", compute="cpu-cluster")  # fmt: skip
+    body = job._to_rest_object().as_dict()
+    body["properties"]["status"] = status
+    body["properties"]["jobs"]["r_parallel_batch"]["componentId"] = (
+        f"{JOBS.rsplit('/jobs', 1)[0]}/components/azureml_anonymous/versions/1"
+    )
+    transport.jobs[body["name"]] = body
+    return body["name"]
+
+
+def _client(transport: MLTransport):
+    return ml_client(_Credential(), SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, transport=transport)
+
+
+def test_a_job_that_was_never_created_is_none_after_one_get(transport: MLTransport) -> None:
+    name = job_name(RUN_KEY)
+    assert find_job(_client(transport), name) is None
+    assert transport.requests == [("GET", f"{JOBS}/{name}")] and not transport.unrouted
+
+
+@pytest.mark.parametrize(
+    ("azure_status", "state"),
+    [("Queued", run_status.NOT_STARTED), ("Running", run_status.RUNNING), ("Finalizing", run_status.RUNNING),
+     ("Completed", run_status.FINISHED), ("Failed", run_status.FAILED), ("Canceled", run_status.CANCELED)],
+)  # fmt: skip
+def test_a_created_job_is_found_by_its_name_and_its_status_mapped(transport: MLTransport, azure_status: str,
+                                                                  state: str) -> None:  # fmt: skip
+    name = _store(transport, azure_status)
+    job = find_job(_client(transport), name)
+    assert job is not None and job.name == name
+    assert job_state(job) == RunState(run_id=name, status=state, message=azure_status)
+    assert not transport.unrouted
+
+
+def test_a_throttled_status_read_is_retried_once_by_this_package_after_retry_after(
+    transport: MLTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """429 with Retry-After: azure-core's own retries are off, so the one retry layer waits what was asked."""
+    name = _store(transport, "Running")
+    transport.faults.append(Fault("GET", f"/jobs/{name}$", 429, {"Retry-After": "7"}))
+    slept: list[float] = []
+    monkeypatch.setattr(v1.time, "sleep", slept.append)
+    job = find_job(_client(transport), name)
+    assert job is not None and job_state(job).status == run_status.RUNNING
+    assert slept == [7.0]
+    assert [r for r in transport.requests if r == ("GET", f"{JOBS}/{name}")] == [("GET", f"{JOBS}/{name}")] * 2
