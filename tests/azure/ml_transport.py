@@ -12,6 +12,12 @@ Routes (this slice: jobs by name), each from azure-ai-ml 1.35.2:
 - ``GET .../workspaces/{ws}/jobs/{name}``: the job (``JobsOperations.get``, api-version 2024-01-01-preview in
   its ``_restclient/arm_ml_service``), 404 with an ARM error body when there is none (``jobs.get`` raises
   ``ResourceNotFoundError``).
+- ``POST .../workspaces/{ws}/jobs/{name}/cancel``: ``jobs.begin_cancel`` (``build_jobs_cancel_request`` and
+  ``_cancel_initial`` in ``_restclient/arm_ml_service/operations/_operations.py``: 200 or 202 with
+  ``Location`` and ``Retry-After``, then ``ARMPolling`` on the Location). The job goes to CancelRequested; the
+  operation's Location answers 202 once more, then 200, and the job is Canceled (ARM asynchronous operations:
+  https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations; the Location's path
+  is this fake's own, the poller follows whatever URL it is given).
 """
 
 from __future__ import annotations
@@ -53,7 +59,10 @@ class MLTransport(HttpTransport):
         self._routes = [
             ("GET", re.compile(WORKSPACE + r"$"), lambda request, **_: (200, arm_workspace())),
             ("GET", re.compile(WORKSPACE + r"/jobs/(?P<name>[^/?]+)$"), self._get_job),
+            ("POST", re.compile(WORKSPACE + r"/jobs/(?P<name>[^/?]+)/cancel$"), self._cancel_job),
+            ("GET", re.compile(r"/operationResults/cancel/(?P<name>[^/?]+)$"), self._cancel_result),
         ]
+        self._cancel_polls: dict[str, int] = {}
 
     def __enter__(self) -> MLTransport:
         return self
@@ -78,8 +87,8 @@ class MLTransport(HttpTransport):
         for method, pattern, handler in self._routes:
             match = pattern.search(path)
             if method == request.method and match:
-                status, body = handler(request, **match.groupdict())
-                return self._answer(request, status, body)
+                status, body, *headers = handler(request, **match.groupdict())
+                return self._answer(request, status, body, *headers)
         self.unrouted.append((request.method, path))
         return self._answer(request, 501, {"error": {"code": "NotImplemented", "message": f"no route: {path}"}})
 
@@ -88,6 +97,21 @@ class MLTransport(HttpTransport):
             # the ARM error shape (azure-core's ODataV4Format reads error.code/message)
             return 404, {"error": {"code": "UserError", "message": f"Could not find job {name}"}}
         return 200, self.jobs[name]
+
+    def _cancel_job(self, request: Any, *, sub: str, rg: str, ws: str, name: str) -> tuple[int, dict[str, Any], dict]:
+        if name not in self.jobs:
+            return 404, {"error": {"code": "UserError", "message": f"Could not find job {name}"}}, {}
+        self.jobs[name]["properties"]["status"] = "CancelRequested"
+        self._cancel_polls[name] = 0
+        location = f"https://management.azure.com/subscriptions/{sub}/operationResults/cancel/{name}?api-version=x"
+        return 202, {}, {"Location": location, "Retry-After": "1"}  # with "0" the poller waited its 30 s default
+
+    def _cancel_result(self, request: Any, *, name: str) -> tuple[int, dict[str, Any], dict]:
+        self._cancel_polls[name] += 1
+        if self._cancel_polls[name] < 2:
+            return 202, {}, {"Location": request.url, "Retry-After": "1"}
+        self.jobs[name]["properties"]["status"] = "Canceled"
+        return 200, {}, {}
 
     @staticmethod
     def _answer(request: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:

@@ -9,7 +9,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends import azureml as v1
-from azureml_parallel_r.backends.azureml_v2 import find_job, job_state, ml_client
+from azureml_parallel_r.backends.azureml_v2 import cancel_job, find_job, job_state, ml_client
 from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
 from azureml_parallel_r.backends.base import RunState
 from tests.azure.ml_transport import Fault, MLTransport
@@ -83,3 +83,19 @@ def test_a_throttled_status_read_is_retried_once_by_this_package_after_retry_aft
     assert job is not None and job_state(job).status == run_status.RUNNING
     assert slept == [7.0]
     assert [r for r in transport.requests if r == ("GET", f"{JOBS}/{name}")] == [("GET", f"{JOBS}/{name}")] * 2
+
+
+def test_cancel_waits_for_the_service_and_the_job_reads_canceled(transport: MLTransport) -> None:
+    name = _store(transport, "Running")
+    client = _client(transport)
+    cancel_job(client, name)
+    assert job_state(find_job(client, name)).status == run_status.CANCELED
+    posts = [r for r in transport.requests if r[0] == "POST"]
+    assert posts == [("POST", f"{JOBS}/{name}/cancel")]
+    assert sum("/operationResults/cancel/" in path for _, path in transport.requests) == 2  # polled to the end
+    assert not transport.unrouted
+
+
+def test_canceling_a_job_that_does_not_exist_is_nothing_to_do(transport: MLTransport) -> None:
+    cancel_job(_client(transport), job_name(RUN_KEY))
+    assert transport.requests == [("POST", f"{JOBS}/{job_name(RUN_KEY)}/cancel")]

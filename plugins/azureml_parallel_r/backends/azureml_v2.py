@@ -1,6 +1,6 @@
 """The Azure ML SDK v2 engine (azure-ai-ml): what exists of it so far.
 
-Issue 14 builds it in slices; this one finds a run's job by its deterministic name and reads its state. The
+Issue 14 builds it in slices; so far: find a run's job by its deterministic name, read its state, cancel it. The
 job itself is built by :mod:`azureml_parallel_r.backends.azureml_v2_job`. It shares with the v1 engine the
 status map and the one retry layer (:func:`~azureml_parallel_r.backends.azureml.with_retries`), so the client
 is made with azure-core's own retries off (``retry_total=0``).
@@ -53,3 +53,18 @@ def job_state(job: Job) -> RunState:
     """
     status = str(getattr(job.status, "value", job.status) or "NotStarted")
     return RunState(run_id=str(job.name), status=map_status(status), message=status)
+
+
+def cancel_job(client: MLClient, name: str) -> None:
+    """Cancel the job named ``name`` and wait for the service to confirm it; a job that does not exist has
+    nothing to cancel.
+
+    :param client: the workspace's client.
+    :param name: the job's name.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        with_retries(lambda: client.jobs.begin_cancel(name).result(), f"canceling job {name}")
+    except ResourceNotFoundError:
+        return
