@@ -1,10 +1,11 @@
 """The Azure ML SDK v2 pipeline job of one run: the same entry script and R script as the v1 ParallelRunStep,
 as an azure-ai-ml parallel job, the only step of a pipeline job (a parallel job runs only inside one).
 
-This module builds the job offline (no HTTP); submitting it, watching it and reading its results are the v2
-backend's part (issue 14, not yet here). Mapping from v1 (``ParallelRunConfig``/``ParallelRunStep``) to v2,
-each checked against azure-ai-ml 1.35.2 (``azure/ai/ml/entities/_builders/parallel_func.py``,
-``azure/ai/ml/entities/_job/parallel/run_function.py``) and the REST body it serializes to:
+This module builds the job offline (no HTTP); :mod:`azureml_parallel_r.backends.azureml_v2` finds, watches and
+cancels it by name; submitting it and reading its results are still to come (issue 14). Mapping from v1
+(``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml 1.35.2
+(``azure/ai/ml/entities/_builders/parallel_func.py``, ``azure/ai/ml/entities/_job/parallel/run_function.py``)
+and the REST body it serializes to:
 
 =============================  ==================================================================
 v1                             v2 parallel node
