@@ -320,3 +320,18 @@ def test_r_logs_are_capped_by_rotation(write_r_script, tmp_path: Path) -> None:
         worker.close()
     assert log.stat().st_size <= 10_000 + 4100 and (tmp_path / "r.txt.1").stat().st_size <= 10_000 + 4100
     assert worker.starts > 1
+
+
+def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_file_alone(
+    worker: RWorker, tmp_path: Path
+) -> None:
+    """R makes each file's output folder (its parent exists); one it cannot make fails that file, not the batch."""
+    made = tmp_path / "scratch" / "00000001"
+    made.parent.mkdir()
+    unmakeable = tmp_path / "no-such-parent" / "00000002"
+    items = [(_input(tmp_path, "a", "fine"), str(made)), (_input(tmp_path, "b", "fine"), str(unmakeable)),
+             (_input(tmp_path, "c", "fine"), str(tmp_path / "scratch" / "00000003"))]  # fmt: skip
+    outcomes = list(worker.process_many(items, []))
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert "cannot create the file's output folder" in outcomes[1].error
+    assert made.is_dir() and (tmp_path / "scratch" / "00000003").is_dir() and not unmakeable.exists()
