@@ -13,14 +13,7 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r import status
-from azureml_parallel_r.backends.azureml import (
-    AzureMLBackend,
-    SubmissionError,
-    is_transient,
-    map_status,
-    retry_after,
-    with_retries,
-)
+from azureml_parallel_r.backends.azureml import AzureMLBackend, SubmissionError
 from azureml_parallel_r.backends.base import RunRequest
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.run_settings import ParallelRunSettings
@@ -221,54 +214,6 @@ def test_cancel_stops_the_running_step(fake_azure, backend, dataset, write_r_scr
         time.sleep(0.1)
     assert backend.cancel(ref.run_id).status in (status.RUNNING, status.CANCELED)
     assert _wait(backend, ref.run_id).status == status.CANCELED
-
-
-@pytest.mark.parametrize(
-    ("azure", "ours"),
-    [("Queued", "NotStarted"), ("Finalizing", "Running"), ("Finished", "Finished"), ("NotResponding", "Failed"),
-     ("Cancelled", "Canceled"), ("SomethingNew", "Running")],
-)  # fmt: skip
-def test_status_mapping(azure: str, ours: str) -> None:
-    assert map_status(azure) == ours
-
-
-def test_transient_errors_are_told_by_type_and_status_never_by_text() -> None:
-    import requests
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError
-
-    def http_error(status_code: int, headers: dict | None = None) -> requests.HTTPError:
-        response = requests.Response()
-        response.status_code, response.headers = status_code, requests.structures.CaseInsensitiveDict(headers or {})
-        return requests.HTTPError(response=response)
-
-    assert is_transient(http_error(429)) and is_transient(http_error(503)) and is_transient(http_error(408))
-    assert not is_transient(http_error(404)) and not is_transient(http_error(400))
-    assert is_transient(requests.ConnectionError("reset")) and is_transient(ServiceRequestError("dns"))
-    assert not is_transient(ValueError("the folder holds 1500 files (HTTP 503, timed out)"))
-    error = HttpResponseError(message="throttled")
-    error.status_code = 429
-    assert is_transient(error)
-    assert retry_after(http_error(429, {"Retry-After": "7"})) == 7.0
-
-
-def test_retries_wait_as_long_as_the_service_asks() -> None:
-    import requests
-
-    response = requests.Response()
-    response.status_code, response.headers = 503, requests.structures.CaseInsensitiveDict({"Retry-After": "9"})
-    calls, waits = [], []
-
-    def flaky() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise requests.HTTPError(response=response)
-        return "ok"
-
-    assert with_retries(flaky, "reading", backoff=0.5, sleep=waits.append) == "ok"
-    assert waits == [9.0, 9.0]
-    with pytest.raises(ValueError):
-        with_retries(lambda: (_ for _ in ()).throw(ValueError("permanent")), "x", sleep=waits.append)
-    assert len(waits) == 2
 
 
 def test_throttled_and_unavailable_status_reads_are_retried(fake_azure, backend, dataset) -> None:

@@ -9,7 +9,7 @@ import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends import azureml as v1
+from azureml_parallel_r.backends import azure_errors
 from azureml_parallel_r.backends.azureml_v2 import cancel_job, find_job, job_state, ml_client
 from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
 from azureml_parallel_r.backends.base import RunState
@@ -96,7 +96,7 @@ def test_a_throttled_status_read_is_retried_once_by_this_package_after_retry_aft
     wire.fault("GET", f"/jobs/{name}$", reply=Reply(429, {"error": {"code": "TooManyRequests"}},
                                                    headers={"Retry-After": "7"}))  # fmt: skip
     slept: list[float] = []
-    monkeypatch.setattr(v1.time, "sleep", slept.append)
+    monkeypatch.setattr(azure_errors.time, "sleep", slept.append)
     job = find_job(_client(), name)
     assert job is not None and job_state(job).status == run_status.RUNNING
     assert slept == [7.0]

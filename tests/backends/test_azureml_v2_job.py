@@ -103,17 +103,3 @@ def test_an_argument_that_would_need_quoting_is_refused_clearly(r_arg: str) -> N
     object.__setattr__(request, "r_args", [r_arg])
     with pytest.raises(ValueError, match="would need quoting"):
         program_arguments(request)
-
-
-def test_every_v2_job_status_is_mapped_as_azure_ai_ml_ends_its_own_wait() -> None:
-    """Each azure-ai-ml JobStatus has an explicit state; the ones its own wait treats as terminal end here too."""
-    from azure.ai.ml._restclient.arm_ml_service.models import JobStatus
-    from azure.ai.ml.operations._run_history_constants import RunHistoryConstants
-
-    from azureml_parallel_r import status as run_status
-    from azureml_parallel_r.backends.azureml import STATUS_MAP, map_status
-
-    assert {member.value for member in JobStatus} <= set(STATUS_MAP)
-    terminal = {str(getattr(status, "value", status)) for status in RunHistoryConstants.TERMINAL_STATUSES}
-    assert {status for status in STATUS_MAP if map_status(status) in run_status.TERMINAL} >= terminal
-    assert map_status("Completed") == run_status.FINISHED and map_status("Paused") == run_status.FAILED

@@ -17,12 +17,9 @@ backend meets it (each point is checked by ``tests/backends/test_azureml.py`` at
   which the service stores with the run when it creates it; reattach looks at tags, then descriptions.
   Submission is never retried blindly: after any error, the run is looked up by its key first.
 - The runtime lower-cases ``append_row_file_name``: the name read back is the lower-cased one.
-- Transient errors are recognised by exception type and HTTP status (408, 429, 5xx, connection and read
-  errors), never by message text, and ``Retry-After`` is honoured; :func:`with_retries` is the backend's one
-  retry layer: the blob client's own retries are off. Below it, azureml-core's REST clients keep a retry loop
-  of their own that cannot be switched off from outside the SDK (azureml/_restclient/clientbase.py,
-  ``_execute_func_internal``: 3 retries of 408/429/5xx, after ``AZUREML_DEFAULT_BACKOFF`` seconds (32) for a
-  429, without reading ``Retry-After``); an error that outlasts it reaches :func:`with_retries`.
+- Transient errors are retried in one layer, :func:`~azureml_parallel_r.backends.azure_errors.with_retries`
+  (shared with the v2 engine, like the datastore access in :mod:`.azure_storage` and the results reading in
+  :mod:`.azure_runs`).
 
 The azureml SDK and azure-storage-blob are imported lazily, inside these functions: importing this module is
 cheap.
@@ -30,21 +27,33 @@ cheap.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import os
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.azure_errors import describe_error, with_retries
+from azureml_parallel_r.backends.azure_runs import (
+    DEFAULT_ROWS_FILE,
+    LOG_TAIL_CHARS,
+    RUN_KEY_TAGS,
+    collect_results,
+    job_log_name,
+    run_tags,
+)
+from azureml_parallel_r.backends.azure_settings import AzureMLSettings
+from azureml_parallel_r.backends.azure_storage import (
+    DatastoreBlobs,
+    container_client,
+    record_dataset_files,
+    recorded_dataset_files,
+)
 from azureml_parallel_r.backends.base import (
     RUN_ID_PLACEHOLDER,
     DatasetRef,
@@ -53,11 +62,9 @@ from azureml_parallel_r.backends.base import (
     RunRequest,
     RunResults,
     RunState,
-    error_text,
-    failure_key,
     listing_fingerprint,
-    split_rows,
 )
+from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, ENTRY_SCRIPT, stage_source_directory
 
 if TYPE_CHECKING:
     from azureml.core import Environment, Workspace
@@ -66,132 +73,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-INCLUDE_DIR = Path(__file__).resolve().parents[3] / "include"
-SHIPPED_FOLDERS = ("entry", "r")
-ENTRY_SCRIPT = "entry/batch_wrapper.py"
-DOCKERFILE = INCLUDE_DIR / "environment" / "Dockerfile"
 INPUT_NAME = "input_files"
 OUTPUT_NAME = "r_outputs"
 STEP_NAME = "r-parallel-run"
-RUN_KEY_TAGS = ("dag_id", "run_id", "task_id", "attempt")
 DESCRIPTION_PREFIX = "azureml-parallel-r "
 DESCRIPTIONS_SCANNED = 100
-LOG_TAIL_CHARS = 8000
-JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
-
-# PipelineRun (and step run) statuses of SDK v1, and the v2 job statuses (azure-ai-ml's JobStatus, shared by
-# both Azure engines) -> the backend's five. azure-ai-ml ends its own wait on Completed, Failed, Canceled,
-# NotResponding and Paused (RunHistoryConstants.TERMINAL_STATUSES, azure/ai/ml/operations/_run_history_constants.py):
-# a paused job does not go on by itself, so it is an unsuccessful end here too; Unknown is still running.
-STATUS_MAP = {
-    "NotStarted": run_status.NOT_STARTED,
-    "Queued": run_status.NOT_STARTED,
-    "Preparing": run_status.NOT_STARTED,
-    "Provisioning": run_status.NOT_STARTED,
-    "Starting": run_status.NOT_STARTED,
-    "Running": run_status.RUNNING,
-    "Finalizing": run_status.RUNNING,
-    "CancelRequested": run_status.RUNNING,
-    "Finished": run_status.FINISHED,
-    "Completed": run_status.FINISHED,
-    "Failed": run_status.FAILED,
-    "NotResponding": run_status.FAILED,
-    "Canceled": run_status.CANCELED,
-    "Cancelled": run_status.CANCELED,
-    "Paused": run_status.FAILED,
-    "Unknown": run_status.RUNNING,
-}
-
-
-def map_status(azure_status: str) -> str:
-    """Map a PipelineRun status string to one of :data:`azureml_parallel_r.status.ALL` (unknown: Running)."""
-    return STATUS_MAP.get(azure_status, run_status.RUNNING)
-
-
-# -- transient errors and the one retry layer ------------------------------------------------------------
-
-
-def _error_chain(error: BaseException) -> list[BaseException]:
-    """The error and what it wraps (azureml's ``inner_exception``, ``raise ... from``), where a status or a
-    transport error may sit."""
-    return [e for e in (error, getattr(error, "inner_exception", None), error.__cause__) if e is not None]
-
-
-def http_status(error: BaseException) -> int | None:
-    """The HTTP status behind an SDK or transport exception, if it carries one."""
-    for candidate in _error_chain(error):
-        response = getattr(candidate, "response", None)
-        for value in (getattr(candidate, "status_code", None), getattr(response, "status_code", None),
-                      getattr(response, "status", None)):  # fmt: skip
-            if isinstance(value, int):
-                return value
-    return None
-
-
-def retry_after(error: BaseException) -> float | None:
-    """Seconds the service asked to wait (``Retry-After``: delta-seconds or an HTTP date), if it did."""
-    for candidate in _error_chain(error):
-        headers = getattr(getattr(candidate, "response", None), "headers", None)
-        value = headers.get("Retry-After") if headers is not None else None
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value)
-            return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
-    return None
-
-
-def describe_error(error: BaseException) -> str:
-    """``Type (HTTP status): message`` for any exception (see :func:`error_text`)."""
-    status = http_status(error)
-    text = error_text(error)
-    return text.replace(type(error).__name__, f"{type(error).__name__} (HTTP {status})", 1) if status else text
-
-
-def is_transient(error: BaseException) -> bool:
-    """True for errors worth retrying, by type and HTTP status as azure-core's RetryPolicy decides: 408, 429
-    and 5xx answers, connection and read errors, timeouts. Never by the text of a message."""
-    import requests
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-
-    status = http_status(error)
-    if status is not None:
-        return status in (408, 429) or 500 <= status <= 599
-    transient = (requests.ConnectionError, requests.Timeout, ServiceRequestError, ServiceResponseError,
-                 ConnectionError, TimeoutError)  # fmt: skip
-    return any(isinstance(e, transient) for e in _error_chain(error))
-
-
-def with_retries(
-    call: Callable[[], T],
-    what: str,
-    *,
-    attempts: int = 5,
-    backoff: float = 2.0,
-    sleep: Callable[[float], None] | None = None,
-) -> T:
-    """Run ``call``, retrying transient service errors: exponential backoff (2, 4, 8, ... s), or what the
-    service's ``Retry-After`` asks when that is longer.
-
-    :param call: the service call.
-    :param what: what it does, for the log and the final error.
-    :param attempts: tries in all.
-    :param backoff: the first delay in seconds (doubles each time).
-    :param sleep: how to wait (default ``time.sleep``, looked up at each wait; tests pass a recorder).
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as exc:
-            if attempt == attempts or not is_transient(exc):
-                raise
-            delay = max(backoff * 2 ** (attempt - 1), retry_after(exc) or 0.0)
-            log.warning("%s failed (%s), try %d of %d; retrying in %.0f s", what, describe_error(exc), attempt,
-                        attempts, delay)  # fmt: skip
-            (sleep or time.sleep)(delay)
-    raise AssertionError("unreachable")
 
 
 # -- what the run records about itself --------------------------------------------------------------------
@@ -220,46 +106,6 @@ def parse_description(description: str | None) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-@dataclass(frozen=True)
-class AzureMLSettings:
-    """Where and how pipelines run in the workspace (from the connection's extra).
-
-    :param compute_target: the compute cluster's name.
-    :param datastore: the datastore holding inputs and outputs (default: the workspace default).
-    :param environment_name: a registered environment to use (``name`` or ``name:version``); when unset,
-        one is built from ``include/environment/Dockerfile``.
-    :param experiment_name: default experiment.
-    :param source_directory: the folder holding ``entry/`` and ``r/`` (default ``include/``).
-    :param retry_backoff: first delay of the backoff on transient service errors, in seconds.
-    :param extra_environment_variables: set for the entry script besides the request's own.
-    :param r_script_dirs: folders besides the source directory that R scripts may come from (they must exist
-        on the compute nodes too, e.g. in the image; scripts in the source directory ship with the step).
-    """
-
-    compute_target: str = "cpu-cluster"
-    datastore: str | None = None
-    environment_name: str | None = None
-    experiment_name: str = "r-parallel-batch"
-    source_directory: str = str(INCLUDE_DIR)
-    retry_backoff: float = 2.0
-    extra_environment_variables: dict[str, str] = field(default_factory=dict)
-    r_script_dirs: tuple[str, ...] = ()
-
-
-def stage_source_directory(source_directory: str = str(INCLUDE_DIR)) -> str:
-    """Copy only what the compute needs (``entry/`` and ``r/``, no caches) into a new temporary folder.
-
-    :param source_directory: the folder holding ``entry/`` and ``r/``.
-    """
-    staged = tempfile.mkdtemp(prefix="azureml-parallel-r-src-")
-    for folder in SHIPPED_FOLDERS:
-        origin = Path(source_directory) / folder
-        if not origin.is_dir():
-            raise ValueError(f"source directory {source_directory} has no {folder}/ folder")
-        shutil.copytree(origin, Path(staged) / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
-    return staged
-
-
 def build_environment(settings: AzureMLSettings, workspace: Workspace | None = None) -> Environment:
     """The step's environment: a registered one by name, or one built from ``include/environment/Dockerfile``
     (R, the R packages, Python, azureml-core and azureml-dataset-runtime[fuse])."""
@@ -276,7 +122,7 @@ def build_environment(settings: AzureMLSettings, workspace: Workspace | None = N
         )
     environment = Environment("azureml-parallel-r")
     environment.docker.base_image = None
-    environment.docker.base_dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    environment.docker.base_dockerfile = COMPUTE_DOCKERFILE.read_text(encoding="utf-8")
     environment.python.user_managed_dependencies = True
     environment.python.interpreter_path = "python3"
     return environment
@@ -355,6 +201,7 @@ class AzureMLBackend(ParallelRunBackend):
         self.settings = settings
         self._workspace: Workspace | None = None
         self._datastore: Any = None
+        self._blobs: DatastoreBlobs | None = None
         self.source_directory = settings.source_directory
         self.r_script_dirs = settings.r_script_dirs
 
@@ -381,42 +228,18 @@ class AzureMLBackend(ParallelRunBackend):
 
     def container(self) -> Any:
         """The datastore's blob container (azure-storage-blob), with the datastore's credential: its account
-        key or SAS token, else the workspace's identity (an identity-based datastore). Its own retries are
-        off: :func:`with_retries` is the one retry layer."""
-        from azure.storage.blob import ContainerClient
-
+        key or SAS token, else the workspace's identity (an identity-based datastore)."""
         store = self.datastore()
-        account_url = f"{store.protocol or 'https'}://{store.account_name}.blob.{store.endpoint or 'core.windows.net'}"
-        credential = store.account_key or store.sas_token or self.workspace._auth
-        return ContainerClient(account_url, store.container_name, credential=credential, retry_total=0)
+        return container_client(store.account_name, store.container_name,
+                                store.account_key or store.sas_token or self.workspace._auth,
+                                endpoint=store.endpoint, protocol=store.protocol)  # fmt: skip
 
-    def _list_blobs(self, prefix: str) -> Iterator[str]:
-        """Names below ``prefix/`` relative to it, every page (each page read is retried on its own)."""
-        for name, _size, _etag in self._list_blob_entries(prefix):
-            yield name
-
-    def _list_blob_entries(self, prefix: str) -> Iterator[tuple[str, int, str]]:
-        """(name relative to ``prefix/``, size, ETag) of every blob below it, page by page."""
-        container = self.container()
-        base = prefix.rstrip("/") + "/"
-        pages = container.list_blobs(name_starts_with=base, results_per_page=5000).by_page()
-        while True:
-            page = self._retry(lambda: next(pages, None), f"listing {base}")
-            if page is None:
-                return
-            for blob in self._retry(lambda p=page: list(p), f"listing {base}"):
-                yield blob.name[len(base) :], int(blob.size or 0), str(blob.etag or "")
-
-    def _download_text(self, blob: str) -> str | None:
-        """A blob's text, or None when it does not exist."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        client = self.container().get_blob_client(blob)
-        try:
-            data = self._retry(lambda: client.download_blob().readall(), f"downloading {blob}")
-        except ResourceNotFoundError:
-            return None
-        return data.decode("utf-8", errors="replace")
+    @property
+    def blobs(self) -> DatastoreBlobs:
+        """The datastore's blobs, read and written with this backend's retries."""
+        if self._blobs is None:
+            self._blobs = DatastoreBlobs(self.container, self._retry)
+        return self._blobs
 
     # -- datasets ---------------------------------------------------------------------------------------
 
@@ -431,7 +254,7 @@ class AzureMLBackend(ParallelRunBackend):
         """
         from azureml.core import Dataset
 
-        entries = list(self._list_blob_entries(path))
+        entries = list(self.blobs.entries(path))
         if not entries:
             return DatasetRef(name, 0, path, 0)
         fingerprint = listing_fingerprint(entries)
@@ -451,11 +274,9 @@ class AzureMLBackend(ParallelRunBackend):
             ),
             f"registering dataset {name}",
         )
-        version = int(registered.version)
-        record = json.dumps({"path": path, "files": sorted(entry[0] for entry in entries)}).encode()
-        blob = self.container().get_blob_client(_files_record(name, version))
-        self._retry(lambda: blob.upload_blob(record, overwrite=True), f"recording the files of {name} v{version}")
-        return DatasetRef(name, version, path, len(entries))
+        ref = DatasetRef(name, int(registered.version), path, len(entries))
+        record_dataset_files(self.blobs, ref, [entry[0] for entry in entries])
+        return ref
 
     def _latest_dataset(self, name: str) -> Any:
         from azureml.core import Dataset
@@ -468,10 +289,7 @@ class AzureMLBackend(ParallelRunBackend):
 
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
         """The files of the dataset version as registered (a file added to the folder later is not one)."""
-        recorded = self._download_text(_files_record(dataset.name, dataset.version))
-        if recorded is not None:
-            return list(json.loads(recorded)["files"])
-        return sorted(self._list_blobs(dataset.path))
+        return recorded_dataset_files(self.blobs, dataset)
 
     # -- runs -------------------------------------------------------------------------------------------
 
@@ -517,12 +335,7 @@ class AzureMLBackend(ParallelRunBackend):
                 ) from exc
         finally:
             shutil.rmtree(staged, ignore_errors=True)
-        tags = {
-            **request.tags,
-            **{f"airflow_{k}": v for k, v in request.run_key.items()},
-            "output_path": output_path,
-            "rows_file": rows_file,
-        }
+        tags = run_tags(request, output_path, rows_file)
         try:
             self._retry(lambda: run.set_tags(tags), f"tagging pipeline run {run.id}")
         except Exception as exc:  # the run exists and its description carries the key: do not fail the task
@@ -540,7 +353,7 @@ class AzureMLBackend(ParallelRunBackend):
         tags = {f"airflow_{k}": v for k, v in key.items()}
         tagged = self._retry(lambda: list(experiment.get_runs(type="azureml.PipelineRun", tags=tags)), "listing runs")
         for run in tagged:
-            if map_status(self._retry(run.get_status, f"reading {run.id}")) not in run_status.UNSUCCESSFUL:
+            if self._state_of(run) not in run_status.UNSUCCESSFUL:
                 return self._ref(run, reattached=True)
 
         def newest() -> list[Any]:
@@ -549,9 +362,13 @@ class AzureMLBackend(ParallelRunBackend):
 
         for run in self._retry(newest, "listing runs"):
             matches = parse_description(run.description).get("run_key") == key
-            if matches and map_status(self._retry(run.get_status, f"reading {run.id}")) not in run_status.UNSUCCESSFUL:
+            if matches and self._state_of(run) not in run_status.UNSUCCESSFUL:
                 return self._ref(run, reattached=True)
         return None
+
+    def _state_of(self, run: Any) -> str:
+        """A run's status, as one of :data:`azureml_parallel_r.status.ALL`."""
+        return run_status.from_azure(self._retry(run.get_status, f"reading the status of {run.id}"))
 
     def _ref(self, run: Any, *, reattached: bool = False) -> RunRef:
         return RunRef(run.id, run.get_portal_url(), _output_path(run), self.engine, reattached=reattached)
@@ -564,7 +381,7 @@ class AzureMLBackend(ParallelRunBackend):
     def get_status(self, run_id: str) -> RunState:
         run = self._pipeline_run(run_id)
         azure_status = self._retry(run.get_status, f"reading the status of {run_id}")
-        state = map_status(azure_status)
+        state = run_status.from_azure(azure_status)
         message = azure_status if state == azure_status else f"{state} (Azure ML: {azure_status})"
         started_at = ended_at = None
         if state in run_status.TERMINAL:  # the run's own times, for throughput (validation.json)
@@ -574,7 +391,7 @@ class AzureMLBackend(ParallelRunBackend):
 
     def cancel(self, run_id: str) -> RunState:
         run = self._pipeline_run(run_id)
-        if map_status(self._retry(run.get_status, f"reading the status of {run_id}")) not in run_status.TERMINAL:
+        if self._state_of(run) not in run_status.TERMINAL:
             self._retry(run.cancel, f"canceling {run_id}")
         return self.get_status(run_id)
 
@@ -583,43 +400,8 @@ class AzureMLBackend(ParallelRunBackend):
         job's logs from the step run. Each part fails alone: what could not be read is said in the logs."""
         state = self.get_status(run_id)
         run = self._pipeline_run(run_id)
-        output_path = _output_path(run)
-        rows_file = _run_record(run).get("rows_file", "parallel_run_step.txt")
-        results = RunResults(state)
-        problems: list[str] = []
-
-        def part(what: str, read: Callable[[], None]) -> None:
-            try:
-                read()
-            except Exception as exc:
-                problems.append(f"{what}: {describe_error(exc)}")
-                log.warning("Could not read %s of run %s: %s", what, run_id, describe_error(exc))
-
-        def rows() -> None:
-            text = self._download_text(f"{output_path}/{rows_file}")
-            results.rows = split_rows(text) if text else []
-
-        def failures() -> None:
-            for name in self._list_blobs(f"{output_path}/failures"):
-                if name.endswith(".json"):
-                    text = self._download_text(f"{output_path}/failures/{name}")
-                    if text is not None:
-                        record = json.loads(text)
-                        results.failures[failure_key(name, record)] = record
-
-        def outputs() -> None:
-            results.output_files = sorted(f"results/{name}" for name in self._list_blobs(f"{output_path}/results"))
-
-        part("the job logs", lambda: results.logs.update(self._job_logs(run)))
-        if output_path:
-            part(f"the rows file {rows_file}", rows)
-            part("the failure records", failures)
-            part("the result file names", outputs)
-        else:
-            problems.append(f"run {run_id} records no output folder (not submitted by this backend?)")
-        if problems:
-            results.logs["fetch_problems.txt"] = "\n".join(problems)
-        return results
+        rows_file = _run_record(run).get("rows_file", DEFAULT_ROWS_FILE)
+        return collect_results(state, self.blobs, _output_path(run), rows_file, lambda: self._job_logs(run))
 
     def _job_logs(self, run: Any) -> dict[str, str]:
         """The step run's job logs (job_error.txt, job_result.txt) and the tails of the user stderr logs."""
@@ -627,25 +409,21 @@ class AzureMLBackend(ParallelRunBackend):
         with tempfile.TemporaryDirectory() as scratch:
             for step_run in self._retry(lambda: list(run.get_children()), "listing step runs"):
                 names = self._retry(step_run.get_file_names, "listing step run logs")
-                wanted = [n for n in names if n in JOB_LOGS or ("/user/" in n and "stderr" in n)]
-                for name in wanted:
+                for name in names:
+                    key = job_log_name(name)
+                    if key is None:
+                        continue
                     target = os.path.join(scratch, name.replace("/", "__"))
                     self._retry(lambda s=step_run, n=name, t=target: s.download_file(n, output_file_path=t),
                                 f"downloading {name}")  # fmt: skip
                     with open(target, encoding="utf-8", errors="replace") as handle:
-                        logs[os.path.basename(name) if name in JOB_LOGS else name] = handle.read()[-LOG_TAIL_CHARS:]
+                        logs[key] = handle.read()[-LOG_TAIL_CHARS:]
         return logs
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         output_path = _output_path(self._pipeline_run(run_id))
-        blob = self.container().get_blob_client(f"{output_path}/{name}")
-        self._retry(lambda: blob.upload_blob(content, overwrite=True), f"uploading {name}")
+        self.blobs.write(f"{output_path}/{name}", content)
         return f"azureml://datastores/{self.datastore().name}/paths/{output_path}/{name}"
-
-
-def _files_record(name: str, version: int) -> str:
-    """Where a dataset version's file list is kept on the datastore."""
-    return f"azureml-parallel-r/datasets/{name}/v{version}.files.json"
 
 
 def _run_record(run: Any) -> dict[str, Any]:

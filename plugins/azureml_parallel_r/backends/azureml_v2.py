@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from azureml_parallel_r.backends.azureml import map_status, with_retries
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.azure_errors import with_retries
 from azureml_parallel_r.backends.base import RunState
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def job_state(job: Job) -> RunState:
     :param job: the job read from the workspace.
     """
     status = str(getattr(job.status, "value", job.status) or "NotStarted")
-    return RunState(run_id=str(job.name), status=map_status(status), message=status)
+    return RunState(run_id=str(job.name), status=run_status.from_azure(status), message=status)
 
 
 def cancel_job(client: MLClient, name: str) -> None:

@@ -30,12 +30,12 @@ from azureml_parallel_r.backends.base import (
     listing_fingerprint,
     split_rows,
 )
+from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
 from azureml_parallel_r.engine.runtime import list_input_files
 
-DEFAULT_SOURCE_DIRECTORY = str(Path(__file__).resolve().parents[3] / "include")
-ENTRY_SCRIPT = "entry/batch_wrapper.py"
+DEFAULT_SOURCE_DIRECTORY = str(INCLUDE_DIR)
 REGISTRY = ".azureml-local"
 LOG_FILES = ("job_result.txt", "job_error.txt")
 LOG_TAIL_CHARS = 8000

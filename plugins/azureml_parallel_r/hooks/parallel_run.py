@@ -144,7 +144,9 @@ class AzureMLParallelRunHook(BaseHook):
         return self._build_azureml_backend(extras)
 
     def _build_azureml_backend(self, extras: dict[str, Any]) -> ParallelRunBackend:
-        from azureml_parallel_r.backends.azureml import INCLUDE_DIR, AzureMLBackend, AzureMLSettings
+        from azureml_parallel_r.backends.azure_settings import AzureMLSettings
+        from azureml_parallel_r.backends.azureml import AzureMLBackend
+        from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
         from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, build_auth
 
         missing = [key for key in ("subscription_id", "resource_group", "workspace_name") if not extras.get(key)]

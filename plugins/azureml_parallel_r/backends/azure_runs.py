@@ -1,0 +1,102 @@
+"""What an Azure ML run records about itself when it is submitted (its tags), and how both Azure ML engines read
+what it left behind: the rows file, the failure records and the names under ``results/`` from the datastore, and
+the job's own logs, each part failing alone."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from azureml_parallel_r.backends.azure_errors import describe_error
+from azureml_parallel_r.backends.azure_storage import DatastoreBlobs
+from azureml_parallel_r.backends.base import RunRequest, RunResults, RunState, failure_key, split_rows
+
+log = logging.getLogger(__name__)
+
+RUN_KEY_TAGS = ("dag_id", "run_id", "task_id", "attempt")
+DEFAULT_ROWS_FILE = "parallel_run_step.txt"
+JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
+LOG_TAIL_CHARS = 8000
+
+
+def run_tags(request: RunRequest, output_path: str, rows_file: str) -> dict[str, str]:
+    """The tags a submitted run carries: the request's own, the run key (``airflow_<key>``), and where its outputs
+    and rows file are.
+
+    :param request: the run.
+    :param output_path: its concrete output folder on the datastore.
+    :param rows_file: the name of its rows file in that folder.
+    """
+    return {
+        **request.tags,
+        **{f"airflow_{k}": v for k, v in request.run_key.items()},
+        "output_path": output_path,
+        "rows_file": rows_file,
+    }
+
+
+def job_log_name(name: str) -> str | None:
+    """The name a job log file is kept under in :attr:`RunResults.logs` (``job_error.txt``, ``job_result.txt``, or
+    the whole path of a user stderr log), or None for a file that is not read.
+
+    :param name: the file's path among the job's logs (``logs/job_result.txt``, ``logs/user/stderr/...``).
+    """
+    if name in JOB_LOGS:
+        return name.rsplit("/", 1)[1]
+    if "/user/" in name and "stderr" in name:
+        return name
+    return None
+
+
+def collect_results(
+    state: RunState,
+    blobs: DatastoreBlobs,
+    output_path: str,
+    rows_file: str,
+    read_logs: Callable[[], dict[str, str]],
+) -> RunResults:
+    """A run's results: its rows, failure records and result names from the datastore, its job logs from
+    ``read_logs``. Each part fails alone; what could not be read is said in ``logs["fetch_problems.txt"]``.
+
+    :param state: the run's state.
+    :param blobs: the datastore holding its output folder.
+    :param output_path: the output folder ("" when the run records none).
+    :param rows_file: the rows file's name in it.
+    :param read_logs: reads the job's logs (name -> tail).
+    """
+    results = RunResults(state)
+    problems: list[str] = []
+
+    def part(what: str, read: Callable[[], None]) -> None:
+        try:
+            read()
+        except Exception as exc:
+            problems.append(f"{what}: {describe_error(exc)}")
+            log.warning("Could not read %s of run %s: %s", what, state.run_id, describe_error(exc))
+
+    def rows() -> None:
+        text = blobs.read_text(f"{output_path}/{rows_file}")
+        results.rows = split_rows(text) if text else []
+
+    def failures() -> None:
+        for name in sorted(blobs.names(f"{output_path}/failures")):
+            if name.endswith(".json"):
+                text = blobs.read_text(f"{output_path}/failures/{name}")
+                if text is not None:
+                    record = json.loads(text)
+                    results.failures[failure_key(name, record)] = record
+
+    def outputs() -> None:
+        results.output_files = sorted(f"results/{name}" for name in blobs.names(f"{output_path}/results"))
+
+    part("the job logs", lambda: results.logs.update(read_logs()))
+    if output_path:
+        part(f"the rows file {rows_file}", rows)
+        part("the failure records", failures)
+        part("the result file names", outputs)
+    else:
+        problems.append(f"run {state.run_id} records no output folder (not submitted by this backend?)")
+    if problems:
+        results.logs["fetch_problems.txt"] = "\n".join(problems)
+    return results

@@ -1,0 +1,33 @@
+"""Where and how runs go in an Azure ML workspace: the connection's settings shared by both Azure ML engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
+
+
+@dataclass(frozen=True)
+class AzureMLSettings:
+    """Where and how pipelines run in the workspace (from the connection's extra).
+
+    :param compute_target: the compute cluster's name.
+    :param datastore: the datastore holding inputs and outputs (default: the workspace default).
+    :param environment_name: a registered environment to use (``name`` or ``name:version``); when unset,
+        one is built from ``include/environment/Dockerfile``.
+    :param experiment_name: default experiment.
+    :param source_directory: the folder holding ``entry/`` and ``r/`` (default ``include/``).
+    :param retry_backoff: first delay of the backoff on transient service errors, in seconds.
+    :param extra_environment_variables: set for the entry script besides the request's own.
+    :param r_script_dirs: folders besides the source directory that R scripts may come from (they must exist
+        on the compute nodes too, e.g. in the image; scripts in the source directory ship with the step).
+    """
+
+    compute_target: str = "cpu-cluster"
+    datastore: str | None = None
+    environment_name: str | None = None
+    experiment_name: str = "r-parallel-batch"
+    source_directory: str = str(INCLUDE_DIR)
+    retry_backoff: float = 2.0
+    extra_environment_variables: dict[str, str] = field(default_factory=dict)
+    r_script_dirs: tuple[str, ...] = ()

@@ -1,0 +1,116 @@
+"""The datastore's blob container as both Azure ML engines read and write it: straight with azure-storage-blob,
+page by page, with the datastore's own account, container and credential (an account key, a SAS token, or, for
+an identity-based datastore, the connection's identity, which then needs *Storage Blob Data Contributor*).
+
+azure-storage-blob is imported lazily: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from azureml_parallel_r.backends.base import DatasetRef
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+
+T = TypeVar("T")
+Retry = Callable[[Callable[[], Any], str], Any]
+PAGE_SIZE = (
+    5000  # the most one List Blobs call returns (https://learn.microsoft.com/rest/api/storageservices/list-blobs)
+)
+
+
+def container_client(account: str, container: str, credential: Any, *, endpoint: str | None = None,
+                     protocol: str | None = None) -> ContainerClient:  # fmt: skip
+    """A client of one blob container whose own retries are off: the engines' ``with_retries`` is the one layer.
+
+    :param account: the storage account's name.
+    :param container: the container's name.
+    :param credential: an account key, a SAS token, or a token credential.
+    :param endpoint: the storage endpoint suffix (default ``core.windows.net``).
+    :param protocol: ``https`` (default) or ``http``.
+    """
+    from azure.storage.blob import ContainerClient
+
+    account_url = f"{protocol or 'https'}://{account}.blob.{endpoint or 'core.windows.net'}"
+    return ContainerClient(account_url, container, credential=credential, retry_total=0)
+
+
+class DatastoreBlobs:
+    """Blobs of a datastore's container, each service call retried on its own.
+
+    :param container: returns the container's client (called once, when first needed).
+    :param retry: runs a call with the engine's retries: ``retry(call, what)``.
+    """
+
+    def __init__(self, container: Callable[[], ContainerClient], retry: Retry) -> None:
+        self._make_container = container
+        self._container: ContainerClient | None = None
+        self._retry = retry
+
+    @property
+    def container(self) -> ContainerClient:
+        if self._container is None:
+            self._container = self._make_container()
+        return self._container
+
+    def entries(self, prefix: str) -> Iterator[tuple[str, int, str]]:
+        """(name relative to ``prefix/``, size, ETag) of every blob below ``prefix``, every page."""
+        base = prefix.rstrip("/") + "/"
+        pages = self.container.list_blobs(name_starts_with=base, results_per_page=PAGE_SIZE).by_page()
+        while True:
+            page = self._retry(lambda: next(pages, None), f"listing {base}")
+            if page is None:
+                return
+            for blob in self._retry(lambda p=page: list(p), f"listing {base}"):
+                yield blob.name[len(base) :], int(blob.size or 0), str(blob.etag or "")
+
+    def names(self, prefix: str) -> Iterator[str]:
+        """Names of every blob below ``prefix``, relative to it."""
+        for name, _size, _etag in self.entries(prefix):
+            yield name
+
+    def read_text(self, blob: str) -> str | None:
+        """A blob's text (undecodable bytes replaced), or None when it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self.container.get_blob_client(blob)
+        try:
+            data = self._retry(lambda: client.download_blob().readall(), f"downloading {blob}")
+        except ResourceNotFoundError:
+            return None
+        return data.decode("utf-8", errors="replace")
+
+    def write(self, blob: str, content: bytes) -> None:
+        """Write (or replace) a blob."""
+        client = self.container.get_blob_client(blob)
+        self._retry(lambda: client.upload_blob(content, overwrite=True), f"uploading {blob}")
+
+
+def dataset_files_blob(name: str, version: int) -> str:
+    """Where a dataset version's file list is kept on the datastore."""
+    return f"azureml-parallel-r/datasets/{name}/v{version}.files.json"
+
+
+def record_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef, files: list[str]) -> None:
+    """Keep a registered version's file list beside the data, for validation (a file added to the folder later is
+    not one of that version's files).
+
+    :param blobs: the datastore.
+    :param dataset: the registered version.
+    :param files: its files, relative to its folder.
+    """
+    record = json.dumps({"path": dataset.path, "files": sorted(files)}).encode()
+    blobs.write(dataset_files_blob(dataset.name, dataset.version), record)
+
+
+def recorded_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef) -> list[str]:
+    """The files of a dataset version as registered; the folder's current files for a version registered before
+    file lists were kept."""
+    recorded = blobs.read_text(dataset_files_blob(dataset.name, dataset.version))
+    if recorded is not None:
+        return list(json.loads(recorded)["files"])
+    return sorted(blobs.names(dataset.path))

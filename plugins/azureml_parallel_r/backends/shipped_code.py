@@ -1,0 +1,31 @@
+"""What every engine ships to the compute: the step's source directory (``include/``), its entry script, and the
+compute image's Dockerfile. ``include/entry`` and ``include/r`` are the whole source directory; nothing of
+``plugins/`` goes with them."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+INCLUDE_DIR = Path(__file__).resolve().parents[3] / "include"
+ENTRY_SCRIPT = "entry/batch_wrapper.py"
+SHIPPED_FOLDERS = ("entry", "r")
+COMPUTE_DOCKERFILE = INCLUDE_DIR / "environment" / "Dockerfile"
+
+
+def stage_source_directory(source_directory: str = str(INCLUDE_DIR)) -> str:
+    """Copy only what the compute needs (``entry/`` and ``r/``, no caches) into a new temporary folder; the
+    caller removes it. The same files give the same folder content, so an Azure ML snapshot or code asset of
+    unchanged code hashes the same.
+
+    :param source_directory: the folder holding ``entry/`` and ``r/``.
+    """
+    staged = tempfile.mkdtemp(prefix="azureml-parallel-r-src-")
+    for folder in SHIPPED_FOLDERS:
+        origin = Path(source_directory) / folder
+        if not origin.is_dir():
+            shutil.rmtree(staged, ignore_errors=True)
+            raise ValueError(f"source directory {source_directory} has no {folder}/ folder")
+        shutil.copytree(origin, Path(staged) / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+    return staged
