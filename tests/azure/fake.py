@@ -1,5 +1,7 @@
 """The fake Azure ML workspace as one object: Azurite for storage, the wire under the SDKs, the workspace's
-HTTP services and its pipeline service, for tests and ``scripts/azure-sim.sh``.
+HTTP services for both SDKs (v1: :mod:`tests.azure.workspace_service` and the pipeline service; v2:
+:mod:`tests.azure.ml_service`, with :mod:`tests.azure.job_runner` running its jobs), for tests and
+``scripts/azure-sim.sh``.
 
 The one seam that is not HTTP: ``_AevaWorkflowProvider.create_service_caller`` (azureml/pipeline/core/
 _aeva_provider.py), which every Pipeline and PipelineRun uses to get its pipeline-service client, returns
@@ -16,6 +18,8 @@ from typing import Any
 
 from tests.azure import workspace_service as ws
 from tests.azure.azurite import Azurite
+from tests.azure.job_runner import JobRunner
+from tests.azure.ml_service import ARTIFACT_CONTAINER, MLService
 from tests.azure.pipeline_service import FakePipelineService
 from tests.azure.step_runner import StepRunner
 from tests.azure.wire import Wire, installed
@@ -41,9 +45,12 @@ class FakeAzureML:
         self.wire = Wire(self.azurite.url)
         self.service = ws.WorkspaceService(self.wire, self.azurite.url)
         self.service.install()
-        self.service.blob_service().create_container(ws.CONTAINER)
+        for container in (ws.CONTAINER, ARTIFACT_CONTAINER):  # a workspace's storage has both from the start
+            self.service.blob_service().create_container(container)
         self.runner = StepRunner(self.service, self.workdir / "steps")
         self.pipelines = FakePipelineService(self.service, self.runner)
+        self.ml = MLService(self.wire, self.service)
+        self.jobs = self.ml.runner = JobRunner(self.ml, self.service, self.workdir / "jobs")
         self._saved_caller = _AevaWorkflowProvider.__dict__["create_service_caller"]
         pipelines = self.pipelines
         _AevaWorkflowProvider.create_service_caller = staticmethod(  # type: ignore[method-assign]
@@ -68,7 +75,9 @@ class FakeAzureML:
         try:
             for cancel in self.pipelines._cancel.values():
                 cancel.set()
+            self.jobs.cancel_all()
             self.pipelines.wait_idle()
+            self.jobs.wait_idle()
         finally:
             self._wire.__exit__(None, None, None)
             _AevaWorkflowProvider.create_service_caller = self._saved_caller  # type: ignore[method-assign]
@@ -84,9 +93,12 @@ class FakeAzureML:
 
     # -- what tests and the simulation use ----------------------------------------------------------------
 
-    def connection_value(self, **extra: Any) -> str:
-        """AIRFLOW_CONN_AZUREML_DEFAULT for this workspace, with a service principal (the README's form)."""
-        extras = {"engine": "azureml", "subscription_id": ws.SUBSCRIPTION, "resource_group": ws.RESOURCE_GROUP,
+    def connection_value(self, engine: str = "azureml", **extra: Any) -> str:
+        """AIRFLOW_CONN_AZUREML_DEFAULT for this workspace, with a service principal (the README's form).
+
+        :param engine: ``azureml`` (SDK v1) or ``azureml_v2``; the rest of the connection is the same.
+        """
+        extras = {"engine": engine, "subscription_id": ws.SUBSCRIPTION, "resource_group": ws.RESOURCE_GROUP,
                   "workspace_name": ws.WORKSPACE, "tenant_id": ws.TENANT, "compute_target": "r-cluster",
                   "retry_backoff": 0.01, **extra}  # fmt: skip
         return json.dumps({"conn_type": "generic", "login": CLIENT_ID, "password": CLIENT_SECRET, "extra": extras})

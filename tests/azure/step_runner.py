@@ -40,6 +40,7 @@ from urllib.parse import unquote, urlsplit
 from azureml_parallel_r.engine.job import JobSpec
 from azureml_parallel_r.engine.runs import start_run
 from azureml_parallel_r.run_settings import ParallelRunSettings
+from tests.azure.runtime_io import download_prefix, upload_folder, upload_run_logs
 from tests.azure.workspace_service import CONTAINER, WorkspaceService
 
 DRIVER_FLAGS = {
@@ -110,8 +111,8 @@ class StepRunner:
         if cancel.is_set():
             run.cancel()
         status = run.wait(timeout=600)
-        self._upload_folder(work / "output", destination)
-        self._upload_logs(work / "logs", step_run_id)
+        upload_folder(self.workspace.blob_service().get_container_client(CONTAINER), work / "output", destination)
+        upload_run_logs(self.workspace, work / "logs", step_run_id)
         shutil.rmtree(work, ignore_errors=True)
         return status
 
@@ -136,28 +137,12 @@ class StepRunner:
         match = PATTERN.search(re.search(r'pattern: "(?P<p>[^"]+)"', yaml)["p"])
         prefix = match["path"].rstrip("/") + "/"
         container = self.workspace.blob_service().get_container_client(CONTAINER)
-        names = [blob.name for blob in container.list_blobs(name_starts_with=prefix)]
-        if not names:
+        if download_prefix(container, prefix, target) == 0:
             raise StepFailed(
                 f"StreamError(NotFound): the path {match['path']} of datastore {match['datastore']} was not found "
                 "or holds no files (mounting the input dataset failed)"
             )
-        for name in names:
-            path = target / name[len(prefix) :]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(container.get_blob_client(name).download_blob().readall())
         return target
-
-    def _upload_folder(self, folder: Path, destination: str) -> None:
-        container = self.workspace.blob_service().get_container_client(CONTAINER)
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            relative = path.relative_to(folder).as_posix()
-            container.upload_blob(f"{destination.rstrip('/')}/{relative}", path.read_bytes(), overwrite=True)
-
-    def _upload_logs(self, logs: Path, step_run_id: str) -> None:
-        for path in sorted(p for p in logs.rglob("*") if p.is_file()):
-            name = f"logs/{path.relative_to(logs).as_posix()}"
-            self.workspace.upload_run_file(step_run_id, name, path.read_bytes())
 
 
 def _driver_flags(argv: list[str]) -> dict[str, str]:

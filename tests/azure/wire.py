@@ -27,6 +27,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
@@ -67,7 +68,9 @@ Handler = Callable[[Call, re.Match[str]], Reply]
 @dataclass
 class Fault:
     """Answer the next ``times`` requests matching ``method`` and ``path`` (a regex) with ``reply``, or with what
-    ``handler`` makes of the call, or raise ``error`` (a ``requests`` exception) as the transport would."""
+    ``handler`` makes of the call, or raise ``error`` (a ``requests`` exception) as the transport would. With
+    ``delivered``, the request first reaches the service (its route runs) and only then is ``error`` raised: the
+    service did the work, its answer was lost on the way back."""
 
     method: str
     path: str
@@ -75,6 +78,7 @@ class Fault:
     reply: Reply | None = None
     error: BaseException | None = None
     handler: Callable[[Call], Reply] | None = None
+    delivered: bool = False
     hits: int = 0
 
 
@@ -121,13 +125,16 @@ class Wire:
             return original(adapter, request, **kw)
         call = self._record(request, parts)
         fault = self._fault(call.method, call.path)
-        if fault is not None:
+        if fault is not None and not fault.delivered:
             return self._fault_response(fault, adapter, request, call)
         for method, host_pattern, path_pattern, handler in self.routes:
             if method == call.method and host_pattern.search(host):
                 match = path_pattern.fullmatch(call.path)
                 if match:
-                    return _response(adapter, request, handler(call, match))
+                    response = _response(adapter, request, handler(call, match))
+                    if fault is not None:  # delivered: the service answered, the answer is lost
+                        raise fault.error or lost_answer(request)
+                    return response
         self.unrouted.append(f"{call.method} {request.url}")
         return _response(
             adapter,
@@ -162,6 +169,14 @@ class Wire:
         if fault.handler is not None:
             return _response(adapter, request, fault.handler(call))
         return _response(adapter, request, fault.reply or Reply(503))
+
+
+def lost_answer(request: PreparedRequest) -> requests.ConnectionError:
+    """What ``HTTPAdapter.send`` raises when the connection drops before the answer arrives: urllib3's
+    ProtocolError wrapped in requests' ConnectionError (requests/adapters.py, ``except (ProtocolError, OSError)``);
+    azure-core's RequestsTransport turns it into ServiceResponseError."""
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    return requests.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted.", reset), request=request)
 
 
 def _response(adapter: HTTPAdapter, request: PreparedRequest, reply: Reply) -> Response:

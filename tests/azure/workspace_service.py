@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from tests.azure.wire import Call, Reply, Wire
 
@@ -139,8 +139,14 @@ class WorkspaceService:
                            "token_endpoint": f"{base}/oauth2/v2.0/token", "issuer": f"{base}/v2.0"})  # fmt: skip
 
     def token(self, call: Call, match: Any) -> Reply:
-        """Client-credentials token (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#successful-response)."""
+        """Client-credentials token (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#successful-response)
+        for the requested ``scope``, ``<resource>/.default``: the token's audience (``aud``) is that resource
+        (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference). azure-ai-ml checks it
+        for the ``https://ml.azure.com`` token it sends with a pipeline job (``JobOperations.
+        _set_headers_with_user_aml_token`` compares ``aud`` with the cloud's AML resource id, slash stripped)."""
+        scope = parse_qs(call.body.decode()).get("scope", [""])[0].split(" ")[0]
         claims = {
+            "aud": scope.removesuffix("/.default"),
             "tid": match["tenant"],
             "oid": "fake-object-id",
             "appid": "fake-client",
@@ -341,12 +347,12 @@ class WorkspaceService:
 
     def set_run_status(self, run_id: str, status: str) -> None:
         """The service moves a run through its statuses and stamps its start and end (RunDto startTimeUtc,
-        endTimeUtc), which ``Run.get_details`` returns."""
+        endTimeUtc), which ``Run.get_details`` returns; a v1 run ends Finished, a v2 job Completed."""
         dto = self.runs[run_id]["dto"]
         dto["status"] = status
         if status == "Running":
             dto["startTimeUtc"] = _now()
-        if status in ("Finished", "Failed", "Canceled"):
+        if status in ("Finished", "Completed", "Failed", "Canceled"):
             dto.setdefault("startTimeUtc", _now())
             dto["endTimeUtc"] = _now()
 

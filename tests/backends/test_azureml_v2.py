@@ -1,119 +1,305 @@
-"""The v2 engine's job lookup, state and cancel, through azure-ai-ml's own HTTP calls to the fake jobs routes."""
+"""The Azure ML SDK v2 backend on azure-ai-ml, down to its HTTP calls: the fake workspace's ARM resources
+(tests/azure/ml_service.py, every behaviour sourced), its Entra ID and run history, Azurite as the storage account,
+and the job run by the local engine as the parallel runtime (tests/azure/job_runner.py). Nothing above HTTP is
+mocked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import dataclasses
+import json
+import time
+from pathlib import Path
 
 import pytest
-from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from azureml_parallel_r import status as run_status
+from azureml_parallel_r import status
 from azureml_parallel_r.backends import azure_errors
-from azureml_parallel_r.backends.azureml_v2 import cancel_job, find_job, job_state, ml_client
-from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
-from azureml_parallel_r.backends.base import RunState
-from tests.azure.jobs_service import JobsService
-from tests.azure.wire import Reply, Wire, installed
-from tests.azure.workspace_service import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE
-from tests.backends.test_azureml_v2_job import INCLUDE, OUTPUT_URI, RUN_KEY, _request
+from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend, SubmissionError
+from azureml_parallel_r.backends.azureml_v2_job import job_name
+from azureml_parallel_r.backends.base import RunRequest
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.run_settings import ParallelRunSettings
+from azureml_parallel_r.samples import make_sample_inputs
+from azureml_parallel_r.validation import validate_outputs
+from tests.azure.ml_service import WORKSPACE_ID
+from tests.azure.wire import Reply
+from tests.azure.workspace_service import CONTAINER
+from tests.conftest import CONN_VARIABLE
 
-JOBS = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-    f"/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}/jobs"
-)
-
-
-class _Credential:
-    """A token for any scope (Entra ID is not part of this slice)."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("token", 4102444800)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo("token", 4102444800)
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
+DATE = "2026-11-24"
+INPUTS = f"r-script-inputs/{DATE}"
+KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
+       "attempt": "1"}  # fmt: skip
+TAGS = {"logical_date": DATE, "path": INPUTS}
+JOB_PUT = r"/workspaces/ws-parallel-r/jobs/[^/]+$"
 
 
 @pytest.fixture
-def wire() -> Iterator[Wire]:
-    wire = Wire()
-    with installed(wire):
-        yield wire
+def backend(fake_azure, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureMLV2Backend:
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2", r_script_dirs=[str(tmp_path)]))
+    backend = AzureMLParallelRunHook().backend
+    assert isinstance(backend, AzureMLV2Backend)
+    return backend
 
 
 @pytest.fixture
-def service(wire: Wire) -> JobsService:
-    return JobsService(wire)
+def dataset(fake_azure, backend: AzureMLV2Backend, tmp_path: Path):
+    make_sample_inputs(str(tmp_path / "inputs"), images=4)
+    fake_azure.upload_inputs(tmp_path / "inputs", INPUTS)
+    return backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
 
 
-def _requests(wire: Wire) -> list[tuple[str, str]]:
-    return [(call.method, call.path) for call in wire.calls]
-
-
-def _store(service: JobsService, status: str) -> str:
-    """Put the run's job in the fake workspace as the service returns it after its PUT: the node's component as an
-    ARM id (a registered anonymous component; azure-ai-ml's ``_resolve_azureml_id`` reads it back to a name)."""
-    job = pipeline_job(_request(), input_path="azureml:r_inputs_2026-01-01:3", output_uri=OUTPUT_URI,
-                       code_dir=INCLUDE, environment="azureml:r-parallel-env:4", compute="cpu-cluster")  # fmt: skip
-    body = job._to_rest_object().as_dict()
-    body["properties"]["status"] = status
-    body["properties"]["jobs"]["r_parallel_batch"]["componentId"] = (
-        f"{JOBS.rsplit('/jobs', 1)[0]}/components/azureml_anonymous/versions/1"
+def _request(dataset, **settings) -> RunRequest:
+    return RunRequest(
+        dataset=dataset,
+        output_path=f"r-script-outputs/{DATE}/{{run-id}}",
+        run_key=KEY,
+        r_args=["--thumbnail-size", "8"],
+        settings=ParallelRunSettings(**{"mini_batch_size": 4, "error_threshold": 5, **settings}),
+        experiment_name="r-parallel-v2",
     )
-    service.jobs[body["name"]] = body
-    return body["name"]
 
 
-def _client():
-    return ml_client(_Credential(), SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE)
+def _wait(backend: AzureMLV2Backend, run_id: str, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while not (state := backend.get_status(run_id)).terminal:
+        assert time.monotonic() < deadline, f"job {run_id} still {state.status}"
+        time.sleep(0.2)
+    return state
 
 
-def test_a_job_that_was_never_created_is_none_after_one_get(wire: Wire, service: JobsService) -> None:
-    name = job_name(RUN_KEY)
-    assert find_job(_client(), name) is None
-    assert _requests(wire) == [("GET", f"{JOBS}/{name}")] and not wire.unrouted
+# -- data assets --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("azure_status", "state"),
-    [("Queued", run_status.NOT_STARTED), ("Running", run_status.RUNNING), ("Finalizing", run_status.RUNNING),
-     ("Completed", run_status.FINISHED), ("Failed", run_status.FAILED), ("Canceled", run_status.CANCELED)],
-)  # fmt: skip
-def test_a_created_job_is_found_by_its_name_and_its_status_mapped(wire: Wire, service: JobsService,
-                                                                  azure_status: str, state: str) -> None:  # fmt: skip
-    name = _store(service, azure_status)
-    job = find_job(_client(), name)
-    assert job is not None and job.name == name
-    assert job_state(job) == RunState(run_id=name, status=state, message=azure_status)
-    assert not wire.unrouted
+def test_registering_creates_versions_and_reuses_any_version_of_the_same_folder_and_date(fake_azure, backend,
+                                                                                         dataset) -> None:  # fmt: skip
+    assert (dataset.version, dataset.file_count, dataset.reused) == (1, 9, False)
+    (version,) = fake_azure.ml.data["r-script-inputs"].values()
+    properties = version["properties"]
+    assert properties["dataType"] == "uri_folder"
+    assert properties["dataUri"] == f"azureml://datastores/workspaceblobstore/paths/{INPUTS}/"
+    assert properties["tags"]["logical_date"] == DATE and properties["tags"]["file_count"] == "9"
+    other_date = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags={**TAGS, "logical_date": "x"})
+    assert (other_date.version, other_date.reused) == (2, False)
+    # a v2 version's tags are its own: the first date's version is found although it is not the latest
+    again = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
+    assert (again.version, again.reused) == (1, True)
+    assert backend.list_dataset_files(dataset)[:2] == ["camera-a/img_0000.png", "camera-a/img_0001.png"]
 
 
-def test_a_throttled_status_read_is_retried_once_by_this_package_after_retry_after(
-    wire: Wire, service: JobsService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """429 with Retry-After: azure-core's own retries are off, so the one retry layer waits what was asked."""
-    name = _store(service, "Running")
-    wire.fault("GET", f"/jobs/{name}$", reply=Reply(429, {"error": {"code": "TooManyRequests"}},
-                                                   headers={"Retry-After": "7"}))  # fmt: skip
+def test_a_folder_whose_files_changed_gets_a_new_version_that_lists_them(fake_azure, backend, dataset, tmp_path):
+    (tmp_path / "late").mkdir()
+    (tmp_path / "late" / "late.png").write_bytes(b"added after registration")
+    fake_azure.upload_inputs(tmp_path / "late", INPUTS)
+    again = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
+    assert (again.version, again.reused, again.file_count) == (2, False, 10)
+    assert "late.png" not in backend.list_dataset_files(dataset) and "late.png" in backend.list_dataset_files(again)
+
+
+def test_a_missing_date_folder_is_zero_files_and_registers_nothing(fake_azure, backend) -> None:
+    missing = backend.register_file_dataset("r-script-inputs/2026-11-11", name="r-script-inputs", tags={})
+    assert (missing.version, missing.file_count) == (0, 0)
+    assert fake_azure.wire.calls_to("PUT", r"/data/") == []
+
+
+def test_a_version_taken_by_a_concurrent_registration_moves_to_the_next(fake_azure, backend, dataset) -> None:
+    """Two dates registering at once both compute the same next version; the service refuses the second (409)."""
+    taken = fake_azure.wire.fault(
+        "PUT",
+        r"/data/r-script-inputs/versions/2$",
+        reply=Reply(409, {"error": {"code": "UserError", "message": "exists"}}),
+    )
+    other = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags={**TAGS, "logical_date": "2026-11-25"})
+    assert taken.hits == 1 and other.version == 2
+    assert len(fake_azure.wire.calls_to("PUT", r"/data/r-script-inputs/versions/2$")) == 2
+
+
+# -- the job azure-ai-ml sends ------------------------------------------------------------------------------------
+
+
+def test_what_azure_ai_ml_sends_for_the_parallel_job(fake_azure, backend, dataset) -> None:
+    ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT", environment_variables={"R_MAX": "8"},
+                                  allowed_failed_percent=10, process_count_per_node=3))  # fmt: skip
+    (put,) = [c.json() for c in fake_azure.wire.calls_to("PUT", JOB_PUT)]
+    assert ref.run_id == job_name(KEY) and fake_azure.wire.calls_to("PUT", JOB_PUT)[0].path.endswith(ref.run_id)
+    job = put["properties"]
+    assert job["jobType"] == "Pipeline" and job["experimentName"] == "r-parallel-v2"
+    assert job["computeId"] == f"{WORKSPACE_ID}/computes/r-cluster"
+    assert job["inputs"]["input_files"] == {"uri": f"{WORKSPACE_ID}/data/r-script-inputs/versions/1",
+                                            "mode": "ReadOnlyMount", "jobInputType": "uri_folder"}  # fmt: skip
+    (node,) = job["jobs"].values()
+    assert node["type"] == "parallel" and node["resources"] == {"instance_count": 1}
+    assert node["mini_batch_size"] == 4 and node["max_concurrency_per_instance"] == 3
+    assert node["error_threshold"] == 5 and node["mini_batch_error_threshold"] == -1
+    assert node["retry_settings"] == {"timeout": 4 * 300 + 60, "max_retries": 2}  # 3 tries = 2 retries
+    assert node["environment_variables"] == {"R_MAX": "8"}
+    # the output folder is concrete, named by the pipeline job; the rows file is an output of its own
+    assert ref.output_path == f"r-script-outputs/{DATE}/{ref.run_id}"
+    folder = f"azureml://datastores/workspaceblobstore/paths/{ref.output_path}/"
+    assert node["outputs"]["results"] == {"uri": folder, "mode": "ReadWriteMount", "job_output_type": "uri_folder"}
+    assert node["outputs"]["rows"] == {"uri": f"{folder}rows.txt", "mode": "ReadWriteMount",
+                                       "job_output_type": "uri_file"}  # fmt: skip
+    task = node["task"]
+    assert task["entry_script"] == "entry/batch_wrapper.py" and task["append_row_to"] == "${{outputs.rows}}"
+    assert task["program_arguments"] == (
+        "--r-script r/process_file.r --r-mode worker --file-timeout 300 --input-root ${{inputs.input_files}} "
+        "--r-arg=--thumbnail-size --r-arg=8 --output-dir ${{outputs.results}} --allowed_failed_percent 10"
+    )
+    # the code asset holds exactly the shipped files; the environment is built from the compute image's Dockerfile
+    code = fake_azure.ml.codes[task["code"].split("/workspaces/ws-parallel-r/", 1)[1]]["properties"]["codeUri"]
+    container, _, prefix = code.split(".blob.core.windows.net/", 1)[1].partition("/")
+    files = fake_azure.service.blob_service().get_container_client(container).list_blobs(name_starts_with=prefix)
+    assert sorted(b.name[len(prefix) + 1 :] for b in files) == [
+        "entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_worker.py",
+        "r/process_file.r", "r/worker.R"]  # fmt: skip
+    environment = fake_azure.ml.environments[task["environment"].split("/workspaces/ws-parallel-r/", 1)[1]]
+    context = environment["properties"]["build"]["contextUri"]
+    dockerfile = fake_azure.read_blob(context.split(f"/{CONTAINER}/", 1)[1] + "Dockerfile").decode()
+    assert "r-base-core" in dockerfile and "libfuse2" in dockerfile
+    # the run key and the outputs' place are the job's tags, set with the PUT (no second call)
+    assert {job["tags"][f"airflow_{k}"] for k in KEY} == set(KEY.values())
+    assert job["tags"]["output_path"] == ref.output_path and job["tags"]["rows_file"] == "rows.txt"
+    assert fake_azure.wire.calls_to("PATCH", r"/jobs/") == []
+    _wait(backend, ref.run_id)
+
+
+def test_arguments_that_would_need_quoting_are_refused_before_anything_is_created(fake_azure, backend,
+                                                                                  dataset) -> None:  # fmt: skip
+    request = dataclasses.replace(_request(dataset), r_args=["two words"])
+    with pytest.raises(ValueError, match="would need quoting"):
+        backend.submit(request)
+    assert fake_azure.ml.jobs == {} and fake_azure.wire.calls_to("PUT", JOB_PUT) == []
+
+
+# -- a run, its results and its faults ----------------------------------------------------------------------------
+
+
+def test_a_job_runs_and_its_results_are_read_from_storage(fake_azure, backend, dataset) -> None:
+    ref = backend.submit(_request(dataset))
+    state = _wait(backend, ref.run_id)
+    assert state.status == status.FINISHED and state.message == "Finished (Azure ML: Completed)"
+    assert state.started_at and state.ended_at and state.ended_at >= state.started_at  # from run history
+    (step,) = fake_azure.jobs.started
+    assert step["settings"]["run_max_try"] == 3 and step["settings"]["process_count_per_node"] == 2
+    rows_blob = f"{ref.output_path}/parallel_run_step.txt"
+    assert fake_azure.blob_names(rows_blob) == [rows_blob]
+    results = backend.fetch_results(ref.run_id)
+    assert len(results.rows) == 8 and list(results.failures) == ["camera-b/broken.png"]
+    assert "results/camera-a/img_0000.png/thumbnail.png" in results.output_files
+    assert results.logs["job_result.txt"].startswith("Finished: 8/9 files succeeded")
+    assert "fetch_problems.txt" not in results.logs
+    report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
+    assert report["passed"], report["problems"]
+    assert report["throughput"]["wall_seconds"] is not None
+    location = backend.write_output_file(ref.run_id, "validation.json", b"{}")
+    assert location == f"azureml://datastores/workspaceblobstore/paths/{ref.output_path}/validation.json"
+    assert fake_azure.read_blob(f"{ref.output_path}/validation.json") == b"{}"
+
+
+def test_a_put_that_succeeded_but_whose_answer_was_lost_is_found_by_name_not_sent_again(fake_azure, backend,
+                                                                                        dataset) -> None:  # fmt: skip
+    lost = fake_azure.wire.fault("PUT", JOB_PUT, delivered=True)
+    ref = backend.submit(_request(dataset))
+    assert lost.hits == 1
+    assert len(fake_azure.wire.calls_to("PUT", JOB_PUT)) == 1 and list(fake_azure.ml.jobs) == [ref.run_id]
+    assert ref.output_path == f"r-script-outputs/{DATE}/{ref.run_id}"
+    assert _wait(backend, ref.run_id).status == status.FINISHED
+
+
+def test_a_retried_task_finds_its_job_by_name_with_one_read(fake_azure, backend, dataset) -> None:
+    ref = backend.submit(_request(dataset))
+    before = len(fake_azure.wire.calls)
+    found = backend.find_run(KEY)
+    assert found is not None and found.reattached and found.run_id == ref.run_id and found.output_path
+    assert [(c.method, c.path.rsplit("/", 1)[1]) for c in fake_azure.wire.calls[before:]] == [("GET", ref.run_id)]
+    again = backend.submit(_request(dataset))  # submitting the same key again never creates a second job
+    assert again.reattached and again.run_id == ref.run_id and len(fake_azure.ml.jobs) == 1
+    _wait(backend, ref.run_id)
+
+
+def test_a_failed_job_is_not_reattached_and_the_next_submission_takes_the_next_name(fake_azure, backend,
+                                                                                    dataset) -> None:  # fmt: skip
+    for name in fake_azure.blob_names(INPUTS):  # the inputs vanish after registration: mounting fails
+        fake_azure.service.blob_service().get_container_client(CONTAINER).delete_blob(name)
+    first = backend.submit(_request(dataset))
+    assert _wait(backend, first.run_id).status == status.FAILED
+    assert backend.find_run(KEY) is None
+    fake_azure.upload_inputs(Path(fake_azure.workdir).parent / "inputs", INPUTS)
+    second = backend.submit(_request(dataset))
+    assert second.run_id == f"{first.run_id}-2" and not second.reattached
+    assert second.output_path == f"r-script-outputs/{DATE}/{second.run_id}"
+    assert _wait(backend, second.run_id).status == status.FINISHED
+
+
+def test_a_job_that_fails_before_writing_anything_reports_the_step_error(fake_azure, backend, dataset) -> None:
+    for name in fake_azure.blob_names(INPUTS):
+        fake_azure.service.blob_service().get_container_client(CONTAINER).delete_blob(name)
+    ref = backend.submit(_request(dataset))
+    assert _wait(backend, ref.run_id).status == status.FAILED
+    results = backend.fetch_results(ref.run_id)
+    assert results.rows == [] and results.failures == {} and results.output_files == []
+    assert "StreamAccess.NotFound" in results.logs["step_error.txt"]
+    summary = results.failure_summary()
+    assert f"Pipeline run {ref.run_id} is Failed" in summary and "StreamAccess.NotFound" in summary
+
+
+def test_throttled_status_reads_wait_as_the_service_asks(fake_azure, backend, dataset, monkeypatch) -> None:
+    ref = backend.submit(_request(dataset))
+    _wait(backend, ref.run_id)
     slept: list[float] = []
     monkeypatch.setattr(azure_errors.time, "sleep", slept.append)
-    job = find_job(_client(), name)
-    assert job is not None and job_state(job).status == run_status.RUNNING
-    assert slept == [7.0]
-    assert [r for r in _requests(wire) if r == ("GET", f"{JOBS}/{name}")] == [("GET", f"{JOBS}/{name}")] * 2
+    throttled = fake_azure.wire.fault("GET", rf"/jobs/{ref.run_id}$", times=2,
+                                      reply=Reply(429, {"error": {"code": "TooManyRequests"}},
+                                                  headers={"Retry-After": "7"}))  # fmt: skip
+    assert backend.get_status(ref.run_id).status == status.FINISHED
+    assert throttled.hits == 2 and slept == [7.0, 7.0]  # azure-core's retries are off: one layer, as asked
 
 
-def test_cancel_waits_for_the_service_and_the_job_reads_canceled(wire: Wire, service: JobsService) -> None:
-    name = _store(service, "Running")
-    client = _client()
-    cancel_job(client, name)
-    assert job_state(find_job(client, name)).status == run_status.CANCELED
-    posts = [r for r in _requests(wire) if r[0] == "POST"]
-    assert posts == [("POST", f"{JOBS}/{name}/cancel")]
-    assert sum("/operationResults/cancel/" in path for _, path in _requests(wire)) == 2  # polled to the end
-    assert not wire.unrouted
+def test_transient_errors_before_the_put_are_retried_and_one_job_is_created(fake_azure, backend, dataset) -> None:
+    """The whole submission is retried (each try reads the job's name first): the compute read before it, and a
+    503 where azure-ai-ml uploads the code."""
+    compute = fake_azure.wire.fault("GET", r"/computes/r-cluster$", reply=Reply(503, {}, {"Retry-After": "0"}))
+    upload = fake_azure.wire.fault("POST", r"/startPendingUpload$", reply=Reply(503, {}, {"Retry-After": "0"}))
+    ref = backend.submit(_request(dataset))
+    assert (compute.hits, upload.hits) == (1, 1) and list(fake_azure.ml.jobs) == [ref.run_id]
+    assert len(fake_azure.wire.calls_to("PUT", JOB_PUT)) == 1
+    _wait(backend, ref.run_id)
 
 
-def test_canceling_a_job_that_does_not_exist_is_nothing_to_do(wire: Wire, service: JobsService) -> None:
-    cancel_job(_client(), job_name(RUN_KEY))
-    assert _requests(wire) == [("POST", f"{JOBS}/{job_name(RUN_KEY)}/cancel")]
+def test_a_missing_compute_cluster_is_said_before_anything_is_submitted(fake_azure, backend, dataset) -> None:
+    backend.settings = dataclasses.replace(backend.settings, compute_target="no-such-cluster")
+    with pytest.raises(SubmissionError, match="no compute cluster 'no-such-cluster': create it or fix the conn"):
+        backend.submit(_request(dataset))
+    assert fake_azure.ml.jobs == {} and fake_azure.wire.calls_to("POST", r"/startPendingUpload$") == []
+
+
+def test_a_submission_that_created_nothing_is_a_clear_error(fake_azure, backend, dataset) -> None:
+    refused = Reply(400, {"error": {"code": "UserError", "message": "bad spec"}})
+    fake_azure.wire.fault("PUT", r"/components/", times=100, reply=refused)
+    with pytest.raises(SubmissionError, match=r"no job with that name exists, so nothing is left running.*bad spec"):
+        backend.submit(_request(dataset))
+    assert fake_azure.ml.jobs == {}
+
+
+def test_cancel_stops_the_running_job(fake_azure, backend, dataset, write_r_script) -> None:
+    script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n", "hang.r")
+    ref = backend.submit(dataclasses.replace(_request(dataset), r_script=str(script)))
+    deadline = time.monotonic() + 120
+    while not fake_azure.jobs.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert backend.cancel(ref.run_id).status == status.CANCELED  # begin_cancel waits for the operation's end
+    assert [c.method for c in fake_azure.wire.calls_to("POST", rf"/jobs/{ref.run_id}/cancel$")] == ["POST"]
+    results = backend.fetch_results(ref.run_id)
+    assert results.state.status == status.CANCELED and results.rows == []
+
+
+def test_each_part_of_the_results_fails_alone(fake_azure, backend, dataset) -> None:
+    ref = backend.submit(_request(dataset))
+    _wait(backend, ref.run_id)
+    fake_azure.wire.fault("GET", r"^/azureml$", times=1000, reply=Reply(403, {}))  # the artifact store's listing
+    results = backend.fetch_results(ref.run_id)
+    assert len(results.rows) == 8 and results.output_files and list(results.failures) == ["camera-b/broken.png"]
+    assert "the job logs" in results.logs["fetch_problems.txt"]
+    assert json.loads(results.rows[0])["relative_path"]

@@ -64,7 +64,7 @@ def test_the_task_runs_the_unchanged_entry_script_with_explicit_roots() -> None:
     assert task["type"] == "run_function"
     assert task["code"] == INCLUDE and task["entry_script"] == "entry/batch_wrapper.py"
     assert task["environment"] == "azureml:r-parallel-env:4"
-    assert task["append_row_to"] == "${{outputs.results}}"
+    assert task["append_row_to"] == "${{outputs.rows}}"
     assert task["program_arguments"] == (
         "--r-script r/process_file.r --r-mode worker --file-timeout 300 --input-root ${{inputs.input_files}} "
         "--r-arg=--thumbnail-size --r-arg=64 --output-dir ${{outputs.results}}"
@@ -79,6 +79,9 @@ def test_input_and_output_bindings() -> None:
     node = body["jobs"]["r_parallel_batch"]
     assert node["inputs"]["input_files"]["value"] == "${{parent.inputs.input_files}}"
     assert node["outputs"]["results"] == {"uri": OUTPUT_URI, "mode": "ReadWriteMount", "job_output_type": "uri_folder"}
+    # the rows are a file output of their own, named by the request (as the runtime writes it: lower-cased)
+    assert node["outputs"]["rows"] == {"uri": f"{OUTPUT_URI}parallel_run_step.txt", "mode": "ReadWriteMount",
+                                       "job_output_type": "uri_file"}  # fmt: skip
     assert body["computeId"] == "cpu-cluster"
 
 
@@ -94,7 +97,12 @@ def test_percent_and_summary_only() -> None:
         "r_parallel_batch"
     ]
     assert node["task"]["program_arguments"].endswith("--allowed_failed_percent 12.5")
-    assert "append_row_to" not in node["task"]
+    assert "append_row_to" not in node["task"] and "rows" not in node["outputs"]
+
+
+def test_unset_processes_per_node_leave_the_services_default_of_one_per_core() -> None:
+    node = _body(_request())["properties"]["jobs"]["r_parallel_batch"]
+    assert "max_concurrency_per_instance" not in node
 
 
 @pytest.mark.parametrize("r_arg", ["two words", "it's", '"q"', "$(x)", "a\\b"])

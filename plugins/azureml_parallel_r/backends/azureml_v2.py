@@ -1,26 +1,99 @@
-"""The Azure ML SDK v2 engine (azure-ai-ml): what exists of it so far.
+"""The Azure ML backend on SDK v2 (azure-ai-ml): a versioned ``uri_folder`` data asset, a pipeline job whose only
+step is a parallel job running the same entry script and R script as the v1 ParallelRunStep.
 
-Issue 14 builds it in slices; so far: find a run's job by its deterministic name, read its state, cancel it. The
-job itself is built by :mod:`azureml_parallel_r.backends.azureml_v2_job`. It shares with the v1 engine the
-status map and the one retry layer (:func:`~azureml_parallel_r.backends.azureml.with_retries`), so the client
-is made with azure-core's own retries off (``retry_total=0``).
+The control plane goes through azure-ai-ml's ``MLClient`` (data assets, jobs, datastores); the data plane is the
+datastore's blob container, read and written with azure-storage-blob exactly as the v1 engine does
+(:mod:`.azure_storage`, :mod:`.azure_runs`). What the SDK and the service do, and how the backend meets it (each
+point is checked by ``tests/backends/test_azureml_v2.py`` on azure-ai-ml's own HTTP calls):
+
+- A job is created by a PUT on ``jobs/{name}``, so the job's name is derived from the run key
+  (:func:`~azureml_parallel_r.backends.azureml_v2_job.job_name`). Before every submission the name is read
+  (``jobs.get``): a retried task, or a submission whose PUT reached the service but whose answer was lost, finds
+  its job by name, without a tag search, and never creates a second one. That also makes submitting safe to
+  retry on transient errors, unlike v1. A name whose job failed or was canceled is not reused: the next submission
+  takes ``<name>-2``, ``<name>-3``, ... (the first name with no job).
+- The output folder is known before submission: ``{run-id}`` in ``output_path`` becomes the pipeline job's name,
+  so outputs land in ``r-script-outputs/<date>/<pipeline job name>/`` as the layout says. (``${{name}}`` in a v2
+  output path would be the *node's* job name, a child job created by the service, not the pipeline's: not used.)
+  It and the rows file's name are recorded in the job's tags, which a v2 PUT sets with the job (no second call).
+- Data assets are versioned and a version's tags are its own (unlike a v1 FileDataset's), so registering a folder
+  again reuses any version registered for the same path, date and files, not only the latest.
+- Statuses are azure-ai-ml's JobStatus values, mapped with the v1 statuses in
+  :data:`azureml_parallel_r.status.AZURE_STATUSES`; cancel is ``jobs.begin_cancel`` to the end of its ARM
+  long-running operation.
+- The job's logs are its step job's files: the children of the pipeline job (``jobs.list(parent_job_name=...)``),
+  each with the default artifact store azure-ai-ml itself falls back to, ``ExperimentRun/dcid.<job name>/`` on
+  ``workspaceartifactstore`` (``JobOperations._get_named_output_uri``), read by prefix with azure-storage-blob. A
+  step that failed before the runtime started (its input could not be mounted, say) has no runtime logs; the
+  error run history records for it is read instead (``step_error.txt``), as are the pipeline job's start and end
+  times: through azure-ai-ml's run-history client (``JobOperations._runs_operations``, what ``jobs.download`` and
+  ``jobs.list`` use; the public Job entity carries neither).
+- ``MLClient`` is made with azure-core's retries off (``retry_total=0``): :func:`~.azure_errors.with_retries` is
+  the one retry layer, as for v1.
+
+azure-ai-ml and azure-storage-blob are imported lazily, inside these functions: importing this module is cheap.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.azure_errors import with_retries
-from azureml_parallel_r.backends.base import RunState
+from azureml_parallel_r.backends.azure_errors import describe_error, http_status, with_retries
+from azureml_parallel_r.backends.azure_runs import (
+    DEFAULT_ROWS_FILE,
+    LOG_TAIL_CHARS,
+    collect_results,
+    job_log_name,
+    run_tags,
+)
+from azureml_parallel_r.backends.azure_settings import AzureMLSettings
+from azureml_parallel_r.backends.azure_storage import (
+    DatastoreBlobs,
+    container_client,
+    record_dataset_files,
+    recorded_dataset_files,
+)
+from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
+from azureml_parallel_r.backends.base import (
+    RUN_ID_PLACEHOLDER,
+    DatasetRef,
+    ParallelRunBackend,
+    RunRef,
+    RunRequest,
+    RunResults,
+    RunState,
+    listing_fingerprint,
+)
+from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.ai.ml.entities import Job
 
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+ARTIFACT_STORE = "workspaceartifactstore"
+NAMES_TRIED = 100  # <name>, <name>-2, ... : a run key whose jobs failed this many times is a bug elsewhere
+REGISTER_TRIES = 5
+
+
+class SubmissionError(RuntimeError):
+    """Submitting failed and no job with the task's name exists: nothing was left running."""
+
+
+class JobNotFoundError(LookupError):
+    """The workspace has no job with this name."""
+
 
 def ml_client(credential: Any, subscription_id: str, resource_group: str, workspace: str, **kwargs: Any) -> MLClient:
-    """An ``MLClient`` for the workspace whose transient errors are retried by this package alone.
+    """An ``MLClient`` for the workspace whose transient errors are retried by this package alone, and which does
+    not draw upload progress bars into the task log.
 
     :param credential: an azure-identity credential.
     :param subscription_id: the workspace's subscription.
@@ -30,19 +103,21 @@ def ml_client(credential: Any, subscription_id: str, resource_group: str, worksp
     """
     from azure.ai.ml import MLClient
 
-    return MLClient(credential, subscription_id, resource_group, workspace, retry_total=0, **kwargs)
+    return MLClient(credential, subscription_id, resource_group, workspace, retry_total=0, show_progress=False,
+                    **kwargs)  # fmt: skip
 
 
-def find_job(client: MLClient, name: str) -> Job | None:
+def find_job(client: MLClient, name: str, *, backoff: float = 2.0) -> Job | None:
     """The job named ``name``, or None when the workspace has none (a job is created by a PUT on its name).
 
     :param client: the workspace's client.
     :param name: the job's name (:func:`~azureml_parallel_r.backends.azureml_v2_job.job_name`).
+    :param backoff: first delay of the retries on transient errors, in seconds.
     """
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        return with_retries(lambda: client.jobs.get(name), f"reading job {name}")
+        return with_retries(lambda: client.jobs.get(name), f"reading job {name}", backoff=backoff)
     except ResourceNotFoundError:
         return None
 
@@ -53,19 +128,320 @@ def job_state(job: Job) -> RunState:
     :param job: the job read from the workspace.
     """
     status = str(getattr(job.status, "value", job.status) or "NotStarted")
-    return RunState(run_id=str(job.name), status=run_status.from_azure(status), message=status)
+    state = run_status.from_azure(status)
+    message = status if state == status else f"{state} (Azure ML: {status})"
+    return RunState(run_id=str(job.name), status=state, message=message)
 
 
-def cancel_job(client: MLClient, name: str) -> None:
+def cancel_job(client: MLClient, name: str, *, backoff: float = 2.0) -> None:
     """Cancel the job named ``name`` and wait for the service to confirm it; a job that does not exist has
     nothing to cancel.
 
     :param client: the workspace's client.
     :param name: the job's name.
+    :param backoff: first delay of the retries on transient errors, in seconds.
     """
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        with_retries(lambda: client.jobs.begin_cancel(name).result(), f"canceling job {name}")
+        with_retries(lambda: client.jobs.begin_cancel(name).result(), f"canceling job {name}", backoff=backoff)
     except ResourceNotFoundError:
         return
+
+
+class AzureMLV2Backend(ParallelRunBackend):
+    """Runs the pipelines in an Azure ML workspace through SDK v2 (azure-ai-ml).
+
+    :param client_factory: returns the workspace's ``MLClient`` (built by the hook from the connection).
+    :param credential: the connection's azure-identity credential (for an identity-based datastore).
+    :param settings: compute, datastore, environment and experiment (the same settings as the v1 engine's).
+    """
+
+    engine = "azureml_v2"
+
+    def __init__(self, client_factory: Callable[[], MLClient], credential: Any, settings: AzureMLSettings) -> None:
+        self._client_factory = client_factory
+        self._client: MLClient | None = None
+        self.credential = credential
+        self.settings = settings
+        self.source_directory = settings.source_directory
+        self.r_script_dirs = settings.r_script_dirs
+        self._datastores: dict[str, Any] = {}
+        self._blobs: dict[str, DatastoreBlobs] = {}
+        self._compute_checked = False
+
+    @property
+    def client(self) -> MLClient:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def _retry(self, call: Callable[[], T], what: str) -> T:
+        return with_retries(call, what, backoff=self.settings.retry_backoff)
+
+    # -- the datastore ----------------------------------------------------------------------------------
+
+    def datastore(self, name: str | None = None) -> Any:
+        """A datastore with its secrets: ``name``, else the connection's ``datastore``, else the default."""
+        key = name or self.settings.datastore or ""
+        if key not in self._datastores:
+            datastores = self.client.datastores
+            self._datastores[key] = self._retry(
+                (lambda: datastores.get(key, include_secrets=True))
+                if key
+                else (lambda: datastores.get_default(include_secrets=True)),
+                f"getting datastore {key or '(the default)'}",
+            )
+        return self._datastores[key]
+
+    def blobs(self, name: str | None = None) -> DatastoreBlobs:
+        """A datastore's blobs, read and written with this backend's retries (default: the data's datastore)."""
+        key = name or ""
+        if key not in self._blobs:
+            self._blobs[key] = DatastoreBlobs(lambda: self._container(self.datastore(name)), self._retry)
+        return self._blobs[key]
+
+    def _container(self, store: Any) -> Any:
+        """The datastore's container, with its account key or SAS token, else the connection's identity."""
+        credentials = getattr(store, "credentials", None)
+        secret = getattr(credentials, "account_key", None) or getattr(credentials, "sas_token", None)
+        return container_client(store.account_name, store.container_name, secret or self.credential,
+                                endpoint=store.endpoint, protocol=store.protocol)  # fmt: skip
+
+    def _folder_uri(self, path: str) -> str:
+        return f"azureml://datastores/{self.datastore().name}/paths/{path.strip('/')}/"
+
+    # -- data assets ------------------------------------------------------------------------------------
+
+    def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
+        """Register ``path`` as the next version of the ``uri_folder`` data asset ``name``, or reuse a version
+        registered for the same path, logical date and files (names, sizes, ETags). A missing or empty folder is
+        not registered (0 files). The version's file list is kept on the datastore for validation.
+
+        Two registrations racing for the same next version: the service refuses the second (409), which takes the
+        version after.
+        """
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+
+        entries = list(self.blobs().entries(path))
+        if not entries:
+            return DatasetRef(name, 0, path, 0)
+        fingerprint = listing_fingerprint(entries)
+        uri = self._folder_uri(path)
+        for _ in range(REGISTER_TRIES):
+            versions = self._data_versions(name)
+            for data in sorted(versions, key=lambda d: int(d.version), reverse=True):
+                mine = data.tags or {}
+                if (mine.get("path"), mine.get("logical_date"), mine.get("fingerprint")) == (
+                    path, tags.get("logical_date"), fingerprint
+                ):  # fmt: skip
+                    return DatasetRef(name, int(data.version), path, len(entries), reused=True)
+            version = max((int(d.version) for d in versions), default=0) + 1
+            asset = Data(name=name, version=str(version), type=AssetTypes.URI_FOLDER, path=uri,
+                         tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint},
+                         description=f"{path} ({len(entries)} files)")  # fmt: skip
+            try:
+                self._retry(lambda a=asset: self.client.data.create_or_update(a), f"registering data {name}")
+            except Exception as exc:
+                if http_status(exc) == 409:  # another registration took this version first
+                    continue
+                raise
+            ref = DatasetRef(name, version, path, len(entries))
+            record_dataset_files(self.blobs(), ref, [entry[0] for entry in entries])
+            return ref
+        raise RuntimeError(f"registering data {name}: version taken {REGISTER_TRIES} times in a row")
+
+    def _data_versions(self, name: str) -> list[Any]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._retry(lambda: list(self.client.data.list(name=name)), f"listing versions of data {name}")
+        except ResourceNotFoundError:  # no version yet
+            return []
+
+    def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
+        """The files of the data version as registered (a file added to the folder later is not one)."""
+        return recorded_dataset_files(self.blobs(), dataset)
+
+    # -- runs -------------------------------------------------------------------------------------------
+
+    def _names(self, run_key: dict[str, str]) -> Iterator[str]:
+        base = job_name(run_key)
+        yield base
+        for n in range(2, NAMES_TRIED + 1):
+            yield f"{base}-{n}"
+
+    def _find(self, name: str) -> Job | None:
+        return find_job(self.client, name, backoff=self.settings.retry_backoff)
+
+    def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
+        """The live or finished job of ``run_key``, by its names (one GET each, up to the first name with no
+        job); ``experiment_name`` is not needed: a job name is unique in the workspace."""
+        for name in self._names(run_key):
+            job = self._find(name)
+            if job is None:
+                return None
+            if job_state(job).status not in run_status.UNSUCCESSFUL:
+                return self._ref(job, reattached=True)
+        return None
+
+    def _free_name(self, run_key: dict[str, str]) -> tuple[str, Job | None]:
+        """The first of the run key's names with no job, or a live or finished job of the key."""
+        for name in self._names(run_key):
+            job = self._find(name)
+            if job is None:
+                return name, None
+            if job_state(job).status not in run_status.UNSUCCESSFUL:
+                return name, job
+        raise SubmissionError(f"run key {run_key} has {NAMES_TRIED} failed or canceled jobs; not submitting again")
+
+    def submit(self, request: RunRequest) -> RunRef:
+        """Build and create the pipeline job under the run key's first free name; a job of the key that is live
+        or finished is returned instead (never a second one). Transient errors are retried, each try reading the
+        name first, so a PUT whose answer was lost is found rather than repeated."""
+        name, existing = self._free_name(request.run_key)
+        if existing is not None:
+            log.info("Job %s of this run key exists (%s): using it", name, existing.status)
+            return self._ref(existing, reattached=True)
+        experiment = request.experiment_name or self.settings.experiment_name
+        output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, name)
+        self._check_compute()
+        staged = stage_source_directory(self.settings.source_directory)
+        try:
+            job = pipeline_job(
+                request,
+                input_path=f"azureml:{request.dataset.name}:{request.dataset.version}",
+                output_uri=self._folder_uri(output_path),
+                code_dir=staged,
+                environment=self._environment(),
+                compute=self.settings.compute_target,
+                name=name,
+                experiment_name=experiment,
+                tags=run_tags(request, output_path, request.settings.rows_file_name),
+            )
+
+            def create() -> Job:
+                found = self._find(name)  # an earlier try's PUT may have reached the service
+                return found if found is not None else self.client.jobs.create_or_update(job)
+
+            try:
+                created = self._retry(create, f"submitting job {name}")
+            except Exception as exc:
+                found = self._find(name)
+                if found is not None:
+                    log.warning("Submitting raised %s, but job %s exists: using it", type(exc).__name__, name)
+                    return self._ref(found, reattached=True)
+                raise SubmissionError(
+                    f"submitting job {name} to experiment {experiment!r} failed and no job with that name exists, "
+                    f"so nothing is left running: {describe_error(exc)}"
+                ) from exc
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        return self._ref(created)
+
+    def _check_compute(self) -> None:
+        """Read the compute cluster before submitting, with this backend's retries: azure-ai-ml reads it too while
+        validating the job, but reports any failure there (a 404 or a 503 alike) as a validation message, which
+        tells neither what to fix nor whether to retry."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if self._compute_checked:
+            return
+        name = self.settings.compute_target
+        try:
+            self._retry(lambda: self.client.compute.get(name), f"reading compute {name}")
+        except ResourceNotFoundError:
+            raise SubmissionError(
+                f"the workspace has no compute cluster {name!r}: create it or fix the connection's compute_target; "
+                "nothing was submitted"
+            ) from None
+        self._compute_checked = True
+
+    def _environment(self) -> Any:
+        """A registered environment (``azureml:<name>:<version>``, or its latest version), else the image built from
+        ``include/environment/Dockerfile`` (an anonymous environment: the same Dockerfile is the same
+        environment version, whose image Azure ML builds once and caches)."""
+        from azure.ai.ml.entities import BuildContext, Environment
+
+        if self.settings.environment_name:
+            name, _, version = self.settings.environment_name.partition(":")
+            return f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+        return Environment(build=BuildContext(path=str(COMPUTE_DOCKERFILE.parent)),
+                           description="azureml-parallel-r: R with png, jpeg, jsonlite")  # fmt: skip
+
+    def _ref(self, job: Job, *, reattached: bool = False) -> RunRef:
+        tags = job.tags or {}
+        url = job.studio_url or f"https://ml.azure.com/runs/{job.name}"
+        return RunRef(str(job.name), url, tags.get("output_path", ""), self.engine, reattached=reattached)
+
+    def _job(self, run_id: str) -> Job:
+        job = self._find(run_id)
+        if job is None:
+            raise JobNotFoundError(f"the workspace has no job {run_id!r}")
+        return job
+
+    def get_status(self, run_id: str) -> RunState:
+        state = job_state(self._job(run_id))
+        if state.terminal:  # the run's own times, for throughput (validation.json)
+            run = self._run_record(run_id)
+            return RunState(run_id=state.run_id, status=state.status, message=state.message,
+                            started_at=_epoch(getattr(run, "start_time_utc", None)),
+                            ended_at=_epoch(getattr(run, "end_time_utc", None)))  # fmt: skip
+        return state
+
+    def _run_record(self, name: str) -> Any:
+        """The job's run-history record (start and end times, error)."""
+        runs = self.client.jobs._runs_operations
+        return self._retry(lambda: runs.get_run(name), f"reading the run record of {name}")
+
+    def cancel(self, run_id: str) -> RunState:
+        if not job_state(self._job(run_id)).terminal:
+            cancel_job(self.client, run_id, backoff=self.settings.retry_backoff)
+        return self.get_status(run_id)
+
+    def fetch_results(self, run_id: str) -> RunResults:
+        """Read the rows file, the failure records and the names under ``results/`` from the datastore, and the
+        step job's logs from the artifact store. Each part fails alone: what could not be read is said in the
+        logs."""
+        state = self.get_status(run_id)
+        tags = self._job(run_id).tags or {}
+        rows_file = tags.get("rows_file", DEFAULT_ROWS_FILE)
+        return collect_results(state, self.blobs(), tags.get("output_path", ""), rows_file,
+                               lambda: self._job_logs(run_id))  # fmt: skip
+
+    def _job_logs(self, run_id: str) -> dict[str, str]:
+        """The step jobs' runtime logs (job_error.txt, job_result.txt, user stderr tails), and the error run history
+        recorded for a step that failed before its runtime wrote any."""
+        logs: dict[str, str] = {}
+        steps = self._retry(lambda: list(self.client.jobs.list(parent_job_name=run_id)), "listing step jobs")
+        artifacts = self.blobs(ARTIFACT_STORE)
+        for step in steps:
+            if job_state(step).status in run_status.UNSUCCESSFUL:
+                error = getattr(getattr(getattr(self._run_record(step.name), "error", None), "error", None),
+                                "message", None)  # fmt: skip
+                if error:
+                    logs["step_error.txt"] = f"step job {step.name} ({step.display_name}): {error}"
+            prefix = f"ExperimentRun/dcid.{step.name}"
+            for name in artifacts.names(prefix):
+                key = job_log_name(name)
+                text = artifacts.read_text(f"{prefix}/{name}") if key else None
+                if key and text is not None:
+                    logs[key] = text[-LOG_TAIL_CHARS:]
+        return logs
+
+    def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
+        output_path = (self._job(run_id).tags or {}).get("output_path", "")
+        if not output_path:
+            raise JobNotFoundError(f"job {run_id} records no output folder (not submitted by this backend?)")
+        self.blobs().write(f"{output_path}/{name}", content)
+        return f"{self._folder_uri(output_path)}{name}"
+
+
+def _epoch(value: datetime | str | None) -> float | None:
+    """Epoch seconds of a run-history time (a datetime, or an ISO string)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.timestamp()

@@ -1,33 +1,40 @@
 """The Azure ML SDK v2 pipeline job of one run: the same entry script and R script as the v1 ParallelRunStep,
-as an azure-ai-ml parallel job, the only step of a pipeline job (a parallel job runs only inside one).
+as an azure-ai-ml parallel job, the only step of a pipeline job (a parallel job runs only inside one:
+https://learn.microsoft.com/azure/machine-learning/how-to-use-parallel-job-in-pipeline).
 
-This module builds the job offline (no HTTP); :mod:`azureml_parallel_r.backends.azureml_v2` finds, watches and
-cancels it by name; submitting it and reading its results are still to come (issue 14). Mapping from v1
-(``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml 1.35.2
-(``azure/ai/ml/entities/_builders/parallel_func.py``, ``azure/ai/ml/entities/_job/parallel/run_function.py``)
-and the REST body it serializes to:
+This module builds the job offline (no HTTP); :mod:`azureml_parallel_r.backends.azureml_v2` submits, watches and
+cancels it. Mapping from v1 (``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml
+1.35.2 (``azure/ai/ml/entities/_builders/parallel_func.py``, ``azure/ai/ml/entities/_job/parallel/run_function.py``),
+the REST body it serializes to, and Microsoft's v1 -> v2 guide for ParallelRunStep
+(https://learn.microsoft.com/azure/machine-learning/migrate-to-v2-execution-parallel-run-step) with the parallel
+job's settings table (how-to-use-parallel-job-in-pipeline, "Consider automation settings"):
 
 =============================  ==================================================================
 v1                             v2 parallel node
 =============================  ==================================================================
 node_count                     ``resources.instance_count``
-process_count_per_node         ``max_concurrency_per_instance`` (``None``: 1, v2's default; v1's
-                               "one per core" has no v2 equivalent)
+process_count_per_node         ``max_concurrency_per_instance``; unset (``None``) leaves the
+                               service's default, one per core on a CPU compute, as v1's
 mini_batch_size                ``mini_batch_size`` (a string in the SDK, a number on the wire)
 run_invocation_timeout         ``retry_settings.timeout`` (the derived value when not given)
-run_max_try (tries)            ``retry_settings.max_retries`` = run_max_try - 1 (retries after the first)
+run_max_try (tries)            ``retry_settings.max_retries`` = run_max_try - 1: "number of retries
+                               when the mini-batch fails or times out", default 2 (v1: 3 tries)
 error_threshold                ``error_threshold``
 allowed_failed_count           ``mini_batch_error_threshold`` (``None``/-1: -1)
 allowed_failed_percent         ``--allowed_failed_percent`` in ``program_arguments``
-output_action append_row       ``task.append_row_to`` = ``${{outputs.results}}`` (summary_only: unset)
+output_action append_row       ``task.append_row_to`` = ``${{outputs.rows}}``, a ``uri_file`` output
+                               at ``<output folder>/<rows file>`` (summary_only: unset)
 environment_variables          ``environment_variables``
 allow_reuse=False              ``is_deterministic: false``
 =============================  ==================================================================
 
-The input is a ``uri_folder`` read-only mount bound to the node as ``input_data``; the entry script gets its
-root as ``--input-root ${{inputs.input_files}}`` and the output folder as ``--output-dir ${{outputs.results}}``
-(no v1 environment variables). The output is a ``uri_folder`` read-write mount at
-``azureml://datastores/<datastore>/paths/<output path>/``, a folder chosen before submission as with v1.
+The input is a ``uri_folder`` read-only mount; the entry script gets its root as ``--input-root
+${{inputs.input_files}}`` and the output folder as ``--output-dir ${{outputs.results}}`` (no v1 environment
+variables). ``results`` is a ``uri_folder`` read-write mount at ``azureml://datastores/<datastore>/paths/<output
+path>/``, a folder known before submission. The rows go to a ``uri_file`` output of their own, as in Microsoft's
+parallel pipeline example (``append_row_to: ${{outputs.job_output_file}}``, a ``uri_file`` output,
+azureml-examples cli/jobs/pipelines/iris-batch-prediction-using-parallel): the file's name is then the
+package's (``parallel_run_step.txt`` by default), not a runtime default the documentation does not give.
 """
 
 from __future__ import annotations
@@ -38,14 +45,15 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r.backends.base import RunRequest
+from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
 
 if TYPE_CHECKING:
     from azure.ai.ml.entities import PipelineJob
 
 INPUT_NAME = "input_files"
 OUTPUT_NAME = "results"
+ROWS_NAME = "rows"
 STEP_NAME = "r_parallel_batch"
-ENTRY_SCRIPT = "entry/batch_wrapper.py"
 JOB_NAME_PREFIX = "apr-"
 # program_arguments is one string that the runtime splits into arguments; until how it splits is sourced,
 # values that would need quoting are refused rather than guessed at
@@ -89,15 +97,21 @@ def pipeline_job(
     code_dir: str,
     environment: Any,
     compute: str,
+    name: str | None = None,
+    experiment_name: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> PipelineJob:
     """The pipeline job for ``request``: one parallel node running the entry script over the input folder.
 
     :param request: the run (settings, R script, run key).
     :param input_path: the input: a data asset (``azureml:<name>:<version>``) or an ``azureml://`` folder URI.
     :param output_uri: the output folder, ``azureml://datastores/<datastore>/paths/<path>/``.
-    :param code_dir: the step's source directory (``include/``: ``entry/`` and ``r/``).
+    :param code_dir: the step's source directory (``entry/`` and ``r/``).
     :param environment: a registered environment (``azureml:<name>:<version>``) or an ``Environment``.
     :param compute: the compute cluster's name.
+    :param name: the job's name (default: :func:`job_name` of the run key).
+    :param experiment_name: the experiment (default: the request's, else the service's "Default").
+    :param tags: the job's tags (default: the request's tags and run key).
     """
     from azure.ai.ml import Input, Output, dsl
     from azure.ai.ml.constants import AssetTypes, InputOutputModes
@@ -105,13 +119,17 @@ def pipeline_job(
 
     settings = request.settings
     failed_batches = settings.allowed_failed_count
+    rows = settings.output_action == "append_row"
+    outputs = {OUTPUT_NAME: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)}
+    if rows:
+        outputs[ROWS_NAME] = Output(type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT)
     step = parallel_run_function(
         name=STEP_NAME,
         inputs={INPUT_NAME: Input(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RO_MOUNT)},
-        outputs={OUTPUT_NAME: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)},
+        outputs=outputs,
         input_data=f"${{{{inputs.{INPUT_NAME}}}}}",
         instance_count=settings.node_count,
-        max_concurrency_per_instance=settings.process_count_per_node or 1,
+        max_concurrency_per_instance=settings.process_count_per_node,
         mini_batch_size=str(settings.mini_batch_size),
         error_threshold=settings.error_threshold,
         mini_batch_error_threshold=-1 if failed_batches is None else failed_batches,
@@ -123,7 +141,7 @@ def pipeline_job(
             code=code_dir,
             entry_script=ENTRY_SCRIPT,
             program_arguments=program_arguments(request),
-            append_row_to=f"${{{{outputs.{OUTPUT_NAME}}}}}" if settings.output_action == "append_row" else None,
+            append_row_to=f"${{{{outputs.{ROWS_NAME}}}}}" if rows else None,
             environment=environment,
         ),
     )
@@ -132,9 +150,12 @@ def pipeline_job(
     def r_pipeline(input_files):  # unannotated: the dsl reads annotations, and this module's are strings
         node = step(**{INPUT_NAME: input_files})
         node.outputs[OUTPUT_NAME] = Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT, path=output_uri)
+        if rows:
+            node.outputs[ROWS_NAME] = Output(type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT,
+                                             path=output_uri.rstrip("/") + "/" + settings.rows_file_name)  # fmt: skip
 
     job = r_pipeline(input_files=Input(type=AssetTypes.URI_FOLDER, path=input_path, mode=InputOutputModes.RO_MOUNT))
-    job.name = job_name(request.run_key)
-    job.experiment_name = request.experiment_name or None
-    job.tags = {**request.tags, **request.run_key}
+    job.name = name or job_name(request.run_key)
+    job.experiment_name = experiment_name or request.experiment_name or None
+    job.tags = dict(tags) if tags is not None else {**request.tags, **request.run_key}
     return job

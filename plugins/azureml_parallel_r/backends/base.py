@@ -153,7 +153,8 @@ class RunResults(_Plain):
     :param rows: lines of the append_row file (empty when it was not written).
     :param failures: failure records from ``failures/``, by input path relative to the dataset root.
     :param output_files: every file under ``results/``, relative to the run's output folder.
-    :param logs: the job's own logs by name (``job_result.txt``, ``job_error.txt``, ...), tails only.
+    :param logs: the job's own logs by name (``job_result.txt``, ``job_error.txt``, ...), tails only;
+        ``step_error.txt`` is the error the service recorded for a step that failed before its runtime wrote logs.
     """
 
     state: RunState
@@ -173,7 +174,7 @@ class RunResults(_Plain):
                 tail = (record.get("stderr_tail") or "").strip()
                 if tail:
                     lines.extend("    | " + line for line in tail.splitlines()[-10:])
-        for name in ("job_error.txt", "job_result.txt"):
+        for name in ("step_error.txt", "job_error.txt", "job_result.txt"):
             if self.logs.get(name) and self.state.status != run_status.FINISHED:
                 lines.append(f"--- {name} ---")
                 lines.extend(self.logs[name].strip().splitlines()[-15:])

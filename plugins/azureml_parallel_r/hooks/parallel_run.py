@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from azureml_parallel_r.backends.base import ParallelRunBackend
 
-ENGINES = ("local", "azureml")
+ENGINES = ("local", "azureml", "azureml_v2")
 LOCAL_EXAMPLE = {"conn_type": "generic", "extra": {"engine": "local", "datastore_root": "/path/to/datastore"}}
 AZURE_EXAMPLE = {
     "conn_type": "generic",
@@ -34,7 +34,8 @@ def _configure_hint(conn_id: str) -> str:
     variable = f"AIRFLOW_CONN_{conn_id.upper()}"
     return (
         f"Configure it one of two ways: for the embedded local engine, {variable}='{json.dumps(LOCAL_EXAMPLE)}'; "
-        f"for Azure ML, {variable}='{json.dumps(AZURE_EXAMPLE)}' (plus credentials, see the README). "
+        f"for Azure ML, {variable}='{json.dumps(AZURE_EXAMPLE)}' (plus credentials, see the README; "
+        '"engine": "azureml_v2" runs the same on Azure ML SDK v2). '
         "A connection created in the UI or with `airflow connections add` works the same way."
     )
 
@@ -43,7 +44,9 @@ class AzureMLParallelRunHook(BaseHook):
     """Owns the connection and builds the backend (engine) it selects.
 
     The connection's extra ``engine`` picks the engine: ``local`` needs ``datastore_root`` (and may set
-    ``process_count_per_node`` and ``source_directory``); ``azureml`` needs the workspace coordinates.
+    ``process_count_per_node`` and ``source_directory``); ``azureml`` (Azure ML SDK v1) and ``azureml_v2``
+    (SDK v2, azure-ai-ml) need the workspace coordinates and take the same fields, so moving a workspace from
+    v1 to v2 changes ``engine`` only.
     There is no fall-back: a missing or unrecognised connection is an error that names both ways to
     configure it.
 
@@ -141,13 +144,12 @@ class AzureMLParallelRunHook(BaseHook):
                 process_count_per_node=processes,
                 r_script_dirs=self._r_script_dirs(extras),
             )
-        return self._build_azureml_backend(extras)
+        return self._build_azureml_backend(engine, extras)
 
-    def _build_azureml_backend(self, extras: dict[str, Any]) -> ParallelRunBackend:
+    def _build_azureml_backend(self, engine: str, extras: dict[str, Any]) -> ParallelRunBackend:
         from azureml_parallel_r.backends.azure_settings import AzureMLSettings
-        from azureml_parallel_r.backends.azureml import AzureMLBackend
         from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
-        from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, build_auth
+        from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, build_auth, build_credential
 
         missing = [key for key in ("subscription_id", "resource_group", "workspace_name") if not extras.get(key)]
         if missing:
@@ -157,7 +159,8 @@ class AzureMLParallelRunHook(BaseHook):
             )
         connection = self.get_connection(self.conn_id)
         try:
-            auth, described = build_auth(extras, connection.login, connection.password)
+            build = build_auth if engine == "azureml" else build_credential
+            auth, described = build(extras, connection.login, connection.password)
         except AzureAuthConfigError as exc:
             raise ConnectionNotConfiguredError(f"Airflow connection {self.conn_id!r}: {exc}") from exc
         settings = AzureMLSettings(
@@ -170,17 +173,20 @@ class AzureMLParallelRunHook(BaseHook):
             r_script_dirs=self._r_script_dirs(extras),
         )
         self.log.info(
-            "Azure ML workspace %s (resource group %s) with %s; compute %s",
+            "Azure ML workspace %s (resource group %s, SDK %s) with %s; compute %s",
             extras["workspace_name"],
             extras["resource_group"],
+            "v1" if engine == "azureml" else "v2",
             described,
             settings.compute_target,
         )
+        if engine == "azureml":
+            from azureml_parallel_r.backends.azureml import AzureMLBackend
 
-        def connect() -> Any:
-            return self._connect_workspace(extras, auth)
+            return AzureMLBackend(lambda: self._connect_workspace(extras, auth), settings)
+        from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend
 
-        return AzureMLBackend(connect, settings)
+        return AzureMLV2Backend(lambda: self._connect_ml_client(extras, auth), auth, settings)
 
     def _r_script_dirs(self, extras: dict[str, Any]) -> tuple[str, ...]:
         """The extra ``r_script_dirs``: absolute folders (a list, or one string with ``:`` between folders)."""
@@ -193,8 +199,14 @@ class AzureMLParallelRunHook(BaseHook):
             )
         return tuple(str(d) for d in dirs if d)
 
+    def _connect_ml_client(self, extras: dict[str, Any], credential: Any) -> Any:
+        """The workspace's SDK v2 client (no network call until it is used)."""
+        from azureml_parallel_r.backends.azureml_v2 import ml_client
+
+        return ml_client(credential, extras["subscription_id"], extras["resource_group"], extras["workspace_name"])
+
     def _connect_workspace(self, extras: dict[str, Any], auth: Any) -> Any:
-        """Connect to the workspace (a network call; the boundary tests replace)."""
+        """Connect to the workspace with SDK v1 (a network call)."""
         from azureml.core import Workspace
 
         return Workspace.get(

@@ -1,0 +1,216 @@
+"""Runs a submitted v2 pipeline job's parallel node the way Azure ML's runtime does, with the local engine as the
+parallel runtime: on this machine, with the node's own code asset, arguments, environment variables, input and
+outputs, as the job PUT defined them.
+
+What it reproduces, and from where:
+
+- The node: the pipeline job's only node of type ``parallel``; its settings are the node's, else its component's
+  (a node's fields override its component's: azure-ai-ml sends both, ``Parallel._to_rest_object`` and the
+  anonymous component's ``componentSpec``).
+- Settings, as Microsoft's parallel-job documentation names them
+  (https://learn.microsoft.com/azure/machine-learning/how-to-use-parallel-job-in-pipeline, "Consider automation
+  settings"): ``resources.instance_count`` nodes, ``max_concurrency_per_instance`` processes per node (unset: one
+  per core on a CPU compute), ``mini_batch_size`` files per ``run()``, ``mini_batch_error_threshold`` failed
+  mini-batches tolerated, ``retry_settings.timeout`` per ``run()``, ``retry_settings.max_retries`` *retries* of a
+  failed mini-batch (so ``max_retries + 1`` tries), ``error_threshold`` failed items; the program arguments
+  ``--error_threshold`` and ``--allowed_failed_percent`` are read by the runtime. ``task.append_row_to`` names the
+  output the rows go to (unset: summary_only).
+- Arguments: ``task.program_arguments`` with ``${{inputs.<name>}}`` and ``${{outputs.<name>}}`` replaced by the
+  mount paths and split into words; they reach the entry script, which reads its own with
+  ``parse_known_args``. The runtime's own driver arguments are not modelled (the v2 driver is not public).
+- Input: the pipeline's ``input_files`` is a data asset (``.../data/<name>/versions/<v>``) whose ``dataUri`` is a
+  datastore folder, read-only mounted: here downloaded from Azurite into a folder that plays the mount. A
+  missing or empty folder fails the step before the runtime starts, with the error recorded on the step's run
+  (run history's ``error``), as a mount that cannot resolve its path does.
+- Outputs: each ``uri_folder``/``uri_file`` output with a ``uri`` on a datastore is a local folder or file that
+  plays the read-write mount; what is in it at the end is uploaded to its path.
+- The step is a child run of the pipeline job (``parentRunId``; run history's children are a pipeline's step
+  jobs), its runtime logs (``logs/job_result.txt``, ``logs/job_error.txt``, ``logs/user/...``) its files.
+- Statuses: the pipeline job and its step go NotStarted -> Running -> Completed, Failed or Canceled.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from azureml_parallel_r.engine.job import JobSpec
+from azureml_parallel_r.engine.runs import start_run
+from azureml_parallel_r.run_settings import ParallelRunSettings
+from tests.azure.ml_service import MLService, arm_id_path, blob_path, datastore_path
+from tests.azure.runtime_io import download_prefix, upload_folder, upload_run_logs
+from tests.azure.step_runner import StepFailed
+from tests.azure.workspace_service import WorkspaceService
+
+ENGINE_STATUS = {"Finished": "Completed", "Failed": "Failed", "Canceled": "Canceled"}
+
+
+class JobRunner:
+    """Runs jobs of the fake workspace under ``workdir``.
+
+    :param service: the workspace's v2 resources (jobs, components, code, data).
+    :param workspace: run history and storage.
+    :param workdir: where each step's code, mounts and logs go.
+    """
+
+    def __init__(self, service: MLService, workspace: WorkspaceService, workdir: Path) -> None:
+        self.service = service
+        self.workspace = workspace
+        self.workdir = workdir
+        self.processes_per_node = 2  # "number of cores" of this machine's fake compute
+        self.started: list[dict[str, Any]] = []
+        self.threads: list[threading.Thread] = []
+        self._cancel: dict[str, threading.Event] = {}
+
+    def start(self, name: str) -> None:
+        """Run job ``name`` in the background (the service has just created it)."""
+        cancel = self._cancel[name] = threading.Event()
+        thread = threading.Thread(target=self._execute, args=(name, cancel), name=f"fake-job-{name[:12]}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def cancel(self, name: str) -> None:
+        if name in self._cancel:
+            self._cancel[name].set()
+
+    def cancel_all(self) -> None:
+        for event in self._cancel.values():
+            event.set()
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _execute(self, name: str, cancel: threading.Event) -> None:
+        job = self.service.jobs[name]["properties"]
+        self.service.set_status(name, "Running")
+        final = "Completed"
+        for node_name, node in (job.get("jobs") or {}).items():
+            step_id = str(uuid.uuid4())
+            self.workspace.add_run(job["experimentName"], step_id, parentRunId=name, runType="azureml.ParallelRun",
+                                   displayName=node_name, tags={"azureml.nodeid": node_name})  # fmt: skip
+            self.workspace.set_run_status(step_id, "Running")
+            try:
+                status = self._run_node(job, node, step_id, cancel)
+            except StepFailed as exc:
+                self.workspace.runs[step_id]["dto"]["error"] = {"error": {"code": "UserError", "message": str(exc)}}
+                status = "Failed"
+            self.workspace.set_run_status(step_id, status)
+            if status != "Completed":
+                final = status
+                break
+        self.service.set_status(name, final)
+
+    def _run_node(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event) -> str:
+        component = self.service.components[arm_id_path(node["componentId"])]["properties"]["componentSpec"]
+        spec = {**component, **{k: v for k, v in node.items() if v is not None}}
+        task = {**component["task"], **(node.get("task") or {})}
+        work = self.workdir / step_id
+        code = self.service.codes[arm_id_path(task["code"])]["properties"]["codeUri"]
+        container, prefix = blob_path(code)
+        source = work / "code"
+        download_prefix(self.workspace.blob_service().get_container_client(container), prefix, source)
+        bindings, outputs = {}, {}
+        for input_name, binding in (spec.get("inputs") or {}).items():
+            bindings[f"inputs.{input_name}"] = str(self._mount_input(job, binding, work / "mnt" / input_name))
+        for output_name, output in (node.get("outputs") or {}).items():
+            local = work / "out" / output_name
+            if output.get("job_output_type") == "uri_file":
+                local = local / datastore_path(output["uri"])[1].rstrip("/").rsplit("/", 1)[-1]
+            local.parent.mkdir(parents=True, exist_ok=True)
+            bindings[f"outputs.{output_name}"] = str(local)
+            outputs[output_name] = (output, local)
+        argv = [_bind(word, bindings) for word in shlex.split(task.get("program_arguments") or "")]
+        settings = self._settings(spec, task, argv, bindings)
+        rows = _rows_file(task, bindings)
+        spec_ = JobSpec(
+            run_id=step_id,
+            input_dir=bindings[f"inputs.{spec['input_data'][len('${{inputs.') : -2]}"],
+            output_dir=str(rows.parent if rows else work / "runtime-output"),  # where the runtime writes the rows
+            entry_script=task["entry_script"],
+            source_dir=str(source),
+            logs_dir=str(work / "logs"),
+            entry_args=tuple(argv),
+            settings=settings,
+        )
+        self.started.append({"step_id": step_id, "argv": argv, "settings": settings.to_dict(),
+                             "outputs": {n: o["uri"] for n, (o, _) in outputs.items()}})  # fmt: skip
+        run = start_run(spec_)
+        while not cancel.wait(0.1):
+            if run.state()["status"] in ENGINE_STATUS:
+                break
+        if cancel.is_set():
+            run.cancel()
+        status = ENGINE_STATUS[run.wait(timeout=600)]
+        for output, local in outputs.values():
+            self._upload_output(output, local)
+        upload_run_logs(self.workspace, work / "logs", step_id)
+        shutil.rmtree(work, ignore_errors=True)
+        return status
+
+    def _settings(self, spec: dict[str, Any], task: dict[str, Any], argv: list[str],
+                  bindings: dict[str, str]) -> ParallelRunSettings:  # fmt: skip
+        retry = spec.get("retry_settings") or {}
+        flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+        percent = flags.get("--allowed_failed_percent")
+        rows = _rows_file(task, bindings)
+        return ParallelRunSettings(
+            mini_batch_size=int(spec.get("mini_batch_size") or 10),
+            node_count=int((spec.get("resources") or {}).get("instance_count") or 1),
+            process_count_per_node=int(spec.get("max_concurrency_per_instance") or self.processes_per_node),
+            error_threshold=int(flags.get("--error_threshold", spec.get("error_threshold", -1))),
+            allowed_failed_count=int(spec.get("mini_batch_error_threshold", -1)),
+            allowed_failed_percent=float(percent) if percent is not None else None,
+            run_invocation_timeout=float(retry.get("timeout") or 60),
+            run_max_try=int(retry.get("max_retries", 2)) + 1,  # retries after the first try
+            file_timeout=None,
+            output_action="append_row" if rows else "summary_only",
+            append_row_file_name=rows.name if rows else "parallel_run_step.txt",
+            environment_variables=dict(spec.get("environment_variables") or {}),
+        )
+
+    def _mount_input(self, job: dict[str, Any], binding: dict[str, Any], target: Path) -> Path:
+        """The node input bound to the pipeline's input, a data asset, mounted; NotFound for a missing or empty
+        folder."""
+        value = str(binding.get("value") or binding.get("uri") or "")
+        if value.startswith("${{parent.inputs."):
+            binding = job["inputs"][value[len("${{parent.inputs.") : -2]]
+        uri = str(binding.get("uri") or "")
+        data_path = arm_id_path(uri) if "/data/" in uri else None
+        if data_path:
+            _, name, _, version = data_path.split("/")
+            uri = self.service.data[name][version]["properties"]["dataUri"]
+        container, prefix = datastore_path(uri)
+        client = self.workspace.blob_service().get_container_client(container)
+        if download_prefix(client, prefix, target) == 0:
+            raise StepFailed(
+                f"ScriptExecution.StreamAccess.NotFound: the path {prefix} of {uri} was not found or holds no files "
+                "(mounting the input failed)"
+            )
+        return target
+
+    def _upload_output(self, output: dict[str, Any], local: Path) -> None:
+        container, path = datastore_path(output["uri"])
+        client = self.workspace.blob_service().get_container_client(container)
+        if output.get("job_output_type") == "uri_file":
+            if local.is_file():
+                client.upload_blob(path.rstrip("/"), local.read_bytes(), overwrite=True)
+            return
+        if local.is_dir():
+            upload_folder(client, local, path)
+
+
+def _rows_file(task: dict[str, Any], bindings: dict[str, str]) -> Path | None:
+    """The local file the runtime appends rows to: the output ``append_row_to`` names (``${{outputs.<name>}}``)."""
+    target = task.get("append_row_to")
+    return Path(bindings[target[len("${{") : -len("}}")]]) if target else None
+
+
+def _bind(word: str, bindings: dict[str, str]) -> str:
+    for key, value in bindings.items():
+        word = word.replace(f"${{{{{key}}}}}", value)
+    return word

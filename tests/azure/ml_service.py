@@ -1,0 +1,373 @@
+"""The workspace's Azure Resource Manager resources as azure-ai-ml 1.35 (SDK v2) creates and reads them, as routes
+on the same :class:`~tests.azure.wire.Wire` the v1 fake uses: azure-ai-ml runs on azure-core, whose default
+transport (``RequestsTransport``) sends through ``requests``, so its calls reach ``HTTPAdapter.send`` like the v1
+SDK's. Entra ID, the ARM workspace, discovery and run history are the v1 fake's
+(:mod:`tests.azure.workspace_service`); storage is Azurite.
+
+Every route names the azure-ai-ml code that calls it (``azure/ai/ml/...``) and the model or Microsoft document its
+answer follows; resource bodies are ARM resources (``id``, ``name``, ``type``, ``properties``, ``systemData``,
+https://learn.microsoft.com/azure/azure-resource-manager/management/resource-api-reference) with the properties of
+the SDK's generated models (``azure/ai/ml/_restclient/arm_ml_service/models/_models.py``). An unknown resource is
+404 with an ARM error body (azure-core raises ``ResourceNotFoundError``). State is in memory. A submitted job runs
+in :class:`tests.azure.job_runner.JobRunner`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+from tests.azure.wire import Call, Reply, Wire
+from tests.azure.workspace_service import (
+    ARM,
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    CONTAINER,
+    REGION,
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    WORKSPACE,
+    WS_SCOPE,
+    WorkspaceService,
+)
+
+WORKSPACE_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+    f"/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}"
+)
+ARTIFACT_STORE = "workspaceartifactstore"
+ARTIFACT_CONTAINER = "azureml"  # where run history keeps a run's files (ExperimentRun/dcid.<run id>/...)
+DATASTORES = {"workspaceblobstore": CONTAINER, ARTIFACT_STORE: ARTIFACT_CONTAINER}
+DEFAULT_DATASTORE = "workspaceblobstore"
+COMPUTES = ("r-cluster", "cpu-cluster")
+TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding", "Paused")
+
+
+def not_found(kind: str, name: str) -> Reply:
+    """ARM's 404 (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-not-found)."""
+    return Reply(404, {"error": {"code": "ResourceNotFound", "message": f"The {kind} '{name}' was not found."}})
+
+
+def bad_request(message: str) -> Reply:
+    return Reply(400, {"error": {"code": "UserError", "message": message}})
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def resource(kind: str, path: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """An ARM resource of the workspace: ``kind`` is its type below the workspace (``codes/versions``), ``path`` its
+    id below the workspace (``codes/abc/versions/1``); ``name`` is the id's last segment."""
+    return {
+        "id": f"{WORKSPACE_ID}/{path}",
+        "name": path.rsplit("/", 1)[1],
+        "type": f"Microsoft.MachineLearningServices/workspaces/{kind}",
+        "properties": properties,
+        "systemData": {"createdAt": _now(), "createdBy": "fake-client", "createdByType": "Application",
+                       "lastModifiedAt": _now()},
+    }  # fmt: skip
+
+
+def arm_id_path(arm_id: str) -> str:
+    """The part of an ARM id (or an ``azureml:`` id) below the workspace: ``codes/abc/versions/1``."""
+    return arm_id.removeprefix("azureml:").split(f"/workspaces/{WORKSPACE}/", 1)[1]
+
+
+class MLService:
+    """The workspace's v2 resources: computes, code, environments, components, datastores, data assets and jobs.
+
+    :param wire: the wire the routes go on.
+    :param workspace: the v1 fake's services (run history, storage).
+    """
+
+    def __init__(self, wire: Wire, workspace: WorkspaceService) -> None:
+        self.wire = wire
+        self.workspace = workspace
+        self.codes: dict[str, dict[str, Any]] = {}  # id path -> resource
+        self.environments: dict[str, dict[str, Any]] = {}
+        self.components: dict[str, dict[str, Any]] = {}
+        self.data: dict[str, dict[str, dict[str, Any]]] = {}  # name -> version -> resource
+        self.jobs: dict[str, dict[str, Any]] = {}  # name -> the job resource as stored
+        self.job_puts: list[dict[str, Any]] = []  # every job PUT body, in order
+        self.runner: Any = None  # set by the fake: runs a created job (tests.azure.job_runner.JobRunner)
+        self._lock = threading.Lock()
+        scope = WS_SCOPE
+        versions = r"/(?P<name>[^/]+)/versions"
+        version = rf"{versions}/(?P<version>[^/]+)"
+        routes = [
+            ("GET", ARM, rf"{scope}/computes/(?P<name>[^/]+)", self.get_compute),
+            ("GET", ARM, rf"{scope}/codes{versions}", self.list_code_versions),
+            ("POST", ARM, rf"{scope}/codes{version}/startPendingUpload", self.start_pending_upload),
+            ("PUT", ARM, rf"{scope}/codes{version}", self.put_versioned("codes", self.codes)),
+            ("GET", ARM, rf"{scope}/codes{version}", self.get_versioned("codes", self.codes)),
+            ("PUT", ARM, rf"{scope}/environments{version}", self.put_versioned("environments", self.environments)),
+            ("GET", ARM, rf"{scope}/environments{version}", self.get_versioned("environments", self.environments)),
+            ("PUT", ARM, rf"{scope}/components{version}", self.put_versioned("components", self.components)),
+            ("GET", ARM, rf"{scope}/components{version}", self.get_versioned("components", self.components)),
+            ("GET", ARM, rf"{scope}/datastores", self.list_datastores),
+            ("GET", ARM, rf"{scope}/datastores/(?P<name>[^/]+)", self.get_datastore),
+            ("POST", ARM, rf"{scope}/datastores/(?P<name>[^/]+)/listSecrets", self.datastore_secrets),
+            ("GET", ARM, rf"{scope}/data{versions}", self.list_data_versions),
+            ("PUT", ARM, rf"{scope}/data{version}", self.put_data_version),
+            ("GET", ARM, rf"{scope}/data{version}", self.get_data_version),
+            ("PUT", ARM, rf"{scope}/jobs/(?P<name>[^/]+)", self.put_job),
+            ("GET", ARM, rf"{scope}/jobs/(?P<name>[^/]+)", self.get_job),
+            ("POST", ARM, rf"{scope}/jobs/(?P<name>[^/]+)/cancel", self.cancel_job),
+            ("GET", ARM, rf"/subscriptions/{SUBSCRIPTION}/operationResults/cancel/(?P<name>[^/]+)", self.cancel_result),
+            ("GET", REGION, rf"/history/v1\.0{scope}/runs/(?P<run>[^/]+)/children", self.run_children),
+        ]  # fmt: skip
+        for method, host, path, handler in routes:
+            wire.route(method, host, path, handler)
+
+    # -- computes, code, environments, components -------------------------------------------------------
+
+    def get_compute(self, call: Call, match: Any) -> Reply:
+        """Compute - Get (https://learn.microsoft.com/rest/api/azureml/compute/get): an AmlCompute cluster.
+        ``jobs.create_or_update`` reads it while validating the job (``JobOperations._try_get_compute_arm_id``,
+        azure/ai/ml/operations/_job_operations.py); an unknown cluster fails the submission there."""
+        name = match["name"]
+        if name not in COMPUTES:
+            return not_found("compute", name)
+        properties = {"computeType": "AmlCompute", "provisioningState": "Succeeded",
+                      "properties": {"vmSize": "STANDARD_D4S_V3", "scaleSettings": {"minNodeCount": 0,
+                                                                                     "maxNodeCount": 4}}}  # fmt: skip
+        return Reply(body={**resource("computes", f"computes/{name}", properties), "location": "westeurope"})
+
+    def list_code_versions(self, call: Call, match: Any) -> Reply:
+        """Code Versions - List filtered by ``hash``/``hashVersion``: ``CodeOperations.create_or_update`` looks for
+        an existing code asset with the same content hash before uploading (azure/ai/ml/operations/
+        _code_operations.py); the answer is a page (``value``, ``nextLink``)."""
+        wanted = call.query.get("hash", [None])[0]
+        found = [code for path, code in self.codes.items() if path.startswith(f"codes/{match['name']}/")
+                 and code["properties"].get("properties", {}).get("hash_sha256") == wanted]  # fmt: skip
+        return Reply(body={"value": found, "nextLink": None})
+
+    def start_pending_upload(self, call: Call, match: Any) -> Reply:
+        """Code Versions - Create Or Get Start Pending Upload: a PendingUploadResponseDto whose
+        ``blobReferenceForConsumption`` is a "Container level read, write, list SAS" (the model's docstring) in
+        the workspace's storage account; azure-ai-ml uploads the code folder to the root of that container
+        (``get_storage_info_for_non_registry_asset``, azure/ai/ml/_utils/_asset_utils.py, then
+        ``BlobStorageClient`` with no container name: ``ContainerClient.from_container_url``). Each upload gets
+        a container of its own."""
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        container = f"pending-{uuid.uuid4().hex[:24]}"
+        self.workspace.blob_service().create_container(container)
+        sas = generate_container_sas(AZURITE_ACCOUNT, container, account_key=AZURITE_KEY,
+                                     permission=ContainerSasPermissions(read=True, write=True, list=True, add=True,
+                                                                        create=True),
+                                     expiry=datetime.now(UTC) + timedelta(hours=2))  # fmt: skip
+        url = f"https://{AZURITE_ACCOUNT}.blob.core.windows.net/{container}"
+        return Reply(body={"blobReferenceForConsumption": {"blobUri": url, "credential": {
+            "credentialType": "SAS", "sasUri": f"{url}?{sas}"}}, "pendingUploadId": str(uuid.uuid4()),
+            "pendingUploadType": "TemporaryBlobReference"})  # fmt: skip
+
+    def put_versioned(self, kind: str, store: dict[str, dict[str, Any]]) -> Any:
+        """Versions - Create Or Update for codes, environments and components (CodeVersion, EnvironmentVersion,
+        ComponentVersion): the body's properties stored under ``<kind>/<name>/versions/<version>`` and returned as
+        the resource, which azure-ai-ml reads back (its ``id`` becomes the asset's ARM id in the job)."""
+
+        def handler(call: Call, match: Any) -> Reply:
+            path = f"{kind}/{match['name']}/versions/{match['version']}"
+            stored = resource(f"{kind}/versions", path, {**call.json()["properties"], "provisioningState": "Succeeded"})
+            with self._lock:
+                store.setdefault(path, stored)  # versions are immutable: the first one stays
+            return Reply(body=store[path])
+
+        return handler
+
+    def get_versioned(self, kind: str, store: dict[str, dict[str, Any]]) -> Any:
+        """Versions - Get for codes, environments and components."""
+
+        def handler(call: Call, match: Any) -> Reply:
+            path = f"{kind}/{match['name']}/versions/{match['version']}"
+            return Reply(body=store[path]) if path in store else not_found(kind, path)
+
+        return handler
+
+    # -- datastores ---------------------------------------------------------------------------------------
+
+    def datastore_body(self, name: str) -> dict[str, Any]:
+        """An AzureBlobDatastore with account-key credentials whose secrets are not returned (Datastores - Get,
+        https://learn.microsoft.com/rest/api/azureml/datastores/get); ``workspaceblobstore`` is the default and
+        ``workspaceartifactstore`` (container ``azureml``) holds the runs' files, as in every workspace."""
+        properties = {"datastoreType": "AzureBlob", "accountName": AZURITE_ACCOUNT, "containerName": DATASTORES[name],
+                      "endpoint": "core.windows.net", "protocol": "https", "isDefault": name == DEFAULT_DATASTORE,
+                      "credentials": {"credentialsType": "AccountKey"}, "subscriptionId": SUBSCRIPTION,
+                      "resourceGroup": RESOURCE_GROUP, "tags": {}}  # fmt: skip
+        return resource("datastores", f"datastores/{name}", properties)
+
+    def get_datastore(self, call: Call, match: Any) -> Reply:
+        """Datastores - Get (``DatastoreOperations.get``, azure/ai/ml/operations/_datastore_operations.py)."""
+        name = match["name"]
+        return Reply(body=self.datastore_body(name)) if name in DATASTORES else not_found("datastore", name)
+
+    def list_datastores(self, call: Call, match: Any) -> Reply:
+        """Datastores - List; ``DatastoreOperations.get_default`` asks for ``isDefault=true``."""
+        names = [n for n in DATASTORES if call.query.get("isDefault", [""])[0] != "true" or n == DEFAULT_DATASTORE]
+        return Reply(body={"value": [self.datastore_body(n) for n in names], "nextLink": None})
+
+    def datastore_secrets(self, call: Call, match: Any) -> Reply:
+        """Datastores - List Secrets: AccountKeyDatastoreSecrets (``secretsType``, ``key``); azure-ai-ml calls it
+        for ``datastores.get(name, include_secrets=True)`` and before uploading an environment's build context
+        (``get_datastore_info``, azure/ai/ml/_artifacts/_artifact_utilities.py)."""
+        name = match["name"]
+        if name not in DATASTORES:
+            return not_found("datastore", name)
+        return Reply(body={"secretsType": "AccountKey", "key": AZURITE_KEY})
+
+    # -- data assets --------------------------------------------------------------------------------------
+
+    def list_data_versions(self, call: Call, match: Any) -> Reply:
+        """Data Versions - List (``DataOperations.list(name=...)``): a page of the versions; 404 for a name that has
+        none (the parent data container does not exist)."""
+        versions = self.data.get(match["name"])
+        if not versions:
+            return not_found("data container", match["name"])
+        return Reply(body={"value": list(versions.values()), "nextLink": None})
+
+    def put_data_version(self, call: Call, match: Any) -> Reply:
+        """Data Versions - Create Or Update (``DataOperations.create_or_update``): a ``uri_folder`` version whose
+        ``dataUri`` is on a datastore of the workspace; a version is immutable (409 for another body under an
+        existing version, https://learn.microsoft.com/azure/machine-learning/concept-data#data-asset: "a data
+        asset ... version is immutable"). Its ``tags`` are the version's own (DataVersionBaseProperties)."""
+        name, version = match["name"], match["version"]
+        properties = call.json()["properties"]
+        datastore = str(properties.get("dataUri", "")).removeprefix("azureml://datastores/").split("/", 1)[0]
+        if datastore not in DATASTORES:
+            return bad_request(f"datastore {datastore!r} of {properties.get('dataUri')!r} does not exist")
+        with self._lock:
+            versions = self.data.setdefault(name, {})
+            if version in versions:
+                if versions[version]["properties"]["dataUri"] == properties.get("dataUri"):
+                    return Reply(body=versions[version])
+                conflict = {"code": "UserError", "message": f"data {name} version {version} exists and cannot change"}
+                return Reply(409, {"error": conflict})
+            versions[version] = resource("data/versions", f"data/{name}/versions/{version}",
+                                         {**properties, "provisioningState": "Succeeded"})  # fmt: skip
+        return Reply(201, versions[version])
+
+    def get_data_version(self, call: Call, match: Any) -> Reply:
+        """Data Versions - Get."""
+        found = self.data.get(match["name"], {}).get(match["version"])
+        return Reply(body=found) if found else not_found("data version", f"{match['name']}:{match['version']}")
+
+    # -- jobs ---------------------------------------------------------------------------------------------
+
+    def put_job(self, call: Call, match: Any) -> Reply:
+        """Jobs - Create Or Update (https://learn.microsoft.com/rest/api/azureml/jobs/create-or-update), as
+        ``jobs.create_or_update`` sends a pipeline job (api-version 2024-01-01-preview client,
+        ``_create_or_update_with_different_version_api``): 201 with the job, status NotStarted, and the job starts.
+        A job's definition cannot change once it exists (400 for a second PUT with other jobs or inputs); its
+        compute, code, environment and components must exist (400, the service validates references)."""
+        name = match["name"]
+        body = call.json()
+        self.job_puts.append(body)
+        properties = body["properties"]
+        with self._lock:
+            if name in self.jobs:
+                stored = self.jobs[name]["properties"]
+                if (stored.get("jobs"), stored.get("inputs")) != (properties.get("jobs"), properties.get("inputs")):
+                    return bad_request(f"job {name} exists; a job's definition cannot be changed")
+                return Reply(200, self.jobs[name])
+            problem = self._missing_reference(properties)
+            if problem:
+                return bad_request(problem)
+            job = {**resource("jobs", f"jobs/{name}", {**properties, "status": "NotStarted"}), "name": name}
+            job["properties"].setdefault("experimentName", "Default")
+            self.jobs[name] = job
+            self.workspace.add_run(job["properties"]["experimentName"], name, runType="azureml.PipelineRun",
+                                   status="NotStarted", tags=dict(properties.get("tags") or {}),
+                                   properties={"azureml.runsource": "azureml.PipelineRun"})  # fmt: skip
+        if self.runner is not None:
+            self.runner.start(name)
+        return Reply(201, job)
+
+    def _missing_reference(self, properties: dict[str, Any]) -> str | None:
+        compute = str(properties.get("computeId") or "").rsplit("/", 1)[-1]
+        if compute and compute not in COMPUTES:
+            return f"compute {compute} does not exist"
+        for node in (properties.get("jobs") or {}).values():
+            component = arm_id_path(node.get("componentId", ""))
+            if component not in self.components:
+                return f"component {component} does not exist"
+            task = self.components[component]["properties"]["componentSpec"]["task"]
+            for key, store in (("code", self.codes), ("environment", self.environments)):
+                if arm_id_path(str(task.get(key, ""))) not in store:
+                    return f"{key} {task.get(key)} does not exist"
+        return None
+
+    def get_job(self, call: Call, match: Any) -> Reply:
+        """Jobs - Get (``JobsOperations.get``); 404 when there is none: ``jobs.get`` raises ResourceNotFoundError."""
+        job = self.jobs.get(match["name"])
+        return Reply(body=job) if job else not_found("job", match["name"])
+
+    def set_status(self, name: str, status: str) -> None:
+        """The service moves a job through its statuses; run history keeps the same status and stamps the start
+        and end (a v2 job is a run: ``RunOperations.get_run`` reads it, azure/ai/ml/operations/_run_operations.py)."""
+        with self._lock:
+            if name in self.jobs:
+                self.jobs[name]["properties"]["status"] = status
+            self.workspace.set_run_status(name, status)
+
+    def cancel_job(self, call: Call, match: Any) -> Reply:
+        """Jobs - Cancel (``jobs.begin_cancel``: ``build_jobs_cancel_request`` and ``_cancel_initial`` in
+        azure/ai/ml/_restclient/arm_ml_service/operations/_operations.py): 202 with ``Location`` and
+        ``Retry-After``, then ``ARMPolling`` on the Location (ARM asynchronous operations:
+        https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations). The job goes to
+        CancelRequested and its runner is told to stop; a job that has ended is left as it is."""
+        name = match["name"]
+        job = self.jobs.get(name)
+        if job is None:
+            return not_found("job", name)
+        if job["properties"]["status"] not in TERMINAL:
+            self.set_status(name, "CancelRequested")
+            if self.runner is not None:
+                self.runner.cancel(name)
+        version = call.query["api-version"][0]
+        location = (
+            f"https://{call.host}/subscriptions/{SUBSCRIPTION}/operationResults/cancel/{name}?api-version={version}"
+        )
+        return Reply(202, {}, {"Location": location, "Retry-After": "1"})  # with "0" the poller waited its 30 s
+
+    def cancel_result(self, call: Call, match: Any) -> Reply:
+        """The cancel operation's status: 202 (with ``Retry-After``) until the job has stopped, then 200. The
+        Location's path is this fake's own; the poller follows whatever URL it is given."""
+        job = self.jobs.get(match["name"])
+        if job is None or job["properties"]["status"] in TERMINAL:
+            return Reply(200, {})
+        return Reply(202, {}, {"Location": call.url, "Retry-After": "1"})
+
+    def run_children(self, call: Call, match: Any) -> Reply:
+        """Runs - Get Child at workspace scope (run history ``/runs/{runId}/children``, a PaginatedRunList:
+        ``value`` and ``nextLink``; ``jobs.list(parent_job_name=...)`` -> ``RunOperations.get_run_children``):
+        the runs whose parent is this run, the pipeline job's step jobs."""
+        children = [r["dto"] for r in self.workspace.runs.values() if r["dto"].get("parentRunId") == match["run"]]
+        return Reply(body={"value": children, "nextLink": None})
+
+    def wait_until(self, name: str, statuses: tuple[str, ...], timeout: float = 120.0) -> str:
+        """Wait until job ``name`` is in one of ``statuses`` (tests)."""
+        deadline = time.monotonic() + timeout
+        while (status := self.jobs.get(name, {}).get("properties", {}).get("status")) not in statuses:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {name} is still {status}")
+            time.sleep(0.05)
+        return str(status)
+
+
+def blob_path(uri: str) -> tuple[str, str]:
+    """(container, path) of a blob URL on the account's public host (a code asset's ``codeUri``)."""
+    container, _, path = unquote(uri.split(".blob.core.windows.net/", 1)[1].split("?", 1)[0]).partition("/")
+    return container, path
+
+
+def datastore_path(uri: str) -> tuple[str, str]:
+    """(container, path) of an ``azureml://datastores/<name>/paths/<path>`` URI on this workspace's datastores."""
+    rest = uri.removeprefix("azureml://datastores/")
+    datastore, _, path = rest.partition("/paths/")
+    return DATASTORES[datastore], path
