@@ -107,6 +107,7 @@ class MLService:
             ("GET", ARM, rf"{scope}/codes{version}", self.get_versioned("codes", self.codes)),
             ("PUT", ARM, rf"{scope}/environments{version}", self.put_versioned("environments", self.environments)),
             ("GET", ARM, rf"{scope}/environments{version}", self.get_versioned("environments", self.environments)),
+            ("GET", ARM, rf"{scope}/environments{versions}", self.list_versions("environments", self.environments)),
             ("PUT", ARM, rf"{scope}/components{version}", self.put_versioned("components", self.components)),
             ("GET", ARM, rf"{scope}/components{version}", self.get_versioned("components", self.components)),
             ("GET", ARM, rf"{scope}/datastores", self.list_datastores),
@@ -187,6 +188,22 @@ class MLService:
         def handler(call: Call, match: Any) -> Reply:
             path = f"{kind}/{match['name']}/versions/{match['version']}"
             return Reply(body=store[path]) if path in store else not_found(kind, path)
+
+        return handler
+
+    def list_versions(self, kind: str, store: dict[str, dict[str, Any]]) -> Any:
+        """Versions - List, newest first (``$orderBy=createdtime desc``, ``$top``): azure-ai-ml resolves
+        ``<name>@latest`` with it (``_resolve_label_to_asset`` -> ``_get_latest_version_from_container``,
+        azure/ai/ml/_utils/_asset_utils.py)."""
+
+        def handler(call: Call, match: Any) -> Reply:
+            prefix = f"{kind}/{match['name']}/versions/"
+            found = [item for path, item in store.items() if path.startswith(prefix)]  # insertion order = creation
+            found.sort(key=lambda item: item["systemData"]["createdAt"])
+            if call.query.get("$orderBy", [""])[0].endswith("desc"):
+                found.reverse()
+            top = int(call.query.get("$top", [str(len(found))])[0])
+            return Reply(body={"value": found[:top], "nextLink": None})
 
         return handler
 

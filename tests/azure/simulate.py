@@ -1,18 +1,21 @@
-"""Run the whole r_parallel_batch DAG on the Azure ML engine against the fake workspace and Azurite, and show
+"""Run the whole r_parallel_batch DAG on an Azure ML engine against the fake workspace and Azurite, and show
 what a real workspace would have received.
 
-    python -m tests.azure.simulate [YYYY-MM-DD]        (scripts/azure-sim.sh sets up and runs this)
+    python -m tests.azure.simulate [--engine azureml|azureml_v2] [YYYY-MM-DD]   (scripts/azure-sim.sh runs this)
 
 Writes sample inputs for the date into the fake datastore, points the ``azureml_default`` connection at the
-fake workspace (a service principal, as in the README), runs the DAG with ``dag.test()`` in this process (the
-fake is process-wide: the SDKs' HTTP goes to it, storage to Azurite), prints the task states and the
-validation, and writes ``test-artifacts/azure-sim/submission.json``: the ParallelRunStep's module parameters,
-the driver's full argv, the output destination, the environment variables, the run's tags and description.
-Exit status 0 when the run succeeded and its validation passed.
+fake workspace (a service principal, as in the README; ``engine`` is the only field that differs between SDK v1
+and v2), runs the DAG with ``dag.test()`` in this process (the fake is process-wide: the SDKs' HTTP goes to it,
+storage to Azurite), prints the task states and the validation, and writes
+``test-artifacts/azure-sim/submission.json`` (v1) or ``submission-v2.json`` (v2): for v1 the ParallelRunStep's
+module parameters, the driver's full argv, the output destination, the environment variables, the run's tags and
+description; for v2 the pipeline job's PUT body, its parallel node, the code asset's files, the environment's
+build context and the job's tags. Exit status 0 when the run succeeded and its validation passed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -56,9 +59,32 @@ def submission_record(azure: Any) -> dict[str, Any]:
     }
 
 
+def submission_record_v2(azure: Any) -> dict[str, Any]:
+    """What azure-ai-ml sent for the (first) pipeline job, in plain JSON."""
+    from tests.azure.ml_service import arm_id_path, blob_path
+
+    put = azure.ml.job_puts[0]
+    (node,) = put["properties"]["jobs"].values()
+    task = node["task"]
+    container, prefix = blob_path(azure.ml.codes[arm_id_path(task["code"])]["properties"]["codeUri"])
+    code = azure.service.blob_service().get_container_client(container).list_blobs(name_starts_with=prefix + "/")
+    environment = azure.ml.environments.get(arm_id_path(str(task.get("environment", ""))), {})
+    return {
+        "job_name": next(iter(azure.ml.jobs)),
+        "job_put": put,
+        "parallel_node": node,
+        "code_files": sorted(blob.name[len(prefix) + 1 :] for blob in code),
+        "environment": environment.get("properties", {}),
+        "tags": put["properties"].get("tags", {}),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    day = args[0] if args else Date.today().isoformat()
+    parser = argparse.ArgumentParser(prog="python -m tests.azure.simulate")
+    parser.add_argument("--engine", choices=("azureml", "azureml_v2"), default="azureml")
+    parser.add_argument("date", nargs="?", default=Date.today().isoformat())
+    options = parser.parse_args(argv)
+    day, v2 = options.date, options.engine == "azureml_v2"
     sys.path.insert(0, str(REPO / "plugins"))
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
@@ -69,25 +95,27 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="apr-azure-sim-"))
     with FakeAzureML(work / "fake") as azure:
-        os.environ["AIRFLOW_CONN_AZUREML_DEFAULT"] = azure.connection_value()
+        os.environ["AIRFLOW_CONN_AZUREML_DEFAULT"] = azure.connection_value(engine=options.engine)
         make_sample_inputs(str(work / "inputs"), images=24)
         uploaded = azure.upload_inputs(work / "inputs", f"r-script-inputs/{day}")
-        print(f"fake workspace ws-parallel-r: {len(uploaded)} inputs in Azurite under "
+        print(f"fake workspace ws-parallel-r ({options.engine}): {len(uploaded)} inputs in Azurite under "
               f"r-script-inputs/{day}")  # fmt: skip
         dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("r_parallel_batch")
         for task in dag.tasks:
             task.retries = 0
         dag_run = dag.test(logical_date=pendulum.parse(day))
         print(f"DAG run {dag_run.run_id}: {dag_run.state}")
-        if not azure.pipelines.submitted:
+        if not (azure.ml.job_puts if v2 else azure.pipelines.submitted):
             print("no pipeline was submitted (see the task logs above)")
             return 1
-        record = submission_record(azure)
+        record = submission_record_v2(azure) if v2 else submission_record(azure)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "submission.json").write_text(json.dumps(record, indent=1))
+        target = ARTIFACTS / ("submission-v2.json" if v2 else "submission.json")
+        target.write_text(json.dumps(record, indent=1))
         output = record["tags"].get("output_path", "")
-        print(f"pipeline run {record['pipeline_run_id']} -> datastore path {output}")
-        print(f"what the SDK sent: {ARTIFACTS / 'submission.json'}")
+        print(f"pipeline {'job' if v2 else 'run'} {record['job_name' if v2 else 'pipeline_run_id']} -> datastore "
+              f"path {output}")  # fmt: skip
+        print(f"what the SDK sent: {target}")
         names = azure.blob_names(f"{output}/validation.json")
         if not names:
             print("validation.json was not written (the run did not get that far)")

@@ -1,4 +1,4 @@
-"""scripts/azure-sim.sh's program: the whole DAG on the Azure ML engine against the fake, in its own process."""
+"""scripts/azure-sim.sh's program: the whole DAG on each Azure ML engine against the fake, in its own process."""
 
 from __future__ import annotations
 
@@ -30,3 +30,19 @@ def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -
     described = json.loads(record["description"].split(" ", 1)[1])
     assert described["run_key"]["dag_id"] == "r_parallel_batch" and described["run_key"]["attempt"] == "1"
     assert record["step_type"] == "ParallelRunStep" and len(record["snapshot_files"]) == 6
+
+
+def test_the_v2_simulation_runs_the_dag_and_records_what_azure_ai_ml_sent(airflow_db) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("AIRFLOW_CONN_AZUREML_DEFAULT", None)
+    done = subprocess.run([sys.executable, "-m", "tests.azure.simulate", "--engine", "azureml_v2", "2026-11-16"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "PASSED - 28/29 files have results, 1 failed (allowed: 5)" in done.stdout
+    record = json.loads((ARTIFACTS / "submission-v2.json").read_text())
+    node = record["parallel_node"]
+    assert node["type"] == "parallel" and node["task"]["entry_script"] == "entry/batch_wrapper.py"
+    assert "--input-root ${{inputs.input_files}}" in node["task"]["program_arguments"]
+    assert record["tags"]["output_path"] == f"r-script-outputs/2026-11-16/{record['job_name']}"
+    assert record["tags"]["airflow_dag_id"] == "r_parallel_batch" and len(record["code_files"]) == 6
+    assert record["environment"]["build"]["contextUri"].endswith("/environment/")

@@ -18,6 +18,7 @@ def test_transient_errors_are_told_by_type_and_status_never_by_text() -> None:
 
     assert is_transient(http_error(429)) and is_transient(http_error(503)) and is_transient(http_error(408))
     assert not is_transient(http_error(404)) and not is_transient(http_error(400))
+    assert not is_transient(http_error(501)) and is_transient(http_error(500)) and is_transient(http_error(504))
     assert is_transient(requests.ConnectionError("reset")) and is_transient(ServiceRequestError("dns"))
     assert not is_transient(ValueError("the folder holds 1500 files (HTTP 503, timed out)"))
     error = HttpResponseError(message="throttled")

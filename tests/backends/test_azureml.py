@@ -16,15 +16,12 @@ from azureml_parallel_r import status
 from azureml_parallel_r.backends.azureml import AzureMLBackend, SubmissionError
 from azureml_parallel_r.backends.base import RunRequest
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
-from azureml_parallel_r.run_settings import ParallelRunSettings
-from azureml_parallel_r.samples import make_sample_inputs
 from azureml_parallel_r.validation import validate_outputs
 from tests.azure.wire import Reply
 from tests.azure.workspace_service import CONTAINER, list_blobs_page
+from tests.backends.azure_cases import DATE, INPUTS, register_samples, sample_request, wait_for_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
-DATE = "2026-11-24"
-INPUTS = f"r-script-inputs/{DATE}"
 KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline"}
 
 
@@ -37,27 +34,11 @@ def backend(fake_azure) -> AzureMLBackend:
 
 @pytest.fixture
 def dataset(fake_azure, backend: AzureMLBackend, tmp_path: Path):
-    make_sample_inputs(str(tmp_path / "inputs"), images=4)
-    fake_azure.upload_inputs(tmp_path / "inputs", INPUTS)
-    return backend.register_file_dataset(INPUTS, name="r-script-inputs", tags={"logical_date": DATE, "path": INPUTS})
+    return register_samples(fake_azure, backend, tmp_path / "inputs")
 
 
 def _request(dataset, **settings) -> RunRequest:
-    return RunRequest(
-        dataset=dataset,
-        output_path=f"r-script-outputs/{DATE}/{{run-id}}",
-        run_key=KEY,
-        r_args=["--thumbnail-size", "8"],
-        settings=ParallelRunSettings(**{"mini_batch_size": 4, "error_threshold": 5, **settings}),
-    )
-
-
-def _wait(backend: AzureMLBackend, run_id: str, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while not (state := backend.get_status(run_id)).terminal:
-        assert time.monotonic() < deadline, f"run {run_id} still {state.status}"
-        time.sleep(0.2)
-    return state
+    return sample_request(dataset, KEY, **settings)
 
 
 def test_registering_lists_the_folder_in_storage_and_reuses_the_latest_version(fake_azure, backend, dataset) -> None:
@@ -110,12 +91,12 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     run = fake_azure.service.runs[ref.run_id]["dto"]
     assert json.loads(run["description"].split(" ", 1)[1])["run_key"] == KEY
     assert {run["tags"][f"airflow_{k}"] for k in KEY} == set(KEY.values())
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
 
 
 def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT"))
-    state = _wait(backend, ref.run_id)
+    state = wait_for_end(backend, ref.run_id)
     assert state.status == status.FINISHED
     assert state.started_at and state.ended_at and state.ended_at >= state.started_at  # from the run's details
     (step,) = fake_azure.runner.started
@@ -146,7 +127,7 @@ def test_a_step_that_fails_before_writing_anything_still_reports_its_error_log(f
     for name in fake_azure.blob_names(INPUTS):  # the inputs vanish after registration: mounting fails
         fake_azure.service.blob_service().get_container_client(CONTAINER).delete_blob(name)
     ref = backend.submit(_request(dataset))
-    assert _wait(backend, ref.run_id).status == status.FAILED
+    assert wait_for_end(backend, ref.run_id).status == status.FAILED
     results = backend.fetch_results(ref.run_id)
     assert results.rows == [] and results.failures == {} and results.output_files == []
     assert "NotFound" in results.logs["job_error.txt"]
@@ -162,7 +143,7 @@ def test_a_failed_tag_update_leaves_a_run_that_reattach_finds(fake_azure, backen
     found = backend.find_run(KEY)
     assert found is not None and found.run_id == ref.run_id and found.output_path == ref.output_path
     assert len(fake_azure.pipelines.submitted) == 1
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
 
 
 def test_an_error_after_the_run_exists_returns_that_run_instead_of_submitting_again(
@@ -174,7 +155,7 @@ def test_an_error_after_the_run_exists_returns_that_run_instead_of_submitting_ag
     assert len(fake_azure.pipelines.submitted) == 1
     assert ref.reattached and ref.run_id == fake_azure.pipelines.submitted[0]["pipeline_run_id"]
     fake_azure.wire.faults.clear()
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
 
 
 def test_a_submission_that_created_nothing_is_a_clear_error(fake_azure, backend, dataset) -> None:
@@ -186,7 +167,7 @@ def test_a_submission_that_created_nothing_is_a_clear_error(fake_azure, backend,
 
 def test_throttled_and_unavailable_storage_reads_are_retried_as_asked(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
     fake_azure.wire.fault("GET", r"^/azureml-blobstore-parallel-r$", times=2,
                           reply=Reply(429, {}, headers={"Retry-After": "0"}))  # fmt: skip
     fake_azure.wire.fault("GET", r"/rows\.txt$|/parallel_run_step\.txt$", times=1, reply=Reply(503, {}))
@@ -197,7 +178,7 @@ def test_throttled_and_unavailable_storage_reads_are_retried_as_asked(fake_azure
 
 def test_each_part_of_the_results_fails_alone(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
     fake_azure.wire.fault("GET", r"/failures/", times=1000, reply=Reply(403, {}))
     results = backend.fetch_results(ref.run_id)
     assert len(results.rows) == 8 and results.output_files and results.logs["job_result.txt"]
@@ -213,12 +194,12 @@ def test_cancel_stops_the_running_step(fake_azure, backend, dataset, write_r_scr
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert backend.cancel(ref.run_id).status in (status.RUNNING, status.CANCELED)
-    assert _wait(backend, ref.run_id).status == status.CANCELED
+    assert wait_for_end(backend, ref.run_id).status == status.CANCELED
 
 
 def test_throttled_and_unavailable_status_reads_are_retried(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
     run_read = rf"/history/v1\.0/.*/runs/{ref.run_id}$"
     throttled = fake_azure.wire.fault("GET", run_read, times=1, reply=Reply(429, {}, headers={"Retry-After": "0"}))
     unavailable = fake_azure.wire.fault("GET", run_read, times=1, reply=Reply(503, {}, headers={"Retry-After": "0"}))
@@ -228,7 +209,7 @@ def test_throttled_and_unavailable_status_reads_are_retried(fake_azure, backend,
 
 def test_a_listing_of_100000_result_blobs_is_read_page_by_page_and_counted_whole(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
     results_prefix = f"{ref.output_path}/results/"
     real = fake_azure.blob_names(results_prefix)
     names = sorted(real + [f"{results_prefix}bulk/{i:06d}.png/stats.json" for i in range(100_000 - len(real))])

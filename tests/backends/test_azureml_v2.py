@@ -18,20 +18,16 @@ from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend, SubmissionE
 from azureml_parallel_r.backends.azureml_v2_job import job_name
 from azureml_parallel_r.backends.base import RunRequest
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
-from azureml_parallel_r.run_settings import ParallelRunSettings
-from azureml_parallel_r.samples import make_sample_inputs
 from azureml_parallel_r.validation import validate_outputs
 from tests.azure.ml_service import WORKSPACE_ID
 from tests.azure.wire import Reply
 from tests.azure.workspace_service import CONTAINER
+from tests.backends.azure_cases import DATE, INPUTS, TAGS, register_samples, sample_request, wait_for_end
 from tests.conftest import CONN_VARIABLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
-DATE = "2026-11-24"
-INPUTS = f"r-script-inputs/{DATE}"
 KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
        "attempt": "1"}  # fmt: skip
-TAGS = {"logical_date": DATE, "path": INPUTS}
 JOB_PUT = r"/workspaces/ws-parallel-r/jobs/[^/]+$"
 
 
@@ -45,28 +41,11 @@ def backend(fake_azure, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Azur
 
 @pytest.fixture
 def dataset(fake_azure, backend: AzureMLV2Backend, tmp_path: Path):
-    make_sample_inputs(str(tmp_path / "inputs"), images=4)
-    fake_azure.upload_inputs(tmp_path / "inputs", INPUTS)
-    return backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
+    return register_samples(fake_azure, backend, tmp_path / "inputs")
 
 
 def _request(dataset, **settings) -> RunRequest:
-    return RunRequest(
-        dataset=dataset,
-        output_path=f"r-script-outputs/{DATE}/{{run-id}}",
-        run_key=KEY,
-        r_args=["--thumbnail-size", "8"],
-        settings=ParallelRunSettings(**{"mini_batch_size": 4, "error_threshold": 5, **settings}),
-        experiment_name="r-parallel-v2",
-    )
-
-
-def _wait(backend: AzureMLV2Backend, run_id: str, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while not (state := backend.get_status(run_id)).terminal:
-        assert time.monotonic() < deadline, f"job {run_id} still {state.status}"
-        time.sleep(0.2)
-    return state
+    return sample_request(dataset, KEY, "r-parallel-v2", **settings)
 
 
 # -- data assets --------------------------------------------------------------------------------------------------
@@ -161,7 +140,7 @@ def test_what_azure_ai_ml_sends_for_the_parallel_job(fake_azure, backend, datase
     assert {job["tags"][f"airflow_{k}"] for k in KEY} == set(KEY.values())
     assert job["tags"]["output_path"] == ref.output_path and job["tags"]["rows_file"] == "rows.txt"
     assert fake_azure.wire.calls_to("PATCH", r"/jobs/") == []
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
 
 
 def test_arguments_that_would_need_quoting_are_refused_before_anything_is_created(fake_azure, backend,
@@ -177,7 +156,7 @@ def test_arguments_that_would_need_quoting_are_refused_before_anything_is_create
 
 def test_a_job_runs_and_its_results_are_read_from_storage(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
-    state = _wait(backend, ref.run_id)
+    state = wait_for_end(backend, ref.run_id)
     assert state.status == status.FINISHED and state.message == "Finished (Azure ML: Completed)"
     assert state.started_at and state.ended_at and state.ended_at >= state.started_at  # from run history
     (step,) = fake_azure.jobs.started
@@ -204,7 +183,7 @@ def test_a_put_that_succeeded_but_whose_answer_was_lost_is_found_by_name_not_sen
     assert lost.hits == 1
     assert len(fake_azure.wire.calls_to("PUT", JOB_PUT)) == 1 and list(fake_azure.ml.jobs) == [ref.run_id]
     assert ref.output_path == f"r-script-outputs/{DATE}/{ref.run_id}"
-    assert _wait(backend, ref.run_id).status == status.FINISHED
+    assert wait_for_end(backend, ref.run_id).status == status.FINISHED
 
 
 def test_a_retried_task_finds_its_job_by_name_with_one_read(fake_azure, backend, dataset) -> None:
@@ -215,7 +194,7 @@ def test_a_retried_task_finds_its_job_by_name_with_one_read(fake_azure, backend,
     assert [(c.method, c.path.rsplit("/", 1)[1]) for c in fake_azure.wire.calls[before:]] == [("GET", ref.run_id)]
     again = backend.submit(_request(dataset))  # submitting the same key again never creates a second job
     assert again.reattached and again.run_id == ref.run_id and len(fake_azure.ml.jobs) == 1
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
 
 
 def test_a_failed_job_is_not_reattached_and_the_next_submission_takes_the_next_name(fake_azure, backend,
@@ -223,20 +202,20 @@ def test_a_failed_job_is_not_reattached_and_the_next_submission_takes_the_next_n
     for name in fake_azure.blob_names(INPUTS):  # the inputs vanish after registration: mounting fails
         fake_azure.service.blob_service().get_container_client(CONTAINER).delete_blob(name)
     first = backend.submit(_request(dataset))
-    assert _wait(backend, first.run_id).status == status.FAILED
+    assert wait_for_end(backend, first.run_id).status == status.FAILED
     assert backend.find_run(KEY) is None
     fake_azure.upload_inputs(Path(fake_azure.workdir).parent / "inputs", INPUTS)
     second = backend.submit(_request(dataset))
     assert second.run_id == f"{first.run_id}-2" and not second.reattached
     assert second.output_path == f"r-script-outputs/{DATE}/{second.run_id}"
-    assert _wait(backend, second.run_id).status == status.FINISHED
+    assert wait_for_end(backend, second.run_id).status == status.FINISHED
 
 
 def test_a_job_that_fails_before_writing_anything_reports_the_step_error(fake_azure, backend, dataset) -> None:
     for name in fake_azure.blob_names(INPUTS):
         fake_azure.service.blob_service().get_container_client(CONTAINER).delete_blob(name)
     ref = backend.submit(_request(dataset))
-    assert _wait(backend, ref.run_id).status == status.FAILED
+    assert wait_for_end(backend, ref.run_id).status == status.FAILED
     results = backend.fetch_results(ref.run_id)
     assert results.rows == [] and results.failures == {} and results.output_files == []
     assert "StreamAccess.NotFound" in results.logs["step_error.txt"]
@@ -246,7 +225,7 @@ def test_a_job_that_fails_before_writing_anything_reports_the_step_error(fake_az
 
 def test_throttled_status_reads_wait_as_the_service_asks(fake_azure, backend, dataset, monkeypatch) -> None:
     ref = backend.submit(_request(dataset))
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
     slept: list[float] = []
     monkeypatch.setattr(azure_errors.time, "sleep", slept.append)
     throttled = fake_azure.wire.fault("GET", rf"/jobs/{ref.run_id}$", times=2,
@@ -264,7 +243,7 @@ def test_transient_errors_before_the_put_are_retried_and_one_job_is_created(fake
     ref = backend.submit(_request(dataset))
     assert (compute.hits, upload.hits) == (1, 1) and list(fake_azure.ml.jobs) == [ref.run_id]
     assert len(fake_azure.wire.calls_to("PUT", JOB_PUT)) == 1
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
 
 
 def test_a_missing_compute_cluster_is_said_before_anything_is_submitted(fake_azure, backend, dataset) -> None:
@@ -297,9 +276,34 @@ def test_cancel_stops_the_running_job(fake_azure, backend, dataset, write_r_scri
 
 def test_each_part_of_the_results_fails_alone(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
-    _wait(backend, ref.run_id)
+    wait_for_end(backend, ref.run_id)
     fake_azure.wire.fault("GET", r"^/azureml$", times=1000, reply=Reply(403, {}))  # the artifact store's listing
     results = backend.fetch_results(ref.run_id)
     assert len(results.rows) == 8 and results.output_files and list(results.failures) == ["camera-b/broken.png"]
     assert "the job logs" in results.logs["fetch_problems.txt"]
     assert json.loads(results.rows[0])["relative_path"]
+
+
+@pytest.mark.parametrize(("environment_name", "expected"), [("r-env:3", "r-env/versions/3"),
+                                                            ("r-env", "r-env/versions/4")])  # fmt: skip
+def test_a_registered_environment_named_in_the_connection_is_used(fake_azure, backend, dataset, environment_name,
+                                                                  expected) -> None:  # fmt: skip
+    from tests.azure.ml_service import resource
+
+    for version in ("3", "4"):
+        path = f"environments/r-env/versions/{version}"
+        fake_azure.ml.environments[path] = resource("environments/versions", path, {"image": "r-image:1"})
+    backend.settings = dataclasses.replace(backend.settings, environment_name=environment_name)
+    ref = backend.submit(_request(dataset))
+    (put,) = [c.json() for c in fake_azure.wire.calls_to("PUT", JOB_PUT)]
+    (node,) = put["properties"]["jobs"].values()
+    assert node["task"]["environment"] == f"azureml:{WORKSPACE_ID}/environments/{expected}"
+    assert fake_azure.wire.calls_to("PUT", r"/environments/") == []  # nothing built
+    wait_for_end(backend, ref.run_id)
+
+
+def test_an_environment_that_is_not_registered_fails_the_submission_clearly(fake_azure, backend, dataset) -> None:
+    backend.settings = dataclasses.replace(backend.settings, environment_name="missing-env:1")
+    with pytest.raises(SubmissionError, match=r"environment .*missing-env/versions/1 does not exist"):
+        backend.submit(_request(dataset))
+    assert fake_azure.ml.jobs == {}

@@ -9,7 +9,8 @@ from unittest import mock
 import pytest
 
 from azureml_parallel_r.backends.azureml import AzureMLBackend
-from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, auth_mode, build_auth
+from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend
+from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, auth_mode, build_auth, build_credential
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook, ConnectionNotConfiguredError
 from tests.conftest import CONN_VARIABLE
 
@@ -68,6 +69,41 @@ def test_workload_identity_bridges_an_azure_identity_credential(monkeypatch: pyt
     credential.get_token.assert_called_once_with("https://management.azure.com/.default")
 
 
+@pytest.mark.parametrize(
+    ("extra", "login", "expected_class", "described"),
+    [
+        ({"tenant_id": "t-1"}, "client-1", "ClientSecretCredential",
+         "service principal client-1 in tenant t-1 (azure-identity)"),
+        ({"auth": "managed_identity"}, None, "ManagedIdentityCredential",
+         "system-assigned managed identity (azure-identity)"),
+        ({"auth": "managed_identity", "managed_identity_client_id": "mi-1"}, None, "ManagedIdentityCredential",
+         "user-assigned managed identity mi-1 (azure-identity)"),
+        ({"auth": "cli"}, None, "AzureCliCredential", "Azure CLI login (azure-identity)"),
+        ({}, None, "DefaultAzureCredential", "DefaultAzureCredential (azure-identity)"),
+    ],
+)  # fmt: skip
+def test_sdk_v2_takes_azure_identity_credentials(extra: dict, login: str | None, expected_class: str,
+                                                 described: str) -> None:  # fmt: skip
+    credential, text = build_credential(extra, login, SECRET if login else None)
+    assert type(credential).__name__ == expected_class and text == described and SECRET not in text
+
+
+def test_sdk_v2_workload_identity_reads_the_pods_federated_token(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("federated")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AZURE_CLIENT_ID", "client-1")
+    monkeypatch.setenv("AZURE_TENANT_ID", "t-1")
+    credential, described = build_credential({"auth": "workload_identity"}, None, None)
+    assert type(credential).__name__ == "WorkloadIdentityCredential"
+    assert described == "workload identity (azure-identity)"
+
+
+def test_sdk_v2_service_principal_says_what_is_missing() -> None:
+    with pytest.raises(AzureAuthConfigError, match=r"needs login \(client id\), extra tenant_id"):
+        build_credential({"auth": "service_principal"}, None, SECRET)
+
+
 def test_unknown_auth_mode() -> None:
     with pytest.raises(AzureAuthConfigError, match="auth='kerberos'"):
         auth_mode({"auth": "kerberos"}, None, None)
@@ -91,10 +127,38 @@ def test_hook_connects_to_the_workspace_and_never_logs_the_secret(fake_azure, ca
     assert CLIENT_SECRET not in logged and CLIENT_SECRET not in repr(backend.settings)
 
 
+@pytest.mark.integration
+def test_the_v2_hook_authenticates_and_never_logs_the_secret(fake_azure, caplog, capfd, monkeypatch) -> None:
+    """The same connection with ``engine: azureml_v2``: azure-identity's ClientSecretCredential, through msal, to the
+    fake Entra ID; the secret goes only into the token request's body."""
+    from tests.azure.fake import CLIENT_SECRET
+
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2"))
+    with caplog.at_level(logging.DEBUG):
+        backend = AzureMLParallelRunHook().get_conn()
+        assert isinstance(backend, AzureMLV2Backend) and backend.settings.compute_target == "r-cluster"
+        assert backend.datastore().name == "workspaceblobstore"
+    (token,) = fake_azure.wire.calls_to("POST", r"/oauth2/v2\.0/token$")
+    assert CLIENT_SECRET in token.body.decode() and "scope=https%3A%2F%2Fmanagement.azure.com%2F.default" in (
+        token.body.decode()
+    )  # fmt: skip
+    captured = capfd.readouterr()
+    logged = caplog.text + captured.out + captured.err
+    assert "SDK v2) with service principal 00000000-0000-0000-0000-0000000000cc in tenant" in logged
+    assert CLIENT_SECRET not in logged and CLIENT_SECRET not in repr(backend.settings)
+    assert CLIENT_SECRET not in backend.datastore().credentials.account_key  # the datastore's key, not ours
+
+
 def test_incomplete_azure_connections_say_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "generic", "extra": {"engine": "azureml"}}))
     with pytest.raises(ConnectionNotConfiguredError, match="lacks subscription_id, resource_group, workspace_name"):
         AzureMLParallelRunHook().get_conn()
     _connection(monkeypatch, {"auth": "service_principal"}, "client-1")
     with pytest.raises(ConnectionNotConfiguredError, match="needs password"):
+        AzureMLParallelRunHook().get_conn()
+    _connection(monkeypatch, {"engine": "azureml_v2", "auth": "service_principal"}, "client-1")
+    with pytest.raises(ConnectionNotConfiguredError, match="needs password"):
+        AzureMLParallelRunHook().get_conn()
+    monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "generic", "extra": {"engine": "azureml_v2"}}))
+    with pytest.raises(ConnectionNotConfiguredError, match="lacks subscription_id, resource_group, workspace_name"):
         AzureMLParallelRunHook().get_conn()

@@ -1,6 +1,6 @@
 """Transient service errors and the one retry layer both Azure ML engines use.
 
-Transient errors are recognised by exception type and HTTP status (408, 429, 5xx, connection and read errors),
+Transient errors are recognised by exception type and HTTP status (408, 429, 500, 502-504, connection and read errors),
 never by message text, and ``Retry-After`` is honoured. :func:`with_retries` is the engines' one retry layer: the
 blob clients' and azure-ai-ml's own retries are off (``retry_total=0``). azureml-core's REST clients keep a retry
 loop of their own that cannot be switched off from outside the SDK (azureml/_restclient/clientbase.py,
@@ -62,15 +62,19 @@ def describe_error(error: BaseException) -> str:
     return text.replace(type(error).__name__, f"{type(error).__name__} (HTTP {status})", 1) if status else text
 
 
+RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
 def is_transient(error: BaseException) -> bool:
-    """True for errors worth retrying, by type and HTTP status as azure-core's RetryPolicy decides: 408, 429
-    and 5xx answers, connection and read errors, timeouts. Never by the text of a message."""
+    """True for errors worth retrying, by type and HTTP status as azure-core's RetryPolicy decides
+    (azure/core/pipeline/policies/_retry.py, ``_RETRY_CODES``): 408, 429, 500, 502, 503, 504 and statuses from 506
+    up; connection and read errors, timeouts. Not 501 (Not Implemented) or 505. Never by the text of a message."""
     import requests
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
     status = http_status(error)
     if status is not None:
-        return status in (408, 429) or 500 <= status <= 599
+        return status in RETRIED_STATUSES or status >= 506
     transient = (requests.ConnectionError, requests.Timeout, ServiceRequestError, ServiceResponseError,
                  ConnectionError, TimeoutError)  # fmt: skip
     return any(isinstance(e, transient) for e in _error_chain(error))

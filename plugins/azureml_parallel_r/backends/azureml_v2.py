@@ -366,7 +366,9 @@ class AzureMLV2Backend(ParallelRunBackend):
 
         if self.settings.environment_name:
             name, _, version = self.settings.environment_name.partition(":")
-            return f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+            # azure-ai-ml resolves a label only without the azureml: prefix (parse_name_label keeps the prefix in the
+            # name, OperationOrchestrator.get_asset_arm_id)
+            return f"azureml:{name}:{version}" if version else f"{name}@latest"
         return Environment(build=BuildContext(path=str(COMPUTE_DOCKERFILE.parent)),
                            description="azureml-parallel-r: R with png, jpeg, jsonlite")  # fmt: skip
 

@@ -1,0 +1,45 @@
+"""What the tests of both Azure ML engines share: the date and folder they run on, sample inputs registered as a
+dataset, a run request over them, and a wait on a run's state (never on time)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from azureml_parallel_r.backends.base import DatasetRef, ParallelRunBackend, RunRequest, RunState
+from azureml_parallel_r.run_settings import ParallelRunSettings
+from azureml_parallel_r.samples import make_sample_inputs
+
+DATE = "2026-11-24"
+INPUTS = f"r-script-inputs/{DATE}"
+TAGS = {"logical_date": DATE, "path": INPUTS}
+
+
+def register_samples(fake_azure: Any, backend: ParallelRunBackend, folder: Path) -> DatasetRef:
+    """Nine sample inputs (one of them a corrupt PNG) uploaded under :data:`INPUTS` and registered."""
+    make_sample_inputs(str(folder), images=4)
+    fake_azure.upload_inputs(folder, INPUTS)
+    return backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
+
+
+def sample_request(dataset: DatasetRef, run_key: dict[str, str], experiment_name: str = "",
+                   **settings: Any) -> RunRequest:  # fmt: skip
+    """A run of the example R script over ``dataset``: 4 files per mini-batch, 5 failures tolerated."""
+    return RunRequest(
+        dataset=dataset,
+        output_path=f"r-script-outputs/{DATE}/{{run-id}}",
+        run_key=run_key,
+        r_args=["--thumbnail-size", "8"],
+        settings=ParallelRunSettings(**{"mini_batch_size": 4, "error_threshold": 5, **settings}),
+        experiment_name=experiment_name,
+    )
+
+
+def wait_for_end(backend: ParallelRunBackend, run_id: str, timeout: float = 180) -> RunState:
+    """The run's state once it has ended (polled, bounded)."""
+    deadline = time.monotonic() + timeout
+    while not (state := backend.get_status(run_id)).terminal:
+        assert time.monotonic() < deadline, f"run {run_id} still {state.status}"
+        time.sleep(0.2)
+    return state
