@@ -106,58 +106,63 @@ class JobRunner:
         self.service.set_status(name, final)
 
     def _run_node(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event) -> str:
+        work = self.workdir / step_id
+        try:
+            return self._run_node_in(job, node, step_id, cancel, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _run_node_in(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event,
+                     work: Path) -> str:  # fmt: skip
         component = self.service.components[arm_id_path(node["componentId"])]["properties"]["componentSpec"]
         spec = {**component, **{k: v for k, v in node.items() if v is not None}}
         task = {**component["task"], **(node.get("task") or {})}
-        work = self.workdir / step_id
-        code = self.service.codes[arm_id_path(task["code"])]["properties"]["codeUri"]
-        container, prefix = blob_path(code)
-        source = work / "code"
-        download_prefix(self.workspace.blob_service().get_container_client(container), prefix, source)
-        bindings, outputs = {}, {}
+        container, prefix = blob_path(self.service.codes[arm_id_path(task["code"])]["properties"]["codeUri"])
+        download_prefix(self.workspace.blob_service().get_container_client(container), prefix, work / "code")
+        bindings: dict[str, str] = {}  # "inputs.<name>" / "outputs.<name>" -> the local mount
+        outputs: list[tuple[dict[str, Any], Path]] = []
         for input_name, binding in (spec.get("inputs") or {}).items():
             bindings[f"inputs.{input_name}"] = str(self._mount_input(job, binding, work / "mnt" / input_name))
         for output_name, output in (node.get("outputs") or {}).items():
             local = work / "out" / output_name
-            if output.get("job_output_type") == "uri_file":
+            if output.get("job_output_type") == "uri_file":  # the mount is the file, in a folder of its own
                 local = local / datastore_path(output["uri"])[1].rstrip("/").rsplit("/", 1)[-1]
             local.parent.mkdir(parents=True, exist_ok=True)
             bindings[f"outputs.{output_name}"] = str(local)
-            outputs[output_name] = (output, local)
+            outputs.append((output, local))
         argv = [_bind(word, bindings) for word in shlex.split(task.get("program_arguments") or "")]
-        settings = self._settings(spec, task, argv, bindings)
-        rows = _rows_file(task, bindings)
-        spec_ = JobSpec(
-            run_id=step_id,
-            input_dir=bindings[f"inputs.{spec['input_data'][len('${{inputs.') : -2]}"],
-            output_dir=str(rows.parent if rows else work / "runtime-output"),  # where the runtime writes the rows
-            entry_script=task["entry_script"],
-            source_dir=str(source),
-            logs_dir=str(work / "logs"),
-            entry_args=tuple(argv),
-            settings=settings,
-        )
+        rows = Path(bindings[_expression(task["append_row_to"])]) if task.get("append_row_to") else None
+        settings = self._settings(spec, argv, rows)
         self.started.append({"step_id": step_id, "argv": argv, "settings": settings.to_dict(),
-                             "outputs": {n: o["uri"] for n, (o, _) in outputs.items()}})  # fmt: skip
-        run = start_run(spec_)
+                             "outputs": {output["uri"]: str(local) for output, local in outputs}})  # fmt: skip
+        run = start_run(
+            JobSpec(
+                run_id=step_id,
+                input_dir=bindings[_expression(spec["input_data"])],
+                output_dir=str(rows.parent if rows else work / "runtime-output"),  # where the runtime writes rows
+                entry_script=task["entry_script"],
+                source_dir=str(work / "code"),
+                logs_dir=str(work / "logs"),
+                entry_args=tuple(argv),
+                settings=settings,
+            )
+        )
         while not cancel.wait(0.1):
             if run.state()["status"] in ENGINE_STATUS:
                 break
         if cancel.is_set():
             run.cancel()
         status = ENGINE_STATUS[run.wait(timeout=600)]
-        for output, local in outputs.values():
+        for output, local in outputs:
             self._upload_output(output, local)
         upload_run_logs(self.workspace, work / "logs", step_id)
-        shutil.rmtree(work, ignore_errors=True)
         return status
 
-    def _settings(self, spec: dict[str, Any], task: dict[str, Any], argv: list[str],
-                  bindings: dict[str, str]) -> ParallelRunSettings:  # fmt: skip
+    def _settings(self, spec: dict[str, Any], argv: list[str], rows: Path | None) -> ParallelRunSettings:
+        """The node's settings as the parallel runtime reads them (see the module)."""
         retry = spec.get("retry_settings") or {}
         flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
         percent = flags.get("--allowed_failed_percent")
-        rows = _rows_file(task, bindings)
         return ParallelRunSettings(
             mini_batch_size=int(spec.get("mini_batch_size") or 10),
             node_count=int((spec.get("resources") or {}).get("instance_count") or 1),
@@ -204,10 +209,9 @@ class JobRunner:
             upload_folder(client, local, path)
 
 
-def _rows_file(task: dict[str, Any], bindings: dict[str, str]) -> Path | None:
-    """The local file the runtime appends rows to: the output ``append_row_to`` names (``${{outputs.<name>}}``)."""
-    target = task.get("append_row_to")
-    return Path(bindings[target[len("${{") : -len("}}")]]) if target else None
+def _expression(text: str) -> str:
+    """``inputs.x`` of a binding expression ``${{inputs.x}}``."""
+    return text.strip().removeprefix("${{").removesuffix("}}").strip()
 
 
 def _bind(word: str, bindings: dict[str, str]) -> str:

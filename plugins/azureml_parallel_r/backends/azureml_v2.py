@@ -321,8 +321,12 @@ class AzureMLV2Backend(ParallelRunBackend):
                 tags=run_tags(request, output_path, request.settings.rows_file_name),
             )
 
+            tries = 0
+
             def create() -> Job:
-                found = self._find(name)  # an earlier try's PUT may have reached the service
+                nonlocal tries
+                tries += 1
+                found = self._find(name) if tries > 1 else None  # an earlier try's PUT may have reached the service
                 return found if found is not None else self.client.jobs.create_or_update(job)
 
             try:
@@ -385,12 +389,16 @@ class AzureMLV2Backend(ParallelRunBackend):
 
     def get_status(self, run_id: str) -> RunState:
         state = job_state(self._job(run_id))
-        if state.terminal:  # the run's own times, for throughput (validation.json)
+        if not state.terminal:
+            return state
+        try:  # the run's own times, for throughput (validation.json); the state does not depend on them
             run = self._run_record(run_id)
-            return RunState(run_id=state.run_id, status=state.status, message=state.message,
-                            started_at=_epoch(getattr(run, "start_time_utc", None)),
-                            ended_at=_epoch(getattr(run, "end_time_utc", None)))  # fmt: skip
-        return state
+        except Exception as exc:
+            log.warning("Could not read the start and end of job %s: %s", run_id, describe_error(exc))
+            return state
+        return RunState(run_id=state.run_id, status=state.status, message=state.message,
+                        started_at=_epoch(getattr(run, "start_time_utc", None)),
+                        ended_at=_epoch(getattr(run, "end_time_utc", None)))  # fmt: skip
 
     def _run_record(self, name: str) -> Any:
         """The job's run-history record (start and end times, error)."""
