@@ -109,4 +109,4 @@ fi
 say "syncing the locked Python dependencies (uv.lock) into .venv"
 # --compile-bytecode: every process (tasks, engine workers) then starts from .pyc files, even where
 # PYTHONDONTWRITEBYTECODE is set (importing airflow.sdk: ~2 s from source, a fraction of that compiled).
-UV_PYTHON_DOWNLOADS=never .venv/bin/uv sync --frozen --quiet --compile-bytecode --python .venv/bin/python
+UV_PYTHON_DOWNLOADS=never .venv/bin/uv sync --frozen --all-extras --quiet --compile-bytecode --python .venv/bin/python

@@ -65,3 +65,62 @@ def test_a_connection_variable_that_is_not_json_says_so(monkeypatch: pytest.Monk
     monkeypatch.setenv(CONN_VARIABLE, '{"conn_type": "generic", "extra": {"engine": "local",}')
     with pytest.raises(ConnectionNotConfiguredError, match="AIRFLOW_CONN_AZUREML_DEFAULT is set but is not valid JSON"):
         AzureMLParallelRunHook().get_conn()
+
+
+# -- the provider's own connection type (its UI form) and the Test button ------------------------------------
+
+
+def _typed(monkeypatch: pytest.MonkeyPatch, extra: dict, **fields: str) -> None:
+    monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "azureml_parallel_r", "extra": extra, **fields}))
+
+
+def test_a_typed_connection_reads_the_forms_names_and_ignores_its_empty_fields(monkeypatch: pytest.MonkeyPatch,
+                                                                                tmp_path: Path) -> None:  # fmt: skip
+    """The form stores every field, empty ones as "" or null, under the Microsoft Azure provider's names."""
+    from azureml_parallel_r.hooks.parallel_run import connection_settings
+
+    form = {"engine": "azureml_v2", "subscriptionId": "sub", "resource_group_name": "rg", "workspace_name": "ws",
+            "tenantId": "t-1", "auth": None, "datastore_root": "", "compute_target": "r-cluster",
+            "extra__azureml_parallel_r__experiment_name": "exp", "process_count_per_node": None}  # fmt: skip
+    assert connection_settings(form) == {"engine": "azureml_v2", "subscription_id": "sub", "resource_group": "rg",
+                                         "workspace_name": "ws", "tenant_id": "t-1", "compute_target": "r-cluster",
+                                         "experiment_name": "exp"}  # fmt: skip
+    _typed(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path), "process_count_per_node": 3,
+                         "subscriptionId": ""})  # fmt: skip
+    backend = AzureMLParallelRunHook().get_conn()
+    assert isinstance(backend, LocalBackend) and backend.process_count_per_node == 3
+
+
+def test_the_test_button_checks_the_local_datastore_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _typed(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path)})
+    assert AzureMLParallelRunHook().test_connection() == (True, f"datastore folder {tmp_path} exists and is writable")
+    assert [p.name for p in tmp_path.iterdir()] == []  # the probe file is gone
+    _typed(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path / "missing")})
+    ok, message = AzureMLParallelRunHook().test_connection()
+    assert not ok and "does not exist or is not a folder; create it" in message
+    _typed(monkeypatch, {"engine": "databricks"})
+    ok, message = AzureMLParallelRunHook().test_connection()
+    assert not ok and "engine='databricks'" in message
+
+
+@pytest.mark.integration
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("engine", ["azureml_v2", "azureml"])
+def test_the_test_button_asks_the_workspace_and_its_datastore(fake_azure, monkeypatch: pytest.MonkeyPatch,
+                                                              engine: str) -> None:  # fmt: skip
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine))
+    assert AzureMLParallelRunHook().test_connection() == (
+        True, "workspace ws-parallel-r answers; datastore workspaceblobstore (container azureml-blobstore-parallel-r) "
+        "can be listed")  # fmt: skip
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine, datastore="nostore"))
+    ok, message = AzureMLParallelRunHook().test_connection()
+    assert not ok and "nostore" in message
+
+
+def test_an_engine_whose_sdk_is_not_installed_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    _set(monkeypatch, {"engine": "azureml_v2", "subscription_id": "s", "resource_group": "r", "workspace_name": "w"})
+    monkeypatch.setitem(sys.modules, "azure.ai.ml", None)  # as if azure-ai-ml were not installed
+    with pytest.raises(ConnectionNotConfiguredError, match=r"pip install 'azureml-parallel-r\[v2\]'"):
+        AzureMLParallelRunHook().get_conn()

@@ -241,6 +241,13 @@ class AzureMLBackend(ParallelRunBackend):
             self._blobs = DatastoreBlobs(self.container, self._retry)
         return self._blobs
 
+    def check_connection(self) -> str:
+        """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
+        name = self.workspace.name
+        store = self.datastore()
+        next(iter(self.blobs.names("r-script-inputs")), None)
+        return f"workspace {name} answers; datastore {store.name} (container {store.container_name}) can be listed"
+
     # -- datasets ---------------------------------------------------------------------------------------
 
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:

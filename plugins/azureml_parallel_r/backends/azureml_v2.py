@@ -211,6 +211,15 @@ class AzureMLV2Backend(ParallelRunBackend):
     def _folder_uri(self, path: str) -> str:
         return f"azureml://datastores/{self.datastore().name}/paths/{path.strip('/')}/"
 
+    def check_connection(self) -> str:
+        """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
+        workspaces, name = self.client.workspaces, self.client.workspace_name
+        workspace = self._retry(lambda: workspaces.get(name), f"reading workspace {name}")
+        store = self.datastore()
+        next(iter(self.blobs().names("r-script-inputs")), None)
+        return (f"workspace {workspace.name} answers; datastore {store.name} (container {store.container_name}) can "
+                "be listed")  # fmt: skip
+
     # -- data assets ------------------------------------------------------------------------------------
 
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:

@@ -235,6 +235,11 @@ class ParallelRunBackend(abc.ABC):
         return path
 
     @abc.abstractmethod
+    def check_connection(self) -> str:
+        """Check that the engine answers, for the connection's Test button: return what was checked, raise what
+        failed."""
+
+    @abc.abstractmethod
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register the files under a datastore path as a FileDataset version, or reuse the version
         registered earlier for the same path and ``tags["logical_date"]``.

@@ -121,6 +121,17 @@ class LocalBackend(ParallelRunBackend):
 
     # -- datasets ---------------------------------------------------------------------------------------
 
+    def check_connection(self) -> str:
+        """The datastore folder exists and a file can be written in it (and is removed again)."""
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"datastore_root {self.root} does not exist or is not a folder")
+        probe = self.root / f".azureml-parallel-r-probe-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            probe.write_bytes(b"")
+        finally:
+            probe.unlink(missing_ok=True)
+        return f"datastore folder {self.root} exists and is writable"
+
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register the folder as the next version, or reuse the version registered for the same path, date and
         files (same names, sizes and modification times): a folder whose files changed since gets a new

@@ -1,6 +1,10 @@
 """What every engine ships to the compute: the step's source directory (``include/``), its entry script, and the
 compute image's Dockerfile. ``include/entry`` and ``include/r`` are the whole source directory; nothing of
-``plugins/`` goes with them."""
+``plugins/`` goes with them.
+
+In this repository they are ``include/``; an installed distribution carries the same files as package data,
+``azureml_parallel_r/shipped/`` (pyproject.toml, ``force-include``), and that folder is the source directory then.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-INCLUDE_DIR = Path(__file__).resolve().parents[3] / "include"
+PACKAGED_DIR = Path(__file__).resolve().parents[1] / "shipped"  # an installed wheel's copy of include/
+REPOSITORY_DIR = Path(__file__).resolve().parents[3] / "include"  # this checkout's include/
+INCLUDE_DIR = PACKAGED_DIR if (PACKAGED_DIR / "entry").is_dir() else REPOSITORY_DIR
 ENTRY_SCRIPT = "entry/batch_wrapper.py"
 SHIPPED_FOLDERS = ("entry", "r")
 COMPUTE_DOCKERFILE = INCLUDE_DIR / "environment" / "Dockerfile"

@@ -1,4 +1,8 @@
-"""Hook: the Airflow connection that picks the engine, and the backend built from it."""
+"""Hook: the Airflow connection that picks the engine, and the backend built from it.
+
+The connection is either of this provider's type (``azureml_parallel_r``, with its form: see
+:mod:`azureml_parallel_r.get_provider_info`) or a ``generic`` one whose extra holds the same settings as JSON;
+both are read the same way (:func:`connection_settings`)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,10 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from azureml_parallel_r.backends.base import ParallelRunBackend
 
 ENGINES = ("local", "azureml", "azureml_v2")
+CONNECTION_TYPE = "azureml_parallel_r"
+# the connection form's names (the Microsoft Azure provider's) -> the names the engines read
+FORM_NAMES = {"subscriptionId": "subscription_id", "resource_group_name": "resource_group", "tenantId": "tenant_id"}
+SDK_EXTRAS = {"azureml": ("Azure ML SDK v1", "v1"), "azureml_v2": ("Azure ML SDK v2 (azure-ai-ml)", "v2")}
 LOCAL_EXAMPLE = {"conn_type": "generic", "extra": {"engine": "local", "datastore_root": "/path/to/datastore"}}
 AZURE_EXAMPLE = {
     "conn_type": "generic",
@@ -30,13 +38,30 @@ class ConnectionNotConfiguredError(ValueError):
     """The Airflow connection is missing or does not say which engine to use."""
 
 
+def connection_settings(extra: dict[str, Any]) -> dict[str, Any]:
+    """The engine settings of a connection's extra, from the connection form or generic JSON alike: form field
+    names mapped to the engines' names (``tenantId`` -> ``tenant_id``), an ``extra__azureml_parallel_r__`` prefix
+    (older UIs) dropped, and fields left empty in the form (``""`` or null) left out.
+
+    :param extra: the connection's ``extra_dejson``.
+    """
+    settings: dict[str, Any] = {}
+    for key, value in extra.items():
+        name = key.removeprefix(f"extra__{CONNECTION_TYPE}__")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        settings.setdefault(FORM_NAMES.get(name, name), value)
+    return settings
+
+
 def _configure_hint(conn_id: str) -> str:
     variable = f"AIRFLOW_CONN_{conn_id.upper()}"
     return (
         f"Configure it one of two ways: for the embedded local engine, {variable}='{json.dumps(LOCAL_EXAMPLE)}'; "
         f"for Azure ML, {variable}='{json.dumps(AZURE_EXAMPLE)}' (plus credentials, see the README; "
         '"engine": "azureml_v2" runs the same on Azure ML SDK v2). '
-        "A connection created in the UI or with `airflow connections add` works the same way."
+        'A connection of type "Azure ML Parallel R" (azureml_parallel_r) created in the UI, whose form has these '
+        "fields, or with `airflow connections add`, works the same way."
     )
 
 
@@ -55,7 +80,7 @@ class AzureMLParallelRunHook(BaseHook):
 
     conn_name_attr = "conn_id"
     default_conn_name = "azureml_default"
-    conn_type = "generic"
+    conn_type = CONNECTION_TYPE
     hook_name = "Azure ML Parallel R"
 
     def __init__(self, conn_id: str = default_conn_name) -> None:
@@ -68,7 +93,7 @@ class AzureMLParallelRunHook(BaseHook):
             connection = self.get_connection(self.conn_id)
         except AirflowNotFoundException as exc:
             raise self._not_defined() from exc
-        return connection.extra_dejson
+        return connection_settings(connection.extra_dejson)
 
     def get_conn(self) -> ParallelRunBackend:
         """Return the backend (built once per hook)."""
@@ -85,7 +110,7 @@ class AzureMLParallelRunHook(BaseHook):
                 connection = await self.aget_connection(self.conn_id)
             except AirflowNotFoundException as exc:
                 raise self._not_defined() from exc
-            self.__dict__["extras"] = extras = connection.extra_dejson
+            self.__dict__["extras"] = extras = connection_settings(connection.extra_dejson)
             self.__dict__["backend"] = await asyncio.to_thread(self._build_backend, self._engine(extras), extras)
         return self.__dict__["backend"]
 
@@ -163,6 +188,8 @@ class AzureMLParallelRunHook(BaseHook):
             auth, described = build(extras, connection.login, connection.password)
         except AzureAuthConfigError as exc:
             raise ConnectionNotConfiguredError(f"Airflow connection {self.conn_id!r}: {exc}") from exc
+        except ModuleNotFoundError as exc:
+            raise self._sdk_missing(engine, exc) from exc
         settings = AzureMLSettings(
             compute_target=extras.get("compute_target") or "cpu-cluster",
             datastore=extras.get("datastore"),
@@ -184,9 +211,30 @@ class AzureMLParallelRunHook(BaseHook):
             from azureml_parallel_r.backends.azureml import AzureMLBackend
 
             return AzureMLBackend(lambda: self._connect_workspace(extras, auth), settings)
+        try:
+            import azure.ai.ml  # noqa: F401  (the v2 SDK: imported by the backend when it first talks to Azure)
+        except ModuleNotFoundError as exc:
+            raise self._sdk_missing(engine, exc) from exc
         from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend
 
         return AzureMLV2Backend(lambda: self._connect_ml_client(extras, auth), auth, settings)
+
+    def _sdk_missing(self, engine: str, error: ModuleNotFoundError) -> ConnectionNotConfiguredError:
+        sdk, extra = SDK_EXTRAS[engine]
+        return ConnectionNotConfiguredError(
+            f"Airflow connection {self.conn_id!r} selects engine {engine!r}, which needs the {sdk}; it is not "
+            f"installed here ({error.name} is missing): pip install 'azureml-parallel-r[{extra}]'"
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's "Test" button: the local engine's datastore folder exists and is writable; an Azure ML
+        workspace and its datastore answer. Returns (ok, what was checked or what failed)."""
+        from azureml_parallel_r.backends.base import error_text
+
+        try:
+            return True, self.backend.check_connection()
+        except Exception as exc:
+            return False, error_text(exc)
 
     def _r_script_dirs(self, extras: dict[str, Any]) -> tuple[str, ...]:
         """The extra ``r_script_dirs``: absolute folders (a list, or one string with ``:`` between folders)."""

@@ -1,0 +1,90 @@
+"""The distribution: a wheel that installs into an existing Airflow like a provider, carries what the compute needs,
+and runs the example DAG with no checkout, no plugins/ folder and no PYTHONPATH: only the wheel and the locked
+Airflow in a fresh venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+UV = REPO / ".venv" / "bin" / "uv"
+LOCKED = REPO / "requirements" / "airflow-image.txt"
+DATE = "2026-11-09"
+
+
+def _run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+         timeout: float = 900) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{argv[:3]} exited {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    _run([str(UV), "build", "--wheel", "--out-dir", str(out), str(REPO)], cwd=REPO)
+    (built,) = out.glob("azureml_parallel_r-*.whl")
+    return built
+
+
+def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_entry_point(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
+    shipped = {n for n in names if n.startswith("azureml_parallel_r/shipped/")}
+    assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (
+        "entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_worker.py",
+        "r/process_file.r", "r/worker.R", "environment/Dockerfile")}  # fmt: skip
+    assert "azureml_parallel_r/example_dags/r_parallel_batch.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "plugins/"))]
+    assert "[apache_airflow_provider]" in entry_points
+    assert "provider_info = azureml_parallel_r.get_provider_info:get_provider_info" in entry_points
+
+
+def test_a_fresh_airflow_with_only_the_wheel_lists_the_provider_and_runs_the_example_dag(wheel, tmp_path) -> None:
+    venv = tmp_path / "venv"
+    _run([str(UV), "venv", "--quiet", "--python", sys.executable, str(venv)])
+    python = venv / "bin" / "python"
+    # the wheel alone, pinned to the locked set (Airflow 3.3.2 and what it brings); no Azure ML SDK extras
+    _run([str(UV), "pip", "install", "--quiet", "--python", str(python), str(wheel), "--constraint", str(LOCKED)])
+    home, dags, plugins, store = (tmp_path / name for name in ("home", "dags", "plugins", "datastore"))
+    for folder in (home, dags, plugins, store):
+        folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHON", "VIRTUAL_ENV"))}
+    env.update({
+        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_AZUREML_DEFAULT": json.dumps({"conn_type": "azureml_parallel_r", "extra": {
+            "engine": "local", "datastore_root": str(store), "process_count_per_node": 2}}),
+    })  # fmt: skip
+    where = _run([str(python), "-c", "import azureml_parallel_r.backends.shipped_code as s; print(s.INCLUDE_DIR)"],
+                 env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
+    assert where == str(venv / "lib" / "python3.11" / "site-packages" / "azureml_parallel_r" / "shipped")
+    example = _run([str(python), "-c", "import importlib.resources as r; "
+                    "print(r.files('azureml_parallel_r') / 'example_dags' / 'r_parallel_batch.py')"],
+                   env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
+    shutil.copy(example, dags / "r_parallel_batch.py")
+    _run([str(python), "-m", "azureml_parallel_r.samples", str(store / "r-script-inputs" / DATE), "--images", "2"],
+         env=env, cwd=tmp_path)  # fmt: skip
+    airflow = str(venv / "bin" / "airflow")
+    listed = _run([airflow, "providers", "list", "--output", "json"], env=env, cwd=tmp_path).stdout
+    (provider,) = [p for p in json.loads(listed[listed.index("[") :]) if p["package_name"] == "azureml-parallel-r"]
+    assert provider["version"] == "0.1.0"
+    hooks = _run([airflow, "providers", "hooks", "--output", "json"], env=env, cwd=tmp_path).stdout
+    assert "azureml_parallel_r.hooks.parallel_run.AzureMLParallelRunHook" in hooks
+    _run([airflow, "db", "migrate"], env=env, cwd=tmp_path)
+    _run([airflow, "dags", "test", "r_parallel_batch", DATE], env=env, cwd=tmp_path)
+    (output,) = (store / "r-script-outputs" / DATE).iterdir()
+    report = json.loads((output / "validation.json").read_text())
+    assert report["passed"] and report["counts"]["succeeded"] == 6 and report["counts"]["failed"] == 1
+    assert (output / "results" / "camera-a" / "img_0000.png" / "thumbnail.png").is_file()
