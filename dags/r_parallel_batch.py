@@ -14,7 +14,8 @@
    `validation.json` next to the outputs in `r-script-outputs/<date>/<pipeline run id>/`, and updates
    the `r_parallel_batch_outputs` asset so downstream DAGs can be scheduled on it.
 
-The connection `azureml_default` picks the engine: the embedded local engine or Azure ML.
+The connection (`azureml_default`, or the run's `conn_id` param) picks the engine: the embedded local engine
+or Azure ML (SDK v2 or v1).
 Trigger it with the form to override the input folder, the R script and its arguments, or the scale;
 backfill dates with `airflow backfill create --dag-id r_parallel_batch --from-date ... --to-date ...`.
 """
@@ -88,6 +89,13 @@ with DAG(
             title="Failed files tolerated",
             description="The run fails when more files fail; -1 tolerates any number.",
         ),
+        "conn_id": Param(
+            "azureml_default",
+            type="string",
+            title="Connection",
+            description="The Airflow connection that picks the engine (type Azure ML Parallel R, or generic).",
+            pattern=r"^[A-Za-z0-9_.-]+$",
+        ),
     },
 ) as dag:
     register_dataset = RegisterFileDatasetOperator(
@@ -95,6 +103,7 @@ with DAG(
         path="{{ params.input_path or 'r-script-inputs/' ~ run_date(dag_run) }}",
         dataset_name="r-script-inputs",
         allowed_conf_keys=list(dag.params),
+        conn_id="{{ params.conn_id }}",
     )
     submit_pipeline = SubmitParallelRunOperator(
         task_id="submit_pipeline",
@@ -106,6 +115,7 @@ with DAG(
         node_count="{{ params.node_count }}",
         error_threshold="{{ params.error_threshold }}",
         output_path="r-script-outputs/{{ run_date(dag_run) }}/{run-id}",
+        conn_id="{{ params.conn_id }}",
     )
     wait_for_pipeline = ParallelRunSensor(
         task_id="wait_for_pipeline",
@@ -113,6 +123,7 @@ with DAG(
         deferrable=True,
         poke_interval=5,
         timeout=6 * 3600,
+        conn_id="{{ params.conn_id }}",
     )
     validate_outputs = ValidateParallelRunOutputsOperator(
         task_id="validate_outputs",
@@ -120,6 +131,7 @@ with DAG(
         dataset=register_dataset.output,
         allowed_failures="{{ params.error_threshold }}",
         outlets=[OUTPUTS],
+        conn_id="{{ params.conn_id }}",
     )
 
     register_dataset >> submit_pipeline >> wait_for_pipeline >> validate_outputs

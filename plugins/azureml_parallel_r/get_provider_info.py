@@ -15,7 +15,20 @@ from typing import Any
 
 CONNECTION_TYPE = "azureml_parallel_r"
 ENGINES = ["local", "azureml_v2", "azureml"]
-AUTH_MODES = [None, "service_principal", "managed_identity", "cli", "default", "workload_identity"]
+ENGINE_LABELS = {
+    "local": "local: the embedded engine (no Azure)",
+    "azureml_v2": "azureml_v2: Azure ML SDK v2 (azure-ai-ml)",
+    "azureml": "azureml: Azure ML SDK v1 (azureml-core)",
+}
+AUTH_LABELS = {
+    "auto": "auto (from the fields)",
+    "service_principal": "service principal (Client ID, secret, tenant)",
+    "managed_identity": "managed identity",
+    "cli": "Azure CLI login",
+    "default": "DefaultAzureCredential",
+    "workload_identity": "workload identity (AKS)",
+}
+AUTH_MODES = list(AUTH_LABELS)
 
 
 def _text(label: str, description: str, default: str | None = None) -> dict[str, Any]:
@@ -30,7 +43,7 @@ CONN_FIELDS: dict[str, Any] = {
         "label": "Engine",
         "description": "local: the embedded engine over a folder (no Azure); azureml_v2: Azure ML SDK v2 "
         "(azure-ai-ml, install azureml-parallel-r[v2]); azureml: Azure ML SDK v1 (install azureml-parallel-r[v1]).",
-        "schema": {"type": "string", "enum": ENGINES, "default": "local"},
+        "schema": {"type": "string", "enum": ENGINES, "default": "local", "values_display": ENGINE_LABELS},
     },
     "datastore_root": _text(
         "Datastore folder (local engine)",
@@ -46,8 +59,8 @@ CONN_FIELDS: dict[str, Any] = {
     "workspace_name": _text("Workspace (Azure ML)", "The Azure Machine Learning workspace's name."),
     "auth": {
         "label": "Authentication (Azure ML)",
-        "description": "Empty: a service principal when Client ID and secret are set, else DefaultAzureCredential.",
-        "schema": {"type": ["string", "null"], "enum": AUTH_MODES},
+        "description": "auto: a service principal when Client ID and secret are set, else DefaultAzureCredential.",
+        "schema": {"type": "string", "enum": AUTH_MODES, "default": "auto", "values_display": AUTH_LABELS},
     },
     "tenantId": _text("Tenant ID (service principal)", "The Entra ID tenant of the service principal."),
     "managed_identity_client_id": _text(

@@ -46,13 +46,15 @@ def test_dag_integrity(dag) -> None:
 def test_params_form_schema(dag) -> None:
     params = {name: dag.params.get_param(name) for name in dag.params}
     assert set(params) == {"input_path", "r_script", "r_args", "mini_batch_size", "process_count_per_node",
-                           "node_count", "error_threshold"}  # fmt: skip
+                           "node_count", "error_threshold", "conn_id"}  # fmt: skip
     assert params["mini_batch_size"].schema.items() >= {"type": "integer", "minimum": 1}.items()
     assert params["error_threshold"].schema["minimum"] == -1
     assert params["r_args"].schema["items"] == {"type": "string"}
     assert all(p.schema.get("title") for p in params.values())
     with pytest.raises(Exception, match="0 is less than the minimum of 1"):
         params["mini_batch_size"].resolve(0)
+    with pytest.raises(Exception, match="does not match"):
+        params["conn_id"].resolve("../etc")
     # optional in the trigger form: the UI sends an emptied field as null
     assert params["input_path"].resolve(None) is None and params["r_args"].resolve(None) is None
 
@@ -132,6 +134,23 @@ def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) 
     assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
     assert report["throughput"]["files_per_second"] > 0
     assert (output / "results" / "camera-a" / "img_0000.png" / "thumbnail.png").is_file()
+
+
+@pytest.mark.integration
+def test_a_run_can_name_another_connection_of_the_typed_kind(dag, airflow_db, tmp_path: Path, monkeypatch) -> None:
+    """The conn_id param picks the connection; here one of the provider's own type (what the UI form saves)."""
+    from tests.conftest import CONN_VARIABLE
+
+    monkeypatch.delenv(CONN_VARIABLE, raising=False)
+    root = tmp_path / "datastore"
+    root.mkdir()
+    extra = {"engine": "local", "datastore_root": str(root), "process_count_per_node": 2, "subscriptionId": None}
+    monkeypatch.setenv("AIRFLOW_CONN_AZUREML_OTHER", json.dumps({"conn_type": "azureml_parallel_r", "extra": extra}))
+    _inputs(root, "2026-11-13", images=2)
+    state, tasks = _run(dag, "2026-11-13", {"conn_id": "azureml_other"})
+    assert state == "success" and set(tasks.values()) == {"success"}
+    (output,) = _output_dirs(root, "2026-11-13")
+    assert json.loads((output / "validation.json").read_text())["passed"]
 
 
 @pytest.mark.integration

@@ -1,5 +1,5 @@
 """The Airflow UI in headless Chromium (Debian's chromium and chromium-driver) driven by Selenium: log in,
-screenshot a DAG's grid, open its trigger form and screenshot that."""
+screenshot a DAG's grid, open its trigger form and screenshot that, add a connection through its form."""
 
 from __future__ import annotations
 
@@ -123,6 +123,48 @@ class AirflowUi:
         self._wait(ec.element_to_be_clickable(submit), "an enabled Trigger button in the form").click()
         self._wait(ec.invisibility_of_element_located(dialog_locator), "the trigger form to close")
         return text
+
+    def add_connection(self, conn_id: str, type_label: str, fields: dict[str, str], screenshot: Path) -> str:
+        """Admin > Connections > Add Connection: choose the connection type, screenshot its standard fields
+        (``<screenshot stem>-standard.png``) and its extra fields (``screenshot``), fill ``fields`` and save.
+
+        :param conn_id: the new connection's id.
+        :param type_label: the connection type as the type list shows it (its hook name).
+        :param fields: an extra field's name -> text typed into it.
+        :param screenshot: where the screenshot of the form with its extra fields open goes.
+        :return: the form's text, with each group open in turn, before it was filled.
+        """
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.get(f"{self.base_url}/connections")
+        opener = (By.XPATH, "//button[normalize-space()='Add Connection']")
+        self._wait(ec.element_to_be_clickable(opener), "the Add Connection button").click()
+        dialog_locator = (By.XPATH, "//*[@role='dialog'][.//*[normalize-space()='Add Connection']]")
+        dialog = self._wait(ec.visibility_of_element_located(dialog_locator), "the connection form")
+        self._wait(ec.element_to_be_clickable((By.NAME, "connection_id")), "the connection id field").send_keys(conn_id)
+        dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys(type_label)
+        option = (By.XPATH, f"//*[@role='option'][normalize-space()='{type_label}']")
+        self._wait(ec.element_to_be_clickable(option), f"{type_label!r} in the connection types").click()
+        texts = []
+        standard = screenshot.with_name(f"{screenshot.stem}-standard.png")
+        # the two groups open one at a time: the standard fields first, then the connection type's own
+        for group, shows, path in (("Standard Fields", "login", standard),
+                                   ("Extra Fields", f"element_{next(iter(fields))}", screenshot)):  # fmt: skip
+            toggle = (By.XPATH, f"//*[@role='dialog']//button[normalize-space()='{group}']")
+            button = self._wait(ec.element_to_be_clickable(toggle), f"the {group} group")
+            if button.get_attribute("aria-expanded") != "true":
+                button.click()
+            self._wait(ec.element_to_be_clickable((By.NAME, shows)), f"the fields of {group}")
+            texts.append(dialog.text)
+            self.driver.set_window_size(1600, dialog.size["height"] + 200)
+            self._screenshot(path)
+            self.driver.set_window_size(1600, 1000)
+        for name, value in fields.items():
+            self._type(self._wait(ec.element_to_be_clickable((By.NAME, f"element_{name}")), f"the field {name}"), value)
+        dialog.find_element(By.XPATH, ".//button[normalize-space()='Save']").click()
+        self._wait(ec.invisibility_of_element_located(dialog_locator), "the connection form to close")
+        return "\n".join(texts)
 
     @staticmethod
     def _type(field, text: str) -> None:

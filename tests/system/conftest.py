@@ -70,6 +70,8 @@ def stack(datastore: Path) -> Iterator[AirflowStack]:
         # after the start date (Airflow creates no task instances before it); backfills may go earlier.
         "R_PARALLEL_BATCH_START_DATE": datetime.now(UTC).isoformat(timespec="seconds"),
         "R_PARALLEL_BATCH_CATCHUP": "false",
+        # the connection's Test (POST /connections/test): off by default in Airflow
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stack = AirflowStack(datastore.parent / "stack", REPO, extra_env)

@@ -205,3 +205,33 @@ def test_marking_the_deferred_sensor_failed_cancels_the_pipeline_run(
     backend = LocalBackend(str(datastore))
     wait_until(lambda: backend.get_status(pipeline_run["value"]).status == "Canceled", timeout=120,
                what="the triggerer to cancel the pipeline run")  # fmt: skip
+
+
+def test_a_connection_saved_from_the_ui_form_runs_the_dag(stack: AirflowStack, unpaused_dag: str,
+                                                          datastore: Path) -> None:  # fmt: skip
+    """Chromium: the provider's connection form (its typed fields, the standard fields it does not use hidden) saves
+    a local-engine connection; Airflow's connection test passes with it, and a run that names it succeeds."""
+    from tests.system.browser import AirflowUi
+
+    fields = {"datastore_root": str(datastore), "process_count_per_node": "2", "r_script_dirs": str(datastore.parent)}
+    with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
+        ui.log_in(stack.username, stack.password)
+        form = ui.add_connection("azureml_ui", "Azure ML Parallel R", fields, ARTIFACTS / "connection-form.png")
+    for label in ("Engine", "Datastore folder (local engine)", "Subscription ID (Azure ML)", "Workspace (Azure ML)",
+                  "Authentication (Azure ML)", "Tenant ID (service principal)", "Client ID (service principal)",
+                  "Client secret (service principal)", "Compute cluster (Azure ML)"):  # fmt: skip
+        assert label in form, f"the connection form does not show {label!r}"
+    assert not {"Host", "Port", "Schema"} & set(form.splitlines()), "fields the engines do not use are hidden"
+    saved = stack.api.get("/connections/azureml_ui")
+    assert saved["conn_type"] == "azureml_parallel_r"
+    extra = json.loads(saved["extra"])
+    assert (extra["engine"], extra["datastore_root"], extra["process_count_per_node"]) == ("local", str(datastore), 2)
+    # what the connection list's Test button asks for (POST /connections/test with the stored connection)
+    tested = stack.api.post("/connections/test", {"connection_id": "azureml_ui", "conn_type": "azureml_parallel_r"})
+    assert tested == {"status": True, "message": f"datastore folder {datastore} exists and is writable"}
+
+    conf = {"input_path": TRIGGERED_INPUTS, "conn_id": "azureml_ui"}
+    body = {"dag_run_id": "typed-connection", "logical_date": None, "conf": conf}
+    stack.api.post(f"/dags/{unpaused_dag}/dagRuns", body)
+    run = wait_for_run(stack, "typed-connection", timeout=300)
+    assert_succeeded_with_outputs(stack, datastore, run)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 AUTH_MODES = ("service_principal", "managed_identity", "cli", "default", "workload_identity")
+# ``auth`` absent (or "auto", the connection form's default): a login and password mean a service principal
 
 
 class AzureAuthConfigError(ValueError):
@@ -30,7 +31,9 @@ class AzureAuthConfigError(ValueError):
 
 def auth_mode(extras: dict[str, Any], login: str | None, password: str | None) -> str:
     """The authentication mode the connection asks for (explicit ``auth``, else inferred)."""
-    mode = extras.get("auth") or ("service_principal" if login and password else "default")
+    mode = extras.get("auth")
+    if mode in (None, "", "auto"):  # "auto": the connection form's choice for "infer it"
+        mode = "service_principal" if login and password else "default"
     if mode not in AUTH_MODES:
         raise AzureAuthConfigError(f"auth={mode!r} in the connection extra; expected one of {', '.join(AUTH_MODES)}")
     return mode
