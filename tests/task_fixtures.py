@@ -14,6 +14,17 @@ from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 
 
+class _OutletEvent:
+    """What an operator sees of an outlet's asset event (airflow.sdk.execution_time.context.OutletEventAccessor)."""
+
+    def __init__(self) -> None:
+        self.extra: dict | None = None
+        self.partition_keys: set[str] = set()
+
+    def add_partitions(self, keys: str | list[str]) -> None:
+        self.partition_keys.update([keys] if isinstance(keys, str) else keys)
+
+
 @pytest.fixture
 def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     fake = mock.create_autospec(ParallelRunBackend, instance=True)
@@ -28,5 +39,5 @@ def context() -> dict:
         "ti": ti,
         "ds": "2026-11-24",
         "dag_run": SimpleNamespace(run_after=pendulum.datetime(2026, 11, 24, 6)),
-        "outlet_events": defaultdict(lambda: SimpleNamespace(extra=None)),
+        "outlet_events": defaultdict(_OutletEvent),
     }

@@ -67,6 +67,19 @@ def test_a_fresh_airflow_with_only_the_wheel_lists_the_provider_and_runs_the_exa
         "AIRFLOW_CONN_AZUREML_DEFAULT": json.dumps({"conn_type": "azureml_parallel_r", "extra": {
             "engine": "local", "datastore_root": str(store), "process_count_per_node": 2}}),
     })  # fmt: skip
+    # neither OpenLineage nor an Azure ML SDK is there: the local engine's DAG needs none of them
+    absent = ("openlineage", "airflow.providers.openlineage", "azure.ai.ml", "azureml.core")
+    probe = f"""
+import importlib.util
+found = []
+for name in {absent!r}:
+    try:
+        found += [name] if importlib.util.find_spec(name) else []
+    except ModuleNotFoundError:  # its parent package is not there either
+        pass
+print(found)
+"""
+    assert _run([str(python), "-c", probe], env=env, cwd=tmp_path).stdout.strip() == "[]"
     where = _run([str(python), "-c", "import azureml_parallel_r.backends.shipped_code as s; print(s.INCLUDE_DIR)"],
                  env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
     assert where == str(venv / "lib" / "python3.11" / "site-packages" / "azureml_parallel_r" / "shipped")

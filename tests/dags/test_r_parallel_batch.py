@@ -134,6 +134,16 @@ def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) 
     assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
     assert report["throughput"]["files_per_second"] > 0
     assert (output / "results" / "camera-a" / "img_0000.png" / "thumbnail.png").is_file()
+    # the outputs asset's event: the date is its partition, for downstream DAGs scheduled per date
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                  .filter(AssetModel.name == "r_parallel_batch_outputs", AssetEvent.partition_key == "2026-11-20")
+                  .all())  # fmt: skip
+        assert [event.extra for event in events] == [{"output_path": f"r-script-outputs/2026-11-20/{output.name}",
+                                                      "run_id": output.name, "date": "2026-11-20"}]  # fmt: skip
 
 
 @pytest.mark.integration

@@ -32,7 +32,9 @@ def test_passing_run_writes_the_report_and_updates_the_asset(backend: mock.Mock,
     run_id, name, content = backend.write_output_file.call_args.args
     assert (run_id, name) == ("run-9", "validation.json")
     assert json.loads(content)["output_path"] == "r-script-outputs/2026-11-24/run-9"
-    assert context["outlet_events"][ASSET].extra == {"output_path": RUN["output_path"], "run_id": "run-9"}
+    event = context["outlet_events"][ASSET]
+    assert event.extra == {"output_path": RUN["output_path"], "run_id": "run-9", "date": "2026-11-24"}
+    assert event.partition_keys == {"2026-11-24"}  # the run's date is the asset event's partition
 
 
 def test_missing_results_fail_with_a_readable_report_after_writing_it(backend: mock.Mock, context: dict) -> None:

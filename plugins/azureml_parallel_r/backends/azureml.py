@@ -62,6 +62,7 @@ from azureml_parallel_r.backends.base import (
     RunRequest,
     RunResults,
     RunState,
+    StorageLocation,
     listing_fingerprint,
 )
 from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, ENTRY_SCRIPT, stage_source_directory
@@ -247,6 +248,18 @@ class AzureMLBackend(ParallelRunBackend):
         store = self.datastore()
         next(iter(self.blobs.names("r-script-inputs")), None)
         return f"workspace {name} answers; datastore {store.name} (container {store.container_name}) can be listed"
+
+    def storage_location(self, path: str) -> StorageLocation:
+        """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
+        store = self.datastore()
+        if getattr(store, "datastore_type", "") == "AzureDataLakeGen2":
+            return StorageLocation("abfss", store.account_name, store.filesystem, path)
+        return StorageLocation("wasbs", store.account_name, store.container_name, path)
+
+    def lineage_source(self) -> str:
+        workspace = self.workspace
+        return (f"azureml://subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
+                f"/workspaces/{workspace.name}")  # fmt: skip
 
     # -- datasets ---------------------------------------------------------------------------------------
 

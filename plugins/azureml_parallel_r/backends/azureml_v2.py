@@ -67,6 +67,7 @@ from azureml_parallel_r.backends.base import (
     RunRequest,
     RunResults,
     RunState,
+    StorageLocation,
     listing_fingerprint,
 )
 from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
@@ -219,6 +220,18 @@ class AzureMLV2Backend(ParallelRunBackend):
         next(iter(self.blobs().names("r-script-inputs")), None)
         return (f"workspace {workspace.name} answers; datastore {store.name} (container {store.container_name}) can "
                 "be listed")  # fmt: skip
+
+    def storage_location(self, path: str) -> StorageLocation:
+        """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
+        store = self.datastore()
+        if str(getattr(store, "type", "")).lower().endswith("azure_data_lake_gen2"):
+            return StorageLocation("abfss", store.account_name, store.filesystem, path)
+        return StorageLocation("wasbs", store.account_name, store.container_name, path)
+
+    def lineage_source(self) -> str:
+        client = self.client
+        return (f"azureml://subscriptions/{client.subscription_id}/resourceGroups/{client.resource_group_name}"
+                f"/workspaces/{client.workspace_name}")  # fmt: skip
 
     # -- data assets ------------------------------------------------------------------------------------
 

@@ -145,6 +145,22 @@ class RunState(_Plain):
         return self.status == run_status.FINISHED
 
 
+@dataclass(frozen=True)
+class StorageLocation(_Plain):
+    """Where a datastore path lives, in the terms lineage names it by (OpenLineage's dataset naming).
+
+    :param scheme: ``file`` (a folder of this machine), ``wasbs`` (Azure Blob Storage) or ``abfss`` (ADLS Gen2).
+    :param authority: the host name (``file``) or the storage account's name.
+    :param container: the blob container or ADLS file system (None for ``file``).
+    :param path: the path: absolute for ``file``, else within the container.
+    """
+
+    scheme: str
+    authority: str
+    container: str | None
+    path: str
+
+
 @dataclass
 class RunResults(_Plain):
     """What a run left behind, for the sensor's failure summary and the output validation.
@@ -238,6 +254,17 @@ class ParallelRunBackend(abc.ABC):
     def check_connection(self) -> str:
         """Check that the engine answers, for the connection's Test button: return what was checked, raise what
         failed."""
+
+    @abc.abstractmethod
+    def storage_location(self, path: str) -> StorageLocation:
+        """Where a datastore path (``r-script-inputs/2026-11-24``) lives, for lineage.
+
+        :param path: a path on the engine's datastore.
+        """
+
+    @abc.abstractmethod
+    def lineage_source(self) -> str:
+        """The engine's own name for where its runs are (a workspace, a local datastore), for lineage."""
 
     @abc.abstractmethod
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from azureml_parallel_r.backends.base import (
     RunRequest,
     RunResults,
     RunState,
+    StorageLocation,
     failure_key,
     listing_fingerprint,
     split_rows,
@@ -131,6 +133,12 @@ class LocalBackend(ParallelRunBackend):
         finally:
             probe.unlink(missing_ok=True)
         return f"datastore folder {self.root} exists and is writable"
+
+    def storage_location(self, path: str) -> StorageLocation:
+        return StorageLocation("file", socket.gethostname(), None, str(self._datastore_path(path)))
+
+    def lineage_source(self) -> str:
+        return f"file://{socket.gethostname()}{self.root}"
 
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register the folder as the next version, or reuse the version registered for the same path, date and

@@ -131,6 +131,7 @@ class SubmitParallelRunOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.conn_id = conn_id
         self.run_id: str | None = None
+        self._lineage: dict[str, Any] = {}
 
     @cached_property
     def hook(self) -> AzureMLParallelRunHook:
@@ -188,6 +189,7 @@ class SubmitParallelRunOperator(BaseOperator):
                           request.dataset.name, request.dataset.version, request.dataset.file_count,
                           ref.output_path)  # fmt: skip
         self.run_id = ref.run_id
+        self._lineage = {"inputs": [request.dataset.path], "outputs": [ref.output_path], "run_id": ref.run_id}
         self.log.info("Pipeline run: %s", ref.url)
         context["ti"].xcom_push(key="run_id", value=ref.run_id)
         context["ti"].xcom_push(key="run_url", value=ref.url)
@@ -231,6 +233,13 @@ class SubmitParallelRunOperator(BaseOperator):
             raise ParallelRunFailedError(self.hook.backend.describe_failure(event["run_id"], event.get("message", "")))
         self.log.info(event["message"])
         return ref
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed): the input folder read, the run's output folder written,
+        and the pipeline run's id (:mod:`azureml_parallel_r.lineage`)."""
+        from azureml_parallel_r.lineage import run_lineage
+
+        return run_lineage(self.hook.backend, **self._lineage) if self._lineage else None
 
     def on_kill(self) -> None:
         """Cancel the pipeline run this task submitted or reattached to."""

@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator
 from azureml_parallel_r.backends.base import DatasetRef, RunRef
 from azureml_parallel_r.exceptions import OutputValidationError
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.operators.dataset import logical_date_tag
 from azureml_parallel_r.validation import format_report, validate_outputs
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
     Every file of the dataset must have a result row whose listed outputs exist under ``results/``, or be
     among the allowed failures; rows must parse and match the dataset. Writes ``validation.json`` (counts,
     failures, durations, throughput) beside the outputs, returns it via XCom, and fails with a readable
-    report otherwise. With ``outlets``, each Asset event carries the output path and run id in its extra.
+    report otherwise. With ``outlets``, each Asset event carries the output path, the run id and the run's date in its
+    extra, and the date as its partition (Airflow 3.2+), so a downstream DAG can be scheduled per date
+    (``PartitionedAssetTimetable``).
 
     :param run: the submit task's XCom (run_id, output_path, ...).
     :param dataset: the register task's XCom (name, version, path, file_count).
@@ -54,6 +57,7 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         self.allowed_failures = allowed_failures
         self.allowed_failure_patterns = allowed_failure_patterns
         self.conn_id = conn_id
+        self._lineage: dict[str, Any] = {}
 
     @cached_property
     def hook(self) -> AzureMLParallelRunHook:
@@ -73,11 +77,24 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         report["output_path"] = run.output_path
         report["dataset"] = dataset.to_dict()
         location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report, indent=1).encode())
+        self._lineage = {"inputs": [dataset.path, run.output_path], "outputs": [f"{run.output_path}/{REPORT_NAME}"],
+                         "run_id": run.run_id}  # fmt: skip
         report["report_location"] = location
         text = format_report(report)
         self.log.info("%s\nReport: %s", text, location)
+        date = logical_date_tag(context)
         for outlet in self.outlets or ():
-            context["outlet_events"][outlet].extra = {"output_path": run.output_path, "run_id": run.run_id}
+            event = context["outlet_events"][outlet]
+            event.extra = {"output_path": run.output_path, "run_id": run.run_id, "date": date}
+            if hasattr(event, "add_partitions"):  # Airflow 3.2+: partitioned asset events, one partition per date
+                event.add_partitions(date)
         if not report["passed"]:
             raise OutputValidationError(text)
         return report
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed): the input folder and the run's outputs read, the report
+        written, and the pipeline run's id (:mod:`azureml_parallel_r.lineage`)."""
+        from azureml_parallel_r.lineage import run_lineage
+
+        return run_lineage(self.hook.backend, **self._lineage) if self._lineage else None
