@@ -4,16 +4,20 @@
 #   - the project venv (.venv) with the locked Python dependencies (uv sync --frozen)
 #   - Azurite, Microsoft's Azure Storage emulator (npm, pinned), into .tools/azurite: the storage account of
 #     the fake Azure ML workspace that the Azure engine's tests and scripts/azure-sim.sh run against
-#   - with --system, what the system test and the container checks need (apt): PostgreSQL, Chromium and
-#     its driver, docker-compose (only to validate docker-compose.yaml; no Docker engine is needed)
-# Run by scripts/demo.sh and scripts/test.sh; run it alone to just set up.
+#   - with --system, what the system test needs (apt): PostgreSQL, Chromium and its driver
+#   - with --compose, what the container checks need (apt): docker-compose (only to validate docker-compose.yaml;
+#     no Docker engine is needed)
+# Run by scripts/demo.sh and scripts/test.sh (which asks for --system and --compose only when the tests it runs
+# need them); run it alone to just set up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SYSTEM=false
+COMPOSE=false
 for arg in "$@"; do
   case "$arg" in
     --system) SYSTEM=true ;;
-    *) echo "usage: scripts/setup.sh [--system]" >&2; exit 2 ;;
+    --compose) COMPOSE=true ;;
+    *) echo "usage: scripts/setup.sh [--system] [--compose]" >&2; exit 2 ;;
   esac
 done
 
@@ -52,14 +56,16 @@ if ! r_ready; then
   r_ready || { say "R was installed but the packages png, jpeg, jsonlite still do not load"; exit 1; }
 fi
 
+missing=()
 if [ "$SYSTEM" = true ]; then
-  missing=()
   compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
-  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 fi
+if [ "$COMPOSE" = true ]; then
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+fi
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 azurite_ready() {
   [ -x .tools/azurite/node_modules/.bin/azurite-blob ] &&

@@ -1,10 +1,30 @@
 #!/usr/bin/env bash
-# Install everything (R, PostgreSQL, Chromium, docker-compose via apt; Python deps into .venv), run ruff,
-# then the whole test suite, the system test on the real Airflow services included.
-# Extra arguments go to pytest, e.g. scripts/test.sh -k engine
+# Install what the selected tests need, run ruff, then the tests. Extra arguments go to pytest, e.g.
+#   scripts/test.sh                       everything, the system test on the real Airflow services included
+#   scripts/test.sh -m "not system"       without the system test: no PostgreSQL or Chromium is installed
+#   scripts/test.sh -k engine             any pytest selection
+#   scripts/test.sh --plan [ARGS]         only say what ARGS' selection needs installed, and stop
+# R, the project venv and Azurite are always set up; PostgreSQL and Chromium (apt) only when the selection holds a
+# system test, docker-compose (apt) only when it holds the container checks: pytest itself says what it selects.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh --system
+PLAN=false
+if [ "${1:-}" = --plan ]; then PLAN=true; shift; fi
+scripts/setup.sh
+set +e
+selected=$(.venv/bin/pytest --collect-only -q -p no:cacheprovider "$@" 2>&1)
+collected=$?
+set -e
+extras=()
+if [ "$collected" -ne 0 ] && [ "$collected" -ne 5 ]; then  # 5: nothing selected; other failures: install it all
+  extras=(--system --compose)
+else
+  grep -q '^tests/system/' <<<"$selected" && extras+=(--system)
+  grep -q '^tests/test_containers.py' <<<"$selected" && extras+=(--compose)
+fi
+echo "[test] the selected tests need: base${extras[*]:+ ${extras[*]}}" >&2
+if [ "$PLAN" = true ]; then exit 0; fi
+if [ ${#extras[@]} -gt 0 ]; then scripts/setup.sh "${extras[@]}"; fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 exec .venv/bin/pytest "$@"

@@ -27,7 +27,7 @@ AIRFLOW_SERVICES = {"airflow-apiserver": "api-server", "airflow-scheduler": "sch
 def docker_compose(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.fail("docker-compose is missing: install Debian's docker-compose package (scripts/setup.sh --system)")
+        pytest.fail("docker-compose is missing: install Debian's docker-compose package (scripts/setup.sh --compose)")
     env = {"PATH": "/usr/bin:/bin", "AIRFLOW_UID": "1234"}
     return subprocess.run([binary, "-f", str(COMPOSE), *args], capture_output=True, text=True, env=env, check=False)
 
