@@ -12,7 +12,8 @@
    Canceled run fails it with the first failed files and their R errors.
 4. **validate_outputs** checks every input has results (or is within the allowed failures), writes
    `validation.json` next to the outputs in `r-script-outputs/<date>/<pipeline run id>/`, and updates
-   the `r_parallel_batch_outputs` asset so downstream DAGs can be scheduled on it.
+   the `r_parallel_batch_outputs` asset, partitioned by date, so downstream DAGs can be scheduled on it per
+   date (the example: `r_parallel_batch_results`).
 
 The connection (`azureml_default`, or the run's `conn_id` param) picks the engine: the embedded local engine
 or Azure ML (SDK v2 or v1).
@@ -24,8 +25,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Asset, Param
+from airflow.sdk import DAG, Param
 
+from azureml_parallel_r.assets import R_PARALLEL_BATCH_OUTPUTS
 from azureml_parallel_r.deployment import env_date, env_flag
 from azureml_parallel_r.macros import run_date
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
@@ -41,8 +43,6 @@ from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 # (empty) runs for every day from the backfill's end on (apache/airflow#47886 again).
 START_DATE = env_date("R_PARALLEL_BATCH_START_DATE", default="2026-11-01")
 CATCHUP = env_flag("R_PARALLEL_BATCH_CATCHUP", default=True)
-
-OUTPUTS = Asset(name="r_parallel_batch_outputs", uri="azureml-parallel-r://r-script-outputs")
 
 with DAG(
     dag_id="r_parallel_batch",
@@ -130,7 +130,7 @@ with DAG(
         run=submit_pipeline.output,
         dataset=register_dataset.output,
         allowed_failures="{{ params.error_threshold }}",
-        outlets=[OUTPUTS],
+        outlets=[R_PARALLEL_BATCH_OUTPUTS],
         conn_id="{{ params.conn_id }}",
     )
 

@@ -45,7 +45,8 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
     assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (
         "entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_worker.py",
         "r/process_file.r", "r/worker.R", "environment/Dockerfile")}  # fmt: skip
-    assert "azureml_parallel_r/example_dags/r_parallel_batch.py" in names
+    assert {"azureml_parallel_r/example_dags/r_parallel_batch.py",
+            "azureml_parallel_r/example_dags/r_parallel_batch_results.py"} <= names  # fmt: skip
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "plugins/"))]
     assert "[apache_airflow_provider]" in entry_points
     assert "provider_info = azureml_parallel_r.get_provider_info:get_provider_info" in entry_points

@@ -354,3 +354,20 @@ def test_a_v2_job_that_fails_before_writing_anything_fails_the_sensor_with_its_e
     printed = capfd.readouterr()
     logged = printed.out + printed.err
     assert "--- step_error.txt ---" in logged and "ScriptExecution.StreamAccess.NotFound" in logged
+
+
+def test_the_downstream_dag_is_scheduled_per_date_on_the_outputs_asset(airflow_db) -> None:
+    """r_parallel_batch_results: a PartitionedAssetTimetable on the asset validate_outputs updates (its run per date:
+    tests/system)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import PartitionedAssetTimetable
+
+    from azureml_parallel_r.assets import R_PARALLEL_BATCH_OUTPUTS
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    downstream, upstream = bag.get_dag("r_parallel_batch_results"), bag.get_dag(DAG_ID)
+    assert isinstance(downstream.timetable, PartitionedAssetTimetable), type(downstream.timetable)
+    assert downstream.timetable.asset_condition == R_PARALLEL_BATCH_OUTPUTS
+    assert R_PARALLEL_BATCH_OUTPUTS in upstream.get_task("validate_outputs").outlets
+    assert all(task.retries >= 1 for task in downstream.tasks) and downstream.doc_md

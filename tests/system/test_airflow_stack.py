@@ -124,7 +124,7 @@ def test_the_sensor_waited_in_the_triggerer(stack: AirflowStack, unpaused_dag: s
 
 
 def test_a_backfill_over_three_dates_runs_two_and_skips_the_missing_folder(
-    stack: AirflowStack, unpaused_dag: str, datastore: Path
+    stack: AirflowStack, unpaused_dag: str, unpaused_downstream_dag: str, datastore: Path
 ) -> None:
     stack.cli("backfill", "create", "--dag-id", unpaused_dag,
               "--from-date", BACKFILL_DATES[0], "--to-date", BACKFILL_DATES[-1])  # fmt: skip
@@ -150,6 +150,29 @@ def test_a_backfill_over_three_dates_runs_two_and_skips_the_missing_folder(
         return backfill["completed_at"] is not None
 
     wait_until(backfill_completed, timeout=90, what="the scheduler to mark the backfill completed")
+
+
+def test_the_downstream_dag_ran_once_for_each_validated_date(stack: AirflowStack, unpaused_downstream_dag: str,
+                                                             datastore: Path) -> None:  # fmt: skip
+    """Each validated date's asset event (its partition: the date) scheduled one run of r_parallel_batch_results for
+    that date, which got the date's output folder from the event; the skipped date has none."""
+    dated = [date for date in BACKFILL_DATES if date != MISSING_DATE]
+
+    def partition_runs() -> dict[str, dict[str, Any]] | None:
+        runs = stack.api.get(f"/dags/{unpaused_downstream_dag}/dagRuns")["dag_runs"]
+        by_partition = {run.get("partition_key"): run for run in runs}
+        done = all(by_partition.get(d, {}).get("state") in FINISHED for d in dated)
+        return by_partition if done else None
+
+    by_partition = wait_until(partition_runs, timeout=180, what="a downstream run for each backfilled date")
+    assert MISSING_DATE not in by_partition
+    for date in dated:
+        run = by_partition[date]
+        assert run["state"] == "success", run
+        result = stack.api.get(f"/dags/{unpaused_downstream_dag}/dagRuns/{run['dag_run_id']}/taskInstances/"
+                               "report_outputs/xcomEntries/return_value")["value"]  # fmt: skip
+        (folder,) = output_folders(datastore, date)
+        assert result == {"date": date, "output_path": f"r-script-outputs/{date}/{folder.name}", "run_id": folder.name}
 
 
 def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
