@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 UV = REPO / ".venv" / "bin" / "uv"
 LOCKED = REPO / "requirements" / "airflow-image.txt"
 DATE = "2026-11-09"
+IMPORTED_DAG = "from azureml_parallel_r.example_dags.r_parallel_batch import dag  # noqa: F401 (an Airflow DAG)\n"
 
 
 def _run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -90,6 +91,16 @@ print(found)
     shutil.copy(example, dags / "r_parallel_batch.py")
     _run([str(python), "-m", "azureml_parallel_r.samples", str(store / "r-script-inputs" / DATE), "--images", "2"],
          env=env, cwd=tmp_path)  # fmt: skip
+    # the other way: a DAG file of the user's own that imports the example from the package
+    mine = tmp_path / "my_dags"
+    mine.mkdir()
+    # Airflow's safe mode parses only files that mention both "airflow" and "dag": the comment says the first
+    (mine / "batch.py").write_text(IMPORTED_DAG)
+    bag = ("from airflow.dag_processing.dagbag import DagBag; "
+           f"b = DagBag(dag_folder={str(mine)!r}); print(b.import_errors, b.dag_ids)")  # fmt: skip
+    assert _run([str(python), "-c", bag], env=env, cwd=tmp_path).stdout.strip().splitlines()[-1] == (
+        "{} ['r_parallel_batch']"
+    )
     airflow = str(venv / "bin" / "airflow")
     listed = _run([airflow, "providers", "list", "--output", "json"], env=env, cwd=tmp_path).stdout
     (provider,) = [p for p in json.loads(listed[listed.index("[") :]) if p["package_name"] == "azureml-parallel-r"]
