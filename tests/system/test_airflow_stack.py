@@ -186,7 +186,7 @@ def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
         values = {"input_path": TRIGGERED_INPUTS, "r_args": "--thumbnail-size\n8"}
         form = ui.trigger_from_form(unpaused_dag, ARTIFACTS / "trigger-form.png", values, run_id="ui-form-trigger")
         for title in ("Input folder override", "R script", "R script arguments", "Files per mini-batch",
-                      "Worker processes per node", "Failed files tolerated"):  # fmt: skip
+                      "Worker processes per node", "Failed files tolerated", "Connection"):  # fmt: skip
             assert title in form, f"the trigger form does not show the param {title!r}"
 
         run = wait_for_run(stack, "ui-form-trigger", timeout=300)
