@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pendulum
 import pytest
 
 from azureml_parallel_r.backends.base import StorageLocation
@@ -27,19 +26,27 @@ def _completed(events: Path, task_id: str) -> dict:
 
 
 @pytest.mark.integration
-def test_a_dag_run_reports_its_folders_and_pipeline_run_to_openlineage(airflow_db, local_connection: Path, tmp_path,
-                                                                       monkeypatch) -> None:  # fmt: skip
-    """The real OpenLineage listener of apache-airflow-providers-openlineage, writing its events to a file."""
-    from airflow.dag_processing.dagbag import DagBag
+def test_a_dag_run_reports_its_folders_and_pipeline_run_to_openlineage(airflow_db, local_connection: Path,
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    """The real OpenLineage listener of apache-airflow-providers-openlineage, writing its events to a file. In a
+    process of its own: the provider registers its listener when its plugin loads, and only if a transport is
+    configured then (airflow/providers/openlineage/plugins/openlineage.py)."""
+    import os
 
     events = tmp_path / "openlineage.jsonl"
     transport = {"type": "file", "log_file_path": str(events), "append": True}
-    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
     make_sample_inputs(str(local_connection / "r-script-inputs" / DATE), images=2)
-    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("r_parallel_batch")
-    for task in dag.tasks:
-        task.retries = 0
-    assert dag.test(logical_date=pendulum.parse(DATE)).state == "success"
+    code = f"""
+import pendulum
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag(dag_folder={str(REPO / "dags")!r}).get_dag("r_parallel_batch")
+for task in dag.tasks:
+    task.retries = 0
+print("DAG RUN STATE", dag.test(logical_date=pendulum.parse({DATE!r})).state)
+"""
+    env = {**os.environ, "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "DAG RUN STATE success" in done.stdout.splitlines(), done.stdout[-3000:]
 
     namespace = f"file://{socket.gethostname()}"
     inputs = str(local_connection / "r-script-inputs" / DATE)

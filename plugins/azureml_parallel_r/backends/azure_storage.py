@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from azureml_parallel_r.backends.base import DatasetRef
+from azureml_parallel_r.backends.base import DatasetRef, StorageLocation
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -88,6 +88,25 @@ class DatastoreBlobs:
         """Write (or replace) a blob."""
         client = self.container.get_blob_client(blob)
         self._retry(lambda: client.upload_blob(content, overwrite=True), f"uploading {blob}")
+
+
+def datastore_location(account: str, container: str, path: str, *, adls_file_system: str | None = None,
+                       ) -> StorageLocation:  # fmt: skip
+    """Where a path of a blob datastore lives (``wasbs``), or of an ADLS Gen2 one (``abfss``, its file system).
+
+    :param account: the storage account.
+    :param container: the blob container (a blob datastore).
+    :param path: the path in the container or file system.
+    :param adls_file_system: the file system of an ADLS Gen2 datastore.
+    """
+    if adls_file_system:
+        return StorageLocation("abfss", account, adls_file_system, path)
+    return StorageLocation("wasbs", account, container, path)
+
+
+def workspace_uri(subscription_id: str, resource_group: str, workspace: str) -> str:
+    """A workspace as lineage names the system a run was done in."""
+    return f"azureml://subscriptions/{subscription_id}/resourceGroups/{resource_group}/workspaces/{workspace}"
 
 
 def dataset_files_blob(name: str, version: int) -> str:

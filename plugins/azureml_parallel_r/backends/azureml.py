@@ -51,8 +51,10 @@ from azureml_parallel_r.backends.azure_settings import AzureMLSettings
 from azureml_parallel_r.backends.azure_storage import (
     DatastoreBlobs,
     container_client,
+    datastore_location,
     record_dataset_files,
     recorded_dataset_files,
+    workspace_uri,
 )
 from azureml_parallel_r.backends.base import (
     RUN_ID_PLACEHOLDER,
@@ -252,14 +254,13 @@ class AzureMLBackend(ParallelRunBackend):
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
         store = self.datastore()
-        if getattr(store, "datastore_type", "") == "AzureDataLakeGen2":
-            return StorageLocation("abfss", store.account_name, store.filesystem, path)
-        return StorageLocation("wasbs", store.account_name, store.container_name, path)
+        adls = getattr(store, "datastore_type", "") == "AzureDataLakeGen2"
+        return datastore_location(store.account_name, getattr(store, "container_name", ""), path,
+                                  adls_file_system=store.filesystem if adls else None)  # fmt: skip
 
     def lineage_source(self) -> str:
         workspace = self.workspace
-        return (f"azureml://subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
-                f"/workspaces/{workspace.name}")  # fmt: skip
+        return workspace_uri(workspace.subscription_id, workspace.resource_group, workspace.name)
 
     # -- datasets ---------------------------------------------------------------------------------------
 

@@ -55,8 +55,10 @@ from azureml_parallel_r.backends.azure_settings import AzureMLSettings
 from azureml_parallel_r.backends.azure_storage import (
     DatastoreBlobs,
     container_client,
+    datastore_location,
     record_dataset_files,
     recorded_dataset_files,
+    workspace_uri,
 )
 from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
 from azureml_parallel_r.backends.base import (
@@ -224,14 +226,13 @@ class AzureMLV2Backend(ParallelRunBackend):
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
         store = self.datastore()
-        if str(getattr(store, "type", "")).lower().endswith("azure_data_lake_gen2"):
-            return StorageLocation("abfss", store.account_name, store.filesystem, path)
-        return StorageLocation("wasbs", store.account_name, store.container_name, path)
+        adls = str(getattr(store, "type", "")).lower().endswith("azure_data_lake_gen2")
+        return datastore_location(store.account_name, getattr(store, "container_name", ""), path,
+                                  adls_file_system=store.filesystem if adls else None)  # fmt: skip
 
     def lineage_source(self) -> str:
         client = self.client
-        return (f"azureml://subscriptions/{client.subscription_id}/resourceGroups/{client.resource_group_name}"
-                f"/workspaces/{client.workspace_name}")  # fmt: skip
+        return workspace_uri(client.subscription_id, client.resource_group_name, client.workspace_name)
 
     # -- data assets ------------------------------------------------------------------------------------
 
