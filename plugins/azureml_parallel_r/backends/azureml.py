@@ -233,8 +233,10 @@ class AzureMLBackend(ParallelRunBackend):
         """The datastore's blob container (azure-storage-blob), with the datastore's credential: its account
         key or SAS token, else the workspace's identity (an identity-based datastore)."""
         store = self.datastore()
-        return container_client(store.account_name, store.container_name,
-                                store.account_key or store.sas_token or self.workspace._auth,
+        container = getattr(store, "container_name", None) or store.filesystem  # ADLS Gen2: its file system
+        return container_client(store.account_name, container,
+                                getattr(store, "account_key", None) or getattr(store, "sas_token", None)
+                                or self.workspace._auth,
                                 endpoint=store.endpoint, protocol=store.protocol)  # fmt: skip
 
     @property
@@ -249,7 +251,8 @@ class AzureMLBackend(ParallelRunBackend):
         name = self.workspace.name
         store = self.datastore()
         next(iter(self.blobs.names("r-script-inputs")), None)
-        return f"workspace {name} answers; datastore {store.name} (container {store.container_name}) can be listed"
+        container = self.blobs.container.container_name
+        return f"workspace {name} answers; datastore {store.name} (container {container}) can be listed"
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""

@@ -208,8 +208,9 @@ class AzureMLV2Backend(ParallelRunBackend):
         """The datastore's container, with its account key or SAS token, else the connection's identity."""
         credentials = getattr(store, "credentials", None)
         secret = getattr(credentials, "account_key", None) or getattr(credentials, "sas_token", None)
-        return container_client(store.account_name, store.container_name, secret or self.credential,
-                                endpoint=store.endpoint, protocol=store.protocol)  # fmt: skip
+        container = getattr(store, "container_name", None) or store.filesystem  # ADLS Gen2: its file system
+        return container_client(store.account_name, container, secret or self.credential, endpoint=store.endpoint,
+                                protocol=store.protocol)  # fmt: skip
 
     def _folder_uri(self, path: str) -> str:
         return f"azureml://datastores/{self.datastore().name}/paths/{path.strip('/')}/"
@@ -220,8 +221,8 @@ class AzureMLV2Backend(ParallelRunBackend):
         workspace = self._retry(lambda: workspaces.get(name), f"reading workspace {name}")
         store = self.datastore()
         next(iter(self.blobs().names("r-script-inputs")), None)
-        return (f"workspace {workspace.name} answers; datastore {store.name} (container {store.container_name}) can "
-                "be listed")  # fmt: skip
+        return (f"workspace {workspace.name} answers; datastore {store.name} (container "
+                f"{self.blobs().container.container_name}) can be listed")  # fmt: skip
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
