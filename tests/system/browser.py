@@ -17,6 +17,12 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage", "--window-size=1600,1000", "--force-device-scale-factor=1",
 )  # fmt: skip
 WAIT_SECONDS = 60
+# an accordion group has finished opening (its height animates up to its content's; until then the fields below the
+# animated height are clipped, so neither in its text nor in a screenshot)
+_FULLY_OPEN = (
+    "const c = arguments[0]; return c.getBoundingClientRect().height >= c.scrollHeight - 1 && "
+    "!c.getAnimations({subtree: true}).length;"
+)
 
 
 class AirflowUi:
@@ -156,6 +162,8 @@ class AirflowUi:
             if button.get_attribute("aria-expanded") != "true":
                 button.click()
             self._wait(ec.element_to_be_clickable((By.NAME, shows)), f"the fields of {group}")
+            content = self.driver.find_element(By.ID, button.get_attribute("aria-controls"))
+            self._wait(lambda d, c=content: d.execute_script(_FULLY_OPEN, c), f"the {group} group to finish opening")
             texts.append(dialog.text)
             self.driver.set_window_size(1600, dialog.size["height"] + 200)
             self._screenshot(path)
