@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from azureml_parallel_r.engine.job import JobSpec
-from azureml_parallel_r.engine.runs import start_run
 from azureml_parallel_r.run_settings import ParallelRunSettings
 from tests.azure.ml_service import MLService, arm_id_path, blob_path, datastore_path
-from tests.azure.runtime_io import download_prefix, upload_folder, upload_run_logs
+from tests.azure.runtime_io import download_prefix, run_engine, upload_folder, upload_run_logs
 from tests.azure.step_runner import StepFailed
 from tests.azure.workspace_service import WorkspaceService
 
@@ -135,24 +134,17 @@ class JobRunner:
         settings = self._settings(spec, argv, rows)
         self.started.append({"step_id": step_id, "argv": argv, "settings": settings.to_dict(),
                              "outputs": {output["uri"]: str(local) for output, local in outputs}})  # fmt: skip
-        run = start_run(
-            JobSpec(
-                run_id=step_id,
-                input_dir=bindings[_expression(spec["input_data"])],
-                output_dir=str(rows.parent if rows else work / "runtime-output"),  # where the runtime writes rows
-                entry_script=task["entry_script"],
-                source_dir=str(work / "code"),
-                logs_dir=str(work / "logs"),
-                entry_args=tuple(argv),
-                settings=settings,
-            )
+        job_spec = JobSpec(
+            run_id=step_id,
+            input_dir=bindings[_expression(spec["input_data"])],
+            output_dir=str(rows.parent if rows else work / "runtime-output"),  # where the runtime writes rows
+            entry_script=task["entry_script"],
+            source_dir=str(work / "code"),
+            logs_dir=str(work / "logs"),
+            entry_args=tuple(argv),
+            settings=settings,
         )
-        while not cancel.wait(0.1):
-            if run.state()["status"] in ENGINE_STATUS:
-                break
-        if cancel.is_set():
-            run.cancel()
-        status = ENGINE_STATUS[run.wait(timeout=600)]
+        status = ENGINE_STATUS[run_engine(job_spec, cancel)]
         for output, local in outputs:
             self._upload_output(output, local)
         upload_run_logs(self.workspace, work / "logs", step_id)
@@ -183,7 +175,7 @@ class JobRunner:
         folder."""
         value = str(binding.get("value") or binding.get("uri") or "")
         if value.startswith("${{parent.inputs."):
-            binding = job["inputs"][value[len("${{parent.inputs.") : -2]]
+            binding = job["inputs"][_expression(value).removeprefix("parent.inputs.")]
         uri = str(binding.get("uri") or "")
         data_path = arm_id_path(uri) if "/data/" in uri else None
         if data_path:

@@ -15,7 +15,6 @@ in :class:`tests.azure.job_runner.JobRunner`.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,18 +26,17 @@ from tests.azure.workspace_service import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
     CONTAINER,
+    LOCATION,
     REGION,
     RESOURCE_GROUP,
     SUBSCRIPTION,
     WORKSPACE,
+    WORKSPACE_ARM_ID,
     WS_SCOPE,
     WorkspaceService,
 )
 
-WORKSPACE_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-    f"/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}"
-)
+WORKSPACE_ID = WORKSPACE_ARM_ID
 ARTIFACT_STORE = "workspaceartifactstore"
 ARTIFACT_CONTAINER = "azureml"  # where run history keeps a run's files (ExperimentRun/dcid.<run id>/...)
 DATASTORES = {"workspaceblobstore": CONTAINER, ARTIFACT_STORE: ARTIFACT_CONTAINER}
@@ -53,6 +51,9 @@ def not_found(kind: str, name: str) -> Reply:
 
 
 def bad_request(message: str) -> Reply:
+    """The service refusing a request it validated: a UserError (the ARM error body's code, as the service answers a
+    job whose environment does not exist: "(UserError) No environment exists for name: ...",
+    https://github.com/Azure/azure-sdk-for-python/issues/38594)."""
     return Reply(400, {"error": {"code": "UserError", "message": message}})
 
 
@@ -86,7 +87,7 @@ class MLService:
     """
 
     def __init__(self, wire: Wire, workspace: WorkspaceService) -> None:
-        self.wire = wire
+        self.wire = wire  # a request the fake does not model is recorded in wire.unrouted, which fails the test
         self.workspace = workspace
         self.codes: dict[str, dict[str, Any]] = {}  # id path -> resource
         self.environments: dict[str, dict[str, Any]] = {}
@@ -113,6 +114,7 @@ class MLService:
             ("GET", ARM, rf"{scope}/datastores", self.list_datastores),
             ("GET", ARM, rf"{scope}/datastores/(?P<name>[^/]+)", self.get_datastore),
             ("POST", ARM, rf"{scope}/datastores/(?P<name>[^/]+)/listSecrets", self.datastore_secrets),
+            ("GET", ARM, rf"{scope}/data/(?P<name>[^/]+)", self.get_data_container),
             ("GET", ARM, rf"{scope}/data{versions}", self.list_data_versions),
             ("PUT", ARM, rf"{scope}/data{version}", self.put_data_version),
             ("GET", ARM, rf"{scope}/data{version}", self.get_data_version),
@@ -137,7 +139,7 @@ class MLService:
         properties = {"computeType": "AmlCompute", "provisioningState": "Succeeded",
                       "properties": {"vmSize": "STANDARD_D4S_V3", "scaleSettings": {"minNodeCount": 0,
                                                                                      "maxNodeCount": 4}}}  # fmt: skip
-        return Reply(body={**resource("computes", f"computes/{name}", properties), "location": "westeurope"})
+        return Reply(body={**resource("computes", f"computes/{name}", properties), "location": LOCATION})
 
     def list_code_versions(self, call: Call, match: Any) -> Reply:
         """Code Versions - List filtered by ``hash``/``hashVersion``: ``CodeOperations.create_or_update`` looks for
@@ -183,7 +185,9 @@ class MLService:
         return handler
 
     def get_versioned(self, kind: str, store: dict[str, dict[str, Any]]) -> Any:
-        """Versions - Get for codes, environments and components."""
+        """Versions - Get for codes, environments and components: azure-ai-ml reads a version back by name and
+        version (``CodeOperations.get``, ``EnvironmentOperations.get``, ``ComponentOperations.get``,
+        azure/ai/ml/operations/); 404 for one that does not exist."""
 
         def handler(call: Call, match: Any) -> Reply:
             path = f"{kind}/{match['name']}/versions/{match['version']}"
@@ -240,6 +244,17 @@ class MLService:
 
     # -- data assets --------------------------------------------------------------------------------------
 
+    def get_data_container(self, call: Call, match: Any) -> Reply:
+        """Data Containers - Get: a DataContainer whose ``nextVersion`` azure-ai-ml creates a data asset without a
+        version as, and ``latestVersion`` (``_create_or_update_autoincrement``, azure/ai/ml/_utils/_asset_utils.py,
+        reads ``container.properties.next_version``; 404 for a name with no version yet makes it version 1)."""
+        versions = self.data.get(match["name"])
+        if not versions:
+            return not_found("data container", match["name"])
+        latest = max(int(v) for v in versions)
+        properties = {"latestVersion": str(latest), "nextVersion": str(latest + 1), "isArchived": False}
+        return Reply(body=resource("data", f"data/{match['name']}", properties))
+
     def list_data_versions(self, call: Call, match: Any) -> Reply:
         """Data Versions - List (``DataOperations.list(name=...)``): a page of the versions; 404 for a name that has
         none (the parent data container does not exist)."""
@@ -250,9 +265,11 @@ class MLService:
 
     def put_data_version(self, call: Call, match: Any) -> Reply:
         """Data Versions - Create Or Update (``DataOperations.create_or_update``): a ``uri_folder`` version whose
-        ``dataUri`` is on a datastore of the workspace; a version is immutable (409 for another body under an
-        existing version, https://learn.microsoft.com/azure/machine-learning/concept-data#data-asset: "a data
-        asset ... version is immutable"). Its ``tags`` are the version's own (DataVersionBaseProperties)."""
+        ``dataUri`` is on a datastore of the workspace. A version is immutable
+        (https://learn.microsoft.com/azure/machine-learning/concept-data#data-asset: "a data asset ... version is
+        immutable"): a version that exists is a 409, the conflict azure-ai-ml's auto-increment retries on with the
+        next version (``_create_or_update_autoincrement`` retries ResourceExistsError). Its ``tags`` are the
+        version's own (DataVersionBaseProperties)."""
         name, version = match["name"], match["version"]
         properties = call.json()["properties"]
         datastore = str(properties.get("dataUri", "")).removeprefix("azureml://datastores/").split("/", 1)[0]
@@ -261,8 +278,6 @@ class MLService:
         with self._lock:
             versions = self.data.setdefault(name, {})
             if version in versions:
-                if versions[version]["properties"]["dataUri"] == properties.get("dataUri"):
-                    return Reply(body=versions[version])
                 conflict = {"code": "UserError", "message": f"data {name} version {version} exists and cannot change"}
                 return Reply(409, {"error": conflict})
             versions[version] = resource("data/versions", f"data/{name}/versions/{version}",
@@ -280,18 +295,20 @@ class MLService:
         """Jobs - Create Or Update (https://learn.microsoft.com/rest/api/azureml/jobs/create-or-update), as
         ``jobs.create_or_update`` sends a pipeline job (api-version 2024-01-01-preview client,
         ``_create_or_update_with_different_version_api``): 201 with the job, status NotStarted, and the job starts.
-        A job's definition cannot change once it exists (400 for a second PUT with other jobs or inputs); its
-        compute, code, environment and components must exist (400, the service validates references)."""
+        Its compute, code, environment and components must exist: the service refuses a job whose references it
+        cannot resolve (azure-ai-ml turns ``azureml:<name>:<version>`` into an ARM id without reading it, and the
+        service answers "(UserError) No environment exists for name: ..." for a missing environment,
+        https://github.com/Azure/azure-sdk-for-python/issues/38594). What the service does with a PUT on a job that
+        exists is not documented, and the backend never sends one (it reads the name first): such a PUT is recorded
+        as not modelled, which fails the test."""
         name = match["name"]
         body = call.json()
         self.job_puts.append(body)
         properties = body["properties"]
         with self._lock:
             if name in self.jobs:
-                stored = self.jobs[name]["properties"]
-                if (stored.get("jobs"), stored.get("inputs")) != (properties.get("jobs"), properties.get("inputs")):
-                    return bad_request(f"job {name} exists; a job's definition cannot be changed")
-                return Reply(200, self.jobs[name])
+                self.wire.unrouted.append(f"PUT on job {name}, which exists (not modelled)")
+                return Reply(501, {"error": {"code": "NotModelled", "message": f"job {name} exists"}})
             problem = self._missing_reference(properties)
             if problem:
                 return bad_request(problem)
@@ -366,15 +383,6 @@ class MLService:
         the runs whose parent is this run, the pipeline job's step jobs."""
         children = [r["dto"] for r in self.workspace.runs.values() if r["dto"].get("parentRunId") == match["run"]]
         return Reply(body={"value": children, "nextLink": None})
-
-    def wait_until(self, name: str, statuses: tuple[str, ...], timeout: float = 120.0) -> str:
-        """Wait until job ``name`` is in one of ``statuses`` (tests)."""
-        deadline = time.monotonic() + timeout
-        while (status := self.jobs.get(name, {}).get("properties", {}).get("status")) not in statuses:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {name} is still {status}")
-            time.sleep(0.05)
-        return str(status)
 
 
 def blob_path(uri: str) -> tuple[str, str]:

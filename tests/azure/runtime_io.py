@@ -1,13 +1,31 @@
-"""What the fake's runtimes (v1 step runner, v2 job runner) do with storage: download a folder of blobs as a mount
-or a download would give it, upload an output folder as the write mount leaves it, and keep a job's logs as its
-run's files (artifacts of origin ``ExperimentRun`` in container ``azureml``: ``ExperimentRun/dcid.<run id>/<name>``,
-azureml/core/run.py ``RUN_ORIGIN`` and ``Run._container``; azure-ai-ml's default artifact store of a job is the
-same path on ``workspaceartifactstore``, ``JobOperations._get_named_output_uri``)."""
+"""What the fake's runtimes (v1 step runner, v2 job runner) share: the local engine run as the parallel runtime until
+it ends or the service cancels it; and storage: download a folder of blobs as a mount or a download would give it,
+upload an output folder as the write mount leaves it, and keep a job's logs as its run's files (artifacts of origin
+``ExperimentRun`` in container ``azureml``: ``ExperimentRun/dcid.<run id>/<name>``, azureml/core/run.py
+``RUN_ORIGIN`` and ``Run._container``; azure-ai-ml's default artifact store of a job is the same path on
+``workspaceartifactstore``, ``JobOperations._get_named_output_uri``)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.engine.job import JobSpec
+from azureml_parallel_r.engine.runs import start_run
+
+
+def run_engine(spec: JobSpec, cancel: threading.Event) -> str:
+    """Run ``spec`` on the local engine until it ends, canceling it when ``cancel`` is set; return its end status
+    (Finished, Failed or Canceled)."""
+    run = start_run(spec)
+    while not cancel.wait(0.1):  # the engine's own state, polled
+        if run.state()["status"] in run_status.TERMINAL:
+            break
+    if cancel.is_set():
+        run.cancel()
+    return run.wait(timeout=600)
 
 
 def download_prefix(container: Any, prefix: str, target: Path) -> int:

@@ -38,9 +38,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from azureml_parallel_r.engine.job import JobSpec
-from azureml_parallel_r.engine.runs import start_run
 from azureml_parallel_r.run_settings import ParallelRunSettings
-from tests.azure.runtime_io import download_prefix, upload_folder, upload_run_logs
+from tests.azure.runtime_io import download_prefix, run_engine, upload_folder, upload_run_logs
 from tests.azure.workspace_service import CONTAINER, WorkspaceService
 
 DRIVER_FLAGS = {
@@ -104,13 +103,7 @@ class StepRunner:
         )
         self.started.append({"step_run_id": step_run_id, "argv": argv, "environment": environment,
                              "destination": destination, "settings": settings})  # fmt: skip
-        run = start_run(spec)
-        while not cancel.wait(0.1):
-            if run.state()["status"] in ("Finished", "Failed", "Canceled"):
-                break
-        if cancel.is_set():
-            run.cancel()
-        status = run.wait(timeout=600)
+        status = run_engine(spec, cancel)
         upload_folder(self.workspace.blob_service().get_container_client(CONTAINER), work / "output", destination)
         upload_run_logs(self.workspace, work / "logs", step_run_id)
         shutil.rmtree(work, ignore_errors=True)

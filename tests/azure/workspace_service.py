@@ -51,12 +51,16 @@ def _jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.unsigned"
 
 
+SCOPE = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+WORKSPACE_ARM_ID = f"{SCOPE}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}"
+
+
 def arm_workspace() -> dict[str, Any]:
     """Workspaces - Get (https://learn.microsoft.com/rest/api/azureml/workspaces/get): the fields the v1 SDK's
     model maps (azureml/_restclient/models/workspace.py); azure-ai-ml reads the same resource."""
-    scope = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+    scope = SCOPE
     return {
-        "id": f"{scope}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}",
+        "id": WORKSPACE_ARM_ID,
         "name": WORKSPACE, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
         "sku": {"name": "Basic", "tier": "Basic"}, "identity": {"type": "SystemAssigned"},
         "properties": {

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
+from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.azure_errors import describe_error
 from azureml_parallel_r.backends.azure_storage import DatastoreBlobs
 from azureml_parallel_r.backends.base import RunRequest, RunResults, RunState, failure_key, split_rows
@@ -17,7 +19,29 @@ log = logging.getLogger(__name__)
 RUN_KEY_TAGS = ("dag_id", "run_id", "task_id", "attempt")
 DEFAULT_ROWS_FILE = "parallel_run_step.txt"
 JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
-LOG_TAIL_CHARS = 8000
+
+
+def azure_state(run_id: str, azure_status: str, *, started: datetime | str | None = None,
+                ended: datetime | str | None = None) -> RunState:  # fmt: skip
+    """The backend's state of an Azure ML run or job: its status mapped (:func:`azureml_parallel_r.status.from_azure`),
+    the service's own word kept in the message when it differs, and its start and end when known.
+
+    :param run_id: the run's or job's id.
+    :param azure_status: the status the service reported.
+    :param started: when it started (a datetime, or an ISO time such as ``2026-11-24T10:00:00.123Z``).
+    :param ended: when it ended.
+    """
+    state = run_status.from_azure(azure_status)
+    message = azure_status if state == azure_status else f"{state} (Azure ML: {azure_status})"
+    return RunState(run_id=run_id, status=state, message=message, started_at=_epoch(started), ended_at=_epoch(ended))
+
+
+def _epoch(value: datetime | str | None) -> float | None:
+    if not value:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.timestamp()
 
 
 def run_tags(request: RunRequest, output_path: str, rows_file: str) -> dict[str, str]:

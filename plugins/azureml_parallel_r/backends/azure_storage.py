@@ -84,6 +84,12 @@ class DatastoreBlobs:
             return None
         return data.decode("utf-8", errors="replace")
 
+    def check_listable(self, prefix: str) -> str:
+        """List the first page below ``prefix`` (the credential can read the container); return the container's name,
+        for the connection's Test."""
+        next(iter(self.names(prefix)), None)
+        return str(self.container.container_name)
+
     def write(self, blob: str, content: bytes) -> None:
         """Write (or replace) a blob."""
         client = self.container.get_blob_client(blob)
@@ -102,6 +108,11 @@ def datastore_location(account: str, container: str, path: str, *, adls_file_sys
     if adls_file_system:
         return StorageLocation("abfss", account, adls_file_system, path)
     return StorageLocation("wasbs", account, container, path)
+
+
+def datastore_uri(datastore: str, path: str) -> str:
+    """A datastore path as Azure ML names it: ``azureml://datastores/<datastore>/paths/<path>``."""
+    return f"azureml://datastores/{datastore}/paths/{path.strip('/')}"
 
 
 def workspace_uri(subscription_id: str, resource_group: str, workspace: str) -> str:

@@ -41,8 +41,8 @@ from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.azure_errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure_runs import (
     DEFAULT_ROWS_FILE,
-    LOG_TAIL_CHARS,
     RUN_KEY_TAGS,
+    azure_state,
     collect_results,
     job_log_name,
     run_tags,
@@ -52,11 +52,13 @@ from azureml_parallel_r.backends.azure_storage import (
     DatastoreBlobs,
     container_client,
     datastore_location,
+    datastore_uri,
     record_dataset_files,
     recorded_dataset_files,
     workspace_uri,
 )
 from azureml_parallel_r.backends.base import (
+    LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
     DatasetRef,
     ParallelRunBackend,
@@ -248,10 +250,8 @@ class AzureMLBackend(ParallelRunBackend):
 
     def check_connection(self) -> str:
         """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
-        name = self.workspace.name
-        store = self.datastore()
-        next(iter(self.blobs.names("r-script-inputs")), None)
-        container = self.blobs.container.container_name
+        name, store = self.workspace.name, self.datastore()
+        container = self.blobs.check_listable("r-script-inputs")
         return f"workspace {name} answers; datastore {store.name} (container {container}) can be listed"
 
     def storage_location(self, path: str) -> StorageLocation:
@@ -403,15 +403,14 @@ class AzureMLBackend(ParallelRunBackend):
         return self._retry(lambda: Run.get(self.workspace, run_id), f"getting pipeline run {run_id}")
 
     def get_status(self, run_id: str) -> RunState:
-        run = self._pipeline_run(run_id)
-        azure_status = self._retry(run.get_status, f"reading the status of {run_id}")
-        state = run_status.from_azure(azure_status)
-        message = azure_status if state == azure_status else f"{state} (Azure ML: {azure_status})"
-        started_at = ended_at = None
-        if state in run_status.TERMINAL:  # the run's own times, for throughput (validation.json)
-            details = self._retry(run.get_details, f"reading the details of {run_id}")
-            started_at, ended_at = _epoch(details.get("startTimeUtc")), _epoch(details.get("endTimeUtc"))
-        return RunState(run_id=run_id, status=state, message=message, started_at=started_at, ended_at=ended_at)
+        return self._run_state(self._pipeline_run(run_id))
+
+    def _run_state(self, run: Any) -> RunState:
+        azure_status = self._retry(run.get_status, f"reading the status of {run.id}")
+        if run_status.from_azure(azure_status) not in run_status.TERMINAL:
+            return azure_state(run.id, azure_status)
+        details = self._retry(run.get_details, f"reading the details of {run.id}")  # its times, for throughput
+        return azure_state(run.id, azure_status, started=details.get("startTimeUtc"), ended=details.get("endTimeUtc"))
 
     def cancel(self, run_id: str) -> RunState:
         run = self._pipeline_run(run_id)
@@ -422,10 +421,10 @@ class AzureMLBackend(ParallelRunBackend):
     def fetch_results(self, run_id: str) -> RunResults:
         """Read the rows file, the failure records and the names under ``results/`` from the datastore, and the
         job's logs from the step run. Each part fails alone: what could not be read is said in the logs."""
-        state = self.get_status(run_id)
         run = self._pipeline_run(run_id)
         rows_file = _run_record(run).get("rows_file", DEFAULT_ROWS_FILE)
-        return collect_results(state, self.blobs, _output_path(run), rows_file, lambda: self._job_logs(run))
+        return collect_results(self._run_state(run), self.blobs, _output_path(run), rows_file,
+                               lambda: self._job_logs(run))  # fmt: skip
 
     def _job_logs(self, run: Any) -> dict[str, str]:
         """The step run's job logs (job_error.txt, job_result.txt) and the tails of the user stderr logs."""
@@ -447,7 +446,7 @@ class AzureMLBackend(ParallelRunBackend):
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         output_path = _output_path(self._pipeline_run(run_id))
         self.blobs.write(f"{output_path}/{name}", content)
-        return f"azureml://datastores/{self.datastore().name}/paths/{output_path}/{name}"
+        return datastore_uri(self.datastore().name, f"{output_path}/{name}")
 
 
 def _run_record(run: Any) -> dict[str, Any]:
@@ -458,10 +457,3 @@ def _run_record(run: Any) -> dict[str, Any]:
 def _output_path(run: Any) -> str:
     """The run's output folder on the datastore, as recorded at submission."""
     return _run_record(run).get("output_path", "")
-
-
-def _epoch(value: str | None) -> float | None:
-    """Epoch seconds of an ISO time from the service (``2026-11-24T10:00:00.123Z``)."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

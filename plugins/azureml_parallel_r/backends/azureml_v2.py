@@ -39,14 +39,13 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.azure_errors import describe_error, http_status, with_retries
+from azureml_parallel_r.backends.azure_errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure_runs import (
     DEFAULT_ROWS_FILE,
-    LOG_TAIL_CHARS,
+    azure_state,
     collect_results,
     job_log_name,
     run_tags,
@@ -56,12 +55,14 @@ from azureml_parallel_r.backends.azure_storage import (
     DatastoreBlobs,
     container_client,
     datastore_location,
+    datastore_uri,
     record_dataset_files,
     recorded_dataset_files,
     workspace_uri,
 )
 from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
 from azureml_parallel_r.backends.base import (
+    LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
     DatasetRef,
     ParallelRunBackend,
@@ -83,7 +84,6 @@ log = logging.getLogger(__name__)
 
 ARTIFACT_STORE = "workspaceartifactstore"
 NAMES_TRIED = 100  # <name>, <name>-2, ... : a run key whose jobs failed this many times is a bug elsewhere
-REGISTER_TRIES = 5
 
 
 class SubmissionError(RuntimeError):
@@ -130,10 +130,7 @@ def job_state(job: Job) -> RunState:
 
     :param job: the job read from the workspace.
     """
-    status = str(getattr(job.status, "value", job.status) or "NotStarted")
-    state = run_status.from_azure(status)
-    message = status if state == status else f"{state} (Azure ML: {status})"
-    return RunState(run_id=str(job.name), status=state, message=message)
+    return azure_state(str(job.name), str(getattr(job.status, "value", job.status) or "NotStarted"))
 
 
 def cancel_job(client: MLClient, name: str, *, backoff: float = 2.0) -> None:
@@ -213,16 +210,14 @@ class AzureMLV2Backend(ParallelRunBackend):
                                 protocol=store.protocol)  # fmt: skip
 
     def _folder_uri(self, path: str) -> str:
-        return f"azureml://datastores/{self.datastore().name}/paths/{path.strip('/')}/"
+        return datastore_uri(self.datastore().name, path) + "/"
 
     def check_connection(self) -> str:
         """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
         workspaces, name = self.client.workspaces, self.client.workspace_name
         workspace = self._retry(lambda: workspaces.get(name), f"reading workspace {name}")
-        store = self.datastore()
-        next(iter(self.blobs().names("r-script-inputs")), None)
-        return (f"workspace {workspace.name} answers; datastore {store.name} (container "
-                f"{self.blobs().container.container_name}) can be listed")  # fmt: skip
+        store, container = self.datastore(), self.blobs().check_listable("r-script-inputs")
+        return f"workspace {workspace.name} answers; datastore {store.name} (container {container}) can be listed"
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
@@ -242,8 +237,9 @@ class AzureMLV2Backend(ParallelRunBackend):
         registered for the same path, logical date and files (names, sizes, ETags). A missing or empty folder is
         not registered (0 files). The version's file list is kept on the datastore for validation.
 
-        Two registrations racing for the same next version: the service refuses the second (409), which takes the
-        version after.
+        The next version is azure-ai-ml's: a data asset without a version is created as its container's next one,
+        and a version another registration took first (409) makes it try the next
+        (``_create_or_update_autoincrement``, azure/ai/ml/_utils/_asset_utils.py).
         """
         from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Data
@@ -252,29 +248,19 @@ class AzureMLV2Backend(ParallelRunBackend):
         if not entries:
             return DatasetRef(name, 0, path, 0)
         fingerprint = listing_fingerprint(entries)
-        uri = self._folder_uri(path)
-        for _ in range(REGISTER_TRIES):
-            versions = self._data_versions(name)
-            for data in sorted(versions, key=lambda d: int(d.version), reverse=True):
-                mine = data.tags or {}
-                if (mine.get("path"), mine.get("logical_date"), mine.get("fingerprint")) == (
-                    path, tags.get("logical_date"), fingerprint
-                ):  # fmt: skip
-                    return DatasetRef(name, int(data.version), path, len(entries), reused=True)
-            version = max((int(d.version) for d in versions), default=0) + 1
-            asset = Data(name=name, version=str(version), type=AssetTypes.URI_FOLDER, path=uri,
-                         tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint},
-                         description=f"{path} ({len(entries)} files)")  # fmt: skip
-            try:
-                self._retry(lambda a=asset: self.client.data.create_or_update(a), f"registering data {name}")
-            except Exception as exc:
-                if http_status(exc) == 409:  # another registration took this version first
-                    continue
-                raise
-            ref = DatasetRef(name, version, path, len(entries))
-            record_dataset_files(self.blobs(), ref, [entry[0] for entry in entries])
-            return ref
-        raise RuntimeError(f"registering data {name}: version taken {REGISTER_TRIES} times in a row")
+        for data in sorted(self._data_versions(name), key=lambda d: int(d.version), reverse=True):
+            mine = data.tags or {}
+            if (mine.get("path"), mine.get("logical_date"), mine.get("fingerprint")) == (
+                path, tags.get("logical_date"), fingerprint
+            ):  # fmt: skip
+                return DatasetRef(name, int(data.version), path, len(entries), reused=True)
+        asset = Data(name=name, type=AssetTypes.URI_FOLDER, path=self._folder_uri(path),
+                     tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint},
+                     description=f"{path} ({len(entries)} files)")  # fmt: skip
+        created = self._retry(lambda: self.client.data.create_or_update(asset), f"registering data {name}")
+        ref = DatasetRef(name, int(created.version), path, len(entries))
+        record_dataset_files(self.blobs(), ref, [entry[0] for entry in entries])
+        return ref
 
     def _data_versions(self, name: str) -> list[Any]:
         from azure.core.exceptions import ResourceNotFoundError
@@ -302,16 +288,12 @@ class AzureMLV2Backend(ParallelRunBackend):
     def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
         """The live or finished job of ``run_key``, by its names (one GET each, up to the first name with no
         job); ``experiment_name`` is not needed: a job name is unique in the workspace."""
-        for name in self._names(run_key):
-            job = self._find(name)
-            if job is None:
-                return None
-            if job_state(job).status not in run_status.UNSUCCESSFUL:
-                return self._ref(job, reattached=True)
-        return None
+        _name, job = self._free_name(run_key)
+        return self._ref(job, reattached=True) if job is not None else None
 
     def _free_name(self, run_key: dict[str, str]) -> tuple[str, Job | None]:
-        """The first of the run key's names with no job, or a live or finished job of the key."""
+        """The first of the run key's names with no job, or a live or finished job of the key (the names of failed
+        and canceled jobs are passed over)."""
         for name in self._names(run_key):
             job = self._find(name)
             if job is None:
@@ -412,17 +394,25 @@ class AzureMLV2Backend(ParallelRunBackend):
         return job
 
     def get_status(self, run_id: str) -> RunState:
-        state = job_state(self._job(run_id))
+        return self._state_with_times(self._job(run_id))
+
+    def _state_with_times(self, job: Job) -> RunState:
+        """The job's state; for an ended job with its start and end from run history, for throughput
+        (validation.json): the state does not depend on them, so a failure to read them is only logged."""
+        state = job_state(job)
         if not state.terminal:
             return state
-        try:  # the run's own times, for throughput (validation.json); the state does not depend on them
-            run = self._run_record(run_id)
+        try:
+            run = self._run_record(state.run_id)
         except Exception as exc:
-            log.warning("Could not read the start and end of job %s: %s", run_id, describe_error(exc))
+            log.warning("Could not read the start and end of job %s: %s", state.run_id, describe_error(exc))
             return state
-        return RunState(run_id=state.run_id, status=state.status, message=state.message,
-                        started_at=_epoch(getattr(run, "start_time_utc", None)),
-                        ended_at=_epoch(getattr(run, "end_time_utc", None)))  # fmt: skip
+        return azure_state(
+            state.run_id,
+            str(getattr(job.status, "value", job.status)),
+            started=getattr(run, "start_time_utc", None),
+            ended=getattr(run, "end_time_utc", None),
+        )
 
     def _run_record(self, name: str) -> Any:
         """The job's run-history record (start and end times, error)."""
@@ -438,10 +428,10 @@ class AzureMLV2Backend(ParallelRunBackend):
         """Read the rows file, the failure records and the names under ``results/`` from the datastore, and the
         step job's logs from the artifact store. Each part fails alone: what could not be read is said in the
         logs."""
-        state = self.get_status(run_id)
-        tags = self._job(run_id).tags or {}
+        job = self._job(run_id)
+        tags = job.tags or {}
         rows_file = tags.get("rows_file", DEFAULT_ROWS_FILE)
-        return collect_results(state, self.blobs(), tags.get("output_path", ""), rows_file,
+        return collect_results(self._state_with_times(job), self.blobs(), tags.get("output_path", ""), rows_file,
                                lambda: self._job_logs(run_id))  # fmt: skip
 
     def _job_logs(self, run_id: str) -> dict[str, str]:
@@ -469,13 +459,4 @@ class AzureMLV2Backend(ParallelRunBackend):
         if not output_path:
             raise JobNotFoundError(f"job {run_id} records no output folder (not submitted by this backend?)")
         self.blobs().write(f"{output_path}/{name}", content)
-        return f"{self._folder_uri(output_path)}{name}"
-
-
-def _epoch(value: datetime | str | None) -> float | None:
-    """Epoch seconds of a run-history time (a datetime, or an ISO string)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.timestamp()
+        return datastore_uri(self.datastore().name, f"{output_path}/{name}")

@@ -17,6 +17,7 @@ from azureml_parallel_r.run_settings import ParallelRunSettings
 T = TypeVar("T")
 
 RUN_ID_PLACEHOLDER = "{run-id}"
+LOG_TAIL_CHARS = 8000  # how much of the end of each job log a RunResults keeps
 
 
 class _Plain:

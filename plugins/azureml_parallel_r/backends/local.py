@@ -20,6 +20,7 @@ from typing import Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.base import (
+    LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
     DatasetRef,
     ParallelRunBackend,
@@ -40,7 +41,6 @@ from azureml_parallel_r.engine.runtime import list_input_files
 DEFAULT_SOURCE_DIRECTORY = str(INCLUDE_DIR)
 REGISTRY = ".azureml-local"
 LOG_FILES = ("job_result.txt", "job_error.txt")
-LOG_TAIL_CHARS = 8000
 
 
 def files_under(folder: str, prefix: str = "") -> list[str]:
@@ -121,8 +121,6 @@ class LocalBackend(ParallelRunBackend):
         self.process_count_per_node = process_count_per_node
         self.registry = self.root / REGISTRY
 
-    # -- datasets ---------------------------------------------------------------------------------------
-
     def check_connection(self) -> str:
         """The datastore folder exists and a file can be written in it (and is removed again)."""
         if not self.root.is_dir():
@@ -139,6 +137,8 @@ class LocalBackend(ParallelRunBackend):
 
     def lineage_source(self) -> str:
         return f"file://{socket.gethostname()}{self.root}"
+
+    # -- datasets ---------------------------------------------------------------------------------------
 
     def register_file_dataset(self, path: str, *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register the folder as the next version, or reuse the version registered for the same path, date and

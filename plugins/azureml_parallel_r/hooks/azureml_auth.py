@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-AUTH_MODES = ("service_principal", "managed_identity", "cli", "default", "workload_identity")
-# ``auth`` absent (or "auto", the connection form's default): a login and password mean a service principal
+from azureml_parallel_r.get_provider_info import AUTH_MODES as _FORM_AUTH_MODES
+
+INFERRED = "auto"  # the connection form's default: ``auth`` absent means the same
+AUTH_MODES = tuple(mode for mode in _FORM_AUTH_MODES if mode != INFERRED)
 
 
 class AzureAuthConfigError(ValueError):
@@ -32,7 +34,7 @@ class AzureAuthConfigError(ValueError):
 def auth_mode(extras: dict[str, Any], login: str | None, password: str | None) -> str:
     """The authentication mode the connection asks for (explicit ``auth``, else inferred)."""
     mode = extras.get("auth")
-    if mode in (None, "", "auto"):  # "auto": the connection form's choice for "infer it"
+    if mode in (None, "", INFERRED):  # a login and password mean a service principal
         mode = "service_principal" if login and password else "default"
     if mode not in AUTH_MODES:
         raise AzureAuthConfigError(f"auth={mode!r} in the connection extra; expected one of {', '.join(AUTH_MODES)}")
@@ -83,16 +85,14 @@ def build_credential(extras: dict[str, Any], login: str | None, password: str | 
             f"service principal {login} in tenant {tenant} (azure-identity)"
         )
     if mode == "managed_identity":
-        client_id, described = _managed_identity(extras)
-        credential = identity.ManagedIdentityCredential(client_id=client_id) if client_id else (
-            identity.ManagedIdentityCredential()
-        )  # fmt: skip
-        return credential, f"{described} (azure-identity)"
+        client_id, described = _managed_identity(extras)  # None: the system-assigned identity
+        return identity.ManagedIdentityCredential(client_id=client_id), f"{described} (azure-identity)"
     if mode == "cli":  # azure-identity calls the az executable
         return identity.AzureCliCredential(), "Azure CLI login (azure-identity)"
     if mode == "workload_identity":
         return identity.WorkloadIdentityCredential(), "workload identity (azure-identity)"
-    client_id = extras.get("managed_identity_client_id")
+    client_id, _described = _managed_identity(extras)
+    # passed only when set: DefaultAzureCredential defaults it to AZURE_CLIENT_ID, which an explicit None would hide
     kwargs = {"managed_identity_client_id": client_id} if client_id else {}
     return identity.DefaultAzureCredential(**kwargs), "DefaultAzureCredential (azure-identity)"
 

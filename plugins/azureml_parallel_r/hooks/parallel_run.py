@@ -15,10 +15,12 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from azureml_parallel_r import get_provider_info as _provider
 from azureml_parallel_r.backends.base import ParallelRunBackend
 
-ENGINES = ("local", "azureml", "azureml_v2")
-CONNECTION_TYPE = "azureml_parallel_r"
+# the engines and the connection type are the provider's (get_provider_info imports nothing: its form lists them)
+ENGINES = tuple(_provider.ENGINES)
+CONNECTION_TYPE = _provider.CONNECTION_TYPE
 # the connection form's names (the Microsoft Azure provider's) -> the names the engines read
 FORM_NAMES = {"subscriptionId": "subscription_id", "resource_group_name": "resource_group", "tenantId": "tenant_id"}
 SDK_EXTRAS = {"azureml": ("Azure ML SDK v1", "v1"), "azureml_v2": ("Azure ML SDK v2 (azure-ai-ml)", "v2")}
