@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from azureml_parallel_r.backends.base import RunResults, RunState
+from azureml_parallel_r.backends.base import DatasetRef, RunResults, RunState
 from azureml_parallel_r.validation import format_report, validate_outputs
 
 FILES = ["a.png", "b.png", "sub/c.png"]
@@ -69,3 +69,22 @@ def test_row_problems_are_reported() -> None:
 def test_a_run_that_did_not_finish_fails_validation() -> None:
     report = validate_outputs(FILES, _results([_row(p) for p in FILES], status="Failed"))
     assert not report["passed"] and "the pipeline run is Failed, not Finished: why" in report["problems"]
+
+
+def test_a_run_recorded_over_another_dataset_version_or_none_is_refused() -> None:
+    """A reattached run, or a run of another deployment, over an earlier version of the inputs: its rows match the
+    file names, but its results are for other files."""
+    rows = [_row(p) for p in FILES]
+    given = DatasetRef("r-script-inputs", 2, "r-script-inputs/2026-11-24", 3)
+    results = _results(rows)
+    results.dataset = {"name": "r-script-inputs", "version": 1}
+    report = validate_outputs(FILES, results, dataset=given)
+    assert not report["passed"]
+    assert report["problems"] == [
+        "pipeline run run-1 processed dataset r-script-inputs v1, not r-script-inputs v2 that this validation was "
+        "given: its results are for other inputs; clear submit_pipeline to process this version"
+    ]
+    results.dataset = None
+    assert "records no input dataset" in validate_outputs(FILES, results, dataset=given)["problems"][0]
+    results.dataset = {"name": "r-script-inputs", "version": 2}
+    assert validate_outputs(FILES, results, dataset=given)["passed"]

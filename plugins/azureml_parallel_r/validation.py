@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.base import RunResults
+from azureml_parallel_r.backends.base import DatasetRef, RunResults
 
 LISTED = 20
 
@@ -45,12 +45,29 @@ def _parse_rows(lines: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, bad
 
 
+def _dataset_mismatch(dataset: DatasetRef, results: RunResults) -> str | None:
+    """Why the run's results are not for ``dataset``, or None when the run recorded that very version."""
+    recorded = results.dataset
+    run_id = results.state.run_id
+    if not recorded:
+        return (f"pipeline run {run_id} records no input dataset, so its results cannot be shown to be for "
+                f"{dataset.name} v{dataset.version}: submit the run again (clear submit_pipeline)")  # fmt: skip
+    if (recorded.get("name"), recorded.get("version")) != (dataset.name, dataset.version):
+        return (
+            f"pipeline run {run_id} processed dataset {recorded.get('name')} v{recorded.get('version')}, not "
+            f"{dataset.name} v{dataset.version} that this validation was given: its results are for other inputs; "
+            "clear submit_pipeline to process this version"
+        )
+    return None
+
+
 def validate_outputs(
     dataset_files: Sequence[str],
     results: RunResults,
     *,
     allowed_failures: int = 0,
     allowed_failure_patterns: Sequence[str] = (),
+    dataset: DatasetRef | None = None,
 ) -> dict[str, Any]:
     """Check a run's outputs against its input files and return the report (``report["passed"]``).
 
@@ -58,6 +75,8 @@ def validate_outputs(
     :param results: what the run left behind.
     :param allowed_failures: how many files may fail (-1: any number).
     :param allowed_failure_patterns: glob patterns of files that may always fail (they do not count).
+    :param dataset: the dataset version ``dataset_files`` belong to: the run must have been submitted over it (a run
+        recorded over another version, or over none, processed other inputs, whatever its rows say).
     """
     state = results.state
     expected = set(dataset_files)
@@ -80,6 +99,9 @@ def validate_outputs(
     unaccounted = [path for path in failed if path not in results.failures]
 
     problems = []
+    mismatch = _dataset_mismatch(dataset, results) if dataset is not None else None
+    if mismatch:
+        problems.append(mismatch)
     if state.status != run_status.FINISHED:
         problems.append(f"the pipeline run is {state.status}, not Finished: {state.message}")
     if allowed_failures != -1 and len(counted) > allowed_failures:

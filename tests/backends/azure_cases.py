@@ -36,6 +36,12 @@ def sample_request(dataset: DatasetRef, run_key: dict[str, str], experiment_name
     )
 
 
+def other_keys(key: dict[str, str]) -> list[dict[str, str]]:
+    """Keys of other submissions that share every part of ``key`` but one: a second Airflow over the same workspace
+    (or this one after its database was reset: another submission token), and another version of the inputs."""
+    return [{**key, "submission": "another-airflow"}, {**key, "dataset": "r-script-inputs:99"}]
+
+
 def wait_for_end(backend: ParallelRunBackend, run_id: str, timeout: float = 180) -> RunState:
     """The run's state once it has ended (polled, bounded)."""
     deadline = time.monotonic() + timeout

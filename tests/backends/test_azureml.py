@@ -19,10 +19,11 @@ from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.validation import validate_outputs
 from tests.azure.wire import Reply
 from tests.azure.workspace_service import CONTAINER, list_blobs_page
-from tests.backends.azure_cases import DATE, INPUTS, register_samples, sample_request, wait_for_end
+from tests.backends.azure_cases import DATE, INPUTS, other_keys, register_samples, sample_request, wait_for_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
-KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline"}
+KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
+       "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip
 
 
 @pytest.fixture
@@ -134,6 +135,19 @@ def test_a_step_that_fails_before_writing_anything_still_reports_its_error_log(f
     assert "job_error.txt" in results.failure_summary() and "NotFound" in results.failure_summary()
 
 
+def test_a_run_is_reattached_only_by_its_own_key_and_records_its_dataset_version(fake_azure, backend, dataset) -> None:
+    """Another Airflow over the same workspace, or this one after its database was reset, runs the same DAG run id and
+    try number with a submission token of its own; corrected inputs are another dataset version: neither finds the
+    run. The run records the version it processes, for validation."""
+    ref = backend.submit(_request(dataset))
+    assert backend.find_run(KEY).run_id == ref.run_id
+    assert all(backend.find_run(other) is None for other in other_keys(KEY))
+    tags = fake_azure.service.runs[ref.run_id]["dto"]["tags"]
+    assert (tags["dataset_name"], tags["dataset_version"]) == ("r-script-inputs", "1")
+    wait_for_end(backend, ref.run_id)
+    assert backend.fetch_results(ref.run_id).dataset == {"name": "r-script-inputs", "version": 1}
+
+
 def test_a_failed_tag_update_leaves_a_run_that_reattach_finds(fake_azure, backend, dataset) -> None:
     """Experiment.submit creates the run, then tags it in a second call; when that call fails, the key in the
     description (stored at creation) still finds the run, and no second pipeline is submitted."""
@@ -142,8 +156,10 @@ def test_a_failed_tag_update_leaves_a_run_that_reattach_finds(fake_azure, backen
     assert fake_azure.service.runs[ref.run_id]["dto"]["tags"] == {}
     found = backend.find_run(KEY)
     assert found is not None and found.run_id == ref.run_id and found.output_path == ref.output_path
+    assert all(backend.find_run(other) is None for other in other_keys(KEY))
     assert len(fake_azure.pipelines.submitted) == 1
     wait_for_end(backend, ref.run_id)
+    assert backend.fetch_results(ref.run_id).dataset == {"name": "r-script-inputs", "version": 1}
 
 
 def test_an_error_after_the_run_exists_returns_that_run_instead_of_submitting_again(

@@ -22,12 +22,20 @@ from azureml_parallel_r.validation import validate_outputs
 from tests.azure.ml_service import WORKSPACE_ID
 from tests.azure.wire import Reply
 from tests.azure.workspace_service import CONTAINER
-from tests.backends.azure_cases import DATE, INPUTS, TAGS, register_samples, sample_request, wait_for_end
+from tests.backends.azure_cases import (
+    DATE,
+    INPUTS,
+    TAGS,
+    other_keys,
+    register_samples,
+    sample_request,
+    wait_for_end,
+)
 from tests.conftest import CONN_VARIABLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
-       "attempt": "1"}  # fmt: skip
+       "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip
 JOB_PUT = r"/workspaces/ws-parallel-r/jobs/[^/]+$"
 
 
@@ -194,7 +202,13 @@ def test_a_retried_task_finds_its_job_by_name_with_one_read(fake_azure, backend,
     assert [(c.method, c.path.rsplit("/", 1)[1]) for c in fake_azure.wire.calls[before:]] == [("GET", ref.run_id)]
     again = backend.submit(_request(dataset))  # submitting the same key again never creates a second job
     assert again.reattached and again.run_id == ref.run_id and len(fake_azure.ml.jobs) == 1
+    # another Airflow (or this one after its database was reset: another token), or corrected inputs (another
+    # dataset version): another key, so another job name
+    assert all(backend.find_run(other) is None for other in other_keys(KEY))
+    tags = fake_azure.ml.jobs[ref.run_id]["properties"]["tags"]
+    assert (tags["dataset_name"], tags["dataset_version"]) == ("r-script-inputs", "1")
     wait_for_end(backend, ref.run_id)
+    assert backend.fetch_results(ref.run_id).dataset == {"name": "r-script-inputs", "version": 1}
 
 
 def test_a_failed_job_is_not_reattached_and_the_next_submission_takes_the_next_name(fake_azure, backend,

@@ -88,6 +88,21 @@ def test_a_failed_or_canceled_run_is_not_reattached(backend: LocalBackend, tmp_p
     assert backend.find_run(key) is None
 
 
+@pytest.mark.integration
+def test_a_run_is_reattached_only_by_its_own_key_and_records_its_dataset_version(
+    backend: LocalBackend, tmp_path: Path, write_r_script
+) -> None:
+    script = write_r_script("process_file <- function(input_path, output_dir, args) NULL\n")
+    dataset = backend.register_file_dataset(_inputs(tmp_path), name="inputs", tags=TAGS)
+    key = {"dag_id": "d", "run_id": "r3", "task_id": "t", "dataset": "inputs:1", "attempt": "1", "submission": "s1"}
+    ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key=key, r_script=str(script)))
+    assert backend.find_run(key).run_id == ref.run_id
+    assert backend.find_run({**key, "submission": "another-airflow"}) is None
+    assert backend.find_run({**key, "dataset": "inputs:2"}) is None
+    assert backend.fetch_results(ref.run_id).dataset == {"name": "inputs", "version": 1}
+    backend.cancel(ref.run_id)
+
+
 def test_unknown_run_ids_are_clear_errors(backend: LocalBackend) -> None:
     with pytest.raises(RunNotFoundError, match="no local run 'nope'"):
         backend.get_status("nope")

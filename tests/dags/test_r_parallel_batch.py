@@ -202,6 +202,52 @@ def test_rerunning_a_date_writes_a_new_output_folder_and_leaves_the_old_one(dag,
     assert [v["version"] for v in versions["versions"]] == [1], "the same date reuses its dataset version"
 
 
+COPY_R_SCRIPT = """
+process_file <- function(input_path, output_dir, args) {
+  writeLines(readLines(input_path), file.path(output_dir, "copy.txt"))
+  NULL
+}
+"""
+
+
+def _forget_dag_runs() -> None:
+    """What `docker compose down -v` (or a new Airflow over the same workspace) leaves: no DAG run, no task state."""
+    from airflow.models import DagRun
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(TaskStateStoreModel).filter(TaskStateStoreModel.dag_id == DAG_ID).delete()
+        for run in session.query(DagRun).filter(DagRun.dag_id == DAG_ID).all():
+            session.delete(run)
+
+
+@pytest.mark.integration
+def test_a_reset_database_never_reattaches_to_the_old_run_of_a_date(
+    dag, airflow_db, local_connection, tmp_path
+) -> None:
+    """The same scheduled run id and try number after the metadata database is gone, over corrected inputs: a new
+    dataset version is registered, and a new run processes it (not the old run's results validated against it)."""
+    script = tmp_path / "copy.r"
+    script.write_text(COPY_R_SCRIPT)
+    folder = local_connection / "r-script-inputs" / "2026-11-12"
+    folder.mkdir(parents=True)
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text("OLD\n")
+    assert _run(dag, "2026-11-12", {"r_script": str(script)})[0] == "success"
+    (first,) = _output_dirs(local_connection, "2026-11-12")
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text("NEW, corrected\n")
+    _forget_dag_runs()
+    state, tasks = _run(dag, "2026-11-12", {"r_script": str(script)})
+    assert state == "success" and set(tasks.values()) == {"success"}
+    (second,) = [path for path in _output_dirs(local_connection, "2026-11-12") if path != first]
+    assert (second / "results" / "a.txt" / "copy.txt").read_text() == "NEW, corrected\n"
+    report = json.loads((second / "validation.json").read_text())
+    assert report["passed"] and report["dataset"]["version"] == 2
+    assert (first / "results" / "a.txt" / "copy.txt").read_text() == "OLD\n"
+
+
 @pytest.mark.integration
 def test_a_canceled_run_fails_the_sensor(
     dag, airflow_db, local_connection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -27,7 +27,8 @@ def test_submits_the_request_and_pushes_run_id_and_url(backend: mock.Mock, conte
              allowed_failed_percent=10, output_path="r-script-outputs/2026-11-24/{run-id}")  # fmt: skip
     assert op.execute(context) == REF.to_dict()
     request = backend.submit.call_args.args[0]
-    assert request.run_key == {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task"}
+    assert request.run_key == {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task",
+                               "dataset": "inputs:2"}  # fmt: skip
     settings = request.settings
     assert (settings.mini_batch_size, settings.process_count_per_node, settings.error_threshold) == (5, None, 2)
     assert settings.allowed_failed_percent == 10.0 and settings.allowed_failed_count is None
@@ -44,7 +45,7 @@ def test_a_retried_task_reattaches_instead_of_submitting_again(backend: mock.Moc
     assert _op(experiment_name="nightly-r").execute(context)["reattached"] is True
     backend.submit.assert_not_called()
     backend.find_run.assert_called_once_with(
-        {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task"},
+        {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task", "dataset": "inputs:2"},
         experiment_name="nightly-r",
     )
 
@@ -154,16 +155,47 @@ def test_a_retry_reattaches_but_a_users_clear_submits_again(backend: mock.Mock, 
     _op().execute(context)
     first_key = backend.submit.call_args.args[0].run_key
     assert first_key["attempt"] == "1" and state["azureml_parallel_r_submission"]["done"] is True
+    assert state["azureml_parallel_r_submission"]["submission"] == first_key["submission"]
     # the user clears the task: try 2 must process the folder again (a new attempt), not reattach to try 1's run
     context["ti"].try_number = 2
     _op().execute(context)
     assert backend.find_run.call_args.args[0]["attempt"] == "2"
     assert backend.submit.call_args.args[0].run_key["attempt"] == "2"
+    assert backend.submit.call_args.args[0].run_key["submission"] != first_key["submission"]
     # try 3 dies after submitting, before it finished: try 4 (an automatic retry) looks for try 3's run
-    state["azureml_parallel_r_submission"] = {"attempt": "3", "done": False}
+    state["azureml_parallel_r_submission"] = {"attempt": "3", "submission": "try3token", "done": False}
     context["ti"].try_number = 4
     backend.find_run.return_value = RunRef(**{**REF.to_dict(), "reattached": True})
     backend.submit.reset_mock()
     assert _op().execute(context)["reattached"] is True
-    assert backend.find_run.call_args.args[0]["attempt"] == "3"
+    assert (
+        backend.find_run.call_args.args[0] | {"attempt": "3", "submission": "try3token"}
+        == backend.find_run.call_args.args[0]
+    )
     backend.submit.assert_not_called()
+
+
+def test_a_reset_database_or_another_airflow_never_reattaches_to_a_run_it_did_not_submit(
+    backend: mock.Mock, context: dict
+) -> None:
+    """The DAG run's id (scheduled__<date>) and the try number repeat after the metadata database is reset, or in a
+    second Airflow over the same workspace; the task state does not survive, and its token makes the key its own."""
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    keys = []
+    for _deployment in ("production", "the same after docker compose down -v"):
+        context["task_state_store"] = _TaskState()
+        context["ti"].try_number = 1
+        _op().execute(context)
+        keys.append(backend.find_run.call_args.args[0])
+    assert keys[0]["attempt"] == keys[1]["attempt"] == "1" and keys[0]["run_id"] == keys[1]["run_id"]
+    assert keys[0]["submission"] != keys[1]["submission"] and backend.submit.call_count == 2
+
+
+def test_the_run_key_names_the_dataset_version(backend: mock.Mock, context: dict) -> None:
+    """A run over another version of the inputs (corrected files, registered again) is never reattached to."""
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    for version in (2, 3):
+        SubmitParallelRunOperator(task_id="submit", dataset={**DATASET, "version": version}).execute(context)
+    assert [call.args[0]["dataset"] for call in backend.find_run.call_args_list] == ["inputs:2", "inputs:3"]

@@ -19,7 +19,10 @@ ASSET = Asset(name="outputs", uri="azureml-parallel-r://r-script-outputs")
 
 def _results(paths: list[str]) -> RunResults:
     rows = [json.dumps({"relative_path": p, "outputs": [], "seconds": 1.0}) for p in paths]
-    return RunResults(RunState("run-9", "Finished", started_at=1.0, ended_at=3.0), rows)
+    return RunResults(RunState("run-9", "Finished", started_at=1.0, ended_at=3.0), rows, dataset=DATASET_VERSION)
+
+
+DATASET_VERSION = {"name": "inputs", "version": 1}  # what the run recorded when it was submitted
 
 
 def test_passing_run_writes_the_report_and_updates_the_asset(backend: mock.Mock, context: dict) -> None:
@@ -44,3 +47,14 @@ def test_missing_results_fail_with_a_readable_report_after_writing_it(backend: m
     with pytest.raises(OutputValidationError, match=r"FAILED - 1/2 files have results(.|\n)*b.png"):
         op.execute(context)
     backend.write_output_file.assert_called_once()
+
+
+def test_a_run_over_another_dataset_version_fails_validation_whatever_its_rows_say(
+    backend: mock.Mock, context: dict
+) -> None:
+    backend.list_dataset_files.return_value = ["a.png", "b.png"]
+    backend.fetch_results.return_value = _results(["a.png", "b.png"])
+    newer = {**DATASET, "version": 2}
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=newer)
+    with pytest.raises(OutputValidationError, match="processed dataset inputs v1, not inputs v2"):
+        op.execute(context)

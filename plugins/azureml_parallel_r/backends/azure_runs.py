@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.azure_errors import describe_error
@@ -16,7 +17,7 @@ from azureml_parallel_r.backends.base import RunRequest, RunResults, RunState, f
 
 log = logging.getLogger(__name__)
 
-RUN_KEY_TAGS = ("dag_id", "run_id", "task_id", "attempt")
+RUN_KEY_TAGS = ("dag_id", "run_id", "task_id", "dataset", "attempt", "submission")
 DEFAULT_ROWS_FILE = "parallel_run_step.txt"
 JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
 
@@ -45,8 +46,9 @@ def _epoch(value: datetime | str | None) -> float | None:
 
 
 def run_tags(request: RunRequest, output_path: str, rows_file: str) -> dict[str, str]:
-    """The tags a submitted run carries: the request's own, the run key (``airflow_<key>``), and where its outputs
-    and rows file are.
+    """The tags a submitted run carries: the request's own, the run key (``airflow_<key>``), the input dataset
+    version it processes (``dataset_name``, ``dataset_version``: validation refuses a run recorded over another
+    version), and where its outputs and rows file are.
 
     :param request: the run.
     :param output_path: its concrete output folder on the datastore.
@@ -55,9 +57,26 @@ def run_tags(request: RunRequest, output_path: str, rows_file: str) -> dict[str,
     return {
         **request.tags,
         **{f"airflow_{k}": v for k, v in request.run_key.items()},
+        "dataset_name": request.dataset.name,
+        "dataset_version": str(request.dataset.version),
         "output_path": output_path,
         "rows_file": rows_file,
     }
+
+
+def recorded_dataset(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The input dataset a run recorded when it was submitted (``{"name", "version"}``), from its tags
+    (:func:`run_tags`), or None for a run that records none.
+
+    :param record: the run's tags (v1: completed by its description).
+    """
+    name, version = record.get("dataset_name"), record.get("dataset_version")
+    if not name or version in (None, ""):
+        return None
+    try:
+        return {"name": str(name), "version": int(version)}
+    except (TypeError, ValueError):
+        return None
 
 
 def job_log_name(name: str) -> str | None:
@@ -79,6 +98,7 @@ def collect_results(
     output_path: str,
     rows_file: str,
     read_logs: Callable[[], dict[str, str]],
+    dataset: dict[str, Any] | None = None,
 ) -> RunResults:
     """A run's results: its rows, failure records and result names from the datastore, its job logs from
     ``read_logs``. Each part fails alone; what could not be read is said in ``logs["fetch_problems.txt"]``.
@@ -88,8 +108,9 @@ def collect_results(
     :param output_path: the output folder ("" when the run records none).
     :param rows_file: the rows file's name in it.
     :param read_logs: reads the job's logs (name -> tail).
+    :param dataset: the input dataset the run recorded (:func:`recorded_dataset`).
     """
-    results = RunResults(state)
+    results = RunResults(state, dataset=dataset)
     problems: list[str] = []
 
     def part(what: str, read: Callable[[], None]) -> None:

@@ -45,6 +45,7 @@ from azureml_parallel_r.backends.azure_runs import (
     azure_state,
     collect_results,
     job_log_name,
+    recorded_dataset,
     run_tags,
 )
 from azureml_parallel_r.backends.azure_settings import AzureMLSettings
@@ -93,10 +94,13 @@ def submission_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:8]}"
 
 
-def run_description(run_key: dict[str, str], output_path: str, rows_file: str) -> str:
-    """The pipeline's description: the run key and where the outputs go, stored with the run at creation."""
-    record = {"run_key": {k: run_key[k] for k in RUN_KEY_TAGS if k in run_key}, "output_path": output_path,
-              "rows_file": rows_file}  # fmt: skip
+def run_description(request: RunRequest, output_path: str, rows_file: str) -> str:
+    """The pipeline's description: the run key, the input dataset version and where the outputs go, stored with the
+    run at creation (its tags can only be set afterwards)."""
+    key = request.run_key
+    record = {"run_key": {k: key[k] for k in RUN_KEY_TAGS if k in key}, "output_path": output_path,
+              "rows_file": rows_file, "dataset_name": request.dataset.name,
+              "dataset_version": str(request.dataset.version)}  # fmt: skip
     return DESCRIPTION_PREFIX + json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
@@ -342,7 +346,7 @@ class AzureMLBackend(ParallelRunBackend):
                 extra_environment_variables=self.settings.extra_environment_variables,
             )
             pipeline = Pipeline(
-                workspace=workspace, steps=[step], description=run_description(request.run_key, output_path, rows_file)
+                workspace=workspace, steps=[step], description=run_description(request, output_path, rows_file)
             )
             experiment = Experiment(workspace, experiment_name)
             try:
@@ -422,9 +426,10 @@ class AzureMLBackend(ParallelRunBackend):
         """Read the rows file, the failure records and the names under ``results/`` from the datastore, and the
         job's logs from the step run. Each part fails alone: what could not be read is said in the logs."""
         run = self._pipeline_run(run_id)
-        rows_file = _run_record(run).get("rows_file", DEFAULT_ROWS_FILE)
-        return collect_results(self._run_state(run), self.blobs, _output_path(run), rows_file,
-                               lambda: self._job_logs(run))  # fmt: skip
+        record = _run_record(run)
+        return collect_results(self._run_state(run), self.blobs, _output_path(run),
+                               record.get("rows_file", DEFAULT_ROWS_FILE), lambda: self._job_logs(run),
+                               recorded_dataset(record))  # fmt: skip
 
     def _job_logs(self, run: Any) -> dict[str, str]:
         """The step run's job logs (job_error.txt, job_result.txt) and the tails of the user stderr logs."""

@@ -48,6 +48,7 @@ from azureml_parallel_r.backends.azure_runs import (
     azure_state,
     collect_results,
     job_log_name,
+    recorded_dataset,
     run_tags,
 )
 from azureml_parallel_r.backends.azure_settings import AzureMLSettings
@@ -432,7 +433,7 @@ class AzureMLV2Backend(ParallelRunBackend):
         tags = job.tags or {}
         rows_file = tags.get("rows_file", DEFAULT_ROWS_FILE)
         return collect_results(self._state_with_times(job), self.blobs(), tags.get("output_path", ""), rows_file,
-                               lambda: self._job_logs(run_id))  # fmt: skip
+                               lambda: self._job_logs(run_id), recorded_dataset(tags))  # fmt: skip
 
     def _job_logs(self, run_id: str) -> dict[str, str]:
         """The step jobs' runtime logs (job_error.txt, job_result.txt, user stderr tails), and the error run history

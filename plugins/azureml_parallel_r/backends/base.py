@@ -57,7 +57,8 @@ class RunRequest(_Plain):
     :param dataset: the input FileDataset.
     :param output_path: datastore path of the outputs; ``{run-id}`` is replaced by the id of the run that
         writes them (the local run; on Azure ML the step run, chosen and recorded at submission).
-    :param run_key: tags that identify the submitting Airflow task (dag_id, run_id, task_id).
+    :param run_key: what identifies the submission (dag_id, Airflow run_id, task_id, the dataset version, the
+        submission attempt and token): a run is reattached to only with the same key.
     :param r_script: the R script, relative to the source directory or absolute.
     :param r_args: extra arguments for the R script.
     :param r_mode: ``worker`` or ``per-file``.
@@ -172,6 +173,8 @@ class RunResults(_Plain):
     :param output_files: every file under ``results/``, relative to the run's output folder.
     :param logs: the job's own logs by name (``job_result.txt``, ``job_error.txt``, ...), tails only;
         ``step_error.txt`` is the error the service recorded for a step that failed before its runtime wrote logs.
+    :param dataset: the input dataset version the run recorded when it was submitted (``{"name", "version"}``;
+        None when it records none).
     """
 
     state: RunState
@@ -179,6 +182,7 @@ class RunResults(_Plain):
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
     output_files: list[str] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
+    dataset: dict[str, Any] | None = None
 
     def failure_summary(self, limit: int = 5) -> str:
         """A readable account of why files failed: the first ``limit`` files with their R stderr tails."""
@@ -289,7 +293,7 @@ class ParallelRunBackend(abc.ABC):
     def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
         """Return the live or finished run submitted with ``run_key`` (not a failed or canceled one).
 
-        :param run_key: the submitting task's dag_id, run_id and task_id.
+        :param run_key: the submission's key (:attr:`RunRequest.run_key`).
         :param experiment_name: where it was submitted ("" for the connection's experiment).
         """
 

@@ -36,7 +36,7 @@ from azureml_parallel_r.backends.base import (
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
-from azureml_parallel_r.engine.runtime import list_input_files
+from azureml_parallel_r.inputs import list_input_files
 
 DEFAULT_SOURCE_DIRECTORY = str(INCLUDE_DIR)
 REGISTRY = ".azureml-local"
@@ -62,13 +62,15 @@ def files_under(folder: str, prefix: str = "") -> list[str]:
     return found
 
 
-def read_run_results(state: RunState, output_dir: str, logs_dir: str, rows_file_name: str) -> RunResults:
+def read_run_results(state: RunState, output_dir: str, logs_dir: str, rows_file_name: str,
+                     dataset: dict[str, Any] | None = None) -> RunResults:  # fmt: skip
     """What a local engine run left in its output folder: rows, failure records, output files, job logs.
 
     :param state: the run's status.
     :param output_dir: the run's output folder.
     :param logs_dir: the engine's logs folder for the run.
     :param rows_file_name: the append_row file's name.
+    :param dataset: the input dataset the run was submitted over (``{"name", "version"}``).
     """
     rows_file = os.path.join(output_dir, rows_file_name)
     if not os.path.isfile(rows_file):  # a controller that died: the rows of its completed mini-batches
@@ -89,7 +91,7 @@ def read_run_results(state: RunState, output_dir: str, logs_dir: str, rows_file_
         log = Path(logs_dir) / name
         if log.is_file():
             logs[name] = log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
-    return RunResults(state, rows, failures, output_files, logs)
+    return RunResults(state, rows, failures, output_files, logs, dataset)
 
 
 class RunNotFoundError(LookupError):
@@ -247,11 +249,13 @@ class LocalBackend(ParallelRunBackend):
 
     def fetch_results(self, run_id: str) -> RunResults:
         record = self._record(run_id)
+        dataset = record.get("dataset") or {}
         return read_run_results(
             self.get_status(run_id),
             str(self._datastore_path(record["output_path"])),
             record["logs_dir"],
             record.get("rows_file_name", "parallel_run_step.txt"),
+            {"name": dataset["name"], "version": dataset["version"]} if "name" in dataset else None,
         )
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -30,8 +31,11 @@ class SubmitParallelRunOperator(BaseOperator):
     """Submit a pipeline with one ParallelRunStep that hands each input file to an R script.
 
     Pushes ``run_id`` and ``run_url`` to XCom and returns the run reference. The submission is tagged with
-    a run key (dag_id, Airflow run_id, task_id): a retried or restarted task finds the live or finished
-    run with that key and reattaches instead of submitting a second one. Killing the task cancels the run.
+    a run key: the DAG run and task (dag_id, Airflow run_id, task_id), the input dataset version, the submission
+    attempt and a random submission token kept in Airflow's task state. A retried or restarted task finds the
+    live or finished run with that key and reattaches instead of submitting a second one; nothing else can
+    match it: a DAG run of the same id in another Airflow deployment, or after the metadata database was reset,
+    has its own token, and a run over another dataset version its own dataset. Killing the task cancels the run.
 
     :param dataset: the registered FileDataset (the register task's XCom: name, version, path, file_count).
     :param r_script: the R script, relative to the source directory (``include/``), or absolute under a folder
@@ -143,6 +147,7 @@ class SubmitParallelRunOperator(BaseOperator):
             raise ValueError(f"dataset must be the register task's XCom (a dict), got {self.dataset!r}")
         if self.r_mode not in ("worker", "per-file"):
             raise ValueError(f"r_mode must be 'worker' or 'per-file', got {self.r_mode!r}")
+        dataset = DatasetRef.from_dict(self.dataset)
         r_args = self.r_args or []
         if isinstance(r_args, str) or not all(isinstance(arg, str) for arg in r_args):
             raise ValueError(f"r_args must be a list of strings, got {r_args!r}")
@@ -161,9 +166,9 @@ class SubmitParallelRunOperator(BaseOperator):
             environment_variables={str(k): str(v) for k, v in (self.environment_variables or {}).items()},
         )
         return RunRequest(
-            dataset=DatasetRef.from_dict(self.dataset),
+            dataset=dataset,
             output_path=self.output_path.strip("/"),
-            run_key=run_key(context),
+            run_key={**run_key(context), "dataset": f"{dataset.name}:{dataset.version}"},
             r_script=self.r_script,
             r_args=list(r_args),
             r_mode=self.r_mode,
@@ -194,7 +199,7 @@ class SubmitParallelRunOperator(BaseOperator):
         context["ti"].xcom_push(key="run_id", value=ref.run_id)
         context["ti"].xcom_push(key="run_url", value=ref.url)
         if store is not None:  # this try is complete: running the task again is a user's clear, not a retry
-            store.set(SUBMISSION_STATE, {"attempt": request.run_key["attempt"], "run_id": ref.run_id, "done": True})
+            store.set(SUBMISSION_STATE, {**self._submission(request), "run_id": ref.run_id, "done": True})
         if self.wait_for_completion:
             if self.deferrable:
                 self.defer(
@@ -211,21 +216,34 @@ class SubmitParallelRunOperator(BaseOperator):
     def _with_submission_attempt(self, request: RunRequest, store: Any, try_number: int) -> RunRequest:
         """Tell an automatic retry from a user's clear, with the task state that Airflow keeps across tries
         (``task_state_store``): a try that died or failed before it finished leaves ``done: false``, and the
-        retry reattaches to that try's run (same submission attempt in the run key); a finished try leaves
-        ``done: true``, so running the task again means the user cleared it, and the folder is processed again
-        (a new attempt: the try number, new with every clear). Without a task state store (Airflow < 3.3),
-        every run of the task reattaches."""
+        retry reattaches to that try's run (same submission attempt and token in the run key); a finished try
+        leaves ``done: true``, so running the task again means the user cleared it, and the folder is processed
+        again (a new attempt: the try number, new with every clear, and a new token).
+
+        The token is what makes the key this deployment's own: a task state lives in the metadata database, so a
+        database that was reset (``docker compose down -v``), or another Airflow pointed at the same workspace, has
+        none, draws a new token and never reattaches to a run it did not submit, although its DAG run has the same
+        id (``scheduled__<date>``) and its try starts at 1 again. Without a task state store (Airflow < 3.3), every
+        run of the task reattaches to a run of the same DAG run and dataset version."""
         state = store.get(SUBMISSION_STATE) or {}
-        retry = isinstance(state, dict) and state.get("attempt") and not state.get("done")
-        attempt = str(state["attempt"]) if retry else str(try_number)
+        retry = isinstance(state, dict) and state.get("attempt") and state.get("submission") and not state.get("done")
         if retry:
+            attempt, token = str(state["attempt"]), str(state["submission"])
             self.log.info("Try %d retries submission attempt %s: reattaching to its run if it exists", try_number,
                           attempt)  # fmt: skip
-        elif state:
-            self.log.info("This task finished before (run %s): a clear, so the folder is processed again",
-                          state.get("run_id"))  # fmt: skip
-        store.set(SUBMISSION_STATE, {"attempt": attempt, "done": False})
-        return dataclasses.replace(request, run_key={**request.run_key, "attempt": attempt})
+        else:
+            attempt, token = str(try_number), secrets.token_hex(8)
+            if state:
+                self.log.info("This task finished before (run %s): a clear, so the folder is processed again",
+                              state.get("run_id"))  # fmt: skip
+        request = dataclasses.replace(request, run_key={**request.run_key, "attempt": attempt, "submission": token})
+        store.set(SUBMISSION_STATE, {**self._submission(request), "done": False})
+        return request
+
+    @staticmethod
+    def _submission(request: RunRequest) -> dict[str, str]:
+        """What the task state keeps of a submission: its attempt and token."""
+        return {"attempt": request.run_key["attempt"], "submission": request.run_key["submission"]}
 
     def execute_complete(self, context: Context, event: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the run reference, or fail with the run's failure summary."""

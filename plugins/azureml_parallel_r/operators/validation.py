@@ -73,6 +73,7 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             backend.fetch_results(run.run_id),
             allowed_failures=int(self.allowed_failures),
             allowed_failure_patterns=list(self.allowed_failure_patterns or ()),
+            dataset=dataset,
         )
         report["output_path"] = run.output_path
         report["dataset"] = dataset.to_dict()
