@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r import status
-from azureml_parallel_r.engine.runtime import ParallelRunJob, list_input_files
+from azureml_parallel_r.engine.runtime import ParallelRunJob
 from tests.engine.conftest import read_events
 
 
@@ -178,13 +178,6 @@ def test_entry_script_without_run_fails_the_job(make_spec, tiny_entry: Path) -> 
     (tiny_entry / "no_run.py").write_text("def init():\n    pass\n")
     final, state = _run(make_spec({"a": "ok"}, entry_script="no_run.py"))
     assert final == status.FAILED and "defines no run(mini_batch) function" in state["message"]
-
-
-def test_input_files_are_listed_recursively_in_path_order(tmp_path: Path) -> None:
-    for name in ["b/2", "a/1", "c", "a/z/3"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("x")
-    assert [str(Path(p).relative_to(tmp_path)) for p in list_input_files(str(tmp_path))] == ["a/1", "a/z/3", "b/2", "c"]
 
 
 @pytest.mark.parametrize("missing", ["source_dir", "entry_script"])

@@ -41,31 +41,11 @@ from typing import Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.job import CANCEL_FILE, STATUS_FILE, JobSpec, write_json
+from azureml_parallel_r.inputs import list_input_files
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INIT_TIMEOUT_SECONDS = 600.0
 STOP_GRACE_SECONDS = 10.0
-
-
-def list_input_files(input_dir: str) -> list[str]:
-    """Return every file below ``input_dir``, sorted by relative path. Folder links are followed, but a
-    folder already walked (a link loop, or two links to one folder) is walked once: each file is one item.
-
-    :param input_dir: the dataset folder.
-    """
-    if not os.path.isdir(input_dir):
-        raise ValueError(f"input folder not found: {input_dir}")
-    found = []
-    walked: set[tuple[int, int]] = set()
-    for folder, dirs, names in os.walk(input_dir, followlinks=True):
-        info = os.stat(folder)
-        if (info.st_dev, info.st_ino) in walked:
-            dirs[:] = []
-            continue
-        walked.add((info.st_dev, info.st_ino))
-        dirs.sort()
-        found.extend(os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name)))
-    return sorted(found, key=lambda path: os.path.relpath(path, input_dir))
 
 
 def _child_setup() -> Callable[[], None]:
