@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,6 +117,27 @@ def write_inputs(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
         return root
 
     return write
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str, int], Path]]:
+    """Return a function mounting a fresh file system of ``size`` bytes (tmpfs) at ``tmp_path/<name>``: a disk that
+    really fills up (ENOSPC), as a node's local disk or an output mount does. Needs root (CI and the compose
+    image's build run as root); skipped otherwise. Unmounted after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mounted: list[Path] = []
+
+    def mount(name: str, size: int) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)], check=True)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
 def live_processes(marker: str) -> list[int]:

@@ -23,6 +23,10 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
 ``--r-restart-every N``    restart R after every N files, to bound slow leaks (default: only after a file
                            fails, which always restarts R)
 
+Of the runtime's own arguments it reads ``--run_invocation_timeout``: a mini-batch stops taking files shortly
+before it (:func:`invocation_margin`) and returns the rows of the files it finished, rather than being killed
+with them; the runtime counts the others as failed (and tries them again while tries are left).
+
 How Azure ML tells a ParallelRunStep where a FileDataset input is mounted: the driver gets the input only by
 name (``--input_fds_0 NAME``, azureml/pipeline/core/_parallel_run_step_base.py), and the job's environment
 lists the dataset variables in ``AZUREML_DATASET_ENVIRONMENT_VARS`` (``NAME:mount,...``) with the mount path
@@ -33,18 +37,23 @@ files lie outside it rather than filing their outputs under their absolute paths
 
 :func:`run` returns one JSON line per succeeded file (input, relative_path, outputs, seconds, value,
 warnings). A failed file is left out, so the runtime counts it, and its error (message, R stderr tail,
-attempt) is written to ``failures/<relative path>.json``. Standard library only (plus R): this file ships
-to the compute nodes.
+attempt) is written to ``failures/<relative path>.json``. A file fails alone, with a record, also when its
+outputs cannot be filed (a link to nothing among them, a full or refused output disk) and when the node's scratch
+disk was full while it ran (R only warns about, or does not even notice, a write that failed there). Standard
+library only (plus R): this file ships to the compute nodes.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import errno
 import logging
 import os
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +68,18 @@ from r_worker import FileOutcome, RSetupError, RWorker, find_rscript  # noqa: E4
 
 SOURCE_DIR = os.path.dirname(_HERE)
 DEFAULT_R_SCRIPT = os.path.join("r", "process_file.r")
+# R warnings that say a write failed: R goes on after them, with an output it did not finish
+WRITE_FAILURE_WARNINGS = ("problem writing to connection", "problem closing connection", "No space left on device")
 logger = logging.getLogger("azureml_parallel_r.entry")
+
+
+def invocation_margin(timeout: float) -> float:
+    """How long before ``run_invocation_timeout`` a mini-batch stops taking files: a tenth of it, at least 1 s and
+    at most 10 s (time to stop R and return the rows before the runtime kills the process).
+
+    :param timeout: the runtime's ``run_invocation_timeout`` in seconds.
+    """
+    return min(10.0, max(1.0, 0.1 * timeout))
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,7 @@ class EntryConfig:
     :param input_root: the dataset's root folder (its mount or download folder).
     :param rscript: the Rscript executable.
     :param restart_every: restart R after this many files (None: only after a failure).
+    :param invocation_timeout: the runtime's ``run_invocation_timeout`` in seconds (None: not given).
     """
 
     r_script: str
@@ -84,6 +105,7 @@ class EntryConfig:
     input_root: str
     rscript: str
     restart_every: int | None = None
+    invocation_timeout: float | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-name")
     parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
     parser.add_argument("--r-restart-every", type=int, default=None)
+    parser.add_argument("--run_invocation_timeout", type=float, default=None)  # the runtime's own
     return parser
 
 
@@ -185,6 +208,7 @@ def parse_config(argv: list[str]) -> EntryConfig:
         input_root=input_root,
         rscript=find_rscript(args.rscript),
         restart_every=args.r_restart_every,
+        invocation_timeout=args.run_invocation_timeout if (args.run_invocation_timeout or 0) > 0 else None,
     )
 
 
@@ -238,6 +262,8 @@ class BatchProcessor:
 
         :param input_paths: local paths of the input files.
         """
+        timeout = self.config.invocation_timeout
+        deadline = time.monotonic() + timeout - invocation_margin(timeout) if timeout else None
         relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]  # or raise
         self.layout.refresh()
         done = self._finished_earlier(relatives)
@@ -245,20 +271,22 @@ class BatchProcessor:
             logger.info("%d of %d files of this mini-batch have results from an earlier try", len(done),
                         len(relatives))  # fmt: skip
             todo = [i for i, relative in enumerate(relatives) if relative not in done]
-            return list(done.values()) + self._run_files([input_paths[i] for i in todo], [relatives[i] for i in todo])
-        return self._run_files(input_paths, relatives)
+            return list(done.values()) + self._run_files([input_paths[i] for i in todo], [relatives[i] for i in todo],
+                                                         deadline)  # fmt: skip
+        return self._run_files(input_paths, relatives, deadline)
 
-    def _run_files(self, input_paths: list[str], relatives: list[str]) -> list[str]:
-        """Run R over the files; return the rows of those that succeeded."""
+    def _run_files(self, input_paths: list[str], relatives: list[str], deadline: float | None = None) -> list[str]:
+        """Run R over the files until ``deadline`` (``time.monotonic()``); return the rows of those that succeeded.
+        Files the deadline left unfinished fail with a record; the runtime counts them and tries them again."""
         if not input_paths:
             return []
         scratches = self.layout.scratch_paths(len(input_paths))  # R creates each one
         args = list(self.config.r_args)
         items = list(zip(input_paths, scratches, strict=True))
         if self.config.r_mode == "per-file":
-            outcomes: Iterator[FileOutcome] = (self._process_alone(path, scratch, args) for path, scratch in items)
+            outcomes: Iterator[FileOutcome] = self._process_alone(items, args, deadline)
         else:
-            outcomes = self.worker.process_many(items, args)
+            outcomes = self.worker.process_many(items, args, deadline=deadline)
         rows = []
         handled = 0
         try:
@@ -267,6 +295,14 @@ class BatchProcessor:
                 handled += 1
                 if row is not None:
                     rows.append(row)
+            if handled < len(items):  # the deadline came first: these files were not started
+                logger.warning("run_invocation_timeout is near: %d of %d files of this mini-batch were not started",
+                               len(items) - handled, len(items))  # fmt: skip
+                for i in range(handled, len(items)):
+                    self.layout.discard(scratches[i])
+                    self._failed(input_paths[i], relatives[i], FileOutcome(ok=False, kind="invocation_timeout",
+                                 error="not started: its mini-batch reached run_invocation_timeout first"))  # fmt: skip
+                handled = len(items)
         finally:
             self.journal.flush()
             for scratch in scratches[handled:]:  # files not reached when R could not be restarted
@@ -286,26 +322,36 @@ class BatchProcessor:
             if os.path.isdir(self.layout.results_path(relative))
         }
 
-    def _process_alone(self, input_path: str, scratch: str, args: list[str]) -> FileOutcome:
-        """Per-file mode: a fresh R process for this one file."""
-        try:
-            return self.worker.process(input_path, scratch, args)
-        finally:
-            self.worker.close()
+    def _process_alone(self, items: list[tuple[str, str]], args: list[str],
+                       deadline: float | None) -> Iterator[FileOutcome]:  # fmt: skip
+        """Per-file mode: a fresh R process for each file, none started once ``deadline`` has passed."""
+        for input_path, scratch in items:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            try:
+                yield self.worker.process(input_path, scratch, args, deadline=deadline)
+            finally:
+                self.worker.close()
 
     def _file_done(self, input_path: str, relative: str, scratch: str, outcome: FileOutcome) -> str | None:
         """File a finished file's outputs or its failure; return its result row when it succeeded."""
+        if outcome.kind == "cut":
+            outcome = dataclasses.replace(outcome, kind="invocation_timeout")
+        outcome = self._checked_writes(outcome)  # before anything is removed: the disk as the file left it
         if not outcome.ok:
             self.layout.discard(scratch)
-            try:
-                attempt = self.layout.record_failure(relative, self._failure_record(input_path, relative, outcome))
-            except OSError as exc:  # never let one file's record fail the other files of the mini-batch
-                logger.error("%r failed (%s: %s) and its failure record could not be written: %s", relative,
-                             outcome.kind, outcome.error, exc)  # fmt: skip
-                return None
-            logger.warning("%r failed (attempt %d, %s): %s", relative, attempt, outcome.kind, outcome.error)
+            self._failed(input_path, relative, outcome)
             return None
-        outputs = self.layout.commit(scratch, relative)
+        try:
+            outputs = self.layout.commit(scratch, relative)
+        except OSError as exc:  # this file's outputs cannot be filed: it fails alone, the others keep their rows
+            self.layout.discard(scratch)
+            full = " (the output disk is full)" if exc.errno == errno.ENOSPC else ""
+            self._failed(input_path, relative, dataclasses.replace(
+                outcome, ok=False, kind="filing_error", value=None,
+                error=f"its outputs could not be put under results/{full}: {exc.strerror or exc}"
+                      + (f": {exc.filename}" if exc.filename else "")))  # fmt: skip
+            return None
         self.layout.clear_failure(relative)
         row: dict[str, Any] = {
             "input": input_path,
@@ -319,6 +365,33 @@ class BatchProcessor:
         line = json_line(row)
         self.journal.record(relative, line)
         return line
+
+    def _checked_writes(self, outcome: FileOutcome) -> FileOutcome:
+        """The outcome, failed when the file's writes may not all have reached the disk: R warned that a write
+        failed, or the node's scratch disk was full while the file ran (R does not notice every failed write: a
+        ``png()`` device leaves a truncated image without a word). A failure that met a full disk says so."""
+        full = self.layout.scratch_full(time.time() - outcome.seconds)  # R runs ahead: no earlier than its start
+        if outcome.ok:
+            warned = [w for w in outcome.warnings if any(text in w for text in WRITE_FAILURE_WARNINGS)]
+            if full or warned:
+                reason = f"{full}; free space on it, or write smaller outputs" if full else f"R warned: {warned[0]}"
+                return dataclasses.replace(outcome, ok=False, value=None, kind="disk_full" if full else "write_error",
+                                           error=f"its outputs may be incomplete: {reason}")  # fmt: skip
+        elif full and outcome.kind in ("r_error", "crash"):
+            return dataclasses.replace(outcome, kind="disk_full", error=f"{full}: {outcome.error}")
+        return outcome
+
+    def _failed(self, input_path: str, relative: str, outcome: FileOutcome) -> None:
+        """Record a failed file (``failures/<path>.json``) and log it; a record that cannot be written is logged
+        and never fails the other files of the mini-batch."""
+        try:
+            attempt = self.layout.record_failure(relative, self._failure_record(input_path, relative, outcome))
+        except OSError as exc:
+            logger.error("%r failed (%s: %r) and its failure record could not be written: %s", relative,
+                         outcome.kind, outcome.error, exc)  # fmt: skip
+            return
+        # names and errors as Python literals: a name or an R message holding a line break cannot forge a log line
+        logger.warning("%r failed (attempt %d, %s): %r", relative, attempt, outcome.kind, outcome.error)
 
     def _failure_record(self, input_path: str, relative: str, outcome: FileOutcome) -> dict[str, Any]:
         return {

@@ -39,6 +39,8 @@ RESULTS_DIR = "results"
 FAILURES_DIR = "failures"
 HASHED_FAILURES = "_hashed"
 SCRATCH_DIR = "azureml-parallel-r-scratch"
+FULL_MARKER = ".disk-full"  # touched in the scratch folder by a process that found the scratch disk full
+LOW_SPACE_BYTES = 1 << 20  # a scratch disk with less free space than this counts as full
 
 
 # Characters Python's str.splitlines() (and other readers) treat as line breaks but JSON leaves unescaped
@@ -70,9 +72,19 @@ def write_json_atomic(path: str, data: Any) -> None:
     """
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(json_line(data))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json_line(data))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk: no half-written file left beside the record
+            os.remove(tmp)
+        raise
+
+
+class FilingError(OSError):
+    """A succeeded file's outputs cannot be put under ``results/`` as they are (a link to nothing or to a folder,
+    the file's output folder gone)."""
 
 
 class InputOutsideRootError(ValueError):
@@ -111,6 +123,7 @@ class OutputLayout:
         self._made_dirs: set[str] = set()
         self._failures_exist = True
         self._rename: bool | None = None  # whether scratch folders can be renamed into the output folder
+        self._root_user = os.geteuid() == 0  # may use the blocks a file system keeps for root
 
     def results_path(self, relative_path: str) -> str:
         return os.path.join(self.output_dir, RESULTS_DIR, relative_path)
@@ -167,11 +180,50 @@ class OutputLayout:
         """
         target = self.results_path(relative_path)
         self._makedirs(os.path.dirname(target))
-        outputs = sorted(_files_below(scratch))
-        if not (self._renames_work() and self._rename_into(scratch, target)):
-            self._copy_into(scratch, target, outputs)
+        try:
+            outputs = sorted(_files_below(scratch))
+        except FileNotFoundError as exc:
+            if os.path.isdir(scratch):
+                raise
+            raise FilingError(errno.ENOENT, "the file's output folder is gone (did the R script remove it?)",
+                              scratch) from exc  # fmt: skip
+        try:
+            if not (self._renames_work() and self._rename_into(scratch, target)):
+                self._copy_into(scratch, target, outputs)
+        except OSError:
+            _remove(target)  # a half copy (a full disk, a refused write): nothing of the file under results/
+            raise
         base = os.path.join(RESULTS_DIR, relative_path, "")
         return [base + name for name in outputs]
+
+    def scratch_full(self, since: float) -> str | None:
+        """Why a file that started at ``since`` (``time.time()``) may have lost writes to the node's scratch disk,
+        or None. R only warns, or says nothing at all (a ``png()`` device), when a write fails on a full disk, and
+        leaves a truncated output: so a file counts as failed when the scratch disk is full when it ends (less than
+        ``LOW_SPACE_BYTES`` free), or when another process of this node found it full since the file started (it
+        may have freed space since: its own failed file's scratch folder). Two system calls.
+
+        :param since: when the file started.
+        """
+        parent = os.path.dirname(self.scratch_root)
+        marker = os.path.join(parent, FULL_MARKER)
+        try:
+            disk = os.statvfs(parent)
+        except OSError:
+            return None
+        free = (disk.f_bfree if self._root_user else disk.f_bavail) * disk.f_frsize
+        if free < LOW_SPACE_BYTES:
+            with contextlib.suppress(OSError):  # an empty file needs no space; its time says when
+                with open(marker, "a"):
+                    pass
+                os.utime(marker)
+            return f"the node's scratch disk ({parent}) is full ({free} bytes free)"
+        try:
+            if os.stat(marker).st_mtime >= since:
+                return f"the node's scratch disk ({parent}) was full while this file ran"
+        except OSError:
+            pass
+        return None
 
     def _renames_work(self) -> bool:
         if self._rename is None:
@@ -295,12 +347,23 @@ def _process_alive(pid: int) -> bool:
 
 
 def _files_below(folder: str, prefix: str = "") -> list[str]:
-    """Relative paths of the files below ``folder`` (no symlinks followed)."""
+    """Relative paths of the files below ``folder`` (no symlinks followed). A link is filed as what it points to
+    where outputs are copied: a link to nothing or to a folder raises :class:`FilingError`, wherever outputs go, so
+    that a file's outputs are the same on every engine. Links cost a ``stat`` each; nothing else does."""
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 found.extend(_files_below(entry.path, f"{prefix}{entry.name}/"))
-            else:
-                found.append(prefix + entry.name)
+                continue
+            if entry.is_symlink():
+                try:
+                    points_to_folder = entry.is_dir()
+                except OSError:
+                    points_to_folder = False
+                if points_to_folder or not os.path.exists(entry.path):
+                    what = "a link to a folder" if points_to_folder else "a link to nothing"
+                    raise FilingError(errno.EINVAL, f"output {prefix + entry.name!r} is {what}; write files, not "
+                                      "links", entry.path)  # fmt: skip
+            found.append(prefix + entry.name)
     return found

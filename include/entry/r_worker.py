@@ -5,10 +5,11 @@ travel as JSON lines over two dedicated pipes (never stdin/stdout), so nothing t
 can corrupt them; R's stdout and stderr are appended to a log file, whose tail is attached to a failure.
 
 A file that makes R crash (segfault, ``quit()``) or run past ``file_timeout`` fails alone: the process
-group is killed and the next file gets a fresh worker. After a file fails with an R error, R is restarted
-too (a failure may leave R broken, e.g. out of memory, and must not fail the files after it; the cost is
-paid only on failure), and with ``restart_every`` R is also restarted after that many files, to bound slow
-leaks. Standard library only: this module ships to the compute nodes.
+group is killed and the next file gets a fresh worker. A batch may also have a deadline (the runtime's
+``run_invocation_timeout``): R is stopped there, and the files finished so far keep their outcomes. After a
+file fails with an R error, R is restarted too (a failure may leave R broken, e.g. out of memory, and must not
+fail the files after it; the cost is paid only on failure), and with ``restart_every`` R is also restarted after
+that many files, to bound slow leaks. Standard library only: this module ships to the compute nodes.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ WORKER_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 STDERR_TAIL_CHARS = 4000
 STDERR_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 2.0
-EXIT_CHECK_SECONDS = 0.5
-DEFAULT_MAX_LOG_BYTES = 20 * 1024 * 1024  # how often a wait for R checks that R itself is still running
+EXIT_CHECK_SECONDS = 0.5  # how often a wait for R checks that R itself is still running (and its log's size)
+DEFAULT_MAX_LOG_BYTES = 20 * 1024 * 1024
+LOG_KEEP_BYTES = 64 * 1024  # what is kept of the end of one file's output when it is cut from the log
 R_INSTALL_HINT = (
     "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
     "r-cran-png r-cran-jpeg) or pass --rscript /path/to/Rscript"
@@ -113,7 +115,9 @@ class RWorker:
     :param env: environment for R; defaults to this process's, with a UTF-8 locale.
     :param restart_every: restart R after this many files (``None``: only after a failure).
     :param max_log_bytes: when R's log grows past this, R is restarted and the log rotated to ``<log>.1``
-        (the previous ``.1`` is dropped), so a chatty script cannot fill the disk.
+        (the previous ``.1`` is dropped), so a chatty script cannot fill the disk; and what one file prints beyond
+        this is cut from the log, while the file runs and when it ends, leaving a marker line and the last 64 KB
+        (so the file's output tail stays right).
     :param on_wait: called every ``EXIT_CHECK_SECONDS`` while R works on one file: the caller's chance to make
         what it has done so far durable before a long file (which a timeout may kill).
     """
@@ -146,6 +150,7 @@ class RWorker:
         self._request_fd = -1
         self._response_fd = -1
         self._buffer = b""
+        self._section_start = 0  # where the output of the file R works on starts in the log
 
     @property
     def alive(self) -> bool:
@@ -158,7 +163,7 @@ class RWorker:
         os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
         if self._log_size() > self.max_log_bytes:
             os.replace(self.log_path, self.log_path + ".1")
-        offset = self._log_size()
+        offset = self._section_start = self._log_size()
         request_r, request_w = os.pipe()
         response_r, response_w = os.pipe()
         try:
@@ -193,17 +198,20 @@ class RWorker:
                 f"R could not load {self.r_script}: {reason}" + (f"\n--- R output ---\n{tail}" if tail else "")
             )
 
-    def process(self, input_path: str, output_dir: str, args: list[str]) -> FileOutcome:
+    def process(self, input_path: str, output_dir: str, args: list[str], deadline: float | None = None) -> FileOutcome:
         """Run ``process_file`` on one file (see :meth:`process_many`).
 
         :param input_path: the input file.
         :param output_dir: the folder that receives the file's outputs; R creates it (its parent must exist).
         :param args: extra arguments passed to ``process_file`` as a character vector.
+        :param deadline: a ``time.monotonic()`` time the file must be done by (see :meth:`process_many`).
         """
-        (outcome,) = self.process_many([(input_path, output_dir)], args)
-        return outcome
+        outcomes = list(self.process_many([(input_path, output_dir)], args, deadline=deadline))
+        return outcomes[0] if outcomes else self._cut(time.monotonic(), self._log_size())
 
-    def process_many(self, items: Sequence[tuple[str, str]], args: list[str]) -> Iterator[FileOutcome]:
+    def process_many(
+        self, items: Sequence[tuple[str, str]], args: list[str], *, deadline: float | None = None
+    ) -> Iterator[FileOutcome]:
         """Run ``process_file`` on many files, yielding one outcome per file, in order, as R finishes each.
 
         The whole list goes to R in one request, so R never waits between files while the caller handles
@@ -213,22 +221,30 @@ class RWorker:
         :param items: ``(input_path, output_dir)`` pairs; R creates each output folder right before its file
             (its parent must exist; a folder that already exists is used as it is).
         :param args: extra arguments passed to ``process_file`` as a character vector.
+        :param deadline: a ``time.monotonic()`` time by which the batch must be over (the runtime's
+            ``run_invocation_timeout``, less a margin): R is stopped there, the file it was working on gets a
+            ``cut`` outcome, and the iteration ends early, the files not reached having none.
         """
         pending = list(items)
         finished = False
         try:
             while pending:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
                 if not self.alive:
                     self.start()
-                done = yield from self._run_batch(pending, list(args))
+                done = yield from self._run_batch(pending, list(args), deadline)
                 pending = pending[done:]
             finished = True
         finally:
             if not finished:
                 self.close()
 
-    def _run_batch(self, items: list[tuple[str, str]], args: list[str]) -> Generator[FileOutcome, None, int]:
-        """Send one batch request; yield outcomes until it ends or R dies; return how many files were done."""
+    def _run_batch(
+        self, items: list[tuple[str, str]], args: list[str], batch_deadline: float | None = None
+    ) -> Generator[FileOutcome, None, int]:
+        """Send one batch request; yield outcomes until it ends, R dies or ``batch_deadline`` passes; return how
+        many files were done (``len(items)`` once the deadline passed: nothing more is sent)."""
         offset = self._log_size()
         request: dict[str, Any] = {
             "cmd": "batch",
@@ -242,14 +258,19 @@ class RWorker:
         sent = self._send(request)
         for done in range(len(items)):
             started = time.monotonic()
+            self._section_start = offset
             deadline = None if not self.file_timeout else started + self.file_timeout
+            cut = batch_deadline is not None and (deadline is None or batch_deadline < deadline)
             try:
-                reply = self._receive(deadline) if sent else None
+                reply = self._receive(batch_deadline if cut else deadline) if sent else None
                 if reply is not None and reply.get("stopped"):  # R stopped at a file boundary, as asked
                     self.close()
                     return done
             except TimeoutError:
                 self.close()
+                if cut:  # the batch's time is up: this file is cut, and the iteration ends
+                    yield self._cut(started, offset)
+                    return len(items)
                 yield FileOutcome(
                     ok=False,
                     kind="timeout",
@@ -268,14 +289,28 @@ class RWorker:
                     seconds=time.monotonic() - started,
                 )
                 return done + 1
+            log_end = reply.get("log_end")
+            end = int(log_end) if isinstance(log_end, int | float) else self._log_size()
+            if end - offset > self.max_log_bytes:  # R stops after such a file: nothing writes to the log now
+                self._bound_log(offset)
+                end = reply["log_end"] = self._log_size()
             outcome = self._outcome(reply, offset)
             self._files_since_start += 1
             yield outcome
-            log_end = reply.get("log_end")
-            offset = int(log_end) if isinstance(log_end, int | float) else self._log_size()
+            offset = end
         if self._stale():
             self.close()  # the next batch gets a fresh R
         return len(items)
+
+    def _cut(self, started: float, offset: int) -> FileOutcome:
+        return FileOutcome(
+            ok=False,
+            kind="cut",
+            error="not finished: its mini-batch reached run_invocation_timeout first (R was stopped so that the "
+            "files finished before it keep their results)",
+            stderr_tail=self._log_tail(offset),
+            seconds=time.monotonic() - started,
+        )
 
     def _stale(self) -> bool:
         """True when R should not take another file: its last file failed, it did ``restart_every`` files,
@@ -318,6 +353,32 @@ class RWorker:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         self._last_returncode = proc.returncode
+        self._bound_log(self._section_start)  # a file R was stopped in: nothing writes to the log now
+
+    def _bound_log(self, start: int) -> None:
+        """Cut the output of one file (what R printed since ``start``) when it is over ``max_log_bytes``: the log
+        keeps what came before, a marker line, and the last ``LOG_KEEP_BYTES`` of that output, so one chatty file
+        cannot fill the disk, and its output tail is still the end of what it printed.
+
+        R appends to the log (``O_APPEND``), so what it prints after the cut goes after the kept part. While R runs,
+        what it prints between reading the kept part and the cut is lost; the marker says that output was cut.
+
+        :param start: where the file's output starts in the log.
+        """
+        size = self._log_size()
+        if size - start <= self.max_log_bytes:
+            return
+        keep = min(LOG_KEEP_BYTES, self.max_log_bytes // 2)
+        with contextlib.suppress(OSError), open(self.log_path, "r+b") as log:
+            log.seek(size - keep)
+            kept = log.read(keep)
+            marker = (
+                f"\n[azureml-parallel-r: {size - keep - start} bytes of one file's R output were cut here "
+                f"to keep the log under {self.max_log_bytes} bytes; its last {len(kept)} bytes follow]\n"
+            )
+            log.seek(start)
+            log.write(marker.encode() + kept)
+            log.truncate()
 
     _last_returncode: int | None = None
     _last_failed = False
@@ -348,6 +409,7 @@ class RWorker:
             if not ready:
                 if self.on_wait is not None:
                     self.on_wait()
+                self._bound_log(self._section_start)
                 if self._proc is not None and self._proc.poll() is not None:
                     self._kill()  # R is gone; what it left in its process group goes with it
                     return None
@@ -389,8 +451,9 @@ class RWorker:
         """Return the end of what R printed between ``offset`` and ``end`` (default: the end of the log)."""
         try:
             with open(self.log_path, "rb") as log:
-                stop = self._log_size() if end is None else end
-                start = max(offset, stop - 4 * STDERR_TAIL_CHARS)
+                size = self._log_size()
+                stop = size if end is None else min(end, size)  # a cut may have made the log shorter
+                start = max(min(offset, stop), stop - 4 * STDERR_TAIL_CHARS)
                 log.seek(start)
                 text = log.read(max(0, stop - start)).decode("utf-8", errors="replace")
         except OSError:

@@ -63,15 +63,35 @@ run_worker <- function() {
 
   to_json <- function(x) {
     enc2utf8(as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "null", digits = NA,
-                                           force = TRUE)))
+                                           force = TRUE, json_verbatim = TRUE)))
+  }
+
+  # A number keeps its value: 15 significant digits where they give the same double back (0.1, not
+  # 0.10000000000000001), else 17, which always do (15 alone turn 0.1 + 0.2 into 0.3). jsonlite stops at 15, so the
+  # doubles of a value it encodes are written here first and handed to it verbatim (class "json").
+  number_text <- function(x) {
+    text <- sprintf("%.15g", x)
+    inexact <- as.numeric(text) != x
+    if (any(inexact)) text[inexact] <- sprintf("%.17g", x[inexact])
+    text
+  }
+  exact_numbers <- function(x) {
+    if (inherits(x, "json")) return(unclass(x))  # a value's own "json" strings stay strings, never raw JSON
+    if (is.double(x) && !is.object(x) && is.null(dim(x)) && length(x) > 0L && all(is.finite(x))) {
+      text <- number_text(x)
+      if (identical(text, sprintf("%.15g", x))) return(x)
+      return(structure(if (length(x) == 1L) text else paste0("[", paste(text, collapse = ","), "]"), class = "json"))
+    }
+    if (is.list(x) && !is.object(x) && length(x) > 0L) x[] <- lapply(x, exact_numbers)
+    x
   }
 
   # The R value returned by process_file() becomes part of the result row: small, JSON-encoded once.
   # Scalars and flat named lists of plain scalars (the common case) skip jsonlite, which costs ~0.1 ms;
-  # numbers go through sprintf("%.15g") (~1 us), not format(digits = 15) (~10 us): the same 15 digits.
+  # numbers go through number_text (sprintf, ~2 us), not format(digits = 15) (~10 us).
   scalar_json <- function(x) {
     if (!is.atomic(x) || length(x) != 1L || !is.null(attributes(x)) || is.na(x)) return(NULL)
-    if (is.double(x)) return(if (is.finite(x)) sprintf("%.15g", x) else NULL)
+    if (is.double(x)) return(if (is.finite(x)) number_text(x) else NULL)
     if (is.integer(x)) return(sprintf("%d", x))
     if (is.logical(x)) return(if (x) "true" else "false")
     if (is.character(x) && nchar(x, type = "bytes") <= 65536L && validUTF8(x) && !grepl('["\\\\[:cntrl:]]', x)) {
@@ -100,7 +120,7 @@ run_worker <- function() {
       return(to_json(list(truncated = TRUE, bytes_in_r = size, preview = substr(preview, 1L, 1000L))))
     }
     encoded <- flat_json(value)
-    if (is.null(encoded)) encoded <- tryCatch(to_json(value), error = function(e) NULL)
+    if (is.null(encoded)) encoded <- tryCatch(to_json(exact_numbers(value)), error = function(e) NULL)
     if (is.null(encoded)) encoded <- to_json(paste(format(value), collapse = " "))
     if (nchar(encoded, type = "bytes") > 65536L) {
       encoded <- to_json(list(truncated = TRUE, preview = substr(encoded, 1L, 1000L)))
@@ -133,13 +153,34 @@ run_worker <- function() {
     sinks <- function(output) if (output) sink.number() else sink.number(type = "message")
   }
 
-  # Leave the R session as we found it: user code may sink(), setwd() or open graphics devices. Cheap
-  # checks first (a getcwd and no other system call when nothing changed), repairs only when needed.
+  # The locale the worker started with (UTF-8: file names travel as UTF-8). A script that calls Sys.setlocale()
+  # would otherwise leave the next file to fail on its name: it is put back between files like the working folder.
+  # Sys.getlocale() without its match.arg (~1 us a call): the internal it wraps, where this R has it.
+  locale_now <- function() .Internal(Sys.getlocale(1L))
+  if (!identical(tryCatch(locale_now(), error = function(e) NULL), Sys.getlocale())) locale_now <- Sys.getlocale
+  start_locale <- locale_now()
+  restore_locale <- function() {
+    if (!grepl("=", start_locale, fixed = TRUE)) {  # one locale for every category
+      suppressWarnings(Sys.setlocale("LC_ALL", start_locale))
+      return(invisible(NULL))
+    }
+    for (pair in strsplit(start_locale, ";", fixed = TRUE)[[1L]]) {
+      kv <- strsplit(pair, "=", fixed = TRUE)[[1L]]
+      if (length(kv) == 2L && kv[[1L]] %in% c("LC_CTYPE", "LC_COLLATE", "LC_TIME", "LC_MONETARY", "LC_MESSAGES",
+                                                "LC_PAPER", "LC_MEASUREMENT", "LC_NUMERIC")) {
+        suppressWarnings(Sys.setlocale(kv[[1L]], kv[[2L]]))
+      }
+    }
+  }
+
+  # Leave the R session as we found it: user code may sink(), setwd(), open graphics devices or change the
+  # locale. Cheap checks first (a getcwd and no other system call when nothing changed), repairs only when needed.
   reset_session <- function(wd) {
     if (sinks(TRUE) > 0L) while (sink.number() > 0L) sink()
     if (sinks(FALSE) > 2L) while (sink.number(type = "message") > 2L) sink(type = "message")
     if (!identical(getwd(), wd)) setwd(wd)
     if (grDevices::dev.cur() > 1L) grDevices::graphics.off()
+    if (!identical(locale_now(), start_locale)) restore_locale()
     flush(stdout())
     flush(stderr())
   }

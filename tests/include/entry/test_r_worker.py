@@ -249,7 +249,7 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
     [
         (
             'list(kind = "image", width = 64L, ok = TRUE, ratio = 0.1 + 0.2)',
-            {"kind": "image", "width": 64, "ok": True, "ratio": 0.3},
+            {"kind": "image", "width": 64, "ok": True, "ratio": 0.1 + 0.2},  # 0.30000000000000004, not 0.3
         ),
         (r"'quote \" back \\ tab \t é'", 'quote " back \\ tab \t é'),
         (
@@ -263,7 +263,10 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
         ("123456789012", 123456789012),
         ("5L", 5),
         ("2147483647L", 2147483647),
-        ("1/3", 0.333333333333333),
+        ("1/3", 1 / 3),  # every value round-trips: 17 significant digits where 15 do not
+        ("c(0.1, 1/3, 2^53 + 2)", [0.1, 1 / 3, 2.0**53 + 2]),
+        ("list(deep = list(x = 1/7, y = 'a'), m = 0.1)", {"deep": {"x": 1 / 7, "y": "a"}, "m": 0.1}),
+        ("structure('{\"not\": \"raw\"}', class = 'json')", '{"not": "raw"}'),
         ("1e20", 1e20),
         ("-0.5", -0.5),
         ("NA_character_", None),
@@ -335,3 +338,45 @@ def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_f
     assert [o.ok for o in outcomes] == [True, False, True]
     assert "cannot create the file's output folder" in outcomes[1].error
     assert made.is_dir() and (tmp_path / "scratch" / "00000003").is_dir() and not unmakeable.exists()
+
+
+def test_one_file_printing_too_much_is_cut_in_the_log_and_keeps_its_output_tail(write_r_script, tmp_path) -> None:
+    """A file that prints past max_log_bytes is cut to a marker and the end of its output, both while it runs and
+    when it ends: one chatty file cannot fill the disk, and its failure still shows what it printed last."""
+    script = write_r_script(
+        r"""
+        process_file <- function(input_path, output_dir, args) {
+          action <- readLines(input_path, n = 1L)
+          if (action == "flood") {
+            writeLines(rep(strrep("x", 99), 30000))
+            message("LAST WORDS of the flood")
+            stop("flooded")
+          }
+          if (action == "slow-flood") {  # long enough for the cut to happen while it runs
+            writeLines(rep(strrep("y", 99), 10000))
+            Sys.sleep(1.5)
+            writeLines(rep(strrep("z", 99), 10000))
+            message("LAST WORDS of the slow flood")
+            stop("slowly flooded")
+          }
+          message("quiet ", basename(input_path))
+          NULL
+        }
+        """
+    )
+    log = tmp_path / "r.txt"
+    limit = 500_000
+    worker = RWorker(str(script), str(log), max_log_bytes=limit)
+    actions = [("a", "quiet"), ("b", "flood"), ("c", "slow-flood"), ("d", "quiet")]
+    try:
+        outcomes = list(worker.process_many([(_input(tmp_path, n, a), _out(tmp_path, n)) for n, a in actions], []))
+    finally:
+        worker.close()
+    assert [o.ok for o in outcomes] == [True, False, False, True]
+    assert "LAST WORDS of the flood" in outcomes[1].stderr_tail and "quiet a" not in outcomes[1].stderr_tail
+    assert "LAST WORDS of the slow flood" in outcomes[2].stderr_tail
+    logs = [path for path in (log, tmp_path / "r.txt.1") if path.exists()]
+    assert all(path.stat().st_size <= limit + 70_000 for path in logs), [path.stat().st_size for path in logs]
+    text = "".join(path.read_text() for path in logs)
+    assert text.count("bytes of one file's R output were cut here") >= 2
+    assert "quiet a" in text and "quiet d" in text, "what the other files printed is kept"
