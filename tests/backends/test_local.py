@@ -103,6 +103,34 @@ def test_a_run_is_reattached_only_by_its_own_key_and_records_its_dataset_version
     backend.cancel(ref.run_id)
 
 
+@pytest.mark.integration
+def test_a_run_processes_exactly_the_registered_files(backend: LocalBackend, tmp_path: Path, write_r_script) -> None:
+    """A file added to the folder between register_dataset and the run is not part of that run (it waits for the
+    next dataset version); a registered file deleted since fails alone."""
+    from azureml_parallel_r.validation import validate_outputs
+
+    script = write_r_script("process_file <- function(input_path, output_dir, args) {\n"
+                            "  if (!file.exists(input_path)) stop('no such file: ', input_path)\n"
+                            "  file.size(input_path)\n"
+                            "}\n")  # fmt: skip
+    path = _inputs(tmp_path, names=("a.png", "sub/b.png", "gone.png"))
+    dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    (tmp_path / path / "late.png").write_text("added after registration")
+    (tmp_path / path / "gone.png").unlink()
+    key = {"dag_id": "d", "run_id": "r5", "task_id": "t"}
+    ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key=key, r_script=str(script)))
+    deadline = time.monotonic() + 120
+    while not backend.get_status(ref.run_id).terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    results = backend.fetch_results(ref.run_id)
+    assert sorted(json.loads(row)["relative_path"] for row in results.rows) == ["a.png", "sub/b.png"]
+    assert list(results.failures) == ["gone.png"]
+    assert not (tmp_path / ref.output_path / "results" / "late.png").exists()
+    report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1, dataset=dataset)
+    assert report["passed"] and report["notes"] == [], report
+
+
 def test_unknown_run_ids_are_clear_errors(backend: LocalBackend) -> None:
     with pytest.raises(RunNotFoundError, match="no local run 'nope'"):
         backend.get_status("nope")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -63,7 +66,7 @@ def test_cancel_stops_the_whole_process_tree_and_leaves_no_partial_outputs(
 ) -> None:
     inputs = write_inputs({"done": "fine", "a": "hang", "b": "hang", "c": "fine"})
     run = start_run(_r_spec(tmp_path, inputs, behaviour_script, mini_batch_size=1, run_invocation_timeout=600))
-    r_worker = str(INCLUDE / "r" / "worker.R")
+    r_worker = "/code/r/worker.R"  # in the run's own copy of the source directory
     run_processes = f"AZUREML_RUN_ID={run.run_id}"
     _wait_for(lambda: len(set(live_processes(r_worker)) & set(live_processes(run_processes))) >= 2)
     assert run.cancel() == status.CANCELED  # through a cancel request in the run's folder, no pid involved
@@ -161,3 +164,90 @@ def test_a_mini_batch_killed_by_its_timeout_keeps_the_files_it_finished(tmp_path
 
     # scratch folders and journals live in the run's node temporary folders, removed with the run
     assert not list(Path(tempfile.gettempdir()).glob(f"{spec.run_id}-wd-*"))
+
+
+SLEEPING_R_SCRIPT = r"""
+process_file <- function(input_path, output_dir, args) {
+  Sys.sleep(as.numeric(readLines(input_path, n = 1L)))
+  writeLines("done", file.path(output_dir, "out.txt"))
+  NULL
+}
+"""
+
+
+@pytest.mark.integration
+def test_a_last_try_cut_by_an_explicit_invocation_timeout_keeps_the_rows_of_its_finished_files(
+    tmp_path: Path, write_inputs, write_r_script
+) -> None:
+    """No per-file limit, 1 s per file, 13 files and a 5 s run_invocation_timeout, one try: the files finished before
+    the deadline keep their rows (not "13/13 failed" with their results orphaned), the others fail with a record."""
+    names = [f"f{i:02d}" for i in range(13)]
+    inputs = write_inputs(dict.fromkeys(names, "1"))
+    spec = _r_spec(tmp_path, inputs, write_r_script(SLEEPING_R_SCRIPT, "sleeping.r"), mini_batch_size=13,
+                   process_count_per_node=1, run_max_try=1, run_invocation_timeout=5)  # fmt: skip
+    assert start_run(spec).wait(timeout=120) == status.FINISHED
+    output = Path(spec.output_dir)
+    rows = {json.loads(r)["relative_path"] for r in (output / "parallel_run_step.txt").read_text().splitlines()}
+    assert rows and rows == {p.name for p in (output / "results").iterdir()}, "no result without its row"
+    failed = {p.stem: json.loads(p.read_text())["kind"] for p in (output / "failures").glob("*.json")}
+    assert set(failed) == set(names) - rows and set(failed.values()) == {"invocation_timeout"}
+    (attempt,) = [
+        json.loads(line) for line in (output / "logs" / "sys" / "mini_batches.jsonl").read_text().splitlines()
+    ]
+    assert attempt["outcome"] == "ok" and attempt["rows"] == len(rows), "returned in time, not killed"
+
+
+@pytest.mark.integration
+def test_a_full_output_disk_fails_the_run_with_its_cause_in_the_status(
+    tmp_path: Path, behaviour_script: Path, write_inputs, small_disk
+) -> None:
+    """The output disk fills up while the run goes on: the controller cannot write its status or rows. The run ends
+    Failed with the file and the cause in its status (written over the old one in place, which needs no new
+    space), not "Running" with a dead controller found out a minute later; no temporary file is left beside it."""
+    inputs = write_inputs({"a-gated": "gate", "b": "fine", "c": "fine"})
+    gate = tmp_path / "gate"
+    output = small_disk("output-disk", 1 << 20) / "run"
+    spec = dataclasses.replace(
+        _r_spec(tmp_path, inputs, behaviour_script, mini_batch_size=1, process_count_per_node=1,
+                environment_variables={"TEST_GATE": str(gate)}),
+        output_dir=str(output), logs_dir=str(output / "logs"),
+    )  # fmt: skip
+    run = start_run(spec)
+    _wait_for(lambda: live_processes("/code/r/worker.R") and live_processes(f"AZUREML_RUN_ID={run.run_id}"))
+    with open(output.parent / "filler", "wb") as filler, contextlib.suppress(OSError):  # R works on the gated file
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
+    gate.touch()
+    assert run.wait(timeout=120) == status.FAILED
+    message = run.state()["message"]
+    assert message.startswith(f"the local engine cannot write {output / 'logs'}/"), message
+    assert message.endswith("No space left on device (the disk is full)"), message
+    assert list(output.rglob("*.tmp")) == []
+    assert "Traceback" not in (output / "logs" / "sys" / "controller.txt").read_text(errors="replace")
+
+
+@pytest.mark.integration
+def test_r_and_the_entry_script_work_in_a_copy_of_the_source_directory(tmp_path: Path, write_inputs) -> None:
+    """What a script writes to a relative path lands in the run's own copy of the source directory (Azure ML gives a
+    job a snapshot), never in the source directory itself, which concurrent runs share."""
+    source = tmp_path / "source"
+    shutil.copytree(INCLUDE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "r" / "relative.r").write_text(
+        "process_file <- function(input_path, output_dir, args) {\n"
+        "  writeLines('written by R', 'relative-output.txt')\n"
+        "  getwd()\n"
+        "}\n"
+    )
+    before = sorted(str(p.relative_to(source)) for p in source.rglob("*"))
+    inputs = write_inputs({"a": "x", "b": "x"})
+    specs = [dataclasses.replace(_r_spec(tmp_path / name, inputs, source / "r" / "relative.r"), source_dir=str(source))
+             for name in ("one", "two")]  # fmt: skip
+    runs = [start_run(spec) for spec in specs]
+    assert [run.wait(timeout=120) for run in runs] == [status.FINISHED, status.FINISHED]
+    assert sorted(str(p.relative_to(source)) for p in source.rglob("*")) == before
+    folders = set()
+    for spec in specs:
+        rows = Path(spec.output_dir, "parallel_run_step.txt").read_text().splitlines()
+        folders |= {json.loads(row)["value"] for row in rows}
+    assert len(folders) == 2 and not any(folder.startswith(str(source)) for folder in folders)

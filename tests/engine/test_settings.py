@@ -58,3 +58,18 @@ def test_an_invocation_timeout_a_slow_file_would_exceed_is_refused_with_what_to_
 
 def test_the_rows_file_is_named_as_the_runtime_writes_it() -> None:
     assert ParallelRunSettings(append_row_file_name="Rows_2026.TXT").rows_file_name == "rows_2026.txt"
+
+
+@pytest.mark.parametrize("name", ["results", "Failures", "logs", "validation.json", "VALIDATION.JSON", "status.json"])
+def test_a_rows_file_named_as_a_part_of_the_output_folder_is_refused(name: str) -> None:
+    """The rows would land inside results/ or logs/, or overwrite validation.json (the runtime lower-cases the name)."""
+    with pytest.raises(ValueError, match=f"append_row_file_name '{name}' is a name the run's output folder uses"):
+        ParallelRunSettings(append_row_file_name=name)
+
+
+def test_the_reserved_names_cover_the_folders_the_entry_script_writes() -> None:
+    """The shipped code keeps its own names (it cannot import the plugin): they must agree."""
+    import output_layout
+    from azureml_parallel_r.run_settings import RESERVED_OUTPUT_NAMES
+
+    assert {output_layout.RESULTS_DIR, output_layout.FAILURES_DIR} <= set(RESERVED_OUTPUT_NAMES)

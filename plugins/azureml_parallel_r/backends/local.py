@@ -190,6 +190,7 @@ class LocalBackend(ParallelRunBackend):
         output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, run_id)
         output_dir = self._datastore_path(output_path)
         input_dir = str(self._datastore_path(request.dataset.path))
+        files_record = self._files_record(request.dataset.name, request.dataset.version)
         spec = JobSpec(
             run_id=run_id,
             input_dir=input_dir,
@@ -201,6 +202,8 @@ class LocalBackend(ParallelRunBackend):
             settings=request.settings.with_changes(
                 process_count_per_node=request.settings.process_count_per_node or self.process_count_per_node
             ),
+            # exactly the registered files: one added to the folder since is not part of this run
+            input_files=str(files_record) if files_record.is_file() else None,
         )
         write_json(
             str(self.registry / "runs" / f"{run_id}.json"),

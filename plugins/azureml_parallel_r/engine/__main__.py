@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -119,11 +120,17 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
     return spec
 
 
+def _say(line: str) -> None:
+    """A progress line on stderr; a detached run's stderr is a log on the output disk, which may be full."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def run_foreground(spec: JobSpec) -> str:
     """Run ``spec`` in this process with progress on stderr; SIGINT/SIGTERM cancel it."""
     from azureml_parallel_r.engine.runtime import ParallelRunJob
 
-    job = ParallelRunJob(spec, on_progress=lambda line: print(line, file=sys.stderr, flush=True))
+    job = ParallelRunJob(spec, on_progress=_say)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _signum, _frame: job.request_cancel())
     return job.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -31,9 +32,27 @@ def write_json(path: str, data: Any) -> None:
     """
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk: no half-written file left beside ``path``
+            os.remove(tmp)
+        raise
+
+
+def overwrite_json(path: str, data: Any) -> None:
+    """Write ``data`` as JSON over the existing file ``path``, in place, padded with spaces to its old length: no new
+    file and, while the text fits the blocks the file has, no new space. The last resort for a run's final status
+    on a full disk (a reader that meets the write half done reads again: see ``LocalRun.state``).
+
+    :param path: an existing file.
+    :param data: anything ``json.dumps`` accepts.
+    """
+    text = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    with open(path, "r+b") as handle:
+        handle.write(text + b" " * max(0, os.fstat(handle.fileno()).st_size - len(text)))
 
 
 def read_json(path: str) -> dict[str, Any] | None:
@@ -57,6 +76,8 @@ class JobSpec:
     :param logs_dir: where status, progress and per-process logs go (Azure's ``logs/`` layout).
     :param entry_args: arguments for the entry script (read with ``parse_known_args``).
     :param settings: the ParallelRunConfig knobs.
+    :param input_files: a JSON file ``{"files": [paths relative to input_dir]}`` naming the items (a registered
+        dataset version's list); ``None``: every file below ``input_dir``.
     """
 
     run_id: str
@@ -67,6 +88,7 @@ class JobSpec:
     logs_dir: str
     entry_args: tuple[str, ...] = ()
     settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
+    input_files: str | None = None
 
     @property
     def entry_script_path(self) -> str:

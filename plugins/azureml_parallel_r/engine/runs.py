@@ -22,6 +22,7 @@ from azureml_parallel_r.engine.runtime import PACKAGE_PARENT
 CANCEL_GRACE_SECONDS = 30.0
 STALE_AFTER_VARIABLE = "AZUREML_PARALLEL_R_STALE_AFTER_SECONDS"
 DEFAULT_STALE_AFTER_SECONDS = 60.0  # the controller writes its heartbeat every 2 s
+STATUS_READS = 5
 
 
 def stale_after_seconds() -> float:
@@ -61,7 +62,7 @@ class LocalRun:
         its heartbeat for ``STALE_AFTER_SECONDS`` reads as Failed: the controller died or was killed. No
         process id is involved, so any process that sees the run's folder (another container, another
         machine on a shared datastore) reads the same state."""
-        state = read_json(os.path.join(self.logs_dir, STATUS_FILE)) or {
+        state = self._read_status() or {
             "run_id": self.run_id,
             "status": run_status.NOT_STARTED,
             "message": "not started",
@@ -77,6 +78,17 @@ class LocalRun:
                     f"{stale_after_seconds():.0f} s): its controller died or was killed",
                 }
         return state
+
+    def _read_status(self) -> dict[str, Any] | None:
+        """``status.json``; read again when it does not parse: the controller rewrites it in place (no new space) when
+        it cannot replace it on a full disk, and a read may meet that write half done."""
+        path = os.path.join(self.logs_dir, STATUS_FILE)
+        for _ in range(STATUS_READS - 1):
+            try:
+                return read_json(path)
+            except ValueError:
+                time.sleep(0.05)
+        return read_json(path)
 
     def _status_mtime(self) -> float | None:
         try:

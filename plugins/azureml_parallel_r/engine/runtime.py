@@ -1,7 +1,10 @@
 """The local ParallelRunStep runtime: the same rules as Azure ML, on one machine.
 
 - The input folder is the FileDataset: its files, sorted by path, are cut into mini-batches of
-  ``mini_batch_size`` files.
+  ``mini_batch_size`` files; given a list of files (a registered dataset version's), exactly those.
+- The source directory is copied for the run, as Azure ML snapshots it for a job: the workers (and R) work in
+  that copy, so what a script writes to a relative path never lands in the source directory, and concurrent runs
+  do not share a folder.
 - ``node_count x process_count_per_node`` worker processes each import the entry script, call ``init()``
   once, then ``run(mini_batch)`` for every mini-batch they pull, and ``shutdown()`` at the end.
 - A mini-batch fails when ``run()`` raises, exceeds ``run_invocation_timeout`` (the process is killed and
@@ -15,6 +18,8 @@
 - append_row: the controller alone writes the rows, so concurrent workers never interleave; the file
   appears in the output folder in one rename when the job ends (not on cancel).
 - Each node has a temporary folder (``TMPDIR``) for the run's lifetime, as a job's container has on Azure.
+- A file of the run that the controller cannot write (its status, the rows, its logs: a full or failing output
+  disk) fails the run, with that file and the reason in its status, in one line of the controller's log.
 - Logs follow Azure's layout under the logs folder: ``job_result.txt``, ``job_error.txt``,
   ``job_progress_overview.<YYYYMMDDHH>.txt``, ``user/stdout|stderr/<node>/<process>...``,
   ``user/entry_script_log/<node>/``, ``sys/mini_batches.jsonl``, and ``status.json``.
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
+import errno
 import json
 import os
 import select
@@ -40,12 +47,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.engine.job import CANCEL_FILE, STATUS_FILE, JobSpec, write_json
+from azureml_parallel_r.engine.job import CANCEL_FILE, STATUS_FILE, JobSpec, overwrite_json, read_json, write_json
 from azureml_parallel_r.inputs import list_input_files
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INIT_TIMEOUT_SECONDS = 600.0
 STOP_GRACE_SECONDS = 10.0
+
+
+SNAPSHOT_IGNORED = ("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
+
+
+def snapshot_source_directory(spec: JobSpec, folder: str) -> JobSpec:
+    """Copy the spec's source directory to ``folder`` (caches and ``.git`` left out, links kept) and return the spec
+    with ``folder`` as its source directory, as Azure ML gives each job its own snapshot of the step's source
+    directory to work in.
+
+    :param spec: the job.
+    :param folder: where the copy goes (a new folder).
+    """
+    shutil.copytree(spec.source_dir, folder, symlinks=True, ignore=shutil.ignore_patterns(*SNAPSHOT_IGNORED))
+    return dataclasses.replace(spec, source_dir=folder)
 
 
 def _child_setup() -> Callable[[], None]:
@@ -265,6 +287,8 @@ class ParallelRunJob:
         self._workers: list[WorkerProcess] = []
         self._started = time.time()
         self._rows_file: Any = None
+        self._code = spec  # the spec whose source directory is the run's own copy, once made
+        self._write_failed = False
 
     # -- public -----------------------------------------------------------------------------------------
 
@@ -278,26 +302,43 @@ class ParallelRunJob:
         self._write_status(run_status.RUNNING, "running")
         try:
             self.spec.check_code()
-            files = list_input_files(self.spec.input_dir)
-        except ValueError as exc:
+            files = self._input_files()
+        except (ValueError, OSError) as exc:
             return self._finish(run_status.FAILED, str(exc))
         size = self.settings.mini_batch_size
         self._batches = [files[i : i + size] for i in range(0, len(files), size)]
         self._attempts = [0] * len(self._batches)
         self._queue = deque(range(len(self._batches)))
         self.counts.total_files, self.counts.total_mini_batches = len(files), len(self._batches)
-        os.makedirs(self.spec.output_dir, exist_ok=True)
-        os.makedirs(os.path.join(self.spec.logs_dir, "sys"), exist_ok=True)
+        try:
+            os.makedirs(self.spec.output_dir, exist_ok=True)
+            os.makedirs(os.path.join(self.spec.logs_dir, "sys"), exist_ok=True)
+        except OSError as exc:
+            return self._finish(run_status.FAILED, self._write_failure(exc.filename or self.spec.logs_dir, exc))
         with self._open_rows_file(), tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir:
+            try:
+                self._code = snapshot_source_directory(self.spec, os.path.join(workdir, "code"))
+            except OSError as exc:
+                self._abort(f"cannot copy the source directory {self.spec.source_dir} for the run: {exc}")
             threads = [
                 threading.Thread(target=self._slot, args=(node, process, workdir), daemon=True)
                 for node in range(self.settings.node_count)
                 for process in range(self.settings.processes_per_node)
-            ][: max(1, len(self._batches))]
+            ][: 0 if self._stopping() else max(1, len(self._batches))]
             for thread in threads:
                 thread.start()
             self._supervise(threads)
         return self._finish(*self._final_status())
+
+    def _input_files(self) -> list[str]:
+        """The run's items: the registered list when the spec names one (a file added to the folder since is not
+        one, a listed file gone since fails alone), else every file below the input folder."""
+        if self.spec.input_files is None:
+            return list_input_files(self.spec.input_dir)
+        recorded = read_json(self.spec.input_files)
+        if recorded is None:
+            raise ValueError(f"the list of input files {self.spec.input_files} does not exist")
+        return [os.path.join(self.spec.input_dir, relative) for relative in recorded["files"]]
 
     # -- scheduling -------------------------------------------------------------------------------------
 
@@ -324,7 +365,7 @@ class ParallelRunJob:
                 worker.stop()
 
     def _spawn(self, node: str, process: str, workdir: str) -> WorkerProcess:
-        worker = WorkerProcess(self.spec, node, process, self._worker_env(node, process, workdir))
+        worker = WorkerProcess(self._code, node, process, self._worker_env(node, process, workdir))
         with self._cond:
             self._workers.append(worker)
         worker.start(self._entry_argv())
@@ -373,8 +414,11 @@ class ParallelRunJob:
             self.counts.failed_files += len(batch) - len(kept)
             self.counts.completed_mini_batches += 1
             if kept and self._rows_file is not None:
-                self._rows_file.write("".join(f"{row}\n" for row in kept))
-                self._rows_file.flush()  # a completed mini-batch's rows survive a killed controller
+                try:
+                    self._rows_file.write("".join(f"{row}\n" for row in kept))
+                    self._rows_file.flush()  # a completed mini-batch's rows survive a killed controller
+                except OSError as exc:  # rows that cannot be kept: the run cannot succeed
+                    self._write_failure(self._rows_file.name, exc)
             self._check_thresholds()
 
     def _check_thresholds(self) -> None:
@@ -452,16 +496,26 @@ class ParallelRunJob:
             yield
             return
         partial = os.path.join(self.spec.logs_dir, "sys", f"{self.settings.rows_file_name}.partial")
-        with open(partial, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as handle:
+        try:
+            handle = open(partial, "w", encoding="utf-8", errors="backslashreplace", newline="\n")  # noqa: SIM115
+        except OSError as exc:
+            self._write_failure(partial, exc)
+            yield
+            return
+        with handle:
             self._rows_file = handle
             try:
                 yield
             finally:
                 self._rows_file = None
-        if self._cancel.is_set():
-            os.remove(partial)
-        else:
-            shutil.move(partial, os.path.join(self.spec.output_dir, self.settings.rows_file_name))
+        target = os.path.join(self.spec.output_dir, self.settings.rows_file_name)
+        try:
+            if self._cancel.is_set():
+                os.remove(partial)
+            else:
+                shutil.move(partial, target)
+        except OSError as exc:
+            self._write_failure(target, exc)
 
     def _worker_env(self, node: str, process: str, workdir: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -505,7 +559,7 @@ class ParallelRunJob:
             "--node_count": s.node_count,
             "--logging_level": "INFO",
         }
-        argv = [self.spec.entry_script_path]
+        argv = [self._code.entry_script_path]
         for name, value in runtime_args.items():
             argv += [name, str(value)]
         return argv + list(self.spec.entry_args)
@@ -521,17 +575,35 @@ class ParallelRunJob:
             "seconds": round(seconds, 3),
             "error": (attempt.error or "")[-2000:] or None,
         }
-        path = os.path.join(self.spec.logs_dir, "sys", "mini_batches.jsonl")
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self._append(os.path.join(self.spec.logs_dir, "sys", "mini_batches.jsonl"), json.dumps(record) + "\n")
 
     def _progress(self) -> None:
         line = self._summary_line(run_status.RUNNING)
         self.on_progress(line)
         self._write_status(run_status.RUNNING, "running")
         overview = os.path.join(self.spec.logs_dir, f"job_progress_overview.{time.strftime('%Y%m%d%H')}.txt")
-        with open(overview, "a", encoding="utf-8") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+        self._append(overview, f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+    def _append(self, path: str, text: str) -> None:
+        """Append to one of the run's logs; a log that cannot be written fails the run (its disk is the output's)."""
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            self._write_failure(path, exc)
+
+    def _write_failure(self, path: str, error: OSError) -> str:
+        """The controller cannot write one of the run's files (a full or failing output disk): the run fails with
+        that file and the reason, said in one line of the controller's log (no traceback). Returns the reason."""
+        full = " (the disk is full)" if error.errno == errno.ENOSPC else ""
+        reason = f"the local engine cannot write {path}: {error.strerror or error}{full}"
+        with self._cond:
+            first, self._write_failed = not self._write_failed, True
+        if first:
+            with contextlib.suppress(OSError):  # that log may be on the same full disk
+                print(f"local engine: {reason}; the run fails", file=sys.stderr, flush=True)
+        self._abort(reason)
+        return reason
 
     def _summary_line(self, state: str) -> str:
         c = self.counts
@@ -544,12 +616,17 @@ class ParallelRunJob:
     def _finish(self, state: str, message: str) -> str:
         summary = self._summary_line(state)
         text = summary if state == run_status.FINISHED else f"{summary}\nreason: {message}"
-        os.makedirs(self.spec.logs_dir, exist_ok=True)
-        with open(os.path.join(self.spec.logs_dir, "job_result.txt"), "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        logs = [("job_result.txt", text + "\n")]
         if state == run_status.FAILED:
-            with open(os.path.join(self.spec.logs_dir, "job_error.txt"), "w", encoding="utf-8") as handle:
-                handle.write("\n\n".join([f"reason: {message}", *self._errors[:20]]) + "\n")
+            logs.append(("job_error.txt", "\n\n".join([f"reason: {message}", *self._errors[:20]]) + "\n"))
+        for name, content in logs:
+            try:
+                os.makedirs(self.spec.logs_dir, exist_ok=True)
+                with open(os.path.join(self.spec.logs_dir, name), "w", encoding="utf-8") as handle:
+                    handle.write(content)
+            except OSError as exc:  # the status below still says why the run ended
+                with contextlib.suppress(OSError):
+                    print(f"local engine: cannot write {name}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         self._write_status(state, message, ended=True)
         self.on_progress(
             f"{summary} (output: {self.spec.output_dir})" + ("" if state == "Finished" else f"; {message}")
@@ -557,19 +634,34 @@ class ParallelRunJob:
         return state
 
     def _write_status(self, state: str, message: str, *, ended: bool = False) -> None:
-        write_json(
-            os.path.join(self.spec.logs_dir, STATUS_FILE),
-            {
-                "run_id": self.spec.run_id,
-                "status": state,
-                "message": message,
-                "pid": os.getpid(),
-                "started_at": self._started,
-                "ended_at": time.time() if ended else None,
-                "input_dir": self.spec.input_dir,
-                "output_dir": self.spec.output_dir,
-                "logs_dir": self.spec.logs_dir,
-                "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
-                "heartbeat": time.time(),
-            },
-        )
+        """Replace ``status.json``. When that fails, a running run fails (see :meth:`_write_failure`); the final
+        status is then written over the old one in place, which needs no new space on a full disk."""
+        path = os.path.join(self.spec.logs_dir, STATUS_FILE)
+        record = self._status_record(state, message, ended)
+        try:
+            write_json(path, record)
+        except OSError as exc:
+            if not ended:
+                self._write_failure(path, exc)
+                return
+            try:
+                overwrite_json(path, record)
+            except OSError as again:
+                with contextlib.suppress(OSError):
+                    print(f"local engine: cannot write the final status {path}: {again.strerror or again}; the run "
+                          f"reads Failed once its heartbeat is stale", file=sys.stderr, flush=True)  # fmt: skip
+
+    def _status_record(self, state: str, message: str, ended: bool) -> dict[str, Any]:
+        return {
+            "run_id": self.spec.run_id,
+            "status": state,
+            "message": message,
+            "pid": os.getpid(),
+            "started_at": self._started,
+            "ended_at": time.time() if ended else None,
+            "input_dir": self.spec.input_dir,
+            "output_dir": self.spec.output_dir,
+            "logs_dir": self.spec.logs_dir,
+            "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
+            "heartbeat": time.time(),
+        }
