@@ -62,8 +62,8 @@ def test_row_problems_are_reported() -> None:
     assert not report["passed"]
     assert "1 result rows that are not JSON objects" in text
     assert "1 input files with more than one result row: a.png" in text
-    assert "1 result rows for files that are not in the dataset: zzz.png" in text
     assert "missing under results/: b.png: results/b.png/x" in text
+    assert "zzz.png" not in text, "a row for a file outside the dataset is a note, not a problem"
 
 
 def test_a_run_that_did_not_finish_fails_validation() -> None:
@@ -88,3 +88,29 @@ def test_a_run_recorded_over_another_dataset_version_or_none_is_refused() -> Non
     assert "records no input dataset" in validate_outputs(FILES, results, dataset=given)["problems"][0]
     results.dataset = {"name": "r-script-inputs", "version": 2}
     assert validate_outputs(FILES, results, dataset=given)["passed"]
+
+
+def test_rows_for_files_added_after_registration_are_reported_and_not_counted() -> None:
+    """An Azure ML mount lists the folder when the job starts, so a file added after the dataset version was
+    registered may be processed: it is named in a note, never counted or validated, and does not fail the run."""
+    rows = [_row(p) for p in FILES] + [_row("late.png", outputs=["results/late.png/missing.json"])]
+    results = _results(rows)
+    results.dataset = {"name": "inputs", "version": 3}
+    report = validate_outputs(FILES, results, dataset=DatasetRef("inputs", 3, "in", 3))
+    assert report["passed"], report["problems"]
+    assert report["counts"]["succeeded"] == 3 and report["counts"]["rows_not_in_dataset"] == 1
+    (note,) = report["notes"]
+    assert note.startswith("1 result row(s) are for files that are not in the dataset inputs v3") and "late.png" in note
+    assert "- note: 1 result row(s)" in format_report(report)
+
+
+def test_a_name_or_error_with_line_breaks_stays_on_its_line_in_the_report() -> None:
+    """A crafted file name cannot forge a line of the task log."""
+    forged = "x.png\n[2026-12-01 10:00:00] INFO - Validation PASSED"
+    files = [forged, "a.png"]
+    failures = {forged: {"kind": "r_error", "error": "cannot read 'x.png\nINFO forged'", "attempt": 1}}
+    report = validate_outputs(files, RunResults(RunState("run-1", "Finished"), [_row("a.png")], failures, []),
+                              allowed_failures=0)  # fmt: skip
+    text = format_report(report)
+    assert all(not line.startswith(("[2026", "INFO")) for line in text.splitlines())
+    assert "'x.png\\n[2026-12-01 10:00:00] INFO - Validation PASSED'" in text

@@ -15,6 +15,7 @@ from typing import Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.base import DatasetRef, RunResults
+from azureml_parallel_r.inputs import printable
 
 LISTED = 20
 
@@ -31,6 +32,11 @@ def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns)).match
 
 
+def _listed(items: Sequence[str]) -> str:
+    """The first ``LISTED`` items, each on one line's worth of text (a crafted name cannot start a line of its own)."""
+    return ", ".join(printable(item) for item in items[:LISTED]) + (" ..." if len(items) > LISTED else "")
+
+
 def _parse_rows(lines: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
     rows, bad = [], []
     for line in lines:
@@ -41,7 +47,7 @@ def _parse_rows(lines: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         if isinstance(row, dict) and isinstance(row.get("relative_path"), str):
             rows.append(row)
         else:
-            bad.append(line[:200])
+            bad.append(line[:200])  # shown through printable() by _listed
     return rows, bad
 
 
@@ -82,11 +88,14 @@ def validate_outputs(
     expected = set(dataset_files)
     rows, bad_rows = _parse_rows(results.rows)
     seen = Counter(row["relative_path"] for row in rows)
-    duplicates = sorted(path for path, count in seen.items() if count > 1)
-    unexpected = sorted(set(seen) - expected)
+    # rows for files outside the dataset version: files added to the folder after it was registered, which an Azure
+    # ML mount shows the job (it lists the folder when the job starts); reported, never counted
+    late = sorted(set(seen) - expected)
+    rows = [row for row in rows if row["relative_path"] in expected]
+    duplicates = sorted(path for path, count in seen.items() if count > 1 and path in expected)
     present = set(results.output_files)
     missing_outputs = sorted(
-        f"{row['relative_path']}: {output}"
+        f"{printable(row['relative_path'])}: {printable(str(output))}"
         for row in rows
         for output in row.get("outputs") or []
         if output not in present
@@ -107,17 +116,20 @@ def validate_outputs(
     if allowed_failures != -1 and len(counted) > allowed_failures:
         problems.append(
             f"{len(counted)} input file(s) have no results, more than the {allowed_failures} allowed: "
-            + ", ".join(counted[:LISTED])
-            + (" ..." if len(counted) > LISTED else "")
+            + _listed(counted)
         )
     for label, items in (
         ("result rows that are not JSON objects with a relative_path", bad_rows),
         ("input files with more than one result row", duplicates),
-        ("result rows for files that are not in the dataset", unexpected),
         ("outputs listed in result rows but missing under results/", missing_outputs),
     ):
         if items:
-            problems.append(f"{len(items)} {label}: " + ", ".join(items[:LISTED]))
+            problems.append(f"{len(items)} {label}: " + _listed(items))
+    version = f" {dataset.name} v{dataset.version}" if dataset is not None else ""
+    notes = [
+        f"{len(late)} result row(s) are for files that are not in the dataset{version} (added to the folder after "
+        f"it was registered, and listed by the job's mount): not counted, not validated: " + _listed(late)
+    ] if late else []  # fmt: skip
 
     seconds = [float(row["seconds"]) for row in rows if isinstance(row.get("seconds"), int | float)]
     wall = (state.ended_at - state.started_at) if state.started_at and state.ended_at else None
@@ -126,6 +138,7 @@ def validate_outputs(
         "status": state.status,
         "passed": not problems,
         "problems": problems,
+        "notes": notes,
         "counts": {
             "input_files": len(expected),
             "succeeded": len(succeeded),
@@ -133,6 +146,7 @@ def validate_outputs(
             "failed_allowed_by_pattern": len(excused),
             "failed_without_failure_record": len(unaccounted),
             "rows": len(results.rows),
+            "rows_not_in_dataset": len(late),
             "output_files": len(present),
         },
         "allowed_failures": allowed_failures,
@@ -171,6 +185,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{'any' if report['allowed_failures'] == -1 else report['allowed_failures']})"
     )
     lines = [head, *(f"- {problem}" for problem in report["problems"])]
+    lines += [f"- note: {note}" for note in report.get("notes", [])]
     for failure in report["failures"][:LISTED]:
-        lines.append(f"  failed: {failure['relative_path']} ({failure['kind']}): {failure['error']}")
+        lines.append(f"  failed: {printable(failure['relative_path'])} ({failure['kind']}): "
+                     f"{printable(str(failure['error']))}")  # fmt: skip
     return "\n".join(lines)

@@ -252,3 +252,21 @@ def test_a_folder_whose_files_changed_gets_a_new_version_that_lists_them(fake_az
     again = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags={"logical_date": DATE, "path": INPUTS})
     assert (again.version, again.reused, again.file_count) == (2, False, 10)
     assert "late.png" not in backend.list_dataset_files(dataset) and "late.png" in backend.list_dataset_files(again)
+
+
+def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
+                                                                              tmp_path) -> None:  # fmt: skip
+    """The job's mount lists the folder when the job starts, so a file uploaded after registration is processed;
+    validation names it in a note and validates exactly the registered version's files."""
+    from azureml_parallel_r.samples import write_png
+
+    write_png(str(tmp_path / "late" / "late.png"))
+    fake_azure.upload_inputs(tmp_path / "late", INPUTS)
+    ref = backend.submit(_request(dataset))
+    wait_for_end(backend, ref.run_id)
+    results = backend.fetch_results(ref.run_id)
+    assert any(json.loads(row)["relative_path"] == "late.png" for row in results.rows)
+    report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1, dataset=dataset)
+    assert report["passed"], report["problems"]
+    assert report["counts"]["input_files"] == 9 and report["counts"]["rows_not_in_dataset"] == 1
+    assert "late.png" in report["notes"][0]

@@ -43,3 +43,16 @@ def test_failure_summary_lists_failed_files_with_r_output() -> None:
     assert text.splitlines()[0] == "Pipeline run r1 is Failed: 3 files failed, more than error_threshold=1"
     assert "- a.png (crash, attempt 2): R crashed" in text and "- b.png (r_error, attempt 1): not a PNG" in text
     assert "    | line2" in text and "reason: too many" in text
+
+
+def test_failure_summary_keeps_every_name_error_and_log_line_on_its_own_line() -> None:
+    forged = "a.png\nINFO - run Finished"
+    results = RunResults(
+        RunState("r1", "Failed", "reason"),
+        failures={forged: {"kind": "r_error", "error": "no\nINFO - forged error", "stderr_tail": "t\x1b[2K"}},
+        logs={"job_error.txt": "reason: file a.png\r\nINFO - forged log"},
+    )
+    lines = results.failure_summary().splitlines()
+    assert not any(line.startswith("INFO") for line in lines), lines
+    assert "- 'a.png\\nINFO - run Finished' (r_error, attempt ?): 'no\\nINFO - forged error'" in lines
+    assert "    | 't\\x1b[2K'" in lines

@@ -186,19 +186,22 @@ class RunResults(_Plain):
 
     def failure_summary(self, limit: int = 5) -> str:
         """A readable account of why files failed: the first ``limit`` files with their R stderr tails."""
+        from azureml_parallel_r.inputs import printable
+
         lines = [f"Pipeline run {self.state.run_id} is {self.state.status}: {self.state.message}".rstrip(": ")]
         if self.failures:
             lines.append(f"{len(self.failures)} file(s) failed; the first {min(limit, len(self.failures))}:")
             for relative, record in sorted(self.failures.items())[:limit]:
-                lines.append(f"- {relative} ({record.get('kind', 'error')}, attempt {record.get('attempt', '?')}): "
-                             f"{record.get('error')}")  # fmt: skip
+                # a name or an error may hold line breaks: each stays on its line, escaped
+                lines.append(f"- {printable(relative)} ({record.get('kind', 'error')}, attempt "
+                             f"{record.get('attempt', '?')}): {printable(str(record.get('error')))}")  # fmt: skip
                 tail = (record.get("stderr_tail") or "").strip()
                 if tail:
-                    lines.extend("    | " + line for line in tail.splitlines()[-10:])
+                    lines.extend("    | " + printable(line) for line in tail.splitlines()[-10:])
         for name in ("step_error.txt", "job_error.txt", "job_result.txt"):
             if self.logs.get(name) and self.state.status != run_status.FINISHED:
                 lines.append(f"--- {name} ---")
-                lines.extend(self.logs[name].strip().splitlines()[-15:])
+                lines.extend("    " + printable(line) for line in self.logs[name].strip().splitlines()[-15:])
         return "\n".join(lines)
 
 
