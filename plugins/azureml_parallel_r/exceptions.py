@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+import contextlib
+from collections.abc import Iterator
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class ConfigurationError(AirflowFailException, ValueError):
+    """A setting, connection or input that no retry can fix: the task fails at once, without its retries."""
 
 
 class EmptyInputError(AirflowException):
@@ -15,3 +22,15 @@ class ParallelRunFailedError(AirflowException):
 
 class OutputValidationError(AirflowException):
     """The run's outputs do not account for every input file."""
+
+
+@contextlib.contextmanager
+def not_retried() -> Iterator[None]:
+    """Checks whose ``ValueError`` (a bad argument, setting or input, with what to fix) a retry cannot mend: raised
+    as :class:`ConfigurationError`, so Airflow fails the task at once instead of trying it again unchanged."""
+    try:
+        yield
+    except AirflowException:
+        raise
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc

@@ -26,6 +26,10 @@ DEFAULT_APPEND_ROW_FILE_NAME = "parallel_run_step.txt"
 DEFAULT_FILE_TIMEOUT = 300.0
 RUNTIME_DEFAULT_INVOCATION_TIMEOUT = 60.0
 INVOCATION_MARGIN = 60.0
+# What a run's output folder holds besides the rows file; a rows file of one of these names would land inside a folder
+# of the run or overwrite one of its files. include/entry/output_layout.py has its own RESULTS_DIR and FAILURES_DIR
+# (the code shipped to the compute cannot import this module); tests/engine/test_settings.py checks that they agree.
+RESERVED_OUTPUT_NAMES = ("results", "failures", "logs", "validation.json", "status.json", "job_spec.json")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,9 @@ class ParallelRunSettings:
             (_plain_file_name(self.append_row_file_name),
              f"append_row_file_name must be a plain file name (no folder, not . or ..), got "
              f"{self.append_row_file_name!r}"),
+            (self.rows_file_name not in RESERVED_OUTPUT_NAMES,
+             f"append_row_file_name {self.append_row_file_name!r} is a name the run's output folder uses itself "
+             f"({', '.join(RESERVED_OUTPUT_NAMES)}, in any case); choose another, e.g. parallel_run_step.txt"),
         ]  # fmt: skip
         problems = [message for ok, message in checks if not ok]
         if not problems and self.run_invocation_timeout is not None and self.file_timeout:

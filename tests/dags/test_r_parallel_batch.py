@@ -109,6 +109,21 @@ def _run(dag, date: str, conf: dict | None = None) -> tuple[str, dict[str, str]]
         return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}
 
 
+def _run_with_retries(dag, date: str, conf: dict | None = None) -> dict[str, tuple[str, int]]:
+    """Run the DAG with its retries (and no delay between tries); return each task's state and try number."""
+    from datetime import timedelta
+
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    for task in dag.tasks:
+        task.retry_delay = timedelta(0)
+    dag_run = dag.test(logical_date=pendulum.parse(date), run_conf=conf)
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_id == dag_run.run_id).one()
+        return {ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances(session=session)}
+
+
 def _output_dirs(root: Path, date: str) -> list[Path]:
     folder = root / "r-script-outputs" / date
     return sorted(folder.iterdir()) if folder.is_dir() else []
@@ -179,6 +194,31 @@ def test_a_misspelt_trigger_parameter_fails_the_run_with_what_to_fix(dag, airflo
     state, tasks = _run(dag, "2026-11-16", {"mini_batch_sise": 5})
     assert state == "failed" and tasks["register_dataset"] == "failed" and tasks["submit_pipeline"] == "upstream_failed"
     assert _output_dirs(local_connection, "2026-11-16") == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["absolute input_path", "URL input_path", "a link to nothing in the folder"])
+def test_inputs_no_retry_can_fix_fail_the_run_at_once_and_register_nothing(
+    dag, airflow_db, local_connection: Path, capfd, case: str
+) -> None:
+    """`/etc` was read as `etc` under the datastore root, a URL likewise, and a link to nothing was skipped: green
+    runs. Now register_dataset fails on its first try (its retries could not change the answer), saying why."""
+    folder = _inputs(local_connection, "2026-11-11", images=2)
+    conf = {}
+    if case == "absolute input_path":
+        conf, expected = {"input_path": "/etc"}, "'/etc' is an absolute path"
+    elif case == "URL input_path":
+        conf = {"input_path": "azureml://datastores/workspaceblobstore/paths/r-script-inputs/2026-11-11"}
+        expected = "is a URL or an asset reference"
+    else:
+        (folder / "camera-a" / "moved.png").symlink_to(folder / "no-such-file.png")
+        expected = f"camera-a/moved.png is a link to nothing ({folder / 'no-such-file.png'})"
+    tasks = _run_with_retries(dag, "2026-11-11", conf)
+    assert tasks["register_dataset"] == ("failed", 1) and tasks["submit_pipeline"][0] == "upstream_failed"
+    assert dag.get_task("register_dataset").retries == 2
+    printed = capfd.readouterr()
+    assert expected in printed.out + printed.err
+    assert not (local_connection / ".azureml-local" / "datasets").exists()
 
 
 @pytest.mark.integration

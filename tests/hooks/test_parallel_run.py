@@ -55,6 +55,67 @@ def test_unusable_connections_say_what_to_fix(monkeypatch: pytest.MonkeyPatch, e
         AzureMLParallelRunHook().get_conn()
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"r_script_dirs": 5}, "r_script_dirs in its extra must be a list of absolute folders .*got 5"),
+        ({"r_script_dirs": ["/ok", 7]}, "r_script_dirs in its extra must be a list of absolute folders"),
+        ({"datastore_root": ["/data"]}, "datastore_root in its extra must be text, got a list"),
+        ({"source_directory": {"x": 1}}, "source_directory in its extra must be text, got a dict"),
+    ],
+)
+def test_extras_of_the_wrong_kind_name_the_field_and_fail_without_retries(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, extra: dict, message: str
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    _set(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path), **extra})
+    with pytest.raises(AirflowFailException, match=f"Airflow connection 'azureml_default': {message}"):
+        AzureMLParallelRunHook().get_conn()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('["engine", "local"]', r"its extra must be a JSON object \(\{...\}\), not a JSON list"),
+        ('{"engine": "local", "password": "s3cr3t",}', r"its extra is not valid JSON \(Expecting property name"),
+        ('"local"', "its extra must be a JSON object"),
+    ],
+)
+def test_an_extra_that_is_not_a_json_object_says_so_without_quoting_it(
+    monkeypatch: pytest.MonkeyPatch, extra: str, message: str
+) -> None:
+    """Airflow reads such an extra as {} (which ended as "engine=None"); the message never shows its text."""
+    monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "generic", "extra": extra}))
+    with pytest.raises(ConnectionNotConfiguredError, match=message) as error:
+        AzureMLParallelRunHook().get_conn()
+    assert "s3cr3t" not in str(error.value)
+    assert asyncio.run(_async_error(AzureMLParallelRunHook())) == str(error.value)
+
+
+async def _async_error(hook: AzureMLParallelRunHook) -> str:
+    try:
+        await hook.aget_backend()
+    except ConnectionNotConfiguredError as exc:
+        return str(exc)
+    return "no error"
+
+
+def test_a_missing_or_bad_connection_fails_the_task_without_its_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retry a minute later reads the same connection: Airflow's fail-without-retry exception."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.delenv(CONN_VARIABLE, raising=False)
+    with pytest.raises(AirflowFailException):
+        AzureMLParallelRunHook().get_conn()
+    _set(monkeypatch, {"engine": "azureml_v2", "subscription_id": "s", "resource_group": "r", "workspace_name": "w",
+                       "retry_backoff": "soon"})  # fmt: skip
+    with pytest.raises(
+        AirflowFailException, match="retry_backoff in its extra must be a number of seconds, got 'soon'"
+    ):
+        AzureMLParallelRunHook().get_conn()
+
+
 def test_async_backend_for_triggers(local_connection: Path) -> None:
     hook = AzureMLParallelRunHook()
     backend = asyncio.run(hook.aget_backend())

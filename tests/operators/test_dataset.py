@@ -5,16 +5,17 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from azureml_parallel_r.backends.base import DatasetRef
 from azureml_parallel_r.exceptions import EmptyInputError
+from azureml_parallel_r.inputs import InputFolderError
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 
 
 def test_registers_with_date_path_and_run_key_tags(backend: mock.Mock, context: dict) -> None:
     backend.register_file_dataset.return_value = DatasetRef("inputs", 4, "r-script-inputs/2026-11-24", 12)
-    op = RegisterFileDatasetOperator(task_id="t", path="/r-script-inputs/2026-11-24/", dataset_name="inputs")
+    op = RegisterFileDatasetOperator(task_id="t", path=" r-script-inputs/2026-11-24/", dataset_name="inputs")
     assert op.execute(context) == {"name": "inputs", "version": 4, "path": "r-script-inputs/2026-11-24",
                                    "file_count": 12, "reused": False}  # fmt: skip
     backend.register_file_dataset.assert_called_once_with(
@@ -45,11 +46,29 @@ def test_empty_input_fails_when_asked(backend: mock.Mock, context: dict) -> None
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"), [({"path": " / "}, "path is empty"), ({"path": "p", "if_empty": "x"}, "if_empty must be")]
+    ("kwargs", "message"),
+    [
+        ({"path": " / "}, "the input folder .* is empty"),
+        ({"path": "p", "if_empty": "x"}, "if_empty must be"),
+        ({"path": "/etc"}, r"the input folder \(path, the DAG's input_path\) '/etc' is an absolute path"),
+        ({"path": "azureml://datastores/workspaceblobstore/paths/r-script-inputs/2026-11-24"}, "is a URL"),
+        ({"path": "r-script-inputs/../../x"}, "has an empty, '.' or '..' part"),
+    ],
 )
-def test_bad_arguments(backend: mock.Mock, context: dict, kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments_fail_without_retries_before_anything_is_registered(
+    backend: mock.Mock, context: dict, kwargs: dict, message: str
+) -> None:
+    """An absolute path or a URL was read as a folder under the datastore root (``/etc`` as ``etc``): a green, skipped
+    run. It is refused, and no retry can fix it: Airflow's fail-without-retry exception."""
+    with pytest.raises(AirflowFailException, match=message):
         RegisterFileDatasetOperator(task_id="t", **kwargs).execute(context)
+    backend.register_file_dataset.assert_not_called()
+
+
+def test_a_folder_that_cannot_be_listed_whole_fails_without_retries(backend: mock.Mock, context: dict) -> None:
+    backend.register_file_dataset.side_effect = InputFolderError("the input folder x cannot be processed whole")
+    with pytest.raises(AirflowFailException, match="cannot be processed whole"):
+        RegisterFileDatasetOperator(task_id="t", path="r-script-inputs/2026-11-24").execute(context)
 
 
 def test_templated_fields_include_the_connection() -> None:

@@ -104,14 +104,32 @@ def test_execute_complete(backend: mock.Mock, context: dict) -> None:
     ("kwargs", "message"),
     [
         ({"dataset": "not rendered"}, "dataset must be the register task's XCom"),
+        ({"dataset": {"name": "inputs"}}, "dataset must be the register task's XCom"),
         ({"r_mode": "fast"}, "r_mode must be 'worker' or 'per-file'"),
         ({"r_args": "--size 64"}, "r_args must be a list of strings"),
+        ({"output_path": "/tmp/outputs/{run-id}"}, "output_path '/tmp/outputs/{run-id}' is an absolute path"),
+        ({"append_row_file_name": "validation.json"}, "is a name the run's output folder uses itself"),
     ],
 )
-def test_bad_arguments(backend: mock.Mock, context: dict, kwargs: dict, message: str) -> None:
+def test_bad_arguments_fail_without_retries(backend: mock.Mock, context: dict, kwargs: dict, message: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
     op = SubmitParallelRunOperator(task_id="s", **{"dataset": DATASET, **kwargs})
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(AirflowFailException, match=message):
         op.execute(context)
+    backend.submit.assert_not_called()
+
+
+def test_an_r_script_that_is_refused_fails_without_retries(backend: mock.Mock, context: dict) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from azureml_parallel_r.r_scripts import RScriptError
+
+    backend.find_run.return_value = None
+    backend.check_r_script.side_effect = RScriptError("r_script '/etc/passwd' is not under a folder R scripts may come")
+    with pytest.raises(AirflowFailException, match="is not under a folder R scripts may come"):
+        _op().execute(context)
+    backend.submit.assert_not_called()
 
 
 def test_every_knob_is_templated() -> None:

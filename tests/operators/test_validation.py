@@ -58,3 +58,19 @@ def test_a_run_over_another_dataset_version_fails_validation_whatever_its_rows_s
     op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=newer)
     with pytest.raises(OutputValidationError, match="processed dataset inputs v1, not inputs v2"):
         op.execute(context)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"allowed_failures": "some"}, "allowed_failures must be a whole"),
+        ({"run": "x"}, "run and dataset must be the submit and register"),
+    ],
+)
+def test_bad_arguments_fail_without_retries(backend: mock.Mock, context: dict, kwargs: dict, message: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    op = ValidateParallelRunOutputsOperator(task_id="v", **{"run": RUN, "dataset": DATASET, **kwargs})
+    with pytest.raises(AirflowFailException, match=message):
+        op.execute(context)
+    backend.fetch_results.assert_not_called()

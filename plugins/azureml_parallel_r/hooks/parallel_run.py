@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from azureml_parallel_r import get_provider_info as _provider
 from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.exceptions import ConfigurationError
 
 # the engines and the connection type are the provider's (get_provider_info imports nothing: its form lists them)
 ENGINES = tuple(_provider.ENGINES)
@@ -36,8 +37,8 @@ AZURE_EXAMPLE = {
 }
 
 
-class ConnectionNotConfiguredError(ValueError):
-    """The Airflow connection is missing or does not say which engine to use."""
+class ConnectionNotConfiguredError(ConfigurationError):
+    """The Airflow connection is missing, unreadable, or does not say which engine to use (no retry can fix it)."""
 
 
 def connection_settings(extra: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +96,25 @@ class AzureMLParallelRunHook(BaseHook):
             connection = self.get_connection(self.conn_id)
         except AirflowNotFoundException as exc:
             raise self._not_defined() from exc
+        return self._settings_of(connection)
+
+    def _settings_of(self, connection: Any) -> dict[str, Any]:
+        """The connection's engine settings; an extra that is not a JSON object is refused, saying so (Airflow reads it
+        as ``{}``, which would end as "engine=None"). The extra's text is never quoted: it may hold secrets."""
+        raw = connection.extra
+        if raw:
+            try:
+                parsed = json.loads(raw) if isinstance(raw, str) else raw
+            except ValueError as exc:
+                raise ConnectionNotConfiguredError(
+                    f"Airflow connection {self.conn_id!r}: its extra is not valid JSON ({exc.msg}, line {exc.lineno} "
+                    f"column {exc.colno}); write it as a JSON object. {_configure_hint(self.conn_id)}"
+                ) from None
+            if not isinstance(parsed, dict):
+                raise ConnectionNotConfiguredError(
+                    f"Airflow connection {self.conn_id!r}: its extra must be a JSON object ({{...}}), not a JSON "
+                    f"{type(parsed).__name__}. {_configure_hint(self.conn_id)}"
+                )
         return connection_settings(connection.extra_dejson)
 
     def get_conn(self) -> ParallelRunBackend:
@@ -112,7 +132,7 @@ class AzureMLParallelRunHook(BaseHook):
                 connection = await self.aget_connection(self.conn_id)
             except AirflowNotFoundException as exc:
                 raise self._not_defined() from exc
-            self.__dict__["extras"] = extras = connection_settings(connection.extra_dejson)
+            self.__dict__["extras"] = extras = self._settings_of(connection)
             self.__dict__["backend"] = await asyncio.to_thread(self._build_backend, self._engine(extras), extras)
         return self.__dict__["backend"]
 
@@ -145,7 +165,7 @@ class AzureMLParallelRunHook(BaseHook):
         if engine == "local":
             from azureml_parallel_r.backends.local import DEFAULT_SOURCE_DIRECTORY, LocalBackend
 
-            root = extras.get("datastore_root")
+            root = self._text(extras, "datastore_root")
             if not root:
                 raise ConnectionNotConfiguredError(
                     f"Airflow connection {self.conn_id!r} selects the local engine but has no datastore_root in "
@@ -167,7 +187,7 @@ class AzureMLParallelRunHook(BaseHook):
                 ) from None
             return LocalBackend(
                 str(root),
-                source_directory=str(extras.get("source_directory") or DEFAULT_SOURCE_DIRECTORY),
+                source_directory=self._text(extras, "source_directory") or DEFAULT_SOURCE_DIRECTORY,
                 process_count_per_node=processes,
                 r_script_dirs=self._r_script_dirs(extras),
             )
@@ -193,12 +213,12 @@ class AzureMLParallelRunHook(BaseHook):
         except ModuleNotFoundError as exc:
             raise self._sdk_missing(engine, exc) from exc
         settings = AzureMLSettings(
-            compute_target=extras.get("compute_target") or "cpu-cluster",
-            datastore=extras.get("datastore"),
-            environment_name=extras.get("environment_name"),
-            experiment_name=extras.get("experiment_name") or "r-parallel-batch",
-            source_directory=str(extras.get("source_directory") or INCLUDE_DIR),
-            retry_backoff=float(extras.get("retry_backoff", 2.0)),
+            compute_target=self._text(extras, "compute_target") or "cpu-cluster",
+            datastore=self._text(extras, "datastore"),
+            environment_name=self._text(extras, "environment_name"),
+            experiment_name=self._text(extras, "experiment_name") or "r-parallel-batch",
+            source_directory=self._text(extras, "source_directory") or str(INCLUDE_DIR),
+            retry_backoff=self._seconds(extras, "retry_backoff", 2.0),
             r_script_dirs=self._r_script_dirs(extras),
         )
         self.log.info(
@@ -238,11 +258,41 @@ class AzureMLParallelRunHook(BaseHook):
         except Exception as exc:
             return False, error_text(exc)
 
+    def _text(self, extras: dict[str, Any], key: str) -> str | None:
+        """The extra ``key`` as text (None when unset); anything else is refused, naming the field."""
+        value = extras.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        raise ConnectionNotConfiguredError(
+            f"Airflow connection {self.conn_id!r}: {key} in its extra must be text, got a {type(value).__name__}"
+        )
+
+    def _seconds(self, extras: dict[str, Any], key: str, default: float) -> float:
+        """The extra ``key`` as a number of seconds; anything else is refused, naming the field."""
+        value = extras.get(key, default)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if isinstance(value, bool) or not seconds >= 0:
+            raise ConnectionNotConfiguredError(
+                f"Airflow connection {self.conn_id!r}: {key} in its extra must be a number of seconds, got {value!r}"
+            )
+        return seconds
+
     def _r_script_dirs(self, extras: dict[str, Any]) -> tuple[str, ...]:
         """The extra ``r_script_dirs``: absolute folders (a list, or one string with ``:`` between folders)."""
         value = extras.get("r_script_dirs") or ()
-        dirs = value.split(os.pathsep) if isinstance(value, str) else list(value)
-        relative = [d for d in dirs if not os.path.isabs(str(d))]
+        if isinstance(value, str):
+            dirs = value.split(os.pathsep)
+        elif isinstance(value, list | tuple) and all(isinstance(d, str) for d in value):
+            dirs = list(value)
+        else:
+            raise ConnectionNotConfiguredError(
+                f"Airflow connection {self.conn_id!r}: r_script_dirs in its extra must be a list of absolute folders "
+                f"(or one string with '{os.pathsep}' between them), got {value!r}"
+            )
+        relative = [d for d in dirs if d and not os.path.isabs(d)]
         if relative:
             raise ConnectionNotConfiguredError(
                 f"Airflow connection {self.conn_id!r}: r_script_dirs must be absolute folders, got {relative}"

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from azureml_parallel_r.exceptions import EmptyInputError
+from azureml_parallel_r.exceptions import ConfigurationError, EmptyInputError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.inputs import InputFolderError, datastore_folder
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -35,7 +36,10 @@ class RegisterFileDatasetOperator(BaseOperator):
 
     Registering the same path for the same logical date again returns the version registered before, so
     retries and reruns are idempotent. A missing or empty folder skips the task (and so the rest of the
-    run) with a log line naming the path, or fails it, as ``if_empty`` says.
+    run) with a log line naming the path, or fails it, as ``if_empty`` says. A path that is not a folder relative to
+    the datastore (a URL, an absolute path, ``..``), and a folder that cannot be listed whole (a subfolder the
+    workers cannot read, an entry that is not a file), fail the task at once, without its retries, saying what to
+    fix; nothing is registered.
 
     :param path: datastore path of the input folder (templated), e.g. ``r-script-inputs/{{ ds }}``.
     :param dataset_name: the dataset's registered name (templated).
@@ -71,21 +75,13 @@ class RegisterFileDatasetOperator(BaseOperator):
         return AzureMLParallelRunHook(conn_id=self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if self.allowed_conf_keys is not None:
-            conf = getattr(context.get("dag_run"), "conf", None) or {}
-            unknown = sorted(set(conf) - set(self.allowed_conf_keys))
-            if unknown:
-                raise ValueError(
-                    f"unknown trigger parameter(s) {', '.join(map(repr, unknown))}; this DAG's parameters are "
-                    f"{', '.join(sorted(self.allowed_conf_keys))}"
-                )
-        if self.if_empty not in IF_EMPTY:
-            raise ValueError(f"if_empty must be one of {', '.join(IF_EMPTY)}, got {self.if_empty!r}")
-        path = self.path.strip().strip("/")
-        if not path:
-            raise ValueError("path is empty: give the datastore folder of the inputs, e.g. r-script-inputs/{{ ds }}")
-        tags = {"logical_date": logical_date_tag(context), "path": path, **run_key(context)}
-        dataset = self.hook.backend.register_file_dataset(path, name=self.dataset_name, tags=tags)
+        with not_retried():
+            path = self._checked_path(context)
+            tags = {"logical_date": logical_date_tag(context), "path": path, **run_key(context)}
+        try:
+            dataset = self.hook.backend.register_file_dataset(path, name=self.dataset_name, tags=tags)
+        except InputFolderError as exc:
+            raise ConfigurationError(str(exc)) from exc
         if dataset.file_count == 0:
             message = f"No input files under datastore path {path!r}: nothing to process for this run"
             if self.if_empty == "fail":
@@ -101,3 +97,17 @@ class RegisterFileDatasetOperator(BaseOperator):
             path,
         )
         return dataset.to_dict()
+
+    def _checked_path(self, context: Context) -> str:
+        """The input folder, once the trigger parameters and the arguments are known to be good."""
+        if self.allowed_conf_keys is not None:
+            conf = getattr(context.get("dag_run"), "conf", None) or {}
+            unknown = sorted(set(conf) - set(self.allowed_conf_keys))
+            if unknown:
+                raise ValueError(
+                    f"unknown trigger parameter(s) {', '.join(map(repr, unknown))}; this DAG's parameters are "
+                    f"{', '.join(sorted(self.allowed_conf_keys))}"
+                )
+        if self.if_empty not in IF_EMPTY:
+            raise ValueError(f"if_empty must be one of {', '.join(IF_EMPTY)}, got {self.if_empty!r}")
+        return datastore_folder(self.path, "the input folder (path, the DAG's input_path)")

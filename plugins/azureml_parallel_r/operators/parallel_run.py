@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from azureml_parallel_r.backends.base import DatasetRef, RunRequest
-from azureml_parallel_r.exceptions import ParallelRunFailedError
+from azureml_parallel_r.backends.base import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
+from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.inputs import datastore_folder
 from azureml_parallel_r.links import PipelineRunLink
 from azureml_parallel_r.operators.dataset import run_key
 from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, DEFAULT_FILE_TIMEOUT, ParallelRunSettings
@@ -36,6 +37,7 @@ class SubmitParallelRunOperator(BaseOperator):
     live or finished run with that key and reattaches instead of submitting a second one; nothing else can
     match it: a DAG run of the same id in another Airflow deployment, or after the metadata database was reset,
     has its own token, and a run over another dataset version its own dataset. Killing the task cancels the run.
+    A bad argument, setting, R script or connection fails the task at once, without its retries, saying what to fix.
 
     :param dataset: the registered FileDataset (the register task's XCom: name, version, path, file_count).
     :param r_script: the R script, relative to the source directory (``include/``), or absolute under a folder
@@ -143,11 +145,14 @@ class SubmitParallelRunOperator(BaseOperator):
 
     def build_request(self, context: Context) -> RunRequest:
         """The run request from the (rendered) arguments; ``ValueError`` names a bad one."""
-        if not isinstance(self.dataset, dict):
+        try:
+            dataset = DatasetRef.from_dict(self.dataset) if isinstance(self.dataset, dict) else None
+        except TypeError:
+            dataset = None
+        if dataset is None:
             raise ValueError(f"dataset must be the register task's XCom (a dict), got {self.dataset!r}")
         if self.r_mode not in ("worker", "per-file"):
             raise ValueError(f"r_mode must be 'worker' or 'per-file', got {self.r_mode!r}")
-        dataset = DatasetRef.from_dict(self.dataset)
         r_args = self.r_args or []
         if isinstance(r_args, str) or not all(isinstance(arg, str) for arg in r_args):
             raise ValueError(f"r_args must be a list of strings, got {r_args!r}")
@@ -167,7 +172,7 @@ class SubmitParallelRunOperator(BaseOperator):
         )
         return RunRequest(
             dataset=dataset,
-            output_path=self.output_path.strip("/"),
+            output_path=datastore_folder(self.output_path, "output_path", placeholders=(RUN_ID_PLACEHOLDER,)),
             run_key={**run_key(context), "dataset": f"{dataset.name}:{dataset.version}"},
             r_script=self.r_script,
             r_args=list(r_args),
@@ -178,7 +183,8 @@ class SubmitParallelRunOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        request = self.build_request(context)
+        with not_retried():
+            request = self.build_request(context)
         store = context.get("task_state_store")
         if store is not None:
             request = self._with_submission_attempt(request, store, context["ti"].try_number)
@@ -188,7 +194,8 @@ class SubmitParallelRunOperator(BaseOperator):
             self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
                           ref.run_id, request.run_key)  # fmt: skip
         else:
-            backend.check_r_script(request.r_script)  # allowed, present and parsing, before anything is submitted
+            with not_retried():  # allowed, present and parsing, before anything is submitted
+                backend.check_r_script(request.r_script)
             ref = backend.submit(request)
             self.log.info("Submitted pipeline run %s over %s v%d (%d files) -> %s", ref.run_id,
                           request.dataset.name, request.dataset.version, request.dataset.file_count,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from azureml_parallel_r.backends.base import DatasetRef, RunRef
-from azureml_parallel_r.exceptions import OutputValidationError
+from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.operators.dataset import logical_date_tag
 from azureml_parallel_r.validation import format_report, validate_outputs
@@ -64,14 +64,13 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         return AzureMLParallelRunHook(conn_id=self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if not isinstance(self.run, dict) or not isinstance(self.dataset, dict):
-            raise ValueError("run and dataset must be the submit and register tasks' XComs (dicts)")
-        run, dataset = RunRef.from_dict(self.run), DatasetRef.from_dict(self.dataset)
+        with not_retried():
+            run, dataset, allowed_failures = self._checked_arguments()
         backend = self.hook.backend
         report = validate_outputs(
             backend.list_dataset_files(dataset),
             backend.fetch_results(run.run_id),
-            allowed_failures=int(self.allowed_failures),
+            allowed_failures=allowed_failures,
             allowed_failure_patterns=list(self.allowed_failure_patterns or ()),
             dataset=dataset,
         )
@@ -92,6 +91,22 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         if not report["passed"]:
             raise OutputValidationError(text)
         return report
+
+    def _checked_arguments(self) -> tuple[RunRef, DatasetRef, int]:
+        try:
+            run, dataset = RunRef.from_dict(self.run), DatasetRef.from_dict(self.dataset)  # type: ignore[arg-type]
+        except (TypeError, AttributeError):
+            raise ValueError(
+                f"run and dataset must be the submit and register tasks' XComs (dicts), got {self.run!r} and "
+                f"{self.dataset!r}"
+            ) from None
+        try:
+            allowed_failures = int(self.allowed_failures)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"allowed_failures must be a whole number (-1: any), got {self.allowed_failures!r}"
+            ) from None
+        return run, dataset, allowed_failures
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (when its provider is installed): the input folder and the run's outputs read, the report
