@@ -97,13 +97,15 @@ def test_dag_file_imports_nothing_heavy() -> None:
 # -- whole runs ---------------------------------------------------------------------------------------------
 
 
-def _run(dag, date: str, conf: dict | None = None) -> tuple[str, dict[str, str]]:
+def _run(dag, date: str, conf: dict | None = None, run_after: str | None = None) -> tuple[str, dict[str, str]]:
+    """Run the DAG for ``date`` with dag.test(); its run id is ``manual__<run_after>`` (now, unless given)."""
     from airflow.models import DagRun
     from airflow.utils.session import create_session
 
     for task in dag.tasks:
         task.retries = 0
-    dag_run = dag.test(logical_date=pendulum.parse(date), run_conf=conf)
+    dag_run = dag.test(logical_date=pendulum.parse(date), run_conf=conf,
+                       run_after=pendulum.parse(run_after) if run_after else None)  # fmt: skip
     with create_session() as session:
         run = session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_id == dag_run.run_id).one()
         return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}
@@ -274,13 +276,17 @@ def test_a_reset_database_never_reattaches_to_the_old_run_of_a_date(
     folder.mkdir(parents=True)
     for name in ("a.txt", "b.txt"):
         (folder / name).write_text("OLD\n")
-    assert _run(dag, "2026-11-12", {"r_script": str(script)})[0] == "success"
+    # the same DAG run id both times, as a scheduled run's (scheduled__<date>) is in every Airflow
+    assert _run(dag, "2026-11-12", {"r_script": str(script)}, run_after="2026-11-13T00:00:00+00:00")[0] == "success"
     (first,) = _output_dirs(local_connection, "2026-11-12")
     for name in ("a.txt", "b.txt"):
         (folder / name).write_text("NEW, corrected\n")
     _forget_dag_runs()
-    state, tasks = _run(dag, "2026-11-12", {"r_script": str(script)})
+    state, tasks = _run(dag, "2026-11-12", {"r_script": str(script)}, run_after="2026-11-13T00:00:00+00:00")
     assert state == "success" and set(tasks.values()) == {"success"}
+    runs = [json.loads(p.read_text()) for p in (local_connection / ".azureml-local" / "runs").glob("*.json")]
+    assert len(runs) == 2 and runs[0]["run_key"]["run_id"] == runs[1]["run_key"]["run_id"]
+    assert runs[0]["run_key"]["attempt"] == runs[1]["run_key"]["attempt"] == "1"
     (second,) = [path for path in _output_dirs(local_connection, "2026-11-12") if path != first]
     assert (second / "results" / "a.txt" / "copy.txt").read_text() == "NEW, corrected\n"
     report = json.loads((second / "validation.json").read_text())
