@@ -335,8 +335,6 @@ class BatchProcessor:
 
     def _file_done(self, input_path: str, relative: str, scratch: str, outcome: FileOutcome) -> str | None:
         """File a finished file's outputs or its failure; return its result row when it succeeded."""
-        if outcome.kind == "cut":
-            outcome = dataclasses.replace(outcome, kind="invocation_timeout")
         outcome = self._checked_writes(outcome)  # before anything is removed: the disk as the file left it
         if not outcome.ok:
             self.layout.discard(scratch)

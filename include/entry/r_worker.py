@@ -51,7 +51,8 @@ class FileOutcome:
     :param ok: True when ``process_file`` returned without an R error.
     :param value: the JSON-able value ``process_file`` returned.
     :param error: the R error message, or what killed the worker.
-    :param kind: ``ok``, ``r_error``, ``crash`` or ``timeout``.
+    :param kind: ``ok``, ``r_error``, ``crash``, ``timeout`` (past ``file_timeout``) or ``invocation_timeout``
+        (stopped at its batch's deadline).
     :param call: the R call that raised, when R reported one.
     :param warnings: R warnings raised while processing the file (at most 20).
     :param stderr_tail: the end of what R printed while processing the file (failures only).
@@ -222,8 +223,8 @@ class RWorker:
             (its parent must exist; a folder that already exists is used as it is).
         :param args: extra arguments passed to ``process_file`` as a character vector.
         :param deadline: a ``time.monotonic()`` time by which the batch must be over (the runtime's
-            ``run_invocation_timeout``, less a margin): R is stopped there, the file it was working on gets a
-            ``cut`` outcome, and the iteration ends early, the files not reached having none.
+            ``run_invocation_timeout``, less a margin): R is stopped there, the file it was working on gets an
+            ``invocation_timeout`` outcome, and the iteration ends early, the files not reached having none.
         """
         pending = list(items)
         finished = False
@@ -305,7 +306,7 @@ class RWorker:
     def _cut(self, started: float, offset: int) -> FileOutcome:
         return FileOutcome(
             ok=False,
-            kind="cut",
+            kind="invocation_timeout",
             error="not finished: its mini-batch reached run_invocation_timeout first (R was stopped so that the "
             "files finished before it keep their results)",
             stderr_tail=self._log_tail(offset),

@@ -146,7 +146,8 @@ def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) 
     report = json.loads((output / "validation.json").read_text())
     assert report["passed"] and report["counts"] == {
         "input_files": 9, "succeeded": 8, "failed": 1, "failed_allowed_by_pattern": 0,
-        "failed_without_failure_record": 0, "rows": 8, "output_files": report["counts"]["output_files"],
+        "failed_without_failure_record": 0, "rows": 8, "rows_not_in_dataset": 0,
+        "output_files": report["counts"]["output_files"],
     }  # fmt: skip
     assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
     assert report["throughput"]["files_per_second"] > 0
