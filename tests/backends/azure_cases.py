@@ -3,13 +3,14 @@ dataset, a run request over them, and a wait on a run's state (never on time).""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from azureml_parallel_r.backends.base import DatasetRef, ParallelRunBackend, RunRequest, RunState
 from azureml_parallel_r.run_settings import ParallelRunSettings
-from azureml_parallel_r.samples import make_sample_inputs
+from azureml_parallel_r.samples import make_sample_inputs, write_png
 
 DATE = "2026-11-24"
 INPUTS = f"r-script-inputs/{DATE}"
@@ -40,6 +41,24 @@ def other_keys(key: dict[str, str]) -> list[dict[str, str]]:
     """Keys of other submissions that share every part of ``key`` but one: a second Airflow over the same workspace
     (or this one after its database was reset: another submission token), and another version of the inputs."""
     return [{**key, "submission": "another-airflow"}, {**key, "dataset": "r-script-inputs:99"}]
+
+
+def check_a_late_file_is_noted_not_counted(fake_azure: Any, backend: ParallelRunBackend, dataset: DatasetRef,
+                                           request: RunRequest, folder: Path) -> None:  # fmt: skip
+    """A PNG uploaded to the dataset's folder after it was registered: the job's mount lists the folder when the job
+    starts, so it is processed; validation names it in a note and validates exactly the registered files."""
+    from azureml_parallel_r.validation import validate_outputs
+
+    write_png(str(folder / "late" / "late.png"))
+    fake_azure.upload_inputs(folder / "late", INPUTS)
+    ref = backend.submit(request)
+    wait_for_end(backend, ref.run_id)
+    results = backend.fetch_results(ref.run_id)
+    assert any(json.loads(row)["relative_path"] == "late.png" for row in results.rows)
+    report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1, dataset=dataset)
+    assert report["passed"], report["problems"]
+    assert report["counts"]["input_files"] == 9 and report["counts"]["rows_not_in_dataset"] == 1
+    assert "late.png" in report["notes"][0]
 
 
 def wait_for_end(backend: ParallelRunBackend, run_id: str, timeout: float = 180) -> RunState:

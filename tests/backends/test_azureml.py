@@ -19,7 +19,15 @@ from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.validation import validate_outputs
 from tests.azure.wire import Reply
 from tests.azure.workspace_service import CONTAINER, list_blobs_page
-from tests.backends.azure_cases import DATE, INPUTS, other_keys, register_samples, sample_request, wait_for_end
+from tests.backends.azure_cases import (
+    DATE,
+    INPUTS,
+    check_a_late_file_is_noted_not_counted,
+    other_keys,
+    register_samples,
+    sample_request,
+    wait_for_end,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
@@ -256,17 +264,4 @@ def test_a_folder_whose_files_changed_gets_a_new_version_that_lists_them(fake_az
 
 def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
                                                                               tmp_path) -> None:  # fmt: skip
-    """The job's mount lists the folder when the job starts, so a file uploaded after registration is processed;
-    validation names it in a note and validates exactly the registered version's files."""
-    from azureml_parallel_r.samples import write_png
-
-    write_png(str(tmp_path / "late" / "late.png"))
-    fake_azure.upload_inputs(tmp_path / "late", INPUTS)
-    ref = backend.submit(_request(dataset))
-    wait_for_end(backend, ref.run_id)
-    results = backend.fetch_results(ref.run_id)
-    assert any(json.loads(row)["relative_path"] == "late.png" for row in results.rows)
-    report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1, dataset=dataset)
-    assert report["passed"], report["problems"]
-    assert report["counts"]["input_files"] == 9 and report["counts"]["rows_not_in_dataset"] == 1
-    assert "late.png" in report["notes"][0]
+    check_a_late_file_is_noted_not_counted(fake_azure, backend, dataset, _request(dataset), tmp_path)

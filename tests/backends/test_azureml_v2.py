@@ -26,6 +26,7 @@ from tests.backends.azure_cases import (
     DATE,
     INPUTS,
     TAGS,
+    check_a_late_file_is_noted_not_counted,
     other_keys,
     register_samples,
     sample_request,
@@ -325,17 +326,4 @@ def test_an_environment_that_is_not_registered_fails_the_submission_clearly(fake
 
 def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
                                                                               tmp_path) -> None:  # fmt: skip
-    """The job's mount lists the folder when the job starts, so a file uploaded after registration is processed;
-    validation names it in a note and validates exactly the registered version's files."""
-    from azureml_parallel_r.samples import write_png
-
-    write_png(str(tmp_path / "late" / "late.png"))
-    fake_azure.upload_inputs(tmp_path / "late", INPUTS)
-    ref = backend.submit(_request(dataset))
-    wait_for_end(backend, ref.run_id)
-    results = backend.fetch_results(ref.run_id)
-    assert any(json.loads(row)["relative_path"] == "late.png" for row in results.rows)
-    report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1, dataset=dataset)
-    assert report["passed"], report["problems"]
-    assert report["counts"]["input_files"] == 9 and report["counts"]["rows_not_in_dataset"] == 1
-    assert "late.png" in report["notes"][0]
+    check_a_late_file_is_noted_not_counted(fake_azure, backend, dataset, _request(dataset), tmp_path)
