@@ -50,10 +50,10 @@ from pathlib import Path
 from unittest import mock
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.base import RunResults, RunState
 from azureml_parallel_r.backends.local import read_run_results
-from azureml_parallel_r.samples import write_png
-from azureml_parallel_r.validation import validate_outputs
+from azureml_parallel_r.example_dags.samples import write_png
+from azureml_parallel_r.models import RunResults, RunState
+from azureml_parallel_r.output_checks import validate_outputs
 
 BENCH = Path(__file__).resolve().parent
 INCLUDE = BENCH.parent / "include"

@@ -27,12 +27,12 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
-from azureml_parallel_r.assets import R_PARALLEL_BATCH_OUTPUTS
-from azureml_parallel_r.deployment import env_date, env_flag
-from azureml_parallel_r.macros import run_date
+from azureml_parallel_r.example_dags.assets import R_PARALLEL_BATCH_OUTPUTS
+from azureml_parallel_r.example_dags.deployment import env_date, env_flag
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
 from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
+from azureml_parallel_r.run_identity import run_date
 from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 
 # Deployment settings, from the environment of the Airflow services:

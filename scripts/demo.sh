@@ -54,7 +54,7 @@ echo "  logs/      the engine's logs (job_result.txt, user/, sys/)"
 if [ -f "$OUTPUT/validation.json" ]; then
   echo "validation:  $OUTPUT/validation.json"
   .venv/bin/python -c 'import json, sys
-from azureml_parallel_r.validation import format_report
+from azureml_parallel_r.output_checks import format_report
 report = json.load(open(sys.argv[1]))
 print(format_report(report))
 sys.exit(0 if report["passed"] else 1)' "$OUTPUT/validation.json"

@@ -14,6 +14,6 @@ export AIRFLOW_CONN_AZUREML_DEFAULT
 # ensure_sample_inputs DATE: write the sample inputs for DATE unless its input folder exists; prints the folder
 ensure_sample_inputs() {
   local inputs="$DATASTORE/r-script-inputs/$1"
-  [ -d "$inputs" ] || .venv/bin/python -m azureml_parallel_r.samples "$inputs" >&2
+  [ -d "$inputs" ] || .venv/bin/python -m azureml_parallel_r.example_dags.samples "$inputs" >&2
   printf '%s\n' "$inputs"
 }

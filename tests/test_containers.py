@@ -80,7 +80,7 @@ def test_the_init_job_migrates_and_writes_todays_samples_in_valid_bash(compose: 
     assert init["entrypoint"] in (["/bin/bash"], "/bin/bash") and init["command"][0] == "-c"
     # config prints $$ as written (its output stays a valid compose file); at run time compose makes it $
     script = init["command"][1].replace("$$", "$")
-    assert "airflow db migrate" in script and "python -m azureml_parallel_r.samples" in script
+    assert "airflow db migrate" in script and "python -m azureml_parallel_r.example_dags.samples" in script
     assert "inputs=/opt/airflow/datastore/r-script-inputs/$(date -u +%F)" in script
     syntax = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, check=False)
     assert syntax.returncode == 0, syntax.stderr

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.backends.base import StorageLocation
-from azureml_parallel_r.samples import make_sample_inputs
+from azureml_parallel_r.example_dags.samples import make_sample_inputs
+from azureml_parallel_r.models import StorageLocation
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore")

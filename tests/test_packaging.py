@@ -89,8 +89,9 @@ print(found)
                     "print(r.files('azureml_parallel_r') / 'example_dags' / 'r_parallel_batch.py')"],
                    env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
     shutil.copy(example, dags / "r_parallel_batch.py")
-    _run([str(python), "-m", "azureml_parallel_r.samples", str(store / "r-script-inputs" / DATE), "--images", "2"],
-         env=env, cwd=tmp_path)  # fmt: skip
+    inputs = str(store / "r-script-inputs" / DATE)
+    _run([str(python), "-m", "azureml_parallel_r.example_dags.samples", inputs, "--images", "2"], env=env,
+         cwd=tmp_path)  # fmt: skip
     # the other way: a DAG file of the user's own that imports the example from the package
     mine = tmp_path / "my_dags"
     mine.mkdir()

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    from azureml_parallel_r.backends.base import ParallelRunBackend, StorageLocation
+    from azureml_parallel_r.backends.base import ParallelRunBackend
+    from azureml_parallel_r.models import StorageLocation
 
 
 def dataset(location: StorageLocation) -> Any:

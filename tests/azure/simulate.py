@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    from azureml_parallel_r.samples import make_sample_inputs
-    from azureml_parallel_r.validation import format_report
+    from azureml_parallel_r.example_dags.samples import make_sample_inputs
+    from azureml_parallel_r.output_checks import format_report
     from tests.azure.fake import FakeAzureML
 
     work = Path(tempfile.mkdtemp(prefix="apr-azure-sim-"))

@@ -183,7 +183,7 @@ class WorkspaceService:
 
     def datastore(self, call: Call, match: Any) -> Reply:
         """The workspace's blob datastore on the Azurite account, with an account key (the SDK's DataStore and
-        AzureStorage models, azureml/_restclient/models/data_store.py and azure_storage.py; read by
+        AzureStorage models, azureml/_restclient/models/data_store.py and backends/azure/storage.py; read by
         Datastore.get and Workspace.get_default_datastore). Unknown names are 404 like the service."""
         name = match.groupdict().get("name") or DATASTORE
         if name != DATASTORE:

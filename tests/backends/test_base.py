@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from azureml_parallel_r.backends.base import DatasetRef, RunRef, RunRequest, RunResults, RunState
+from azureml_parallel_r.models import DatasetRef, RunRef, RunRequest, RunResults, RunState
 from azureml_parallel_r.run_settings import ParallelRunSettings
 
 DATASET = DatasetRef("inputs", 3, "r-script-inputs/2026-11-24", 12)

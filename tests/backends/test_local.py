@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r import status
-from azureml_parallel_r.backends.base import RunRequest
 from azureml_parallel_r.backends.local import LocalBackend, RunNotFoundError
-from azureml_parallel_r.samples import write_png
+from azureml_parallel_r.example_dags.samples import write_png
+from azureml_parallel_r.models import RunRequest
 
-TAGS = {"logical_date": "2026-11-24", "dag_id": "d", "run_id": "r", "task_id": "t"}
+TAGS = {"logical_date": "2026-11-24", "dag_id": "d", "dag_run_id": "r", "task_id": "t"}
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_submit_run_reattach_and_collect_results(backend: LocalBackend, tmp_path
     path = _inputs(tmp_path, names=("a.png", "sub/b.png", "bad.png"))
     (tmp_path / path / "bad.png").write_text("corrupt")
     dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
-    key = {"dag_id": "d", "run_id": "r", "task_id": "t"}
+    key = {"dag_id": "d", "dag_run_id": "r", "task_id": "t"}
     assert backend.find_run(key) is None
     request = RunRequest(dataset=dataset, output_path="r-script-outputs/2026-11-24/{run-id}", run_key=key)
     ref = backend.submit(request)
@@ -82,7 +82,7 @@ def test_submit_run_reattach_and_collect_results(backend: LocalBackend, tmp_path
 def test_a_failed_or_canceled_run_is_not_reattached(backend: LocalBackend, tmp_path: Path, write_r_script) -> None:
     script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n")
     dataset = backend.register_file_dataset(_inputs(tmp_path), name="inputs", tags=TAGS)
-    key = {"dag_id": "d", "run_id": "r2", "task_id": "t"}
+    key = {"dag_id": "d", "dag_run_id": "r2", "task_id": "t"}
     ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key=key, r_script=str(script)))
     assert backend.cancel(ref.run_id).status == status.CANCELED
     assert backend.find_run(key) is None
@@ -94,7 +94,7 @@ def test_a_run_is_reattached_only_by_its_own_key_and_records_its_dataset_version
 ) -> None:
     script = write_r_script("process_file <- function(input_path, output_dir, args) NULL\n")
     dataset = backend.register_file_dataset(_inputs(tmp_path), name="inputs", tags=TAGS)
-    key = {"dag_id": "d", "run_id": "r3", "task_id": "t", "dataset": "inputs:1", "attempt": "1", "submission": "s1"}
+    key = {"dag_id": "d", "dag_run_id": "r3", "task_id": "t", "dataset": "inputs:1", "attempt": "1", "submission": "s1"}
     ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key=key, r_script=str(script)))
     assert backend.find_run(key).run_id == ref.run_id
     assert backend.find_run({**key, "submission": "another-airflow"}) is None
@@ -107,7 +107,7 @@ def test_a_run_is_reattached_only_by_its_own_key_and_records_its_dataset_version
 def test_a_run_processes_exactly_the_registered_files(backend: LocalBackend, tmp_path: Path, write_r_script) -> None:
     """A file added to the folder between register_dataset and the run is not part of that run (it waits for the
     next dataset version); a registered file deleted since fails alone."""
-    from azureml_parallel_r.validation import validate_outputs
+    from azureml_parallel_r.output_checks import validate_outputs
 
     script = write_r_script("process_file <- function(input_path, output_dir, args) {\n"
                             "  if (!file.exists(input_path)) stop('no such file: ', input_path)\n"
@@ -117,7 +117,7 @@ def test_a_run_processes_exactly_the_registered_files(backend: LocalBackend, tmp
     dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
     (tmp_path / path / "late.png").write_text("added after registration")
     (tmp_path / path / "gone.png").unlink()
-    key = {"dag_id": "d", "run_id": "r5", "task_id": "t"}
+    key = {"dag_id": "d", "dag_run_id": "r5", "task_id": "t"}
     ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key=key, r_script=str(script)))
     deadline = time.monotonic() + 120
     while not backend.get_status(ref.run_id).terminal:

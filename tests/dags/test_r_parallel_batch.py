@@ -13,7 +13,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from azureml_parallel_r.samples import make_sample_inputs
+from azureml_parallel_r.example_dags.samples import make_sample_inputs
 from tests.conftest import REPO
 
 DAG_ID = "r_parallel_batch"
@@ -286,7 +286,7 @@ def test_a_reset_database_never_reattaches_to_the_old_run_of_a_date(
     state, tasks = _run(dag, "2026-11-12", {"r_script": str(script)}, run_after="2026-11-13T00:00:00+00:00")
     assert state == "success" and set(tasks.values()) == {"success"}
     runs = [json.loads(p.read_text()) for p in (local_connection / ".azureml-local" / "runs").glob("*.json")]
-    assert len(runs) == 2 and runs[0]["run_key"]["run_id"] == runs[1]["run_key"]["run_id"]
+    assert len(runs) == 2 and runs[0]["run_key"]["dag_run_id"] == runs[1]["run_key"]["dag_run_id"]
     assert runs[0]["run_key"]["attempt"] == runs[1]["run_key"]["attempt"] == "1"
     (second,) = [path for path in _output_dirs(local_connection, "2026-11-12") if path != first]
     assert (second / "results" / "a.txt" / "copy.txt").read_text() == "NEW, corrected\n"
@@ -455,7 +455,7 @@ def test_the_downstream_dag_is_scheduled_per_date_on_the_outputs_asset(airflow_d
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import PartitionedAssetTimetable
 
-    from azureml_parallel_r.assets import R_PARALLEL_BATCH_OUTPUTS
+    from azureml_parallel_r.example_dags.assets import R_PARALLEL_BATCH_OUTPUTS
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}

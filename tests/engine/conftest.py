@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.engine.settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import ParallelRunSettings
 
 # An entry script whose behaviour per file comes from the file's content; it records every init()/run().
 TINY_ENTRY = """

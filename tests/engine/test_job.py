@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
-from azureml_parallel_r.engine.settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import ParallelRunSettings
 
 
 def test_run_ids_are_unique_and_azure_like() -> None:

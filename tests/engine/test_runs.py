@@ -16,7 +16,7 @@ import pytest
 from azureml_parallel_r import status
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
 from azureml_parallel_r.engine.runs import STALE_AFTER_VARIABLE, LocalRun, RunNotFound, start_run
-from azureml_parallel_r.engine.settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import ParallelRunSettings
 from tests.conftest import INCLUDE, live_processes
 
 

@@ -8,8 +8,8 @@ from unittest import mock
 
 import pytest
 
-from azureml_parallel_r.backends.azureml import AzureMLBackend
-from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend
+from azureml_parallel_r.backends.azure.v1 import AzureMLBackend
+from azureml_parallel_r.backends.azure.v2 import AzureMLV2Backend
 from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, auth_mode, build_auth, build_credential
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook, ConnectionNotConfiguredError
 from tests.conftest import CONN_VARIABLE

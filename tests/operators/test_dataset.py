@@ -7,9 +7,9 @@ from unittest import mock
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from azureml_parallel_r.backends.base import DatasetRef
 from azureml_parallel_r.exceptions import EmptyInputError
 from azureml_parallel_r.inputs import InputFolderError
+from azureml_parallel_r.models import DatasetRef
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 
 
@@ -22,15 +22,15 @@ def test_registers_with_date_path_and_run_key_tags(backend: mock.Mock, context: 
         "r-script-inputs/2026-11-24",
         name="inputs",
         tags={"logical_date": "2026-11-24", "path": "r-script-inputs/2026-11-24", "dag_id": "r_parallel_batch",
-              "run_id": "scheduled__2026-11-24", "task_id": "the_task"},
+              "dag_run_id": "scheduled__2026-11-24", "task_id": "the_task"},
     )  # fmt: skip
 
 
 def test_runs_without_a_logical_date_use_their_run_after_date(backend: mock.Mock, context: dict) -> None:
     backend.register_file_dataset.return_value = DatasetRef("inputs", 1, "p", 1)
-    context["ds"] = None
+    context["dag_run"].logical_date = None
     RegisterFileDatasetOperator(task_id="t", path="p").execute(context)
-    assert backend.register_file_dataset.call_args.kwargs["tags"]["logical_date"] == "2026-11-24"
+    assert backend.register_file_dataset.call_args.kwargs["tags"]["logical_date"] == "2026-11-25"
 
 
 def test_empty_input_skips_with_the_path_by_default(backend: mock.Mock, context: dict) -> None:

@@ -7,12 +7,18 @@ from unittest import mock
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from azureml_parallel_r.backends.base import DatasetRef, RunRef, RunState
 from azureml_parallel_r.exceptions import ParallelRunFailedError
+from azureml_parallel_r.models import DatasetRef, RunRef, RunState
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
 DATASET = DatasetRef("inputs", 2, "r-script-inputs/2026-11-24", 30).to_dict()
+KEY = {
+    "dag_id": "r_parallel_batch",
+    "dag_run_id": "scheduled__2026-11-24",
+    "task_id": "the_task",
+    "dataset": "inputs:2",
+}
 REF = RunRef("run-9", "https://ml.azure.com/runs/run-9", "r-script-outputs/2026-11-24/run-9", "azureml")
 
 
@@ -27,8 +33,7 @@ def test_submits_the_request_and_pushes_run_id_and_url(backend: mock.Mock, conte
              allowed_failed_percent=10, output_path="r-script-outputs/2026-11-24/{run-id}")  # fmt: skip
     assert op.execute(context) == REF.to_dict()
     request = backend.submit.call_args.args[0]
-    assert request.run_key == {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task",
-                               "dataset": "inputs:2"}  # fmt: skip
+    assert request.run_key == KEY
     settings = request.settings
     assert (settings.mini_batch_size, settings.process_count_per_node, settings.error_threshold) == (5, None, 2)
     assert settings.allowed_failed_percent == 10.0 and settings.allowed_failed_count is None
@@ -45,7 +50,12 @@ def test_a_retried_task_reattaches_instead_of_submitting_again(backend: mock.Moc
     assert _op(experiment_name="nightly-r").execute(context)["reattached"] is True
     backend.submit.assert_not_called()
     backend.find_run.assert_called_once_with(
-        {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-11-24", "task_id": "the_task", "dataset": "inputs:2"},
+        {
+            "dag_id": "r_parallel_batch",
+            "dag_run_id": "scheduled__2026-11-24",
+            "task_id": "the_task",
+            "dataset": "inputs:2",
+        },
         experiment_name="nightly-r",
     )
 
@@ -206,7 +216,7 @@ def test_a_reset_database_or_another_airflow_never_reattaches_to_a_run_it_did_no
         context["ti"].try_number = 1
         _op().execute(context)
         keys.append(backend.find_run.call_args.args[0])
-    assert keys[0]["attempt"] == keys[1]["attempt"] == "1" and keys[0]["run_id"] == keys[1]["run_id"]
+    assert keys[0]["attempt"] == keys[1]["attempt"] == "1" and keys[0]["dag_run_id"] == keys[1]["dag_run_id"]
     assert keys[0]["submission"] != keys[1]["submission"] and backend.submit.call_count == 2
 
 

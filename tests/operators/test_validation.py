@@ -8,8 +8,8 @@ from unittest import mock
 import pytest
 from airflow.sdk import Asset
 
-from azureml_parallel_r.backends.base import DatasetRef, RunRef, RunResults, RunState
 from azureml_parallel_r.exceptions import OutputValidationError
+from azureml_parallel_r.models import DatasetRef, RunRef, RunResults, RunState
 from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
 
 RUN = RunRef("run-9", "u", "r-script-outputs/2026-11-24/run-9", "local").to_dict()

@@ -8,8 +8,8 @@ from unittest import mock
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from azureml_parallel_r.backends.base import RunState
 from azureml_parallel_r.exceptions import ParallelRunFailedError
+from azureml_parallel_r.models import RunState
 from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 

@@ -7,8 +7,9 @@ from unittest import mock
 
 import pytest
 
-from azureml_parallel_r.backends.base import ParallelRunBackend, RunState
+from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.models import RunState
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
 

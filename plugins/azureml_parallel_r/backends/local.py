@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.base import (
+from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
+from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
+from azureml_parallel_r.engine.runs import LocalRun, start_run
+from azureml_parallel_r.inputs import list_input_files
+from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
     DatasetRef,
-    ParallelRunBackend,
     RunRef,
     RunRequest,
     RunResults,
@@ -33,10 +37,6 @@ from azureml_parallel_r.backends.base import (
     listing_fingerprint,
     split_rows,
 )
-from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
-from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
-from azureml_parallel_r.engine.runs import LocalRun, start_run
-from azureml_parallel_r.inputs import list_input_files
 
 DEFAULT_SOURCE_DIRECTORY = str(INCLUDE_DIR)
 REGISTRY = ".azureml-local"

@@ -21,7 +21,7 @@ import sys
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.engine.settings import (
+from azureml_parallel_r.run_settings import (
     DEFAULT_APPEND_ROW_FILE_NAME,
     OUTPUT_ACTIONS,
     ParallelRunSettings,

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from azureml_parallel_r.engine.settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import ParallelRunSettings
 
 SPEC_FILE = "job_spec.json"
 STATUS_FILE = "status.json"

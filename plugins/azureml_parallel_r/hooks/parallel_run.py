@@ -194,7 +194,7 @@ class AzureMLParallelRunHook(BaseHook):
         return self._build_azureml_backend(engine, extras)
 
     def _build_azureml_backend(self, engine: str, extras: dict[str, Any]) -> ParallelRunBackend:
-        from azureml_parallel_r.backends.azure_settings import AzureMLSettings
+        from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
         from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
         from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, build_auth, build_credential
 
@@ -212,7 +212,7 @@ class AzureMLParallelRunHook(BaseHook):
             raise ConnectionNotConfiguredError(f"Airflow connection {self.conn_id!r}: {exc}") from exc
         except ModuleNotFoundError as exc:
             raise self._sdk_missing(engine, exc) from exc
-        settings = AzureMLSettings(
+        settings = WorkspaceSettings(
             compute_target=self._text(extras, "compute_target") or "cpu-cluster",
             datastore=self._text(extras, "datastore"),
             environment_name=self._text(extras, "environment_name"),
@@ -230,14 +230,14 @@ class AzureMLParallelRunHook(BaseHook):
             settings.compute_target,
         )
         if engine == "azureml":
-            from azureml_parallel_r.backends.azureml import AzureMLBackend
+            from azureml_parallel_r.backends.azure.v1 import AzureMLBackend
 
             return AzureMLBackend(lambda: self._connect_workspace(extras, auth), settings)
         try:
             import azure.ai.ml  # noqa: F401  (the v2 SDK: imported by the backend when it first talks to Azure)
         except ModuleNotFoundError as exc:
             raise self._sdk_missing(engine, exc) from exc
-        from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend
+        from azureml_parallel_r.backends.azure.v2 import AzureMLV2Backend
 
         return AzureMLV2Backend(lambda: self._connect_ml_client(extras, auth), auth, settings)
 
@@ -251,7 +251,7 @@ class AzureMLParallelRunHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """The UI's "Test" button: the local engine's datastore folder exists and is writable; an Azure ML
         workspace and its datastore answer. Returns (ok, what was checked or what failed)."""
-        from azureml_parallel_r.backends.base import error_text
+        from azureml_parallel_r.models import error_text
 
         try:
             return True, self.backend.check_connection()
@@ -301,7 +301,7 @@ class AzureMLParallelRunHook(BaseHook):
 
     def _connect_ml_client(self, extras: dict[str, Any], credential: Any) -> Any:
         """The workspace's SDK v2 client (no network call until it is used)."""
-        from azureml_parallel_r.backends.azureml_v2 import ml_client
+        from azureml_parallel_r.backends.azure.v2 import ml_client
 
         return ml_client(credential, extras["subscription_id"], extras["resource_group"], extras["workspace_name"])
 

@@ -12,23 +12,12 @@ from airflow.sdk.exceptions import AirflowSkipException
 from azureml_parallel_r.exceptions import ConfigurationError, EmptyInputError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import InputFolderError, datastore_folder
+from azureml_parallel_r.run_identity import dag_run_key, run_date
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 IF_EMPTY = ("skip", "fail")
-
-
-def logical_date_tag(context: Context) -> str:
-    """The run's logical date (YYYY-MM-DD), or its run-after date for runs without one."""
-    ds = context.get("ds")
-    return str(ds) if ds else context["dag_run"].run_after.strftime("%Y-%m-%d")
-
-
-def run_key(context: Context) -> dict[str, str]:
-    """Tags that identify the Airflow task submitting something: dag_id, run_id, task_id."""
-    ti = context["ti"]
-    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
 
 
 class RegisterFileDatasetOperator(BaseOperator):
@@ -77,7 +66,7 @@ class RegisterFileDatasetOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         with not_retried():
             path = self._checked_path(context)
-            tags = {"logical_date": logical_date_tag(context), "path": path, **run_key(context)}
+            tags = {"logical_date": run_date(context["dag_run"]), "path": path, **dag_run_key(context)}
         try:
             dataset = self.hook.backend.register_file_dataset(path, name=self.dataset_name, tags=tags)
         except InputFolderError as exc:

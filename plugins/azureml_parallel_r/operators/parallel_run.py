@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from azureml_parallel_r.backends.base import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
 from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import datastore_folder
 from azureml_parallel_r.links import PipelineRunLink
-from azureml_parallel_r.operators.dataset import run_key
+from azureml_parallel_r.models import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
+from azureml_parallel_r.run_identity import dag_run_key
 from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, DEFAULT_FILE_TIMEOUT, ParallelRunSettings
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
@@ -173,13 +173,13 @@ class SubmitParallelRunOperator(BaseOperator):
         return RunRequest(
             dataset=dataset,
             output_path=datastore_folder(self.output_path, "output_path", placeholders=(RUN_ID_PLACEHOLDER,)),
-            run_key={**run_key(context), "dataset": f"{dataset.name}:{dataset.version}"},
+            run_key={**dag_run_key(context), "dataset": f"{dataset.name}:{dataset.version}"},
             r_script=self.r_script,
             r_args=list(r_args),
             r_mode=self.r_mode,
             settings=settings,
             experiment_name=self.experiment_name,
-            tags={"dag_id": context["ti"].dag_id, "airflow_run_id": context["ti"].run_id},
+            tags={"dag_id": context["ti"].dag_id, "airflow_dag_run_id": context["ti"].run_id},
         )
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from azureml_parallel_r.backends.base import DatasetRef, RunRef
 from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
-from azureml_parallel_r.operators.dataset import logical_date_tag
-from azureml_parallel_r.validation import format_report, validate_outputs
+from azureml_parallel_r.models import DatasetRef, RunRef
+from azureml_parallel_r.output_checks import format_report, validate_outputs
+from azureml_parallel_r.run_identity import run_date
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -82,7 +82,7 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         report["report_location"] = location
         text = format_report(report)
         self.log.info("%s\nReport: %s", text, location)
-        date = logical_date_tag(context)
+        date = run_date(context["dag_run"])
         for outlet in self.outlets or ():
             event = context["outlet_events"][outlet]
             event.extra = {"output_path": run.output_path, "run_id": run.run_id, "date": date}

@@ -8,8 +8,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from azureml_parallel_r.backends.base import error_text
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.models import error_text
 
 
 class ParallelRunTrigger(BaseTrigger):

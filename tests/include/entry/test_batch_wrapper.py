@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import batch_wrapper
-from azureml_parallel_r.samples import make_sample_inputs, write_png
+from azureml_parallel_r.example_dags.samples import make_sample_inputs, write_png
 from r_worker import RSetupError
 from tests.conftest import EXAMPLE_R_SCRIPT
 
@@ -291,7 +291,7 @@ def test_any_failed_file_name_gets_a_failure_record_and_never_fails_the_other_fi
         record = json.loads(path.read_text(encoding="utf-8"))
         records[record["relative_path"]] = record
     assert set(records) == set(names[:4]) and all(r["kind"] == "r_error" for r in records.values())
-    from azureml_parallel_r.backends.base import failure_key
+    from azureml_parallel_r.models import failure_key
 
     keys = {failure_key(str(p.relative_to(output / "failures")), json.loads(p.read_text())) for p in
             (output / "failures").rglob("*.json")}  # fmt: skip
@@ -307,7 +307,7 @@ def test_a_row_is_one_line_whatever_r_returns(entry, write_r_script, write_input
     inputs = write_inputs({"line\u2028break\u0085name": "x", "plain": "x"})
     entry("--r-script", str(script), "--input-root", str(inputs))
     rows = batch_wrapper.run([str(p) for p in sorted(inputs.iterdir())])
-    from azureml_parallel_r.backends.base import split_rows
+    from azureml_parallel_r.models import split_rows
 
     text = "".join(f"{row}\n" for row in rows)
     assert all("\u2028" not in row and "\x85" not in row and "\n" not in row for row in rows)

@@ -8,7 +8,7 @@ from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
 
 
 @dataclass(frozen=True)
-class AzureMLSettings:
+class WorkspaceSettings:
     """Where and how pipelines run in the workspace (from the connection's extra).
 
     :param compute_target: the compute cluster's name.

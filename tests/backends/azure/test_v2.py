@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r import status
-from azureml_parallel_r.backends import azure_errors
-from azureml_parallel_r.backends.azureml_v2 import AzureMLV2Backend, SubmissionError
-from azureml_parallel_r.backends.azureml_v2_job import job_name
-from azureml_parallel_r.backends.base import RunRequest
+from azureml_parallel_r.backends.azure import errors as azure_errors
+from azureml_parallel_r.backends.azure.v2 import AzureMLV2Backend, SubmissionError
+from azureml_parallel_r.backends.azure.v2_job import job_name
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
-from azureml_parallel_r.validation import validate_outputs
+from azureml_parallel_r.models import RunRequest
+from azureml_parallel_r.output_checks import validate_outputs
 from tests.azure.ml_service import WORKSPACE_ID
 from tests.azure.wire import Reply
 from tests.azure.workspace_service import CONTAINER
-from tests.backends.azure_cases import (
+from tests.backends.azure.cases import (
     DATE,
     INPUTS,
     TAGS,
@@ -35,7 +35,7 @@ from tests.backends.azure_cases import (
 from tests.conftest import CONN_VARIABLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
-KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
+KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
        "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip
 JOB_PUT = r"/workspaces/ws-parallel-r/jobs/[^/]+$"
 

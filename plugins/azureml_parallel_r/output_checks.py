@@ -1,6 +1,6 @@
 """Output validation: every input file has results or is an allowed failure, and the rows agree.
 
-Pure functions over :class:`~azureml_parallel_r.backends.base.RunResults`, so they work for both engines.
+Pure functions over :class:`~azureml_parallel_r.models.RunResults`, so they work for both engines.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.base import DatasetRef, RunResults
 from azureml_parallel_r.inputs import printable
+from azureml_parallel_r.models import DatasetRef, RunResults
 
 LISTED = 20
 

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m azureml_parallel_r.samples", description=make_sample_inputs.__doc__
+        prog="python -m azureml_parallel_r.example_dags.samples", description=make_sample_inputs.__doc__
     )
     parser.add_argument("folder", help="where to write the sample inputs")
     parser.add_argument("--images", type=int, default=24, help="how many PNGs (default 24)")

@@ -3,11 +3,11 @@ step is a parallel job running the same entry script and R script as the v1 Para
 
 The control plane goes through azure-ai-ml's ``MLClient`` (data assets, jobs, datastores); the data plane is the
 datastore's blob container, read and written with azure-storage-blob exactly as the v1 engine does
-(:mod:`.azure_storage`, :mod:`.azure_runs`). What the SDK and the service do, and how the backend meets it (each
-point is checked by ``tests/backends/test_azureml_v2.py`` on azure-ai-ml's own HTTP calls):
+(:mod:`.storage`, :mod:`.runs`). What the SDK and the service do, and how the backend meets it (each
+point is checked by ``tests/backends/azure/test_v2.py`` on azure-ai-ml's own HTTP calls):
 
 - A job is created by a PUT on ``jobs/{name}``, so the job's name is derived from the run key
-  (:func:`~azureml_parallel_r.backends.azureml_v2_job.job_name`). Before every submission the name is read
+  (:func:`~azureml_parallel_r.backends.azure.v2_job.job_name`). Before every submission the name is read
   (``jobs.get``): a retried task, or a submission whose PUT reached the service but whose answer was lost, finds
   its job by name, without a tag search, and never creates a second one. That also makes submitting safe to
   retry on transient errors, unlike v1. A name whose job failed or was canceled is not reused: the next submission
@@ -28,7 +28,7 @@ point is checked by ``tests/backends/test_azureml_v2.py`` on azure-ai-ml's own H
   error run history records for it is read instead (``step_error.txt``), as are the pipeline job's start and end
   times: through azure-ai-ml's run-history client (``JobOperations._runs_operations``, what ``jobs.download`` and
   ``jobs.list`` use; the public Job entity carries neither).
-- ``MLClient`` is made with azure-core's retries off (``retry_total=0``): :func:`~.azure_errors.with_retries` is
+- ``MLClient`` is made with azure-core's retries off (``retry_total=0``): :func:`~.errors.with_retries` is
   the one retry layer, as for v1.
 
 azure-ai-ml and azure-storage-blob are imported lazily, inside these functions: importing this module is cheap.
@@ -42,8 +42,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.azure_errors import describe_error, with_retries
-from azureml_parallel_r.backends.azure_runs import (
+from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
+from azureml_parallel_r.backends.azure.runs import (
     DEFAULT_ROWS_FILE,
     azure_state,
     collect_results,
@@ -51,8 +51,7 @@ from azureml_parallel_r.backends.azure_runs import (
     recorded_dataset,
     run_tags,
 )
-from azureml_parallel_r.backends.azure_settings import AzureMLSettings
-from azureml_parallel_r.backends.azure_storage import (
+from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
     container_client,
     datastore_location,
@@ -61,12 +60,14 @@ from azureml_parallel_r.backends.azure_storage import (
     recorded_dataset_files,
     workspace_uri,
 )
-from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job
-from azureml_parallel_r.backends.base import (
+from azureml_parallel_r.backends.azure.v2_job import job_name, pipeline_job
+from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
+from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
+from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
     DatasetRef,
-    ParallelRunBackend,
     RunRef,
     RunRequest,
     RunResults,
@@ -74,7 +75,6 @@ from azureml_parallel_r.backends.base import (
     StorageLocation,
     listing_fingerprint,
 )
-from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -115,7 +115,7 @@ def find_job(client: MLClient, name: str, *, backoff: float = 2.0) -> Job | None
     """The job named ``name``, or None when the workspace has none (a job is created by a PUT on its name).
 
     :param client: the workspace's client.
-    :param name: the job's name (:func:`~azureml_parallel_r.backends.azureml_v2_job.job_name`).
+    :param name: the job's name (:func:`~azureml_parallel_r.backends.azure.v2_job.job_name`).
     :param backoff: first delay of the retries on transient errors, in seconds.
     """
     from azure.core.exceptions import ResourceNotFoundError
@@ -160,7 +160,7 @@ class AzureMLV2Backend(ParallelRunBackend):
 
     engine = "azureml_v2"
 
-    def __init__(self, client_factory: Callable[[], MLClient], credential: Any, settings: AzureMLSettings) -> None:
+    def __init__(self, client_factory: Callable[[], MLClient], credential: Any, settings: WorkspaceSettings) -> None:
         self._client_factory = client_factory
         self._client: MLClient | None = None
         self.credential = credential

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.samples import R_SAMPLE_NAMES, R_WRITE_SAMPLES, make_sample_inputs, png_bytes, write_png
+from azureml_parallel_r.example_dags.samples import (
+    R_SAMPLE_NAMES,
+    R_WRITE_SAMPLES,
+    make_sample_inputs,
+    png_bytes,
+    write_png,
+)
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from azureml_parallel_r.backends.base import DatasetRef, StorageLocation
+from azureml_parallel_r.models import DatasetRef, StorageLocation
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r import status
-from azureml_parallel_r.backends.azureml import AzureMLBackend, SubmissionError
-from azureml_parallel_r.backends.base import RunRequest
+from azureml_parallel_r.backends.azure.v1 import AzureMLBackend, SubmissionError
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
-from azureml_parallel_r.validation import validate_outputs
+from azureml_parallel_r.models import RunRequest
+from azureml_parallel_r.output_checks import validate_outputs
 from tests.azure.wire import Reply
 from tests.azure.workspace_service import CONTAINER, list_blobs_page
-from tests.backends.azure_cases import (
+from tests.backends.azure.cases import (
     DATE,
     INPUTS,
     check_a_late_file_is_noted_not_counted,
@@ -30,7 +30,7 @@ from tests.backends.azure_cases import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
-KEY = {"dag_id": "r_parallel_batch", "run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
+KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
        "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip
 
 

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from azureml_parallel_r.backends.base import DatasetRef, ParallelRunBackend, RunRequest, RunState
+from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.example_dags.samples import make_sample_inputs, write_png
+from azureml_parallel_r.models import DatasetRef, RunRequest, RunState
 from azureml_parallel_r.run_settings import ParallelRunSettings
-from azureml_parallel_r.samples import make_sample_inputs, write_png
 
 DATE = "2026-11-24"
 INPUTS = f"r-script-inputs/{DATE}"
@@ -47,7 +48,7 @@ def check_a_late_file_is_noted_not_counted(fake_azure: Any, backend: ParallelRun
                                            request: RunRequest, folder: Path) -> None:  # fmt: skip
     """A PNG uploaded to the dataset's folder after it was registered: the job's mount lists the folder when the job
     starts, so it is processed; validation names it in a note and validates exactly the registered files."""
-    from azureml_parallel_r.validation import validate_outputs
+    from azureml_parallel_r.output_checks import validate_outputs
 
     write_png(str(folder / "late" / "late.png"))
     fake_azure.upload_inputs(folder / "late", INPUTS)

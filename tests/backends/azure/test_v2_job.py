@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from azureml_parallel_r.backends.azureml_v2_job import job_name, pipeline_job, program_arguments
-from azureml_parallel_r.backends.base import DatasetRef, RunRequest
+from azureml_parallel_r.backends.azure.v2_job import job_name, pipeline_job, program_arguments
+from azureml_parallel_r.models import DatasetRef, RunRequest
 from azureml_parallel_r.run_settings import ParallelRunSettings
 
 INCLUDE = str(Path(__file__).resolve().parents[2] / "include")
-RUN_KEY = {"dag_id": "r_parallel_batch", "run_id": "scheduled__2026-01-01", "task_id": "submit", "attempt": "1"}
+RUN_KEY = {"dag_id": "r_parallel_batch", "dag_run_id": "scheduled__2026-01-01", "task_id": "submit", "attempt": "1"}
 OUTPUT_URI = "azureml://datastores/workspaceblobstore/paths/r-script-outputs/2026-01-01/20260101T000000Z_ab12cd34/"
 
 

@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.azure_errors import describe_error
-from azureml_parallel_r.backends.azure_storage import DatastoreBlobs
-from azureml_parallel_r.backends.base import RunRequest, RunResults, RunState, failure_key, split_rows
+from azureml_parallel_r.backends.azure.errors import describe_error
+from azureml_parallel_r.backends.azure.storage import DatastoreBlobs
+from azureml_parallel_r.models import RunRequest, RunResults, RunState, failure_key, split_rows
 
 log = logging.getLogger(__name__)
 
-RUN_KEY_TAGS = ("dag_id", "run_id", "task_id", "dataset", "attempt", "submission")
+RUN_KEY_TAGS = ("dag_id", "dag_run_id", "task_id", "dataset", "attempt", "submission")
 DEFAULT_ROWS_FILE = "parallel_run_step.txt"
 JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
 

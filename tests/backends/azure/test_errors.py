@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from azureml_parallel_r.backends.azure_errors import is_transient, retry_after, with_retries
+from azureml_parallel_r.backends.azure.errors import is_transient, retry_after, with_retries
 
 
 def test_transient_errors_are_told_by_type_and_status_never_by_text() -> None:

@@ -4,7 +4,7 @@ The control plane goes through azureml-core and azureml-pipeline (register, subm
 logs); the data plane (listing inputs, reading a run's rows, failure records and result names, writing
 ``validation.json``) goes straight to the datastore's blob container with azure-storage-blob, paged, with
 the datastore's own account, container and credential. What the SDK and the service really do, and how the
-backend meets it (each point is checked by ``tests/backends/test_azureml.py`` at the wire):
+backend meets it (each point is checked by ``tests/backends/azure/test_v1.py`` at the wire):
 
 - A FileDataset over a missing or empty folder makes the dataflow raise NotFound rather than return no
   files, so the input folder is listed with the blob client: a missing or empty folder is 0 files.
@@ -17,9 +17,9 @@ backend meets it (each point is checked by ``tests/backends/test_azureml.py`` at
   which the service stores with the run when it creates it; reattach looks at tags, then descriptions.
   Submission is never retried blindly: after any error, the run is looked up by its key first.
 - The runtime lower-cases ``append_row_file_name``: the name read back is the lower-cased one.
-- Transient errors are retried in one layer, :func:`~azureml_parallel_r.backends.azure_errors.with_retries`
-  (shared with the v2 engine, like the datastore access in :mod:`.azure_storage` and the results reading in
-  :mod:`.azure_runs`).
+- Transient errors are retried in one layer, :func:`~azureml_parallel_r.backends.azure.errors.with_retries`
+  (shared with the v2 engine, like the datastore access in :mod:`.storage` and the results reading in
+  :mod:`.runs`).
 
 The azureml SDK and azure-storage-blob are imported lazily, inside these functions: importing this module is
 cheap.
@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.azure_errors import describe_error, with_retries
-from azureml_parallel_r.backends.azure_runs import (
+from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
+from azureml_parallel_r.backends.azure.runs import (
     DEFAULT_ROWS_FILE,
     RUN_KEY_TAGS,
     azure_state,
@@ -48,8 +48,7 @@ from azureml_parallel_r.backends.azure_runs import (
     recorded_dataset,
     run_tags,
 )
-from azureml_parallel_r.backends.azure_settings import AzureMLSettings
-from azureml_parallel_r.backends.azure_storage import (
+from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
     container_client,
     datastore_location,
@@ -58,11 +57,13 @@ from azureml_parallel_r.backends.azure_storage import (
     recorded_dataset_files,
     workspace_uri,
 )
-from azureml_parallel_r.backends.base import (
+from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
+from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, ENTRY_SCRIPT, stage_source_directory
+from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
     DatasetRef,
-    ParallelRunBackend,
     RunRef,
     RunRequest,
     RunResults,
@@ -70,7 +71,6 @@ from azureml_parallel_r.backends.base import (
     StorageLocation,
     listing_fingerprint,
 )
-from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, ENTRY_SCRIPT, stage_source_directory
 
 if TYPE_CHECKING:
     from azureml.core import Environment, Workspace
@@ -115,7 +115,7 @@ def parse_description(description: str | None) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def build_environment(settings: AzureMLSettings, workspace: Workspace | None = None) -> Environment:
+def build_environment(settings: WorkspaceSettings, workspace: Workspace | None = None) -> Environment:
     """The step's environment: a registered one by name, or one built from ``include/environment/Dockerfile``
     (R, the R packages, Python, azureml-core and azureml-dataset-runtime[fuse])."""
     from azureml.core import Environment
@@ -205,7 +205,7 @@ class AzureMLBackend(ParallelRunBackend):
 
     engine = "azureml"
 
-    def __init__(self, workspace_factory: Callable[[], Workspace], settings: AzureMLSettings) -> None:
+    def __init__(self, workspace_factory: Callable[[], Workspace], settings: WorkspaceSettings) -> None:
         self._workspace_factory = workspace_factory
         self.settings = settings
         self._workspace: Workspace | None = None

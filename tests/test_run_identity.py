@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pendulum
 import pytest
 
-from azureml_parallel_r.macros import run_date
+from azureml_parallel_r.run_identity import run_date
 
 
 def test_a_run_with_a_logical_date_uses_it_like_ds() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from azureml_parallel_r.backends.base import DatasetRef, RunResults, RunState
-from azureml_parallel_r.validation import format_report, validate_outputs
+from azureml_parallel_r.models import DatasetRef, RunResults, RunState
+from azureml_parallel_r.output_checks import format_report, validate_outputs
 
 FILES = ["a.png", "b.png", "sub/c.png"]
 

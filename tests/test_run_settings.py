@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from azureml_parallel_r.engine.settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import ParallelRunSettings
 
 
 def test_defaults_follow_parallel_run_config() -> None:

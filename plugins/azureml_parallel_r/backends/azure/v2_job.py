@@ -2,7 +2,7 @@
 as an azure-ai-ml parallel job, the only step of a pipeline job (a parallel job runs only inside one:
 https://learn.microsoft.com/azure/machine-learning/how-to-use-parallel-job-in-pipeline).
 
-This module builds the job offline (no HTTP); :mod:`azureml_parallel_r.backends.azureml_v2` submits, watches and
+This module builds the job offline (no HTTP); :mod:`azureml_parallel_r.backends.azure.v2` submits, watches and
 cancels it. Mapping from v1 (``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml
 1.35.2 (``azure/ai/ml/entities/_builders/parallel_func.py``, ``azure/ai/ml/entities/_job/parallel/run_function.py``),
 the REST body it serializes to, and Microsoft's v1 -> v2 guide for ParallelRunStep
@@ -44,8 +44,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from azureml_parallel_r.backends.base import RunRequest
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
+from azureml_parallel_r.models import RunRequest
 
 if TYPE_CHECKING:
     from azure.ai.ml.entities import PipelineJob

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from azureml_parallel_r.backends.base import error_text
+from azureml_parallel_r.models import error_text
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def retry_after(error: BaseException) -> float | None:
 
 
 def describe_error(error: BaseException) -> str:
-    """``Type (HTTP status): message`` for any exception (see :func:`~azureml_parallel_r.backends.base.error_text`)."""
+    """``Type (HTTP status): message`` for any exception (see :func:`~azureml_parallel_r.models.error_text`)."""
     status = http_status(error)
     text = error_text(error)
     return text.replace(type(error).__name__, f"{type(error).__name__} (HTTP {status})", 1) if status else text

@@ -1,0 +1,238 @@
+"""The plain values of a run: what crosses the backend interface (:mod:`azureml_parallel_r.backends.base`) and what
+validation, lineage and the operators work with.
+
+Everything here is plain data (dataclasses with ``to_dict``/``from_dict``), so it travels through XCom and trigger
+serialization unchanged. Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from azureml_parallel_r import status as run_status
+from azureml_parallel_r.run_settings import ParallelRunSettings
+
+T = TypeVar("T")
+
+RUN_ID_PLACEHOLDER = "{run-id}"
+LOG_TAIL_CHARS = 8000  # how much of the end of each job log a RunResults keeps
+
+
+class _Plain:
+    """to_dict/from_dict for the dataclasses below (unknown keys are ignored, so old XComs still load)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DatasetRef(_Plain):
+    """A registered FileDataset version.
+
+    :param name: the dataset's registered name.
+    :param version: its version number.
+    :param path: the datastore path it was created from (``r-script-inputs/2026-11-24``).
+    :param file_count: how many files it holds (0 for an empty or missing folder).
+    :param reused: True when an existing version for the same path and date was returned.
+    """
+
+    name: str
+    version: int
+    path: str
+    file_count: int
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class RunRequest(_Plain):
+    """Everything needed to build and submit the ParallelRunStep pipeline.
+
+    :param dataset: the input FileDataset.
+    :param output_path: datastore path of the outputs; ``{run-id}`` is replaced by the id of the run that
+        writes them (the local run; on Azure ML the step run, chosen and recorded at submission).
+    :param run_key: what identifies the submission (dag_id, Airflow run_id, task_id, the dataset version, the
+        submission attempt and token): a run is reattached to only with the same key.
+    :param r_script: the R script, relative to the source directory or absolute.
+    :param r_args: extra arguments for the R script.
+    :param r_mode: ``worker`` or ``per-file``.
+    :param settings: the run's ParallelRunConfig settings (one type for both engines).
+    :param experiment_name: Azure ML experiment ("" for the connection's; the local engine records it).
+    :param tags: extra run tags.
+    """
+
+    dataset: DatasetRef
+    output_path: str
+    run_key: dict[str, str]
+    r_script: str = "r/process_file.r"
+    r_args: list[str] = field(default_factory=list)
+    r_mode: str = "worker"
+    settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
+    experiment_name: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRequest:
+        request = super().from_dict(data)
+        if isinstance(request.dataset, dict):
+            object.__setattr__(request, "dataset", DatasetRef.from_dict(request.dataset))
+        if isinstance(request.settings, dict):
+            object.__setattr__(request, "settings", ParallelRunSettings.from_dict(request.settings))
+        return request
+
+    def entry_arguments(self, *, input_root: str | None = None, input_name: str | None = None) -> list[str]:
+        """The entry script's own arguments (``include/entry/batch_wrapper.py``).
+
+        :param input_root: where the dataset's files appear on the compute, when known in advance.
+        :param input_name: the named input whose mount path the runtime exposes (Azure ML).
+        """
+        file_timeout = self.settings.file_timeout or 0
+        args = ["--r-script", self.r_script, "--r-mode", self.r_mode, "--file-timeout", f"{file_timeout:g}"]
+        if input_root:
+            args += ["--input-root", input_root]
+        if input_name:
+            args += ["--input-name", input_name]
+        return args + [f"--r-arg={arg}" for arg in self.r_args]
+
+
+@dataclass(frozen=True)
+class RunRef(_Plain):
+    """A submitted pipeline run.
+
+    :param run_id: the pipeline run id.
+    :param url: where to look at it (Azure ML studio, or the local logs folder).
+    :param output_path: datastore path of its outputs (run id filled in).
+    :param engine: ``local`` or ``azureml``.
+    :param reattached: True when an existing run with the same run key was found instead of submitting.
+    """
+
+    run_id: str
+    url: str
+    output_path: str
+    engine: str
+    reattached: bool = False
+
+
+@dataclass(frozen=True)
+class RunState(_Plain):
+    """A run's status.
+
+    :param run_id: the pipeline run id.
+    :param status: one of :data:`azureml_parallel_r.status.ALL`.
+    :param message: why it is in this state (the failure reason for Failed).
+    :param counts: file and mini-batch counters, when the engine knows them.
+    :param started_at: epoch seconds.
+    :param ended_at: epoch seconds, for a terminal run.
+    """
+
+    run_id: str
+    status: str
+    message: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in run_status.TERMINAL
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == run_status.FINISHED
+
+
+@dataclass(frozen=True)
+class StorageLocation(_Plain):
+    """Where a datastore path lives, in the terms lineage names it by (OpenLineage's dataset naming).
+
+    :param scheme: ``file`` (a folder of this machine), ``wasbs`` (Azure Blob Storage) or ``abfss`` (ADLS Gen2).
+    :param authority: the host name (``file``) or the storage account's name.
+    :param container: the blob container or ADLS file system (None for ``file``).
+    :param path: the path: absolute for ``file``, else within the container.
+    """
+
+    scheme: str
+    authority: str
+    container: str | None
+    path: str
+
+
+@dataclass
+class RunResults(_Plain):
+    """What a run left behind, for the sensor's failure summary and the output validation.
+
+    :param state: the run's final status.
+    :param rows: lines of the append_row file (empty when it was not written).
+    :param failures: failure records from ``failures/``, by input path relative to the dataset root.
+    :param output_files: every file under ``results/``, relative to the run's output folder.
+    :param logs: the job's own logs by name (``job_result.txt``, ``job_error.txt``, ...), tails only;
+        ``step_error.txt`` is the error the service recorded for a step that failed before its runtime wrote logs.
+    :param dataset: the input dataset version the run recorded when it was submitted (``{"name", "version"}``;
+        None when it records none).
+    """
+
+    state: RunState
+    rows: list[str] = field(default_factory=list)
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_files: list[str] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+    dataset: dict[str, Any] | None = None
+
+    def failure_summary(self, limit: int = 5) -> str:
+        """A readable account of why files failed: the first ``limit`` files with their R stderr tails."""
+        from azureml_parallel_r.inputs import printable
+
+        lines = [f"Pipeline run {self.state.run_id} is {self.state.status}: {self.state.message}".rstrip(": ")]
+        if self.failures:
+            lines.append(f"{len(self.failures)} file(s) failed; the first {min(limit, len(self.failures))}:")
+            for relative, record in sorted(self.failures.items())[:limit]:
+                # a name or an error may hold line breaks: each stays on its line, escaped
+                lines.append(f"- {printable(relative)} ({record.get('kind', 'error')}, attempt "
+                             f"{record.get('attempt', '?')}): {printable(str(record.get('error')))}")  # fmt: skip
+                tail = (record.get("stderr_tail") or "").strip()
+                if tail:
+                    lines.extend("    | " + printable(line) for line in tail.splitlines()[-10:])
+        for name in ("step_error.txt", "job_error.txt", "job_result.txt"):
+            if self.logs.get(name) and self.state.status != run_status.FINISHED:
+                lines.append(f"--- {name} ---")
+                lines.extend("    " + printable(line) for line in self.logs[name].strip().splitlines()[-15:])
+        return "\n".join(lines)
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: message`` for any exception. Some azureml exceptions fail in ``str()`` (a ServiceException
+    without details), so it is never called unguarded."""
+    try:
+        text = str(error)
+    except Exception:
+        text = getattr(error, "message", "") or ""
+    return f"{type(error).__name__}: {text}".rstrip(": ")
+
+
+def listing_fingerprint(entries: list[tuple[str, int, str]]) -> str:
+    """A short fingerprint of a folder's listing: (relative path, size, version stamp: mtime or ETag) per file.
+    Registering a folder again reuses its dataset version only when the fingerprint is the same."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for relative, size, stamp in sorted(entries):
+        digest.update(f"{relative}\0{size}\0{stamp}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:32]
+
+
+def split_rows(text: str) -> list[str]:
+    """The rows of an append_row file: one per ``\\n``-terminated line. Never ``str.splitlines``, which also
+    splits on U+2028, U+0085 and other Unicode line breaks that a row's JSON may hold."""
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def failure_key(name: str, record: dict[str, Any]) -> str:
+    """The input path a failure record is about: the record says so (always, for hashed file names), else its
+    file name under ``failures/`` without ``.json``."""
+    relative = record.get("relative_path") if isinstance(record, dict) else None
+    return relative if isinstance(relative, str) and relative else name[: -len(".json")]
