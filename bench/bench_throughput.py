@@ -15,7 +15,7 @@ Variants:
 - pure-R:   Rscript sourcing the same script and looping over the files (split in halves for 2 processes): the limit
 - worker:   the local engine + batch_wrapper.py (one persistent R process per worker process)
 - per-file: the local engine + batch_wrapper.py --r-mode per-file (one Rscript per file: the original design)
-- R-alone:  include/r/worker.R fed the worker's requests from a file, no Python (the R side of worker mode)
+- R-alone:  include/r/session.R fed the worker's requests from a file, no Python (the R side of worker mode)
 
 End-to-end times include every start-up a user pays (Python, the engine's worker processes, R). Each
 variant also runs on 1 file, which gives its fixed start-up cost and its steady-state rate
@@ -63,7 +63,7 @@ from output_layout import OutputLayout  # noqa: E402
 WORK_SCRIPT = BENCH / "r" / "bench_work.r"
 EXAMPLE_SCRIPT = INCLUDE / "r" / "process_file.r"
 LOOP = BENCH / "r" / "pure_loop.R"
-WORKER_R = INCLUDE / "r" / "worker.R"
+SESSION_R = INCLUDE / "r" / "session.R"
 ROWS_FILE = "parallel_run_step.txt"
 
 
@@ -132,7 +132,7 @@ def pure_r_run(files: list[Path], output: Path, processes: int, script: Path, r_
 
 
 def r_alone_run(files: list[Path], output: Path, script: Path, r_args: list[str], batch: int) -> float:
-    """include/r/worker.R on its own, fed the same mini-batch requests from a file, its answers to /dev/null: the
+    """include/r/session.R on its own, fed the same mini-batch requests from a file, its answers to /dev/null: the
     R side of worker mode without Python (its cost over the pure-R loop is the protocol's, in R)."""
     requests = output.parent / f"{output.name}-requests.jsonl"
     lines = [{"cmd": "load", "script": str(script), "log": str(output.parent / f"{output.name}-r.log")}]
@@ -145,11 +145,11 @@ def r_alone_run(files: list[Path], output: Path, script: Path, r_args: list[str]
     with open(requests, "rb") as request, open(os.devnull, "wb") as answers:
         fds = (request.fileno(), answers.fileno())
         started = time.perf_counter()
-        subprocess.run(["Rscript", "--vanilla", str(WORKER_R), *map(str, fds)], check=True, pass_fds=fds)
+        subprocess.run(["Rscript", "--vanilla", str(SESSION_R), *map(str, fds)], check=True, pass_fds=fds)
         elapsed = time.perf_counter() - started
     requests.unlink()
     if len(os.listdir(output)) != len(files):
-        raise RuntimeError("worker.R alone did not process every file")
+        raise RuntimeError("session.R alone did not process every file")
     return elapsed
 
 
@@ -386,7 +386,7 @@ def report(args: argparse.Namespace, times: dict, validations: dict[str, list[fl
                 f"{workload} worker x{p}", f"{workload} pure-R x{p}"
             )
     for workload in WORKLOADS:
-        ratios[f"{workload}: worker.R alone / pure-R loop, 1 process"] = ratio(
+        ratios[f"{workload}: session.R alone / pure-R loop, 1 process"] = ratio(
             f"{workload} R-alone x1", f"{workload} pure-R x1"
         )
     for name in [name for name in median if name.endswith(" (other)")]:

@@ -40,6 +40,6 @@ def context() -> dict:
         "ds": "2026-11-24",
         "dag_run": SimpleNamespace(
             run_id=ti.run_id, logical_date=pendulum.datetime(2026, 11, 24), run_after=pendulum.datetime(2026, 11, 25, 6)
-        ),  # fmt: skip
+        ),
         "outlet_events": defaultdict(_OutletEvent),
     }

@@ -64,7 +64,7 @@ if _HERE not in sys.path:  # the runtime puts the source directory, not this fol
 
 from journal import Journal  # noqa: E402
 from output_layout import OutputLayout, json_line, relative_input_path  # noqa: E402
-from r_worker import FileOutcome, RSetupError, RWorker, find_rscript  # noqa: E402
+from r_session import FileOutcome, RSession, RSetupError, find_rscript  # noqa: E402
 
 SOURCE_DIR = os.path.dirname(_HERE)
 DEFAULT_R_SCRIPT = os.path.join("r", "process_file.r")
@@ -229,7 +229,7 @@ class BatchProcessor:
     """Processes files with one R script and files their outputs; one instance per worker process.
 
     :param config: the parsed entry-script settings.
-    :param log_dir: folder for the R worker's log (stdout and stderr of R).
+    :param log_dir: folder for the R session's log (stdout and stderr of R).
     :param process_name: a name unique to this worker process.
     """
 
@@ -237,7 +237,7 @@ class BatchProcessor:
         self.config = config
         self.layout = OutputLayout(config.output_dir, process_name)
         self.journal = Journal(config.output_dir, process_name)
-        self.worker = RWorker(
+        self.session = RSession(
             config.r_script,
             os.path.join(log_dir, "r", f"{process_name}.txt"),
             rscript=config.rscript,
@@ -250,9 +250,9 @@ class BatchProcessor:
         """Start R and load the script once, so a broken script fails here and not per file."""
         os.makedirs(self.config.output_dir, exist_ok=True)
         self.layout.remove_stale_scratch()
-        self.worker.start()
+        self.session.start()
         if self.config.r_mode == "per-file":
-            self.worker.close()
+            self.session.close()
 
     def process_batch(self, input_paths: list[str]) -> list[str]:
         """Process a mini-batch; return the JSON result rows of the files that succeeded.
@@ -286,7 +286,7 @@ class BatchProcessor:
         if self.config.r_mode == "per-file":
             outcomes: Iterator[FileOutcome] = self._process_alone(items, args, deadline)
         else:
-            outcomes = self.worker.process_many(items, args, deadline=deadline)
+            outcomes = self.session.process_many(items, args, deadline=deadline)
         rows = []
         handled = 0
         try:
@@ -329,9 +329,9 @@ class BatchProcessor:
             if deadline is not None and time.monotonic() >= deadline:
                 return
             try:
-                yield self.worker.process(input_path, scratch, args, deadline=deadline)
+                yield self.session.process(input_path, scratch, args, deadline=deadline)
             finally:
-                self.worker.close()
+                self.session.close()
 
     def _file_done(self, input_path: str, relative: str, scratch: str, outcome: FileOutcome) -> str | None:
         """File a finished file's outputs or its failure; return its result row when it succeeded."""
@@ -406,7 +406,7 @@ class BatchProcessor:
         }
 
     def close(self) -> None:
-        self.worker.close()
+        self.session.close()
         self.journal.close()
         self.layout.remove_scratch()
 
@@ -415,14 +415,14 @@ _processor: BatchProcessor | None = None
 
 
 def init() -> None:
-    """Parse arguments, check R and the R script, and start this process's R worker."""
+    """Parse arguments, check R and the R script, and start this process's R session."""
     global _processor
     config = parse_config(sys.argv[1:])
     log_dir, process_name = _runtime_context()
     processor = BatchProcessor(config, log_dir, process_name)
     processor.start()
     _processor = processor
-    logger.info("R worker ready (%s mode): %s", config.r_mode, config.r_script)
+    logger.info("R session ready (%s mode): %s", config.r_mode, config.r_script)
 
 
 def run(mini_batch: list[str]) -> list[str]:
@@ -436,7 +436,7 @@ def run(mini_batch: list[str]) -> list[str]:
 
 
 def shutdown() -> None:
-    """Stop the R worker and remove this process's scratch folder."""
+    """Stop the R session and remove this process's scratch folder."""
     global _processor
     if _processor is not None:
         _processor.close()

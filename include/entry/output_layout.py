@@ -152,7 +152,7 @@ class OutputLayout:
         return path
 
     def scratch_paths(self, count: int) -> list[str]:
-        """Return ``count`` fresh private folder paths for files' outputs, not yet created (the R worker
+        """Return ``count`` fresh private folder paths for files' outputs, not yet created (the R session
         creates each one right before its file, as a hand-written R loop would); their parent exists."""
         self._makedirs(self.scratch_root)
         first = self._count + 1

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
+INPUT_NAME = "input_files"  # the step's one input: its FileDataset (v2: data asset) and the folder it is mounted at
 DEFAULT_APPEND_ROW_FILE_NAME = "parallel_run_step.txt"
 DEFAULT_FILE_TIMEOUT = 300.0
 RUNTIME_DEFAULT_INVOCATION_TIMEOUT = 60.0

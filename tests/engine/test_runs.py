@@ -66,9 +66,9 @@ def test_cancel_stops_the_whole_process_tree_and_leaves_no_partial_outputs(
 ) -> None:
     inputs = write_inputs({"done": "fine", "a": "hang", "b": "hang", "c": "fine"})
     run = start_run(_r_spec(tmp_path, inputs, behaviour_script, mini_batch_size=1, run_invocation_timeout=600))
-    r_worker = "/code/r/worker.R"  # in the run's own copy of the source directory
+    r_session = "/code/r/session.R"  # in the run's own copy of the source directory
     run_processes = f"AZUREML_RUN_ID={run.run_id}"
-    _wait_for(lambda: len(set(live_processes(r_worker)) & set(live_processes(run_processes))) >= 2)
+    _wait_for(lambda: len(set(live_processes(r_session)) & set(live_processes(run_processes))) >= 2)
     assert run.cancel() == status.CANCELED  # through a cancel request in the run's folder, no pid involved
     assert run.status == status.CANCELED
     _wait_for(lambda: not live_processes(run_processes), timeout=30)
@@ -213,7 +213,7 @@ def test_a_full_output_disk_fails_the_run_with_its_cause_in_the_status(
         output_dir=str(output), logs_dir=str(output / "logs"),
     )  # fmt: skip
     run = start_run(spec)
-    _wait_for(lambda: live_processes("/code/r/worker.R") and live_processes(f"AZUREML_RUN_ID={run.run_id}"))
+    _wait_for(lambda: live_processes("/code/r/session.R") and live_processes(f"AZUREML_RUN_ID={run.run_id}"))
     with open(output.parent / "filler", "wb") as filler, contextlib.suppress(OSError):  # R works on the gated file
         while True:
             filler.write(b"\0" * 65536)

@@ -14,6 +14,7 @@ from typing import Any
 
 from azureml_parallel_r.run_settings import ParallelRunSettings
 
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # on PYTHONPATH
 SPEC_FILE = "job_spec.json"
 STATUS_FILE = "status.json"
 CANCEL_FILE = "cancel.request"  # written by whoever cancels; the controller polls for it

@@ -28,32 +28,32 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import errno
 import json
 import os
-import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.job import CANCEL_FILE, STATUS_FILE, JobSpec, overwrite_json, read_json, write_json
+from azureml_parallel_r.engine.worker_process import (
+    STOP_GRACE_SECONDS,
+    Attempt,
+    InitFailed,
+    WorkerProcess,
+    driver_arguments,
+    worker_environment,
+)
 from azureml_parallel_r.inputs import list_input_files
-
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-INIT_TIMEOUT_SECONDS = 600.0
-STOP_GRACE_SECONDS = 10.0
-
 
 SNAPSHOT_IGNORED = ("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
 
@@ -68,180 +68,6 @@ def snapshot_source_directory(spec: JobSpec, folder: str) -> JobSpec:
     """
     shutil.copytree(spec.source_dir, folder, symlinks=True, ignore=shutil.ignore_patterns(*SNAPSHOT_IGNORED))
     return dataclasses.replace(spec, source_dir=folder)
-
-
-def _child_setup() -> Callable[[], None]:
-    """Pre-exec hook: own process group (killable as one) and death with the controller (Linux)."""
-    libc = None
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded (find_library forks ldconfig)
-
-    def setup() -> None:
-        os.setpgid(0, 0)
-        if libc is not None:
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-    return setup
-
-
-@dataclass
-class Attempt:
-    """The outcome of one ``run()`` call.
-
-    :param kind: ``ok``, ``error`` (run raised), ``timeout`` or ``crash`` (the process died).
-    :param rows: the append_row lines ``run()`` returned.
-    :param error: the traceback or what killed the process.
-    """
-
-    kind: str
-    rows: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-class InitFailed(RuntimeError):
-    """A worker process could not import the entry script or its ``init()`` raised."""
-
-
-class WorkerProcess:
-    """One worker process, driven over two pipes by its slot thread in the controller.
-
-    :param spec: the job.
-    :param node: node folder name (``node000``).
-    :param process: process name (``process000``).
-    :param env: environment for the process.
-    """
-
-    def __init__(self, spec: JobSpec, node: str, process: str, env: dict[str, str]) -> None:
-        self.spec = spec
-        self.name = f"{node}.{process}"
-        self.node = node
-        self.process = process
-        self.env = env
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._write_fd = -1
-        self._read_fd = -1
-        self._buffer = b""
-
-    def start(self, argv: list[str]) -> None:
-        """Spawn the process and wait for ``init()``; raise :class:`InitFailed` with its traceback."""
-        logs = self.spec.logs_dir
-        stdout_path = os.path.join(logs, "user", "stdout", self.node, f"{self.process}.stdout.txt")
-        stderr_path = os.path.join(logs, "user", "stderr", self.node, f"{self.process}.stderr.txt")
-        for path in (stdout_path, stderr_path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        request_r, request_w = os.pipe()
-        response_r, response_w = os.pipe()
-        with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "azureml_parallel_r.engine.worker", str(request_r), str(response_w)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                pass_fds=(request_r, response_w),
-                env=self.env,
-                cwd=self.spec.source_dir,
-                preexec_fn=_child_setup(),
-            )
-        os.close(request_r)
-        os.close(response_w)
-        self._write_fd, self._read_fd = request_w, response_r
-        setup = {
-            "entry_script": self.spec.entry_script_path,
-            "source_dir": self.spec.source_dir,
-            "argv": argv,
-        }
-        reply = self._call(setup, INIT_TIMEOUT_SECONDS)
-        if reply is None or not reply.get("ready"):
-            error = reply.get("error") if reply else self._death_message(stderr_path)
-            self.kill()
-            raise InitFailed(f"init() failed in {self.name}:\n{error}")
-
-    def run_batch(self, files: list[str], timeout: float) -> Attempt:
-        """Send one mini-batch to ``run()`` and wait at most ``timeout`` seconds for its rows."""
-        reply = self._call({"cmd": "run", "files": files}, timeout)
-        if reply is None:
-            if self._timed_out:
-                return Attempt("timeout", error=f"run() exceeded run_invocation_timeout={timeout:g}s; process killed")
-            return Attempt("crash", error=f"{self.name} died during run() (exit status {self._proc_returncode()})")
-        if reply.get("ok"):
-            return Attempt("ok", rows=list(reply.get("rows", [])))
-        return Attempt("error", error=reply.get("error"))
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Ask for ``shutdown()`` and exit; kill the process group after ``grace`` seconds."""
-        if self._write_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.write(self._write_fd, b'{"cmd": "shutdown"}\n')
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._close_fds()
-
-    def signal(self, signum: int) -> None:
-        """Send ``signum`` to the worker's process group (thread-safe)."""
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signum)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        if self._proc is not None:
-            self._proc.wait()
-        self._close_fds()
-
-    _timed_out = False
-
-    def _call(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        self._timed_out = False
-        try:
-            os.write(self._write_fd, (json.dumps(message) + "\n").encode())
-        except OSError:
-            return None
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._timed_out = True
-                self.kill()
-                return None
-            ready, _, _ = select.select([self._read_fd], [], [], remaining)
-            if ready:
-                chunk = os.read(self._read_fd, 1 << 20)
-                if not chunk:
-                    return None
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def _proc_returncode(self) -> int | None:
-        return self._proc.wait() if self._proc is not None else None
-
-    def _death_message(self, stderr_path: str) -> str:
-        code = self._proc_returncode()
-        try:
-            with open(stderr_path, encoding="utf-8", errors="replace") as handle:
-                tail = handle.read()[-4000:]
-        except OSError:
-            tail = ""
-        return f"the worker process exited with status {code} before init() finished\n{tail}"
-
-    def _close_fds(self) -> None:
-        for fd in (self._write_fd, self._read_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._write_fd = self._read_fd = -1
-
-
-DATASET_VARIABLES = "AZUREML_DATASET_ENVIRONMENT_VARS"
-INPUT_NAME = "input_files"
 
 
 @dataclass
@@ -365,10 +191,10 @@ class ParallelRunJob:
                 worker.stop()
 
     def _spawn(self, node: str, process: str, workdir: str) -> WorkerProcess:
-        worker = WorkerProcess(self._code, node, process, self._worker_env(node, process, workdir))
+        worker = WorkerProcess(self._code, node, process, worker_environment(self.spec, node, process, workdir))
         with self._cond:
             self._workers.append(worker)
-        worker.start(self._entry_argv())
+        worker.start(driver_arguments(self.spec, self._code))
         return worker
 
     def _next_batch(self) -> int | None:
@@ -516,53 +342,6 @@ class ParallelRunJob:
                 shutil.move(partial, target)
         except OSError as exc:
             self._write_failure(target, exc)
-
-    def _worker_env(self, node: str, process: str, workdir: str) -> dict[str, str]:
-        env = dict(os.environ)
-        # the input folder, exposed as Azure ML exposes a mounted FileDataset input (azureml/core/run.py,
-        # InputDatasets._load_input_datasets); the job's own environment variables may name it differently
-        env.update({DATASET_VARIABLES: f"{INPUT_NAME}:mount", INPUT_NAME: self.spec.input_dir})
-        env.update(self.settings.environment_variables)
-        python_path = env.get("PYTHONPATH")
-        # An Azure ML job runs in a container of its own: a node's temporary folder lives as long as the job.
-        # Here each node of a run gets one too (shared by its processes, removed with the run), so what the
-        # entry script and R keep there (scratch folders, the journal of finished files) never outlives it.
-        node_tmp = os.path.join(workdir, node, "tmp")
-        os.makedirs(node_tmp, exist_ok=True)
-        env.update(
-            {
-                "TMPDIR": node_tmp,
-                "PYTHONPATH": PACKAGE_PARENT + (os.pathsep + python_path if python_path else ""),
-                "PYTHONUNBUFFERED": "1",
-                "AZUREML_BI_OUTPUT_PATH": self.spec.output_dir,
-                "AZUREML_PARALLEL_R_AGENT_NAME": f"{node}.{process}",
-                "AZUREML_PARALLEL_R_LOG_DIR": os.path.join(self.spec.logs_dir, "user", "entry_script_log", node),
-                "AZUREML_PARALLEL_R_WORKING_DIR": os.path.join(workdir, node, process),
-                "AZUREML_RUN_ID": self.spec.run_id,
-            }
-        )
-        return env
-
-    def _entry_argv(self) -> list[str]:
-        """The arguments the runtime passes to its driver (the entry script reads them with parse_known_args)."""
-        s = self.settings
-        runtime_args = {
-            "--scoring_module_name": self.spec.entry_script,
-            "--mini_batch_size": s.mini_batch_size,
-            "--error_threshold": s.error_threshold,
-            "--output": self.spec.output_dir,
-            "--output_action": s.output_action,
-            "--append_row_file_name": s.append_row_file_name,
-            "--run_invocation_timeout": s.invocation_timeout,
-            "--run_max_try": s.run_max_try,
-            "--process_count_per_node": s.processes_per_node,
-            "--node_count": s.node_count,
-            "--logging_level": "INFO",
-        }
-        argv = [self._code.entry_script_path]
-        for name, value in runtime_args.items():
-            argv += [name, str(value)]
-        return argv + list(self.spec.entry_args)
 
     def _log_attempt(self, index: int, tries: int, worker: str, attempt: Attempt, seconds: float) -> None:
         record = {

@@ -95,7 +95,7 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     # the snapshot holds exactly the entry script, its helpers and the R code
     (snapshot,) = fake_azure.service.snapshots.values()
     assert sorted(snapshot["files"]) == ["entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py",
-                                         "entry/r_worker.py", "r/process_file.r", "r/worker.R"]  # fmt: skip
+                                         "entry/r_session.py", "r/process_file.r", "r/session.R"]  # fmt: skip
     # the run key is in the description (stored at creation) and in the tags (set right after)
     run = fake_azure.service.runs[ref.run_id]["dto"]
     assert json.loads(run["description"].split(" ", 1)[1])["run_key"] == KEY
@@ -116,7 +116,7 @@ def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backen
     assert len(results.rows) == 8 and list(results.failures) == ["camera-b/broken.png"]
     assert "results/camera-a/img_0000.png/thumbnail.png" in results.output_files
     assert results.logs["job_result.txt"].startswith("Finished: 8/9 files succeeded")
-    # the R worker's log went to the runtime's log_dir (uploaded with the job's logs), named <host>-<pid>
+    # the R session's log went to the runtime's log_dir (uploaded with the job's logs), named <host>-<pid>
     step_files = (
         fake_azure.service.blob_service()
         .get_container_client("azureml")

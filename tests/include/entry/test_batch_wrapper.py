@@ -11,7 +11,7 @@ import pytest
 
 import batch_wrapper
 from azureml_parallel_r.example_dags.samples import make_sample_inputs, write_png
-from r_worker import RSetupError
+from r_session import RSetupError
 from tests.conftest import EXAMPLE_R_SCRIPT
 
 pytestmark = pytest.mark.integration

@@ -71,6 +71,7 @@ from azureml_parallel_r.models import (
     StorageLocation,
     listing_fingerprint,
 )
+from azureml_parallel_r.run_settings import INPUT_NAME
 
 if TYPE_CHECKING:
     from azureml.core import Environment, Workspace
@@ -79,7 +80,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "input_files"
 OUTPUT_NAME = "r_outputs"
 STEP_NAME = "r-parallel-run"
 DESCRIPTION_PREFIX = "azureml-parallel-r "

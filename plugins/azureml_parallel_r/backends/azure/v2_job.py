@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.models import RunRequest
+from azureml_parallel_r.run_settings import INPUT_NAME
 
 if TYPE_CHECKING:
     from azure.ai.ml.entities import PipelineJob
 
-INPUT_NAME = "input_files"
 OUTPUT_NAME = "results"
 ROWS_NAME = "rows"
 STEP_NAME = "r_parallel_batch"

@@ -1,7 +1,7 @@
 """One worker process of the local ParallelRunStep engine: imports the entry script, ``init()`` once, then
 ``run(mini_batch)`` for every mini-batch the controller sends, and ``shutdown()`` at the end.
 
-Started as ``python -m azureml_parallel_r.engine.worker REQUEST_FD RESPONSE_FD``. Messages are JSON lines
+Started as ``python -m azureml_parallel_r.engine.entry_host REQUEST_FD RESPONSE_FD``. Messages are JSON lines
 on those two pipes, so whatever the entry script prints (its stdout and stderr go to log files) cannot
 corrupt them. Standard library only.
 """

@@ -1,4 +1,4 @@
-"""The persistent R worker client against real R: success, R errors, crashes, timeouts, set-up errors."""
+"""The persistent R session client against real R: success, R errors, crashes, timeouts, set-up errors."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from r_worker import RSetupError, RWorker
+from r_session import RSession, RSetupError
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def worker(behaviour_script: Path, tmp_path: Path):
-    w = RWorker(str(behaviour_script), str(tmp_path / "logs" / "r.txt"), file_timeout=3)
+    w = RSession(str(behaviour_script), str(tmp_path / "logs" / "r.txt"), file_timeout=3)
     w.start()
     yield w
     w.close()
@@ -33,7 +33,7 @@ def _out(tmp_path: Path, name: str) -> str:
     return str(path)
 
 
-def test_processes_files_in_one_r_process_and_returns_the_r_value(worker: RWorker, tmp_path: Path) -> None:
+def test_processes_files_in_one_r_process_and_returns_the_r_value(worker: RSession, tmp_path: Path) -> None:
     first = worker.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), ["--x", "1"])
     second = worker.process(_input(tmp_path, "b", "fine"), _out(tmp_path, "b"), [])
     assert first.ok and second.ok
@@ -44,14 +44,14 @@ def test_processes_files_in_one_r_process_and_returns_the_r_value(worker: RWorke
     assert (tmp_path / "out" / "a" / "echo.txt").read_text().split() == ["fine", "--x", "1"]
 
 
-def test_user_output_that_looks_like_protocol_does_not_corrupt_the_channel(worker: RWorker, tmp_path: Path) -> None:
+def test_user_output_that_looks_like_protocol_does_not_corrupt_the_channel(worker: RSession, tmp_path: Path) -> None:
     outcome = worker.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), [])
     assert outcome.ok and outcome.value["action"] == "fine"
     log = (tmp_path / "logs" / "r.txt").read_text()
     assert "fake protocol line on stdout" in log and "fake protocol line on stderr" in log
 
 
-def test_r_error_fails_the_file_and_the_worker_goes_on(worker: RWorker, tmp_path: Path) -> None:
+def test_r_error_fails_the_file_and_the_worker_goes_on(worker: RSession, tmp_path: Path) -> None:
     failed = worker.process(_input(tmp_path, "bad", "error"), _out(tmp_path, "bad"), [])
     assert not failed.ok and failed.kind == "r_error"
     assert failed.error == "deliberate R error for bad"
@@ -75,7 +75,7 @@ def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r
         }
         """
     )
-    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    worker = RSession(str(script), str(tmp_path / "r.txt"))
     try:
         items = [(_input(tmp_path, name, action), _out(tmp_path, name))
                  for name, action in [("a", "ok"), ("big", "exhaust"), ("b", "ok"), ("c", "ok")]]  # fmt: skip
@@ -88,7 +88,7 @@ def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r
 
 
 def test_r_is_restarted_after_every_n_files_when_asked(behaviour_script: Path, tmp_path: Path) -> None:
-    worker = RWorker(str(behaviour_script), str(tmp_path / "r.txt"), restart_every=2)
+    worker = RSession(str(behaviour_script), str(tmp_path / "r.txt"), restart_every=2)
     try:
         items = [(_input(tmp_path, f"f{i}", "fine"), _out(tmp_path, f"f{i}")) for i in range(5)]
         pids = [o.value["pid"] for o in worker.process_many(items, [])]
@@ -101,7 +101,7 @@ def test_r_is_restarted_after_every_n_files_when_asked(behaviour_script: Path, t
     ("action", "message"),
     [("crash", "killed by signal SIGSEGV"), ("quit", "R exited with status 7")],
 )
-def test_crash_fails_one_file_and_r_is_restarted(worker: RWorker, tmp_path: Path, action: str, message: str) -> None:
+def test_crash_fails_one_file_and_r_is_restarted(worker: RSession, tmp_path: Path, action: str, message: str) -> None:
     failed = worker.process(_input(tmp_path, action, action), _out(tmp_path, action), [])
     assert not failed.ok and failed.kind == "crash"
     assert message in failed.error
@@ -109,7 +109,7 @@ def test_crash_fails_one_file_and_r_is_restarted(worker: RWorker, tmp_path: Path
     assert after.ok and worker.starts == 2
 
 
-def test_hung_file_times_out_and_r_is_killed(worker: RWorker, tmp_path: Path) -> None:
+def test_hung_file_times_out_and_r_is_killed(worker: RSession, tmp_path: Path) -> None:
     hung = worker.process(_input(tmp_path, "hang", "hang"), _out(tmp_path, "hang"), [])
     assert not hung.ok and hung.kind == "timeout"
     assert "timed out after 3 s" in hung.error
@@ -118,12 +118,12 @@ def test_hung_file_times_out_and_r_is_killed(worker: RWorker, tmp_path: Path) ->
     assert after.ok and worker.starts == 2
 
 
-def test_warnings_are_reported_with_the_result(worker: RWorker, tmp_path: Path) -> None:
+def test_warnings_are_reported_with_the_result(worker: RSession, tmp_path: Path) -> None:
     outcome = worker.process(_input(tmp_path, "w", "warn"), _out(tmp_path, "w"), [])
     assert outcome.ok and outcome.warnings == ["a warning for w"]
 
 
-def test_any_file_name_reaches_r_unchanged(worker: RWorker, tmp_path: Path) -> None:
+def test_any_file_name_reaches_r_unchanged(worker: RSession, tmp_path: Path) -> None:
     for name in ["-dash", 'sp ace\'s "q"', "$(touch pwned)", "ünï cødé ✓.txt", "new\nline"]:
         outcome = worker.process(_input(tmp_path, name, "fine"), _out(tmp_path, name.replace("\n", "_")), [])
         assert outcome.ok, (name, outcome.error)
@@ -132,7 +132,7 @@ def test_any_file_name_reaches_r_unchanged(worker: RWorker, tmp_path: Path) -> N
 
 def test_syntax_error_fails_at_start_with_r_message(write_r_script, tmp_path: Path) -> None:
     script = write_r_script("process_file <- function(input_path, output_dir, args) {\n  x <- (1 + \n")
-    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    worker = RSession(str(script), str(tmp_path / "r.txt"))
     with pytest.raises(RSetupError, match="does not parse"):
         worker.start()
     assert not worker.alive
@@ -141,23 +141,23 @@ def test_syntax_error_fails_at_start_with_r_message(write_r_script, tmp_path: Pa
 def test_script_without_process_file_fails_at_start(write_r_script, tmp_path: Path) -> None:
     script = write_r_script("helper <- function(x) x\n")
     with pytest.raises(RSetupError, match=r"defines no function process_file\(input_path, output_dir, args\)"):
-        RWorker(str(script), str(tmp_path / "r.txt")).start()
+        RSession(str(script), str(tmp_path / "r.txt")).start()
 
 
 def test_script_that_errors_while_sourcing_fails_at_start(write_r_script, tmp_path: Path) -> None:
     script = write_r_script('library("no.such.package.anywhere")\n')
     with pytest.raises(RSetupError, match="sourcing the R script failed"):
-        RWorker(str(script), str(tmp_path / "r.txt")).start()
+        RSession(str(script), str(tmp_path / "r.txt")).start()
 
 
 def test_missing_rscript_says_how_to_install_r(behaviour_script: Path, tmp_path: Path) -> None:
-    worker = RWorker(str(behaviour_script), str(tmp_path / "r.txt"), rscript="Rscript-not-installed")
+    worker = RSession(str(behaviour_script), str(tmp_path / "r.txt"), rscript="Rscript-not-installed")
     with pytest.raises(RSetupError, match=r"Rscript not found .* apt-get install r-base-core"):
         worker.start()
 
 
 def test_close_leaves_no_r_process(behaviour_script: Path, tmp_path: Path) -> None:
-    worker = RWorker(str(behaviour_script), str(tmp_path / "r.txt"))
+    worker = RSession(str(behaviour_script), str(tmp_path / "r.txt"))
     worker.start()
     pid = worker._proc.pid
     worker.close()
@@ -165,7 +165,7 @@ def test_close_leaves_no_r_process(behaviour_script: Path, tmp_path: Path) -> No
         os.kill(pid, 0)
 
 
-def test_a_batch_streams_through_one_request_and_survives_crash_and_hang(worker: RWorker, tmp_path: Path) -> None:
+def test_a_batch_streams_through_one_request_and_survives_crash_and_hang(worker: RSession, tmp_path: Path) -> None:
     actions = ["fine", "crash", "fine", "hang", "fine", "error", "fine"]
     items = [(_input(tmp_path, f"{i}", a), _out(tmp_path, f"{i}")) for i, a in enumerate(actions)]
     outcomes = list(worker.process_many(items, ["--k"]))
@@ -184,7 +184,7 @@ def test_each_failed_file_gets_its_own_output_tail(write_r_script, tmp_path: Pat
         }
         """
     )
-    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    worker = RSession(str(script), str(tmp_path / "r.txt"))
     items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["one", "bad1", "two", "bad2"]]
     outcomes = list(worker.process_many(items, []))
     worker.close()
@@ -194,7 +194,7 @@ def test_each_failed_file_gets_its_own_output_tail(write_r_script, tmp_path: Pat
     assert outcomes[0].value is True
 
 
-def test_stopping_a_batch_early_stops_r(worker: RWorker, tmp_path: Path) -> None:
+def test_stopping_a_batch_early_stops_r(worker: RSession, tmp_path: Path) -> None:
     items = [(_input(tmp_path, f"{i}", "fine"), _out(tmp_path, f"{i}")) for i in range(5)]
     outcomes = worker.process_many(items, [])
     assert next(outcomes).ok
@@ -213,7 +213,7 @@ def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_sc
         }
         """
     )
-    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    worker = RSession(str(script), str(tmp_path / "r.txt"))
     items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
     outcomes = list(worker.process_many(items, []))
     worker.close()
@@ -235,7 +235,7 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
         }
         """
     )
-    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    worker = RSession(str(script), str(tmp_path / "r.txt"))
     items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
     outcomes = list(worker.process_many(items, []))
     worker.close()
@@ -279,7 +279,7 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
 )
 def test_r_return_values_become_json(write_r_script, tmp_path: Path, r_value: str, expected) -> None:
     script = write_r_script(f"process_file <- function(input_path, output_dir, args) {r_value}\n")
-    worker = RWorker(str(script), str(tmp_path / "r.txt"))
+    worker = RSession(str(script), str(tmp_path / "r.txt"))
     outcome = worker.process(_input(tmp_path, "a", "x"), _out(tmp_path, "a"), [])
     worker.close()
     assert outcome.ok, outcome.error
@@ -300,7 +300,7 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
         }}
         """
     )
-    worker = RWorker(str(script), str(tmp_path / "r.txt"), file_timeout=120)
+    worker = RSession(str(script), str(tmp_path / "r.txt"), file_timeout=120)
     try:
         items = [(_input(tmp_path, name, action), _out(tmp_path, name))
                  for name, action in [("bg", "fine"), ("dies", "crash"), ("after", "fine")]]  # fmt: skip
@@ -315,7 +315,7 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
 def test_r_logs_are_capped_by_rotation(write_r_script, tmp_path: Path) -> None:
     script = write_r_script('process_file <- function(input_path, output_dir, args) cat(strrep("x", 4000), "\\n")\n')
     log = tmp_path / "r.txt"
-    worker = RWorker(str(script), str(log), max_log_bytes=10_000)
+    worker = RSession(str(script), str(log), max_log_bytes=10_000)
     try:
         items = [(_input(tmp_path, f"f{i}", "x"), _out(tmp_path, f"f{i}")) for i in range(12)]
         assert all(o.ok for o in worker.process_many(items, []))
@@ -326,7 +326,7 @@ def test_r_logs_are_capped_by_rotation(write_r_script, tmp_path: Path) -> None:
 
 
 def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_file_alone(
-    worker: RWorker, tmp_path: Path
+    worker: RSession, tmp_path: Path
 ) -> None:
     """R makes each file's output folder (its parent exists); one it cannot make fails that file, not the batch."""
     made = tmp_path / "scratch" / "00000001"
@@ -366,7 +366,7 @@ def test_one_file_printing_too_much_is_cut_in_the_log_and_keeps_its_output_tail(
     )
     log = tmp_path / "r.txt"
     limit = 500_000
-    worker = RWorker(str(script), str(log), max_log_bytes=limit)
+    worker = RSession(str(script), str(log), max_log_bytes=limit)
     actions = [("a", "quiet"), ("b", "flood"), ("c", "slow-flood"), ("d", "quiet")]
     try:
         outcomes = list(worker.process_many([(_input(tmp_path, n, a), _out(tmp_path, n)) for n, a in actions], []))

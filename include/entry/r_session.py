@@ -1,11 +1,11 @@
-"""Client for one persistent R worker process (``include/r/worker.R``).
+"""Client for one persistent R session: an R process running ``include/r/session.R``.
 
 R starts once, sources the user's script once, then processes file after file. Requests and responses
 travel as JSON lines over two dedicated pipes (never stdin/stdout), so nothing the user's R code prints
 can corrupt them; R's stdout and stderr are appended to a log file, whose tail is attached to a failure.
 
 A file that makes R crash (segfault, ``quit()``) or run past ``file_timeout`` fails alone: the process
-group is killed and the next file gets a fresh worker. A batch may also have a deadline (the runtime's
+group is killed and the next file gets a fresh R. A batch may also have a deadline (the runtime's
 ``run_invocation_timeout``): R is stopped there, and the files finished so far keep their outcomes. After a
 file fails with an R error, R is restarted too (a failure may leave R broken, e.g. out of memory, and must not
 fail the files after it; the cost is paid only on failure), and with ``restart_every`` R is also restarted after
@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-WORKER_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "worker.R")
+SESSION_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "session.R")
 STDERR_TAIL_CHARS = 4000
 STDERR_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 2.0
@@ -50,7 +50,7 @@ class FileOutcome:
 
     :param ok: True when ``process_file`` returned without an R error.
     :param value: the JSON-able value ``process_file`` returned.
-    :param error: the R error message, or what killed the worker.
+    :param error: the R error message, or what killed R.
     :param kind: ``ok``, ``r_error``, ``crash``, ``timeout`` (past ``file_timeout``) or ``invocation_timeout``
         (stopped at its batch's deadline).
     :param call: the R call that raised, when R reported one.
@@ -90,7 +90,7 @@ def _parent_death_signal() -> Any:
     def preexec() -> None:
         os.setpgid(0, 0)
         if libc is not None:
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the Python worker
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the entry-script process
 
     return preexec
 
@@ -105,8 +105,8 @@ def _describe_exit(returncode: int | None) -> str:
     return f"R exited with status {returncode} while processing the file (quit() or a fatal error?)"
 
 
-class RWorker:
-    """One R process running ``worker.R`` with the user's script loaded.
+class RSession:
+    """One R process running ``session.R`` with the user's script loaded.
 
     :param r_script: path of the R script defining ``process_file(input_path, output_dir, args)``.
     :param log_path: file that receives R's stdout and stderr (appended).
@@ -170,7 +170,7 @@ class RWorker:
         try:
             with open(self.log_path, "ab") as log:
                 self._proc = subprocess.Popen(
-                    [rscript, "--vanilla", WORKER_R, str(request_r), str(response_w)],
+                    [rscript, "--vanilla", SESSION_R, str(request_r), str(response_w)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=log,

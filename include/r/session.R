@@ -1,12 +1,12 @@
-# Persistent R worker for azureml-parallel-r.
+# A persistent R session for azureml-parallel-r: R starts once and serves file after file.
 #
-# Started once per Python worker process by include/entry/r_worker.py:
+# Started once per entry-script process by include/entry/r_session.py:
 #
-#   Rscript --vanilla worker.R REQUEST_FD RESPONSE_FD
+#   Rscript --vanilla session.R REQUEST_FD RESPONSE_FD
 #
 # The protocol runs over two dedicated pipe file descriptors, never over stdin/stdout/stderr, so whatever
 # the user's script prints (print, cat, message, warnings, even lines that look like protocol messages)
-# cannot corrupt it; stdout and stderr go to the worker's log file. Each message is one line of JSON.
+# cannot corrupt it; stdout and stderr go to the session's log file. Each message is one line of JSON.
 #
 #   -> {"cmd": "load", "script": PATH, "log": LOG_PATH}
 #   <- {"ok": true, "r_version": ...} | {"ok": false, "error": ...}
@@ -15,18 +15,18 @@
 #   <- one line per file, in order, as soon as the file is done:
 #      {"ok": true, "value": ..., "warnings": [...], "seconds": s, "log_end": n}
 #    | {"ok": false, "error": ..., "call": ..., "warnings": [...], "seconds": s, "log_end": n}
-#   -> {"cmd": "exit"} or end of file: the worker quits
+#   -> {"cmd": "exit"} or end of file: the session quits
 #
 # A whole mini-batch travels in one request, so R never waits for Python between files. An R error in
 # process_file() is reported for that file and the loop goes on. A crash (segfault, quit()) or a hang is
 # detected by the Python side (the file in progress is the first one without an answer), which restarts
-# the worker for the remaining files. "log_end" is the size of the log after the file, so Python can cut
+# R for the remaining files. "log_end" is the size of the log after the file, so Python can cut
 # each failed file's own output out of the shared log.
 
-run_worker <- function() {
+run_session <- function() {
   argv <- commandArgs(trailingOnly = TRUE)
   if (length(argv) != 2L) {
-    stop("usage: Rscript worker.R REQUEST_FD RESPONSE_FD (started by include/entry/r_worker.py)")
+    stop("usage: Rscript session.R REQUEST_FD RESPONSE_FD (started by include/entry/r_session.py)")
   }
   if (!requireNamespace("jsonlite", quietly = TRUE)) {
     stop("the R package 'jsonlite' is not installed: apt-get install r-cran-jsonlite ",
@@ -153,7 +153,7 @@ run_worker <- function() {
     sinks <- function(output) if (output) sink.number() else sink.number(type = "message")
   }
 
-  # The locale the worker started with (UTF-8: file names travel as UTF-8). A script that calls Sys.setlocale()
+  # The locale the session started with (UTF-8: file names travel as UTF-8). A script that calls Sys.setlocale()
   # would otherwise leave the next file to fail on its name: it is put back between files like the working folder.
   # Sys.getlocale() without its match.arg (~1 us a call): the internal it wraps, where this R has it.
   locale_now <- function() .Internal(Sys.getlocale(1L))
@@ -284,4 +284,4 @@ run_worker <- function() {
   invisible(NULL)
 }
 
-run_worker()
+run_session()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from azureml_parallel_r.engine.worker import rows_from_result
+from azureml_parallel_r.engine.entry_host import rows_from_result
 
 
 class FakeFrame:
