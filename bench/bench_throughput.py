@@ -50,10 +50,11 @@ from pathlib import Path
 from unittest import mock
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.local import read_run_results
+from azureml_parallel_r.backends.local import local_results
 from azureml_parallel_r.example_dags.samples import write_png
 from azureml_parallel_r.models import RunResults, RunState
 from azureml_parallel_r.output_checks import validate_outputs
+from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
 
 BENCH = Path(__file__).resolve().parent
 INCLUDE = BENCH.parent / "include"
@@ -64,7 +65,7 @@ WORK_SCRIPT = BENCH / "r" / "bench_work.r"
 EXAMPLE_SCRIPT = INCLUDE / "r" / "process_file.r"
 LOOP = BENCH / "r" / "pure_loop.R"
 SESSION_R = INCLUDE / "r" / "session.R"
-ROWS_FILE = "parallel_run_step.txt"
+ROWS_FILE = DEFAULT_APPEND_ROW_FILE_NAME
 
 
 def engine_run(
@@ -103,7 +104,7 @@ def validate_run(inputs: Path, output: Path) -> float:
     """Seconds to read a finished run's results and validate them, as the DAG's validate task does."""
     started = time.perf_counter()
     state = RunState(run_id=output.name, status=run_status.FINISHED)
-    results = read_run_results(state, str(output), str(output / "logs"), ROWS_FILE)
+    results = local_results(state, str(output), str(output / "logs"), ROWS_FILE)
     report = validate_outputs(sorted(os.listdir(inputs)), results)
     elapsed = time.perf_counter() - started
     if not report["passed"]:

@@ -29,10 +29,12 @@ from airflow.sdk import DAG, Param
 
 from azureml_parallel_r.example_dags.assets import R_PARALLEL_BATCH_OUTPUTS
 from azureml_parallel_r.example_dags.deployment import env_date, env_flag
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
 from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
 from azureml_parallel_r.run_identity import run_date
+from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, ParallelRunSettings
 from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 
 # Deployment settings, from the environment of the Airflow services:
@@ -43,6 +45,12 @@ from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 # (empty) runs for every day from the backfill's end on (apache/airflow#47886 again).
 START_DATE = env_date("R_PARALLEL_BATCH_START_DATE", default="2026-11-01")
 CATCHUP = env_flag("R_PARALLEL_BATCH_CATCHUP", default=True)
+# The trigger form's defaults are the run settings' (ParallelRunSettings), but for two choices of this example: two
+# worker processes per node (the form needs a number; the settings' default is one per core), and 5 failed files
+# tolerated by the run and by the validation (the settings' default, -1, tolerates any number).
+DEFAULTS = ParallelRunSettings()
+PROCESSES_PER_NODE = 2
+TOLERATED_FAILURES = 5
 
 with DAG(
     dag_id="r_parallel_batch",
@@ -66,7 +74,7 @@ with DAG(
             maxLength=1024,
         ),
         "r_script": Param(
-            "r/process_file.r",
+            DEFAULT_R_SCRIPT,
             type="string",
             title="R script",
             description="Relative to the step's source directory (include/) or absolute.",
@@ -79,18 +87,22 @@ with DAG(
             title="R script arguments",
             description="Passed to process_file() as its args vector, e.g. --thumbnail-size, 64.",
         ),
-        "mini_batch_size": Param(10, type="integer", minimum=1, maximum=10000, title="Files per mini-batch"),
-        "process_count_per_node": Param(2, type="integer", minimum=1, maximum=64, title="Worker processes per node"),
-        "node_count": Param(1, type="integer", minimum=1, maximum=100, title="Compute nodes"),
+        "mini_batch_size": Param(
+            DEFAULTS.mini_batch_size, type="integer", minimum=1, maximum=10000, title="Files per mini-batch"
+        ),
+        "process_count_per_node": Param(
+            PROCESSES_PER_NODE, type="integer", minimum=1, maximum=64, title="Worker processes per node"
+        ),
+        "node_count": Param(DEFAULTS.node_count, type="integer", minimum=1, maximum=100, title="Compute nodes"),
         "error_threshold": Param(
-            5,
+            TOLERATED_FAILURES,
             type="integer",
             minimum=-1,
             title="Failed files tolerated",
             description="The run fails when more files fail; -1 tolerates any number.",
         ),
         "conn_id": Param(
-            "azureml_default",
+            AzureMLParallelRunHook.default_conn_name,
             type="string",
             title="Connection",
             description="The Airflow connection that picks the engine (type Azure ML Parallel R, or generic).",

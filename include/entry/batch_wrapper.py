@@ -67,7 +67,9 @@ from output_layout import OutputLayout, json_line, relative_input_path  # noqa: 
 from r_session import FileOutcome, RSession, RSetupError, find_rscript  # noqa: E402
 
 SOURCE_DIR = os.path.dirname(_HERE)
-DEFAULT_R_SCRIPT = os.path.join("r", "process_file.r")
+# copies of azureml_parallel_r.run_settings' (this file cannot import the plugin; tests/test_run_settings.py checks)
+DEFAULT_R_SCRIPT = "r/process_file.r"
+R_MODES = ("worker", "per-file")
 # R warnings that say a write failed: R goes on after them, with an output it did not finish
 WRITE_FAILURE_WARNINGS = ("problem writing to connection", "problem closing connection", "No space left on device")
 logger = logging.getLogger("azureml_parallel_r.entry")
@@ -111,7 +113,7 @@ class EntryConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batch_wrapper.py", add_help=False, allow_abbrev=False)
     parser.add_argument("--r-script", default=DEFAULT_R_SCRIPT)
-    parser.add_argument("--r-mode", choices=("worker", "per-file"), default="worker")
+    parser.add_argument("--r-mode", choices=R_MODES, default=R_MODES[0])
     parser.add_argument("--file-timeout", type=float, default=300.0)
     parser.add_argument("--r-arg", action="append", default=[], dest="r_args")
     parser.add_argument("--output-dir")

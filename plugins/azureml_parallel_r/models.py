@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.run_settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings
 
 T = TypeVar("T")
 
@@ -69,9 +69,9 @@ class RunRequest(_Plain):
     dataset: DatasetRef
     output_path: str
     run_key: dict[str, str]
-    r_script: str = "r/process_file.r"
+    r_script: str = DEFAULT_R_SCRIPT
     r_args: list[str] = field(default_factory=list)
-    r_mode: str = "worker"
+    r_mode: str = R_MODES[0]
     settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
     experiment_name: str = ""
     tags: dict[str, str] = field(default_factory=dict)

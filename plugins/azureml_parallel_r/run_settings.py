@@ -24,12 +24,16 @@ from typing import Any
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 INPUT_NAME = "input_files"  # the step's one input: its FileDataset (v2: data asset) and the folder it is mounted at
 DEFAULT_APPEND_ROW_FILE_NAME = "parallel_run_step.txt"
+# The entry script's own choices (include/entry/batch_wrapper.py keeps copies: the code shipped to the compute cannot
+# import this module; tests/test_run_settings.py checks that they agree).
+DEFAULT_R_SCRIPT = "r/process_file.r"  # the example R script, relative to the source directory
+R_MODES = ("worker", "per-file")  # one persistent R session per worker process (the default), or one R per file
 DEFAULT_FILE_TIMEOUT = 300.0
 RUNTIME_DEFAULT_INVOCATION_TIMEOUT = 60.0
 INVOCATION_MARGIN = 60.0
 # What a run's output folder holds besides the rows file; a rows file of one of these names would land inside a folder
 # of the run or overwrite one of its files. include/entry/output_layout.py has its own RESULTS_DIR and FAILURES_DIR
-# (the code shipped to the compute cannot import this module); tests/engine/test_settings.py checks that they agree.
+# (the code shipped to the compute cannot import this module); tests/test_run_settings.py checks that they agree.
 RESERVED_OUTPUT_NAMES = ("results", "failures", "logs", "validation.json", "status.json", "job_spec.json")
 
 
@@ -129,6 +133,15 @@ class ParallelRunSettings:
     @property
     def worker_count(self) -> int:
         return self.node_count * self.processes_per_node
+
+    @classmethod
+    def from_given(cls, **values: Any) -> ParallelRunSettings:
+        """The settings from arguments that default to "unset" (``None``): the values given, and this type's defaults
+        for the rest, so that each default is declared once, here.
+
+        :param values: field values; ``None`` means not given.
+        """
+        return cls(**{name: value for name, value in values.items() if value is not None})
 
     def with_changes(self, **changes: Any) -> ParallelRunSettings:
         return replace(self, **changes)

@@ -115,7 +115,7 @@ def test_execute_complete(backend: mock.Mock, context: dict) -> None:
     [
         ({"dataset": "not rendered"}, "dataset must be the register task's XCom"),
         ({"dataset": {"name": "inputs"}}, "dataset must be the register task's XCom"),
-        ({"r_mode": "fast"}, "r_mode must be 'worker' or 'per-file'"),
+        ({"r_mode": "fast"}, "r_mode must be one of 'worker', 'per-file'"),
         ({"r_args": "--size 64"}, "r_args must be a list of strings"),
         ({"output_path": "/tmp/outputs/{run-id}"}, "output_path '/tmp/outputs/{run-id}' is an absolute path"),
         ({"append_row_file_name": "validation.json"}, "is a name the run's output folder uses itself"),

@@ -20,6 +20,7 @@ from typing import Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.backends.results import FolderStore, collect_results
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
@@ -33,38 +34,20 @@ from azureml_parallel_r.models import (
     RunResults,
     RunState,
     StorageLocation,
-    failure_key,
     listing_fingerprint,
-    split_rows,
 )
+from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
 
 DEFAULT_SOURCE_DIRECTORY = str(INCLUDE_DIR)
 REGISTRY = ".azureml-local"
 LOG_FILES = ("job_result.txt", "job_error.txt")
 
 
-def files_under(folder: str, prefix: str = "") -> list[str]:
-    """Every file below ``folder`` as ``prefix`` + its relative path (``/``-separated); none when the folder is
-    missing. One directory read per folder and no call per file (``Path.rglob`` stats every file)."""
-    found: list[str] = []
-    pending = [(folder, prefix)]
-    while pending:
-        current, current_prefix = pending.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:  # missing (nothing written yet) or unreadable
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((entry.path, f"{current_prefix}{entry.name}/"))
-            else:
-                found.append(current_prefix + entry.name)
-    return found
-
-
-def read_run_results(state: RunState, output_dir: str, logs_dir: str, rows_file_name: str,
-                     dataset: dict[str, Any] | None = None) -> RunResults:  # fmt: skip
-    """What a local engine run left in its output folder: rows, failure records, output files, job logs.
+def local_results(state: RunState, output_dir: str, logs_dir: str, rows_file_name: str,
+                  dataset: dict[str, Any] | None = None) -> RunResults:  # fmt: skip
+    """What a local engine run left in its output folder (rows, failure records, output files, job logs), read by the
+    one results reader, :func:`~azureml_parallel_r.backends.results.collect_results`, over the folder. A run whose
+    controller died has no rows file: the rows of its completed mini-batches are read from its logs.
 
     :param state: the run's status.
     :param output_dir: the run's output folder.
@@ -72,26 +55,15 @@ def read_run_results(state: RunState, output_dir: str, logs_dir: str, rows_file_
     :param rows_file_name: the append_row file's name.
     :param dataset: the input dataset the run was submitted over (``{"name", "version"}``).
     """
-    rows_file = os.path.join(output_dir, rows_file_name)
-    if not os.path.isfile(rows_file):  # a controller that died: the rows of its completed mini-batches
-        rows_file = os.path.join(logs_dir, "sys", f"{rows_file_name}.partial")
-    rows = []
-    if os.path.isfile(rows_file):
-        rows = split_rows(Path(rows_file).read_text(encoding="utf-8", errors="replace"))
-    failures = {}
-    failures_dir = os.path.join(output_dir, "failures")
-    for name in sorted(files_under(failures_dir)):  # sorted: the same record wins every time for one input
-        if name.endswith(".json"):
-            with contextlib.suppress(ValueError, OSError):
-                record = read_json(os.path.join(failures_dir, name)) or {}
-                failures[failure_key(name, record)] = record
-    output_files = sorted(files_under(os.path.join(output_dir, "results"), "results/"))
-    logs = {}
-    for name in LOG_FILES:
-        log = Path(logs_dir) / name
-        if log.is_file():
-            logs[name] = log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
-    return RunResults(state, rows, failures, output_files, logs, dataset)
+    rows_file = rows_file_name
+    if not os.path.isfile(os.path.join(output_dir, rows_file)):
+        rows_file = os.path.relpath(os.path.join(logs_dir, "sys", f"{rows_file_name}.partial"), output_dir)
+    logs = FolderStore(logs_dir)
+
+    def job_logs() -> dict[str, str]:
+        return {name: text[-LOG_TAIL_CHARS:] for name in LOG_FILES if (text := logs.read_text(name)) is not None}
+
+    return collect_results(state, FolderStore(output_dir), ".", rows_file, job_logs, dataset)
 
 
 class RunNotFoundError(LookupError):
@@ -253,11 +225,11 @@ class LocalBackend(ParallelRunBackend):
     def fetch_results(self, run_id: str) -> RunResults:
         record = self._record(run_id)
         dataset = record.get("dataset") or {}
-        return read_run_results(
+        return local_results(
             self.get_status(run_id),
             str(self._datastore_path(record["output_path"])),
             record["logs_dir"],
-            record.get("rows_file_name", "parallel_run_step.txt"),
+            record.get("rows_file_name", DEFAULT_APPEND_ROW_FILE_NAME),
             {"name": dataset["name"], "version": dataset["version"]} if "name" in dataset else None,
         )
 

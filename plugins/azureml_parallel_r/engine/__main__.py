@@ -21,12 +21,9 @@ import sys
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.run_settings import (
-    DEFAULT_APPEND_ROW_FILE_NAME,
-    OUTPUT_ACTIONS,
-    ParallelRunSettings,
-)
+from azureml_parallel_r.run_settings import OUTPUT_ACTIONS, ParallelRunSettings
 
+DEFAULTS = ParallelRunSettings()
 EXIT_CODES = {run_status.FINISHED: 0, run_status.FAILED: 1, run_status.CANCELED: 3}
 
 
@@ -37,10 +34,15 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entry-script", required=True, help="entry script, relative to --source-dir or absolute")
     parser.add_argument("--logs-dir", help="status and logs (default: OUTPUT/logs)")
     parser.add_argument("--run-id", help="run id (default: a new local_<time>_<hex> id)")
-    parser.add_argument("--mini-batch-size", type=int, default=10)
-    parser.add_argument("--node-count", type=int, default=1)
+    # unset arguments take the settings type's defaults, declared there once
+    parser.add_argument("--mini-batch-size", type=int, help=f"default: {DEFAULTS.mini_batch_size}")
+    parser.add_argument("--node-count", type=int, help=f"default: {DEFAULTS.node_count}")
     parser.add_argument("--process-count-per-node", type=int, help="default: the number of cores")
-    parser.add_argument("--error-threshold", type=int, default=-1, help="failed files tolerated; -1 ignores all")
+    parser.add_argument(
+        "--error-threshold",
+        type=int,
+        help=f"failed files tolerated; -1 ignores all (default: {DEFAULTS.error_threshold})",
+    )
     parser.add_argument("--allowed-failed-count", type=int, help="failed mini-batches tolerated; -1 ignores all")
     parser.add_argument("--allowed-failed-percent", type=float, help="percent of failed mini-batches tolerated")
     parser.add_argument(
@@ -54,9 +56,9 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="the entry script's per-file limit in seconds, to check run_invocation_timeout against (pass it to "
         "the entry script too)",
     )
-    parser.add_argument("--run-max-try", type=int, default=3)
-    parser.add_argument("--output-action", choices=OUTPUT_ACTIONS, default="append_row")
-    parser.add_argument("--append-row-file-name", default=DEFAULT_APPEND_ROW_FILE_NAME)
+    parser.add_argument("--run-max-try", type=int, help=f"default: {DEFAULTS.run_max_try}")
+    parser.add_argument("--output-action", choices=OUTPUT_ACTIONS, help=f"default: {DEFAULTS.output_action}")
+    parser.add_argument("--append-row-file-name", help=f"default: {DEFAULTS.append_row_file_name}")
     parser.add_argument(
         "--env",
         action="append",
@@ -89,7 +91,7 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         if not sep or not name:
             raise ValueError(f"--env takes NAME=VALUE, got {item!r}")
         env[name] = value
-    settings = ParallelRunSettings(
+    settings = ParallelRunSettings.from_given(
         mini_batch_size=args.mini_batch_size,
         node_count=args.node_count,
         process_count_per_node=args.process_count_per_node,
@@ -98,11 +100,10 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         allowed_failed_percent=args.allowed_failed_percent,
         run_invocation_timeout=args.run_invocation_timeout,
         run_max_try=args.run_max_try,
-        file_timeout=args.file_timeout,
         output_action=args.output_action,
         append_row_file_name=args.append_row_file_name,
         environment_variables=env,
-    )
+    ).with_changes(file_timeout=args.file_timeout)  # unset: any entry script's, not ours to know
     output = os.path.abspath(args.output)
     entry = args.entry_script
     source_dir = os.path.abspath(args.source_dir or os.path.dirname(os.path.abspath(entry)))

@@ -18,7 +18,7 @@ from azureml_parallel_r.inputs import datastore_folder
 from azureml_parallel_r.links import PipelineRunLink
 from azureml_parallel_r.models import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
 from azureml_parallel_r.run_identity import dag_run_key
-from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, DEFAULT_FILE_TIMEOUT, ParallelRunSettings
+from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
 if TYPE_CHECKING:
@@ -32,12 +32,14 @@ class SubmitParallelRunOperator(BaseOperator):
     """Submit a pipeline with one ParallelRunStep that hands each input file to an R script.
 
     Pushes ``run_id`` and ``run_url`` to XCom and returns the run reference. The submission is tagged with
-    a run key: the DAG run and task (dag_id, Airflow run_id, task_id), the input dataset version, the submission
+    a run key: the DAG run and task (dag_id, dag_run_id, task_id), the input dataset version, the submission
     attempt and a random submission token kept in Airflow's task state. A retried or restarted task finds the
     live or finished run with that key and reattaches instead of submitting a second one; nothing else can
     match it: a DAG run of the same id in another Airflow deployment, or after the metadata database was reset,
     has its own token, and a run over another dataset version its own dataset. Killing the task cancels the run.
     A bad argument, setting, R script or connection fails the task at once, without its retries, saying what to fix.
+    The run's settings left unset (``None``) take the defaults of
+    :class:`~azureml_parallel_r.run_settings.ParallelRunSettings`, where each is declared once.
 
     :param dataset: the registered FileDataset (the register task's XCom: name, version, path, file_count).
     :param r_script: the R script, relative to the source directory (``include/``), or absolute under a folder
@@ -92,20 +94,20 @@ class SubmitParallelRunOperator(BaseOperator):
         self,
         *,
         dataset: dict[str, Any] | str,
-        r_script: str = "r/process_file.r",
+        r_script: str = DEFAULT_R_SCRIPT,
         r_args: list[str] | None = None,
-        r_mode: str = "worker",
-        file_timeout: float = DEFAULT_FILE_TIMEOUT,
-        mini_batch_size: int = 10,
-        node_count: int = 1,
+        r_mode: str = R_MODES[0],
+        file_timeout: float | None = None,
+        mini_batch_size: int | None = None,
+        node_count: int | None = None,
         process_count_per_node: int | None = None,
-        error_threshold: int = -1,
+        error_threshold: int | None = None,
         allowed_failed_count: int | None = None,
         allowed_failed_percent: float | None = None,
         run_invocation_timeout: float | None = None,
-        run_max_try: int = 3,
+        run_max_try: int | None = None,
         output_path: str = DEFAULT_OUTPUT_PATH,
-        append_row_file_name: str = DEFAULT_APPEND_ROW_FILE_NAME,
+        append_row_file_name: str | None = None,
         environment_variables: dict[str, str] | None = None,
         experiment_name: str = "",
         wait_for_completion: bool = False,
@@ -151,23 +153,23 @@ class SubmitParallelRunOperator(BaseOperator):
             dataset = None
         if dataset is None:
             raise ValueError(f"dataset must be the register task's XCom (a dict), got {self.dataset!r}")
-        if self.r_mode not in ("worker", "per-file"):
-            raise ValueError(f"r_mode must be 'worker' or 'per-file', got {self.r_mode!r}")
+        if self.r_mode not in R_MODES:
+            raise ValueError(f"r_mode must be one of {', '.join(map(repr, R_MODES))}, got {self.r_mode!r}")
         r_args = self.r_args or []
         if isinstance(r_args, str) or not all(isinstance(arg, str) for arg in r_args):
             raise ValueError(f"r_args must be a list of strings, got {r_args!r}")
 
-        settings = ParallelRunSettings(
+        settings = ParallelRunSettings.from_given(  # unset (None or an empty rendered template): the defaults
             file_timeout=_number("file_timeout", self.file_timeout, float),
             mini_batch_size=_number("mini_batch_size", self.mini_batch_size, int),
             node_count=_number("node_count", self.node_count, int),
-            process_count_per_node=_number("process_count_per_node", self.process_count_per_node, int, optional=True),
+            process_count_per_node=_number("process_count_per_node", self.process_count_per_node, int),
             error_threshold=_number("error_threshold", self.error_threshold, int),
-            allowed_failed_count=_number("allowed_failed_count", self.allowed_failed_count, int, optional=True),
-            allowed_failed_percent=_number("allowed_failed_percent", self.allowed_failed_percent, float, optional=True),
-            run_invocation_timeout=_number("run_invocation_timeout", self.run_invocation_timeout, float, optional=True),
+            allowed_failed_count=_number("allowed_failed_count", self.allowed_failed_count, int),
+            allowed_failed_percent=_number("allowed_failed_percent", self.allowed_failed_percent, float),
+            run_invocation_timeout=_number("run_invocation_timeout", self.run_invocation_timeout, float),
             run_max_try=_number("run_max_try", self.run_max_try, int),
-            append_row_file_name=self.append_row_file_name,
+            append_row_file_name=self.append_row_file_name or None,
             environment_variables={str(k): str(v) for k, v in (self.environment_variables or {}).items()},
         )
         return RunRequest(
@@ -282,9 +284,10 @@ class SubmitParallelRunOperator(BaseOperator):
             raise ParallelRunFailedError(self.hook.backend.describe_failure(run_id, state.message))
 
 
-def _number(name: str, value: Any, kind: type, *, optional: bool = False) -> Any:
-    """``value`` (a rendered template or a param) as ``kind``; a ``ValueError`` that names the argument."""
-    if optional and value in (None, ""):
+def _number(name: str, value: Any, kind: type) -> Any:
+    """``value`` (a rendered template or a param) as ``kind``, or None when unset (None, or an empty template); a
+    ``ValueError`` that names the argument."""
+    if value in (None, ""):
         return None
     try:
         number = kind(value)

@@ -33,7 +33,8 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
 
     :param run: the submit task's XCom (run_id, output_path, ...).
     :param dataset: the register task's XCom (name, version, path, file_count).
-    :param allowed_failures: how many input files may have no results (-1: any number).
+    :param allowed_failures: how many input files may have no results (-1: any number; default 0: validation passes
+        only when every file has results, whatever the run tolerated: pass the run's error_threshold to agree).
     :param allowed_failure_patterns: glob patterns of inputs that may always fail (not counted).
     :param conn_id: the Airflow connection that selects the engine (templated).
     """

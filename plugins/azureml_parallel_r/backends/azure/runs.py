@@ -1,24 +1,19 @@
-"""What an Azure ML run records about itself when it is submitted (its tags), and how both Azure ML engines read
-what it left behind: the rows file, the failure records and the names under ``results/`` from the datastore, and
-the job's own logs, each part failing alone."""
+"""What an Azure ML run records about itself when it is submitted (its tags: the run key, the dataset version, where
+its outputs are), its state as both Azure ML engines report it, and which of its job's files are its logs. Its
+results are read by :func:`azureml_parallel_r.backends.results.collect_results` from the datastore."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.azure.errors import describe_error
-from azureml_parallel_r.backends.azure.storage import DatastoreBlobs
-from azureml_parallel_r.models import RunRequest, RunResults, RunState, failure_key, split_rows
+from azureml_parallel_r.models import RunRequest, RunState
 
 log = logging.getLogger(__name__)
 
 RUN_KEY_TAGS = ("dag_id", "dag_run_id", "task_id", "dataset", "attempt", "submission")
-DEFAULT_ROWS_FILE = "parallel_run_step.txt"
 JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
 
 
@@ -90,58 +85,3 @@ def job_log_name(name: str) -> str | None:
     if "/user/" in name and "stderr" in name:
         return name
     return None
-
-
-def collect_results(
-    state: RunState,
-    blobs: DatastoreBlobs,
-    output_path: str,
-    rows_file: str,
-    read_logs: Callable[[], dict[str, str]],
-    dataset: dict[str, Any] | None = None,
-) -> RunResults:
-    """A run's results: its rows, failure records and result names from the datastore, its job logs from
-    ``read_logs``. Each part fails alone; what could not be read is said in ``logs["fetch_problems.txt"]``.
-
-    :param state: the run's state.
-    :param blobs: the datastore holding its output folder.
-    :param output_path: the output folder ("" when the run records none).
-    :param rows_file: the rows file's name in it.
-    :param read_logs: reads the job's logs (name -> tail).
-    :param dataset: the input dataset the run recorded (:func:`recorded_dataset`).
-    """
-    results = RunResults(state, dataset=dataset)
-    problems: list[str] = []
-
-    def part(what: str, read: Callable[[], None]) -> None:
-        try:
-            read()
-        except Exception as exc:
-            problems.append(f"{what}: {describe_error(exc)}")
-            log.warning("Could not read %s of run %s: %s", what, state.run_id, describe_error(exc))
-
-    def rows() -> None:
-        text = blobs.read_text(f"{output_path}/{rows_file}")
-        results.rows = split_rows(text) if text else []
-
-    def failures() -> None:
-        for name in sorted(blobs.names(f"{output_path}/failures")):
-            if name.endswith(".json"):
-                text = blobs.read_text(f"{output_path}/failures/{name}")
-                if text is not None:
-                    record = json.loads(text)
-                    results.failures[failure_key(name, record)] = record
-
-    def outputs() -> None:
-        results.output_files = sorted(f"results/{name}" for name in blobs.names(f"{output_path}/results"))
-
-    part("the job logs", lambda: results.logs.update(read_logs()))
-    if output_path:
-        part(f"the rows file {rows_file}", rows)
-        part("the failure records", failures)
-        part("the result file names", outputs)
-    else:
-        problems.append(f"run {state.run_id} records no output folder (not submitted by this backend?)")
-    if problems:
-        results.logs["fetch_problems.txt"] = "\n".join(problems)
-    return results

@@ -40,10 +40,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure.runs import (
-    DEFAULT_ROWS_FILE,
     RUN_KEY_TAGS,
     azure_state,
-    collect_results,
     job_log_name,
     recorded_dataset,
     run_tags,
@@ -59,6 +57,7 @@ from azureml_parallel_r.backends.azure.storage import (
 )
 from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.backends.results import collect_results
 from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, ENTRY_SCRIPT, stage_source_directory
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
@@ -71,7 +70,7 @@ from azureml_parallel_r.models import (
     StorageLocation,
     listing_fingerprint,
 )
-from azureml_parallel_r.run_settings import INPUT_NAME
+from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, INPUT_NAME
 
 if TYPE_CHECKING:
     from azureml.core import Environment, Workspace
@@ -428,8 +427,8 @@ class AzureMLBackend(ParallelRunBackend):
         run = self._pipeline_run(run_id)
         record = _run_record(run)
         return collect_results(self._run_state(run), self.blobs, _output_path(run),
-                               record.get("rows_file", DEFAULT_ROWS_FILE), lambda: self._job_logs(run),
-                               recorded_dataset(record))  # fmt: skip
+                               record.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME), lambda: self._job_logs(run),
+                               recorded_dataset(record), describe_error)  # fmt: skip
 
     def _job_logs(self, run: Any) -> dict[str, str]:
         """The step run's job logs (job_error.txt, job_result.txt) and the tails of the user stderr logs."""

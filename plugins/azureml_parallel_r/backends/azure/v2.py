@@ -44,9 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure.runs import (
-    DEFAULT_ROWS_FILE,
     azure_state,
-    collect_results,
     job_log_name,
     recorded_dataset,
     run_tags,
@@ -63,6 +61,7 @@ from azureml_parallel_r.backends.azure.storage import (
 from azureml_parallel_r.backends.azure.v2_job import job_name, pipeline_job
 from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
+from azureml_parallel_r.backends.results import collect_results
 from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
@@ -75,6 +74,7 @@ from azureml_parallel_r.models import (
     StorageLocation,
     listing_fingerprint,
 )
+from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -431,9 +431,9 @@ class AzureMLV2Backend(ParallelRunBackend):
         logs."""
         job = self._job(run_id)
         tags = job.tags or {}
-        rows_file = tags.get("rows_file", DEFAULT_ROWS_FILE)
+        rows_file = tags.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME)
         return collect_results(self._state_with_times(job), self.blobs(), tags.get("output_path", ""), rows_file,
-                               lambda: self._job_logs(run_id), recorded_dataset(tags))  # fmt: skip
+                               lambda: self._job_logs(run_id), recorded_dataset(tags), describe_error)  # fmt: skip
 
     def _job_logs(self, run_id: str) -> dict[str, str]:
         """The step jobs' runtime logs (job_error.txt, job_result.txt, user stderr tails), and the error run history

@@ -1,0 +1,126 @@
+"""What a run left behind, read the same way from every engine's storage: its rows file, its failure records, the
+names under ``results/`` and its job logs, each part failing alone (what could not be read is said in
+``logs["fetch_problems.txt"]``).
+
+The storage is anything that lists names under a prefix and reads a text (:class:`ResultStore`): a local folder
+(:class:`FolderStore`, the local engine's datastore) or a datastore's blob container
+(:class:`~azureml_parallel_r.backends.azure.storage.DatastoreBlobs`, the Azure ML engines').
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from azureml_parallel_r.models import RunResults, RunState, error_text, failure_key, split_rows
+
+log = logging.getLogger(__name__)
+
+
+class ResultStore(Protocol):
+    """Where a run's output folder is: names below a prefix, and a file's text."""
+
+    def names(self, prefix: str) -> Iterable[str]:
+        """Every file below ``prefix``, relative to it (none when there is none)."""
+
+    def read_text(self, path: str) -> str | None:
+        """A file's text (undecodable bytes replaced), or None when it does not exist."""
+
+
+class FolderStore:
+    """A local folder as a :class:`ResultStore` (paths are relative to it, ``/``-separated).
+
+    :param root: the folder.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def names(self, prefix: str) -> list[str]:
+        """One directory read per folder and no call per file (``Path.rglob`` stats every file); a folder that is
+        missing (nothing written yet) or cannot be read holds none."""
+        found: list[str] = []
+        pending = [(os.path.join(self.root, prefix), "")]
+        while pending:
+            current, current_prefix = pending.pop()
+            try:
+                entries = list(os.scandir(current))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, f"{current_prefix}{entry.name}/"))
+                else:
+                    found.append(current_prefix + entry.name)
+        return found
+
+    def read_text(self, path: str) -> str | None:
+        try:
+            with open(os.path.join(self.root, path), encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+
+def collect_results(
+    state: RunState,
+    store: ResultStore,
+    output_path: str,
+    rows_file: str,
+    read_logs: Callable[[], dict[str, str]],
+    dataset: dict[str, Any] | None = None,
+    describe: Callable[[BaseException], str] = error_text,
+) -> RunResults:
+    """A run's results: its rows, failure records and result names from ``store``, its job logs from ``read_logs``.
+
+    :param state: the run's state.
+    :param store: the storage holding its output folder.
+    :param output_path: the output folder in ``store`` ("" when the run records none).
+    :param rows_file: the rows file's path in the output folder.
+    :param read_logs: reads the job's logs (name -> tail).
+    :param dataset: the input dataset the run recorded.
+    :param describe: how an error reading a part is told (the Azure engines' adds the HTTP status).
+    """
+    results = RunResults(state, dataset=dataset)
+    problems: list[str] = []
+
+    def part(what: str, read: Callable[[], None]) -> None:
+        try:
+            read()
+        except Exception as exc:
+            problems.append(f"{what}: {describe(exc)}")
+            log.warning("Could not read %s of run %s: %s", what, state.run_id, describe(exc))
+
+    def rows() -> None:
+        text = store.read_text(f"{output_path}/{rows_file}")
+        results.rows = split_rows(text) if text else []
+
+    def failures() -> None:
+        for name in sorted(store.names(f"{output_path}/failures")):  # sorted: one record wins for an input
+            if not name.endswith(".json"):
+                continue
+            text = store.read_text(f"{output_path}/failures/{name}")
+            try:
+                record = json.loads(text) if text is not None else None
+            except ValueError:
+                problems.append(f"the failure record failures/{name} is not JSON")
+                continue
+            if isinstance(record, dict):
+                results.failures[failure_key(name, record)] = record
+
+    def outputs() -> None:
+        results.output_files = sorted(f"results/{name}" for name in store.names(f"{output_path}/results"))
+
+    part("the job logs", lambda: results.logs.update(read_logs()))
+    if output_path:
+        part(f"the rows file {rows_file}", rows)
+        part("the failure records", failures)
+        part("the result file names", outputs)
+    else:
+        problems.append(f"run {state.run_id} records no output folder (not submitted by this backend?)")
+    if problems:
+        results.logs["fetch_problems.txt"] = "\n".join(problems)
+    return results
