@@ -28,7 +28,7 @@ class _OutletEvent:
 @pytest.fixture
 def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     fake = mock.create_autospec(ParallelRunBackend, instance=True)
-    monkeypatch.setattr(AzureMLParallelRunHook, "backend", fake)
+    monkeypatch.setattr(AzureMLParallelRunHook, "get_conn", lambda _hook: fake)
     return fake
 
 

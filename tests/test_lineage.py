@@ -80,7 +80,7 @@ def test_both_azure_engines_name_their_datastore_folders_and_workspace(fake_azur
     from tests.conftest import CONN_VARIABLE
 
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine))
-    lineage = run_lineage(AzureMLParallelRunHook().backend, inputs=["r-script-inputs/2026-11-24"],
+    lineage = run_lineage(AzureMLParallelRunHook().get_conn(), inputs=["r-script-inputs/2026-11-24"],
                           outputs=["r-script-outputs/2026-11-24/apr-1"], run_id="apr-1")  # fmt: skip
     namespace = "wasbs://azureml-blobstore-parallel-r@devstoreaccount1.dfs.core.windows.net"
     assert [(d.namespace, d.name) for d in lineage.inputs] == [(namespace, "r-script-inputs/2026-11-24")]

@@ -95,7 +95,7 @@ def test_an_extra_that_is_not_a_json_object_says_so_without_quoting_it(
 
 async def _async_error(hook: AzureMLParallelRunHook) -> str:
     try:
-        await hook.aget_backend()
+        await hook.aget_conn()
     except ConnectionNotConfiguredError as exc:
         return str(exc)
     return "no error"
@@ -118,8 +118,8 @@ def test_a_missing_or_bad_connection_fails_the_task_without_its_retries(monkeypa
 
 def test_async_backend_for_triggers(local_connection: Path) -> None:
     hook = AzureMLParallelRunHook()
-    backend = asyncio.run(hook.aget_backend())
-    assert isinstance(backend, LocalBackend) and asyncio.run(hook.aget_backend()) is backend
+    backend = asyncio.run(hook.aget_conn())
+    assert isinstance(backend, LocalBackend) and asyncio.run(hook.aget_conn()) is backend
 
 
 def test_a_connection_variable_that_is_not_json_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

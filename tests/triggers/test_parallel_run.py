@@ -24,10 +24,10 @@ def _collect(trigger: ParallelRunTrigger) -> list[dict]:
 def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     fake = mock.create_autospec(ParallelRunBackend, instance=True)
 
-    async def aget_backend(self: AzureMLParallelRunHook) -> ParallelRunBackend:
+    async def aget_conn(self: AzureMLParallelRunHook) -> ParallelRunBackend:
         return fake
 
-    monkeypatch.setattr(AzureMLParallelRunHook, "aget_backend", aget_backend)
+    monkeypatch.setattr(AzureMLParallelRunHook, "aget_conn", aget_conn)
     return fake
 
 

@@ -89,6 +89,7 @@ class AzureMLParallelRunHook(BaseHook):
     def __init__(self, conn_id: str = default_conn_name) -> None:
         super().__init__()
         self.conn_id = conn_id
+        self._backend: ParallelRunBackend | None = None
 
     @cached_property
     def extras(self) -> dict[str, Any]:
@@ -118,23 +119,22 @@ class AzureMLParallelRunHook(BaseHook):
         return connection_settings(connection.extra_dejson)
 
     def get_conn(self) -> ParallelRunBackend:
-        """Return the backend (built once per hook)."""
-        return self.backend
+        """The engine the connection selects (built once per hook): the one way to it, as the Microsoft Azure
+        provider's hooks give their SDK client."""
+        if self._backend is None:
+            self._backend = self._build_backend(self._engine(self.extras), self.extras)
+        return self._backend
 
-    @cached_property
-    def backend(self) -> ParallelRunBackend:
-        return self._build_backend(self._engine(self.extras), self.extras)
-
-    async def aget_backend(self) -> ParallelRunBackend:
-        """The backend, for triggers: the connection is read asynchronously, the backend built in a thread."""
-        if "backend" not in self.__dict__:
+    async def aget_conn(self) -> ParallelRunBackend:
+        """:meth:`get_conn` for triggers: the connection is read asynchronously, the engine built in a thread."""
+        if self._backend is None:
             try:
                 connection = await self.aget_connection(self.conn_id)
             except AirflowNotFoundException as exc:
                 raise self._not_defined() from exc
             self.__dict__["extras"] = extras = self._settings_of(connection)
-            self.__dict__["backend"] = await asyncio.to_thread(self._build_backend, self._engine(extras), extras)
-        return self.__dict__["backend"]
+            self._backend = await asyncio.to_thread(self._build_backend, self._engine(extras), extras)
+        return self._backend
 
     def _not_defined(self) -> ConnectionNotConfiguredError:
         variable = f"AIRFLOW_CONN_{self.conn_id.upper()}"
@@ -254,7 +254,7 @@ class AzureMLParallelRunHook(BaseHook):
         from azureml_parallel_r.models import error_text
 
         try:
-            return True, self.backend.check_connection()
+            return True, self.get_conn().check_connection()
         except Exception as exc:
             return False, error_text(exc)
 

@@ -68,7 +68,7 @@ class RegisterFileDatasetOperator(BaseOperator):
             path = self._checked_path(context)
             tags = {"logical_date": run_date(context["dag_run"]), "path": path, **dag_run_key(context)}
         try:
-            dataset = self.hook.backend.register_file_dataset(path, name=self.dataset_name, tags=tags)
+            dataset = self.hook.get_conn().register_file_dataset(path, name=self.dataset_name, tags=tags)
         except InputFolderError as exc:
             raise ConfigurationError(str(exc)) from exc
         if dataset.file_count == 0:

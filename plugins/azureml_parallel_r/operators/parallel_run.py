@@ -190,7 +190,7 @@ class SubmitParallelRunOperator(BaseOperator):
         store = context.get("task_state_store")
         if store is not None:
             request = self._with_submission_attempt(request, store, context["ti"].try_number)
-        backend = self.hook.backend
+        backend = self.hook.get_conn()
         ref = backend.find_run(request.run_key, experiment_name=request.experiment_name)
         if ref is not None:
             self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
@@ -257,7 +257,9 @@ class SubmitParallelRunOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the run reference, or fail with the run's failure summary."""
         if event.get("status") != "success":
-            raise ParallelRunFailedError(self.hook.backend.describe_failure(event["run_id"], event.get("message", "")))
+            raise ParallelRunFailedError(
+                self.hook.get_conn().describe_failure(event["run_id"], event.get("message", ""))
+            )
         self.log.info(event["message"])
         return ref
 
@@ -266,22 +268,23 @@ class SubmitParallelRunOperator(BaseOperator):
         and the pipeline run's id (:mod:`azureml_parallel_r.lineage`)."""
         from azureml_parallel_r.lineage import run_lineage
 
-        return run_lineage(self.hook.backend, **self._lineage) if self._lineage else None
+        return run_lineage(self.hook.get_conn(), **self._lineage) if self._lineage else None
 
     def on_kill(self) -> None:
         """Cancel the pipeline run this task submitted or reattached to."""
         if self.run_id:
             self.log.info("Task killed: canceling pipeline run %s", self.run_id)
-            self.hook.backend.cancel(self.run_id)
+            self.hook.get_conn().cancel(self.run_id)
 
     def _wait(self, run_id: str) -> None:
         started = time.monotonic()
-        while not (state := self.hook.backend.get_status(run_id)).terminal:
+        backend = self.hook.get_conn()
+        while not (state := backend.get_status(run_id)).terminal:
             self.log.info("Pipeline run %s is %s (%.0f s) %s", run_id, state.status, time.monotonic() - started,
                           state.counts or "")  # fmt: skip
             time.sleep(self.poll_interval)
         if not state.succeeded:
-            raise ParallelRunFailedError(self.hook.backend.describe_failure(run_id, state.message))
+            raise ParallelRunFailedError(backend.describe_failure(run_id, state.message))
 
 
 def _number(name: str, value: Any, kind: type) -> Any:

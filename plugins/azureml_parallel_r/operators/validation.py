@@ -67,7 +67,7 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         with not_retried():
             run, dataset, allowed_failures = self._checked_arguments()
-        backend = self.hook.backend
+        backend = self.hook.get_conn()
         report = validate_outputs(
             backend.list_dataset_files(dataset),
             backend.fetch_results(run.run_id),
@@ -114,4 +114,4 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         written, and the pipeline run's id (:mod:`azureml_parallel_r.lineage`)."""
         from azureml_parallel_r.lineage import run_lineage
 
-        return run_lineage(self.hook.backend, **self._lineage) if self._lineage else None
+        return run_lineage(self.hook.get_conn(), **self._lineage) if self._lineage else None

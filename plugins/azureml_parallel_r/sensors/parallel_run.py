@@ -55,7 +55,7 @@ class ParallelRunSensor(BaseSensorOperator):
         return AzureMLParallelRunHook(conn_id=self.conn_id)
 
     def poke(self, context: Context) -> bool:
-        state = self.hook.backend.get_status(self.run_id)
+        state = self.hook.get_conn().get_status(self.run_id)
         if state.status in run_status.UNSUCCESSFUL:
             self._fail(state.message)
         self.log.info("Pipeline run %s is %s %s", self.run_id, state.status, state.counts or "")
@@ -82,9 +82,9 @@ class ParallelRunSensor(BaseSensorOperator):
     def on_kill(self) -> None:
         if self.cancel_on_kill:
             self.log.info("Task killed: canceling pipeline run %s", self.run_id)
-            self.hook.backend.cancel(self.run_id)
+            self.hook.get_conn().cancel(self.run_id)
 
     def _fail(self, reason: str) -> None:
-        summary = self.hook.backend.describe_failure(self.run_id, reason)
+        summary = self.hook.get_conn().describe_failure(self.run_id, reason)
         self.log.error("%s", summary)
         raise ParallelRunFailedError(summary)

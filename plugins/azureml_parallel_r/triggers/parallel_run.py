@@ -48,13 +48,13 @@ class ParallelRunTrigger(BaseTrigger):
         """A user stopped the deferred task: cancel the pipeline run it waits for."""
         if not self.cancel_on_kill:
             return
-        backend = await AzureMLParallelRunHook(conn_id=self.conn_id).aget_backend()
+        backend = await AzureMLParallelRunHook(conn_id=self.conn_id).aget_conn()
         state = await asyncio.to_thread(backend.cancel, self.run_id)
         self.log.info("Task stopped by a user: pipeline run %s canceled (now %s)", self.run_id, state.status)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            backend = await AzureMLParallelRunHook(conn_id=self.conn_id).aget_backend()
+            backend = await AzureMLParallelRunHook(conn_id=self.conn_id).aget_conn()
         except Exception as exc:
             yield TriggerEvent({"status": "error", "message": str(exc), "run_id": self.run_id})
             return

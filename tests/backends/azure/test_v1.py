@@ -36,7 +36,7 @@ KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+
 
 @pytest.fixture
 def backend(fake_azure) -> AzureMLBackend:
-    backend = AzureMLParallelRunHook().backend
+    backend = AzureMLParallelRunHook().get_conn()
     assert isinstance(backend, AzureMLBackend)
     return backend
 

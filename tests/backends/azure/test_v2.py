@@ -43,7 +43,7 @@ JOB_PUT = r"/workspaces/ws-parallel-r/jobs/[^/]+$"
 @pytest.fixture
 def backend(fake_azure, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureMLV2Backend:
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2", r_script_dirs=[str(tmp_path)]))
-    backend = AzureMLParallelRunHook().backend
+    backend = AzureMLParallelRunHook().get_conn()
     assert isinstance(backend, AzureMLV2Backend)
     return backend
 
