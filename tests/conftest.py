@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,11 @@ os.environ.pop(CONN_VARIABLE, None)
 os.environ.update(
     {"AZUREML_DEFAULT_BACKOFF": "0", "AZUREML_DEFAULT_500_BACKOFF": "0", "AZUREML_DEFAULT_503_BACKOFF": "0"}
 )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The test session's Airflow home (its SQLite database and logs) goes with the session."""
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-UV = REPO / ".venv" / "bin" / "uv"
+UV = Path(sys.executable).parent / "uv"  # the uv of the venv the tests run in (the dev group installs it)
 LOCKED = REPO / "requirements" / "airflow-image.txt"
 DATE = "2026-11-09"
 IMPORTED_DAG = "from azureml_parallel_r.example_dags.r_parallel_batch import dag  # noqa: F401 (an Airflow DAG)\n"

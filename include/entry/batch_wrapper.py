@@ -427,6 +427,11 @@ def init() -> None:
     logger.info("R session ready (%s mode): %s", config.r_mode, config.r_script)
 
 
+def processor() -> BatchProcessor | None:
+    """This process's :class:`BatchProcessor`, once :func:`init` made it (None before and after shutdown)."""
+    return _processor
+
+
 def run(mini_batch: list[str]) -> list[str]:
     """Process the files of one mini-batch; return one JSON result row per succeeded file.
 

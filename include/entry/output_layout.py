@@ -122,7 +122,8 @@ class OutputLayout:
         self._count = 0
         self._made_dirs: set[str] = set()
         self._failures_exist = True
-        self._rename: bool | None = None  # whether scratch folders can be renamed into the output folder
+        # whether scratch folders can be renamed into the output folder: None until the first commit finds out
+        self.renames: bool | None = None
         self._root_user = os.geteuid() == 0  # may use the blocks a file system keeps for root
 
     def results_path(self, relative_path: str) -> str:
@@ -226,12 +227,12 @@ class OutputLayout:
         return None
 
     def _renames_work(self) -> bool:
-        if self._rename is None:
+        if self.renames is None:
             try:
-                self._rename = os.stat(self.scratch_root).st_dev == os.stat(self.output_dir).st_dev
+                self.renames = os.stat(self.scratch_root).st_dev == os.stat(self.output_dir).st_dev
             except OSError:
-                self._rename = False
-        return self._rename
+                self.renames = False
+        return self.renames
 
     def _rename_into(self, scratch: str, target: str) -> bool:
         """Move the scratch folder to ``target`` in one rename; False when this file system refuses renames."""
@@ -240,7 +241,7 @@ class OutputLayout:
             return True
         except OSError as exc:
             if exc.errno not in _TARGET_EXISTS:  # EXDEV, or a mount refusing directory renames: copy from now on
-                self._rename = False
+                self.renames = False
                 return False
         _remove(target)  # an earlier attempt's outputs
         os.rename(scratch, target)

@@ -154,6 +154,11 @@ class RSession:
         self._section_start = 0  # where the output of the file R works on starts in the log
 
     @property
+    def pid(self) -> int | None:
+        """The R process's id, while one runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

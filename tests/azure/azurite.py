@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.system.stack import free_port, wait_until
+from tests.system.stack import free_port
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = REPO / ".tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"

@@ -16,13 +16,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.azure import workspace_service as ws
+from tests.azure import workspace as ws
 from tests.azure.azurite import Azurite
 from tests.azure.job_runner import JobRunner
 from tests.azure.ml_service import ARTIFACT_CONTAINER, MLService
 from tests.azure.pipeline_service import FakePipelineService
 from tests.azure.step_runner import StepRunner
 from tests.azure.wire import Wire, installed
+from tests.azure.workspace_service import WorkspaceService
 
 CLIENT_ID = "00000000-0000-0000-0000-0000000000cc"
 CLIENT_SECRET = "fake-client-secret-never-logged"
@@ -43,7 +44,7 @@ class FakeAzureML:
 
         self.azurite = Azurite()
         self.wire = Wire(self.azurite.url)
-        self.service = ws.WorkspaceService(self.wire, self.azurite.url)
+        self.service = WorkspaceService(self.wire, self.azurite.url)
         self.service.install()
         for container in (ws.CONTAINER, ARTIFACT_CONTAINER):  # a workspace's storage has both from the start
             self.service.blob_service().create_container(container)
@@ -73,8 +74,7 @@ class FakeAzureML:
         from azureml.pipeline.core._aeva_provider import _AevaWorkflowProvider
 
         try:
-            for cancel in self.pipelines._cancel.values():
-                cancel.set()
+            self.pipelines.cancel_all()
             self.jobs.cancel_all()
             self.pipelines.wait_idle()
             self.jobs.wait_idle()

@@ -41,8 +41,7 @@ from typing import Any
 from azureml_parallel_r.engine.job import JobSpec
 from azureml_parallel_r.run_settings import ParallelRunSettings
 from tests.azure.ml_service import MLService, arm_id_path, blob_path, datastore_path
-from tests.azure.runtime_io import download_prefix, run_engine, upload_folder, upload_run_logs
-from tests.azure.step_runner import StepFailed
+from tests.azure.runtime_io import StepFailed, download_prefix, mount_folder, run_engine, upload_folder, upload_run_logs
 from tests.azure.workspace_service import WorkspaceService
 
 ENGINE_STATUS = {"Finished": "Completed", "Failed": "Failed", "Canceled": "Canceled"}
@@ -183,12 +182,13 @@ class JobRunner:
             uri = self.service.data[name][version]["properties"]["dataUri"]
         container, prefix = datastore_path(uri)
         client = self.workspace.blob_service().get_container_client(container)
-        if download_prefix(client, prefix, target) == 0:
-            raise StepFailed(
-                f"ScriptExecution.StreamAccess.NotFound: the path {prefix} of {uri} was not found or holds no files "
-                "(mounting the input failed)"
-            )
-        return target
+        return mount_folder(
+            client,
+            prefix,
+            target,
+            f"ScriptExecution.StreamAccess.NotFound: the path {prefix} of {uri} "
+            "was not found or holds no files (mounting the input failed)",
+        )
 
     def _upload_output(self, output: dict[str, Any], local: Path) -> None:
         container, path = datastore_path(output["uri"])

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.azure.wire import Call, Reply, Wire
-from tests.azure.workspace_service import (
+from tests.azure.workspace import (
     ARM,
     AZURITE_ACCOUNT,
     AZURITE_KEY,
@@ -33,8 +33,8 @@ from tests.azure.workspace_service import (
     WORKSPACE,
     WORKSPACE_ARM_ID,
     WS_SCOPE,
-    WorkspaceService,
 )
+from tests.azure.workspace_service import WorkspaceService
 
 WORKSPACE_ID = WORKSPACE_ARM_ID
 ARTIFACT_STORE = "workspaceartifactstore"

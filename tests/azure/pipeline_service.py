@@ -121,6 +121,11 @@ class FakePipelineService(DryRunServiceCaller):
         if pipeline_run_id in self._cancel:
             self._cancel[pipeline_run_id].set()
 
+    def cancel_all(self) -> None:
+        """Cancel every run still going (the fake's own stop, not a service call)."""
+        for event in self._cancel.values():
+            event.set()
+
     def wait_idle(self, timeout: float = 120.0) -> None:
         """Wait until every submitted run has ended (tests that leave runs running call it before stopping)."""
         deadline = time.monotonic() + timeout

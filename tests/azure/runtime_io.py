@@ -41,6 +41,24 @@ def download_prefix(container: Any, prefix: str, target: Path) -> int:
     return count
 
 
+class StepFailed(RuntimeError):
+    """The step could not start (its input could not be mounted); the message goes to its error log."""
+
+
+def mount_folder(container: Any, prefix: str, target: Path, not_found: str) -> Path:
+    """What a read-only mount of ``prefix`` shows, downloaded into ``target``: a folder that is missing or holds no
+    files fails the step with ``not_found``, as the service's mount does.
+
+    :param container: the storage container holding the folder.
+    :param prefix: the folder in it.
+    :param target: the local folder that plays the mount.
+    :param not_found: the error run history records when there is nothing to mount.
+    """
+    if download_prefix(container, prefix, target) == 0:
+        raise StepFailed(not_found)
+    return target
+
+
 def upload_folder(container: Any, folder: Path, destination: str) -> None:
     """Upload every file below ``folder`` under ``destination``."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

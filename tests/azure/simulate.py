@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     from azureml_parallel_r.output_checks import format_report
     from tests.azure.fake import FakeAzureML
 
-    work = Path(tempfile.mkdtemp(prefix="apr-azure-sim-"))
-    with FakeAzureML(work / "fake") as azure:
+    with tempfile.TemporaryDirectory(prefix="apr-azure-sim-") as folder, FakeAzureML(Path(folder) / "fake") as azure:
+        work = Path(folder)
         os.environ["AIRFLOW_CONN_AZUREML_DEFAULT"] = azure.connection_value(engine=options.engine)
         make_sample_inputs(str(work / "inputs"), images=24)
         uploaded = azure.upload_inputs(work / "inputs", f"r-script-inputs/{day}")

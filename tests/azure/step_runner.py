@@ -39,8 +39,9 @@ from urllib.parse import unquote, urlsplit
 
 from azureml_parallel_r.engine.job import JobSpec
 from azureml_parallel_r.run_settings import ParallelRunSettings
-from tests.azure.runtime_io import download_prefix, run_engine, upload_folder, upload_run_logs
-from tests.azure.workspace_service import CONTAINER, WorkspaceService
+from tests.azure.runtime_io import mount_folder, run_engine, upload_folder, upload_run_logs
+from tests.azure.workspace import CONTAINER
+from tests.azure.workspace_service import WorkspaceService
 
 DRIVER_FLAGS = {
     "--mini_batch_size": ("mini_batch_size", int),
@@ -54,10 +55,6 @@ DRIVER_FLAGS = {
     "--append_row_file_name": ("append_row_file_name", str),
 }
 PATTERN = re.compile(r"/datastores/(?P<datastore>[^/]+)/paths/(?P<path>.*?)/?(\*\*)?$")
-
-
-class StepFailed(RuntimeError):
-    """The step could not start (its input or set-up); the message goes to ``logs/job_error.txt``."""
 
 
 class StepRunner:
@@ -130,12 +127,13 @@ class StepRunner:
         match = PATTERN.search(re.search(r'pattern: "(?P<p>[^"]+)"', yaml)["p"])
         prefix = match["path"].rstrip("/") + "/"
         container = self.workspace.blob_service().get_container_client(CONTAINER)
-        if download_prefix(container, prefix, target) == 0:
-            raise StepFailed(
-                f"StreamError(NotFound): the path {match['path']} of datastore {match['datastore']} was not found "
-                "or holds no files (mounting the input dataset failed)"
-            )
-        return target
+        return mount_folder(
+            container,
+            prefix,
+            target,
+            f"StreamError(NotFound): the path {match['path']} of datastore "
+            f"{match['datastore']} was not found or holds no files (mounting the input dataset failed)",
+        )
 
 
 def _driver_flags(argv: list[str]) -> dict[str, str]:

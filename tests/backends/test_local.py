@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from azureml_parallel_r import status
 from azureml_parallel_r.backends.local import LocalBackend, RunNotFoundError
 from azureml_parallel_r.example_dags.samples import write_png
 from azureml_parallel_r.models import RunRequest
+from tests.waiting import wait_for_end
 
 TAGS = {"logical_date": "2026-11-24", "dag_id": "d", "dag_run_id": "r", "task_id": "t"}
 
@@ -64,10 +64,7 @@ def test_submit_run_reattach_and_collect_results(backend: LocalBackend, tmp_path
     assert ref.url.startswith("file://")
     found = backend.find_run(key)
     assert found is not None and found.run_id == ref.run_id and found.reattached
-    deadline = time.monotonic() + 120
-    while not (state := backend.get_status(ref.run_id)).terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    state = wait_for_end(backend, ref.run_id)
     assert state.status == status.FINISHED and state.counts["failed_files"] == 1
     results = backend.fetch_results(ref.run_id)
     assert sorted(json.loads(row)["relative_path"] for row in results.rows) == ["a.png", "sub/b.png"]
@@ -119,10 +116,7 @@ def test_a_run_processes_exactly_the_registered_files(backend: LocalBackend, tmp
     (tmp_path / path / "gone.png").unlink()
     key = {"dag_id": "d", "dag_run_id": "r5", "task_id": "t"}
     ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key=key, r_script=str(script)))
-    deadline = time.monotonic() + 120
-    while not backend.get_status(ref.run_id).terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_end(backend, ref.run_id)
     results = backend.fetch_results(ref.run_id)
     assert sorted(json.loads(row)["relative_path"] for row in results.rows) == ["a.png", "sub/b.png"]
     assert list(results.failures) == ["gone.png"]

@@ -192,11 +192,14 @@ def test_a_corrupt_file_over_the_threshold_fails_the_run_with_its_error(dag, air
 
 
 @pytest.mark.integration
-def test_a_misspelt_trigger_parameter_fails_the_run_with_what_to_fix(dag, airflow_db, local_connection, caplog) -> None:
+def test_a_misspelt_trigger_parameter_fails_the_run_with_what_to_fix(dag, airflow_db, local_connection, capfd) -> None:
     _inputs(local_connection, "2026-11-16", images=2)
     state, tasks = _run(dag, "2026-11-16", {"mini_batch_sise": 5})
     assert state == "failed" and tasks["register_dataset"] == "failed" and tasks["submit_pipeline"] == "upstream_failed"
     assert _output_dirs(local_connection, "2026-11-16") == []
+    printed = capfd.readouterr()
+    assert "unknown trigger parameter(s) 'mini_batch_sise'; this DAG's parameters are conn_id, error_threshold, " \
+           "input_path, mini_batch_size," in printed.out + printed.err  # fmt: skip
 
 
 @pytest.mark.integration
@@ -426,7 +429,7 @@ def test_the_whole_dag_runs_on_the_v2_engine_through_a_lost_put_answer_and_throt
 def test_a_v2_job_that_fails_before_writing_anything_fails_the_sensor_with_its_error(
     dag, airflow_db, fake_azure_v2, tmp_path: Path, capfd
 ) -> None:
-    from tests.azure.workspace_service import CONTAINER
+    from tests.azure.workspace import CONTAINER
 
     make_sample_inputs(str(tmp_path / "inputs"), images=2)
     names = fake_azure_v2.upload_inputs(tmp_path / "inputs", "r-script-inputs/2026-11-14")

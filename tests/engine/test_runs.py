@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from azureml_parallel_r.engine.job import JobSpec, new_run_id
 from azureml_parallel_r.engine.runs import STALE_AFTER_VARIABLE, LocalRun, RunNotFound, start_run
 from azureml_parallel_r.run_settings import ParallelRunSettings
 from tests.conftest import INCLUDE, live_processes
+from tests.waiting import wait_until
 
 
 def _r_spec(tmp_path: Path, inputs: Path, script: Path, **settings) -> JobSpec:
@@ -35,13 +35,6 @@ def _r_spec(tmp_path: Path, inputs: Path, script: Path, **settings) -> JobSpec:
     )
 
 
-def _wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
 @pytest.mark.integration
 def test_detached_run_reports_progress_and_finishes(tmp_path: Path, behaviour_script: Path, write_inputs) -> None:
     inputs = write_inputs({f"f{i}": "fine" for i in range(6)} | {"bad": "error", "gated": "gate"})
@@ -49,7 +42,7 @@ def test_detached_run_reports_progress_and_finishes(tmp_path: Path, behaviour_sc
     run = start_run(_r_spec(tmp_path, inputs, behaviour_script, environment_variables={"TEST_GATE": str(gate)}))
     # the run cannot finish before the gate opens: start_run returned without waiting for it
     assert run.status in {status.NOT_STARTED, status.RUNNING}
-    _wait_for(lambda: (run.state().get("counts") or {}).get("succeeded_files", 0) >= 1)
+    wait_until(lambda: (run.state().get("counts") or {}).get("succeeded_files", 0) >= 1, timeout=60, what="a file done")
     assert run.status == status.RUNNING
     gate.touch()
     assert run.wait(timeout=120) == status.FINISHED
@@ -68,10 +61,14 @@ def test_cancel_stops_the_whole_process_tree_and_leaves_no_partial_outputs(
     run = start_run(_r_spec(tmp_path, inputs, behaviour_script, mini_batch_size=1, run_invocation_timeout=600))
     r_session = "/code/r/session.R"  # in the run's own copy of the source directory
     run_processes = f"AZUREML_RUN_ID={run.run_id}"
-    _wait_for(lambda: len(set(live_processes(r_session)) & set(live_processes(run_processes))) >= 2)
+    wait_until(
+        lambda: len(set(live_processes(r_session)) & set(live_processes(run_processes))) >= 2,
+        timeout=60,
+        what="two R sessions of the run",
+    )
     assert run.cancel() == status.CANCELED  # through a cancel request in the run's folder, no pid involved
     assert run.status == status.CANCELED
-    _wait_for(lambda: not live_processes(run_processes), timeout=30)
+    wait_until(lambda: not live_processes(run_processes), timeout=30, what="the run's processes to end")
     output = tmp_path / "output"
     assert not (output / "parallel_run_step.txt").exists()
     assert not (output / ".scratch").exists()
@@ -87,9 +84,13 @@ def test_a_controller_that_died_reads_as_failed_and_keeps_its_finished_rows(
     monkeypatch.setenv(STALE_AFTER_VARIABLE, "3")
     spec = make_spec({"a": "ok", "b": "sleep"}, run_invocation_timeout=300, mini_batch_size=1)
     run = start_run(spec)
-    _wait_for(lambda: (run.state().get("counts") or {}).get("completed_mini_batches") == 1)
+    wait_until(
+        lambda: (run.state().get("counts") or {}).get("completed_mini_batches") == 1,
+        timeout=60,
+        what="a mini-batch done",
+    )
     os.killpg(run.state()["pid"], signal.SIGKILL)
-    _wait_for(lambda: run.status == status.FAILED, timeout=60)
+    wait_until(lambda: run.status == status.FAILED, timeout=60, what="the run to read Failed")
     assert "stopped reporting (no heartbeat for" in run.state()["message"]
     partial = Path(spec.logs_dir, "sys", "parallel_run_step.txt.partial")
     assert partial.read_text().split() == ["a"]
@@ -213,7 +214,11 @@ def test_a_full_output_disk_fails_the_run_with_its_cause_in_the_status(
         output_dir=str(output), logs_dir=str(output / "logs"),
     )  # fmt: skip
     run = start_run(spec)
-    _wait_for(lambda: live_processes("/code/r/session.R") and live_processes(f"AZUREML_RUN_ID={run.run_id}"))
+    wait_until(
+        lambda: live_processes("/code/r/session.R") and live_processes(f"AZUREML_RUN_ID={run.run_id}"),
+        timeout=60,
+        what="the run's R session",
+    )
     with open(output.parent / "filler", "wb") as filler, contextlib.suppress(OSError):  # R works on the gated file
         while True:
             filler.write(b"\0" * 65536)

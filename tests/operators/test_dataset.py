@@ -69,7 +69,3 @@ def test_a_folder_that_cannot_be_listed_whole_fails_without_retries(backend: moc
     backend.register_file_dataset.side_effect = InputFolderError("the input folder x cannot be processed whole")
     with pytest.raises(AirflowFailException, match="cannot be processed whole"):
         RegisterFileDatasetOperator(task_id="t", path="r-script-inputs/2026-11-24").execute(context)
-
-
-def test_templated_fields_include_the_connection() -> None:
-    assert set(RegisterFileDatasetOperator.template_fields) == {"path", "dataset_name", "if_empty", "conn_id"}

@@ -142,12 +142,6 @@ def test_an_r_script_that_is_refused_fails_without_retries(backend: mock.Mock, c
     backend.submit.assert_not_called()
 
 
-def test_every_knob_is_templated() -> None:
-    fields = set(SubmitParallelRunOperator.template_fields)
-    assert {"dataset", "r_script", "r_args", "mini_batch_size", "node_count", "process_count_per_node",
-            "error_threshold", "output_path", "conn_id"} <= fields  # fmt: skip
-
-
 def test_inconsistent_timeouts_fail_before_anything_is_submitted(backend: mock.Mock, context: dict) -> None:
     backend.find_run.return_value = None
     with pytest.raises(ValueError, match="run_invocation_timeout=120 s must be above mini_batch_size x file_timeout"):

@@ -61,8 +61,3 @@ def test_on_kill_cancels_unless_told_not_to(backend: mock.Mock) -> None:
     backend.cancel.reset_mock()
     _sensor(cancel_on_kill=False).on_kill()
     backend.cancel.assert_not_called()
-
-
-def test_modes_and_templated_fields() -> None:
-    assert _sensor(mode="reschedule").mode == "reschedule"
-    assert set(ParallelRunSensor.template_fields) == {"run_id", "conn_id"}

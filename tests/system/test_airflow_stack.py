@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.system.conftest import ARTIFACTS, BACKFILL_DATES, MISSING_DATE, TRIGGERED_INPUTS
-from tests.system.stack import AirflowStack, wait_until
+from tests.system.stack import AirflowStack
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 

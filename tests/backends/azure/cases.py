@@ -1,17 +1,17 @@
 """What the tests of both Azure ML engines share: the date and folder they run on, sample inputs registered as a
-dataset, a run request over them, and a wait on a run's state (never on time)."""
+dataset, a run request over them, and the late-file case."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.example_dags.samples import make_sample_inputs, write_png
-from azureml_parallel_r.models import DatasetRef, RunRequest, RunState
+from azureml_parallel_r.models import DatasetRef, RunRequest
 from azureml_parallel_r.run_settings import ParallelRunSettings
+from tests.waiting import wait_for_end
 
 DATE = "2026-11-24"
 INPUTS = f"r-script-inputs/{DATE}"
@@ -60,12 +60,3 @@ def check_a_late_file_is_noted_not_counted(fake_azure: Any, backend: ParallelRun
     assert report["passed"], report["problems"]
     assert report["counts"]["input_files"] == 9 and report["counts"]["rows_not_in_dataset"] == 1
     assert "late.png" in report["notes"][0]
-
-
-def wait_for_end(backend: ParallelRunBackend, run_id: str, timeout: float = 180) -> RunState:
-    """The run's state once it has ended (polled, bounded)."""
-    deadline = time.monotonic() + timeout
-    while not (state := backend.get_status(run_id)).terminal:
-        assert time.monotonic() < deadline, f"run {run_id} still {state.status}"
-        time.sleep(0.2)
-    return state

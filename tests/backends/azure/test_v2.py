@@ -21,7 +21,7 @@ from azureml_parallel_r.models import RunRequest
 from azureml_parallel_r.output_checks import validate_outputs
 from tests.azure.ml_service import WORKSPACE_ID
 from tests.azure.wire import Reply
-from tests.azure.workspace_service import CONTAINER
+from tests.azure.workspace import CONTAINER
 from tests.backends.azure.cases import (
     DATE,
     INPUTS,
@@ -30,9 +30,9 @@ from tests.backends.azure.cases import (
     other_keys,
     register_samples,
     sample_request,
-    wait_for_end,
 )
 from tests.conftest import CONN_VARIABLE
+from tests.waiting import wait_for_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",

@@ -158,7 +158,7 @@ def test_relative_r_script_resolves_against_the_source_directory(entry, tmp_path
     inputs = tmp_path / "inputs"
     png = write_png(str(inputs / "p.png"))
     entry("--r-script", "r/process_file.r", "--input-root", str(inputs))
-    assert batch_wrapper._processor.config.r_script == str(EXAMPLE_R_SCRIPT)
+    assert batch_wrapper.processor().config.r_script == str(EXAMPLE_R_SCRIPT)
     assert len(batch_wrapper.run([png])) == 1
 
 
@@ -173,7 +173,7 @@ def test_output_dir_argument_wins_over_the_environment(entry, tmp_path: Path) ->
 def test_scratch_is_on_local_disk_outside_the_output_and_shutdown_removes_it(entry, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     output = entry("--input-root", str(inputs))
-    scratch_root = batch_wrapper._processor.layout.scratch_root
+    scratch_root = batch_wrapper.processor().layout.scratch_root
     assert not scratch_root.startswith(str(output))  # the output may be a blobfuse mount
     batch_wrapper.run([write_png(str(inputs / "p.png"))])
     assert sorted(p.name for p in output.iterdir()) == ["results"]
@@ -357,7 +357,7 @@ def test_a_file_whose_outputs_cannot_be_filed_fails_alone_and_the_others_keep_th
     inputs = write_inputs(actions)
     output = entry("--r-script", str(script), "--input-root", str(inputs))
     if filing == "copy":  # as on a blobfuse output mount: no renames into it
-        batch_wrapper._processor.layout._rename = False
+        batch_wrapper.processor().layout.renames = False
     rows = _rows(batch_wrapper.run([str(inputs / name) for name in actions]))
     assert sorted(rows) == ["a", "e"]
     records = {name: json.loads((output / "failures" / f"{name}.json").read_text()) for name in "bcd"}

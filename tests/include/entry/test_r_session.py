@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def worker(behaviour_script: Path, tmp_path: Path):
+def session(behaviour_script: Path, tmp_path: Path):
     w = RSession(str(behaviour_script), str(tmp_path / "logs" / "r.txt"), file_timeout=3)
     w.start()
     yield w
@@ -33,31 +33,31 @@ def _out(tmp_path: Path, name: str) -> str:
     return str(path)
 
 
-def test_processes_files_in_one_r_process_and_returns_the_r_value(worker: RSession, tmp_path: Path) -> None:
-    first = worker.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), ["--x", "1"])
-    second = worker.process(_input(tmp_path, "b", "fine"), _out(tmp_path, "b"), [])
+def test_processes_files_in_one_r_process_and_returns_the_r_value(session: RSession, tmp_path: Path) -> None:
+    first = session.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), ["--x", "1"])
+    second = session.process(_input(tmp_path, "b", "fine"), _out(tmp_path, "b"), [])
     assert first.ok and second.ok
     assert first.value["action"] == "fine"
     assert first.value["args"] == ["--x", "1"]
     assert first.value["pid"] == second.value["pid"], "R must start once, not per file"
-    assert worker.starts == 1
+    assert session.starts == 1
     assert (tmp_path / "out" / "a" / "echo.txt").read_text().split() == ["fine", "--x", "1"]
 
 
-def test_user_output_that_looks_like_protocol_does_not_corrupt_the_channel(worker: RSession, tmp_path: Path) -> None:
-    outcome = worker.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), [])
+def test_user_output_that_looks_like_protocol_does_not_corrupt_the_channel(session: RSession, tmp_path: Path) -> None:
+    outcome = session.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), [])
     assert outcome.ok and outcome.value["action"] == "fine"
     log = (tmp_path / "logs" / "r.txt").read_text()
     assert "fake protocol line on stdout" in log and "fake protocol line on stderr" in log
 
 
-def test_r_error_fails_the_file_and_the_worker_goes_on(worker: RSession, tmp_path: Path) -> None:
-    failed = worker.process(_input(tmp_path, "bad", "error"), _out(tmp_path, "bad"), [])
+def test_r_error_fails_the_file_and_the_worker_goes_on(session: RSession, tmp_path: Path) -> None:
+    failed = session.process(_input(tmp_path, "bad", "error"), _out(tmp_path, "bad"), [])
     assert not failed.ok and failed.kind == "r_error"
     assert failed.error == "deliberate R error for bad"
     assert "fake protocol line on stderr" in failed.stderr_tail
-    after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
-    assert after.ok and worker.starts == 2, "R is restarted after a failed file: it may have left R broken"
+    after = session.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    assert after.ok and session.starts == 2, "R is restarted after a failed file: it may have left R broken"
 
 
 def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r(write_r_script, tmp_path) -> None:
@@ -75,67 +75,67 @@ def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r
         }
         """
     )
-    worker = RSession(str(script), str(tmp_path / "r.txt"))
+    session = RSession(str(script), str(tmp_path / "r.txt"))
     try:
         items = [(_input(tmp_path, name, action), _out(tmp_path, name))
                  for name, action in [("a", "ok"), ("big", "exhaust"), ("b", "ok"), ("c", "ok")]]  # fmt: skip
-        outcomes = list(worker.process_many(items, []))
+        outcomes = list(session.process_many(items, []))
     finally:
-        worker.close()
+        session.close()
     assert [o.ok for o in outcomes] == [True, False, True, True]
     assert "cannot allocate" in outcomes[1].error and outcomes[0].value != outcomes[2].value == outcomes[3].value
-    assert worker.starts == 2
+    assert session.starts == 2
 
 
 def test_r_is_restarted_after_every_n_files_when_asked(behaviour_script: Path, tmp_path: Path) -> None:
-    worker = RSession(str(behaviour_script), str(tmp_path / "r.txt"), restart_every=2)
+    session = RSession(str(behaviour_script), str(tmp_path / "r.txt"), restart_every=2)
     try:
         items = [(_input(tmp_path, f"f{i}", "fine"), _out(tmp_path, f"f{i}")) for i in range(5)]
-        pids = [o.value["pid"] for o in worker.process_many(items, [])]
+        pids = [o.value["pid"] for o in session.process_many(items, [])]
     finally:
-        worker.close()
-    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] and worker.starts == 3
+        session.close()
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] and session.starts == 3
 
 
 @pytest.mark.parametrize(
     ("action", "message"),
     [("crash", "killed by signal SIGSEGV"), ("quit", "R exited with status 7")],
 )
-def test_crash_fails_one_file_and_r_is_restarted(worker: RSession, tmp_path: Path, action: str, message: str) -> None:
-    failed = worker.process(_input(tmp_path, action, action), _out(tmp_path, action), [])
+def test_crash_fails_one_file_and_r_is_restarted(session: RSession, tmp_path: Path, action: str, message: str) -> None:
+    failed = session.process(_input(tmp_path, action, action), _out(tmp_path, action), [])
     assert not failed.ok and failed.kind == "crash"
     assert message in failed.error
-    after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
-    assert after.ok and worker.starts == 2
+    after = session.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    assert after.ok and session.starts == 2
 
 
-def test_hung_file_times_out_and_r_is_killed(worker: RSession, tmp_path: Path) -> None:
-    hung = worker.process(_input(tmp_path, "hang", "hang"), _out(tmp_path, "hang"), [])
+def test_hung_file_times_out_and_r_is_killed(session: RSession, tmp_path: Path) -> None:
+    hung = session.process(_input(tmp_path, "hang", "hang"), _out(tmp_path, "hang"), [])
     assert not hung.ok and hung.kind == "timeout"
     assert "timed out after 3 s" in hung.error
     assert hung.seconds >= 3, "killed by the file timeout, not before it"
-    after = worker.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
-    assert after.ok and worker.starts == 2
+    after = session.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    assert after.ok and session.starts == 2
 
 
-def test_warnings_are_reported_with_the_result(worker: RSession, tmp_path: Path) -> None:
-    outcome = worker.process(_input(tmp_path, "w", "warn"), _out(tmp_path, "w"), [])
+def test_warnings_are_reported_with_the_result(session: RSession, tmp_path: Path) -> None:
+    outcome = session.process(_input(tmp_path, "w", "warn"), _out(tmp_path, "w"), [])
     assert outcome.ok and outcome.warnings == ["a warning for w"]
 
 
-def test_any_file_name_reaches_r_unchanged(worker: RSession, tmp_path: Path) -> None:
+def test_any_file_name_reaches_r_unchanged(session: RSession, tmp_path: Path) -> None:
     for name in ["-dash", 'sp ace\'s "q"', "$(touch pwned)", "ünï cødé ✓.txt", "new\nline"]:
-        outcome = worker.process(_input(tmp_path, name, "fine"), _out(tmp_path, name.replace("\n", "_")), [])
+        outcome = session.process(_input(tmp_path, name, "fine"), _out(tmp_path, name.replace("\n", "_")), [])
         assert outcome.ok, (name, outcome.error)
     assert not (Path.cwd() / "pwned").exists()
 
 
 def test_syntax_error_fails_at_start_with_r_message(write_r_script, tmp_path: Path) -> None:
     script = write_r_script("process_file <- function(input_path, output_dir, args) {\n  x <- (1 + \n")
-    worker = RSession(str(script), str(tmp_path / "r.txt"))
+    session = RSession(str(script), str(tmp_path / "r.txt"))
     with pytest.raises(RSetupError, match="does not parse"):
-        worker.start()
-    assert not worker.alive
+        session.start()
+    assert not session.alive
 
 
 def test_script_without_process_file_fails_at_start(write_r_script, tmp_path: Path) -> None:
@@ -151,26 +151,26 @@ def test_script_that_errors_while_sourcing_fails_at_start(write_r_script, tmp_pa
 
 
 def test_missing_rscript_says_how_to_install_r(behaviour_script: Path, tmp_path: Path) -> None:
-    worker = RSession(str(behaviour_script), str(tmp_path / "r.txt"), rscript="Rscript-not-installed")
+    session = RSession(str(behaviour_script), str(tmp_path / "r.txt"), rscript="Rscript-not-installed")
     with pytest.raises(RSetupError, match=r"Rscript not found .* apt-get install r-base-core"):
-        worker.start()
+        session.start()
 
 
 def test_close_leaves_no_r_process(behaviour_script: Path, tmp_path: Path) -> None:
-    worker = RSession(str(behaviour_script), str(tmp_path / "r.txt"))
-    worker.start()
-    pid = worker._proc.pid
-    worker.close()
+    session = RSession(str(behaviour_script), str(tmp_path / "r.txt"))
+    session.start()
+    pid = session.pid
+    session.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
 
-def test_a_batch_streams_through_one_request_and_survives_crash_and_hang(worker: RSession, tmp_path: Path) -> None:
+def test_a_batch_streams_through_one_request_and_survives_crash_and_hang(session: RSession, tmp_path: Path) -> None:
     actions = ["fine", "crash", "fine", "hang", "fine", "error", "fine"]
     items = [(_input(tmp_path, f"{i}", a), _out(tmp_path, f"{i}")) for i, a in enumerate(actions)]
-    outcomes = list(worker.process_many(items, ["--k"]))
+    outcomes = list(session.process_many(items, ["--k"]))
     assert [o.kind for o in outcomes] == ["ok", "crash", "ok", "timeout", "ok", "r_error", "ok"]
-    assert worker.starts == 4, "R restarts after the crash, the hang and the R error, not otherwise"
+    assert session.starts == 4, "R restarts after the crash, the hang and the R error, not otherwise"
     assert all(o.value["args"] == "--k" for o in outcomes if o.ok)
 
 
@@ -184,22 +184,22 @@ def test_each_failed_file_gets_its_own_output_tail(write_r_script, tmp_path: Pat
         }
         """
     )
-    worker = RSession(str(script), str(tmp_path / "r.txt"))
+    session = RSession(str(script), str(tmp_path / "r.txt"))
     items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["one", "bad1", "two", "bad2"]]
-    outcomes = list(worker.process_many(items, []))
-    worker.close()
+    outcomes = list(session.process_many(items, []))
+    session.close()
     assert [o.ok for o in outcomes] == [True, False, True, False]
     assert outcomes[1].stderr_tail == "output of bad1"
     assert outcomes[3].stderr_tail == "output of bad2"
     assert outcomes[0].value is True
 
 
-def test_stopping_a_batch_early_stops_r(worker: RSession, tmp_path: Path) -> None:
+def test_stopping_a_batch_early_stops_r(session: RSession, tmp_path: Path) -> None:
     items = [(_input(tmp_path, f"{i}", "fine"), _out(tmp_path, f"{i}")) for i in range(5)]
-    outcomes = worker.process_many(items, [])
+    outcomes = session.process_many(items, [])
     assert next(outcomes).ok
     outcomes.close()
-    assert not worker.alive
+    assert not session.alive
 
 
 def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_script, tmp_path: Path) -> None:
@@ -208,17 +208,17 @@ def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_sc
         process_file <- function(input_path, output_dir, args) {
           closeAllConnections()
           sink(file.path(output_dir, "sunk.txt"))
-          print("into a sink the worker must undo")
+          print("into a sink the session must undo")
           basename(input_path)
         }
         """
     )
-    worker = RSession(str(script), str(tmp_path / "r.txt"))
+    session = RSession(str(script), str(tmp_path / "r.txt"))
     items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
-    outcomes = list(worker.process_many(items, []))
-    worker.close()
+    outcomes = list(session.process_many(items, []))
+    session.close()
     assert [o.value for o in outcomes] == ["a", "b", "c"]
-    assert worker.starts == 1
+    assert session.starts == 1
 
 
 def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Path) -> None:
@@ -235,10 +235,10 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
         }
         """
     )
-    worker = RSession(str(script), str(tmp_path / "r.txt"))
+    session = RSession(str(script), str(tmp_path / "r.txt"))
     items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
-    outcomes = list(worker.process_many(items, []))
-    worker.close()
+    outcomes = list(session.process_many(items, []))
+    session.close()
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     assert len({o.value["wd"] for o in outcomes}) == 1
     assert [(o.value["devices"], o.value["sinks"]) for o in outcomes] == [(0, 0)] * 3
@@ -279,9 +279,9 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
 )
 def test_r_return_values_become_json(write_r_script, tmp_path: Path, r_value: str, expected) -> None:
     script = write_r_script(f"process_file <- function(input_path, output_dir, args) {r_value}\n")
-    worker = RSession(str(script), str(tmp_path / "r.txt"))
-    outcome = worker.process(_input(tmp_path, "a", "x"), _out(tmp_path, "a"), [])
-    worker.close()
+    session = RSession(str(script), str(tmp_path / "r.txt"))
+    outcome = session.process(_input(tmp_path, "a", "x"), _out(tmp_path, "a"), [])
+    session.close()
     assert outcome.ok, outcome.error
     assert outcome.value == expected
 
@@ -300,13 +300,13 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
         }}
         """
     )
-    worker = RSession(str(script), str(tmp_path / "r.txt"), file_timeout=120)
+    session = RSession(str(script), str(tmp_path / "r.txt"), file_timeout=120)
     try:
         items = [(_input(tmp_path, name, action), _out(tmp_path, name))
                  for name, action in [("bg", "fine"), ("dies", "crash"), ("after", "fine")]]  # fmt: skip
-        outcomes = list(worker.process_many(items, []))
+        outcomes = list(session.process_many(items, []))
     finally:
-        worker.close()
+        session.close()
     assert [o.kind for o in outcomes] == ["ok", "crash", "ok"]
     assert "R exited with status 9" in outcomes[1].error
     assert live_processes(marker) == []
@@ -315,18 +315,18 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
 def test_r_logs_are_capped_by_rotation(write_r_script, tmp_path: Path) -> None:
     script = write_r_script('process_file <- function(input_path, output_dir, args) cat(strrep("x", 4000), "\\n")\n')
     log = tmp_path / "r.txt"
-    worker = RSession(str(script), str(log), max_log_bytes=10_000)
+    session = RSession(str(script), str(log), max_log_bytes=10_000)
     try:
         items = [(_input(tmp_path, f"f{i}", "x"), _out(tmp_path, f"f{i}")) for i in range(12)]
-        assert all(o.ok for o in worker.process_many(items, []))
+        assert all(o.ok for o in session.process_many(items, []))
     finally:
-        worker.close()
+        session.close()
     assert log.stat().st_size <= 10_000 + 4100 and (tmp_path / "r.txt.1").stat().st_size <= 10_000 + 4100
-    assert worker.starts > 1
+    assert session.starts > 1
 
 
 def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_file_alone(
-    worker: RSession, tmp_path: Path
+    session: RSession, tmp_path: Path
 ) -> None:
     """R makes each file's output folder (its parent exists); one it cannot make fails that file, not the batch."""
     made = tmp_path / "scratch" / "00000001"
@@ -334,7 +334,7 @@ def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_f
     unmakeable = tmp_path / "no-such-parent" / "00000002"
     items = [(_input(tmp_path, "a", "fine"), str(made)), (_input(tmp_path, "b", "fine"), str(unmakeable)),
              (_input(tmp_path, "c", "fine"), str(tmp_path / "scratch" / "00000003"))]  # fmt: skip
-    outcomes = list(worker.process_many(items, []))
+    outcomes = list(session.process_many(items, []))
     assert [o.ok for o in outcomes] == [True, False, True]
     assert "cannot create the file's output folder" in outcomes[1].error
     assert made.is_dir() and (tmp_path / "scratch" / "00000003").is_dir() and not unmakeable.exists()
@@ -366,12 +366,12 @@ def test_one_file_printing_too_much_is_cut_in_the_log_and_keeps_its_output_tail(
     )
     log = tmp_path / "r.txt"
     limit = 500_000
-    worker = RSession(str(script), str(log), max_log_bytes=limit)
+    session = RSession(str(script), str(log), max_log_bytes=limit)
     actions = [("a", "quiet"), ("b", "flood"), ("c", "slow-flood"), ("d", "quiet")]
     try:
-        outcomes = list(worker.process_many([(_input(tmp_path, n, a), _out(tmp_path, n)) for n, a in actions], []))
+        outcomes = list(session.process_many([(_input(tmp_path, n, a), _out(tmp_path, n)) for n, a in actions], []))
     finally:
-        worker.close()
+        session.close()
     assert [o.ok for o in outcomes] == [True, False, False, True]
     assert "LAST WORDS of the flood" in outcomes[1].stderr_tail and "quiet a" not in outcomes[1].stderr_tail
     assert "LAST WORDS of the slow flood" in outcomes[2].stderr_tail
