@@ -27,13 +27,11 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from r_log import DEFAULT_MAX_LOG_BYTES, RLog
+
 SESSION_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "session.R")
-STDERR_TAIL_CHARS = 4000
-STDERR_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 2.0
 EXIT_CHECK_SECONDS = 0.5  # how often a wait for R checks that R itself is still running (and its log's size)
-DEFAULT_MAX_LOG_BYTES = 20 * 1024 * 1024
-LOG_KEEP_BYTES = 64 * 1024  # what is kept of the end of one file's output when it is cut from the log
 R_INSTALL_HINT = (
     "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
     "r-cran-png r-cran-jpeg) or pass --rscript /path/to/Rscript"
@@ -138,6 +136,7 @@ class RSession:
     ) -> None:
         self.r_script = os.path.abspath(r_script)
         self.log_path = log_path
+        self.log = RLog(log_path, max_log_bytes)
         self.rscript = rscript
         self.file_timeout = file_timeout
         self.start_timeout = start_timeout
@@ -166,10 +165,8 @@ class RSession:
         """Start R and load the script; raise :class:`RSetupError` with R's own message on failure."""
         self.close()
         rscript = find_rscript(self.rscript)
-        os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
-        if self._log_size() > self.max_log_bytes:
-            os.replace(self.log_path, self.log_path + ".1")
-        offset = self._section_start = self._log_size()
+        self.log.rotate_when_full()
+        offset = self._section_start = self.log.size()
         request_r, request_w = os.pipe()
         response_r, response_w = os.pipe()
         try:
@@ -197,7 +194,7 @@ class RSession:
         if self._send({"cmd": "load", "script": self.r_script, "log": os.path.abspath(self.log_path)}):
             reply = self._receive(time.monotonic() + self.start_timeout)
         if reply is None or not reply.get("ok"):
-            tail = self._log_tail(offset)
+            tail = self.log.tail(offset)
             self.close()
             reason = reply.get("error") if reply else _describe_exit(self._last_returncode)
             raise RSetupError(
@@ -213,7 +210,7 @@ class RSession:
         :param deadline: a ``time.monotonic()`` time the file must be done by (see :meth:`process_many`).
         """
         outcomes = list(self.process_many([(input_path, output_dir)], args, deadline=deadline))
-        return outcomes[0] if outcomes else self._cut(time.monotonic(), self._log_size())
+        return outcomes[0] if outcomes else self._cut(time.monotonic(), self.log.size())
 
     def process_many(
         self, items: Sequence[tuple[str, str]], args: list[str], *, deadline: float | None = None
@@ -251,7 +248,7 @@ class RSession:
     ) -> Generator[FileOutcome, None, int]:
         """Send one batch request; yield outcomes until it ends, R dies or ``batch_deadline`` passes; return how
         many files were done (``len(items)`` once the deadline passed: nothing more is sent)."""
-        offset = self._log_size()
+        offset = self.log.size()
         request: dict[str, Any] = {
             "cmd": "batch",
             "files": [{"input": i, "output_dir": o} for i, o in items],
@@ -281,7 +278,7 @@ class RSession:
                     ok=False,
                     kind="timeout",
                     error=f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted",
-                    stderr_tail=self._log_tail(offset),
+                    stderr_tail=self.log.tail(offset),
                     seconds=time.monotonic() - started,
                 )
                 return done + 1
@@ -291,15 +288,15 @@ class RSession:
                     ok=False,
                     kind="crash",
                     error=_describe_exit(self._last_returncode),
-                    stderr_tail=self._log_tail(offset),
+                    stderr_tail=self.log.tail(offset),
                     seconds=time.monotonic() - started,
                 )
                 return done + 1
             log_end = reply.get("log_end")
-            end = int(log_end) if isinstance(log_end, int | float) else self._log_size()
+            end = int(log_end) if isinstance(log_end, int | float) else self.log.size()
             if end - offset > self.max_log_bytes:  # R stops after such a file: nothing writes to the log now
-                self._bound_log(offset)
-                end = reply["log_end"] = self._log_size()
+                self.log.cut_from(offset)
+                end = reply["log_end"] = self.log.size()
             outcome = self._outcome(reply, offset)
             self._files_since_start += 1
             yield outcome
@@ -314,7 +311,7 @@ class RSession:
             kind="invocation_timeout",
             error="not finished: its mini-batch reached run_invocation_timeout first (R was stopped so that the "
             "files finished before it keep their results)",
-            stderr_tail=self._log_tail(offset),
+            stderr_tail=self.log.tail(offset),
             seconds=time.monotonic() - started,
         )
 
@@ -322,7 +319,7 @@ class RSession:
         """True when R should not take another file: its last file failed, it did ``restart_every`` files,
         or its log is past ``max_log_bytes``."""
         worn = self.restart_every is not None and self._files_since_start >= self.restart_every
-        return self._last_failed or worn or self._log_size() > self.max_log_bytes
+        return self._last_failed or worn or self.log.size() > self.max_log_bytes
 
     def _outcome(self, reply: dict[str, Any], offset: int) -> FileOutcome:
         self._last_failed = not reply.get("ok")
@@ -336,7 +333,7 @@ class RSession:
             error=str(reply.get("error")),
             call=reply.get("call"),
             warnings=warnings,
-            stderr_tail=self._log_tail(offset, int(reply.get("log_end") or 0) or None),
+            stderr_tail=self.log.tail(offset, int(reply.get("log_end") or 0) or None),
             seconds=seconds,
         )
 
@@ -359,32 +356,7 @@ class RSession:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         self._last_returncode = proc.returncode
-        self._bound_log(self._section_start)  # a file R was stopped in: nothing writes to the log now
-
-    def _bound_log(self, start: int) -> None:
-        """Cut the output of one file (what R printed since ``start``) when it is over ``max_log_bytes``: the log
-        keeps what came before, a marker line, and the last ``LOG_KEEP_BYTES`` of that output, so one chatty file
-        cannot fill the disk, and its output tail is still the end of what it printed.
-
-        R appends to the log (``O_APPEND``), so what it prints after the cut goes after the kept part. While R runs,
-        what it prints between reading the kept part and the cut is lost; the marker says that output was cut.
-
-        :param start: where the file's output starts in the log.
-        """
-        size = self._log_size()
-        if size - start <= self.max_log_bytes:
-            return
-        keep = min(LOG_KEEP_BYTES, self.max_log_bytes // 2)
-        with contextlib.suppress(OSError), open(self.log_path, "r+b") as log:
-            log.seek(size - keep)
-            kept = log.read(keep)
-            marker = (
-                f"\n[azureml-parallel-r: {size - keep - start} bytes of one file's R output were cut here "
-                f"to keep the log under {self.max_log_bytes} bytes; its last {len(kept)} bytes follow]\n"
-            )
-            log.seek(start)
-            log.write(marker.encode() + kept)
-            log.truncate()
+        self.log.cut_from(self._section_start)  # a file R was stopped in: nothing writes to the log now
 
     _last_returncode: int | None = None
     _last_failed = False
@@ -415,7 +387,7 @@ class RSession:
             if not ready:
                 if self.on_wait is not None:
                     self.on_wait()
-                self._bound_log(self._section_start)
+                self.log.cut_from(self._section_start)
                 if self._proc is not None and self._proc.poll() is not None:
                     self._kill()  # R is gone; what it left in its process group goes with it
                     return None
@@ -446,23 +418,3 @@ class RSession:
             env.pop("LC_ALL", None)
             env["LC_CTYPE"] = env["LANG"] = "C.UTF-8"  # file names are UTF-8 on the wire
         return env
-
-    def _log_size(self) -> int:
-        try:
-            return os.path.getsize(self.log_path)
-        except OSError:
-            return 0
-
-    def _log_tail(self, offset: int, end: int | None = None) -> str:
-        """Return the end of what R printed between ``offset`` and ``end`` (default: the end of the log)."""
-        try:
-            with open(self.log_path, "rb") as log:
-                size = self._log_size()
-                stop = size if end is None else min(end, size)  # a cut may have made the log shorter
-                start = max(min(offset, stop), stop - 4 * STDERR_TAIL_CHARS)
-                log.seek(start)
-                text = log.read(max(0, stop - start)).decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        lines = text.splitlines()[-STDERR_TAIL_LINES:]
-        return "\n".join(lines)[-STDERR_TAIL_CHARS:]

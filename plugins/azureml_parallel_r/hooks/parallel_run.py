@@ -301,7 +301,7 @@ class AzureMLParallelRunHook(BaseHook):
 
     def _connect_ml_client(self, extras: dict[str, Any], credential: Any) -> Any:
         """The workspace's SDK v2 client (no network call until it is used)."""
-        from azureml_parallel_r.backends.azure.v2 import ml_client
+        from azureml_parallel_r.backends.azure.v2_job import ml_client
 
         return ml_client(credential, extras["subscription_id"], extras["resource_group"], extras["workspace_name"])
 

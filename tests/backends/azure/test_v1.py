@@ -29,6 +29,8 @@ from tests.backends.azure.cases import (
 )
 from tests.waiting import wait_for_end
 
+SHIPPED = ["entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_log.py",
+           "entry/r_session.py", "r/process_file.r", "r/session.R"]  # fmt: skip
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
        "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip
@@ -94,8 +96,7 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     assert "libfuse2" in dockerfile and 'python3 -c "import azureml.core, azureml.dataprep, fuse' in dockerfile
     # the snapshot holds exactly the entry script, its helpers and the R code
     (snapshot,) = fake_azure.service.snapshots.values()
-    assert sorted(snapshot["files"]) == ["entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py",
-                                         "entry/r_session.py", "r/process_file.r", "r/session.R"]  # fmt: skip
+    assert sorted(snapshot["files"]) == SHIPPED
     # the run key is in the description (stored at creation) and in the tags (set right after)
     run = fake_azure.service.runs[ref.run_id]["dto"]
     assert json.loads(run["description"].split(" ", 1)[1])["run_key"] == KEY

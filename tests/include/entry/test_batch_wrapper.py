@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,50 +12,17 @@ import batch_wrapper
 from azureml_parallel_r.example_dags.samples import make_sample_inputs, write_png
 from r_session import RSetupError
 from tests.conftest import EXAMPLE_R_SCRIPT
+from tests.include.entry.entry_script import RUNTIME_ARGS, rows_by_path
 
 pytestmark = pytest.mark.integration
 
+
 # What the real ParallelRunStep driver passes besides the user's arguments.
-RUNTIME_ARGS = [
-    "--client_sdk_version",
-    "1.62.0",
-    "--scoring_module_name",
-    "entry/batch_wrapper.py",
-    "--mini_batch_size",
-    "10",
-    "--output",
-    "/somewhere",
-    "--error_threshold",
-    "-1",
-]
-
-
-@pytest.fixture
-def entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Return a function that runs init() with the given arguments; shutdown() runs afterwards."""
-    monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "output"))
-
-    def start(*args: str) -> Path:
-        if "--input-root" not in args and "--input-name" not in args:
-            args = ("--input-root", str(tmp_path / "inputs"), *args)
-        monkeypatch.setattr(sys, "argv", ["batch_wrapper.py", *RUNTIME_ARGS, *args])
-        batch_wrapper.init()
-        return tmp_path / "output"
-
-    yield start
-    batch_wrapper.shutdown()
-
-
-def _rows(rows: list[str]) -> dict[str, dict]:
-    parsed = [json.loads(row) for row in rows]
-    return {row["relative_path"]: row for row in parsed}
-
-
 def test_example_script_over_real_images_and_tables(entry, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     files = make_sample_inputs(str(inputs), images=4)
     output = entry("--input-root", str(inputs), "--r-arg=--thumbnail-size", "--r-arg=8")
-    rows = _rows(batch_wrapper.run(files))
+    rows = rows_by_path(batch_wrapper.run(files))
     assert set(rows) == {os.path.relpath(f, inputs) for f in files} - {"camera-b/broken.png"}
     png = rows["camera-a/img_0000.png"]
     assert png["value"] == {"kind": "image", "width": 64, "height": 48, "channels": 3}
@@ -89,7 +55,7 @@ def test_zero_byte_and_unsupported_files_fail_alone_with_clear_errors(entry, tmp
     (inputs / "empty.png").write_bytes(b"")
     (inputs / "notes.txt").write_text("hello")
     output = entry("--input-root", str(inputs))
-    rows = _rows(batch_wrapper.run([str(inputs / "empty.png"), good, str(inputs / "notes.txt")]))
+    rows = rows_by_path(batch_wrapper.run([str(inputs / "empty.png"), good, str(inputs / "notes.txt")]))
     assert list(rows) == ["good.png"]
     empty = json.loads((output / "failures/empty.png.json").read_text())
     assert "empty.png" in empty["error"]
@@ -111,7 +77,7 @@ def test_hostile_names_and_same_basename_in_two_folders(entry, tmp_path: Path) -
     ]
     files = [write_png(str(inputs / name), 8, 8, seed=i) for i, name in enumerate(names)]
     output = entry("--input-root", str(inputs))
-    rows = _rows(batch_wrapper.run(files))
+    rows = rows_by_path(batch_wrapper.run(files))
     assert sorted(rows) == sorted(names)
     for name in names:
         assert (output / "results" / name / "stats.json").is_file(), name
@@ -122,7 +88,7 @@ def test_hostile_names_and_same_basename_in_two_folders(entry, tmp_path: Path) -
 def test_crash_and_timeout_fail_one_file_and_the_mini_batch_goes_on(entry, behaviour_script, write_inputs) -> None:
     inputs = write_inputs({"1": "fine", "2": "crash", "3": "hang", "4": "quit", "5": "partial", "6": "fine"})
     output = entry("--r-script", str(behaviour_script), "--input-root", str(inputs), "--file-timeout", "2")
-    rows = _rows(batch_wrapper.run([str(inputs / name) for name in "123456"]))
+    rows = rows_by_path(batch_wrapper.run([str(inputs / name) for name in "123456"]))
     assert sorted(rows) == ["1", "6"]
     kinds = {name: json.loads((output / "failures" / f"{name}.json").read_text())["kind"] for name in "2345"}
     assert kinds == {"2": "crash", "3": "timeout", "4": "crash", "5": "r_error"}
@@ -132,7 +98,7 @@ def test_crash_and_timeout_fail_one_file_and_the_mini_batch_goes_on(entry, behav
 def test_per_file_mode_starts_r_for_each_file(entry, behaviour_script, write_inputs) -> None:
     inputs = write_inputs({"a": "fine", "b": "fine", "c": "error"})
     entry("--r-script", str(behaviour_script), "--r-mode", "per-file", "--input-root", str(inputs))
-    rows = _rows(batch_wrapper.run([str(inputs / n) for n in "abc"]))
+    rows = rows_by_path(batch_wrapper.run([str(inputs / n) for n in "abc"]))
     assert sorted(rows) == ["a", "b"]
     assert rows["a"]["value"]["pid"] != rows["b"]["value"]["pid"]
 
@@ -140,7 +106,7 @@ def test_per_file_mode_starts_r_for_each_file(entry, behaviour_script, write_inp
 def test_worker_mode_reuses_one_r_process_until_a_file_fails(entry, behaviour_script, write_inputs) -> None:
     inputs = write_inputs({"a": "fine", "b": "fine", "c": "error", "d": "fine"})
     entry("--r-script", str(behaviour_script), "--input-root", str(inputs))
-    rows = _rows(batch_wrapper.run([str(inputs / n) for n in "abcd"]))
+    rows = rows_by_path(batch_wrapper.run([str(inputs / n) for n in "abcd"]))
     assert rows["a"]["value"]["pid"] == rows["b"]["value"]["pid"] != rows["d"]["value"]["pid"]
 
 
@@ -284,7 +250,7 @@ def test_any_failed_file_name_gets_a_failure_record_and_never_fails_the_other_fi
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("fine\n" if name.startswith("good") else "error\n")
     output = entry("--r-script", str(behaviour_script), "--input-root", str(inputs))
-    rows = _rows(batch_wrapper.run([str(inputs / name) for name in names]))
+    rows = rows_by_path(batch_wrapper.run([str(inputs / name) for name in names]))
     assert set(rows) == {"good1", "good2"}
     records = {}
     for path in (output / "failures").rglob("*.json"):
@@ -329,147 +295,3 @@ def test_a_huge_value_is_summarised_before_it_is_encoded(entry, write_r_script, 
         value["truncated"] is True and value["bytes_in_r"] > 4e7 and value["preview"].startswith(" num [1:5000000] 1.5")
     )
     assert len(row) < 2000
-
-
-# -- nothing lost when writing fails: filing errors, full disks, the invocation deadline --------------------------
-
-FILING_R_SCRIPT = r"""
-process_file <- function(input_path, output_dir, args) {
-  action <- readLines(input_path, n = 1L)
-  writeLines(action, file.path(output_dir, "out.txt"))
-  if (action == "remove-own-folder") unlink(output_dir, recursive = TRUE)
-  if (action == "link-to-nothing") file.symlink(file.path(output_dir, "never-written"), file.path(output_dir, "gone"))
-  if (action == "link-to-folder") file.symlink(tempdir(), file.path(output_dir, "folder"))
-  if (action == "big") writeBin(raw(2e6), file.path(output_dir, "big.bin"))
-  action
-}
-"""
-
-
-@pytest.mark.parametrize("filing", ["rename", "copy"])
-def test_a_file_whose_outputs_cannot_be_filed_fails_alone_and_the_others_keep_their_rows(
-    entry, write_r_script, write_inputs, filing: str
-) -> None:
-    """Any error while filing one file's outputs (the output folder gone, a link to nothing or to a folder among
-    them) fails that file with a record; run() does not raise, so the mini-batch's other files keep their rows."""
-    script = write_r_script(FILING_R_SCRIPT, "filing.r")
-    actions = {"a": "fine", "b": "remove-own-folder", "c": "link-to-nothing", "d": "link-to-folder", "e": "fine"}
-    inputs = write_inputs(actions)
-    output = entry("--r-script", str(script), "--input-root", str(inputs))
-    if filing == "copy":  # as on a blobfuse output mount: no renames into it
-        batch_wrapper.processor().layout.renames = False
-    rows = _rows(batch_wrapper.run([str(inputs / name) for name in actions]))
-    assert sorted(rows) == ["a", "e"]
-    records = {name: json.loads((output / "failures" / f"{name}.json").read_text()) for name in "bcd"}
-    assert {record["kind"] for record in records.values()} == {"filing_error"}
-    assert "the file's output folder is gone (did the R script remove it?)" in records["b"]["error"]
-    assert "output 'gone' is a link to nothing" in records["c"]["error"]
-    assert "output 'folder' is a link to a folder" in records["d"]["error"]
-    assert sorted(os.listdir(output / "results")) == ["a", "e"]
-
-
-def test_a_full_output_disk_fails_the_file_that_does_not_fit_and_files_the_others(
-    entry, write_r_script, write_inputs, small_disk
-) -> None:
-    script = write_r_script(FILING_R_SCRIPT, "filing.r")
-    inputs = write_inputs({"a": "fine", "b": "big", "c": "fine"})
-    output = small_disk("output-mount", 1 << 20) / "run"
-    entry("--r-script", str(script), "--input-root", str(inputs), "--output-dir", str(output))
-    rows = _rows(batch_wrapper.run([str(inputs / name) for name in "abc"]))
-    assert sorted(rows) == ["a", "c"]
-    record = json.loads((output / "failures" / "b.json").read_text())
-    assert record["kind"] == "filing_error" and "the output disk is full" in record["error"]
-    assert "No space left on device" in record["error"]
-    assert sorted(os.listdir(output / "results")) == ["a", "c"], "nothing of the file that did not fit is left"
-
-
-FULL_SCRATCH_R_SCRIPT = r"""
-process_file <- function(input_path, output_dir, args) {
-  action <- readLines(input_path, n = 1L)
-  if (action == "png-device") {  # R's png() device says nothing when its writes fail: a truncated image
-    grDevices::png(file.path(output_dir, "noise.png"), 1500, 1500)
-    graphics::par(mar = c(0, 0, 0, 0))
-    graphics::plot.new()
-    graphics::rasterImage(array(stats::runif(1500 * 1500 * 3), c(1500, 1500, 3)), 0, 0, 1, 1)
-    grDevices::dev.off()
-  }
-  if (action == "writeBin") {  # writeBin only warns ("problem writing to connection")
-    con <- file(file.path(output_dir, "big.bin"), "wb")
-    writeBin(stats::runif(5e5), con)
-    close(con)
-  }
-  writeLines(action, file.path(output_dir, "small.txt"))
-  action
-}
-"""
-
-
-@pytest.mark.parametrize("writer", ["png-device", "writeBin"])
-def test_a_full_scratch_disk_fails_the_file_it_truncated(
-    entry, write_r_script, write_inputs, small_disk, monkeypatch: pytest.MonkeyPatch, writer: str
-) -> None:
-    """R writes each file's outputs to the node's local disk first; when that disk fills up, R warns or says nothing
-    and returns: the file must fail with a record that says the disk is full, and nothing of it reach results/. (A
-    file R went on to in the same mini-batch ran on the full disk too, and fails as well: its mini-batch is retried.)
-    """
-    import tempfile
-
-    scratch_disk = small_disk("scratch-disk", 2 << 20)
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch_disk))
-    monkeypatch.setenv("TMPDIR", str(scratch_disk))
-    script = write_r_script(FULL_SCRATCH_R_SCRIPT, "full.r")
-    inputs = write_inputs({"a": "fine", "b": writer, "c": "fine"})
-    output = entry("--r-script", str(script), "--input-root", str(inputs))
-    assert sorted(_rows(batch_wrapper.run([str(inputs / "a"), str(inputs / "b")]))) == ["a"]
-    assert sorted(_rows(batch_wrapper.run([str(inputs / "c")]))) == ["c"], "the space is free again"
-    record = json.loads((output / "failures" / "b.json").read_text())
-    assert record["kind"] == "disk_full", record
-    assert f"the node's scratch disk ({scratch_disk}" in record["error"] and "is full" in record["error"]
-    assert sorted(os.listdir(output / "results")) == ["a", "c"]
-
-
-SLOW_R_SCRIPT = r"""
-process_file <- function(input_path, output_dir, args) {
-  Sys.sleep(as.numeric(readLines(input_path, n = 1L)))
-  writeLines("done", file.path(output_dir, "out.txt"))
-  basename(input_path)
-}
-"""
-
-
-@pytest.mark.parametrize("r_mode", ["worker", "per-file"])
-def test_a_mini_batch_stops_before_its_invocation_timeout_and_keeps_what_it_finished(
-    entry, write_r_script, write_inputs, monkeypatch: pytest.MonkeyPatch, r_mode: str
-) -> None:
-    """Without a per-file limit, a mini-batch longer than run_invocation_timeout would be killed with every file it
-    finished; the entry script stops taking files before the deadline, returns the finished files' rows and records
-    the others, so no results folder is left without a row."""
-    names = [f"f{i:02d}" for i in range(13)]
-    inputs = write_inputs(dict.fromkeys(names, "0.7"))
-    monkeypatch.setattr(sys, "argv", [])  # the runtime's own arguments come with entry()
-    output = entry("--r-script", str(write_r_script(SLOW_R_SCRIPT, "slow.r")), "--file-timeout", "0",
-                   "--r-mode", r_mode, "--run_invocation_timeout", "5")  # fmt: skip
-    rows = _rows(batch_wrapper.run([str(inputs / name) for name in names]))
-    assert rows and len(rows) < len(names)
-    results = set(os.listdir(output / "results"))
-    assert results == set(rows), "every filed result has its row"
-    failed = {path.stem: json.loads(path.read_text()) for path in (output / "failures").glob("*.json")}
-    assert set(failed) == set(names) - set(rows)
-    assert {record["kind"] for record in failed.values()} == {"invocation_timeout"}
-
-
-def test_the_locale_is_restored_between_files(entry, write_r_script, write_inputs) -> None:
-    """A script that changes the locale must not make the next file fail on its (non-ASCII) name."""
-    script = write_r_script(
-        "process_file <- function(input_path, output_dir, args) {\n"
-        "  if (basename(input_path) == 'a-sets-the-locale') Sys.setlocale('LC_CTYPE', 'C')\n"
-        "  writeLines(readLines(input_path), file.path(output_dir, 'copy.txt'))\n"
-        "  Sys.getlocale('LC_CTYPE')\n"
-        "}\n",
-        "locale.r",
-    )
-    inputs = write_inputs({"a-sets-the-locale": "x", "b-ünïcødé ✓.txt": "y"})
-    entry("--r-script", str(script), "--input-root", str(inputs))
-    rows = _rows(batch_wrapper.run([str(inputs / "a-sets-the-locale"), str(inputs / "b-ünïcødé ✓.txt")]))
-    assert sorted(rows) == ["a-sets-the-locale", "b-ünïcødé ✓.txt"]
-    assert rows["b-ünïcødé ✓.txt"]["value"] == "C.UTF-8"

@@ -58,7 +58,7 @@ from azureml_parallel_r.backends.azure.storage import (
     recorded_dataset_files,
     workspace_uri,
 )
-from azureml_parallel_r.backends.azure.v2_job import job_name, pipeline_job
+from azureml_parallel_r.backends.azure.v2_job import cancel_job, find_job, job_name, job_state, pipeline_job
 from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
@@ -93,61 +93,6 @@ class SubmissionError(RuntimeError):
 
 class JobNotFoundError(LookupError):
     """The workspace has no job with this name."""
-
-
-def ml_client(credential: Any, subscription_id: str, resource_group: str, workspace: str, **kwargs: Any) -> MLClient:
-    """An ``MLClient`` for the workspace whose transient errors are retried by this package alone, and which does
-    not draw upload progress bars into the task log.
-
-    :param credential: an azure-identity credential.
-    :param subscription_id: the workspace's subscription.
-    :param resource_group: the workspace's resource group.
-    :param workspace: the workspace's name.
-    :param kwargs: passed on to ``MLClient`` (e.g. ``transport``).
-    """
-    from azure.ai.ml import MLClient
-
-    return MLClient(credential, subscription_id, resource_group, workspace, retry_total=0, show_progress=False,
-                    **kwargs)  # fmt: skip
-
-
-def find_job(client: MLClient, name: str, *, backoff: float = 2.0) -> Job | None:
-    """The job named ``name``, or None when the workspace has none (a job is created by a PUT on its name).
-
-    :param client: the workspace's client.
-    :param name: the job's name (:func:`~azureml_parallel_r.backends.azure.v2_job.job_name`).
-    :param backoff: first delay of the retries on transient errors, in seconds.
-    """
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return with_retries(lambda: client.jobs.get(name), f"reading job {name}", backoff=backoff)
-    except ResourceNotFoundError:
-        return None
-
-
-def job_state(job: Job) -> RunState:
-    """The backend's state of a v2 job (its status mapped as the v1 engine maps a pipeline run's).
-
-    :param job: the job read from the workspace.
-    """
-    return azure_state(str(job.name), str(getattr(job.status, "value", job.status) or "NotStarted"))
-
-
-def cancel_job(client: MLClient, name: str, *, backoff: float = 2.0) -> None:
-    """Cancel the job named ``name`` and wait for the service to confirm it; a job that does not exist has
-    nothing to cancel.
-
-    :param client: the workspace's client.
-    :param name: the job's name.
-    :param backoff: first delay of the retries on transient errors, in seconds.
-    """
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        with_retries(lambda: client.jobs.begin_cancel(name).result(), f"canceling job {name}", backoff=backoff)
-    except ResourceNotFoundError:
-        return
 
 
 class AzureMLV2Backend(ParallelRunBackend):

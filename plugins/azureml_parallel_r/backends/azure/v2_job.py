@@ -2,9 +2,10 @@
 as an azure-ai-ml parallel job, the only step of a pipeline job (a parallel job runs only inside one:
 https://learn.microsoft.com/azure/machine-learning/how-to-use-parallel-job-in-pipeline).
 
-This module builds the job offline (no HTTP); :mod:`azureml_parallel_r.backends.azure.v2` submits, watches and
-cancels it. Mapping from v1 (``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml
-1.35.2 (``azure/ai/ml/entities/_builders/parallel_func.py``, ``azure/ai/ml/entities/_job/parallel/run_function.py``),
+This module builds the job offline (no HTTP), and finds, reads and cancels a job by its name through azure-ai-ml's
+``MLClient``; :mod:`azureml_parallel_r.backends.azure.v2` submits and watches it. Mapping from v1
+(``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml 1.35.2
+(``azure/ai/ml/entities/_builders/parallel_func.py``, ``azure/ai/ml/entities/_job/parallel/run_function.py``),
 the REST body it serializes to, and Microsoft's v1 -> v2 guide for ParallelRunStep
 (https://learn.microsoft.com/azure/machine-learning/migrate-to-v2-execution-parallel-run-step) with the parallel
 job's settings table (how-to-use-parallel-job-in-pipeline, "Consider automation settings"):
@@ -44,12 +45,15 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from azureml_parallel_r.backends.azure.errors import with_retries
+from azureml_parallel_r.backends.azure.runs import azure_state
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
-from azureml_parallel_r.models import RunRequest
+from azureml_parallel_r.models import RunRequest, RunState
 from azureml_parallel_r.run_settings import INPUT_NAME
 
 if TYPE_CHECKING:
-    from azure.ai.ml.entities import PipelineJob
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import Job, PipelineJob
 
 OUTPUT_NAME = "results"
 ROWS_NAME = "rows"
@@ -159,3 +163,58 @@ def pipeline_job(
     job.experiment_name = experiment_name or request.experiment_name or None
     job.tags = dict(tags) if tags is not None else {**request.tags, **request.run_key}
     return job
+
+
+def ml_client(credential: Any, subscription_id: str, resource_group: str, workspace: str, **kwargs: Any) -> MLClient:
+    """An ``MLClient`` for the workspace whose transient errors are retried by this package alone, and which does
+    not draw upload progress bars into the task log.
+
+    :param credential: an azure-identity credential.
+    :param subscription_id: the workspace's subscription.
+    :param resource_group: the workspace's resource group.
+    :param workspace: the workspace's name.
+    :param kwargs: passed on to ``MLClient`` (e.g. ``transport``).
+    """
+    from azure.ai.ml import MLClient
+
+    return MLClient(credential, subscription_id, resource_group, workspace, retry_total=0, show_progress=False,
+                    **kwargs)  # fmt: skip
+
+
+def find_job(client: MLClient, name: str, *, backoff: float = 2.0) -> Job | None:
+    """The job named ``name``, or None when the workspace has none (a job is created by a PUT on its name).
+
+    :param client: the workspace's client.
+    :param name: the job's name (:func:`~azureml_parallel_r.backends.azure.v2_job.job_name`).
+    :param backoff: first delay of the retries on transient errors, in seconds.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return with_retries(lambda: client.jobs.get(name), f"reading job {name}", backoff=backoff)
+    except ResourceNotFoundError:
+        return None
+
+
+def job_state(job: Job) -> RunState:
+    """The backend's state of a v2 job (its status mapped as the v1 engine maps a pipeline run's).
+
+    :param job: the job read from the workspace.
+    """
+    return azure_state(str(job.name), str(getattr(job.status, "value", job.status) or "NotStarted"))
+
+
+def cancel_job(client: MLClient, name: str, *, backoff: float = 2.0) -> None:
+    """Cancel the job named ``name`` and wait for the service to confirm it; a job that does not exist has
+    nothing to cancel.
+
+    :param client: the workspace's client.
+    :param name: the job's name.
+    :param backoff: first delay of the retries on transient errors, in seconds.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        with_retries(lambda: client.jobs.begin_cancel(name).result(), f"canceling job {name}", backoff=backoff)
+    except ResourceNotFoundError:
+        return

@@ -1,0 +1,118 @@
+"""Whole runs of the r_parallel_batch DAG on the Azure ML engines (SDK v1 and v2): the real SDKs against the fake
+workspace and Azurite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from azureml_parallel_r.example_dags.samples import make_sample_inputs
+from tests.dags.dag_runs import output_dirs, run_dag, sample_inputs
+
+# -- the same DAG on the Azure ML engine: the real SDKs against the fake workspace and Azurite -------------------
+
+
+@pytest.mark.integration
+def test_the_whole_dag_runs_on_the_azure_ml_engine(dag, airflow_db, fake_azure, tmp_path: Path) -> None:
+    make_sample_inputs(str(tmp_path / "inputs"), images=4)
+    fake_azure.upload_inputs(tmp_path / "inputs", "r-script-inputs/2026-11-19")
+    state, tasks = run_dag(dag, "2026-11-19")
+    assert state == "success" and set(tasks.values()) == {"success"}
+    (submitted,) = fake_azure.pipelines.submitted
+    run = fake_azure.service.runs[submitted["pipeline_run_id"]]["dto"]
+    output = run["tags"]["output_path"]
+    assert output.startswith("r-script-outputs/2026-11-19/")
+    report = json.loads(fake_azure.read_blob(f"{output}/validation.json"))
+    assert report["passed"] and report["counts"]["succeeded"] == 8 and report["counts"]["failed"] == 1
+    assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
+    assert f"{output}/results/camera-a/img_0000.png/thumbnail.png" in fake_azure.blob_names(f"{output}/results/")
+
+
+@pytest.mark.integration
+def test_a_missing_date_folder_is_skipped_on_the_azure_ml_engine(dag, airflow_db, fake_azure) -> None:
+    state, tasks = run_dag(dag, "2026-11-18")
+    assert state == "success" and set(tasks.values()) == {"skipped"}
+    assert fake_azure.pipelines.submitted == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("r_script", ["/etc/passwd", "broken"])
+def test_a_bad_r_script_fails_submit_before_anything_is_submitted(dag, airflow_db, local_connection, tmp_path,
+                                                                   capfd, r_script: str) -> None:  # fmt: skip
+    if r_script == "broken":
+        r_script = str(tmp_path / "broken.r")
+        Path(r_script).write_text("process_file <- function(a, b, c) {\n  S3CRET_TOKEN here\n}\n")
+    sample_inputs(local_connection, "2026-11-15", images=2)
+    state, tasks = run_dag(dag, "2026-11-15", {"r_script": r_script})
+    assert state == "failed" and tasks["submit_pipeline"] == "failed"
+    assert tasks["wait_for_pipeline"] == "upstream_failed"
+    assert output_dirs(local_connection, "2026-11-15") == []
+    assert not (local_connection / ".azureml-local" / "runs").exists()
+    printed = capfd.readouterr()
+    assert "root:x:" not in printed.out + printed.err and "S3CRET_TOKEN" not in printed.out + printed.err
+
+
+# -- the same DAG on the Azure ML SDK v2 engine: azure-ai-ml against the fake workspace and Azurite --------------
+
+
+@pytest.fixture
+def fake_azure_v2(fake_azure, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The fake workspace with the connection switched to SDK v2: the same connection, ``engine`` changed."""
+    from tests.conftest import CONN_VARIABLE
+
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2", r_script_dirs=[str(tmp_path)]))
+    return fake_azure
+
+
+@pytest.mark.integration
+def test_the_whole_dag_runs_on_the_v2_engine_through_a_lost_put_answer_and_throttled_reads(
+    dag, airflow_db, fake_azure_v2, tmp_path: Path
+) -> None:
+    from tests.azure.wire import Reply
+
+    make_sample_inputs(str(tmp_path / "inputs"), images=4)
+    fake_azure_v2.upload_inputs(tmp_path / "inputs", "r-script-inputs/2026-11-17")
+    lost = fake_azure_v2.wire.fault("PUT", r"/workspaces/ws-parallel-r/jobs/[^/]+$", delivered=True)
+    throttled = fake_azure_v2.wire.fault(
+        "GET", r"/workspaces/ws-parallel-r/jobs/apr-[0-9a-f]+$", times=3, reply=Reply(429, {}, {"Retry-After": "0"})
+    )
+    state, tasks = run_dag(dag, "2026-11-17")
+    assert state == "success" and set(tasks.values()) == {"success"}
+    assert lost.hits == 1 and throttled.hits == 3
+    (name,) = fake_azure_v2.ml.jobs
+    assert len(fake_azure_v2.wire.calls_to("PUT", r"/workspaces/ws-parallel-r/jobs/[^/]+$")) == 1
+    output = f"r-script-outputs/2026-11-17/{name}"
+    assert fake_azure_v2.ml.jobs[name]["properties"]["tags"]["output_path"] == output
+    report = json.loads(fake_azure_v2.read_blob(f"{output}/validation.json"))
+    assert report["passed"] and report["counts"]["succeeded"] == 8 and report["counts"]["failed"] == 1
+    assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
+    assert f"{output}/results/camera-a/img_0000.png/thumbnail.png" in fake_azure_v2.blob_names(f"{output}/results/")
+
+
+@pytest.mark.integration
+def test_a_v2_job_that_fails_before_writing_anything_fails_the_sensor_with_its_error(
+    dag, airflow_db, fake_azure_v2, tmp_path: Path, capfd
+) -> None:
+    from tests.azure.workspace import CONTAINER
+
+    make_sample_inputs(str(tmp_path / "inputs"), images=2)
+    names = fake_azure_v2.upload_inputs(tmp_path / "inputs", "r-script-inputs/2026-11-14")
+
+    def inputs_vanish_then_the_job_is_created(call):  # the folder is deleted between registration and the run
+        container = fake_azure_v2.service.blob_service().get_container_client(CONTAINER)
+        for blob in names:
+            container.delete_blob(blob)
+        return fake_azure_v2.ml.put_job(call, {"name": call.path.rsplit("/", 1)[1]})
+
+    fake_azure_v2.wire.fault("PUT", r"/workspaces/ws-parallel-r/jobs/[^/]+$",
+                             handler=inputs_vanish_then_the_job_is_created)  # fmt: skip
+    state, tasks = run_dag(dag, "2026-11-14")
+    assert state == "failed" and tasks["submit_pipeline"] == "success"
+    assert tasks["wait_for_pipeline"] == "failed" and tasks["validate_outputs"] == "upstream_failed"
+    (job,) = fake_azure_v2.ml.jobs.values()
+    assert job["properties"]["status"] == "Failed"
+    printed = capfd.readouterr()
+    logged = printed.out + printed.err
+    assert "--- step_error.txt ---" in logged and "ScriptExecution.StreamAccess.NotFound" in logged
