@@ -1,4 +1,4 @@
-"""run_date: the dated folder a DAG run processes."""
+"""run_date: the dated folder a DAG run processes; dag_run_key: the task of a DAG run that submits."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def test_a_manual_run_without_a_logical_date_uses_the_day_it_was_triggered() -> 
 def test_a_run_with_no_dates_at_all_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="'odd' has neither a logical date nor a run_after date"):
         run_date(SimpleNamespace(run_id="odd", logical_date=None, run_after=None))
+
+
+def test_the_dag_run_key_names_the_task_of_a_dag_run() -> None:
+    from azureml_parallel_r.run_identity import dag_run_key
+
+    ti = SimpleNamespace(dag_id="r_parallel_batch", run_id="scheduled__2026-11-24", task_id="submit")
+    assert dag_run_key({"ti": ti}) == {"dag_id": "r_parallel_batch", "dag_run_id": "scheduled__2026-11-24",
+                                       "task_id": "submit"}  # fmt: skip
