@@ -51,7 +51,7 @@ from unittest import mock
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.local import local_results
-from azureml_parallel_r.example_dags.samples import write_png
+from azureml_parallel_r.examples.samples import write_png
 from azureml_parallel_r.models import RunResults, RunState
 from azureml_parallel_r.output_checks import validate_outputs
 from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME

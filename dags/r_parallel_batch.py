@@ -15,7 +15,7 @@
    the `r_parallel_batch_outputs` asset, partitioned by date, so downstream DAGs can be scheduled on it per
    date (the example: `r_parallel_batch_results`).
 
-The connection (`azureml_default`, or the run's `conn_id` param) picks the engine: the embedded local engine
+The connection (`azureml_parallel_r_default`, or the run's `conn_id` param) picks the engine: the embedded local engine
 or Azure ML (SDK v2 or v1).
 Trigger it with the form to override the input folder, the R script and its arguments, or the scale;
 backfill dates with `airflow backfill create --dag-id r_parallel_batch --from-date ... --to-date ...`.
@@ -27,8 +27,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
-from azureml_parallel_r.example_dags.assets import R_PARALLEL_BATCH_OUTPUTS
-from azureml_parallel_r.example_dags.deployment import env_date, env_flag
+from azureml_parallel_r.examples.assets import R_PARALLEL_BATCH_OUTPUTS
+from azureml_parallel_r.examples.deployment import env_date, env_flag
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
@@ -40,11 +40,12 @@ from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 # Deployment settings, from the environment of the Airflow services:
 # R_PARALLEL_BATCH_START_DATE (ISO date) is where the daily schedule, and so its catchup, begins, so that
 # a new Airflow does not catch up on dates it should leave alone; backfills may still name earlier dates.
-# R_PARALLEL_BATCH_CATCHUP=false stops the scheduler from running missed days on its own. Note that on
+# R_PARALLEL_BATCH_CATCHUP=true makes the scheduler run missed days on its own (off by default: unpausing the DAG would
+# queue every day since the start date before a manual run). Note that on
 # Airflow 3.3 with catchup on, a backfill of dates before the start date makes the scheduler create
 # (empty) runs for every day from the backfill's end on (apache/airflow#47886 again).
 START_DATE = env_date("R_PARALLEL_BATCH_START_DATE", default="2026-11-01")
-CATCHUP = env_flag("R_PARALLEL_BATCH_CATCHUP", default=True)
+CATCHUP = env_flag("R_PARALLEL_BATCH_CATCHUP", default=False)
 # The trigger form's defaults are the run settings' (ParallelRunSettings), but for two choices of this example: two
 # worker processes per node (the form needs a number; the settings' default is one per core), and 5 failed files
 # tolerated by the run and by the validation (the settings' default, -1, tolerates any number).
@@ -115,7 +116,7 @@ with DAG(
         path="{{ params.input_path or 'r-script-inputs/' ~ run_date(dag_run) }}",
         dataset_name="r-script-inputs",
         allowed_conf_keys=list(dag.params),
-        conn_id="{{ params.conn_id }}",
+        azureml_parallel_r_conn_id="{{ params.conn_id }}",
     )
     submit_pipeline = SubmitParallelRunOperator(
         task_id="submit_pipeline",
@@ -127,7 +128,7 @@ with DAG(
         node_count="{{ params.node_count }}",
         error_threshold="{{ params.error_threshold }}",
         output_path="r-script-outputs/{{ run_date(dag_run) }}/{run-id}",
-        conn_id="{{ params.conn_id }}",
+        azureml_parallel_r_conn_id="{{ params.conn_id }}",
     )
     wait_for_pipeline = ParallelRunSensor(
         task_id="wait_for_pipeline",
@@ -135,7 +136,7 @@ with DAG(
         deferrable=True,
         poke_interval=5,
         timeout=6 * 3600,
-        conn_id="{{ params.conn_id }}",
+        azureml_parallel_r_conn_id="{{ params.conn_id }}",
     )
     validate_outputs = ValidateParallelRunOutputsOperator(
         task_id="validate_outputs",
@@ -143,7 +144,7 @@ with DAG(
         dataset=register_dataset.output,
         allowed_failures="{{ params.error_threshold }}",
         outlets=[R_PARALLEL_BATCH_OUTPUTS],
-        conn_id="{{ params.conn_id }}",
+        azureml_parallel_r_conn_id="{{ params.conn_id }}",
     )
 
     register_dataset >> submit_pipeline >> wait_for_pipeline >> validate_outputs

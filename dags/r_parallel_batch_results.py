@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, PartitionedAssetTimetable, task
 
-from azureml_parallel_r.example_dags.assets import R_PARALLEL_BATCH_OUTPUTS
-from azureml_parallel_r.example_dags.deployment import env_date
+from azureml_parallel_r.examples.assets import R_PARALLEL_BATCH_OUTPUTS
+from azureml_parallel_r.examples.deployment import env_date
 
 with DAG(
     dag_id="r_parallel_batch_results",

@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 INCLUDE = REPO / "include"
 EXAMPLE_R_SCRIPT = INCLUDE / "r" / "process_file.r"
-CONN_VARIABLE = "AIRFLOW_CONN_AZUREML_DEFAULT"
+CONN_VARIABLE = "AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT"
 
 # Airflow reads its configuration when first imported: give the test session its own home (SQLite),
 # the project's dags/ and plugins/, and no connection unless a test sets one.
@@ -53,7 +53,7 @@ def airflow_db() -> Path:
 
 
 def local_connection_value(datastore_root: Path, r_script_dirs: tuple[str, ...] = ()) -> str:
-    """The AIRFLOW_CONN_AZUREML_DEFAULT value for the local engine over ``datastore_root``.
+    """The AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT value for the local engine over ``datastore_root``.
 
     :param r_script_dirs: folders (besides include/) the tests' own R scripts may come from.
     """
@@ -64,7 +64,7 @@ def local_connection_value(datastore_root: Path, r_script_dirs: tuple[str, ...] 
 
 @pytest.fixture
 def local_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the azureml_default connection at the local engine over a fresh datastore; return its root."""
+    """Point the azureml_parallel_r_default connection at the local engine over a fresh datastore; return its root."""
     root = tmp_path / "datastore"
     root.mkdir()
     monkeypatch.setenv(CONN_VARIABLE, local_connection_value(root, r_script_dirs=(str(tmp_path),)))
@@ -168,7 +168,7 @@ def live_processes(marker: str) -> list[int]:
 
 @pytest.fixture
 def fake_azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A fake Azure ML workspace (tests/azure) with Azurite as its storage, and the azureml_default connection
+    """A fake Azure ML workspace (tests/azure) with Azurite as its storage, and the default connection
     pointing at it; every request the SDKs send must be one the fake models."""
     from tests.azure.fake import FakeAzureML
 

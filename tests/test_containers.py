@@ -70,7 +70,7 @@ def test_the_code_and_the_datastore_are_mounted_where_the_connection_points(comp
         assert mounts["dags"] == "/opt/airflow/dags"
         assert mounts["plugins"] == "/opt/airflow/plugins"
         assert mounts["include"] == "/opt/airflow/include"
-        connection = json.loads(service["environment"]["AIRFLOW_CONN_AZUREML_DEFAULT"])
+        connection = json.loads(service["environment"]["AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT"])
         assert connection["extra"]["engine"] == "local"
         assert mounts["data/datastore"] == connection["extra"]["datastore_root"]
 
@@ -80,7 +80,7 @@ def test_the_init_job_migrates_and_writes_todays_samples_in_valid_bash(compose: 
     assert init["entrypoint"] in (["/bin/bash"], "/bin/bash") and init["command"][0] == "-c"
     # config prints $$ as written (its output stays a valid compose file); at run time compose makes it $
     script = init["command"][1].replace("$$", "$")
-    assert "airflow db migrate" in script and "python -m azureml_parallel_r.example_dags.samples" in script
+    assert "airflow db migrate" in script and "python -m azureml_parallel_r.examples.samples" in script
     assert "inputs=/opt/airflow/datastore/r-script-inputs/$(date -u +%F)" in script
     syntax = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, check=False)
     assert syntax.returncode == 0, syntax.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.example_dags.samples import make_sample_inputs
+from azureml_parallel_r.examples.samples import make_sample_inputs
 from azureml_parallel_r.models import StorageLocation
 from tests.conftest import REPO
 

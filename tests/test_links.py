@@ -19,3 +19,10 @@ def test_link_reads_the_pushed_run_url() -> None:
     get.assert_called_once_with(ti_key=key, key="run_url")
     with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value=None):
         assert PipelineRunLink().get_link(operator, ti_key=key) == ""
+
+
+def test_a_local_runs_file_url_is_no_link_the_ui_would_hide() -> None:
+    """Airflow's UI renders only http, https and mailto links: a local run's logs folder gets no button."""
+    operator = SubmitParallelRunOperator(task_id="submit", dataset={})
+    with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value="file:///data/out/run/logs"):
+        assert PipelineRunLink().get_link(operator, ti_key=mock.Mock()) == ""

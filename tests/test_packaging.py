@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 UV = Path(sys.executable).parent / "uv"  # the uv of the venv the tests run in (the dev group installs it)
 LOCKED = REPO / "requirements" / "airflow-image.txt"
 DATE = "2026-11-09"
-IMPORTED_DAG = "from azureml_parallel_r.example_dags.r_parallel_batch import dag  # noqa: F401 (an Airflow DAG)\n"
+IMPORTED_DAG = "from azureml_parallel_r.examples.r_parallel_batch import dag  # noqa: F401 (an Airflow DAG)\n"
 
 
 def _run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -46,8 +46,8 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
     assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (
         "entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_log.py", "entry/r_session.py",
         "r/process_file.r", "r/session.R", "environment/Dockerfile")}  # fmt: skip
-    assert {"azureml_parallel_r/example_dags/r_parallel_batch.py",
-            "azureml_parallel_r/example_dags/r_parallel_batch_results.py"} <= names  # fmt: skip
+    assert {"azureml_parallel_r/examples/r_parallel_batch.py",
+            "azureml_parallel_r/examples/r_parallel_batch_results.py"} <= names  # fmt: skip
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "plugins/"))]
     assert "[apache_airflow_provider]" in entry_points
     assert "provider_info = azureml_parallel_r.get_provider_info:get_provider_info" in entry_points
@@ -66,7 +66,7 @@ def test_a_fresh_airflow_with_only_the_wheel_lists_the_provider_and_runs_the_exa
     env.update({
         "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_AZUREML_DEFAULT": json.dumps({"conn_type": "azureml_parallel_r", "extra": {
+        "AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT": json.dumps({"conn_type": "azureml_parallel_r", "extra": {
             "engine": "local", "datastore_root": str(store), "process_count_per_node": 2}}),
     })  # fmt: skip
     # neither OpenLineage nor an Azure ML SDK is there: the local engine's DAG needs none of them
@@ -86,11 +86,11 @@ print(found)
                  env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
     assert where == str(venv / "lib" / "python3.11" / "site-packages" / "azureml_parallel_r" / "shipped")
     example = _run([str(python), "-c", "import importlib.resources as r; "
-                    "print(r.files('azureml_parallel_r') / 'example_dags' / 'r_parallel_batch.py')"],
+                    "print(r.files('azureml_parallel_r') / 'examples' / 'r_parallel_batch.py')"],
                    env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
     shutil.copy(example, dags / "r_parallel_batch.py")
     inputs = str(store / "r-script-inputs" / DATE)
-    _run([str(python), "-m", "azureml_parallel_r.example_dags.samples", inputs, "--images", "2"], env=env,
+    _run([str(python), "-m", "azureml_parallel_r.examples.samples", inputs, "--images", "2"], env=env,
          cwd=tmp_path)  # fmt: skip
     # the other way: a DAG file of the user's own that imports the example from the package
     mine = tmp_path / "my_dags"

@@ -4,8 +4,9 @@ operators, sensors, triggers and extra links. It imports nothing: Airflow reads 
 
 The connection form (``conn-fields`` and ``ui-field-behaviour``, Airflow 3.2+'s declarative connection fields):
 the engine and the fields each engine needs, in the Microsoft Azure provider's field names where they fit
-(``tenantId``, ``subscriptionId``, ``resource_group_name``, ``managed_identity_client_id``; login and password
-relabelled as its Data Factory connection does), the standard fields nobody uses (host, port, schema) hidden. A
+(``tenantId``, ``subscriptionId``, ``resource_group_name``, ``managed_identity_client_id``,
+``workload_identity_tenant_id``, ``cloud_environment``; login and password relabelled as its Data Factory
+connection does), the standard fields nobody uses (host, port, schema) hidden. A
 field one engine does not use says which engine it is for: the form cannot show fields by the engine chosen.
 """
 
@@ -29,6 +30,8 @@ AUTH_LABELS = {
     "workload_identity": "workload identity (AKS)",
 }
 AUTH_MODES = list(AUTH_LABELS)
+# the Microsoft Azure provider's cloud_environment values (its connection forms), the public cloud first
+CLOUDS = ["AzurePublicCloud", "AzureUSGovernment", "AzureChinaCloud"]
 
 
 def _text(label: str, description: str, default: str | None = None) -> dict[str, Any]:
@@ -66,6 +69,15 @@ CONN_FIELDS: dict[str, Any] = {
     "managed_identity_client_id": _text(
         "Managed identity client ID (Azure ML)", "A user-assigned identity's client ID (empty: system-assigned)."
     ),
+    "workload_identity_tenant_id": _text(
+        "Workload identity tenant ID (Azure ML)",
+        "With DefaultAzureCredential and a managed identity client ID: the tenant its workload identity signs in to.",
+    ),
+    "cloud_environment": {
+        "label": "Azure cloud (Azure ML)",
+        "description": "The sovereign cloud of the workspace: its sign-in authority and endpoints.",
+        "schema": {"type": "string", "enum": CLOUDS, "default": CLOUDS[0]},
+    },
     "compute_target": _text("Compute cluster (Azure ML)", "The AmlCompute cluster the step runs on.", "cpu-cluster"),
     "datastore": _text("Datastore (Azure ML)", "The datastore of the inputs and outputs (empty: the default)."),
     "environment_name": _text(

@@ -3,7 +3,7 @@ what a real workspace would have received.
 
     python -m tests.azure.simulate [--engine azureml|azureml_v2] [YYYY-MM-DD]   (scripts/azure-sim.sh runs this)
 
-Writes sample inputs for the date into the fake datastore, points the ``azureml_default`` connection at the
+Writes sample inputs for the date into the fake datastore, points the ``azureml_parallel_r_default`` connection at the
 fake workspace (a service principal, as in the README; ``engine`` is the only field that differs between SDK v1
 and v2), runs the DAG with ``dag.test()`` in this process (the fake is process-wide: the SDKs' HTTP goes to it,
 storage to Azurite), prints the task states and the validation, and writes
@@ -89,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    from azureml_parallel_r.example_dags.samples import make_sample_inputs
+    from azureml_parallel_r.examples.samples import make_sample_inputs
     from azureml_parallel_r.output_checks import format_report
     from tests.azure.fake import FakeAzureML
 
     with tempfile.TemporaryDirectory(prefix="apr-azure-sim-") as folder, FakeAzureML(Path(folder) / "fake") as azure:
         work = Path(folder)
-        os.environ["AIRFLOW_CONN_AZUREML_DEFAULT"] = azure.connection_value(engine=options.engine)
+        os.environ["AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT"] = azure.connection_value(engine=options.engine)
         make_sample_inputs(str(work / "inputs"), images=24)
         uploaded = azure.upload_inputs(work / "inputs", f"r-script-inputs/{day}")
         print(f"fake workspace ws-parallel-r ({options.engine}): {len(uploaded)} inputs in Azurite under "

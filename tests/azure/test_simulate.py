@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("AIRFLOW_CONN_AZUREML_DEFAULT", None)
+    env.pop("AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT", None)
     done = subprocess.run([sys.executable, "-m", "tests.azure.simulate", "2026-11-17"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -34,7 +34,7 @@ def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -
 
 def test_the_v2_simulation_runs_the_dag_and_records_what_azure_ai_ml_sent(airflow_db) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("AIRFLOW_CONN_AZUREML_DEFAULT", None)
+    env.pop("AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT", None)
     done = subprocess.run([sys.executable, "-m", "tests.azure.simulate", "--engine", "azureml_v2", "2026-11-16"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

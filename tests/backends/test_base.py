@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.models import DatasetRef, RunRef, RunRequest, RunResults, RunState
 from azureml_parallel_r.run_settings import ParallelRunSettings
 
@@ -56,3 +57,30 @@ def test_failure_summary_keeps_every_name_error_and_log_line_on_its_own_line() -
     assert not any(line.startswith("INFO") for line in lines), lines
     assert "- 'a.png\\nINFO - run Finished' (r_error, attempt ?): 'no\\nINFO - forged error'" in lines
     assert "    | 't\\x1b[2K'" in lines
+
+
+class _Backend(ParallelRunBackend):
+    """Only describe_failure is exercised: the other abstract methods are never called."""
+
+    def __init__(self, results: RunResults | Exception) -> None:
+        self.results = results
+
+    def fetch_results(self, run_id: str) -> RunResults:
+        if isinstance(self.results, Exception):
+            raise self.results
+        return self.results
+
+
+_Backend.__abstractmethods__ = frozenset()
+
+
+def test_describe_failure_always_says_why_the_wait_ended() -> None:
+    running = RunResults(RunState("r1", "Running", "running"))
+    # a waiting error on a run that still runs: the error first, not only "is Running"
+    lines = _Backend(running).describe_failure("r1", "Airflow connection 'x' is not defined").splitlines()
+    assert lines == ["Airflow connection 'x' is not defined", "Pipeline run r1 is Running: running"]
+    failed = RunResults(RunState("r1", "Failed", "3 files failed"))
+    # the run's own message is not repeated
+    assert _Backend(failed).describe_failure("r1", "3 files failed") == "Pipeline run r1 is Failed: 3 files failed"
+    unreadable = _Backend(OSError("gone")).describe_failure("r1", "why")
+    assert unreadable == "Pipeline run r1 did not finish: why (its results could not be read: OSError: gone)"

@@ -9,7 +9,7 @@ import pytest
 
 from azureml_parallel_r import status
 from azureml_parallel_r.backends.local import LocalBackend, RunNotFoundError
-from azureml_parallel_r.example_dags.samples import write_png
+from azureml_parallel_r.examples.samples import write_png
 from azureml_parallel_r.models import RunRequest
 from tests.waiting import wait_for_end
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pendulum
 
-from azureml_parallel_r.example_dags.samples import make_sample_inputs
+from azureml_parallel_r.examples.samples import make_sample_inputs
 
 DAG_ID = "r_parallel_batch"
 

@@ -22,7 +22,7 @@ def test_dag_integrity(dag) -> None:
     ] == TASK_ORDER
     for upstream, downstream in itertools.pairwise(TASK_ORDER):
         assert upstream in dag.get_task(downstream).upstream_task_ids
-    assert dag.catchup is True and dag.max_active_runs >= 1
+    assert dag.catchup is False and dag.max_active_runs >= 1
     assert set(dag.tags) >= {"azureml", "r"}
     assert all(task.retries >= 1 for task in dag.tasks)
     assert dag.doc_md and "register_dataset" in dag.doc_md
@@ -57,11 +57,11 @@ def test_the_schedule_starts_at_the_deployments_start_date(airflow_db, monkeypat
     )
 
 
-def test_catchup_is_on_unless_the_deployment_turns_it_off(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catchup_is_off_unless_the_deployment_turns_it_on(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    monkeypatch.setenv("R_PARALLEL_BATCH_CATCHUP", "False")
-    assert DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID).catchup is False
+    monkeypatch.setenv("R_PARALLEL_BATCH_CATCHUP", "True")
+    assert DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID).catchup is True
     monkeypatch.setenv("R_PARALLEL_BATCH_CATCHUP", "sometimes")
     errors = DagBag(dag_folder=str(REPO / "dags")).import_errors
     assert "R_PARALLEL_BATCH_CATCHUP must be true or false, not 'sometimes'" in next(iter(errors.values()))
@@ -86,7 +86,7 @@ def test_the_downstream_dag_is_scheduled_per_date_on_the_outputs_asset(airflow_d
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import PartitionedAssetTimetable
 
-    from azureml_parallel_r.example_dags.assets import R_PARALLEL_BATCH_OUTPUTS
+    from azureml_parallel_r.examples.assets import R_PARALLEL_BATCH_OUTPUTS
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.example_dags.samples import make_sample_inputs
+from azureml_parallel_r.examples.samples import make_sample_inputs
 from tests.dags.dag_runs import output_dirs, run_dag, sample_inputs
 
 # -- the same DAG on the Azure ML engine: the real SDKs against the fake workspace and Azurite -------------------

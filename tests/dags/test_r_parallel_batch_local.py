@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import CONN_VARIABLE
 from tests.dags.dag_runs import DAG_ID, output_dirs, run_dag, run_dag_with_retries, sample_inputs
 
 
@@ -100,6 +104,43 @@ def test_inputs_no_retry_can_fix_fail_the_run_at_once_and_register_nothing(
     printed = capfd.readouterr()
     assert expected in printed.out + printed.err
     assert not (local_connection / ".azureml-local" / "datasets").exists()
+
+
+@pytest.mark.integration
+def test_a_connection_saved_in_the_metadata_database_reaches_the_inline_trigger(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's path, with Airflow's CLI: a connection saved in the metadata database (as the form or
+    `airflow connections add` saves it, no environment variable), then `airflow dags test`. The sensor defers and
+    its trigger, run inline, reads the connection from the database too: every task succeeds on its first try.
+    (Separate processes, as a user runs them: this test session's own Airflow holds state from other tests.)"""
+    monkeypatch.delenv(CONN_VARIABLE, raising=False)
+    root = tmp_path / "datastore"
+    root.mkdir()
+    sample_inputs(root, "2026-11-12", images=1)
+    extra = {"engine": "local", "datastore_root": str(root), "process_count_per_node": 2}
+    airflow = [sys.executable, "-m", "airflow"]
+    add = ["connections", "add", "azureml_parallel_r_default", "--conn-type", "azureml_parallel_r"]
+    subprocess.run([*airflow, *add, "--conn-extra", json.dumps(extra)], check=True, capture_output=True)
+    try:
+        done = subprocess.run([*airflow, "dags", "test", DAG_ID, "2026-11-12"], capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+    finally:
+        subprocess.run([*airflow, "connections", "delete", "azureml_parallel_r_default"], check=True,
+                       capture_output=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    printed = done.stdout + done.stderr
+    assert "is not defined" not in printed and "[DAG TEST] Trigger completed" in printed
+    with sqlite3.connect(airflow_db / "airflow.db") as db:
+        tries = db.execute(
+            "SELECT ti.task_id, ti.state, ti.try_number FROM task_instance ti JOIN dag_run r "
+            "ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id WHERE r.dag_id = ? AND r.logical_date LIKE ?",
+            (DAG_ID, "2026-11-12%"),
+        ).fetchall()
+    assert sorted(tries) == sorted((task, "success", 1) for task in (
+        "register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")), tries  # fmt: skip
+    (output,) = output_dirs(root, "2026-11-12")
+    assert json.loads((output / "validation.json").read_text())["passed"]
 
 
 @pytest.mark.integration

@@ -64,7 +64,7 @@ def test_failed_job_exits_non_zero_and_says_why(tmp_path: Path, tiny_entry: Path
 
 @pytest.mark.integration
 def test_r_batch_through_the_cli(tmp_path: Path) -> None:
-    from azureml_parallel_r.example_dags.samples import write_png
+    from azureml_parallel_r.examples.samples import write_png
 
     inputs = tmp_path / "in"
     for i in range(5):
@@ -182,7 +182,7 @@ def test_a_folder_link_loop_lists_each_file_once(tmp_path: Path, tiny_entry: Pat
 @pytest.mark.integration
 def test_the_entry_script_files_outputs_under_the_cli_input_by_default(tmp_path: Path, write_inputs) -> None:
     """Without --input-root, the engine's --input is the dataset root, as the runtime exposes a mount."""
-    from azureml_parallel_r.example_dags.samples import write_png
+    from azureml_parallel_r.examples.samples import write_png
 
     inputs = tmp_path / "in"
     write_png(str(inputs / "cam" / "p.png"))

@@ -37,7 +37,7 @@ def test_service_principal_from_login_password_and_tenant() -> None:
 
 
 def test_service_principal_says_what_is_missing() -> None:
-    with pytest.raises(AzureAuthConfigError, match=r"needs password \(client secret\), extra tenant_id"):
+    with pytest.raises(AzureAuthConfigError, match=r"needs password \(client secret\), extra tenantId"):
         build_auth({"auth": "service_principal"}, "client-1", None)
 
 
@@ -62,7 +62,7 @@ def test_workload_identity_bridges_an_azure_identity_credential(monkeypatch: pyt
 
     credential = mock.Mock()
     credential.get_token.return_value = mock.Mock(token="aad-token")
-    monkeypatch.setattr(identity, "WorkloadIdentityCredential", lambda: credential)
+    monkeypatch.setattr(identity, "WorkloadIdentityCredential", lambda **kwargs: credential)
     auth, described = build_auth({"auth": "workload_identity"}, None, None)
     assert described == "workload identity (azure-identity)"
     assert auth._get_token_for_audience("https://management.azure.com/") == "aad-token"
@@ -100,7 +100,7 @@ def test_sdk_v2_workload_identity_reads_the_pods_federated_token(monkeypatch: py
 
 
 def test_sdk_v2_service_principal_says_what_is_missing() -> None:
-    with pytest.raises(AzureAuthConfigError, match=r"needs login \(client id\), extra tenant_id"):
+    with pytest.raises(AzureAuthConfigError, match=r"needs login \(client id\), extra tenantId"):
         build_credential({"auth": "service_principal"}, None, SECRET)
 
 
@@ -151,7 +151,7 @@ def test_the_v2_hook_authenticates_and_never_logs_the_secret(fake_azure, caplog,
 
 def test_incomplete_azure_connections_say_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "generic", "extra": {"engine": "azureml"}}))
-    with pytest.raises(ConnectionNotConfiguredError, match="lacks subscription_id, resource_group, workspace_name"):
+    with pytest.raises(ConnectionNotConfiguredError, match="lacks subscriptionId, resource_group_name, workspace_name"):
         AzureMLParallelRunHook().get_conn()
     _connection(monkeypatch, {"auth": "service_principal"}, "client-1")
     with pytest.raises(ConnectionNotConfiguredError, match="needs password"):
@@ -160,5 +160,51 @@ def test_incomplete_azure_connections_say_what_to_fix(monkeypatch: pytest.Monkey
     with pytest.raises(ConnectionNotConfiguredError, match="needs password"):
         AzureMLParallelRunHook().get_conn()
     monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "generic", "extra": {"engine": "azureml_v2"}}))
-    with pytest.raises(ConnectionNotConfiguredError, match="lacks subscription_id, resource_group, workspace_name"):
+    with pytest.raises(ConnectionNotConfiguredError, match="lacks subscriptionId, resource_group_name, workspace_name"):
         AzureMLParallelRunHook().get_conn()
+
+
+@pytest.mark.parametrize(
+    ("cloud", "authority", "arm"),
+    [(None, "https://login.microsoftonline.com", "https://management.azure.com"),
+     ("AzureUSGovernment", "https://login.microsoftonline.us", "https://management.usgovcloudapi.net"),
+     ("AzureChinaCloud", "https://login.chinacloudapi.cn", "https://management.chinacloudapi.cn")],
+)  # fmt: skip
+def test_cloud_environment_picks_the_sovereign_cloud_for_both_sdks(
+    monkeypatch: pytest.MonkeyPatch, cloud: str | None, authority: str, arm: str
+) -> None:
+    """The Microsoft Azure provider's ``cloud_environment``: the authority of the sign-in and the SDKs' cloud."""
+    monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")  # MLClient sets it process-wide: undone after the test
+    extra = {"tenantId": "t-1", **({"cloud_environment": cloud} if cloud else {})}
+    credential, _text = build_credential(extra, "client-1", SECRET)
+    assert credential._authority == authority
+    auth, _text = build_auth(extra, "client-1", SECRET)
+    assert auth._get_arm_end_point().rstrip("/") == arm
+    _connection(monkeypatch, {**extra, "engine": "azureml_v2"}, "client-1", SECRET)
+    hook = AzureMLParallelRunHook()
+    client = hook._connect_ml_client(hook.extras, credential)
+    assert client._base_url == arm
+
+
+def test_an_unknown_cloud_environment_is_refused_not_guessed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(AzureAuthConfigError, match=r"cloud_environment='AzureGermanCloud'.*AzurePublicCloud"):
+        build_credential({"cloud_environment": "AzureGermanCloud", "auth": "default"}, None, None)
+    _connection(monkeypatch, {"cloud_environment": "Azure", "engine": "azureml_v2"})
+    with pytest.raises(ConnectionNotConfiguredError, match="cloud_environment='Azure'"):
+        AzureMLParallelRunHook().get_conn()
+
+
+def test_the_providers_workload_identity_pair_is_built_by_the_providers_helper(monkeypatch) -> None:
+    from airflow.providers.microsoft.azure import utils
+
+    spy = mock.Mock(wraps=utils.get_sync_default_azure_credential)
+    monkeypatch.setattr(utils, "get_sync_default_azure_credential", spy)
+    pair = {"managed_identity_client_id": "mi-1", "workload_identity_tenant_id": "t-9"}
+    credential, described = build_credential(pair, None, None)
+    spy.assert_called_once_with(managed_identity_client_id="mi-1", workload_identity_tenant_id="t-9")
+    assert type(credential).__name__ == "DefaultAzureCredential" and described.startswith("DefaultAzureCredential")
+    # the pair on a sovereign cloud, or a client id alone: azure-identity directly (the helper has no authority,
+    # and it would drop a client id given without a tenant)
+    build_credential({**pair, "cloud_environment": "AzureChinaCloud"}, None, None)
+    build_credential({"managed_identity_client_id": "mi-1"}, None, None)
+    assert spy.call_count == 1

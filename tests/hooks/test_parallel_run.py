@@ -28,8 +28,9 @@ def test_missing_connection_names_both_ways_to_configure_it(monkeypatch: pytest.
     with pytest.raises(ConnectionNotConfiguredError) as error:
         AzureMLParallelRunHook().get_conn()
     text = str(error.value)
-    assert "'azureml_default' is not defined" in text
-    assert "AIRFLOW_CONN_AZUREML_DEFAULT=" in text and '"engine": "local"' in text and '"engine": "azureml"' in text
+    assert "'azureml_parallel_r_default' is not defined" in text
+    assert "AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT=" in text
+    assert '"engine": "local"' in text and '"engine": "azureml"' in text
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,7 @@ def test_missing_connection_names_both_ways_to_configure_it(monkeypatch: pytest.
             {"engine": "local", "datastore_root": "/", "process_count_per_node": "two"},
             "process_count_per_node must be a whole number, got 'two'",
         ),
-        ({"engine": "azureml", "workspace_name": "w"}, "lacks subscription_id, resource_group"),
+        ({"engine": "azureml", "workspace_name": "w"}, "lacks subscriptionId, resource_group_name"),
     ],
 )
 def test_unusable_connections_say_what_to_fix(monkeypatch: pytest.MonkeyPatch, extra: dict, message: str) -> None:
@@ -70,7 +71,7 @@ def test_extras_of_the_wrong_kind_name_the_field_and_fail_without_retries(
     from airflow.sdk.exceptions import AirflowFailException
 
     _set(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path), **extra})
-    with pytest.raises(AirflowFailException, match=f"Airflow connection 'azureml_default': {message}"):
+    with pytest.raises(AirflowFailException, match=f"Airflow connection 'azureml_parallel_r_default': {message}"):
         AzureMLParallelRunHook().get_conn()
 
 
@@ -124,7 +125,7 @@ def test_async_backend_for_triggers(local_connection: Path) -> None:
 
 def test_a_connection_variable_that_is_not_json_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_VARIABLE, '{"conn_type": "generic", "extra": {"engine": "local",}')
-    with pytest.raises(ConnectionNotConfiguredError, match="AIRFLOW_CONN_AZUREML_DEFAULT is set but is not valid JSON"):
+    with pytest.raises(ConnectionNotConfiguredError, match=f"{CONN_VARIABLE} is set but is not valid JSON"):
         AzureMLParallelRunHook().get_conn()
 
 
@@ -185,3 +186,15 @@ def test_an_engine_whose_sdk_is_not_installed_says_which_extra_to_install(monkey
     monkeypatch.setitem(sys.modules, "azure.ai.ml", None)  # as if azure-ai-ml were not installed
     with pytest.raises(ConnectionNotConfiguredError, match=r"pip install 'azureml-parallel-r\[v2\]'"):
         AzureMLParallelRunHook().get_conn()
+
+
+def test_sdk_v1_on_python_3_12_says_why_and_points_to_v2(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    _set(monkeypatch, {"engine": "azureml", "subscription_id": "s", "resource_group": "r", "workspace_name": "w"})
+    monkeypatch.setitem(sys.modules, "azureml.core", None)  # what a 3.12 environment has: [v1] installs nothing
+    monkeypatch.setattr(sys, "version_info", (3, 12, 4, "final", 0))
+    with pytest.raises(ConnectionNotConfiguredError) as raised:
+        AzureMLParallelRunHook().get_conn()
+    assert "requires Python < 3.12" in str(raised.value)
+    assert '"engine": "azureml_v2"' in str(raised.value) and "azureml-parallel-r[v2]" in str(raised.value)

@@ -78,7 +78,7 @@ def test_wait_for_completion_deferrable_hands_over_to_the_trigger(backend: mock.
     assert isinstance(trigger, ParallelRunTrigger)
     assert trigger.serialize()[1] == {
         "run_id": "run-9",
-        "conn_id": "azureml_default",
+        "azureml_parallel_r_conn_id": "azureml_parallel_r_default",
         "poll_interval": 7,
         "cancel_on_kill": True,
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.example_dags.samples import make_sample_inputs
+from azureml_parallel_r.examples.samples import make_sample_inputs
 from tests.conftest import CONN_VARIABLE, REPO, local_connection_value
 from tests.system.stack import AirflowStack, wait_until
 

@@ -35,7 +35,8 @@ def test_serialize_round_trip() -> None:
     trigger = ParallelRunTrigger("run-1", "my_conn", 2.5)
     path, kwargs = trigger.serialize()
     assert path == "azureml_parallel_r.triggers.parallel_run.ParallelRunTrigger"
-    assert kwargs == {"run_id": "run-1", "conn_id": "my_conn", "poll_interval": 2.5, "cancel_on_kill": True}
+    assert kwargs == {"run_id": "run-1", "azureml_parallel_r_conn_id": "my_conn", "poll_interval": 2.5,
+                      "cancel_on_kill": True}  # fmt: skip
     module, name = path.rsplit(".", 1)
     rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
     assert rebuilt.serialize() == (path, kwargs)

@@ -100,9 +100,12 @@ class ParallelRunBackend(abc.ABC):
         """The run's failure summary (first failed files with their R stderr tails, job error log); never raises.
 
         :param run_id: the pipeline run id.
-        :param reason: what is known without the results, used when they cannot be read.
+        :param reason: why the wait ended (the run's status message or the trigger's error): always in the text.
         """
         try:
-            return self.fetch_results(run_id).failure_summary()
+            summary = self.fetch_results(run_id).failure_summary()
         except Exception as exc:
             return f"Pipeline run {run_id} did not finish: {reason} (its results could not be read: {error_text(exc)})"
+        # the reason comes first whenever the summary does not already say it: a waiting error (a connection that
+        # cannot be read, a status read that failed) leaves a run that is still "Running", which alone misleads
+        return summary if not reason or reason in summary else f"{reason}\n{summary}"

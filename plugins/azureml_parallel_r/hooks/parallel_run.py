@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from functools import cached_property
 from typing import Any
 
@@ -24,17 +25,28 @@ ENGINES = tuple(_provider.ENGINES)
 CONNECTION_TYPE = _provider.CONNECTION_TYPE
 # the connection form's names (the Microsoft Azure provider's) -> the names the engines read
 FORM_NAMES = {"subscriptionId": "subscription_id", "resource_group_name": "resource_group", "tenantId": "tenant_id"}
+FORM_FIELD_OF = {engine_name: form_name for form_name, engine_name in FORM_NAMES.items()}
+# Azure ML SDK v1 stops at Python 3.11 (pyproject's [v1] extra carries the same marker)
+V1_PYTHON_LIMIT = (3, 12)
 SDK_EXTRAS = {"azureml": ("Azure ML SDK v1", "v1"), "azureml_v2": ("Azure ML SDK v2 (azure-ai-ml)", "v2")}
-LOCAL_EXAMPLE = {"conn_type": "generic", "extra": {"engine": "local", "datastore_root": "/path/to/datastore"}}
+LOCAL_EXAMPLE = {"conn_type": CONNECTION_TYPE, "extra": {"engine": "local", "datastore_root": "/path/to/datastore"}}
 AZURE_EXAMPLE = {
-    "conn_type": "generic",
+    "conn_type": CONNECTION_TYPE,
     "extra": {
-        "engine": "azureml",
-        "subscription_id": "<subscription id>",
-        "resource_group": "<resource group>",
+        "engine": "azureml_v2",
+        "subscriptionId": "<subscription id>",
+        "resource_group_name": "<resource group>",
         "workspace_name": "<workspace>",
     },
 }
+
+
+def inline_in_dag_test() -> bool:
+    """True when a trigger runs inline in ``dag.test()`` / ``airflow dags test``: the task SDK then talks to an
+    in-process supervisor (airflow/sdk/execution_time/supervisor.py, ``run_trigger_in_process``)."""
+    from airflow.sdk.execution_time import task_runner
+
+    return type(getattr(task_runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"
 
 
 class ConnectionNotConfiguredError(ConfigurationError):
@@ -62,7 +74,7 @@ def _configure_hint(conn_id: str) -> str:
     return (
         f"Configure it one of two ways: for the embedded local engine, {variable}='{json.dumps(LOCAL_EXAMPLE)}'; "
         f"for Azure ML, {variable}='{json.dumps(AZURE_EXAMPLE)}' (plus credentials, see the README; "
-        '"engine": "azureml_v2" runs the same on Azure ML SDK v2). '
+        '"engine": "azureml" runs the same on Azure ML SDK v1). '
         'A connection of type "Azure ML Parallel R" (azureml_parallel_r) created in the UI, whose form has these '
         "fields, or with `airflow connections add`, works the same way."
     )
@@ -78,17 +90,17 @@ class AzureMLParallelRunHook(BaseHook):
     There is no fall-back: a missing or unrecognised connection is an error that names both ways to
     configure it.
 
-    :param conn_id: the Airflow connection id.
+    :param azureml_parallel_r_conn_id: the Airflow connection id.
     """
 
-    conn_name_attr = "conn_id"
-    default_conn_name = "azureml_default"
+    conn_name_attr = "azureml_parallel_r_conn_id"
+    default_conn_name = "azureml_parallel_r_default"
     conn_type = CONNECTION_TYPE
     hook_name = "Azure ML Parallel R"
 
-    def __init__(self, conn_id: str = default_conn_name) -> None:
+    def __init__(self, azureml_parallel_r_conn_id: str = default_conn_name) -> None:
         super().__init__()
-        self.conn_id = conn_id
+        self.conn_id = azureml_parallel_r_conn_id
         self._backend: ParallelRunBackend | None = None
 
     @cached_property
@@ -129,12 +141,28 @@ class AzureMLParallelRunHook(BaseHook):
         """:meth:`get_conn` for triggers: the connection is read asynchronously, the engine built in a thread."""
         if self._backend is None:
             try:
-                connection = await self.aget_connection(self.conn_id)
+                connection = await self._aconnection()
             except AirflowNotFoundException as exc:
                 raise self._not_defined() from exc
             self.__dict__["extras"] = extras = self._settings_of(connection)
             self._backend = await asyncio.to_thread(self._build_backend, self._engine(extras), extras)
         return self._backend
+
+    async def _aconnection(self) -> Any:
+        """The connection, read asynchronously; inline in ``airflow dags test`` read the synchronous way.
+
+        Airflow 3.3.2 runs a deferred task's trigger inline in ``dag.test()`` with an in-process supervisor whose
+        comms have ``send`` but no ``asend`` (airflow/sdk/execution_time/supervisor.py,
+        ``InProcessSupervisorComms``), and the async lookup swallows the AttributeError as "not found", so a
+        connection kept in the metadata database looks undefined there. Only in that case the synchronous lookup,
+        which that supervisor serves, is used: inline, no other trigger shares the event loop.
+        """
+        try:
+            return await self.aget_connection(self.conn_id)
+        except AirflowNotFoundException:
+            if not inline_in_dag_test():
+                raise
+            return self.get_connection(self.conn_id)
 
     def _not_defined(self) -> ConnectionNotConfiguredError:
         variable = f"AIRFLOW_CONN_{self.conn_id.upper()}"
@@ -202,7 +230,7 @@ class AzureMLParallelRunHook(BaseHook):
         if missing:
             raise ConnectionNotConfiguredError(
                 f"Airflow connection {self.conn_id!r} selects the Azure ML engine but its extra lacks "
-                f"{', '.join(missing)}. {_configure_hint(self.conn_id)}"
+                f"{', '.join(FORM_FIELD_OF.get(key, key) for key in missing)}. {_configure_hint(self.conn_id)}"
             )
         connection = self.get_connection(self.conn_id)
         try:
@@ -243,6 +271,14 @@ class AzureMLParallelRunHook(BaseHook):
 
     def _sdk_missing(self, engine: str, error: ModuleNotFoundError) -> ConnectionNotConfiguredError:
         sdk, extra = SDK_EXTRAS[engine]
+        if engine == "azureml" and sys.version_info >= V1_PYTHON_LIMIT:
+            return ConnectionNotConfiguredError(
+                f"Airflow connection {self.conn_id!r} selects engine 'azureml' (Azure ML SDK v1), which cannot be "
+                f"installed on Python {sys.version_info[0]}.{sys.version_info[1]}: azureml-pipeline-steps needs "
+                "azureml-train-automl-client, whose every release requires Python < 3.12 (so the [v1] extra installs "
+                'nothing here). Use SDK v2 instead: set "engine": "azureml_v2" in the connection and pip install '
+                "'azureml-parallel-r[v2]' (same workspace, same fields), or run this Airflow on Python 3.11."
+            )
         return ConnectionNotConfiguredError(
             f"Airflow connection {self.conn_id!r} selects engine {engine!r}, which needs the {sdk}; it is not "
             f"installed here ({error.name} is missing): pip install 'azureml-parallel-r[{extra}]'"
@@ -300,10 +336,15 @@ class AzureMLParallelRunHook(BaseHook):
         return tuple(str(d) for d in dirs if d)
 
     def _connect_ml_client(self, extras: dict[str, Any], credential: Any) -> Any:
-        """The workspace's SDK v2 client (no network call until it is used)."""
+        """The workspace's SDK v2 client (no network call until it is used), in the connection's cloud. azure-ai-ml
+        records the cloud process-wide (``AZUREML_CURRENT_CLOUD``, set by ``MLClient``); the cloud is always passed,
+        so each client built here sets its own."""
         from azureml_parallel_r.backends.azure.v2_job import ml_client
+        from azureml_parallel_r.hooks.azureml_auth import cloud_environment
 
-        return ml_client(credential, extras["subscription_id"], extras["resource_group"], extras["workspace_name"])
+        _name, cloud, _authority = cloud_environment(extras)
+        return ml_client(credential, extras["subscription_id"], extras["resource_group"], extras["workspace_name"],
+                         cloud=cloud)  # fmt: skip
 
     def _connect_workspace(self, extras: dict[str, Any], auth: Any) -> Any:
         """Connect to the workspace with SDK v1 (a network call)."""

@@ -36,10 +36,10 @@ class RegisterFileDatasetOperator(BaseOperator):
     :param allowed_conf_keys: the trigger parameters the DAG declares; a DAG run whose conf has any other key
         fails here, naming it (Airflow passes a misspelt key through, and it would be ignored silently).
         ``None`` accepts any conf.
-    :param conn_id: the Airflow connection that selects the engine (templated).
+    :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine (templated).
     """
 
-    template_fields: Sequence[str] = ("path", "dataset_name", "if_empty", "conn_id")
+    template_fields: Sequence[str] = ("path", "dataset_name", "if_empty", "azureml_parallel_r_conn_id")
     ui_color = "#d9f0ff"
 
     def __init__(
@@ -49,7 +49,7 @@ class RegisterFileDatasetOperator(BaseOperator):
         dataset_name: str = "r-script-inputs",
         if_empty: str = "skip",
         allowed_conf_keys: Sequence[str] | None = None,
-        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        azureml_parallel_r_conn_id: str = AzureMLParallelRunHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,11 +57,11 @@ class RegisterFileDatasetOperator(BaseOperator):
         self.path = path
         self.dataset_name = dataset_name
         self.if_empty = if_empty
-        self.conn_id = conn_id
+        self.azureml_parallel_r_conn_id = azureml_parallel_r_conn_id
 
     @cached_property
     def hook(self) -> AzureMLParallelRunHook:
-        return AzureMLParallelRunHook(conn_id=self.conn_id)
+        return AzureMLParallelRunHook(azureml_parallel_r_conn_id=self.azureml_parallel_r_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         with not_retried():

@@ -63,7 +63,7 @@ class SubmitParallelRunOperator(BaseOperator):
     :param wait_for_completion: wait here until the run ends (else return after submitting).
     :param deferrable: wait in the triggerer instead of a worker slot (with ``wait_for_completion``).
     :param poll_interval: seconds between status reads while waiting.
-    :param conn_id: the Airflow connection that selects the engine.
+    :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine.
     """
 
     template_fields: Sequence[str] = (
@@ -84,7 +84,7 @@ class SubmitParallelRunOperator(BaseOperator):
         "append_row_file_name",
         "environment_variables",
         "experiment_name",
-        "conn_id",
+        "azureml_parallel_r_conn_id",
     )
     ui_color = "#0078d4"
     ui_fgcolor = "#ffffff"
@@ -113,7 +113,7 @@ class SubmitParallelRunOperator(BaseOperator):
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
-        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        azureml_parallel_r_conn_id: str = AzureMLParallelRunHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -137,13 +137,13 @@ class SubmitParallelRunOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
-        self.conn_id = conn_id
+        self.azureml_parallel_r_conn_id = azureml_parallel_r_conn_id
         self.run_id: str | None = None
         self._lineage: dict[str, Any] = {}
 
     @cached_property
     def hook(self) -> AzureMLParallelRunHook:
-        return AzureMLParallelRunHook(conn_id=self.conn_id)
+        return AzureMLParallelRunHook(azureml_parallel_r_conn_id=self.azureml_parallel_r_conn_id)
 
     def build_request(self, context: Context) -> RunRequest:
         """The run request from the (rendered) arguments; ``ValueError`` names a bad one."""
@@ -212,7 +212,7 @@ class SubmitParallelRunOperator(BaseOperator):
         if self.wait_for_completion:
             if self.deferrable:
                 self.defer(
-                    trigger=ParallelRunTrigger(ref.run_id, self.conn_id, self.poll_interval),
+                    trigger=ParallelRunTrigger(ref.run_id, self.azureml_parallel_r_conn_id, self.poll_interval),
                     method_name="execute_complete",
                     kwargs={"ref": ref.to_dict()},
                     timeout=timedelta(seconds=self.execution_timeout.total_seconds())

@@ -36,10 +36,12 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
     :param allowed_failures: how many input files may have no results (-1: any number; default 0: validation passes
         only when every file has results, whatever the run tolerated: pass the run's error_threshold to agree).
     :param allowed_failure_patterns: glob patterns of inputs that may always fail (not counted).
-    :param conn_id: the Airflow connection that selects the engine (templated).
+    :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine (templated).
     """
 
-    template_fields: Sequence[str] = ("run", "dataset", "allowed_failures", "allowed_failure_patterns", "conn_id")
+    template_fields: Sequence[str] = (
+        "run", "dataset", "allowed_failures", "allowed_failure_patterns", "azureml_parallel_r_conn_id"
+    )  # fmt: skip
     ui_color = "#c8f7c5"
 
     def __init__(
@@ -49,7 +51,7 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         dataset: dict[str, Any] | str,
         allowed_failures: int = 0,
         allowed_failure_patterns: Sequence[str] = (),
-        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        azureml_parallel_r_conn_id: str = AzureMLParallelRunHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,12 +59,12 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         self.dataset = dataset
         self.allowed_failures = allowed_failures
         self.allowed_failure_patterns = allowed_failure_patterns
-        self.conn_id = conn_id
+        self.azureml_parallel_r_conn_id = azureml_parallel_r_conn_id
         self._lineage: dict[str, Any] = {}
 
     @cached_property
     def hook(self) -> AzureMLParallelRunHook:
-        return AzureMLParallelRunHook(conn_id=self.conn_id)
+        return AzureMLParallelRunHook(azureml_parallel_r_conn_id=self.azureml_parallel_r_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         with not_retried():

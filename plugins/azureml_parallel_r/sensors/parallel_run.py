@@ -26,33 +26,33 @@ class ParallelRunSensor(BaseSensorOperator):
     no worker slot; ``timeout`` applies in every mode.
 
     :param run_id: the pipeline run id (templated; typically the submit task's XCom).
-    :param conn_id: the Airflow connection that selects the engine (templated).
+    :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine (templated).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param cancel_on_kill: cancel the pipeline run when this task is killed while waiting, on a worker or (a
         user's action on the deferred task) in the triggerer.
     """
 
-    template_fields: Sequence[str] = ("run_id", "conn_id")
+    template_fields: Sequence[str] = ("run_id", "azureml_parallel_r_conn_id")
     ui_color = "#50e6ff"
 
     def __init__(
         self,
         *,
         run_id: str,
-        conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        azureml_parallel_r_conn_id: str = AzureMLParallelRunHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.run_id = run_id
-        self.conn_id = conn_id
+        self.azureml_parallel_r_conn_id = azureml_parallel_r_conn_id
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
 
     @cached_property
     def hook(self) -> AzureMLParallelRunHook:
-        return AzureMLParallelRunHook(conn_id=self.conn_id)
+        return AzureMLParallelRunHook(azureml_parallel_r_conn_id=self.azureml_parallel_r_conn_id)
 
     def poke(self, context: Context) -> bool:
         state = self.hook.get_conn().get_status(self.run_id)
@@ -67,7 +67,9 @@ class ParallelRunSensor(BaseSensorOperator):
             return
         if not self.poke(context):
             self.defer(
-                trigger=ParallelRunTrigger(self.run_id, self.conn_id, self.poke_interval, self.cancel_on_kill),
+                trigger=ParallelRunTrigger(
+                    self.run_id, self.azureml_parallel_r_conn_id, self.poke_interval, self.cancel_on_kill
+                ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout),
             )

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook, inline_in_dag_test
 from azureml_parallel_r.models import error_text
 
 
@@ -25,36 +25,41 @@ class ParallelRunTrigger(BaseTrigger):
     called when the trigger moves to another triggerer, restarts or times out, so those leave the run going.
 
     :param run_id: the pipeline run id.
-    :param conn_id: the Airflow connection that selects the engine.
+    :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine.
     :param poll_interval: seconds between status reads.
     :param cancel_on_kill: cancel the pipeline run when a user stops the deferred task.
     """
 
-    def __init__(self, run_id: str, conn_id: str, poll_interval: float = 30.0, cancel_on_kill: bool = True) -> None:
+    def __init__(
+        self, run_id: str, azureml_parallel_r_conn_id: str, poll_interval: float = 30.0, cancel_on_kill: bool = True
+    ) -> None:
         super().__init__()
         self.run_id = run_id
-        self.conn_id = conn_id
+        self.azureml_parallel_r_conn_id = azureml_parallel_r_conn_id
         self.poll_interval = poll_interval
         self.cancel_on_kill = cancel_on_kill
+
+    def _hook(self) -> AzureMLParallelRunHook:
+        return AzureMLParallelRunHook(azureml_parallel_r_conn_id=self.azureml_parallel_r_conn_id)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"run_id": self.run_id, "conn_id": self.conn_id, "poll_interval": self.poll_interval,
-             "cancel_on_kill": self.cancel_on_kill},
+            {"run_id": self.run_id, "azureml_parallel_r_conn_id": self.azureml_parallel_r_conn_id,
+             "poll_interval": self.poll_interval, "cancel_on_kill": self.cancel_on_kill},
         )  # fmt: skip
 
     async def on_kill(self) -> None:
         """A user stopped the deferred task: cancel the pipeline run it waits for."""
         if not self.cancel_on_kill:
             return
-        backend = await AzureMLParallelRunHook(conn_id=self.conn_id).aget_conn()
+        backend = await self._hook().aget_conn()
         state = await asyncio.to_thread(backend.cancel, self.run_id)
         self.log.info("Task stopped by a user: pipeline run %s canceled (now %s)", self.run_id, state.status)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            backend = await AzureMLParallelRunHook(conn_id=self.conn_id).aget_conn()
+            backend = await self._hook().aget_conn()
         except Exception as exc:
             yield TriggerEvent({"status": "error", "message": str(exc), "run_id": self.run_id})
             return
@@ -65,7 +70,7 @@ class ParallelRunTrigger(BaseTrigger):
         except asyncio.CancelledError:
             # `airflow dags test` runs this trigger inline; Ctrl-C there cancels it, and nothing else would
             # stop the run it started. A real triggerer cancels triggers that move or shut down: leave those.
-            if self.cancel_on_kill and _inline_in_dag_test():
+            if self.cancel_on_kill and inline_in_dag_test():
                 await asyncio.shield(asyncio.to_thread(backend.cancel, self.run_id))
                 self.log.info("Interrupted: pipeline run %s canceled", self.run_id)
             raise
@@ -90,11 +95,3 @@ class ParallelRunTrigger(BaseTrigger):
                 return
             self.log.info("Pipeline run %s is %s %s", self.run_id, state.status, state.counts or "")
             await asyncio.sleep(self.poll_interval)
-
-
-def _inline_in_dag_test() -> bool:
-    """True when the trigger runs inline in ``dag.test()`` / ``airflow dags test``: the task SDK then talks to
-    an in-process supervisor (airflow/sdk/execution_time/supervisor.py, ``run_trigger_in_process``)."""
-    from airflow.sdk.execution_time import task_runner
-
-    return type(getattr(task_runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from azureml_parallel_r.backends.base import ParallelRunBackend
-from azureml_parallel_r.example_dags.samples import make_sample_inputs, write_png
+from azureml_parallel_r.examples.samples import make_sample_inputs, write_png
 from azureml_parallel_r.models import DatasetRef, RunRequest
 from azureml_parallel_r.run_settings import ParallelRunSettings
 from tests.waiting import wait_for_end

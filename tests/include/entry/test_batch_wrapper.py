@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import batch_wrapper
-from azureml_parallel_r.example_dags.samples import make_sample_inputs, write_png
+from azureml_parallel_r.examples.samples import make_sample_inputs, write_png
 from r_session import RSetupError
 from tests.conftest import EXAMPLE_R_SCRIPT
 from tests.include.entry.entry_script import RUNTIME_ARGS, rows_by_path

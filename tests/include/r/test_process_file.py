@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.example_dags.samples import write_png
+from azureml_parallel_r.examples.samples import write_png
 from tests.conftest import EXAMPLE_R_SCRIPT
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 import pytest
 
-from azureml_parallel_r.example_dags.deployment import env_date, env_flag
+from azureml_parallel_r.examples.deployment import env_date, env_flag
 
 
 def test_env_date_reads_an_iso_date_or_date_time_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:

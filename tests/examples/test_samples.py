@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from azureml_parallel_r.example_dags.samples import (
+from azureml_parallel_r.examples.samples import (
     R_SAMPLE_NAMES,
     R_WRITE_SAMPLES,
     make_sample_inputs,
@@ -44,6 +44,13 @@ def test_sample_mix(tmp_path: Path) -> None:
         "camera-b/img_0001.png", "gray scan.png", "tables/photo.jpg", "tables/table.rds", "tables/tables.RData",
     ]  # fmt: skip
     assert (tmp_path / "tables" / "photo.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("images", [0, 1])
+def test_fewer_images_than_cameras_still_make_the_corrupt_file(tmp_path: Path, images: int) -> None:
+    paths = make_sample_inputs(str(tmp_path), images=images)
+    assert (tmp_path / "camera-b" / "broken.png").is_file() and len(paths) == images + 5
 
 
 @pytest.mark.integration

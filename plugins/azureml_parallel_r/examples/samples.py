@@ -85,6 +85,7 @@ def make_sample_inputs(folder: str, *, images: int = 24, corrupt: bool = True, r
     paths.extend(write_r_samples(os.path.join(folder, "tables"), rscript))
     if corrupt:
         bad = os.path.join(folder, "camera-b", "broken.png")
+        os.makedirs(os.path.dirname(bad), exist_ok=True)  # with fewer than 2 images camera-b has no PNG yet
         with open(bad, "wb") as handle:
             handle.write(b"this is not a PNG file\n")
         paths.append(bad)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m azureml_parallel_r.example_dags.samples", description=make_sample_inputs.__doc__
+        prog="python -m azureml_parallel_r.examples.samples", description=make_sample_inputs.__doc__
     )
     parser.add_argument("folder", help="where to write the sample inputs")
     parser.add_argument("--images", type=int, default=24, help="how many PNGs (default 24)")
