@@ -13,32 +13,42 @@ ALL = frozenset({NOT_STARTED, RUNNING, FINISHED, FAILED, CANCELED})
 TERMINAL = frozenset({FINISHED, FAILED, CANCELED})
 UNSUCCESSFUL = frozenset({FAILED, CANCELED})
 
-# PipelineRun (and step run) statuses of SDK v1, and the v2 job statuses (azure-ai-ml's JobStatus) -> the five
-# above. azure-ai-ml ends its own wait on Completed, Failed, Canceled, NotResponding and Paused
-# (RunHistoryConstants.TERMINAL_STATUSES, azure/ai/ml/operations/_run_history_constants.py): a paused job does not
-# go on by itself, so it is an unsuccessful end here too; CancelRequested is still running (the job has not
-# stopped yet) and Unknown is read as running.
-AZURE_STATUSES = {
-    "NotStarted": NOT_STARTED,
-    "Queued": NOT_STARTED,
-    "Preparing": NOT_STARTED,
-    "Provisioning": NOT_STARTED,
-    "Starting": NOT_STARTED,
-    "Running": RUNNING,
-    "Finalizing": RUNNING,
-    "CancelRequested": RUNNING,
-    "Finished": FINISHED,
-    "Completed": FINISHED,
-    "Failed": FAILED,
-    "NotResponding": FAILED,
-    "Canceled": CANCELED,
-    "Cancelled": CANCELED,
-    "Paused": FAILED,
-    "Unknown": RUNNING,
+SDK_V1 = "v1"
+SDK_V2 = "v2"
+
+# Both SDKs' status words end the same way when a run is done ...
+_DONE = {"Finished": FINISHED, "Completed": FINISHED, "Failed": FAILED, "Canceled": CANCELED, "Cancelled": CANCELED}
+_NOT_STARTED = {name: NOT_STARTED for name in ("NotStarted", "Queued", "Preparing", "Provisioning", "Starting")}
+# ... but not on the statuses in between, so each SDK's are mapped by its own source.
+#
+# SDK v1 (azureml-core, azureml/_restclient/constants.py, RunStatus): get_running_statuses() counts NotResponding,
+# Pausing, Paused and Unapproved as running and get_post_processing_statuses() CancelRequested and Finalizing, so
+# Run.wait_for_completion goes on waiting through them: a v1 run that does not respond for a while may recover.
+V1_STATUSES = {
+    **_NOT_STARTED,
+    **{name: RUNNING for name in ("Running", "Unapproved", "NotResponding", "Pausing", "Paused")},
+    **{name: RUNNING for name in ("CancelRequested", "Finalizing")},
+    **_DONE,
 }
+# SDK v2 (azure-ai-ml, azure/ai/ml/operations/_run_history_constants.py, RunHistoryConstants): its own wait ends
+# on TERMINAL_STATUSES, which include NotResponding and Paused (a paused job does not go on by itself), so those
+# are an unsuccessful end; CancelRequested and Finalizing are POST_PROCESSING_STATUSES (still running), and
+# Unknown (a JobStatus member) is read as running.
+V2_STATUSES = {
+    **_NOT_STARTED,
+    **{name: RUNNING for name in ("Running", "CancelRequested", "Finalizing", "Unknown")},
+    **{name: FAILED for name in ("NotResponding", "Paused")},
+    **_DONE,
+}
+SDK_STATUSES = {SDK_V1: V1_STATUSES, SDK_V2: V2_STATUSES}
 
 
-def from_azure(azure_status: str) -> str:
-    """One of :data:`ALL` for an Azure ML status (a v1 run's or a v2 job's); one this map does not know is
-    Running, so a wait goes on rather than ending on a status nobody has seen."""
-    return AZURE_STATUSES.get(azure_status, RUNNING)
+def from_azure(azure_status: str, sdk: str) -> str:
+    """One of :data:`ALL` for an Azure ML status, read the way the SDK that reported it reads it (a v1 run's or a
+    v2 job's); one the SDK's map does not know is Running, so a wait goes on rather than ending on a status nobody
+    has seen.
+
+    :param azure_status: the status the service reported.
+    :param sdk: :data:`SDK_V1` or :data:`SDK_V2`.
+    """
+    return SDK_STATUSES[sdk].get(azure_status, RUNNING)

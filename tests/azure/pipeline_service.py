@@ -82,8 +82,24 @@ class FakePipelineService(DryRunServiceCaller):
 
     def _set_status(self, run_id: str, status: str) -> None:
         entity = self._pipeline_run_entities[run_id]
-        entity.status = PipelineRunStatus(status_code=STATUS_CODES[status])
+        # the service's codes for the five statuses the SDK converts, the status's own name for any other: "The
+        # backend is switching from returning an int status code to a string status code", and the SDK returns a
+        # code it does not convert as it is (_AevaPipelineRunProvider.get_status, pipeline/core/_aeva_provider.py)
+        entity.status = PipelineRunStatus(status_code=STATUS_CODES.get(status, status))
         self.workspace.set_run_status(run_id, status)
+
+    def report_status(self, run_id: str, status: str) -> None:
+        """The service reports another status for a pipeline run, one of run history's (RunStatus.list(),
+        azureml/_restclient/constants.py), e.g. NotResponding while its nodes do not answer.
+
+        :param run_id: the pipeline run.
+        :param status: the status it reports now.
+        """
+        from azureml._restclient.constants import RunStatus
+
+        if status not in RunStatus.list():
+            raise ValueError(f"{status!r} is no run status of azureml-core's RunStatus")
+        self._set_status(run_id, status)
 
     def _execute(self, pipeline_run_id: str, experiment: str, graph: Any, cancel: threading.Event) -> None:
         self._set_status(pipeline_run_id, "Running")

@@ -9,13 +9,13 @@ from azureml_parallel_r.models import DatasetRef, RunRequest
 
 
 def test_a_status_is_mapped_and_the_services_own_word_kept() -> None:
-    running = azure_state("job-1", "Preparing")
+    running = azure_state("job-1", "Preparing", "v2")
     assert (running.status, running.message, running.started_at) == ("NotStarted", "NotStarted (Azure ML: Preparing)",
                                                                      None)  # fmt: skip
-    done = azure_state("job-1", "Completed", started="2026-11-24T10:00:00.5Z",
+    done = azure_state("job-1", "Completed", "v2", started="2026-11-24T10:00:00.5Z",
                        ended=datetime(2026, 11, 24, 10, 1, tzinfo=UTC))  # fmt: skip
     assert done.status == "Finished" and done.ended_at - done.started_at == 59.5
-    assert azure_state("run-1", "Finished").message == "Finished"
+    assert azure_state("run-1", "Finished", "v1").message == "Finished"
 
 
 def test_a_run_is_tagged_with_its_key_its_dataset_and_where_its_outputs_are() -> None:

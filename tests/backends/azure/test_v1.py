@@ -222,6 +222,23 @@ def test_cancel_stops_the_running_step(fake_azure, backend, dataset, write_r_scr
     assert wait_for_end(backend, ref.run_id).status == status.CANCELED
 
 
+def test_a_run_that_does_not_respond_for_a_while_is_still_waited_for(fake_azure, backend, dataset, write_r_script):
+    """azureml-core keeps waiting through NotResponding and Paused (RunStatus.get_running_statuses): so does the
+    v1 engine, where the v2 engine ends on them as azure-ai-ml does."""
+    script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n", "hang.r")
+    ref = backend.submit(dataclasses.replace(_request(dataset), r_script=str(script)))
+    deadline = time.monotonic() + 120
+    while not fake_azure.runner.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    for azure_status in ("NotResponding", "Paused"):
+        fake_azure.pipelines.report_status(ref.run_id, azure_status)
+        state = backend.get_status(ref.run_id)
+        assert (state.status, state.message) == (status.RUNNING, f"Running (Azure ML: {azure_status})")
+    backend.cancel(ref.run_id)
+    assert wait_for_end(backend, ref.run_id).status == status.CANCELED
+
+
 def test_throttled_and_unavailable_status_reads_are_retried(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
     wait_for_end(backend, ref.run_id)

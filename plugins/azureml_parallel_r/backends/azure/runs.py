@@ -17,17 +17,19 @@ RUN_KEY_TAGS = ("dag_id", "dag_run_id", "task_id", "dataset", "attempt", "submis
 JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
 
 
-def azure_state(run_id: str, azure_status: str, *, started: datetime | str | None = None,
+def azure_state(run_id: str, azure_status: str, sdk: str, *, started: datetime | str | None = None,
                 ended: datetime | str | None = None) -> RunState:  # fmt: skip
-    """The backend's state of an Azure ML run or job: its status mapped (:func:`azureml_parallel_r.status.from_azure`),
-    the service's own word kept in the message when it differs, and its start and end when known.
+    """The backend's state of an Azure ML run or job: its status mapped as its SDK reads it
+    (:func:`azureml_parallel_r.status.from_azure`), the service's own word kept in the message when it differs, and its
+    start and end when known.
 
     :param run_id: the run's or job's id.
     :param azure_status: the status the service reported.
+    :param sdk: which SDK reported it (``"v1"`` or ``"v2"``).
     :param started: when it started (a datetime, or an ISO time such as ``2026-11-24T10:00:00.123Z``).
     :param ended: when it ended.
     """
-    state = run_status.from_azure(azure_status)
+    state = run_status.from_azure(azure_status, sdk)
     message = azure_status if state == azure_status else f"{state} (Azure ML: {azure_status})"
     return RunState(run_id=run_id, status=state, message=message, started_at=_epoch(started), ended_at=_epoch(ended))
 

@@ -289,7 +289,7 @@ class AzureMLBackend(ParallelRunBackend):
 
     def _state_of(self, run: Any) -> str:
         """A run's status, as one of :data:`azureml_parallel_r.status.ALL`."""
-        return run_status.from_azure(self._retry(run.get_status, f"reading the status of {run.id}"))
+        return run_status.from_azure(self._retry(run.get_status, f"reading the status of {run.id}"), run_status.SDK_V1)
 
     def _ref(self, run: Any, *, reattached: bool = False) -> RunRef:
         return RunRef(run.id, run.get_portal_url(), _output_path(run), self.engine, reattached=reattached)
@@ -304,10 +304,11 @@ class AzureMLBackend(ParallelRunBackend):
 
     def _run_state(self, run: Any) -> RunState:
         azure_status = self._retry(run.get_status, f"reading the status of {run.id}")
-        if run_status.from_azure(azure_status) not in run_status.TERMINAL:
-            return azure_state(run.id, azure_status)
+        if run_status.from_azure(azure_status, run_status.SDK_V1) not in run_status.TERMINAL:
+            return azure_state(run.id, azure_status, run_status.SDK_V1)
         details = self._retry(run.get_details, f"reading the details of {run.id}")  # its times, for throughput
-        return azure_state(run.id, azure_status, started=details.get("startTimeUtc"), ended=details.get("endTimeUtc"))
+        return azure_state(run.id, azure_status, run_status.SDK_V1, started=details.get("startTimeUtc"),
+                           ended=details.get("endTimeUtc"))  # fmt: skip
 
     def cancel(self, run_id: str) -> RunState:
         run = self._pipeline_run(run_id)

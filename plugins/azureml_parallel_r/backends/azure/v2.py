@@ -19,7 +19,7 @@ point is checked by ``tests/backends/azure/test_v2.py`` on azure-ai-ml's own HTT
 - Data assets are versioned and a version's tags are its own (unlike a v1 FileDataset's), so registering a folder
   again reuses any version registered for the same path, date and files, not only the latest.
 - Statuses are azure-ai-ml's JobStatus values, mapped with the v1 statuses in
-  :data:`azureml_parallel_r.status.AZURE_STATUSES`; cancel is ``jobs.begin_cancel`` to the end of its ARM
+  :data:`azureml_parallel_r.status.V2_STATUSES`; cancel is ``jobs.begin_cancel`` to the end of its ARM
   long-running operation.
 - The job's logs are its step job's files: the children of the pipeline job (``jobs.list(parent_job_name=...)``),
   each with the default artifact store azure-ai-ml itself falls back to, ``ExperimentRun/dcid.<job name>/`` on
@@ -356,6 +356,7 @@ class AzureMLV2Backend(ParallelRunBackend):
         return azure_state(
             state.run_id,
             str(getattr(job.status, "value", job.status)),
+            run_status.SDK_V2,
             started=getattr(run, "start_time_utc", None),
             ended=getattr(run, "end_time_utc", None),
         )

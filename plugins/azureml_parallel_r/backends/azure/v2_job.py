@@ -50,6 +50,7 @@ from azureml_parallel_r.backends.azure.runs import azure_state
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.models import RunRequest, RunState
 from azureml_parallel_r.run_settings import INPUT_NAME
+from azureml_parallel_r.status import SDK_V2
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -197,11 +198,11 @@ def find_job(client: MLClient, name: str, *, backoff: float = 2.0) -> Job | None
 
 
 def job_state(job: Job) -> RunState:
-    """The backend's state of a v2 job (its status mapped as the v1 engine maps a pipeline run's).
+    """The backend's state of a v2 job (its status mapped as azure-ai-ml reads it).
 
     :param job: the job read from the workspace.
     """
-    return azure_state(str(job.name), str(getattr(job.status, "value", job.status) or "NotStarted"))
+    return azure_state(str(job.name), str(getattr(job.status, "value", job.status) or "NotStarted"), SDK_V2)
 
 
 def cancel_job(client: MLClient, name: str, *, backoff: float = 2.0) -> None:
