@@ -327,3 +327,29 @@ def test_an_environment_that_is_not_registered_fails_the_submission_clearly(fake
 def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
                                                                               tmp_path) -> None:  # fmt: skip
     check_a_late_file_is_noted_not_counted(fake_azure, backend, dataset, _request(dataset), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [("azureml://datastores/workspaceartifactstore/paths/ExperimentRun/dcid.step-1/",
+      ("workspaceartifactstore", "ExperimentRun/dcid.step-1")),
+     ("azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/logstore/paths/jobs/step-1",
+      ("logstore", "jobs/step-1")),
+     (None, ("workspaceartifactstore", "ExperimentRun/dcid.step-1")),
+     ("https://account.blob.core.windows.net/c/x", ("workspaceartifactstore", "ExperimentRun/dcid.step-1"))],
+)  # fmt: skip
+def test_a_step_jobs_logs_are_found_as_azure_ai_ml_finds_them(path: str | None, location: tuple[str, str]) -> None:
+    """job.outputs["default"] first, ExperimentRun/dcid.<job> on workspaceartifactstore only when the job reports
+    no default output (or one in a form that is not a datastore URI): JobOperations._get_named_output_uri."""
+    from azure.ai.ml import Output
+    from azure.ai.ml.entities import CommandJob
+
+    from azureml_parallel_r.backends.azure.v2 import default_output_location
+
+    job = CommandJob(name="step-1", command="echo", environment="azureml:env:1")
+    if path:
+        job.outputs = {"default": Output(type="uri_folder", path=path)}
+    assert default_output_location(job) == location
+    reported_none = CommandJob(name="step-1", command="echo", environment="azureml:env:1")
+    reported_none.outputs = {"default": None}
+    assert default_output_location(reported_none) == ("workspaceartifactstore", "ExperimentRun/dcid.step-1")

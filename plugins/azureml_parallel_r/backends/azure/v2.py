@@ -18,16 +18,17 @@ point is checked by ``tests/backends/azure/test_v2.py`` on azure-ai-ml's own HTT
   It and the rows file's name are recorded in the job's tags, which a v2 PUT sets with the job (no second call).
 - Data assets are versioned and a version's tags are its own (unlike a v1 FileDataset's), so registering a folder
   again reuses any version registered for the same path, date and files, not only the latest.
-- Statuses are azure-ai-ml's JobStatus values, mapped with the v1 statuses in
-  :data:`azureml_parallel_r.status.V2_STATUSES`; cancel is ``jobs.begin_cancel`` to the end of its ARM
+- Statuses are azure-ai-ml's JobStatus values, mapped as azure-ai-ml's own wait reads them
+  (:data:`azureml_parallel_r.status.V2_STATUSES`); cancel is ``jobs.begin_cancel`` to the end of its ARM
   long-running operation.
 - The job's logs are its step job's files: the children of the pipeline job (``jobs.list(parent_job_name=...)``),
-  each with the default artifact store azure-ai-ml itself falls back to, ``ExperimentRun/dcid.<job name>/`` on
-  ``workspaceartifactstore`` (``JobOperations._get_named_output_uri``), read by prefix with azure-storage-blob. A
-  step that failed before the runtime started (its input could not be mounted, say) has no runtime logs; the
-  error run history records for it is read instead (``step_error.txt``), as are the pipeline job's start and end
-  times: through azure-ai-ml's run-history client (``JobOperations._runs_operations``, what ``jobs.download`` and
-  ``jobs.list`` use; the public Job entity carries neither).
+  each in its ``default`` output as azure-ai-ml finds it (:func:`default_output_location`: the job's reported
+  output first, ``ExperimentRun/dcid.<job name>/`` on ``workspaceartifactstore`` when there is none), read by
+  prefix with azure-storage-blob. A step that failed before the runtime started (its input could not be mounted,
+  say) has no runtime logs; the error run history records for it is read instead (``step_error.txt``), as are the
+  pipeline job's start and end times: through azure-ai-ml's run-history client
+  (``JobOperations._runs_operations``, what ``jobs.download`` and ``jobs.list`` use; the public Job entity carries
+  neither).
 - ``MLClient`` is made with azure-core's retries off (``retry_total=0``): :func:`~.errors.with_retries` is
   the one retry layer, as for v1.
 
@@ -37,6 +38,7 @@ azure-ai-ml and azure-storage-blob are imported lazily, inside these functions: 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -84,6 +86,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 ARTIFACT_STORE = "workspaceartifactstore"
+DEFAULT_OUTPUT = "default"  # azure-ai-ml's DEFAULT_ARTIFACT_STORE_OUTPUT_NAME: a job's artifact store output
 NAMES_TRIED = 100  # <name>, <name>-2, ... : a run key whose jobs failed this many times is a bug elsewhere
 
 
@@ -393,10 +396,11 @@ class AzureMLV2Backend(ParallelRunBackend):
                                 "message", None)  # fmt: skip
                 if error:
                     logs["step_error.txt"] = f"step job {step.name} ({step.display_name}): {error}"
-            prefix = f"ExperimentRun/dcid.{step.name}"
-            for name in artifacts.names(prefix):
+            datastore, prefix = default_output_location(step)
+            store = artifacts if datastore == ARTIFACT_STORE else self.blobs(datastore)
+            for name in store.names(prefix):
                 key = job_log_name(name)
-                text = artifacts.read_text(f"{prefix}/{name}") if key else None
+                text = store.read_text(f"{prefix}/{name}") if key else None
                 if key and text is not None:
                     logs[key] = text[-LOG_TAIL_CHARS:]
         return logs
@@ -407,3 +411,24 @@ class AzureMLV2Backend(ParallelRunBackend):
             raise JobNotFoundError(f"job {run_id} records no output folder (not submitted by this backend?)")
         self.blobs().write(f"{output_path}/{name}", content)
         return datastore_uri(self.datastore().name, f"{output_path}/{name}")
+
+
+def default_output_location(job: Any) -> tuple[str, str]:
+    """Where a job's logs are: the datastore and folder of its ``default`` output (the artifact store), read as
+    azure-ai-ml reads it, from ``job.outputs["default"]`` first and, when the job reports none,
+    ``ExperimentRun/dcid.<job name>`` on ``workspaceartifactstore`` (``JobOperations._get_named_output_uri``,
+    azure/ai/ml/operations/_job_operations.py). A path is read in the documented datastore URI form,
+    ``azureml://datastores/<datastore>/paths/<path>`` (also after a workspace's ``azureml://subscriptions/...``
+    prefix); a path in any other form is not guessed at: the fallback is used.
+
+    :param job: a job read from the workspace (a step job of the pipeline job).
+    """
+    try:
+        output = job.outputs[DEFAULT_OUTPUT]
+        path = getattr(output, "path", None) if output is not None else None
+    except (AttributeError, KeyError, TypeError):
+        path = None
+    found = re.fullmatch(r"azureml://(?:.+/)?datastores/([^/]+)/paths/(.+?)/*", str(path or ""))
+    if found:
+        return found[1], found[2]
+    return ARTIFACT_STORE, f"ExperimentRun/dcid.{job.name}"
