@@ -12,8 +12,10 @@ What it reproduces, and from where:
   settings"): ``resources.instance_count`` nodes, ``max_concurrency_per_instance`` processes per node (unset: one
   per core on a CPU compute), ``mini_batch_size`` files per ``run()``, ``mini_batch_error_threshold`` failed
   mini-batches tolerated, ``retry_settings.timeout`` per ``run()``, ``retry_settings.max_retries`` *retries* of a
-  failed mini-batch (so ``max_retries + 1`` tries), ``error_threshold`` failed items; the program arguments
-  ``--error_threshold`` and ``--allowed_failed_percent`` are read by the runtime. ``task.append_row_to`` names the
+  failed mini-batch (so ``max_retries + 1`` tries); the failed items tolerated are the program arguments
+  ``--error_threshold`` (default -1) and ``--allowed_failed_percent``, which the documentation defines only as
+  program arguments: a node's ``error_threshold`` attribute is not read, since no source says what the service
+  does with it. ``task.append_row_to`` names the
   output the rows go to (unset: summary_only).
 - Arguments: ``task.program_arguments`` with ``${{inputs.<name>}}`` and ``${{outputs.<name>}}`` replaced by the
   mount paths and split into words; they reach the entry script, which reads its own with
@@ -158,7 +160,7 @@ class JobRunner:
             mini_batch_size=int(spec.get("mini_batch_size") or 10),
             node_count=int((spec.get("resources") or {}).get("instance_count") or 1),
             process_count_per_node=int(spec.get("max_concurrency_per_instance") or self.processes_per_node),
-            error_threshold=int(flags.get("--error_threshold", spec.get("error_threshold", -1))),
+            error_threshold=int(flags.get("--error_threshold", -1)),
             allowed_failed_count=int(spec.get("mini_batch_error_threshold", -1)),
             allowed_failed_percent=float(percent) if percent is not None else None,
             run_invocation_timeout=float(retry.get("timeout") or 60),

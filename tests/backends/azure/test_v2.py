@@ -132,7 +132,8 @@ def test_what_azure_ai_ml_sends_for_the_parallel_job(fake_azure, backend, datase
     assert task["entry_script"] == "entry/batch_wrapper.py" and task["append_row_to"] == "${{outputs.rows}}"
     assert task["program_arguments"] == (
         "--r-script r/process_file.r --r-mode worker --file-timeout 300 --input-root ${{inputs.input_files}} "
-        "--r-arg=--thumbnail-size --r-arg=8 --output-dir ${{outputs.results}} --allowed_failed_percent 10"
+        "--r-arg=--thumbnail-size --r-arg=8 --output-dir ${{outputs.results}} --error_threshold 5 "
+        "--allowed_failed_percent 10"
     )
     # the code asset holds exactly the shipped files; the environment is built from the compute image's Dockerfile
     code = fake_azure.ml.codes[task["code"].split("/workspaces/ws-parallel-r/", 1)[1]]["properties"]["codeUri"]
@@ -183,6 +184,16 @@ def test_a_job_runs_and_its_results_are_read_from_storage(fake_azure, backend, d
     location = backend.write_output_file(ref.run_id, "validation.json", b"{}")
     assert location == f"azureml://datastores/workspaceblobstore/paths/{ref.output_path}/validation.json"
     assert fake_azure.read_blob(f"{ref.output_path}/validation.json") == b"{}"
+
+
+def test_the_runtime_applies_the_failed_item_threshold_the_program_arguments_give(fake_azure, backend,
+                                                                                   dataset) -> None:  # fmt: skip
+    """The documented --error_threshold reaches the runtime: with 0 the sample's one corrupt file fails the job."""
+    ref = backend.submit(_request(dataset, error_threshold=0))
+    assert wait_for_end(backend, ref.run_id).status == status.FAILED
+    (step,) = fake_azure.jobs.started
+    assert step["settings"]["error_threshold"] == 0
+    assert "error_threshold" in backend.fetch_results(ref.run_id).logs["job_error.txt"]
 
 
 def test_a_put_that_succeeded_but_whose_answer_was_lost_is_found_by_name_not_sent_again(fake_azure, backend,

@@ -52,6 +52,8 @@ def test_the_parallel_node_carries_the_v1_settings_mapped_to_v2() -> None:
     assert node["max_concurrency_per_instance"] == 3
     assert node["mini_batch_size"] == 25
     assert node["error_threshold"] == 7 and node["mini_batch_error_threshold"] == 4
+    # the failed-item threshold as the documentation defines it: a program argument the runtime reads
+    assert "--error_threshold 7" in node["task"]["program_arguments"]
     # run_max_try counts tries, max_retries counts retries after the first; timeout derived as 25 x 60 + 60
     assert node["retry_settings"] == {"timeout": 1560, "max_retries": 2}
     assert node["environment_variables"] == {"A": "1"}
@@ -67,7 +69,7 @@ def test_the_task_runs_the_unchanged_entry_script_with_explicit_roots() -> None:
     assert task["append_row_to"] == "${{outputs.rows}}"
     assert task["program_arguments"] == (
         "--r-script r/process_file.r --r-mode worker --file-timeout 300 --input-root ${{inputs.input_files}} "
-        "--r-arg=--thumbnail-size --r-arg=64 --output-dir ${{outputs.results}}"
+        "--r-arg=--thumbnail-size --r-arg=64 --output-dir ${{outputs.results}} --error_threshold -1"
     )
 
 

@@ -20,7 +20,8 @@ mini_batch_size                ``mini_batch_size`` (a string in the SDK, a numbe
 run_invocation_timeout         ``retry_settings.timeout`` (the derived value when not given)
 run_max_try (tries)            ``retry_settings.max_retries`` = run_max_try - 1: "number of retries
                                when the mini-batch fails or times out", default 2 (v1: 3 tries)
-error_threshold                ``error_threshold``
+error_threshold                ``--error_threshold`` in ``program_arguments`` (documented), and the
+                               node's ``error_threshold`` (azure-ai-ml's; its effect undocumented)
 allowed_failed_count           ``mini_batch_error_threshold`` (``None``/-1: -1)
 allowed_failed_percent         ``--allowed_failed_percent`` in ``program_arguments``
 output_action append_row       ``task.append_row_to`` = ``${{outputs.rows}}``, a ``uri_file`` output
@@ -83,6 +84,10 @@ def program_arguments(request: RunRequest) -> str:
     """
     args = request.entry_arguments(input_root=f"${{{{inputs.{INPUT_NAME}}}}}")
     args += ["--output-dir", f"${{{{outputs.{OUTPUT_NAME}}}}}"]
+    # the runtime's failed-item threshold is a program argument in Microsoft's documentation (the parallel job
+    # YAML reference and how-to-use-parallel-job-in-pipeline, "Consider automation settings"); the node attribute
+    # azure-ai-ml also has is sent too, but nothing documents what the service does with it
+    args += ["--error_threshold", str(request.settings.error_threshold)]
     if request.settings.allowed_failed_percent is not None:
         args += ["--allowed_failed_percent", f"{request.settings.allowed_failed_percent:g}"]
     unsafe = [arg for arg in args if not _PLAIN_ARGUMENT.match(arg.replace("${{", "").replace("}}", ""))]
