@@ -8,12 +8,14 @@ import dataclasses
 import json
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
 from azureml_parallel_r import status
 from azureml_parallel_r.backends.azure.v1 import AzureMLBackend, SubmissionError
+from azureml_parallel_r.backends.azure.v1_step import image_pip_packages
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.models import RunRequest
 from azureml_parallel_r.output_checks import validate_outputs
@@ -94,6 +96,14 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     assert runconfig["environmentVariables"] == {"R_MAX": "8"}
     dockerfile = runconfig["environment"]["docker"]["baseDockerfile"]
     assert "libfuse2" in dockerfile and 'python3 -c "import azureml.core, azureml.dataprep, fuse' in dockerfile
+    # what the image's pip installs is declared for the SDK (not built by the service: user-managed), so the SDK
+    # does not warn that the step "requires azureml-core" and "azureml-dataset-runtime[fuse]"
+    python = runconfig["environment"]["python"]
+    pip = next(d for d in python["condaDependencies"]["dependencies"] if isinstance(d, dict))["pip"]
+    assert python["userManagedDependencies"] is True
+    assert (
+        pip == ["azureml-core==1.61.0.post4", "azureml-dataset-runtime[fuse]==1.62.0"] == image_pip_packages(dockerfile)
+    )
     # the snapshot holds exactly the entry script, its helpers and the R code
     (snapshot,) = fake_azure.service.snapshots.values()
     assert sorted(snapshot["files"]) == SHIPPED
@@ -102,6 +112,13 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     assert json.loads(run["description"].split(" ", 1)[1])["run_key"] == KEY
     assert {run["tags"][f"airflow_{k}"] for k in KEY} == set(KEY.values())
     wait_for_end(backend, ref.run_id)
+
+
+def test_a_submission_of_the_shipped_image_raises_no_package_warnings(fake_azure, backend, dataset) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backend.submit(_request(dataset))
+    assert not [str(w.message) for w in caught if "ParallelRunStep requires" in str(w.message)]
 
 
 def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backend, dataset) -> None:

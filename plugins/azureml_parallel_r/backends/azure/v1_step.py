@@ -6,6 +6,7 @@ cancels it."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -69,12 +70,34 @@ def build_environment(settings: WorkspaceSettings, workspace: Workspace | None =
             f"getting environment {settings.environment_name}",
             backoff=settings.retry_backoff,
         )
+    from azureml.core.conda_dependencies import CondaDependencies
+
+    dockerfile = COMPUTE_DOCKERFILE.read_text(encoding="utf-8")
     environment = Environment("azureml-parallel-r")
     environment.docker.base_image = None
-    environment.docker.base_dockerfile = COMPUTE_DOCKERFILE.read_text(encoding="utf-8")
+    environment.docker.base_dockerfile = dockerfile
     environment.python.user_managed_dependencies = True
     environment.python.interpreter_path = "python3"
+    # What the image's pip installs, declared: the service installs nothing from it (user-managed dependencies), but
+    # the SDK reads it. An Environment's default list is azureml-defaults, which the image does not have; an empty
+    # one makes ParallelRunStep warn on every submission that it "requires azureml-core" and
+    # "azureml-dataset-runtime[fuse]" (_ParallelRunStepBase._check_required_pip_packages).
+    declared = environment.python.conda_dependencies or CondaDependencies()
+    for package in declared.pip_packages:
+        declared.remove_pip_package(package)
+    for package in image_pip_packages(dockerfile):
+        declared.add_pip_package(package)
+    environment.python.conda_dependencies = declared
     return environment
+
+
+def image_pip_packages(dockerfile: str) -> list[str]:
+    """The Azure ML packages the compute image's Dockerfile installs with pip, as pinned there (quoted
+    requirements such as ``"azureml-core==1.61.0.post4"``).
+
+    :param dockerfile: the Dockerfile's text.
+    """
+    return re.findall(r'"(azureml-[^"\s]+)"', dockerfile)
 
 
 def build_parallel_run_step(
