@@ -102,7 +102,16 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     pip = next(d for d in python["condaDependencies"]["dependencies"] if isinstance(d, dict))["pip"]
     assert python["userManagedDependencies"] is True
     assert (
-        pip == ["azureml-core==1.61.0.post4", "azureml-dataset-runtime[fuse]==1.62.0"] == image_pip_packages(dockerfile)
+        pip
+        == image_pip_packages(dockerfile)
+        == [
+            "azureml-core==1.61.0.post4",
+            "azureml-dataset-runtime[pandas,fuse]==1.62.0",
+            "azureml-telemetry==1.62.0",
+            "mltable==1.6.3",
+            "mlflow==3.17.2",
+            "setuptools<81",
+        ]
     )
     # the snapshot holds exactly the entry script, its helpers and the R code
     (snapshot,) = fake_azure.service.snapshots.values()

@@ -92,12 +92,15 @@ def build_environment(settings: WorkspaceSettings, workspace: Workspace | None =
 
 
 def image_pip_packages(dockerfile: str) -> list[str]:
-    """The Azure ML packages the compute image's Dockerfile installs with pip, as pinned there (quoted
-    requirements such as ``"azureml-core==1.61.0.post4"``).
+    """The packages the compute image's Dockerfile installs with pip, as pinned there: its quoted requirements
+    (``"azureml-core==1.61.0.post4"``) in the ``pip install`` instruction.
 
     :param dockerfile: the Dockerfile's text.
     """
-    return re.findall(r'"(azureml-[^"\s]+)"', dockerfile)
+    install = re.search(r"^RUN python3 -m pip install(?:[^\n]*\\\n)*[^\n]*", dockerfile, re.M)
+    if install is None:
+        raise ValueError("the compute image's Dockerfile has no 'RUN python3 -m pip install' instruction")
+    return re.findall(r'"([A-Za-z0-9][A-Za-z0-9._\-\[\],]*(?:[<>=!~]=?[^"\s]*)?)"', install.group(0))
 
 
 def build_parallel_run_step(
