@@ -19,7 +19,8 @@ extras=()
 if [ "$collected" -ne 0 ] && [ "$collected" -ne 5 ]; then  # 5: nothing selected; other failures: install it all
   extras=(--system --compose)
 else
-  grep -q '^tests/system/' <<<"$selected" && extras+=(--system)
+  # tests/system/azure_ml runs on a real Azure ML workspace (or is skipped): it needs no local Airflow services
+  grep '^tests/system/' <<<"$selected" | grep -qv '^tests/system/azure_ml/' && extras+=(--system)
   grep -q '^tests/test_containers.py' <<<"$selected" && extras+=(--compose)
 fi
 echo "[test] the selected tests need: base${extras[*]:+ ${extras[*]}}" >&2

@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.mark.parametrize(
     ("selection", "needs"),
     [(["-m", "not system"], "base --compose"), (["tests/engine"], "base"), (["tests/system"], "base --system"),
+     (["tests/system/azure_ml"], "base"),
      ([], "base --system --compose")],
 )  # fmt: skip
 def test_the_test_script_asks_setup_only_for_what_the_selection_needs(selection: list[str], needs: str) -> None:
