@@ -7,18 +7,24 @@
 #   - with --system, what the system test needs (apt): PostgreSQL, Chromium and its driver
 #   - with --compose, what the container checks need (apt): docker-compose (only to validate docker-compose.yaml;
 #     no Docker engine is needed)
+#   - with --r-packages SCRIPT, the R packages SCRIPT declares (an renv.lock or DESCRIPTION next to it): Debian's
+#     r-cran-* where they exist, else from a CRAN-like repository (R_REPO, default cloud.r-project.org) into R's
+#     first writable library (python -m azureml_parallel_r.r_install; R_LIBRARY sets another)
 # Run by scripts/demo.sh and scripts/test.sh (which asks for --system and --compose only when the tests it runs
 # need them); run it alone to just set up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SYSTEM=false
 COMPOSE=false
-for arg in "$@"; do
-  case "$arg" in
+R_SCRIPT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --system) SYSTEM=true ;;
     --compose) COMPOSE=true ;;
-    *) echo "usage: scripts/setup.sh [--system] [--compose]" >&2; exit 2 ;;
+    --r-packages) [ $# -ge 2 ] || { echo "--r-packages needs the R script" >&2; exit 2; }; R_SCRIPT=$2; shift ;;
+    *) echo "usage: scripts/setup.sh [--system] [--compose] [--r-packages R_SCRIPT]" >&2; exit 2 ;;
   esac
+  shift
 done
 
 R_PACKAGES=(r-base-core r-cran-png r-cran-jpeg r-cran-jsonlite)
@@ -116,3 +122,9 @@ say "syncing the locked Python dependencies (uv.lock) into .venv"
 # --compile-bytecode: every process (tasks, engine workers) then starts from .pyc files, even where
 # PYTHONDONTWRITEBYTECODE is set (importing airflow.sdk: ~2 s from source, a fraction of that compiled).
 UV_PYTHON_DOWNLOADS=never .venv/bin/uv sync --frozen --all-extras --quiet --compile-bytecode --python .venv/bin/python
+if [ -n "$R_SCRIPT" ]; then
+  install_args=("$R_SCRIPT")
+  [ -n "${R_REPO:-}" ] && install_args+=(--repo "$R_REPO")
+  [ -n "${R_LIBRARY:-}" ] && install_args+=(--library "$R_LIBRARY")
+  .venv/bin/python -m azureml_parallel_r.r_install "${install_args[@]}"
+fi

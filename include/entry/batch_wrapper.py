@@ -12,6 +12,10 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
                            0 = no limit). Keep ``mini_batch_size x`` typical time below run_invocation_timeout.
 ``--r-arg=VALUE``          one extra argument for the R script (repeat for several; ``=`` keeps values that
                            start with a dash)
+``--r-package=REQ``        an R package the script needs, ``name``, ``name==version`` or ``name>=version``
+                           (repeat for several), besides those of an ``renv.lock`` or ``DESCRIPTION`` next to the
+                           script (include/entry/r_packages.py); R checks them all, and the packages the script
+                           names, before any file runs
 ``--output-dir DIR``       where results go (default: ``AZUREML_BI_OUTPUT_PATH``)
 ``--input-root DIR``       the dataset's mount/download folder; outputs are filed under the input path
                            relative to it
@@ -64,6 +68,7 @@ if _HERE not in sys.path:  # the runtime puts the source directory, not this fol
 
 from journal import Journal  # noqa: E402
 from output_layout import OutputLayout, json_line, relative_input_path  # noqa: E402
+from r_packages import declared_packages  # noqa: E402
 from r_session import FileOutcome, RSession, RSetupError, find_rscript  # noqa: E402
 
 SOURCE_DIR = os.path.dirname(_HERE)
@@ -97,6 +102,7 @@ class EntryConfig:
     :param rscript: the Rscript executable.
     :param restart_every: restart R after this many files (None: only after a failure).
     :param invocation_timeout: the runtime's ``run_invocation_timeout`` in seconds (None: not given).
+    :param r_packages: the R packages declared for the script (:func:`r_packages.declared_packages`), as dicts.
     """
 
     r_script: str
@@ -108,6 +114,7 @@ class EntryConfig:
     rscript: str
     restart_every: int | None = None
     invocation_timeout: float | None = None
+    r_packages: tuple[dict[str, str | None], ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--r-mode", choices=R_MODES, default=R_MODES[0])
     parser.add_argument("--file-timeout", type=float, default=300.0)
     parser.add_argument("--r-arg", action="append", default=[], dest="r_args")
+    parser.add_argument("--r-package", action="append", default=[], dest="r_packages")
     parser.add_argument("--output-dir")
     parser.add_argument("--input-root")
     parser.add_argument("--input-name")
@@ -201,8 +209,9 @@ def parse_config(argv: list[str]) -> EntryConfig:
         raise ValueError(f"--r-restart-every must be >= 1 file, got {args.r_restart_every}")
     if args.file_timeout < 0:
         raise ValueError(f"--file-timeout must be >= 0 seconds, got {args.file_timeout:g}")
+    r_script = resolve_r_script(args.r_script)
     return EntryConfig(
-        r_script=resolve_r_script(args.r_script),
+        r_script=r_script,
         r_mode=args.r_mode,
         file_timeout=args.file_timeout or None,
         r_args=tuple(args.r_args),
@@ -211,6 +220,7 @@ def parse_config(argv: list[str]) -> EntryConfig:
         rscript=find_rscript(args.rscript),
         restart_every=args.r_restart_every,
         invocation_timeout=args.run_invocation_timeout if (args.run_invocation_timeout or 0) > 0 else None,
+        r_packages=tuple(package.to_dict() for package in declared_packages(r_script, args.r_packages)),
     )
 
 
@@ -246,6 +256,7 @@ class BatchProcessor:
             file_timeout=config.file_timeout,
             restart_every=config.restart_every,
             on_wait=self.journal.flush,
+            packages=list(config.r_packages),
         )
 
     def start(self) -> None:

@@ -119,6 +119,8 @@ class RSession:
         (so the file's output tail stays right).
     :param on_wait: called every ``EXIT_CHECK_SECONDS`` while R works on one file: the caller's chance to make
         what it has done so far durable before a long file (which a timeout may kill).
+    :param packages: the R packages declared for the script (``r_packages.RPackage.to_dict()``); R checks them and
+        the ones the script names before it runs the script, and refuses to start without them.
     """
 
     def __init__(
@@ -133,8 +135,10 @@ class RSession:
         restart_every: int | None = None,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         on_wait: Callable[[], None] | None = None,
+        packages: list[dict[str, str | None]] | None = None,
     ) -> None:
         self.r_script = os.path.abspath(r_script)
+        self.packages = list(packages or [])
         self.log_path = log_path
         self.log = RLog(log_path, max_log_bytes)
         self.rscript = rscript
@@ -191,7 +195,9 @@ class RSession:
         self._files_since_start = 0
         self._last_failed = False
         reply = None
-        if self._send({"cmd": "load", "script": self.r_script, "log": os.path.abspath(self.log_path)}):
+        log = os.path.abspath(self.log_path)
+        load = {"cmd": "load", "script": self.r_script, "log": log, "packages": self.packages}
+        if self._send(load):
             reply = self._receive(time.monotonic() + self.start_timeout)
         if reply is None or not reply.get("ok"):
             tail = self.log.tail(offset)

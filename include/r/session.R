@@ -8,7 +8,8 @@
 # the user's script prints (print, cat, message, warnings, even lines that look like protocol messages)
 # cannot corrupt it; stdout and stderr go to the session's log file. Each message is one line of JSON.
 #
-#   -> {"cmd": "load", "script": PATH, "log": LOG_PATH}
+#   -> {"cmd": "load", "script": PATH, "log": LOG_PATH, "packages": [{"name": ..., "version": ..., "minimum": ...,
+#       "source": ...}, ...]}  (declared packages, include/entry/r_packages.py; checked with the ones the script names)
 #   <- {"ok": true, "r_version": ...} | {"ok": false, "error": ...}
 #   -> {"cmd": "batch", "files": [{"input": PATH, "output_dir": DIR}, ...], "args": [...]}
 #      (R creates each DIR, whose parent exists, right before its file)
@@ -17,11 +18,100 @@
 #    | {"ok": false, "error": ..., "call": ..., "warnings": [...], "seconds": s, "log_end": n}
 #   -> {"cmd": "exit"} or end of file: the session quits
 #
+# Rscript --vanilla session.R --check-packages SCRIPT PACKAGES_JSON checks the packages alone (before a submission).
+#
 # A whole mini-batch travels in one request, so R never waits for Python between files. An R error in
 # process_file() is reported for that file and the loop goes on. A crash (segfault, quit()) or a hang is
 # detected by the Python side (the file in progress is the first one without an answer), which restarts
 # R for the remaining files. "log_end" is the size of the log after the file, so Python can cut
 # each failed file's own output out of the shared log.
+
+# The packages the script names itself, found in its parsed code without running it (calls inside its functions
+# too): library(x) and require(x) (a name, or a string; not with character.only = TRUE, whose argument is a
+# variable), requireNamespace("x") and loadNamespace("x"), x::f and x:::f.
+named_packages <- function(exprs) {
+  found <- character()
+  attach_calls <- c("library", "require")
+  namespace_calls <- c("requireNamespace", "loadNamespace")
+  is_empty <- function(x) identical(x, quote(expr = ))
+  walk <- function(e) {
+    if (is.call(e)) {
+      fun <- if (is.name(e[[1L]])) as.character(e[[1L]]) else ""
+      if (fun %in% c("::", ":::") && length(e) == 3L) {
+        found <<- c(found, as.character(e[[2L]]))
+      } else if (fun %in% c(attach_calls, namespace_calls) && length(e) >= 2L) {
+        args <- as.list(e)[-1L]
+        named <- names(args)
+        first <- if (!is.null(named) && "package" %in% named) args[["package"]] else args[[1L]]
+        literal <- isTRUE(tryCatch(eval(args[["character.only"]], baseenv()), error = function(err) FALSE))
+        if (is.character(first) && length(first) == 1L) {
+          found <<- c(found, first)
+        } else if (is.name(first) && fun %in% attach_calls && !literal) {
+          found <<- c(found, as.character(first))
+        }
+      }
+    }
+    if (is.call(e) || is.pairlist(e) || is.expression(e)) {
+      parts <- as.list(e)
+      for (i in seq_along(parts)) if (!is_empty(parts[[i]])) walk(parts[[i]])
+    }
+  }
+  for (i in seq_along(exprs)) walk(exprs[[i]])
+  unique(found[nzchar(found)])
+}
+
+# What keeps the script's packages from loading: each declared package (with the version renv.lock or "==" asks
+# for, or the minimum of a DESCRIPTION or ">="), then each package the script names that was not declared.
+package_problems <- function(named, declared) {
+  problems <- character()
+  version_of <- function(name) tryCatch(as.character(utils::packageVersion(name)), error = function(e) NA)
+  loads <- function(name) isTRUE(suppressWarnings(suppressMessages(requireNamespace(name, quietly = TRUE))))
+  for (package in declared) {
+    name <- package$name
+    want <- if (!is.null(package$version)) paste("==", package$version)
+            else if (!is.null(package$minimum)) paste(">=", package$minimum) else ""
+    label <- trimws(paste(name, want))
+    where <- if (!is.null(package$source) && nzchar(package$source)) package$source else "declared"
+    if (!loads(name)) {
+      problems <- c(problems, sprintf("%s (%s: not installed)", label, where))
+      next
+    }
+    have <- version_of(name)
+    off <- isTRUE(tryCatch(
+      (!is.null(package$version) && numeric_version(have) != numeric_version(package$version)) ||
+        (!is.null(package$minimum) && numeric_version(have) < numeric_version(package$minimum)),
+      error = function(e) TRUE))
+    if (off) problems <- c(problems, sprintf("%s (%s: %s installed)", label, where, have))
+  }
+  declared_names <- vapply(declared, function(p) p$name, "")
+  for (name in setdiff(named, declared_names)) {
+    if (!loads(name)) problems <- c(problems, sprintf("%s (named by the script, not declared: not installed)", name))
+  }
+  problems
+}
+
+
+packages_error <- function(problems) {
+  paste0(
+    "the R script needs R packages that do not load here (R library: ", paste(.libPaths(), collapse = ":"), "): ",
+    paste(problems, collapse = "; "), ". Declare every package the script uses next to it (renv.lock, or a ",
+    "DESCRIPTION's Imports) or in r_packages (the connection's extra or the operator's argument), and install them ",
+    "where the script runs (on this machine: scripts/setup.sh --r-packages SCRIPT)")
+}
+
+# Rscript --vanilla session.R --check-packages SCRIPT PACKAGES_JSON: the same check before a submission (see
+# azureml_parallel_r.r_scripts.check_packages); prints the error and exits with status 3 when a package is missing.
+check_packages_cli <- function(argv) {
+  if (!requireNamespace("jsonlite", quietly = TRUE)) stop("the R package 'jsonlite' is not installed")
+  parsed <- parse(argv[[1L]], keep.source = FALSE, encoding = "UTF-8")
+  declared <- jsonlite::fromJSON(argv[[2L]], simplifyVector = FALSE)
+  problems <- package_problems(named_packages(parsed), declared)
+  if (length(problems)) {
+    cat(packages_error(problems), "\n", sep = "")
+    quit(save = "no", status = 3L)
+  }
+  invisible(NULL)
+}
 
 run_session <- function() {
   argv <- commandArgs(trailingOnly = TRUE)
@@ -253,6 +343,8 @@ run_session <- function() {
       where <- strsplit(conditionMessage(parsed), "\n", fixed = TRUE)[[1L]][1L]
       return(list(ok = FALSE, error = paste0("R script does not parse: ", where)))
     }
+    problems <- package_problems(named_packages(parsed), req$packages)
+    if (length(problems)) return(list(ok = FALSE, error = packages_error(problems)))
     loaded <- tryCatch({
       for (expr in parsed) eval(expr, envir = user_env)
       NULL
@@ -284,4 +376,9 @@ run_session <- function() {
   invisible(NULL)
 }
 
-run_session()
+cli_args <- commandArgs(trailingOnly = TRUE)
+if (length(cli_args) == 3L && identical(cli_args[[1L]], "--check-packages")) {
+  check_packages_cli(cli_args[-1L])
+} else {
+  run_session()
+}

@@ -85,6 +85,11 @@ CONN_FIELDS: dict[str, Any] = {
         "A registered environment, name or name:version (empty: built from include/environment/Dockerfile).",
     ),
     "experiment_name": _text("Experiment (Azure ML)", "Where runs are recorded.", "r-parallel-batch"),
+    "r_packages": _text(
+        "R packages",
+        "R packages every R script needs, comma-separated: name, name==version or name>=version (besides an renv.lock "
+        "or DESCRIPTION next to the script).",
+    ),
     "r_script_dirs": _text(
         "More R script folders",
         "Absolute folders, separated by ':', that R scripts may come from besides the shipped include/r.",

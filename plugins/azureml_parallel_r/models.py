@@ -60,6 +60,8 @@ class RunRequest(_Plain):
         submission attempt and token): a run is reattached to only with the same key.
     :param r_script: the R script, relative to the source directory or absolute.
     :param r_args: extra arguments for the R script.
+    :param r_packages: R packages the script needs besides those declared next to it (``name``,
+        ``name==version``, ``name>=version``).
     :param r_mode: ``worker`` or ``per-file``.
     :param settings: the run's ParallelRunConfig settings (one type for both engines).
     :param experiment_name: Azure ML experiment ("" for the connection's; the local engine records it).
@@ -71,6 +73,7 @@ class RunRequest(_Plain):
     run_key: dict[str, str]
     r_script: str = DEFAULT_R_SCRIPT
     r_args: list[str] = field(default_factory=list)
+    r_packages: list[str] = field(default_factory=list)
     r_mode: str = R_MODES[0]
     settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
     experiment_name: str = ""
@@ -97,6 +100,7 @@ class RunRequest(_Plain):
             args += ["--input-root", input_root]
         if input_name:
             args += ["--input-name", input_name]
+        args += [f"--r-package={package}" for package in self.r_packages]
         return args + [f"--r-arg={arg}" for arg in self.r_args]
 
 

@@ -9,11 +9,13 @@ Airflow worker, parse; a parse error is reported by position and kind only, neve
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from typing import Any
 
 PARSE_TIMEOUT = 60.0
 R_PARSE = "invisible(parse(file = commandArgs(TRUE)[1L], keep.source = FALSE, encoding = 'UTF-8'))"
@@ -70,3 +72,62 @@ def parse_error_summary(r_output: str) -> str:
         if found:  # "  /path/x.r:3:7: unexpected symbol" -> "line 3, column 7: unexpected symbol"
             return f"line {found[1]}, column {found[2]}: {found[3]}"
     return "a syntax error (R's message is not shown: it would echo the file)"
+
+
+def declared_packages(path: str, listed: Sequence[str] = ()) -> list[Any]:
+    """The R packages declared for the script (its ``renv.lock``, ``DESCRIPTION``, and ``listed``), read by the
+    entry script's own code (include/entry/r_packages.py); a declaration that cannot be read is an
+    :class:`RScriptError` naming it.
+
+    :param path: the R script.
+    :param listed: the plain list (the connection's and the operator's ``r_packages``).
+    """
+    from azureml_parallel_r.backends.shipped_code import entry_module
+
+    declarations = entry_module("r_packages")
+    try:
+        return declarations.declared_packages(path, listed)
+    except declarations.DeclarationError as exc:
+        raise RScriptError(f"the R packages of r_script {os.path.basename(path)!r}: {exc}") from None
+
+
+def check_packages(path: str, listed: Sequence[str] = (), rscript: str | None = None,
+                   env: dict[str, str] | None = None) -> bool:  # fmt: skip
+    """Raise :class:`RScriptError` naming every package the script declares or names that does not load with this
+    machine's R (the check the R session makes before any file runs); False when no R is installed to ask.
+
+    :param path: the R script.
+    :param listed: the plain list of packages (the connection's and the operator's ``r_packages``).
+    :param rscript: the Rscript executable (default: ``Rscript`` on PATH).
+    :param env: R's environment (default: this process's), e.g. with ``R_LIBS`` naming another library.
+    """
+    from azureml_parallel_r.backends.shipped_code import SESSION_R
+
+    packages = [package.to_dict() for package in declared_packages(path, listed)]
+    executable = rscript or shutil.which("Rscript")
+    if not executable:
+        return False
+    done = subprocess.run([executable, "--vanilla", str(SESSION_R), "--check-packages", path, json.dumps(packages)],
+                          capture_output=True, text=True, timeout=PARSE_TIMEOUT, env=env)  # fmt: skip
+    if done.returncode == 3:
+        raise RScriptError(f"r_script {os.path.basename(path)!r}: {done.stdout.strip()}")
+    if done.returncode != 0:
+        raise RScriptError(f"r_script {os.path.basename(path)!r}: R could not check its packages: "
+                           f"{parse_error_summary(done.stderr)}")  # fmt: skip
+    return True
+
+
+def requirement_list(value: Any, where: str) -> list[str]:
+    """A plain list of R package requirements: a list of strings, or one string of them separated by commas or
+    spaces (a connection form's field, a rendered template); None is the empty list.
+
+    :param value: what was given.
+    :param where: where it was given, for the error.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise RScriptError(f"{where} must be a list of strings (name, name==version, name>=version), got {value!r}")
+    return list(value)

@@ -198,3 +198,11 @@ def test_sdk_v1_on_python_3_12_says_why_and_points_to_v2(monkeypatch: pytest.Mon
         AzureMLParallelRunHook().get_conn()
     assert "requires Python < 3.12" in str(raised.value)
     assert '"engine": "azureml_v2"' in str(raised.value) and "azureml-parallel-r[v2]" in str(raised.value)
+
+
+def test_the_connections_r_packages_are_a_list_or_the_forms_text(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    _set(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path), "r_packages": "terra>=1.7, data.table"})
+    assert AzureMLParallelRunHook().get_conn().r_packages == ("terra>=1.7", "data.table")
+    _set(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path), "r_packages": {"terra": "1.7"}})
+    with pytest.raises(ConnectionNotConfiguredError, match="r_packages must be a list of strings"):
+        AzureMLParallelRunHook().get_conn()

@@ -221,3 +221,15 @@ def test_the_run_key_names_the_dataset_version(backend: mock.Mock, context: dict
     for version in (2, 3):
         SubmitParallelRunOperator(task_id="submit", dataset={**DATASET, "version": version}).execute(context)
     assert [call.args[0]["dataset"] for call in backend.find_run.call_args_list] == ["inputs:2", "inputs:3"]
+
+
+def test_the_connections_and_the_operators_r_packages_reach_the_entry_script(backend: mock.Mock, context) -> None:
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    backend.r_packages = ("terra>=1.7",)
+    _op(r_packages="data.table, sf==1.0-14").execute(context)
+    request = backend.submit.call_args.args[0]
+    assert request.r_packages == ["terra>=1.7", "data.table", "sf==1.0-14"]
+    assert request.entry_arguments()[-3:] == ["--r-package=terra>=1.7", "--r-package=data.table",
+                                              "--r-package=sf==1.0-14"]  # fmt: skip
+    backend.check_r_script.assert_called_once_with(request.r_script, request.r_packages)

@@ -7,6 +7,7 @@ cancels it and fetches its results. The values that cross the interface are in :
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 from azureml_parallel_r.models import (
     DatasetRef,
@@ -25,17 +26,22 @@ class ParallelRunBackend(abc.ABC):
     engine: str = ""
     source_directory: str = ""
     r_script_dirs: tuple[str, ...] = ()
+    r_packages: tuple[str, ...] = ()  # the connection's r_packages: what every R script of this connection needs
 
-    def check_r_script(self, r_script: str) -> str:
+    def check_r_script(self, r_script: str, r_packages: Sequence[str] = ()) -> str:
         """Before submitting: the R script resolves under the source directory (or an allowed folder), exists,
-        and parses where R is installed. Returns its path; raises ``RScriptError`` saying what to fix.
+        parses where R is installed, and its package declarations read. Returns its path; raises ``RScriptError``
+        saying what to fix. (Whether the packages load is the compute's to say: the local engine checks it here too,
+        since its R is this machine's.)
 
         :param r_script: the run's ``r_script`` (relative to the source directory, or absolute).
+        :param r_packages: the run's plain list of R packages.
         """
-        from azureml_parallel_r.r_scripts import check_parses, resolve_r_script
+        from azureml_parallel_r.r_scripts import check_parses, declared_packages, resolve_r_script
 
         path = resolve_r_script(r_script, self.source_directory, self.r_script_dirs)
         check_parses(path)
+        declared_packages(path, r_packages)
         return path
 
     @abc.abstractmethod

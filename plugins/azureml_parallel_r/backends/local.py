@@ -14,7 +14,7 @@ import fcntl
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,15 @@ class LocalBackend(ParallelRunBackend):
         self.r_script_dirs = tuple(r_script_dirs)
         self.process_count_per_node = process_count_per_node
         self.registry = self.root / REGISTRY
+
+    def check_r_script(self, r_script: str, r_packages: Sequence[str] = ()) -> str:
+        """:meth:`ParallelRunBackend.check_r_script`, and, since this engine's R is this machine's, that every
+        package the script declares or names loads here (the check its R sessions make before any file)."""
+        from azureml_parallel_r.r_scripts import check_packages
+
+        path = super().check_r_script(r_script, r_packages)
+        check_packages(path, r_packages)
+        return path
 
     def check_connection(self) -> str:
         """The datastore folder exists and a file can be written in it (and is removed again)."""

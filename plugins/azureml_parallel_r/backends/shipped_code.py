@@ -8,9 +8,12 @@ In this repository they are ``include/``; an installed distribution carries the 
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 PACKAGED_DIR = Path(__file__).resolve().parents[1] / "shipped"  # an installed wheel's copy of include/
 REPOSITORY_DIR = Path(__file__).resolve().parents[3] / "include"  # this checkout's include/
@@ -18,6 +21,24 @@ INCLUDE_DIR = PACKAGED_DIR if (PACKAGED_DIR / "entry").is_dir() else REPOSITORY_
 ENTRY_SCRIPT = "entry/batch_wrapper.py"
 SHIPPED_FOLDERS = ("entry", "r")
 COMPUTE_DOCKERFILE = INCLUDE_DIR / "environment" / "Dockerfile"
+SESSION_R = INCLUDE_DIR / "r" / "session.R"
+
+
+def entry_module(name: str) -> ModuleType:
+    """A standard-library module of the shipped entry code (``include/entry/<name>.py``), for the one job both sides
+    do the same way (reading an R script's package declarations): loaded from the shipped file, so the Airflow side
+    and the compute read them with the same code, and nothing of ``plugins/`` is shipped.
+
+    :param name: the module's name (``r_packages``).
+    """
+    qualified = f"azureml_parallel_r._shipped_{name}"
+    if qualified not in sys.modules:
+        spec = importlib.util.spec_from_file_location(qualified, INCLUDE_DIR / "entry" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[qualified] = module  # dataclasses look their module up while the class is made
+        spec.loader.exec_module(module)
+    return sys.modules[qualified]
 
 
 def stage_source_directory(source_directory: str = str(INCLUDE_DIR)) -> str:

@@ -134,7 +134,9 @@ class AzureMLParallelRunHook(BaseHook):
         """The engine the connection selects (built once per hook): the one way to it, as the Microsoft Azure
         provider's hooks give their SDK client."""
         if self._backend is None:
-            self._backend = self._build_backend(self._engine(self.extras), self.extras)
+            backend = self._build_backend(self._engine(self.extras), self.extras)
+            backend.r_packages = self._r_packages(self.extras)
+            self._backend = backend
         return self._backend
 
     async def aget_conn(self) -> ParallelRunBackend:
@@ -315,6 +317,15 @@ class AzureMLParallelRunHook(BaseHook):
                 f"Airflow connection {self.conn_id!r}: {key} in its extra must be a number of seconds, got {value!r}"
             )
         return seconds
+
+    def _r_packages(self, extras: dict[str, Any]) -> tuple[str, ...]:
+        """The connection's ``r_packages`` (a list, or the form's comma-separated text)."""
+        from azureml_parallel_r.r_scripts import RScriptError, requirement_list
+
+        try:
+            return tuple(requirement_list(extras.get("r_packages"), "r_packages"))
+        except RScriptError as exc:
+            raise ConnectionNotConfiguredError(f"Airflow connection {self.conn_id!r}: {exc}") from None
 
     def _r_script_dirs(self, extras: dict[str, Any]) -> tuple[str, ...]:
         """The extra ``r_script_dirs``: absolute folders (a list, or one string with ``:`` between folders)."""

@@ -17,6 +17,7 @@ from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import datastore_folder
 from azureml_parallel_r.links import PipelineRunLink
 from azureml_parallel_r.models import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
+from azureml_parallel_r.r_scripts import requirement_list
 from azureml_parallel_r.run_identity import dag_run_key
 from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
@@ -45,6 +46,8 @@ class SubmitParallelRunOperator(BaseOperator):
     :param r_script: the R script, relative to the source directory (``include/``), or absolute under a folder
         the connection's ``r_script_dirs`` allows; checked (allowed, present, parses) before submitting.
     :param r_args: extra arguments for the R script's ``args``.
+    :param r_packages: R packages the script needs (``name``, ``name==version``, ``name>=version``), besides the
+        connection's ``r_packages`` and those declared next to the script (``renv.lock``, ``DESCRIPTION``).
     :param r_mode: ``worker`` (one persistent R per process) or ``per-file`` (fresh R per file).
     :param file_timeout: seconds one file may take before R is killed and the file fails (0 = no limit).
     :param mini_batch_size: files per ``run()`` call.
@@ -70,6 +73,7 @@ class SubmitParallelRunOperator(BaseOperator):
         "dataset",
         "r_script",
         "r_args",
+        "r_packages",
         "r_mode",
         "file_timeout",
         "mini_batch_size",
@@ -96,6 +100,7 @@ class SubmitParallelRunOperator(BaseOperator):
         dataset: dict[str, Any] | str,
         r_script: str = DEFAULT_R_SCRIPT,
         r_args: list[str] | None = None,
+        r_packages: list[str] | None = None,
         r_mode: str = R_MODES[0],
         file_timeout: float | None = None,
         mini_batch_size: int | None = None,
@@ -120,6 +125,7 @@ class SubmitParallelRunOperator(BaseOperator):
         self.dataset = dataset
         self.r_script = r_script
         self.r_args = r_args
+        self.r_packages = r_packages
         self.r_mode = r_mode
         self.file_timeout = file_timeout
         self.mini_batch_size = mini_batch_size
@@ -178,11 +184,16 @@ class SubmitParallelRunOperator(BaseOperator):
             run_key={**dag_run_key(context), "dataset": f"{dataset.name}:{dataset.version}"},
             r_script=self.r_script,
             r_args=list(r_args),
+            r_packages=self._r_packages(),
             r_mode=self.r_mode,
             settings=settings,
             experiment_name=self.experiment_name,
             tags={"dag_id": context["ti"].dag_id, "airflow_dag_run_id": context["ti"].run_id},
         )
+
+    def _r_packages(self) -> list[str]:
+        """The operator's ``r_packages`` (a list, or a comma-separated string as a rendered template gives it)."""
+        return requirement_list(self.r_packages, "r_packages")
 
     def execute(self, context: Context) -> dict[str, Any]:
         with not_retried():
@@ -191,13 +202,15 @@ class SubmitParallelRunOperator(BaseOperator):
         if store is not None:
             request = self._with_submission_attempt(request, store, context["ti"].try_number)
         backend = self.hook.get_conn()
+        # the connection's packages first, then the operator's: the entry script reads both
+        request = dataclasses.replace(request, r_packages=[*backend.r_packages, *request.r_packages])
         ref = backend.find_run(request.run_key, experiment_name=request.experiment_name)
         if ref is not None:
             self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
                           ref.run_id, request.run_key)  # fmt: skip
         else:
             with not_retried():  # allowed, present and parsing, before anything is submitted
-                backend.check_r_script(request.r_script)
+                backend.check_r_script(request.r_script, request.r_packages)
             ref = backend.submit(request)
             self.log.info("Submitted pipeline run %s over %s v%d (%d files) -> %s", ref.run_id,
                           request.dataset.name, request.dataset.version, request.dataset.file_count,

@@ -113,3 +113,14 @@ def test_an_argument_that_would_need_quoting_is_refused_clearly(r_arg: str) -> N
     object.__setattr__(request, "r_args", [r_arg])
     with pytest.raises(ValueError, match="would need quoting"):
         program_arguments(request)
+
+
+def test_r_packages_travel_as_plain_program_arguments() -> None:
+    node = _body(_request_with(r_packages=["terra>=1.7", "sf==1.0-14"]))["properties"]["jobs"]["r_parallel_batch"]
+    assert "--r-package=terra>=1.7 --r-package=sf==1.0-14" in node["task"]["program_arguments"]
+
+
+def _request_with(**fields: Any) -> RunRequest:
+    import dataclasses
+
+    return dataclasses.replace(_request(), **fields)

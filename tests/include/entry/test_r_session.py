@@ -145,7 +145,7 @@ def test_script_without_process_file_fails_at_start(write_r_script, tmp_path: Pa
 
 
 def test_script_that_errors_while_sourcing_fails_at_start(write_r_script, tmp_path: Path) -> None:
-    script = write_r_script('library("no.such.package.anywhere")\n')
+    script = write_r_script('stop("broken while sourcing")\n')
     with pytest.raises(RSetupError, match="sourcing the R script failed"):
         RSession(str(script), str(tmp_path / "r.txt")).start()
 

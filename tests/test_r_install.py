@@ -1,0 +1,104 @@
+"""A user's own R packages on the local engine, end to end: declared next to the script, installed by
+``python -m azureml_parallel_r.r_install`` (what ``scripts/setup.sh --r-packages`` runs) from a CRAN-like repository,
+and checked before any file runs. CRAN is not reachable here: the repository is a local one the test builds with
+``R CMD build`` and ``tools::write_PACKAGES`` from a tiny package of its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from azureml_parallel_r import status
+from azureml_parallel_r.backends.local import LocalBackend
+from azureml_parallel_r.examples.samples import write_png
+from azureml_parallel_r.models import RunRequest
+from azureml_parallel_r.r_install import main as r_install
+from azureml_parallel_r.r_scripts import RScriptError
+from tests.waiting import wait_for_end
+
+pytestmark = pytest.mark.integration
+KEY = {"dag_id": "d", "dag_run_id": "r", "task_id": "t"}
+USES_TINY = """
+library(aprtiny)
+process_file <- function(input_path, output_dir, args) {
+  writeLines(hello(basename(input_path)), file.path(output_dir, "greeting.txt"))
+  list(greeting = aprtiny::hello("R"))
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def local_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A CRAN-like repository (``src/contrib`` with a PACKAGES index) holding the source package aprtiny 0.2.0."""
+    root = tmp_path_factory.mktemp("cran")
+    package = root / "aprtiny"
+    (package / "R").mkdir(parents=True)
+    (package / "DESCRIPTION").write_text(
+        "Package: aprtiny\nVersion: 0.2.0\nTitle: A Tiny Package for Tests\nDescription: Says hello.\n"
+        "License: Apache License 2.0\nAuthor: The azureml-parallel-r tests\nMaintainer: Tests <tests@example.org>\n"
+        "Encoding: UTF-8\n"
+    )
+    (package / "NAMESPACE").write_text("export(hello)\n")
+    (package / "R" / "hello.R").write_text("hello <- function(x) paste0('hello ', x)\n")
+    contrib = root / "repo" / "src" / "contrib"
+    contrib.mkdir(parents=True)
+    subprocess.run(["R", "CMD", "build", "--no-build-vignettes", "--no-manual", str(package)], cwd=contrib,
+                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    subprocess.run(["Rscript", "--vanilla", "-e", "tools::write_PACKAGES(commandArgs(TRUE)[1], type = 'source')",
+                    str(contrib)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    return (root / "repo").as_uri()
+
+
+def _script(folder: Path, description: str | None) -> Path:
+    folder.mkdir(parents=True)
+    script = folder / "uses_tiny.r"
+    script.write_text(USES_TINY)
+    if description is not None:
+        (folder / "DESCRIPTION").write_text(description)
+    return script
+
+
+def _run(root: Path, script: Path) -> tuple[LocalBackend, str]:
+    backend = LocalBackend(str(root), process_count_per_node=1, r_script_dirs=(str(script.parent),))
+    for i, name in enumerate(("a.png", "b.png")):
+        write_png(str(root / "r-script-inputs" / "2026-11-30" / name), 8, 8, seed=i)
+    dataset = backend.register_file_dataset("r-script-inputs/2026-11-30", name="inputs", tags={})
+    request = RunRequest(dataset=dataset, output_path="r-script-outputs/{run-id}", run_key=KEY, r_script=str(script))
+    return backend, backend.submit(request).run_id
+
+
+def test_declared_packages_install_from_a_repository_and_the_script_runs(local_repo, tmp_path, monkeypatch) -> None:
+    library = tmp_path / "r-library"
+    script = _script(tmp_path / "scripts", "Package: mine\nImports: aprtiny (>= 0.2)\n")
+    assert r_install([str(script), "--repo", local_repo, "--library", str(library), "--no-apt"]) == 0
+    assert (library / "aprtiny" / "DESCRIPTION").is_file()
+    monkeypatch.setenv("R_LIBS", str(library))  # the library the workers' R reads (as a deployment would set it)
+    backend, run_id = _run(tmp_path / "datastore", script)
+    assert backend.check_r_script(str(script)) == str(script)  # the pre-submit check agrees
+    assert wait_for_end(backend, run_id).status == status.FINISHED
+    rows = [json.loads(row) for row in backend.fetch_results(run_id).rows]
+    assert sorted(row["relative_path"] for row in rows) == ["a.png", "b.png"]
+    assert {row["value"]["greeting"] for row in rows} == {"hello R"}
+
+
+def test_a_package_that_is_not_installed_fails_init_naming_it_and_where_to_declare_it(tmp_path) -> None:
+    script = _script(tmp_path / "scripts", None)  # named by the script only, installed nowhere
+    backend, run_id = _run(tmp_path / "datastore", script)
+    with pytest.raises(RScriptError) as refused:  # before a submission ...
+        backend.check_r_script(str(script))
+    assert "aprtiny (named by the script, not declared: not installed)" in str(refused.value)
+    assert "renv.lock" in str(refused.value) and "r_packages" in str(refused.value)
+    state = wait_for_end(backend, run_id)  # ... and in init(), before any file, on the engine itself
+    assert state.status == status.FAILED
+    logs = backend.fetch_results(run_id).logs
+    assert "aprtiny (named by the script, not declared: not installed)" in "\n".join(logs.values())
+
+
+def test_a_version_the_repository_cannot_give_fails_the_install_naming_it(local_repo, tmp_path, capsys) -> None:
+    script = _script(tmp_path / "scripts", "Package: mine\nImports: aprtiny (>= 9.0)\n")
+    library = tmp_path / "r-library"
+    assert r_install([str(script), "--repo", local_repo, "--library", str(library), "--no-apt"]) == 1
+    assert "aprtiny >= 9.0 (DESCRIPTION: 0.2.0 installed)" in capsys.readouterr().err
