@@ -102,3 +102,28 @@ def test_a_version_the_repository_cannot_give_fails_the_install_naming_it(local_
     library = tmp_path / "r-library"
     assert r_install([str(script), "--repo", local_repo, "--library", str(library), "--no-apt"]) == 1
     assert "aprtiny >= 9.0 (DESCRIPTION: 0.2.0 installed)" in capsys.readouterr().err
+
+
+def test_the_compute_images_install_and_check_steps_run_as_the_image_build_runs_them(local_repo, tmp_path) -> None:
+    """The two RUN instructions the Azure engines add to the compute image, executed here as Docker would run them
+    (exec form: no shell), with this test's repository and library in place of Posit's and the image's."""
+    import os
+
+    from azureml_parallel_r.backends.azure.environment import R_BINARY_REPOSITORY, SITE_LIBRARY, image_dockerfile
+
+    def run_steps(packages: list[dict]) -> list[subprocess.CompletedProcess]:
+        steps = [json.loads(line[4:]) for line in image_dockerfile(packages).splitlines() if line.startswith('RUN ["')]
+        assert [step[:3] for step in steps] == [["Rscript", "--vanilla", "-e"]] * 2
+        swap = {R_BINARY_REPOSITORY: local_repo, SITE_LIBRARY: str(library)}
+        env = {**os.environ, "R_LIBS": str(library)}
+        return [subprocess.run([swap.get(arg, arg) for arg in step], env=env, capture_output=True, text=True,
+                               timeout=600) for step in steps]  # fmt: skip
+
+    library = tmp_path / "site-library"
+    done = run_steps([{"name": "aprtiny", "version": None, "minimum": "0.2", "source": "DESCRIPTION"}])
+    assert [d.returncode for d in done] == [0, 0], done[-1].stderr
+    assert (library / "aprtiny" / "DESCRIPTION").is_file()
+    refused = run_steps([{"name": "aprtiny", "version": None, "minimum": "9", "source": "DESCRIPTION"}])[-1]
+    assert refused.returncode != 0
+    said = "declared R packages that do not load in the image: aprtiny (DESCRIPTION; installed: 0.2.0)"
+    assert said in refused.stderr

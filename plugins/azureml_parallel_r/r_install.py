@@ -33,9 +33,13 @@ from azureml_parallel_r.r_scripts import RScriptError, check_packages, declared_
 
 DEFAULT_REPO = "https://cloud.r-project.org"
 INSTALL_TIMEOUT = 3600.0
-# R: install the packages named in a JSON file from a repository into a library; a pinned version that the
-# repository's current one does not match comes from its archive. Prints nothing but R's own progress.
+# R: install the packages named in JSON text (RPackage dicts; the compute image's build passes the same) from a
+# repository into a library; a pinned version that the repository's current one does not match comes from its
+# archive. Prints nothing but R's own progress.
 R_INSTALL = r"""
+# Posit Package Manager serves Linux binaries to a client that names its R and platform (Posit's instructions)
+options(HTTPUserAgent = sprintf("R/%s R (%s)", getRversion(),
+                                paste(getRversion(), R.version["platform"], R.version["arch"], R.version["os"])))
 args <- commandArgs(trailingOnly = TRUE)
 wanted <- jsonlite::fromJSON(args[[1L]], simplifyVector = FALSE)
 repo <- args[[2L]]
@@ -139,15 +143,8 @@ def install(script: str, listed: Sequence[str] = (), *, repo: str = DEFAULT_REPO
                            check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
     rest = [p for p in wanted if "r-cran-" + p["name"].lower() not in from_debian]
     if rest:
-        request = os.path.join(library, ".azureml-parallel-r-install.json")
-        os.makedirs(library, exist_ok=True)
-        with open(request, "w", encoding="utf-8") as handle:
-            json.dump(rest, handle)
-        try:
-            subprocess.run([rscript, "--vanilla", "-e", R_INSTALL, request, repo, library], check=True, env=env,
-                           timeout=INSTALL_TIMEOUT)  # fmt: skip
-        finally:
-            os.remove(request)
+        subprocess.run([rscript, "--vanilla", "-e", R_INSTALL, json.dumps(rest), repo, library], check=True, env=env,
+                       timeout=INSTALL_TIMEOUT)  # fmt: skip
     check_packages(os.path.abspath(script), listed, env=env)
     return (f"R packages for {script}: {len(from_debian)} from Debian ({' '.join(from_debian) or 'none'}), "
             f"{len(rest)} from {repo} into {library}; all declared packages load")  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import Any
 
 from azureml_parallel_r.models import (
     DatasetRef,
@@ -43,6 +44,17 @@ class ParallelRunBackend(abc.ABC):
         check_parses(path)
         declared_packages(path, r_packages)
         return path
+
+    def declared_r_packages(self, request: RunRequest) -> list[dict[str, Any]]:
+        """The R packages declared for the request's script (next to it, and its ``r_packages``), as plain dicts: what
+        the Azure engines build into the compute image.
+
+        :param request: the run.
+        """
+        from azureml_parallel_r.r_scripts import declared_packages, resolve_r_script
+
+        path = resolve_r_script(request.r_script, self.source_directory, self.r_script_dirs)
+        return [package.to_dict() for package in declared_packages(path, request.r_packages)]
 
     @abc.abstractmethod
     def check_connection(self) -> str:

@@ -130,6 +130,30 @@ def test_a_submission_of_the_shipped_image_raises_no_package_warnings(fake_azure
     assert not [str(w.message) for w in caught if "ParallelRunStep requires" in str(w.message)]
 
 
+def test_the_scripts_declared_r_packages_are_built_into_the_environment(fake_azure, backend, dataset) -> None:
+    """The environment definition the SDK sends carries the declaration, and its name a hash of the image: the same
+    declaration is the same environment, another one a new environment."""
+
+    def submitted_environment(request: RunRequest) -> dict:
+        ref = backend.submit(request)
+        node = fake_azure.pipelines.submitted[-1]["graph"]["ModuleNodes"][0]
+        wait_for_end(backend, ref.run_id)
+        return json.loads(node["Runconfig"])["environment"]
+
+    plain = submitted_environment(_request(dataset))
+    declared = dataclasses.replace(_request(dataset), r_packages=["jpeg>=0.1"], run_key={**KEY, "attempt": "2"})
+    with_jpeg = submitted_environment(declared)
+    again = submitted_environment(dataclasses.replace(declared, run_key={**KEY, "attempt": "3"}))
+    assert plain["name"] == "azureml-parallel-r" and with_jpeg["name"].startswith("azureml-parallel-r-")
+    assert (
+        with_jpeg["name"] == again["name"]
+        and with_jpeg["docker"]["baseDockerfile"] == again["docker"]["baseDockerfile"]
+    )
+    dockerfile = with_jpeg["docker"]["baseDockerfile"]
+    assert "packagemanager.posit.co/cran/__linux__/jammy" in dockerfile and '\\"name\\":\\"jpeg\\"' in dockerfile
+    assert "packagemanager" not in plain["docker"]["baseDockerfile"]
+
+
 def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT"))
     state = wait_for_end(backend, ref.run_id)

@@ -161,6 +161,27 @@ def test_arguments_that_would_need_quoting_are_refused_before_anything_is_create
     assert fake_azure.ml.jobs == {} and fake_azure.wire.calls_to("PUT", JOB_PUT) == []
 
 
+def test_the_scripts_declared_r_packages_are_built_into_the_environment(fake_azure, backend, dataset) -> None:
+    """The build context carries the declaration, and its hash is the anonymous environment's version: the same
+    declaration is the same environment, another one a new environment."""
+
+    def submitted_environment(request: RunRequest) -> tuple[str, str]:
+        ref = backend.submit(request)
+        task = next(iter(fake_azure.ml.jobs[ref.run_id]["properties"]["jobs"].values()))["task"]
+        environment = fake_azure.ml.environments[task["environment"].split("/workspaces/ws-parallel-r/", 1)[1]]
+        context = environment["properties"]["build"]["contextUri"]
+        wait_for_end(backend, ref.run_id)
+        return task["environment"], fake_azure.read_blob(context.split(f"/{CONTAINER}/", 1)[1] + "Dockerfile").decode()
+
+    plain, plain_dockerfile = submitted_environment(_request(dataset))
+    declared = dataclasses.replace(_request(dataset), r_packages=["jpeg>=0.1"], run_key={**KEY, "attempt": "2"})
+    with_jpeg, dockerfile = submitted_environment(declared)
+    assert "packagemanager.posit.co/cran/__linux__/jammy" in dockerfile and "packagemanager" not in plain_dockerfile
+    assert '{\\"minimum\\":\\"0.1\\",\\"name\\":\\"jpeg\\"' in dockerfile  # the declaration, as JSON
+    again, _ = submitted_environment(dataclasses.replace(declared, run_key={**KEY, "attempt": "3"}))
+    assert plain != with_jpeg == again
+
+
 # -- a run, its results and its faults ----------------------------------------------------------------------------
 
 

@@ -232,7 +232,7 @@ class AzureMLBackend(ParallelRunBackend):
                 request,
                 dataset=dataset,
                 datastore=self.datastore(),
-                environment=build_environment(self.settings, workspace),
+                environment=build_environment(self.settings, workspace, self.declared_r_packages(request)),
                 source_directory=staged,
                 compute_target=self.settings.compute_target,
                 output_path=output_path,

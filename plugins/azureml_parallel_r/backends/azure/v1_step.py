@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from azureml_parallel_r.backends.azure.errors import with_retries
 from azureml_parallel_r.backends.azure.runs import RUN_KEY_TAGS
 from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
-from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, ENTRY_SCRIPT
+from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.models import RunRequest
 from azureml_parallel_r.run_settings import INPUT_NAME
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from azureml.pipeline.steps import ParallelRunStep
 
 OUTPUT_NAME = "r_outputs"
+ENVIRONMENT_NAME = "azureml-parallel-r"
 STEP_NAME = "r-parallel-run"
 DESCRIPTION_PREFIX = "azureml-parallel-r "
 
@@ -56,9 +57,17 @@ def parse_description(description: str | None) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def build_environment(settings: WorkspaceSettings, workspace: Workspace | None = None) -> Environment:
-    """The step's environment: a registered one by name, or one built from ``include/environment/Dockerfile``
-    (R, the R packages, Python, azureml-core and azureml-dataset-runtime[fuse])."""
+def build_environment(settings: WorkspaceSettings, workspace: Workspace | None = None,
+                      packages: list[dict[str, Any]] | None = None) -> Environment:  # fmt: skip
+    """The step's environment: a registered one by name (used as it is), or one built from
+    ``include/environment/Dockerfile`` with the R packages the script declares
+    (:func:`~.environment.image_dockerfile`), named ``azureml-parallel-r`` or, with declared packages,
+    ``azureml-parallel-r-<hash of the Dockerfile>``: a changed declaration is another environment.
+
+    :param settings: the connection's workspace settings.
+    :param workspace: the workspace (for a registered environment).
+    :param packages: the R packages declared for the run's script.
+    """
     from azureml.core import Environment
 
     if settings.environment_name:
@@ -72,8 +81,11 @@ def build_environment(settings: WorkspaceSettings, workspace: Workspace | None =
         )
     from azureml.core.conda_dependencies import CondaDependencies
 
-    dockerfile = COMPUTE_DOCKERFILE.read_text(encoding="utf-8")
-    environment = Environment("azureml-parallel-r")
+    from azureml_parallel_r.backends.azure.environment import image_dockerfile, image_identity
+
+    dockerfile = image_dockerfile(packages or [])
+    name = f"{ENVIRONMENT_NAME}-{image_identity(dockerfile)}" if packages else ENVIRONMENT_NAME
+    environment = Environment(name)
     environment.docker.base_image = None
     environment.docker.base_dockerfile = dockerfile
     environment.python.user_managed_dependencies = True

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.azure.environment import build_context, image_dockerfile
 from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure.runs import (
     azure_state,
@@ -263,13 +264,18 @@ class AzureMLV2Backend(ParallelRunBackend):
         output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, name)
         self._check_compute()
         staged = stage_source_directory(self.settings.source_directory)
+        context = (
+            None
+            if self.settings.environment_name
+            else build_context(image_dockerfile(self.declared_r_packages(request)))
+        )
         try:
             job = pipeline_job(
                 request,
                 input_path=f"azureml:{request.dataset.name}:{request.dataset.version}",
                 output_uri=self._folder_uri(output_path),
                 code_dir=staged,
-                environment=self._environment(),
+                environment=self._environment(context),
                 compute=self.settings.compute_target,
                 name=name,
                 experiment_name=experiment,
@@ -297,6 +303,8 @@ class AzureMLV2Backend(ParallelRunBackend):
                 ) from exc
         finally:
             shutil.rmtree(staged, ignore_errors=True)
+            if context and context != str(COMPUTE_DOCKERFILE.parent):
+                shutil.rmtree(context, ignore_errors=True)
         return self._ref(created)
 
     def _check_compute(self) -> None:
@@ -317,10 +325,11 @@ class AzureMLV2Backend(ParallelRunBackend):
             ) from None
         self._compute_checked = True
 
-    def _environment(self) -> Any:
+    def _environment(self, context: str | None) -> Any:
         """A registered environment (``azureml:<name>:<version>``, or its latest version), else the image built from
-        ``include/environment/Dockerfile`` (an anonymous environment: the same Dockerfile is the same
-        environment version, whose image Azure ML builds once and caches)."""
+        ``context`` (:func:`~.environment.build_context`: ``include/environment/Dockerfile`` with the R packages the
+        script declares; an anonymous environment: the same context is the same environment version, whose image
+        Azure ML builds once and caches)."""
         from azure.ai.ml.entities import BuildContext, Environment
 
         if self.settings.environment_name:
@@ -328,7 +337,7 @@ class AzureMLV2Backend(ParallelRunBackend):
             # azure-ai-ml resolves a label only without the azureml: prefix (parse_name_label keeps the prefix in the
             # name, OperationOrchestrator.get_asset_arm_id)
             return f"azureml:{name}:{version}" if version else f"{name}@latest"
-        return Environment(build=BuildContext(path=str(COMPUTE_DOCKERFILE.parent)),
+        return Environment(build=BuildContext(path=str(context or COMPUTE_DOCKERFILE.parent)),
                            description="azureml-parallel-r: R with png, jpeg, jsonlite")  # fmt: skip
 
     def _ref(self, job: Job, *, reattached: bool = False) -> RunRef:

@@ -1,0 +1,89 @@
+"""The compute image of a run: the shipped Dockerfile, plus the R packages the run's R script declares
+(``renv.lock``, ``DESCRIPTION``, ``r_packages``: include/entry/r_packages.py), so that a user's script finds its
+packages on the cluster without a Dockerfile of its own.
+
+The packages are installed at image build, with the same R code that installs them on a worker
+(:data:`azureml_parallel_r.r_install.R_INSTALL`), from Posit Package Manager's repository of binary packages for the
+image's Ubuntu release (22.04, "jammy"): a binary installs in seconds where a source package compiles for minutes.
+Posit serves binaries to a client that names its R version and platform in its user agent (the HTTPUserAgent
+setting of Posit's own instructions for Linux binaries). A version pinned by ``renv.lock`` or ``==`` comes from the
+repository's archive when the current one differs, and then builds from source. The build checks that every
+declared package loads at the version asked for, so a bad declaration fails the image build, not every node.
+
+The declaration is part of the image's identity: the Dockerfile text carries it (in the instructions, as JSON), so
+the same declaration gives the same Dockerfile and the same environment (v2: the anonymous environment's version
+is the build context's hash; v1: the environment's name carries a hash of the Dockerfile), and a changed one builds
+a new image. Without declared packages the image is the shipped Dockerfile unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any
+
+from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE
+
+# binary packages for Ubuntu 22.04 (jammy), the image's release: Posit Package Manager's public CRAN mirror
+R_BINARY_REPOSITORY = "https://packagemanager.posit.co/cran/__linux__/jammy/latest"
+SITE_LIBRARY = "/usr/local/lib/R/site-library"
+# R: every declared package loads, at the version asked for; else the build stops naming each that does not
+R_VERIFY = r"""
+wanted <- jsonlite::fromJSON(commandArgs(trailingOnly = TRUE)[[1L]], simplifyVector = FALSE)
+bad <- character()
+for (p in wanted) {
+  have <- tryCatch(as.character(utils::packageVersion(p$name)), error = function(e) NA)
+  ok <- !is.na(have) && requireNamespace(p$name, quietly = TRUE) &&
+    (is.null(p$version) || numeric_version(have) == numeric_version(p$version)) &&
+    (is.null(p$minimum) || numeric_version(have) >= numeric_version(p$minimum))
+  if (!ok) bad <- c(bad, sprintf("%s (%s; installed: %s)", p$name, p$source, have))
+}
+if (length(bad)) stop("declared R packages that do not load in the image: ", paste(bad, collapse = ", "))
+"""
+
+
+def image_dockerfile(packages: list[dict[str, Any]]) -> str:
+    """The run's Dockerfile: the shipped one, then (for declared packages) their install and check.
+
+    :param packages: the declared packages (``RPackage.to_dict()``), in declaration order.
+    """
+    from azureml_parallel_r.r_install import R_INSTALL
+
+    base = COMPUTE_DOCKERFILE.read_text(encoding="utf-8")
+    if not packages:
+        return base
+    declared = json.dumps(packages, sort_keys=True, separators=(",", ":"))
+    install = ["Rscript", "--vanilla", "-e", R_INSTALL, declared, R_BINARY_REPOSITORY, SITE_LIBRARY]
+    verify = ["Rscript", "--vanilla", "-e", R_VERIFY, declared]
+    names = ", ".join(package["name"] for package in packages)
+    return (
+        base.rstrip("\n")
+        + "\n\n# The R packages the run's R script declares (azureml-parallel-r: renv.lock, DESCRIPTION, r_packages):\n"
+        + f"# {names}. Binaries for Ubuntu 22.04 from Posit Package Manager; every one checked.\n"
+        + f"RUN {json.dumps(install)}\n"
+        + f"RUN {json.dumps(verify)}\n"
+    )
+
+
+def image_identity(dockerfile: str) -> str:
+    """A short hash of the image's Dockerfile: the same declaration, the same image.
+
+    :param dockerfile: the run's Dockerfile.
+    """
+    return hashlib.sha256(dockerfile.encode("utf-8")).hexdigest()[:12]
+
+
+def build_context(dockerfile: str) -> str:
+    """A build context folder holding the run's Dockerfile (v2's ``BuildContext``); the caller removes it. The
+    shipped folder itself when nothing was added, so an unchanged image keeps its hash.
+
+    :param dockerfile: the run's Dockerfile.
+    """
+    if dockerfile == COMPUTE_DOCKERFILE.read_text(encoding="utf-8"):
+        return str(COMPUTE_DOCKERFILE.parent)
+    folder = tempfile.mkdtemp(prefix="azureml-parallel-r-image-")
+    with open(os.path.join(folder, "Dockerfile"), "w", encoding="utf-8") as handle:
+        handle.write(dockerfile)
+    return folder
