@@ -22,7 +22,7 @@ R_PARSE = "invisible(parse(file = commandArgs(TRUE)[1L], keep.source = FALSE, en
 
 
 class RScriptError(ValueError):
-    """The R script is not allowed, missing, or does not parse."""
+    """The R script is not allowed, missing or does not parse, or its R packages cannot be read or do not load."""
 
 
 def resolve_r_script(r_script: str, source_directory: str, allowed_dirs: Sequence[str] = ()) -> str:

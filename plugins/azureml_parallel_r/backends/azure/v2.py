@@ -264,12 +264,10 @@ class AzureMLV2Backend(ParallelRunBackend):
         output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, name)
         self._check_compute()
         staged = stage_source_directory(self.settings.source_directory)
-        context = (
-            None
-            if self.settings.environment_name
-            else build_context(image_dockerfile(self.declared_r_packages(request)))
-        )
+        context = None
         try:
+            if not self.settings.environment_name:  # a registered environment is used as it is
+                context = build_context(image_dockerfile(self.declared_r_packages(request)))
             job = pipeline_job(
                 request,
                 input_path=f"azureml:{request.dataset.name}:{request.dataset.version}",
