@@ -90,14 +90,14 @@ package_problems <- function(named, declared) {
   problems
 }
 
-
 packages_error <- function(problems) {
   paste0(
     "the R script needs R packages that do not load here (R library: ", paste(.libPaths(), collapse = ":"), "): ",
     paste(problems, collapse = "; "), ". Declare every package the script uses next to it (renv.lock, or a ",
     "DESCRIPTION's Imports) or in r_packages (the connection's extra or the operator's argument), and install them ",
-    "where the script runs (on this machine: scripts/setup.sh --r-packages SCRIPT; the Azure engines build the ",
-    "declared ones into the compute image, unless the connection names a registered environment)")
+    "where the script runs (on this machine: python -m azureml_parallel_r.r_install SCRIPT, which a checkout's ",
+    "scripts/setup.sh --r-packages SCRIPT runs; the Azure engines build the declared ones into the compute image, ",
+    "unless the connection names a registered environment)")
 }
 
 # Rscript --vanilla session.R --check-packages SCRIPT PACKAGES_JSON: the same check before a submission (see
