@@ -61,3 +61,17 @@ def test_reading_the_provider_info_imports_nothing_of_the_package() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['azureml_parallel_r', 'azureml_parallel_r.get_provider_info']"
+
+
+def test_the_connection_id_follows_airflows_rule_with_the_connection_type() -> None:
+    """A provider's hook names its id parameter ``<type>_conn_id`` and its default ``<type>_default``."""
+    import inspect
+
+    from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+    from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
+
+    hook = AzureMLParallelRunHook
+    assert (hook.conn_name_attr, hook.default_conn_name) == (f"{hook.conn_type}_conn_id", f"{hook.conn_type}_default")
+    assert hook.conn_name_attr in inspect.signature(hook).parameters
+    submit = inspect.signature(SubmitParallelRunOperator).parameters
+    assert submit[hook.conn_name_attr].default == hook.default_conn_name

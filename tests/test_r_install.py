@@ -125,5 +125,5 @@ def test_the_compute_images_install_and_check_steps_run_as_the_image_build_runs_
     assert (library / "aprtiny" / "DESCRIPTION").is_file()
     refused = run_steps([{"name": "aprtiny", "version": None, "minimum": "9", "source": "DESCRIPTION"}])[-1]
     assert refused.returncode != 0
-    said = "declared R packages that do not load in the image: aprtiny (DESCRIPTION; installed: 0.2.0)"
+    said = "declared R packages that do not load in the image: aprtiny >= 9 (DESCRIPTION: 0.2.0 installed)"
     assert said in refused.stderr

@@ -57,6 +57,12 @@ for (p in wanted) {
   }
 }
 """
+# R, after session.R's package_problems(): the names of the declared packages (JSON text) that it finds a problem with
+R_MISSING_CALL = r"""
+for (p in jsonlite::fromJSON(commandArgs(TRUE)[[1L]], simplifyVector = FALSE)) {
+  if (length(package_problems(character(), list(p)))) cat(p$name, "\n")
+}
+"""
 R_LIBRARY = r"""
 writable <- Filter(function(p) file.access(p, 2L) == 0L, .libPaths())
 cat(if (length(writable)) writable[[1L]] else Sys.getenv("R_LIBS_USER"))
@@ -96,24 +102,17 @@ def debian_package(name: str) -> str | None:
     return candidate if shown.returncode == 0 and shown.stdout.strip() else None
 
 
-def _version(text: str) -> tuple[int, ...]:
-    """An R version as numbers (R compares them so: ``1.10-2`` > ``1.9``)."""
-    return tuple(int(part) for part in text.replace("-", ".").split(".") if part.isdigit())
-
-
 def missing(script: str, listed: Sequence[str], env: dict[str, str]) -> list[dict[str, Any]]:
     """The declared packages that do not load with this machine's R (and ``env``'s library), or not at the
-    version asked for."""
-    wanted = []
-    for package in declared_packages(script, listed):
-        probe = f"cat(tryCatch(as.character(packageVersion({json.dumps(package.name)})), error = function(e) ''))"
-        done = subprocess.run([_rscript(), "--vanilla", "-e", probe], capture_output=True, text=True, env=env,
-                              timeout=120)  # fmt: skip
-        have = done.stdout.strip()
-        if (not have or (package.version and _version(have) != _version(package.version))
-                or (package.minimum and _version(have) < _version(package.minimum))):  # fmt: skip
-            wanted.append(package.to_dict())
-    return wanted
+    version asked for: judged by session.R's own ``package_problems``, in one R process."""
+    from azureml_parallel_r.backends.shipped_code import session_r_function
+
+    declared = [package.to_dict() for package in declared_packages(script, listed)]
+    program = session_r_function("package_problems") + R_MISSING_CALL
+    done = subprocess.run([_rscript(), "--vanilla", "-e", program, json.dumps(declared)], capture_output=True,
+                          text=True, env=env, timeout=300, check=True)  # fmt: skip
+    names = set(done.stdout.split())
+    return [package for package in declared if package["name"] in names]
 
 
 def install(script: str, listed: Sequence[str] = (), *, repo: str = DEFAULT_REPO, library: str | None = None,

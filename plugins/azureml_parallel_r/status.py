@@ -26,8 +26,10 @@ _NOT_STARTED = {name: NOT_STARTED for name in ("NotStarted", "Queued", "Preparin
 # Run.wait_for_completion goes on waiting through them: a v1 run that does not respond for a while may recover.
 V1_STATUSES = {
     **_NOT_STARTED,
-    **{name: RUNNING for name in ("Running", "Unapproved", "NotResponding", "Pausing", "Paused")},
-    **{name: RUNNING for name in ("CancelRequested", "Finalizing")},
+    **{
+        name: RUNNING
+        for name in ("Running", "Unapproved", "NotResponding", "Pausing", "Paused", "CancelRequested", "Finalizing")
+    },
     **_DONE,
 }
 # SDK v2 (azure-ai-ml, azure/ai/ml/operations/_run_history_constants.py, RunHistoryConstants): its own wait ends

@@ -13,7 +13,8 @@ What it reproduces, and from where:
   per core on a CPU compute), ``mini_batch_size`` files per ``run()``, ``mini_batch_error_threshold`` failed
   mini-batches tolerated, ``retry_settings.timeout`` per ``run()``, ``retry_settings.max_retries`` *retries* of a
   failed mini-batch (so ``max_retries + 1`` tries); the failed items tolerated are the program arguments
-  ``--error_threshold`` (default -1) and ``--allowed_failed_percent``, which the documentation defines only as
+  ``--error_threshold`` (default -1: azure-ai-ml's ``parallel_run_function`` reference, "allowed failed count
+  totally, default is -1") and ``--allowed_failed_percent``, which the documentation defines only as
   program arguments: a node's ``error_threshold`` attribute is not read, since no source says what the service
   does with it. ``task.append_row_to`` names the
   output the rows go to (unset: summary_only).

@@ -38,12 +38,18 @@ class ParallelRunBackend(abc.ABC):
         :param r_script: the run's ``r_script`` (relative to the source directory, or absolute).
         :param r_packages: the run's plain list of R packages.
         """
-        from azureml_parallel_r.r_scripts import check_parses, declared_packages, resolve_r_script
+        from azureml_parallel_r.r_scripts import check_parses, resolve_r_script
 
         path = resolve_r_script(r_script, self.source_directory, self.r_script_dirs)
         check_parses(path)
-        declared_packages(path, r_packages)
+        self._check_r_packages(path, r_packages)
         return path
+
+    def _check_r_packages(self, path: str, r_packages: Sequence[str]) -> None:
+        """The script's package declarations read (whether they load is the compute's to say)."""
+        from azureml_parallel_r.r_scripts import declared_packages
+
+        declared_packages(path, r_packages)
 
     def declared_r_packages(self, request: RunRequest) -> list[dict[str, Any]]:
         """The R packages declared for the request's script (next to it, and its ``r_packages``), as plain dicts: what

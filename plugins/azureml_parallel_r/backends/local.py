@@ -95,14 +95,12 @@ class LocalBackend(ParallelRunBackend):
         self.process_count_per_node = process_count_per_node
         self.registry = self.root / REGISTRY
 
-    def check_r_script(self, r_script: str, r_packages: Sequence[str] = ()) -> str:
-        """:meth:`ParallelRunBackend.check_r_script`, and, since this engine's R is this machine's, that every
-        package the script declares or names loads here (the check its R sessions make before any file)."""
+    def _check_r_packages(self, path: str, r_packages: Sequence[str]) -> None:
+        """This engine's R is this machine's: every package the script declares or names loads here (the check its
+        R sessions make before any file)."""
         from azureml_parallel_r.r_scripts import check_packages
 
-        path = super().check_r_script(r_script, r_packages)
         check_packages(path, r_packages)
-        return path
 
     def check_connection(self) -> str:
         """The datastore folder exists and a file can be written in it (and is removed again)."""

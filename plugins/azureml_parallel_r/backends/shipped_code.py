@@ -24,6 +24,19 @@ COMPUTE_DOCKERFILE = INCLUDE_DIR / "environment" / "Dockerfile"
 SESSION_R = INCLUDE_DIR / "r" / "session.R"
 
 
+def session_r_function(name: str) -> str:
+    """The R source of one top-level function of ``include/r/session.R`` (``package_problems``), for R programs
+    that must judge the same way the R session does where session.R itself is not at hand (a compute image's
+    build, which has no build context on SDK v1). The function starts at ``<name> <- function(`` in the first column
+    and ends at the first ``}`` alone in the first column.
+
+    :param name: the function's name.
+    """
+    text = SESSION_R.read_text(encoding="utf-8")
+    start = text.index(f"\n{name} <- function(") + 1
+    return text[start : text.index("\n}\n", start) + 3]
+
+
 def entry_module(name: str) -> ModuleType:
     """A standard-library module of the shipped entry code (``include/entry/<name>.py``), for the one job both sides
     do the same way (reading an R script's package declarations): loaded from the shipped file, so the Airflow side

@@ -184,16 +184,12 @@ class SubmitParallelRunOperator(BaseOperator):
             run_key={**dag_run_key(context), "dataset": f"{dataset.name}:{dataset.version}"},
             r_script=self.r_script,
             r_args=list(r_args),
-            r_packages=self._r_packages(),
+            r_packages=requirement_list(self.r_packages, "r_packages"),
             r_mode=self.r_mode,
             settings=settings,
             experiment_name=self.experiment_name,
             tags={"dag_id": context["ti"].dag_id, "airflow_dag_run_id": context["ti"].run_id},
         )
-
-    def _r_packages(self) -> list[str]:
-        """The operator's ``r_packages`` (a list, or a comma-separated string as a rendered template gives it)."""
-        return requirement_list(self.r_packages, "r_packages")
 
     def execute(self, context: Context) -> dict[str, Any]:
         with not_retried():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
-import time
 import warnings
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from tests.backends.azure.cases import (
     register_samples,
     sample_request,
 )
-from tests.waiting import wait_for_end
+from tests.waiting import wait_for_end, wait_until
 
 SHIPPED = ["entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_log.py",
            "entry/r_packages.py", "entry/r_session.py", "r/process_file.r", "r/session.R"]  # fmt: skip
@@ -264,10 +263,7 @@ def test_cancel_stops_the_running_step(fake_azure, backend, dataset, write_r_scr
     script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n", "hang.r")
     request = dataclasses.replace(_request(dataset), r_script=str(script))
     ref = backend.submit(request)
-    deadline = time.monotonic() + 120
-    while not fake_azure.runner.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: bool(fake_azure.runner.started), timeout=120, what="the step to start")
     assert backend.cancel(ref.run_id).status in (status.RUNNING, status.CANCELED)
     assert wait_for_end(backend, ref.run_id).status == status.CANCELED
 
@@ -277,10 +273,7 @@ def test_a_run_that_does_not_respond_for_a_while_is_still_waited_for(fake_azure,
     v1 engine, where the v2 engine ends on them as azure-ai-ml does."""
     script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n", "hang.r")
     ref = backend.submit(dataclasses.replace(_request(dataset), r_script=str(script)))
-    deadline = time.monotonic() + 120
-    while not fake_azure.runner.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: bool(fake_azure.runner.started), timeout=120, what="the step to start")
     for azure_status in ("NotResponding", "Paused"):
         fake_azure.pipelines.report_status(ref.run_id, azure_status)
         state = backend.get_status(ref.run_id)

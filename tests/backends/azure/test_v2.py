@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from tests.backends.azure.cases import (
     sample_request,
 )
 from tests.conftest import CONN_VARIABLE
-from tests.waiting import wait_for_end
+from tests.waiting import wait_for_end, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
@@ -311,10 +310,7 @@ def test_a_submission_that_created_nothing_is_a_clear_error(fake_azure, backend,
 def test_cancel_stops_the_running_job(fake_azure, backend, dataset, write_r_script) -> None:
     script = write_r_script("process_file <- function(input_path, output_dir, args) Sys.sleep(600)\n", "hang.r")
     ref = backend.submit(dataclasses.replace(_request(dataset), r_script=str(script)))
-    deadline = time.monotonic() + 120
-    while not fake_azure.jobs.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: bool(fake_azure.jobs.started), timeout=120, what="the step to start")
     assert backend.cancel(ref.run_id).status == status.CANCELED  # begin_cancel waits for the operation's end
     assert [c.method for c in fake_azure.wire.calls_to("POST", rf"/jobs/{ref.run_id}/cancel$")] == ["POST"]
     results = backend.fetch_results(ref.run_id)

@@ -7,13 +7,15 @@ The packages are installed at image build, with the same R code that installs th
 image's Ubuntu release (22.04, "jammy"): a binary installs in seconds where a source package compiles for minutes.
 Posit serves binaries to a client that names its R version and platform in its user agent (the HTTPUserAgent
 setting of Posit's own instructions for Linux binaries). A version pinned by ``renv.lock`` or ``==`` comes from the
-repository's archive when the current one differs, and then builds from source. The build checks that every
-declared package loads at the version asked for, so a bad declaration fails the image build, not every node.
+repository's archive when the current one differs, and then builds from source. The build checks every declared
+package with the R session's own check (session.R's ``package_problems``), so a bad declaration fails the image
+build, not every node.
 
 The declaration is part of the image's identity: the Dockerfile text carries it (in the instructions, as JSON), so
 the same declaration gives the same Dockerfile and the same environment (v2: the anonymous environment's version
 is the build context's hash; v1: the environment's name carries a hash of the Dockerfile), and a changed one builds
-a new image. Without declared packages the image is the shipped Dockerfile unchanged.
+a new image. Without declared packages the image is the shipped Dockerfile unchanged (v2: its own folder is the
+build context, so its environment version stays what it was).
 """
 
 from __future__ import annotations
@@ -24,23 +26,16 @@ import os
 import tempfile
 from typing import Any
 
-from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE
+from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, session_r_function
 
 # binary packages for Ubuntu 22.04 (jammy), the image's release: Posit Package Manager's public CRAN mirror
 R_BINARY_REPOSITORY = "https://packagemanager.posit.co/cran/__linux__/jammy/latest"
 SITE_LIBRARY = "/usr/local/lib/R/site-library"
-# R: every declared package loads, at the version asked for; else the build stops naming each that does not
-R_VERIFY = r"""
-wanted <- jsonlite::fromJSON(commandArgs(trailingOnly = TRUE)[[1L]], simplifyVector = FALSE)
-bad <- character()
-for (p in wanted) {
-  have <- tryCatch(as.character(utils::packageVersion(p$name)), error = function(e) NA)
-  ok <- !is.na(have) && requireNamespace(p$name, quietly = TRUE) &&
-    (is.null(p$version) || numeric_version(have) == numeric_version(p$version)) &&
-    (is.null(p$minimum) || numeric_version(have) >= numeric_version(p$minimum))
-  if (!ok) bad <- c(bad, sprintf("%s (%s; installed: %s)", p$name, p$source, have))
-}
-if (length(bad)) stop("declared R packages that do not load in the image: ", paste(bad, collapse = ", "))
+# R, after session.R's package_problems(): every declared package loads, at the version asked for, as the R session
+# will check before any file; else the build stops naming each one that does not
+R_VERIFY_CALL = r"""
+problems <- package_problems(character(), jsonlite::fromJSON(commandArgs(TRUE)[[1L]], simplifyVector = FALSE))
+if (length(problems)) stop("declared R packages that do not load in the image: ", paste(problems, collapse = "; "))
 """
 
 
@@ -56,7 +51,7 @@ def image_dockerfile(packages: list[dict[str, Any]]) -> str:
         return base
     declared = json.dumps(packages, sort_keys=True, separators=(",", ":"))
     install = ["Rscript", "--vanilla", "-e", R_INSTALL, declared, R_BINARY_REPOSITORY, SITE_LIBRARY]
-    verify = ["Rscript", "--vanilla", "-e", R_VERIFY, declared]
+    verify = ["Rscript", "--vanilla", "-e", session_r_function("package_problems") + R_VERIFY_CALL, declared]
     names = ", ".join(package["name"] for package in packages)
     return (
         base.rstrip("\n")
@@ -76,13 +71,10 @@ def image_identity(dockerfile: str) -> str:
 
 
 def build_context(dockerfile: str) -> str:
-    """A build context folder holding the run's Dockerfile (v2's ``BuildContext``); the caller removes it. The
-    shipped folder itself when nothing was added, so an unchanged image keeps its hash.
+    """A new build context folder holding the run's Dockerfile (v2's ``BuildContext``); the caller removes it.
 
     :param dockerfile: the run's Dockerfile.
     """
-    if dockerfile == COMPUTE_DOCKERFILE.read_text(encoding="utf-8"):
-        return str(COMPUTE_DOCKERFILE.parent)
     folder = tempfile.mkdtemp(prefix="azureml-parallel-r-image-")
     with open(os.path.join(folder, "Dockerfile"), "w", encoding="utf-8") as handle:
         handle.write(dockerfile)

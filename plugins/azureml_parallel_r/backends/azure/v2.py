@@ -266,8 +266,9 @@ class AzureMLV2Backend(ParallelRunBackend):
         staged = stage_source_directory(self.settings.source_directory)
         context = None
         try:
-            if not self.settings.environment_name:  # a registered environment is used as it is
-                context = build_context(image_dockerfile(self.declared_r_packages(request)))
+            packages = [] if self.settings.environment_name else self.declared_r_packages(request)
+            if packages:  # a registered environment is used as it is; no packages: the shipped folder, unchanged
+                context = build_context(image_dockerfile(packages))
             job = pipeline_job(
                 request,
                 input_path=f"azureml:{request.dataset.name}:{request.dataset.version}",
@@ -301,7 +302,7 @@ class AzureMLV2Backend(ParallelRunBackend):
                 ) from exc
         finally:
             shutil.rmtree(staged, ignore_errors=True)
-            if context and context != str(COMPUTE_DOCKERFILE.parent):
+            if context:
                 shutil.rmtree(context, ignore_errors=True)
         return self._ref(created)
 
