@@ -70,6 +70,7 @@ def test_a_rows_file_named_as_a_part_of_the_output_folder_is_refused(name: str) 
 def test_the_reserved_names_cover_the_folders_the_entry_script_writes() -> None:
     """The shipped code keeps its own names (it cannot import the plugin): they must agree."""
     import output_layout
-    from azureml_parallel_r.run_settings import RESERVED_OUTPUT_NAMES
+    from azureml_parallel_r.run_settings import FAILURES_DIR, RESERVED_OUTPUT_NAMES, RESULTS_DIR
 
-    assert {output_layout.RESULTS_DIR, output_layout.FAILURES_DIR} <= set(RESERVED_OUTPUT_NAMES)
+    assert (output_layout.RESULTS_DIR, output_layout.FAILURES_DIR) == (RESULTS_DIR, FAILURES_DIR)
+    assert {RESULTS_DIR, FAILURES_DIR} <= set(RESERVED_OUTPUT_NAMES)

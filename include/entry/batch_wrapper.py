@@ -16,7 +16,11 @@ mini-batch (a list of local file paths) and :func:`shutdown` at the end. Argumen
                            (repeat for several), besides those of an ``renv.lock`` or ``DESCRIPTION`` next to the
                            script (include/entry/r_packages.py); R checks them all, and the packages the script
                            names, before any file runs
-``--output-dir DIR``       where results go (default: ``AZUREML_BI_OUTPUT_PATH``)
+``--output-dir DIR``       the run's output folder: ``results/`` and ``failures/`` go below it (default:
+                           ``AZUREML_BI_OUTPUT_PATH``)
+``--results-dir DIR``      the results folder, when not ``<output dir>/results`` (the v2 engine mounts it,
+                           the failures folder and the rows file separately)
+``--failures-dir DIR``     the failure records' folder, when not ``<output dir>/failures``
 ``--input-root DIR``       the dataset's mount/download folder; outputs are filed under the input path
                            relative to it
 ``--input-name NAME``      the named input (``as_named_input(NAME)``): its mount folder is found the way
@@ -67,7 +71,7 @@ if _HERE not in sys.path:  # the runtime puts the source directory, not this fol
     sys.path.insert(0, _HERE)
 
 from journal import Journal  # noqa: E402
-from output_layout import OutputLayout, json_line, relative_input_path  # noqa: E402
+from output_layout import OutputLayout, json_line, output_folders, relative_input_path  # noqa: E402
 from r_packages import declared_packages  # noqa: E402
 from r_session import FileOutcome, RSession, RSetupError, find_rscript  # noqa: E402
 
@@ -97,7 +101,9 @@ class EntryConfig:
     :param r_mode: ``worker`` or ``per-file``.
     :param file_timeout: seconds per file, ``None`` for no limit.
     :param r_args: extra arguments for the R script.
-    :param output_dir: the step's output directory.
+    :param output_dir: the step's output directory (None when the two folders below are given on their own).
+    :param results_dir: where succeeded files' outputs go (``--results-dir``, else ``<output_dir>/results``).
+    :param failures_dir: where failure records go (``--failures-dir``, else ``<output_dir>/failures``).
     :param input_root: the dataset's root folder (its mount or download folder).
     :param rscript: the Rscript executable.
     :param restart_every: restart R after this many files (None: only after a failure).
@@ -109,7 +115,9 @@ class EntryConfig:
     r_mode: str
     file_timeout: float | None
     r_args: tuple[str, ...]
-    output_dir: str
+    output_dir: str | None
+    results_dir: str
+    failures_dir: str
     input_root: str
     rscript: str
     restart_every: int | None = None
@@ -125,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--r-arg", action="append", default=[], dest="r_args")
     parser.add_argument("--r-package", action="append", default=[], dest="r_packages")
     parser.add_argument("--output-dir")
+    parser.add_argument("--results-dir")
+    parser.add_argument("--failures-dir")
     parser.add_argument("--input-root")
     parser.add_argument("--input-name")
     parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
@@ -192,9 +202,8 @@ def parse_config(argv: list[str]) -> EntryConfig:
     :param argv: the process arguments without the program name.
     """
     args, _runtime_args = build_parser().parse_known_args(argv)
-    output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH")
-    if not output_dir:
-        raise ValueError("no output directory: pass --output-dir or set AZUREML_BI_OUTPUT_PATH")
+    output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH") or None
+    results_dir, failures_dir = output_folders(output_dir, args.results_dir, args.failures_dir)
     input_root = args.input_root or (runtime_input_path(args.input_name) if args.input_name else None)
     if not input_root:
         inputs = runtime_input_names()
@@ -216,6 +225,8 @@ def parse_config(argv: list[str]) -> EntryConfig:
         file_timeout=args.file_timeout or None,
         r_args=tuple(args.r_args),
         output_dir=output_dir,
+        results_dir=results_dir,
+        failures_dir=failures_dir,
         input_root=input_root,
         rscript=find_rscript(args.rscript),
         restart_every=args.r_restart_every,
@@ -247,8 +258,9 @@ class BatchProcessor:
 
     def __init__(self, config: EntryConfig, log_dir: str, process_name: str) -> None:
         self.config = config
-        self.layout = OutputLayout(config.output_dir, process_name)
-        self.journal = Journal(config.output_dir, process_name)
+        self.layout = OutputLayout(config.output_dir, process_name, results_dir=config.results_dir,
+                                   failures_dir=config.failures_dir)  # fmt: skip
+        self.journal = Journal(config.results_dir, process_name)
         self.session = RSession(
             config.r_script,
             os.path.join(log_dir, "r", f"{process_name}.txt"),
@@ -261,7 +273,7 @@ class BatchProcessor:
 
     def start(self) -> None:
         """Start R and load the script once, so a broken script fails here and not per file."""
-        os.makedirs(self.config.output_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(self.config.results_dir), exist_ok=True)  # the output folder; results/ on use
         self.layout.remove_stale_scratch()
         self.session.start()
         if self.config.r_mode == "per-file":

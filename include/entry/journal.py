@@ -27,15 +27,15 @@ JOURNAL_DIR = "azureml-parallel-r-journal"
 
 
 class Journal:
-    """The finished files of one run (keyed by the run's output folder), shared by its processes on a node.
+    """The finished files of one run (keyed by the run's results folder), shared by its processes on a node.
 
-    :param output_dir: the run's output folder (identifies the run).
+    :param run_folder: a folder of the run's own, its results folder (identifies the run).
     :param process_name: this process's name (its journal file).
     :param base_dir: the local folder for journals (default: the system's temporary folder).
     """
 
-    def __init__(self, output_dir: str, process_name: str, base_dir: str | None = None) -> None:
-        run = hashlib.sha256(os.path.abspath(output_dir).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    def __init__(self, run_folder: str, process_name: str, base_dir: str | None = None) -> None:
+        run = hashlib.sha256(os.path.abspath(run_folder).encode("utf-8", "surrogateescape")).hexdigest()[:20]
         self.folder = os.path.join(base_dir or tempfile.gettempdir(), JOURNAL_DIR, run)
         self.path = os.path.join(self.folder, f"{process_name}.jsonl")
         self._handle = None

@@ -6,6 +6,10 @@
     <output>/failures/<input path relative to the dataset root>.json  why a file failed (latest attempt)
     <local disk>/azureml-parallel-r-scratch/<process>/<n>/            private per-file scratch folders
 
+The v2 engine mounts ``results/`` and ``failures/`` as outputs of their own (``--results-dir``,
+``--failures-dir``), so that they and the rows file are three write mounts of which none holds another; the
+paths a result row lists stay relative to the run's output folder (``results/<path>/<file>``) on every engine.
+
 R writes into a scratch folder on the node's local disk. Only when the file succeeds are its outputs put
 under ``results/<path>/``: in one rename of the folder where the output folder is on the same local file
 system (the local engine), else by copying each file once (on Azure ML the output folder is a blobfuse
@@ -108,16 +112,40 @@ def relative_input_path(input_path: str, input_root: str) -> str:
     return path[len(prefix) :]
 
 
+def output_folders(output_dir: str | None, results_dir: str | None = None,
+                   failures_dir: str | None = None) -> tuple[str, str]:  # fmt: skip
+    """The absolute results and failures folders: each as given, else under ``output_dir``.
+
+    :param output_dir: the step's output directory, or None.
+    :param results_dir: the results folder, or None for ``<output_dir>/results``.
+    :param failures_dir: the failure records' folder, or None for ``<output_dir>/failures``.
+    :raises ValueError: a folder is neither given nor derivable, saying what to pass.
+    """
+    if output_dir is None and (results_dir is None or failures_dir is None):
+        raise ValueError(
+            "no output directory: pass --output-dir (or set AZUREML_BI_OUTPUT_PATH), or both --results-dir and "
+            "--failures-dir"
+        )
+    results = results_dir or os.path.join(str(output_dir), RESULTS_DIR)
+    failures = failures_dir or os.path.join(str(output_dir), FAILURES_DIR)
+    return os.path.abspath(results), os.path.abspath(failures)
+
+
 class OutputLayout:
     """The results, failures and scratch folders of one pipeline run's output directory.
 
-    :param output_dir: the step's output directory (``--output-dir`` or ``AZUREML_BI_OUTPUT_PATH``).
+    :param output_dir: the step's output directory (``--output-dir`` or ``AZUREML_BI_OUTPUT_PATH``), holding
+        ``results/`` and ``failures/``; None when both are given on their own.
     :param process_name: a name unique to this worker process, for its scratch folder.
     :param scratch_dir: the local folder for scratch folders (default: the system's temporary folder).
+    :param results_dir: the results folder when it is not ``<output_dir>/results`` (the v2 engine mounts it on
+        its own, so that no two write mounts share a prefix).
+    :param failures_dir: the failure records' folder when it is not ``<output_dir>/failures``.
     """
 
-    def __init__(self, output_dir: str, process_name: str, scratch_dir: str | None = None) -> None:
-        self.output_dir = os.path.abspath(output_dir)
+    def __init__(self, output_dir: str | None, process_name: str, scratch_dir: str | None = None, *,
+                 results_dir: str | None = None, failures_dir: str | None = None) -> None:  # fmt: skip
+        self.results_dir, self.failures_dir = output_folders(output_dir, results_dir, failures_dir)
         self.scratch_root = os.path.join(scratch_dir or tempfile.gettempdir(), SCRATCH_DIR, process_name)
         self._count = 0
         self._made_dirs: set[str] = set()
@@ -127,13 +155,13 @@ class OutputLayout:
         self._root_user = os.geteuid() == 0  # may use the blocks a file system keeps for root
 
     def results_path(self, relative_path: str) -> str:
-        return os.path.join(self.output_dir, RESULTS_DIR, relative_path)
+        return os.path.join(self.results_dir, relative_path)
 
     def failure_path(self, relative_path: str) -> str:
         """Where the failure record of an input goes: ``failures/<relative path>.json``, or, for a name that
         cannot be a file name there (not UTF-8, too long, or colliding with another input's folder, such as
         ``a`` and ``a.json/b``), ``failures/_hashed/<sha256 of the path>.json``. The record names the input."""
-        direct = os.path.join(self.output_dir, FAILURES_DIR, relative_path + ".json")
+        direct = os.path.join(self.failures_dir, relative_path + ".json")
         name = os.path.basename(direct)
         try:
             name.encode("utf-8")
@@ -144,7 +172,7 @@ class OutputLayout:
 
     def _hashed_failure_path(self, relative_path: str) -> str:
         digest = hashlib.sha256(os.fsencode(relative_path)).hexdigest()
-        return os.path.join(self.output_dir, FAILURES_DIR, HASHED_FAILURES, f"{digest}.json")
+        return os.path.join(self.failures_dir, HASHED_FAILURES, f"{digest}.json")
 
     def new_scratch(self) -> str:
         """Create and return an empty private folder for one file's outputs."""
@@ -229,7 +257,7 @@ class OutputLayout:
     def _renames_work(self) -> bool:
         if self.renames is None:
             try:
-                self.renames = os.stat(self.scratch_root).st_dev == os.stat(self.output_dir).st_dev
+                self.renames = os.stat(self.scratch_root).st_dev == os.stat(self.results_dir).st_dev
             except OSError:
                 self.renames = False
         return self.renames
@@ -295,8 +323,12 @@ class OutputLayout:
 
     def refresh(self) -> None:
         """Once per mini-batch: whether any failure record exists yet (none: nothing to clear, no system call
-        per file)."""
-        self._failures_exist = os.path.isdir(os.path.join(self.output_dir, FAILURES_DIR))
+        per file). The folder itself may exist empty: a write mount of its own is there from the start."""
+        try:
+            with os.scandir(self.failures_dir) as entries:
+                self._failures_exist = next(entries, None) is not None
+        except OSError:
+            self._failures_exist = False
 
     def clear_failure(self, relative_path: str) -> None:
         """Forget an earlier failed attempt of an input that has now succeeded."""

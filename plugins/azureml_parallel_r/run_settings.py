@@ -34,7 +34,9 @@ INVOCATION_MARGIN = 60.0
 # What a run's output folder holds besides the rows file; a rows file of one of these names would land inside a folder
 # of the run or overwrite one of its files. include/entry/output_layout.py has its own RESULTS_DIR and FAILURES_DIR
 # (the code shipped to the compute cannot import this module); tests/test_run_settings.py checks that they agree.
-RESERVED_OUTPUT_NAMES = ("results", "failures", "logs", "validation.json", "status.json", "job_spec.json")
+RESULTS_DIR = "results"
+FAILURES_DIR = "failures"
+RESERVED_OUTPUT_NAMES = (RESULTS_DIR, FAILURES_DIR, "logs", "validation.json", "status.json", "job_spec.json")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ What it reproduces, and from where:
   missing or empty folder fails the step before the runtime starts, with the error recorded on the step's run
   (run history's ``error``), as a mount that cannot resolve its path does.
 - Outputs: each ``uri_folder``/``uri_file`` output with a ``uri`` on a datastore is a local folder or file that
-  plays the read-write mount; what is in it at the end is uploaded to its path.
+  plays the read-write mount (a folder exists, empty, from the start); what is in it at the end is uploaded to
+  its path. Two outputs of which one lies inside the other are refused when the job is created
+  (``MLService.put_job``): no source says what such mounts do.
 - The step is a child run of the pipeline job (``parentRunId``; run history's children are a pipeline's step
   jobs), its runtime logs (``logs/job_result.txt``, ``logs/job_error.txt``, ``logs/user/...``) its files.
 - Statuses: the pipeline job and its step go NotStarted -> Running -> Completed, Failed or Canceled.
@@ -128,7 +130,9 @@ class JobRunner:
             local = work / "out" / output_name
             if output.get("job_output_type") == "uri_file":  # the mount is the file, in a folder of its own
                 local = local / datastore_path(output["uri"])[1].rstrip("/").rsplit("/", 1)[-1]
-            local.parent.mkdir(parents=True, exist_ok=True)
+                local.parent.mkdir(parents=True, exist_ok=True)
+            else:  # a mounted folder is there, empty, before the script starts
+                local.mkdir(parents=True, exist_ok=True)
             bindings[f"outputs.{output_name}"] = str(local)
             outputs.append((output, local))
         argv = [_bind(word, bindings) for word in shlex.split(task.get("program_arguments") or "")]

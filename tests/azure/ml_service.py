@@ -300,7 +300,10 @@ class MLService:
         service answers "(UserError) No environment exists for name: ..." for a missing environment,
         https://github.com/Azure/azure-sdk-for-python/issues/38594). What the service does with a PUT on a job that
         exists is not documented, and the backend never sends one (it reads the name first): such a PUT is recorded
-        as not modelled, which fails the test."""
+        as not modelled, which fails the test. So is a node with two outputs of which one lies inside the other:
+        Microsoft documents a ``uri_folder`` or ``uri_file`` output mounted read-write at its own path ("Read and
+        write data in a job", https://learn.microsoft.com/azure/machine-learning/how-to-read-write-data-v2) and
+        nothing about one write mount inside another."""
         name = match["name"]
         body = call.json()
         self.job_puts.append(body)
@@ -309,6 +312,10 @@ class MLService:
             if name in self.jobs:
                 self.wire.unrouted.append(f"PUT on job {name}, which exists (not modelled)")
                 return Reply(501, {"error": {"code": "NotModelled", "message": f"job {name} exists"}})
+            nested = _nested_outputs(properties)
+            if nested:
+                self.wire.unrouted.append(f"job {name}: {nested} (not modelled)")
+                return Reply(501, {"error": {"code": "NotModelled", "message": nested}})
             problem = self._missing_reference(properties)
             if problem:
                 return bad_request(problem)
@@ -383,6 +390,19 @@ class MLService:
         the runs whose parent is this run, the pipeline job's step jobs."""
         children = [r["dto"] for r in self.workspace.runs.values() if r["dto"].get("parentRunId") == match["run"]]
         return Reply(body={"value": children, "nextLink": None})
+
+
+def _nested_outputs(properties: dict[str, Any]) -> str | None:
+    """What says that two outputs of a node share a prefix (one is inside the other), or None."""
+    for node_name, node in (properties.get("jobs") or {}).items():
+        paths = {name: datastore_path(output["uri"]) for name, output in (node.get("outputs") or {}).items()
+                 if str((output or {}).get("uri") or "").startswith("azureml://datastores/")}  # fmt: skip
+        for name, (container, path) in paths.items():
+            for other, (other_container, other_path) in paths.items():
+                folder = path.rstrip("/") + "/"
+                if other != name and container == other_container and (other_path + "/").startswith(folder):
+                    return f"node {node_name}: output {other} ({other_path}) is inside output {name} ({path})"
+    return None
 
 
 def blob_path(uri: str) -> tuple[str, str]:

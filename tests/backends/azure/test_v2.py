@@ -121,17 +121,21 @@ def test_what_azure_ai_ml_sends_for_the_parallel_job(fake_azure, backend, datase
     assert node["error_threshold"] == 5 and node["mini_batch_error_threshold"] == -1
     assert node["retry_settings"] == {"timeout": 4 * 300 + 60, "max_retries": 2}  # 3 tries = 2 retries
     assert node["environment_variables"] == {"R_MAX": "8"}
-    # the output folder is concrete, named by the pipeline job; the rows file is an output of its own
+    # the output folder is concrete, named by the pipeline job; its results, failures and rows file are three
+    # outputs of their own, none mounted inside another
     assert ref.output_path == f"r-script-outputs/{DATE}/{ref.run_id}"
     folder = f"azureml://datastores/workspaceblobstore/paths/{ref.output_path}/"
-    assert node["outputs"]["results"] == {"uri": folder, "mode": "ReadWriteMount", "job_output_type": "uri_folder"}
-    assert node["outputs"]["rows"] == {"uri": f"{folder}rows.txt", "mode": "ReadWriteMount",
-                                       "job_output_type": "uri_file"}  # fmt: skip
+    assert node["outputs"] == {
+        "results": {"uri": f"{folder}results/", "mode": "ReadWriteMount", "job_output_type": "uri_folder"},
+        "failures": {"uri": f"{folder}failures/", "mode": "ReadWriteMount", "job_output_type": "uri_folder"},
+        "rows": {"uri": f"{folder}rows.txt", "mode": "ReadWriteMount", "job_output_type": "uri_file"},
+    }
     task = node["task"]
     assert task["entry_script"] == "entry/batch_wrapper.py" and task["append_row_to"] == "${{outputs.rows}}"
     assert task["program_arguments"] == (
         "--r-script r/process_file.r --r-mode worker --file-timeout 300 --input-root ${{inputs.input_files}} "
-        "--r-arg=--thumbnail-size --r-arg=8 --output-dir ${{outputs.results}} --error_threshold 5 "
+        "--r-arg=--thumbnail-size --r-arg=8 --results-dir ${{outputs.results}} --failures-dir ${{outputs.failures}} "
+        "--error_threshold 5 "
         "--allowed_failed_percent 10"
     )
     # the code asset holds exactly the shipped files; the environment is built from the compute image's Dockerfile
@@ -150,6 +154,29 @@ def test_what_azure_ai_ml_sends_for_the_parallel_job(fake_azure, backend, datase
     assert job["tags"]["output_path"] == ref.output_path and job["tags"]["rows_file"] == "rows.txt"
     assert fake_azure.wire.calls_to("PATCH", r"/jobs/") == []
     wait_for_end(backend, ref.run_id)
+
+
+def test_the_fake_refuses_a_write_mount_inside_another(fake_azure, backend, dataset, monkeypatch) -> None:
+    """What nested write mounts do is documented nowhere, so the fake refuses them rather than guessing: the job
+    the engine sends has none (above), and the layout it replaced (the rows file inside a mounted run folder) is
+    refused."""
+    from azure.ai.ml import Output
+
+    from azureml_parallel_r.backends.azure import v2 as v2_module
+    from azureml_parallel_r.backends.azure.v2_job import OUTPUT_NAME, STEP_NAME, pipeline_job
+
+    def nested(request, **kwargs):
+        job = pipeline_job(request, **kwargs)
+        job.jobs[STEP_NAME].outputs[OUTPUT_NAME] = Output(type="uri_folder", mode="rw_mount",
+                                                          path=kwargs["output_uri"])  # fmt: skip
+        return job
+
+    monkeypatch.setattr(v2_module, "pipeline_job", nested)
+    with pytest.raises(SubmissionError, match=r"output (rows|failures) .* is inside output results"):
+        backend.submit(_request(dataset))
+    assert fake_azure.ml.jobs == {}
+    assert [problem for problem in fake_azure.wire.unrouted if "is inside output results" in problem]
+    fake_azure.wire.unrouted.clear()  # recorded as not modelled, as it should be: this test wants that
 
 
 def test_arguments_that_would_need_quoting_are_refused_before_anything_is_created(fake_azure, backend,

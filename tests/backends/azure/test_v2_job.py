@@ -69,7 +69,8 @@ def test_the_task_runs_the_unchanged_entry_script_with_explicit_roots() -> None:
     assert task["append_row_to"] == "${{outputs.rows}}"
     assert task["program_arguments"] == (
         "--r-script r/process_file.r --r-mode worker --file-timeout 300 --input-root ${{inputs.input_files}} "
-        "--r-arg=--thumbnail-size --r-arg=64 --output-dir ${{outputs.results}} --error_threshold -1"
+        "--r-arg=--thumbnail-size --r-arg=64 --results-dir ${{outputs.results}} --failures-dir ${{outputs.failures}} "
+        "--error_threshold -1"
     )
 
 
@@ -80,10 +81,15 @@ def test_input_and_output_bindings() -> None:
     }  # fmt: skip
     node = body["jobs"]["r_parallel_batch"]
     assert node["inputs"]["input_files"]["value"] == "${{parent.inputs.input_files}}"
-    assert node["outputs"]["results"] == {"uri": OUTPUT_URI, "mode": "ReadWriteMount", "job_output_type": "uri_folder"}
-    # the rows are a file output of their own, named by the request (as the runtime writes it: lower-cased)
-    assert node["outputs"]["rows"] == {"uri": f"{OUTPUT_URI}parallel_run_step.txt", "mode": "ReadWriteMount",
-                                       "job_output_type": "uri_file"}  # fmt: skip
+    # the run folder's three parts are write mounts of their own, none inside another (no source says that
+    # nested write mounts work); the rows file is named by the request (as the runtime writes it: lower-cased)
+    assert node["outputs"] == {
+        "results": {"uri": f"{OUTPUT_URI}results/", "mode": "ReadWriteMount", "job_output_type": "uri_folder"},
+        "failures": {"uri": f"{OUTPUT_URI}failures/", "mode": "ReadWriteMount", "job_output_type": "uri_folder"},
+        "rows": {"uri": f"{OUTPUT_URI}parallel_run_step.txt", "mode": "ReadWriteMount", "job_output_type": "uri_file"},
+    }
+    uris = [output["uri"] for output in node["outputs"].values()]
+    assert not [(a, b) for a in uris for b in uris if a != b and b.startswith(a)]
     assert body["computeId"] == "cpu-cluster"
 
 
@@ -99,7 +105,7 @@ def test_percent_and_summary_only() -> None:
         "r_parallel_batch"
     ]
     assert node["task"]["program_arguments"].endswith("--allowed_failed_percent 12.5")
-    assert "append_row_to" not in node["task"] and "rows" not in node["outputs"]
+    assert "append_row_to" not in node["task"] and set(node["outputs"]) == {"results", "failures"}
 
 
 def test_unset_processes_per_node_leave_the_services_default_of_one_per_core() -> None:

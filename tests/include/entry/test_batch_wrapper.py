@@ -177,8 +177,29 @@ def test_init_fails_fast_on_a_script_that_does_not_parse_without_echoing_it(entr
 
 def test_missing_output_dir_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AZUREML_BI_OUTPUT_PATH", raising=False)
-    with pytest.raises(ValueError, match="pass --output-dir or set AZUREML_BI_OUTPUT_PATH"):
+    message = r"pass --output-dir \(or set AZUREML_BI_OUTPUT_PATH\), or both --results-dir and --failures-dir"
+    with pytest.raises(ValueError, match=message):
         batch_wrapper.parse_config(["--r-script", str(EXAMPLE_R_SCRIPT), "--input-root", "/data"])
+    with pytest.raises(ValueError, match=message):  # one of the two is not enough
+        batch_wrapper.parse_config(["--input-root", "/data", "--results-dir", "/out/results"])
+
+
+def test_results_and_failures_go_to_folders_of_their_own_when_given(entry, tmp_path, monkeypatch) -> None:
+    """The v2 engine mounts results/ and failures/ as two outputs (--results-dir, --failures-dir): no output dir
+    needed, and a result row still names its outputs relative to the run's output folder."""
+    monkeypatch.delenv("AZUREML_BI_OUTPUT_PATH")
+    inputs = tmp_path / "inputs"
+    good = write_png(str(inputs / "a" / "good.png"))
+    (inputs / "bad.png").write_bytes(b"not a png")
+    results, failures = tmp_path / "mounts" / "results", tmp_path / "mounts" / "failures"
+    results.mkdir(parents=True)
+    failures.mkdir()  # a mounted folder exists, empty, from the start
+    entry("--results-dir", str(results), "--failures-dir", str(failures))
+    rows = rows_by_path(batch_wrapper.run([good, str(inputs / "bad.png")]))
+    assert rows["a/good.png"]["outputs"] == ["results/a/good.png/stats.json", "results/a/good.png/thumbnail.png"]
+    assert sorted(os.listdir(results / "a" / "good.png")) == ["stats.json", "thumbnail.png"]
+    assert json.loads((failures / "bad.png.json").read_text())["relative_path"] == "bad.png"
+    assert not (tmp_path / "output").exists()
 
 
 def test_a_missing_dataset_root_is_a_clear_error(tmp_path: Path) -> None:

@@ -26,17 +26,26 @@ allowed_failed_count           ``mini_batch_error_threshold`` (``None``/-1: -1)
 allowed_failed_percent         ``--allowed_failed_percent`` in ``program_arguments``
 output_action append_row       ``task.append_row_to`` = ``${{outputs.rows}}``, a ``uri_file`` output
                                at ``<output folder>/<rows file>`` (summary_only: unset)
+PipelineData output folder     two ``uri_folder`` outputs, ``results`` at ``<output folder>/results/`` and
+                               ``failures`` at ``<output folder>/failures/`` (below)
 environment_variables          ``environment_variables``
 allow_reuse=False              ``is_deterministic: false``
 =============================  ==================================================================
 
 The input is a ``uri_folder`` read-only mount; the entry script gets its root as ``--input-root
-${{inputs.input_files}}`` and the output folder as ``--output-dir ${{outputs.results}}`` (no v1 environment
-variables). ``results`` is a ``uri_folder`` read-write mount at ``azureml://datastores/<datastore>/paths/<output
-path>/``, a folder known before submission. The rows go to a ``uri_file`` output of their own, as in Microsoft's
-parallel pipeline example (``append_row_to: ${{outputs.job_output_file}}``, a ``uri_file`` output,
-azureml-examples cli/jobs/pipelines/iris-batch-prediction-using-parallel): the file's name is then the
-package's (``parallel_run_step.txt`` by default), not a runtime default the documentation does not give.
+${{inputs.input_files}}`` (no v1 environment variables). The run's output folder
+``azureml://datastores/<datastore>/paths/<output path>/`` is known before submission, and its three parts are
+three read-write mounted outputs of which none lies inside another: ``results`` (``uri_folder``,
+``<output path>/results/``, the entry script's ``--results-dir``), ``failures`` (``uri_folder``,
+``<output path>/failures/``, ``--failures-dir``) and ``rows`` (``uri_file``, ``<output path>/<rows file>``,
+``append_row_to``). Microsoft documents one write mount per output path ("Read and write data in a job",
+https://learn.microsoft.com/azure/machine-learning/how-to-read-write-data-v2: a ``uri_folder`` or ``uri_file``
+output in ``rw_mount`` mode at an ``azureml://datastores/.../paths/...`` path) and nothing about a file output
+mounted inside another output's mounted folder, so the layout is split rather than nested. The rows go to a
+``uri_file`` output of their own, as in Microsoft's parallel pipeline example (``append_row_to:
+${{outputs.job_output_file}}``, a ``uri_file`` output, azureml-examples
+cli/jobs/pipelines/iris-batch-prediction-using-parallel): the file's name is then the package's
+(``parallel_run_step.txt`` by default), not a runtime default the documentation does not give.
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ from azureml_parallel_r.backends.azure.errors import with_retries
 from azureml_parallel_r.backends.azure.runs import azure_state
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.models import RunRequest, RunState
-from azureml_parallel_r.run_settings import INPUT_NAME
+from azureml_parallel_r.run_settings import FAILURES_DIR, INPUT_NAME, RESULTS_DIR
 from azureml_parallel_r.status import SDK_V2
 
 if TYPE_CHECKING:
@@ -58,6 +67,7 @@ if TYPE_CHECKING:
     from azure.ai.ml.entities import Job, PipelineJob
 
 OUTPUT_NAME = "results"
+FAILURES_NAME = "failures"
 ROWS_NAME = "rows"
 STEP_NAME = "r_parallel_batch"
 JOB_NAME_PREFIX = "apr-"
@@ -83,7 +93,7 @@ def program_arguments(request: RunRequest) -> str:
     :raises ValueError: for an argument that would need quoting (whitespace, quotes, ``$``, backslashes).
     """
     args = request.entry_arguments(input_root=f"${{{{inputs.{INPUT_NAME}}}}}")
-    args += ["--output-dir", f"${{{{outputs.{OUTPUT_NAME}}}}}"]
+    args += ["--results-dir", f"${{{{outputs.{OUTPUT_NAME}}}}}", "--failures-dir", f"${{{{outputs.{FAILURES_NAME}}}}}"]
     # the runtime's failed-item threshold is a program argument in Microsoft's documentation (the parallel job
     # YAML reference and how-to-use-parallel-job-in-pipeline, "Consider automation settings"); the node attribute
     # azure-ai-ml also has is sent too, but nothing documents what the service does with it
@@ -128,9 +138,11 @@ def pipeline_job(
     from azure.ai.ml.parallel import RunFunction, parallel_run_function
 
     settings = request.settings
+    run_folder = output_uri.rstrip("/") + "/"
     failed_batches = settings.allowed_failed_count
     rows = settings.output_action == "append_row"
-    outputs = {OUTPUT_NAME: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)}
+    outputs = {name: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)
+               for name in (OUTPUT_NAME, FAILURES_NAME)}  # fmt: skip
     if rows:
         outputs[ROWS_NAME] = Output(type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT)
     step = parallel_run_function(
@@ -159,10 +171,12 @@ def pipeline_job(
     @dsl.pipeline(name="r-parallel-batch", compute=compute)
     def r_pipeline(input_files):  # unannotated: the dsl reads annotations, and this module's are strings
         node = step(**{INPUT_NAME: input_files})
-        node.outputs[OUTPUT_NAME] = Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT, path=output_uri)
+        for name, folder in ((OUTPUT_NAME, RESULTS_DIR), (FAILURES_NAME, FAILURES_DIR)):
+            node.outputs[name] = Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT,
+                                        path=f"{run_folder}{folder}/")  # fmt: skip
         if rows:
             node.outputs[ROWS_NAME] = Output(type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT,
-                                             path=output_uri.rstrip("/") + "/" + settings.rows_file_name)  # fmt: skip
+                                             path=run_folder + settings.rows_file_name)  # fmt: skip
 
     job = r_pipeline(input_files=Input(type=AssetTypes.URI_FOLDER, path=input_path, mode=InputOutputModes.RO_MOUNT))
     job.name = name or job_name(request.run_key)
