@@ -36,9 +36,34 @@ def test_failures_within_the_allowance_pass_and_are_listed() -> None:
         FILES, _results([_row("a.png"), _row("sub/c.png")], failures=failures), allowed_failures=1
     )
     assert report["passed"]
-    assert report["failures"] == [
-        {"relative_path": "b.png", "kind": "r_error", "error": "not a PNG", "attempt": 3, "allowed_by_pattern": False}
-    ]
+    assert report["failures"] == report["all_failures"] == [
+        {"relative_path": "b.png", "kind": "r_error", "error": "not a PNG", "call": None, "warnings": [],
+         "stderr_tail": "", "attempt": 3, "allowed_by_pattern": False}
+    ]  # fmt: skip
+
+
+def test_a_failure_keeps_its_call_warnings_and_the_end_of_its_stderr() -> None:
+    record = {"kind": "r_error", "error": "boom", "call": "readPNG(path)", "warnings": ["w1"], "attempt": 1,
+              "stderr_tail": "x" * 5000 + "last line"}  # fmt: skip
+    (failure,) = validate_outputs(FILES, _results([_row("a.png"), _row("sub/c.png")], failures={"b.png": record}),
+                                  allowed_failures=1)["failures"]  # fmt: skip
+    assert (failure["call"], failure["warnings"]) == ("readPNG(path)", ["w1"])
+    assert len(failure["stderr_tail"]) == 4000 and failure["stderr_tail"].endswith("last line")
+
+
+def test_durations_are_kept_as_a_log_binned_histogram_and_the_slowest_files() -> None:
+    from azureml_parallel_r.output_checks import duration_histogram
+
+    histogram = duration_histogram([0.0, 0.012, 0.012, 0.5, 3.0])
+    assert sum(histogram["counts"]) == 5 and len(histogram["edges_seconds"]) == len(histogram["counts"]) + 1
+    edges = histogram["edges_seconds"]
+    assert edges[0] <= 0.012 < edges[1] and edges[-2] <= 3.0 < edges[-1]
+    assert histogram["counts"][0] == 3  # the zero counts in the first bin
+    assert duration_histogram([]) == {"edges_seconds": [], "counts": []}
+    rows = [_row(path) for path in FILES]
+    report = validate_outputs(FILES, _results(rows))
+    assert [s["relative_path"] for s in report["durations"]["slowest"]] == sorted(FILES, reverse=True)[:20]
+    assert sum(report["durations"]["histogram"]["counts"]) == len(FILES)
 
 
 def test_too_many_failures_fail_with_the_file_names() -> None:

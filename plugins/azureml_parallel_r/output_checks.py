@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import re
 import statistics
 from collections import Counter
@@ -18,11 +19,65 @@ from azureml_parallel_r.inputs import printable
 from azureml_parallel_r.models import DatasetRef, RunResults
 
 LISTED = 20
+REPORTED_FAILURES = 200  # failures in validation.json (and so in its XCom); all of them are in FAILURES_NAME
+FAILURES_NAME = "validation-failures.jsonl"  # beside validation.json: every failed or missing file, one JSON per line
+TAIL_CHARS = 4000  # of a failure's R stderr tail kept in the report
+SLOWEST = 20
+BINS_PER_DECADE = 5  # the duration histogram's log-spaced bins: 10 ** (k / 5) seconds, the same grid for every run
 
 
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def duration_histogram(seconds: Sequence[float]) -> dict[str, list[float] | list[int]]:
+    """Per-file durations in a compact form: counts over log-spaced bins (``BINS_PER_DECADE`` per decade, edges
+    ``10 ** (k / BINS_PER_DECADE)`` seconds, the same grid for every run), from the shortest duration's bin to the
+    longest's; durations of 0 count in the first bin.
+
+    :param seconds: the files' durations.
+    """
+    if not seconds:
+        return {"edges_seconds": [], "counts": []}
+    positive = [value for value in seconds if value > 0] or [1e-3]
+    low = math.floor(math.log10(min(positive)) * BINS_PER_DECADE)
+    high = max(low + 1, math.floor(math.log10(max(positive)) * BINS_PER_DECADE) + 1)
+    counts = [0] * (high - low)
+    for value in seconds:
+        index = math.floor(math.log10(value) * BINS_PER_DECADE) - low if value > 0 else 0
+        counts[min(max(index, 0), len(counts) - 1)] += 1
+    edges = [float(f"{10 ** (k / BINS_PER_DECADE):.4g}") for k in range(low, high + 1)]
+    return {"edges_seconds": edges, "counts": counts}
+
+
+def failure_entry(path: str, record: dict[str, Any] | None, excused: bool) -> dict[str, Any]:
+    """What the report keeps of a failed or missing file: its failure record's kind, R error, call, warnings, stderr
+    tail (the last ``TAIL_CHARS``) and attempt; a file with no record is ``unprocessed``.
+
+    :param path: the file, relative to the dataset root.
+    :param record: its failure record, or None.
+    :param excused: whether an allowed-failure pattern matches it.
+    """
+    record = record or {}
+    return {
+        "relative_path": path,
+        "kind": record.get("kind", "unprocessed"),
+        "error": record.get("error", "no result and no failure record"),
+        "call": record.get("call"),
+        "warnings": list(record.get("warnings") or []),
+        "stderr_tail": str(record.get("stderr_tail") or "")[-TAIL_CHARS:],
+        "attempt": record.get("attempt"),
+        "allowed_by_pattern": excused,
+    }
+
+
+def failures_jsonl(failures: Sequence[dict[str, Any]]) -> bytes:
+    """The complete failure list as ``FAILURES_NAME`` holds it: one JSON object per line.
+
+    :param failures: :func:`failure_entry` dicts.
+    """
+    return "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in failures).encode("utf-8")
 
 
 def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
@@ -83,6 +138,9 @@ def validate_outputs(
     :param allowed_failure_patterns: glob patterns of files that may always fail (they do not count).
     :param dataset: the dataset version ``dataset_files`` belong to: the run must have been submitted over it (a run
         recorded over another version, or over none, processed other inputs, whatever its rows say).
+
+    ``report["failures"]`` lists the first ``REPORTED_FAILURES`` failed files, ``report["all_failures"]`` all of
+    them (:func:`failure_entry`), for the caller to keep apart (``FAILURES_NAME``) and drop from the report.
     """
     state = results.state
     expected = set(dataset_files)
@@ -131,7 +189,11 @@ def validate_outputs(
         f"it was registered, and listed by the job's mount): not counted, not validated: " + _listed(late)
     ] if late else []  # fmt: skip
 
-    seconds = [float(row["seconds"]) for row in rows if isinstance(row.get("seconds"), int | float)]
+    all_failures = [failure_entry(path, results.failures.get(path), path in excused) for path in failed]
+    timed = [(float(row["seconds"]), row["relative_path"]) for row in rows
+             if isinstance(row.get("seconds"), int | float)]  # fmt: skip
+    seconds = [value for value, _ in timed]
+    slowest = sorted(timed, reverse=True)[:SLOWEST]
     wall = (state.ended_at - state.started_at) if state.started_at and state.ended_at else None
     return {
         "run_id": state.run_id,
@@ -150,16 +212,9 @@ def validate_outputs(
             "output_files": len(present),
         },
         "allowed_failures": allowed_failures,
-        "failures": [
-            {
-                "relative_path": path,
-                "kind": results.failures.get(path, {}).get("kind", "unprocessed"),
-                "error": results.failures.get(path, {}).get("error", "no result and no failure record"),
-                "attempt": results.failures.get(path, {}).get("attempt"),
-                "allowed_by_pattern": path in excused,
-            }
-            for path in failed[:200]
-        ],
+        # the first REPORTED_FAILURES; the caller keeps them all from all_failures (FAILURES_NAME)
+        "failures": all_failures[:REPORTED_FAILURES],
+        "all_failures": all_failures,
         "durations": {
             "files": len(seconds),
             "total_seconds": round(sum(seconds), 3),
@@ -167,6 +222,10 @@ def validate_outputs(
             "p50_seconds": round(_percentile(seconds, 0.5), 4) if seconds else None,
             "p95_seconds": round(_percentile(seconds, 0.95), 4) if seconds else None,
             "max_seconds": round(max(seconds), 4) if seconds else None,
+            "p90_seconds": round(_percentile(seconds, 0.9), 4) if seconds else None,
+            "p99_seconds": round(_percentile(seconds, 0.99), 4) if seconds else None,
+            "histogram": duration_histogram(seconds),
+            "slowest": [{"relative_path": path, "seconds": round(value, 4)} for value, path in slowest],
         },
         "throughput": {
             "wall_seconds": round(wall, 3) if wall else None,

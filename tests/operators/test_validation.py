@@ -46,7 +46,26 @@ def test_missing_results_fail_with_a_readable_report_after_writing_it(backend: m
     op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures="0")
     with pytest.raises(OutputValidationError, match=r"FAILED - 1/2 files have results(.|\n)*b.png"):
         op.execute(context)
-    backend.write_output_file.assert_called_once()
+    # the complete failure list first, then the report that names it
+    (_, first, failures), (_, second, content) = [c.args for c in backend.write_output_file.call_args_list]
+    assert (first, second) == ("validation-failures.jsonl", "validation.json")
+    assert [json.loads(line)["relative_path"] for line in failures.decode().splitlines()] == ["b.png"]
+    assert json.loads(content)["failures_file"] == "validation-failures.jsonl"
+    # the failed validation's report is in XCom too, for the run report and a repair run
+    (push,) = context["ti"].xcom_push.call_args_list
+    assert push.kwargs["key"] == "return_value" and push.kwargs["value"]["passed"] is False
+    assert "all_failures" not in push.kwargs["value"]
+
+
+def test_the_complete_failure_list_is_kept_beyond_the_reports_first_200(backend: mock.Mock, context: dict) -> None:
+    files = [f"f{i:04d}.png" for i in range(250)]
+    backend.list_dataset_files.return_value = files
+    backend.fetch_results.return_value = _results([])
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures=-1)
+    report = op.execute(context)
+    assert len(report["failures"]) == 200 and report["counts"]["failed"] == 250
+    failures = backend.write_output_file.call_args_list[0].args[2].decode().splitlines()
+    assert [json.loads(line)["relative_path"] for line in failures] == files
 
 
 def test_a_run_over_another_dataset_version_fails_validation_whatever_its_rows_say(

@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.models import DatasetRef, RunRef
-from azureml_parallel_r.output_checks import format_report, validate_outputs
+from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, format_report, validate_outputs
 from azureml_parallel_r.run_identity import run_date
 
 if TYPE_CHECKING:
@@ -25,11 +25,12 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
     """Validate a finished run's outputs against its input dataset.
 
     Every file of the dataset must have a result row whose listed outputs exist under ``results/``, or be
-    among the allowed failures; rows must parse and match the dataset. Writes ``validation.json`` (counts,
-    failures, durations, throughput) beside the outputs, returns it via XCom, and fails with a readable
-    report otherwise. With ``outlets``, each Asset event carries the output path, the run id and the run's date in its
-    extra, and the date as its partition (Airflow 3.2+), so a downstream DAG can be scheduled per date
-    (``PartitionedAssetTimetable``).
+    among the allowed failures; rows must parse and match the dataset. Writes ``validation.json`` (counts, the first
+    200 failures, durations with their histogram, throughput) and ``validation-failures.jsonl`` (every failed or
+    missing file with its R error, call, warnings and stderr tail) beside the outputs, returns the report via XCom,
+    and fails with a readable report otherwise (the report is in XCom then too: the run report reads it). With
+    ``outlets``, each Asset event carries the output path, the run id and the run's date in its extra, and the date
+    as its partition (Airflow 3.2+), so a downstream DAG can be scheduled per date (``PartitionedAssetTimetable``).
 
     :param run: the submit task's XCom (run_id, output_path, ...).
     :param dataset: the register task's XCom (name, version, path, file_count).
@@ -77,8 +78,12 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             allowed_failure_patterns=list(self.allowed_failure_patterns or ()),
             dataset=dataset,
         )
+        all_failures = report.pop("all_failures")
         report["output_path"] = run.output_path
         report["dataset"] = dataset.to_dict()
+        report["failures_file"] = FAILURES_NAME
+        # the complete list first: a validation.json that names it never points at a file that is not there
+        backend.write_output_file(run.run_id, FAILURES_NAME, failures_jsonl(all_failures))
         location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report, indent=1).encode())
         self._lineage = {"inputs": [dataset.path, run.output_path], "outputs": [f"{run.output_path}/{REPORT_NAME}"],
                          "run_id": run.run_id}  # fmt: skip
@@ -92,6 +97,8 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             if hasattr(event, "add_partitions"):  # Airflow 3.2+: partitioned asset events, one partition per date
                 event.add_partitions(date)
         if not report["passed"]:
+            # the run report and a repair run read the result of a failed validation too
+            context["ti"].xcom_push(key="return_value", value=report)
             raise OutputValidationError(text)
         return report
 
