@@ -16,7 +16,8 @@
    date (the example: `r_parallel_batch_results`).
 
 The connection (`azureml_parallel_r_default`, or the run's `conn_id` param) picks the engine: the embedded local engine
-or Azure ML (SDK v2 or v1).
+or Azure ML (SDK v2 or v1). Each run's **Run report** tab shows what it did; its **Rerun failed files** button
+triggers a run with `rerun_failed_of` set, over only the files that failed (local engine).
 Trigger it with the form to override the input folder, the R script and its arguments, or the scale;
 backfill dates with `airflow backfill create --dag-id r_parallel_batch --from-date ... --to-date ...`.
 """
@@ -102,6 +103,14 @@ with DAG(
             title="Failed files tolerated",
             description="The run fails when more files fail; -1 tolerates any number.",
         ),
+        "rerun_failed_of": Param(
+            None,
+            type=["null", "string"],
+            title="Rerun the failed files of run",
+            description="A run id of this DAG: run only the files that failed or have no results in it (the run "
+            "report's Rerun button fills this in). Its input folder is used; the input folder override is ignored.",
+            maxLength=250,
+        ),
         "conn_id": Param(
             AzureMLParallelRunHook.default_conn_name,
             type="string",
@@ -117,6 +126,7 @@ with DAG(
         dataset_name="r-script-inputs",
         allowed_conf_keys=list(dag.params),
         azureml_parallel_r_conn_id="{{ params.conn_id }}",
+        rerun_failed_of="{{ params.rerun_failed_of }}",
     )
     submit_pipeline = SubmitParallelRunOperator(
         task_id="submit_pipeline",

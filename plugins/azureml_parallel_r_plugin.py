@@ -1,14 +1,10 @@
-"""Registers the azureml-parallel-r operator extra link with Airflow."""
+"""Registers the azureml-parallel-r plugin (extra links, run report) from Airflow's plugins folder when the package
+is not installed: an installed package registers it through its ``airflow.plugins`` entry point, and registering it
+twice would be reported as a plugin import error."""
 
 from __future__ import annotations
 
-from airflow.plugins_manager import AirflowPlugin
+from importlib.metadata import entry_points
 
-from azureml_parallel_r.links import PipelineRunLink
-
-
-class AzureMLParallelRPlugin(AirflowPlugin):
-    """The "Pipeline run" link on SubmitParallelRunOperator tasks."""
-
-    name = "azureml_parallel_r"
-    operator_extra_links = [PipelineRunLink()]
+if not any(point.value.startswith("azureml_parallel_r.") for point in entry_points(group="airflow.plugins")):
+    from azureml_parallel_r.plugin import AzureMLParallelRPlugin  # noqa: F401  (found by Airflow's plugin scan)

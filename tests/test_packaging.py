@@ -52,6 +52,10 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "plugins/"))]
     assert "[apache_airflow_provider]" in entry_points
     assert "provider_info = azureml_parallel_r.get_provider_info:get_provider_info" in entry_points
+    # the plugin (extra links, run report) through the entry point Airflow always loads, with the report's page
+    assert "[airflow.plugins]" in entry_points
+    assert "azureml_parallel_r = azureml_parallel_r.plugin:AzureMLParallelRPlugin" in entry_points
+    assert {f"azureml_parallel_r/report/static/{name}" for name in ("report.html", "report.js", "report.css")} <= names
 
 
 def test_a_fresh_airflow_with_only_the_wheel_lists_the_provider_and_runs_the_example_dag(wheel, tmp_path) -> None:
@@ -109,6 +113,11 @@ print(found)
     assert provider["version"] == "0.1.0"
     hooks = _run([airflow, "providers", "hooks", "--output", "json"], env=env, cwd=tmp_path).stdout
     assert "azureml_parallel_r.hooks.parallel_run.AzureMLParallelRunHook" in hooks
+    plugins_listed = _run([airflow, "plugins", "--output", "json"], env=env, cwd=tmp_path).stdout
+    (plugin,) = [
+        p for p in json.loads(plugins_listed[plugins_listed.index("[") :]) if p["name"] == "azureml_parallel_r"
+    ]
+    assert "azureml_parallel_r.report.app" in json.dumps(plugin) or plugin.get("fastapi_apps")
     _run([airflow, "db", "migrate"], env=env, cwd=tmp_path)
     _run([airflow, "dags", "test", "r_parallel_batch", DATE], env=env, cwd=tmp_path)
     (output,) = (store / "r-script-outputs" / DATE).iterdir()

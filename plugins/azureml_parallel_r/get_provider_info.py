@@ -140,5 +140,5 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
-        "extra-links": [f"{package}.links.PipelineRunLink"],
+        "extra-links": [f"{package}.links.PipelineRunLink", f"{package}.links.RunReportLink"],
     }

@@ -40,6 +40,8 @@ class DatasetRef(_Plain):
     :param path: the datastore path it was created from (``r-script-inputs/2026-11-24``).
     :param file_count: how many files it holds (0 for an empty or missing folder).
     :param reused: True when an existing version for the same path and date was returned.
+    :param rerun_of: for the dataset of a repair run (the failed files of an earlier run), that run:
+        ``dag_run_id``, ``run_id``, ``output_path``, ``date``, ``failed_files``.
     """
 
     name: str
@@ -47,6 +49,7 @@ class DatasetRef(_Plain):
     path: str
     file_count: int
     reused: bool = False
+    rerun_of: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,21 @@ def test_rows_failures_outputs_and_logs_are_read(tmp_path: Path) -> None:
     assert results.logs == {"job_result.txt": "Finished"} and results.dataset == {"name": "in", "version": 2}
 
 
+def test_a_failure_summary_reads_the_failure_records_and_logs_and_lists_no_results(tmp_path: Path) -> None:
+    output = _output(tmp_path)
+    store = FolderStore(str(tmp_path))
+    prefixes: list[str] = []
+    listing = store.names
+    store.names = lambda prefix: prefixes.append(prefix) or listing(prefix)  # type: ignore[method-assign]
+    results = collect_results(STATE, store, output.name, "parallel_run_step.txt", lambda: {"job_error.txt": "x"},
+                              failures_only=True)  # fmt: skip
+    assert results.failures == {"sub/b.png": {"kind": "r_error", "error": "x"}} and results.logs == {
+        "job_error.txt": "x"
+    }
+    assert results.rows == [] and results.output_files == []
+    assert prefixes == [f"{output.name}/failures"]  # results/ is never listed
+
+
 def test_each_part_fails_alone_and_says_why(tmp_path: Path) -> None:
     output = _output(tmp_path)
     (output / "failures" / "broken.json").write_text("{not json")

@@ -32,7 +32,7 @@ def test_dag_integrity(dag) -> None:
 def test_params_form_schema(dag) -> None:
     params = {name: dag.params.get_param(name) for name in dag.params}
     assert set(params) == {"input_path", "r_script", "r_args", "mini_batch_size", "process_count_per_node",
-                           "node_count", "error_threshold", "conn_id"}  # fmt: skip
+                           "node_count", "error_threshold", "rerun_failed_of", "conn_id"}  # fmt: skip
     assert params["mini_batch_size"].schema.items() >= {"type": "integer", "minimum": 1}.items()
     assert params["error_threshold"].schema["minimum"] == -1
     assert params["r_args"].schema["items"] == {"type": "string"}

@@ -39,8 +39,9 @@ def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) 
         events = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
                   .filter(AssetModel.name == "r_parallel_batch_outputs", AssetEvent.partition_key == "2026-11-20")
                   .all())  # fmt: skip
-        assert [event.extra for event in events] == [{"output_path": f"r-script-outputs/2026-11-20/{output.name}",
-                                                      "run_id": output.name, "date": "2026-11-20"}]  # fmt: skip
+        folder = f"r-script-outputs/2026-11-20/{output.name}"
+        assert [event.extra for event in events] == [{"output_path": folder, "run_id": output.name,
+                                                      "date": "2026-11-20", "output_paths": [folder]}]  # fmt: skip
 
 
 @pytest.mark.integration

@@ -17,7 +17,7 @@ def test_registers_with_date_path_and_run_key_tags(backend: mock.Mock, context: 
     backend.register_file_dataset.return_value = DatasetRef("inputs", 4, "r-script-inputs/2026-11-24", 12)
     op = RegisterFileDatasetOperator(task_id="t", path=" r-script-inputs/2026-11-24/", dataset_name="inputs")
     assert op.execute(context) == {"name": "inputs", "version": 4, "path": "r-script-inputs/2026-11-24",
-                                   "file_count": 12, "reused": False}  # fmt: skip
+                                   "file_count": 12, "reused": False, "rerun_of": None}  # fmt: skip
     backend.register_file_dataset.assert_called_once_with(
         "r-script-inputs/2026-11-24",
         name="inputs",
@@ -69,3 +69,59 @@ def test_a_folder_that_cannot_be_listed_whole_fails_without_retries(backend: moc
     backend.register_file_dataset.side_effect = InputFolderError("the input folder x cannot be processed whole")
     with pytest.raises(AirflowFailException, match="cannot be processed whole"):
         RegisterFileDatasetOperator(task_id="t", path="r-script-inputs/2026-11-24").execute(context)
+
+
+# -- a repair run: the failed files of an earlier run ------------------------------------------------------------------
+
+RECORD = {"run_id": "pipe-1", "output_path": "r-script-outputs/2026-11-24/pipe-1", "date": "2026-11-24",
+          "dataset": DatasetRef("inputs", 4, "r-script-inputs/2026-11-24", 3).to_dict()}  # fmt: skip
+
+
+def _repaired_run(backend: mock.Mock, context: dict, succeeded: list[str]) -> None:
+    import json
+
+    from azureml_parallel_r.models import RunResults, RunState
+
+    context["ti"].run_id = "manual__repair"
+    context["ti"].dag_id = "r_parallel_batch"
+    context["ti"].xcom_pull.return_value = RECORD
+    backend.list_dataset_files.return_value = ["a.png", "b.png", "sub/c.png"]
+    rows = [json.dumps({"relative_path": path, "outputs": []}) for path in succeeded]
+    backend.fetch_results.return_value = RunResults(RunState("pipe-1", "Failed"), rows)
+
+
+def test_a_repair_registers_exactly_the_failed_and_missing_files_of_the_run_it_repairs(backend, context) -> None:
+    _repaired_run(backend, context, succeeded=["a.png"])
+    backend.register_file_subset.return_value = DatasetRef("inputs", 5, "r-script-inputs/2026-11-24", 2)
+    op = RegisterFileDatasetOperator(task_id="t", path="r-script-inputs/2026-12-01", dataset_name="inputs",
+                                     rerun_failed_of="scheduled__2026-11-24")  # fmt: skip
+    dataset = op.execute(context)
+    context["ti"].xcom_pull.assert_called_once_with(task_ids="submit_pipeline", run_id="scheduled__2026-11-24",
+                                                    key="run_record")  # fmt: skip
+    (path, files), kwargs = backend.register_file_subset.call_args
+    assert (path, files) == ("r-script-inputs/2026-11-24", ["b.png", "sub/c.png"])  # its folder, not the template's
+    assert kwargs["tags"]["rerun_failed_of"] == "scheduled__2026-11-24"
+    assert kwargs["tags"]["path"] == "r-script-inputs/2026-11-24"
+    backend.register_file_dataset.assert_not_called()
+    assert dataset["rerun_of"] == {"dag_run_id": "scheduled__2026-11-24", "run_id": "pipe-1",
+                                   "output_path": "r-script-outputs/2026-11-24/pipe-1", "date": "2026-11-24",
+                                   "failed_files": 2}  # fmt: skip
+
+
+def test_a_repair_of_a_run_without_failures_skips(backend, context) -> None:
+    _repaired_run(backend, context, succeeded=["a.png", "b.png", "sub/c.png"])
+    op = RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of="scheduled__2026-11-24")
+    with pytest.raises(AirflowSkipException, match="left no failed or missing file"):
+        op.execute(context)
+    backend.register_file_subset.assert_not_called()
+
+
+@pytest.mark.parametrize(("repaired", "record", "message"), [
+    ("manual__repair", RECORD, "names this very run"),
+    ("scheduled__2026-11-24", None, "has no pipeline run submitted by task 'submit_pipeline'"),
+])  # fmt: skip
+def test_a_repair_of_an_unknown_run_fails_at_once_saying_why(backend, context, repaired, record, message) -> None:
+    _repaired_run(backend, context, succeeded=[])
+    context["ti"].xcom_pull.return_value = record
+    with pytest.raises(AirflowFailException, match=message):
+        RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of=repaired).execute(context)

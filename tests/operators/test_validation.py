@@ -36,7 +36,8 @@ def test_passing_run_writes_the_report_and_updates_the_asset(backend: mock.Mock,
     assert (run_id, name) == ("run-9", "validation.json")
     assert json.loads(content)["output_path"] == "r-script-outputs/2026-11-24/run-9"
     event = context["outlet_events"][ASSET]
-    assert event.extra == {"output_path": RUN["output_path"], "run_id": "run-9", "date": "2026-11-24"}
+    assert event.extra == {"output_path": RUN["output_path"], "run_id": "run-9", "date": "2026-11-24",
+                           "output_paths": [RUN["output_path"]]}  # fmt: skip
     assert event.partition_keys == {"2026-11-24"}  # the run's date is the asset event's partition
 
 
@@ -93,3 +94,20 @@ def test_bad_arguments_fail_without_retries(backend: mock.Mock, context: dict, k
     with pytest.raises(AirflowFailException, match=message):
         op.execute(context)
     backend.fetch_results.assert_not_called()
+
+
+def test_a_repair_says_what_became_of_the_failed_files_and_its_event_names_both_folders(backend, context) -> None:
+    rerun_of = {"dag_run_id": "scheduled__2026-11-09", "run_id": "pipe-1", "date": "2026-11-09", "failed_files": 2,
+                "output_path": "r-script-outputs/2026-11-09/p1"}  # fmt: skip
+    backend.list_dataset_files.return_value = ["a.png", "b.png"]
+    backend.fetch_results.return_value = _results(["a.png"])
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset={**DATASET, "rerun_of": rerun_of},
+                                            allowed_failures=1, outlets=[ASSET])  # fmt: skip
+    report = op.execute(context)
+    assert report["repair"] == {"repaired_dag_run_id": "scheduled__2026-11-09",
+                                "repaired_output_path": "r-script-outputs/2026-11-09/p1", "original_failures": 2,
+                                "now_succeeded": 1, "still_failing": 1}  # fmt: skip
+    assert [f["relative_path"] for f in report["failures"]] == ["b.png"]  # which remain
+    event = context["outlet_events"][ASSET]
+    assert event.extra["output_paths"] == ["r-script-outputs/2026-11-09/p1", RUN["output_path"]]
+    assert event.extra["date"] == "2026-11-09" and event.partition_keys == {"2026-11-09"}

@@ -55,6 +55,14 @@ def test_execute_complete(backend: mock.Mock, context: dict) -> None:
         sensor.execute_complete(context, {"status": "error", "message": "Canceled", "run_id": "run-9"})
 
 
+def test_a_summary_in_the_event_is_the_failure_with_no_second_read(backend: mock.Mock, context: dict) -> None:
+    event = {"status": "error", "message": "Failed", "run_id": "run-9", "summary": "the trigger's summary"}
+    with pytest.raises(ParallelRunFailedError, match="the trigger's summary"):
+        _sensor().execute_complete(context, event)
+    backend.describe_failure.assert_not_called()
+    backend.fetch_results.assert_not_called()
+
+
 def test_on_kill_cancels_unless_told_not_to(backend: mock.Mock) -> None:
     _sensor().on_kill()
     backend.cancel.assert_called_once_with("run-9")

@@ -174,6 +174,63 @@ class AirflowUi:
         self._wait(ec.invisibility_of_element_located(dialog_locator), "the connection form to close")
         return "\n".join(texts)
 
+    def open_run_report(self, dag_id: str, run_id: str, screenshot: Path | None = None) -> dict:
+        """Open the DAG run's "Run report" tab and wait inside its frame until the failed files are listed; save a
+        screenshot of the UI with the tab open. Returns what the page shows: its text, the failed files' names as
+        the table shows them, how many images the frame has, and whether the rerun button is there.
+
+        :param dag_id: the DAG.
+        :param run_id: the DAG run (with failed files).
+        :param screenshot: where the screenshot goes (None: none).
+        """
+        from urllib.parse import quote
+
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.switch_to.default_content()
+        self.driver.get(f"{self.base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/plugin/"
+                        "azureml-parallel-r-report")  # fmt: skip
+        frame = (By.CSS_SELECTOR, "iframe[title='Run report']")
+        self._wait(ec.frame_to_be_available_and_switch_to_it(frame), "the Run report tab's frame")
+        self._wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#failures tbody tr"), "the failed files in the report")
+        shown = {
+            "text": self._text(),
+            "failed_files": [
+                td.text for td in self.driver.find_elements(By.CSS_SELECTOR, "#failures tbody td:first-child")
+            ],
+            "images": self.driver.execute_script("return document.images.length"),
+            "rerun_button": self.driver.find_element(By.ID, "rerun").is_displayed(),
+        }
+        self.driver.switch_to.default_content()
+        if screenshot is not None:
+            self.driver.set_window_size(1600, 1500)
+            self._screenshot(screenshot)
+            self.driver.set_window_size(1600, 1000)
+        return shown
+
+    def rerun_failed_files(self) -> str:
+        """In the open run report, press "Rerun failed files" and return what the page answers."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self._wait(ec.frame_to_be_available_and_switch_to_it((By.CSS_SELECTOR, "iframe[title='Run report']")),
+                   "the Run report tab's frame")  # fmt: skip
+        self.driver.find_element(By.ID, "rerun").click()
+        answer = self._wait(lambda d: (t := d.find_element(By.ID, "rerun-result").text) and t != "Triggering…" and t,
+                            "the answer to the rerun button")  # fmt: skip
+        self.driver.switch_to.default_content()
+        return answer
+
+    def alert_text(self) -> str | None:
+        """The text of an open JavaScript alert, or None (a page that runs a smuggled script would open one)."""
+        from selenium.common.exceptions import NoAlertPresentException
+
+        try:
+            return self.driver.switch_to.alert.text
+        except NoAlertPresentException:
+            return None
+
     @staticmethod
     def _type(field, text: str) -> None:
         from selenium.webdriver.common.keys import Keys

@@ -19,6 +19,9 @@ from tests.system.stack import AirflowStack, wait_until
 ARTIFACTS = REPO / "test-artifacts" / "system"
 # the REST API run names its input folder through the input_path param (a name with a space on purpose)
 TRIGGERED_INPUTS = "r-script-inputs/manual upload"
+# the run report's run: the samples and a corrupt file whose name is markup (shown as text, run as nothing)
+REPORT_INPUTS = "r-script-inputs/report sample"
+HOSTILE_NAME = "<img src=x onerror=alert(document.domain)>.png"
 BACKFILL_DATES = ("2026-11-10", "2026-11-11", "2026-11-12")
 MISSING_DATE = "2026-11-11"
 
@@ -42,6 +45,8 @@ def datastore() -> Iterator[Path]:
     root.chmod(0o755)
     store = root / "datastore"
     make_sample_inputs(str(store / TRIGGERED_INPUTS), images=12)
+    make_sample_inputs(str(store / REPORT_INPUTS), images=4)
+    (store / REPORT_INPUTS / HOSTILE_NAME).write_bytes(b"not a png")
     for date in BACKFILL_DATES:
         if date != MISSING_DATE:
             make_sample_inputs(str(store / "r-script-inputs" / date), images=12)

@@ -205,6 +205,7 @@ class AirflowStack:
     """
 
     username = "admin"
+    viewer = "viewer"  # may read every DAG and run, and trigger none (SimpleAuthManager's VIEWER role)
 
     def __init__(self, root: Path, repo: Path, extra_env: dict[str, str] | None = None):
         self.root, self.repo = root, repo
@@ -214,6 +215,7 @@ class AirflowStack:
         self.api_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.password = secrets.token_urlsafe(16)
+        self.viewer_password = secrets.token_urlsafe(16)
         self.services: list[Service] = []
         self.env = self._environment(extra_env or {})
         self._api: AirflowApi | None = None
@@ -239,7 +241,7 @@ class AirflowStack:
                 "AIRFLOW__CORE__AUTH_MANAGER": (
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                 ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin,{self.viewer}:viewer",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 # parse the DAG folder soon after start, and pick up queued work quickly
@@ -265,7 +267,8 @@ class AirflowStack:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}), encoding="utf-8")
+        passwords = {self.username: self.password, self.viewer: self.viewer_password}
+        (self.home / "passwords.json").write_text(json.dumps(passwords), encoding="utf-8")
         self.postgres.start()
         self.cli("db", "migrate", timeout=300)
         for name, *options in AIRFLOW_SERVICES:

@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.system.conftest import ARTIFACTS, BACKFILL_DATES, MISSING_DATE, TRIGGERED_INPUTS
+from tests.system.conftest import (
+    ARTIFACTS,
+    BACKFILL_DATES,
+    HOSTILE_NAME,
+    MISSING_DATE,
+    REPORT_INPUTS,
+    TRIGGERED_INPUTS,
+)
 from tests.system.stack import AirflowStack
 from tests.waiting import wait_until
 
@@ -173,7 +180,9 @@ def test_the_downstream_dag_ran_once_for_each_validated_date(stack: AirflowStack
         result = stack.api.get(f"/dags/{unpaused_downstream_dag}/dagRuns/{run['dag_run_id']}/taskInstances/"
                                "report_outputs/xcomEntries/return_value")["value"]  # fmt: skip
         (folder,) = output_folders(datastore, date)
-        assert result == {"date": date, "output_path": f"r-script-outputs/{date}/{folder.name}", "run_id": folder.name}
+        output_path = f"r-script-outputs/{date}/{folder.name}"
+        assert result == {"date": date, "output_path": output_path, "output_paths": [output_path],
+                          "run_id": folder.name}  # fmt: skip
 
 
 def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
@@ -259,3 +268,53 @@ def test_a_connection_saved_from_the_ui_form_runs_the_dag(stack: AirflowStack, u
     stack.api.post(f"/dags/{unpaused_dag}/dagRuns", body)
     run = wait_for_run(stack, "typed-connection", timeout=300)
     assert_succeeded_with_outputs(stack, datastore, run)
+
+
+def _xcom(stack: AirflowStack, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    value = stack.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")["value"]
+    return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+def test_the_run_report_shows_a_run_and_reruns_only_its_failed_files(
+    stack: AirflowStack, unpaused_dag: str, datastore: Path
+) -> None:
+    """Chromium, through the real API server: a viewer sees the report of a run with two failed files (one named
+    like markup, shown as text, running nothing) and is refused the rerun; an admin's rerun, once the corrupt sample
+    is fixed, is a repair run over exactly the two files, whose validation says one now succeeded."""
+    from azureml_parallel_r.examples.samples import write_png
+    from tests.system.browser import AirflowUi
+
+    body = {"dag_run_id": "report-sample", "logical_date": None, "conf": {"input_path": REPORT_INPUTS}}
+    stack.api.post(f"/dags/{unpaused_dag}/dagRuns", body)
+    assert wait_for_run(stack, "report-sample", timeout=300)["state"] == "success"
+    assert _xcom(stack, "report-sample", "validate_outputs")["counts"]["failed"] == 2
+    write_png(str(datastore / REPORT_INPUTS / "camera-b" / "broken.png"))  # what failed is fixed before the rerun
+    runs_before = stack.api.get(f"/dags/{DAG_ID}/dagRuns")["total_entries"]
+
+    with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
+        ui.log_in(stack.viewer, stack.viewer_password)
+        shown = ui.open_run_report(DAG_ID, "report-sample")
+        assert shown["rerun_button"]
+        assert ui.rerun_failed_files() == "You may not trigger this DAG: ask for permission to run it."
+    assert stack.api.get(f"/dags/{DAG_ID}/dagRuns")["total_entries"] == runs_before
+
+    with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
+        ui.log_in(stack.username, stack.password)
+        shown = ui.open_run_report(DAG_ID, "report-sample", ARTIFACTS / "run-report.png")
+        assert sorted(shown["failed_files"]) == sorted(["camera-b/broken.png", HOSTILE_NAME])  # as text
+        assert shown["images"] == 0 and ui.alert_text() is None  # the name made no element and ran no script
+        scale = "1 node(s) \N{MULTIPLICATION SIGN} 2 process(es)"
+        for expected in ("Engine\nlocal", "R script\nr/process_file.r", scale, "Rerun 2 failed file(s)",
+                         "Files by duration"):  # fmt: skip
+            assert expected in shown["text"], expected
+        answer = ui.rerun_failed_files()
+        assert answer.startswith("Triggered "), answer
+    repair_id = answer.removeprefix("Triggered ").removesuffix(".")
+    repair = wait_for_run(stack, repair_id, timeout=300)
+    assert repair["state"] == "success", task_states(stack, repair_id)
+    assert repair["conf"] == {"input_path": REPORT_INPUTS, "rerun_failed_of": "report-sample"}
+    assert _xcom(stack, repair_id, "register_dataset")["file_count"] == 2
+    outcome = _xcom(stack, repair_id, "validate_outputs")
+    assert outcome["passed"] and outcome["repair"]["original_failures"] == 2
+    assert (outcome["repair"]["now_succeeded"], outcome["repair"]["still_failing"]) == (1, 1)
+    assert [failure["relative_path"] for failure in outcome["failures"]] == [HOSTILE_NAME]

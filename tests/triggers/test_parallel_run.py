@@ -53,8 +53,12 @@ def test_polls_until_finished(backend: mock.Mock) -> None:
 @pytest.mark.parametrize("final", ["Failed", "Canceled"])
 def test_failed_or_canceled_runs_fire_an_error(backend: mock.Mock, final: str) -> None:
     backend.get_status.return_value = RunState("r", final, "because")
+    backend.describe_failure.return_value = "2 file(s) failed; the first 2: ..."
     (event,) = _collect(ParallelRunTrigger("r", "c", 0))
     assert event["status"] == "error" and event["run_status"] == final and "because" in event["message"]
+    # the failure summary travels with the event, read once in the triggerer
+    assert event["summary"] == "2 file(s) failed; the first 2: ..."
+    backend.describe_failure.assert_called_once_with("r", event["message"])
 
 
 def test_a_status_error_the_backend_could_not_retry_away_ends_in_an_error_event(backend: mock.Mock) -> None:

@@ -88,6 +88,22 @@ class ParallelRunBackend(abc.ABC):
         :param tags: tags recorded with the version (logical date, path, run key).
         """
 
+    def register_file_subset(self, path: str, files: Sequence[str], *, name: str, tags: dict[str, str]) -> DatasetRef:
+        """Register some files of a datastore folder (a repair run's: the failed files of an earlier run) as a
+        dataset version whose files keep their paths relative to the folder.
+
+        :param path: datastore path of the input folder.
+        :param files: the files, relative to it.
+        :param name: the dataset's name.
+        :param tags: tags recorded with the version.
+        """
+        from azureml_parallel_r.exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            f"the {self.engine} engine cannot rerun chosen files yet (a dataset of a file list); rerunning failed "
+            "files works on the local engine: run the date again instead"
+        )
+
     @abc.abstractmethod
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
         """Return the dataset's files, relative to its root folder, sorted."""
@@ -113,12 +129,34 @@ class ParallelRunBackend(abc.ABC):
         """Cancel the run (a no-op for a finished one) and return its status."""
 
     @abc.abstractmethod
-    def fetch_results(self, run_id: str) -> RunResults:
-        """Collect the run's rows, failure records, output file list and job logs."""
+    def fetch_results(self, run_id: str, *, failures_only: bool = False) -> RunResults:
+        """Collect the run's rows, failure records, output file list and job logs.
+
+        :param run_id: the pipeline run id.
+        :param failures_only: its failure records and job logs only (what a failure summary needs): no rows file
+            and no listing of ``results/``, which grows with the files that succeeded.
+        """
 
     @abc.abstractmethod
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         """Write a file into the run's output folder (``validation.json``); return its location."""
+
+    def read_output_text(self, output_path: str, name: str) -> str | None:
+        """A file of a run's output folder (``validation-failures.jsonl``) as text, or None when it is not there.
+
+        :param output_path: the run's output folder on the datastore (its record's ``output_path``).
+        :param name: the file's name in that folder (no ``/``: only the folder's own files are read).
+        """
+        from azureml_parallel_r.inputs import datastore_folder
+
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise ValueError(f"not a file name of an output folder: {name!r}")
+        folder = datastore_folder(output_path, "the run's output folder")  # relative, no '..': inside the datastore
+        return self._output_store().read_text(f"{folder}/{name}")
+
+    def _output_store(self) -> Any:
+        """The engine's datastore as a :class:`~azureml_parallel_r.backends.results.ResultStore`."""
+        raise NotImplementedError(f"engine {self.engine} reads no output files")
 
     def describe_failure(self, run_id: str, reason: str = "") -> str:
         """The run's failure summary (first failed files with their R stderr tails, job error log); never raises.
@@ -127,7 +165,7 @@ class ParallelRunBackend(abc.ABC):
         :param reason: why the wait ended (the run's status message or the trigger's error): always in the text.
         """
         try:
-            summary = self.fetch_results(run_id).failure_summary()
+            summary = self.fetch_results(run_id, failures_only=True).failure_summary()
         except Exception as exc:
             return f"Pipeline run {run_id} did not finish: {reason} (its results could not be read: {error_text(exc)})"
         # the reason comes first whenever the summary does not already say it: a waiting error (a connection that

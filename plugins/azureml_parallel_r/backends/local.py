@@ -24,7 +24,7 @@ from azureml_parallel_r.backends.results import FolderStore, collect_results
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
-from azureml_parallel_r.inputs import list_input_files
+from azureml_parallel_r.inputs import InputFolderError, list_input_files
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -44,7 +44,7 @@ LOG_FILES = ("job_result.txt", "job_error.txt")
 
 
 def local_results(state: RunState, output_dir: str, logs_dir: str, rows_file_name: str,
-                  dataset: dict[str, Any] | None = None) -> RunResults:  # fmt: skip
+                  dataset: dict[str, Any] | None = None, failures_only: bool = False) -> RunResults:  # fmt: skip
     """What a local engine run left in its output folder (rows, failure records, output files, job logs), read by the
     one results reader, :func:`~azureml_parallel_r.backends.results.collect_results`, over the folder. A run whose
     controller died has no rows file: the rows of its completed mini-batches are read from its logs.
@@ -54,6 +54,7 @@ def local_results(state: RunState, output_dir: str, logs_dir: str, rows_file_nam
     :param logs_dir: the engine's logs folder for the run.
     :param rows_file_name: the append_row file's name.
     :param dataset: the input dataset the run was submitted over (``{"name", "version"}``).
+    :param failures_only: its failure records and job logs only (:func:`collect_results`).
     """
     rows_file = rows_file_name
     if not os.path.isfile(os.path.join(output_dir, rows_file)):
@@ -63,7 +64,8 @@ def local_results(state: RunState, output_dir: str, logs_dir: str, rows_file_nam
     def job_logs() -> dict[str, str]:
         return {name: text[-LOG_TAIL_CHARS:] for name in LOG_FILES if (text := logs.read_text(name)) is not None}
 
-    return collect_results(state, FolderStore(output_dir), ".", rows_file, job_logs, dataset)
+    return collect_results(state, FolderStore(output_dir), ".", rows_file, job_logs, dataset,
+                           failures_only=failures_only)  # fmt: skip
 
 
 class RunNotFoundError(LookupError):
@@ -128,7 +130,24 @@ class LocalBackend(ParallelRunBackend):
         validation checks the files the run was given, not files added later."""
         folder = self._datastore_path(path)
         files = list_input_files(str(folder)) if folder.is_dir() else []
-        relatives = [os.path.relpath(file, folder) for file in files]
+        return self._register(path, name, tags, [os.path.relpath(file, folder) for file in files], files)
+
+    def register_file_subset(self, path: str, files: Sequence[str], *, name: str, tags: dict[str, str]) -> DatasetRef:
+        """Register exactly ``files`` of the folder (a repair run's failed files) as the next version, reused as
+        :meth:`register_file_dataset` reuses one; a file that is no longer there is refused, by name."""
+        folder = self._datastore_path(path)
+        chosen = sorted(set(files))
+        absolute = [str(folder / relative) for relative in chosen]
+        gone = [relative for relative, file in zip(chosen, absolute, strict=True) if not os.path.isfile(file)]
+        if gone:
+            raise InputFolderError(
+                f"{len(gone)} of the files to rerun are no longer under {path!r}: " + ", ".join(gone[:10])
+            )
+        return self._register(path, name, tags, chosen, absolute)
+
+    def _register(
+        self, path: str, name: str, tags: dict[str, str], relatives: list[str], files: list[str]
+    ) -> DatasetRef:
         fingerprint = listing_fingerprint(
             [
                 (rel, (st := os.stat(file)).st_size, str(st.st_mtime_ns))
@@ -229,7 +248,7 @@ class LocalBackend(ParallelRunBackend):
         self._local_run(run_id).cancel()
         return self.get_status(run_id)
 
-    def fetch_results(self, run_id: str) -> RunResults:
+    def fetch_results(self, run_id: str, *, failures_only: bool = False) -> RunResults:
         record = self._record(run_id)
         dataset = record.get("dataset") or {}
         return local_results(
@@ -238,6 +257,7 @@ class LocalBackend(ParallelRunBackend):
             record["logs_dir"],
             record.get("rows_file_name", DEFAULT_APPEND_ROW_FILE_NAME),
             {"name": dataset["name"], "version": dataset["version"]} if "name" in dataset else None,
+            failures_only,
         )
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
@@ -246,6 +266,9 @@ class LocalBackend(ParallelRunBackend):
         tmp.write_bytes(content)
         os.replace(tmp, target)
         return str(target)
+
+    def _output_store(self) -> FolderStore:
+        return FolderStore(str(self.root))
 
     def output_dir(self, run_id: str) -> str:
         """The local folder holding the run's outputs."""

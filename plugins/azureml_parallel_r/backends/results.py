@@ -73,6 +73,7 @@ def collect_results(
     read_logs: Callable[[], dict[str, str]],
     dataset: dict[str, Any] | None = None,
     describe: Callable[[BaseException], str] = error_text,
+    failures_only: bool = False,
 ) -> RunResults:
     """A run's results: its rows, failure records and result names from ``store``, its job logs from ``read_logs``.
 
@@ -83,6 +84,8 @@ def collect_results(
     :param read_logs: reads the job's logs (name -> tail).
     :param dataset: the input dataset the run recorded.
     :param describe: how an error reading a part is told (the Azure engines' adds the HTTP status).
+    :param failures_only: read the failure records and the job logs only (a failure summary): neither the rows file
+        nor the names under ``results/``, whose listing grows with the files that succeeded.
     """
     results = RunResults(state, dataset=dataset)
     problems: list[str] = []
@@ -99,28 +102,43 @@ def collect_results(
         results.rows = split_rows(text) if text else []
 
     def failures() -> None:
-        for name in sorted(store.names(f"{output_path}/failures")):  # sorted: one record wins for an input
-            if not name.endswith(".json"):
-                continue
-            text = store.read_text(f"{output_path}/failures/{name}")
-            try:
-                record = json.loads(text) if text is not None else None
-            except ValueError:
-                problems.append(f"the failure record failures/{name} is not JSON")
-                continue
-            if isinstance(record, dict):
-                results.failures[failure_key(name, record)] = record
+        results.failures.update(_failure_records(store, output_path, problems))
 
     def outputs() -> None:
         results.output_files = sorted(f"results/{name}" for name in store.names(f"{output_path}/results"))
 
     part("the job logs", lambda: results.logs.update(read_logs()))
     if output_path:
-        part(f"the rows file {rows_file}", rows)
-        part("the failure records", failures)
-        part("the result file names", outputs)
+        parts = (
+            [("the failure records", failures)]
+            if failures_only
+            else [
+                (f"the rows file {rows_file}", rows),
+                ("the failure records", failures),
+                ("the result file names", outputs),
+            ]
+        )
+        for what, read in parts:
+            part(what, read)
     else:
         problems.append(f"run {state.run_id} records no output folder (not submitted by this backend?)")
     if problems:
         results.logs["fetch_problems.txt"] = "\n".join(problems)
     return results
+
+
+def _failure_records(store: ResultStore, output_path: str, problems: list[str]) -> dict[str, dict[str, Any]]:
+    """The failure records under ``failures/``, by input; a record that is not JSON is a problem, said."""
+    records: dict[str, dict[str, Any]] = {}
+    for name in sorted(store.names(f"{output_path}/failures")):  # sorted: one record wins for an input
+        if not name.endswith(".json"):
+            continue
+        text = store.read_text(f"{output_path}/failures/{name}")
+        try:
+            record = json.loads(text) if text is not None else None
+        except ValueError:
+            problems.append(f"the failure record failures/{name} is not JSON")
+            continue
+        if isinstance(record, dict):
+            records[failure_key(name, record)] = record
+    return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,9 @@ from airflow.sdk.exceptions import AirflowSkipException
 from azureml_parallel_r.exceptions import ConfigurationError, EmptyInputError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import InputFolderError, datastore_folder
+from azureml_parallel_r.models import DatasetRef
+from azureml_parallel_r.output_checks import validate_outputs
+from azureml_parallel_r.report.records import RERUN_FAILED_OF, RUN_RECORD_KEY
 from azureml_parallel_r.run_identity import dag_run_key, run_date
 
 if TYPE_CHECKING:
@@ -37,9 +41,16 @@ class RegisterFileDatasetOperator(BaseOperator):
         fails here, naming it (Airflow passes a misspelt key through, and it would be ignored silently).
         ``None`` accepts any conf.
     :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine (templated).
+    :param rerun_failed_of: a run id of this DAG whose failed and missing files to register instead of the folder
+        (templated; empty: the folder): a repair run. Its files are those the run's own validation would count as
+        failed (no result row), from the same input folder, with their paths relative to it; the dataset carries
+        ``rerun_of`` (that run's id, pipeline run, output folder and date). A run with no failed file skips.
+    :param rerun_submit_task_id: the task of that run that submitted its pipeline run.
     """
 
-    template_fields: Sequence[str] = ("path", "dataset_name", "if_empty", "azureml_parallel_r_conn_id")
+    template_fields: Sequence[str] = (
+        "path", "dataset_name", "if_empty", "azureml_parallel_r_conn_id", "rerun_failed_of"
+    )  # fmt: skip
     ui_color = "#d9f0ff"
 
     def __init__(
@@ -50,9 +61,13 @@ class RegisterFileDatasetOperator(BaseOperator):
         if_empty: str = "skip",
         allowed_conf_keys: Sequence[str] | None = None,
         azureml_parallel_r_conn_id: str = AzureMLParallelRunHook.default_conn_name,
+        rerun_failed_of: str | None = None,
+        rerun_submit_task_id: str = "submit_pipeline",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.rerun_failed_of = rerun_failed_of
+        self.rerun_submit_task_id = rerun_submit_task_id
         self.allowed_conf_keys = allowed_conf_keys
         self.path = path
         self.dataset_name = dataset_name
@@ -67,6 +82,8 @@ class RegisterFileDatasetOperator(BaseOperator):
         with not_retried():
             path = self._checked_path(context)
             tags = {"logical_date": run_date(context["dag_run"]), "path": path, **dag_run_key(context)}
+        if self.rerun_failed_of:
+            return self._register_failed_files(context, tags)
         try:
             dataset = self.hook.get_conn().register_file_dataset(path, name=self.dataset_name, tags=tags)
         except InputFolderError as exc:
@@ -86,6 +103,41 @@ class RegisterFileDatasetOperator(BaseOperator):
             path,
         )
         return dataset.to_dict()
+
+    def _register_failed_files(self, context: Context, tags: dict[str, str]) -> dict[str, Any]:
+        """A repair run's dataset: the failed and missing files of the run it repairs, from that run's input folder."""
+        repaired = str(self.rerun_failed_of)
+        ti = context["ti"]
+        if repaired == ti.run_id:
+            raise ConfigurationError(f"rerun_failed_of names this very run ({repaired}): name an earlier run")
+        record = ti.xcom_pull(task_ids=self.rerun_submit_task_id, run_id=repaired, key=RUN_RECORD_KEY)
+        if not isinstance(record, dict):
+            raise ConfigurationError(
+                f"run {repaired!r} of DAG {ti.dag_id} has no pipeline run submitted by task "
+                f"{self.rerun_submit_task_id!r} to rerun (is the run id right, and did its submit task succeed?)"
+            )
+        backend = self.hook.get_conn()
+        original = DatasetRef.from_dict(record["dataset"])
+        # the files its validation would count as failed: no result row, whatever their failure record says
+        report = validate_outputs(backend.list_dataset_files(original), backend.fetch_results(record["run_id"]),
+                                  allowed_failures=-1)  # fmt: skip
+        failed = [failure["relative_path"] for failure in report["all_failures"]]
+        if not failed:
+            message = f"run {repaired} left no failed or missing file: nothing to rerun"
+            self.log.warning("%s; skipping.", message)
+            raise AirflowSkipException(message)
+        rerun_of = {"dag_run_id": repaired, "run_id": record["run_id"], "output_path": record["output_path"],
+                    "date": record.get("date"), "failed_files": len(failed)}  # fmt: skip
+        try:
+            tags = {**tags, "path": original.path, RERUN_FAILED_OF: repaired}
+            dataset = backend.register_file_subset(original.path, failed, name=self.dataset_name, tags=tags)
+        except InputFolderError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        self.log.info(
+            "Rerunning the %d failed file(s) of run %s (pipeline run %s) from %s: dataset %s v%d",
+            len(failed), repaired, record["run_id"], original.path, dataset.name, dataset.version,
+        )  # fmt: skip
+        return dataclasses.replace(dataset, rerun_of=rerun_of).to_dict()
 
     def _checked_path(self, context: Context) -> str:
         """The input folder, once the trigger parameters and the arguments are known to be good."""

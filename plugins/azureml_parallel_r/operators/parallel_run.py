@@ -15,10 +15,11 @@ from airflow.sdk import BaseOperator, conf
 from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import datastore_folder
-from azureml_parallel_r.links import PipelineRunLink
+from azureml_parallel_r.links import PipelineRunLink, RunReportLink
 from azureml_parallel_r.models import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
 from azureml_parallel_r.r_scripts import requirement_list
-from azureml_parallel_r.run_identity import dag_run_key
+from azureml_parallel_r.report.records import RUN_RECORD_KEY, run_record
+from azureml_parallel_r.run_identity import dag_run_key, run_date
 from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
@@ -92,7 +93,7 @@ class SubmitParallelRunOperator(BaseOperator):
     )
     ui_color = "#0078d4"
     ui_fgcolor = "#ffffff"
-    operator_extra_links = (PipelineRunLink(),)
+    operator_extra_links = (PipelineRunLink(), RunReportLink())
 
     def __init__(
         self,
@@ -216,6 +217,9 @@ class SubmitParallelRunOperator(BaseOperator):
         self.log.info("Pipeline run: %s", ref.url)
         context["ti"].xcom_push(key="run_id", value=ref.run_id)
         context["ti"].xcom_push(key="run_url", value=ref.url)
+        # what the run report shows (the connection's id, never its fields)
+        record = run_record(request, ref, self.azureml_parallel_r_conn_id, run_date(context["dag_run"]))
+        context["ti"].xcom_push(key=RUN_RECORD_KEY, value=record)
         if store is not None:  # this try is complete: running the task again is a user's clear, not a retry
             store.set(SUBMISSION_STATE, {**self._submission(request), "run_id": ref.run_id, "done": True})
         if self.wait_for_completion:
@@ -265,9 +269,9 @@ class SubmitParallelRunOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the run reference, or fail with the run's failure summary."""
-        if event.get("status") != "success":
+        if event.get("status") != "success":  # the trigger's summary, else read now
             raise ParallelRunFailedError(
-                self.hook.get_conn().describe_failure(event["run_id"], event.get("message", ""))
+                event.get("summary") or self.hook.get_conn().describe_failure(event["run_id"], event.get("message", ""))
             )
         self.log.info(event["message"])
         return ref

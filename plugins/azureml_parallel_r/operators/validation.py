@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 
 from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.links import RunReportLink
 from azureml_parallel_r.models import DatasetRef, RunRef
 from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, format_report, validate_outputs
 from azureml_parallel_r.run_identity import run_date
@@ -31,6 +32,10 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
     and fails with a readable report otherwise (the report is in XCom then too: the run report reads it). With
     ``outlets``, each Asset event carries the output path, the run id and the run's date in its extra, and the date
     as its partition (Airflow 3.2+), so a downstream DAG can be scheduled per date (``PartitionedAssetTimetable``).
+    A repair run (its dataset's ``rerun_of``) is validated over the files it reran; its report says how many of the
+    repaired run's failed files now succeeded and which still fail (``repair``), and its event's ``date`` is the
+    repaired run's, with ``output_paths`` naming both output folders (the repaired one first), so that a downstream
+    DAG finds every file's results.
 
     :param run: the submit task's XCom (run_id, output_path, ...).
     :param dataset: the register task's XCom (name, version, path, file_count).
@@ -44,6 +49,7 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         "run", "dataset", "allowed_failures", "allowed_failure_patterns", "azureml_parallel_r_conn_id"
     )  # fmt: skip
     ui_color = "#c8f7c5"
+    operator_extra_links = (RunReportLink(),)
 
     def __init__(
         self,
@@ -82,6 +88,13 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         report["output_path"] = run.output_path
         report["dataset"] = dataset.to_dict()
         report["failures_file"] = FAILURES_NAME
+        rerun_of = dataset.rerun_of
+        if rerun_of:  # a repair run: what became of the failed files of the run it repairs
+            counts = report["counts"]
+            report["repair"] = {"repaired_dag_run_id": rerun_of.get("dag_run_id"),
+                                "repaired_output_path": rerun_of.get("output_path"),
+                                "original_failures": rerun_of.get("failed_files"), "now_succeeded": counts["succeeded"],
+                                "still_failing": counts["failed"]}  # fmt: skip
         # the complete list first: a validation.json that names it never points at a file that is not there
         backend.write_output_file(run.run_id, FAILURES_NAME, failures_jsonl(all_failures))
         location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report, indent=1).encode())
@@ -90,10 +103,13 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         report["report_location"] = location
         text = format_report(report)
         self.log.info("%s\nReport: %s", text, location)
-        date = run_date(context["dag_run"])
+        # a repair's outputs complete the date it repairs: the event names both folders, the repaired one first
+        date = (rerun_of or {}).get("date") or run_date(context["dag_run"])
+        output_paths = [*([rerun_of["output_path"]] if rerun_of else []), run.output_path]
         for outlet in self.outlets or ():
             event = context["outlet_events"][outlet]
-            event.extra = {"output_path": run.output_path, "run_id": run.run_id, "date": date}
+            event.extra = {"output_path": run.output_path, "run_id": run.run_id, "date": date,
+                           "output_paths": output_paths}  # fmt: skip
             if hasattr(event, "add_partitions"):  # Airflow 3.2+: partitioned asset events, one partition per date
                 event.add_partitions(date)
         if not report["passed"]:

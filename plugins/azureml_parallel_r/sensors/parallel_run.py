@@ -75,10 +75,14 @@ class ParallelRunSensor(BaseSensorOperator):
             )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
-        """Resume after the trigger fired: succeed, or fail with the run's failure summary."""
+        """Resume after the trigger fired: succeed, or fail with the run's failure summary (the event's, read by the
+        trigger; read here only for an event that carries none)."""
         if event.get("status") == "success":
             self.log.info(event["message"])
             return
+        if event.get("summary"):
+            self.log.error("%s", event["summary"])
+            raise ParallelRunFailedError(event["summary"])
         self._fail(event.get("message", ""))
 
     def on_kill(self) -> None:

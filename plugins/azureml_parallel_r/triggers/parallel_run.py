@@ -84,14 +84,12 @@ class ParallelRunTrigger(BaseTrigger):
                 yield TriggerEvent({"status": "error", "message": message, "run_id": self.run_id})
                 return
             if state.terminal:
-                yield TriggerEvent(
-                    {
-                        "status": "success" if state.succeeded else "error",
-                        "message": f"Pipeline run {self.run_id} is {state.status}: {state.message}",
-                        "run_id": self.run_id,
-                        "run_status": state.status,
-                    }
-                )
+                message = f"Pipeline run {self.run_id} is {state.status}: {state.message}"
+                event = {"status": "success" if state.succeeded else "error", "message": message,
+                         "run_id": self.run_id, "run_status": state.status}  # fmt: skip
+                if not state.succeeded:  # the failure summary travels with the event: the task reads nothing again
+                    event["summary"] = await asyncio.to_thread(backend.describe_failure, self.run_id, message)
+                yield TriggerEvent(event)
                 return
             self.log.info("Pipeline run %s is %s %s", self.run_id, state.status, state.counts or "")
             await asyncio.sleep(self.poll_interval)

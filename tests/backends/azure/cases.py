@@ -60,3 +60,31 @@ def check_a_late_file_is_noted_not_counted(fake_azure: Any, backend: ParallelRun
     assert report["passed"], report["problems"]
     assert report["counts"]["input_files"] == 9 and report["counts"]["rows_not_in_dataset"] == 1
     assert "late.png" in report["notes"][0]
+
+
+def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: RunRequest, ref: Any) -> None:
+    """The run report of a finished run over the samples, read through the engine as the report app reads it: the
+    workspace, the run's link and output location, its status before validation, and the complete failure list
+    that validation wrote to the datastore."""
+    from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, validate_outputs
+    from azureml_parallel_r.report.content import FailureLists, failure_page, summary
+    from azureml_parallel_r.report.records import run_record
+    from azureml_parallel_r.report.sources import DagRunRecords
+
+    found = DagRunRecords("r_parallel_batch", "manual__x", "running", {},
+                          record=run_record(request, ref, "azure_conn", DATE), submit_task_id="submit")  # fmt: skip
+    engine = lambda conn_id: backend if conn_id == "azure_conn" else None  # noqa: E731
+    before = summary(found, backend_for=engine)
+    assert before["problems"] == [] and before["progress"]["status"] == "Finished"
+    assert before["run"]["workspace"].startswith("azureml://subscriptions/")
+    assert before["run"]["output_location"].endswith(f"/{ref.output_path}")
+    assert before["run"]["run_url"] and before["run"]["run_url"].startswith("https://")
+    report = validate_outputs(backend.list_dataset_files(request.dataset), backend.fetch_results(ref.run_id),
+                              allowed_failures=-1)  # fmt: skip
+    backend.write_output_file(ref.run_id, FAILURES_NAME, failures_jsonl(report.pop("all_failures")))
+    found.validation = {**report, "output_path": ref.output_path, "failures_file": FAILURES_NAME}
+    page = failure_page(FailureLists().get(found, backend_for=engine))
+    assert [(item["relative_path"], item["kind"]) for item in page["items"]] == [("camera-b/broken.png", "r_error")]
+    assert (
+        "stderr_tail" in page["items"][0] and summary(found, backend_for=engine)["validation"]["counts"]["failed"] == 1
+    )

@@ -24,6 +24,7 @@ from tests.backends.azure.cases import (
     DATE,
     INPUTS,
     check_a_late_file_is_noted_not_counted,
+    check_the_run_report_reads_the_run,
     other_keys,
     register_samples,
     sample_request,
@@ -154,7 +155,8 @@ def test_the_scripts_declared_r_packages_are_built_into_the_environment(fake_azu
 
 
 def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backend, dataset) -> None:
-    ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT"))
+    request = _request(dataset, append_row_file_name="Rows.TXT")
+    ref = backend.submit(request)
     state = wait_for_end(backend, ref.run_id)
     assert state.status == status.FINISHED
     assert state.started_at and state.ended_at and state.ended_at >= state.started_at  # from the run's details
@@ -180,6 +182,7 @@ def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backen
     location = backend.write_output_file(ref.run_id, "validation.json", b"{}")
     assert location.endswith(f"/paths/{ref.output_path}/validation.json")
     assert fake_azure.read_blob(f"{ref.output_path}/validation.json") == b"{}"
+    check_the_run_report_reads_the_run(backend, request, ref)
 
 
 def test_a_step_that_fails_before_writing_anything_still_reports_its_error_log(fake_azure, backend, dataset) -> None:

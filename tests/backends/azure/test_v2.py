@@ -26,6 +26,7 @@ from tests.backends.azure.cases import (
     INPUTS,
     TAGS,
     check_a_late_file_is_noted_not_counted,
+    check_the_run_report_reads_the_run,
     other_keys,
     register_samples,
     sample_request,
@@ -212,7 +213,8 @@ def test_the_scripts_declared_r_packages_are_built_into_the_environment(fake_azu
 
 
 def test_a_job_runs_and_its_results_are_read_from_storage(fake_azure, backend, dataset) -> None:
-    ref = backend.submit(_request(dataset))
+    request = _request(dataset)
+    ref = backend.submit(request)
     state = wait_for_end(backend, ref.run_id)
     assert state.status == status.FINISHED and state.message == "Finished (Azure ML: Completed)"
     assert state.started_at and state.ended_at and state.ended_at >= state.started_at  # from run history
@@ -231,6 +233,7 @@ def test_a_job_runs_and_its_results_are_read_from_storage(fake_azure, backend, d
     location = backend.write_output_file(ref.run_id, "validation.json", b"{}")
     assert location == f"azureml://datastores/workspaceblobstore/paths/{ref.output_path}/validation.json"
     assert fake_azure.read_blob(f"{ref.output_path}/validation.json") == b"{}"
+    check_the_run_report_reads_the_run(backend, request, ref)
 
 
 def test_the_runtime_applies_the_failed_item_threshold_the_program_arguments_give(fake_azure, backend,

@@ -316,14 +316,14 @@ class AzureMLBackend(ParallelRunBackend):
             self._retry(run.cancel, f"canceling {run_id}")
         return self.get_status(run_id)
 
-    def fetch_results(self, run_id: str) -> RunResults:
+    def fetch_results(self, run_id: str, *, failures_only: bool = False) -> RunResults:
         """Read the rows file, the failure records and the names under ``results/`` from the datastore, and the
         job's logs from the step run. Each part fails alone: what could not be read is said in the logs."""
         run = self._pipeline_run(run_id)
         record = _run_record(run)
         return collect_results(self._run_state(run), self.blobs, _output_path(run),
                                record.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME), lambda: self._job_logs(run),
-                               recorded_dataset(record), describe_error)  # fmt: skip
+                               recorded_dataset(record), describe_error, failures_only)  # fmt: skip
 
     def _job_logs(self, run: Any) -> dict[str, str]:
         """The step run's job logs (job_error.txt, job_result.txt) and the tails of the user stderr logs."""
@@ -341,6 +341,9 @@ class AzureMLBackend(ParallelRunBackend):
                     with open(target, encoding="utf-8", errors="replace") as handle:
                         logs[key] = handle.read()[-LOG_TAIL_CHARS:]
         return logs
+
+    def _output_store(self) -> DatastoreBlobs:
+        return self.blobs
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         output_path = _output_path(self._pipeline_run(run_id))

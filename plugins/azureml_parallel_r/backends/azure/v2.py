@@ -382,7 +382,7 @@ class AzureMLV2Backend(ParallelRunBackend):
             cancel_job(self.client, run_id, backoff=self.settings.retry_backoff)
         return self.get_status(run_id)
 
-    def fetch_results(self, run_id: str) -> RunResults:
+    def fetch_results(self, run_id: str, *, failures_only: bool = False) -> RunResults:
         """Read the rows file, the failure records and the names under ``results/`` from the datastore, and the
         step job's logs from the artifact store. Each part fails alone: what could not be read is said in the
         logs."""
@@ -390,7 +390,8 @@ class AzureMLV2Backend(ParallelRunBackend):
         tags = job.tags or {}
         rows_file = tags.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME)
         return collect_results(self._state_with_times(job), self.blobs(), tags.get("output_path", ""), rows_file,
-                               lambda: self._job_logs(run_id), recorded_dataset(tags), describe_error)  # fmt: skip
+                               lambda: self._job_logs(run_id), recorded_dataset(tags), describe_error,
+                               failures_only)  # fmt: skip
 
     def _job_logs(self, run_id: str) -> dict[str, str]:
         """The step jobs' runtime logs (job_error.txt, job_result.txt, user stderr tails), and the error run history
@@ -412,6 +413,9 @@ class AzureMLV2Backend(ParallelRunBackend):
                 if key and text is not None:
                     logs[key] = text[-LOG_TAIL_CHARS:]
         return logs
+
+    def _output_store(self) -> DatastoreBlobs:
+        return self.blobs()
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         output_path = (self._job(run_id).tags or {}).get("output_path", "")
