@@ -17,7 +17,7 @@
 
 The connection (`azureml_parallel_r_default`, or the run's `conn_id` param) picks the engine: the embedded local engine
 or Azure ML (SDK v2 or v1). Each run's **Run report** tab shows what it did; its **Rerun failed files** button
-triggers a run with `rerun_failed_of` set, over only the files that failed (local engine).
+triggers a run with `rerun_failed_of` set, over only the files that failed.
 Trigger it with the form to override the input folder, the R script and its arguments, or the scale;
 backfill dates with `airflow backfill create --dag-id r_parallel_batch --from-date ... --to-date ...`.
 """

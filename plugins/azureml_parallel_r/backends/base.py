@@ -7,6 +7,8 @@ cancels it and fetches its results. The values that cross the interface are in :
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +21,8 @@ from azureml_parallel_r.models import (
     StorageLocation,
     error_text,
 )
+
+RERUNS_ROOT = "r-script-reruns"  # where a repair run's files are copied on blob storage (register_file_subset)
 
 
 class ParallelRunBackend(abc.ABC):
@@ -92,17 +96,36 @@ class ParallelRunBackend(abc.ABC):
         """Register some files of a datastore folder (a repair run's: the failed files of an earlier run) as a
         dataset version whose files keep their paths relative to the folder.
 
+        On blob storage (the Azure ML engines) the files are copied under ``RERUNS_ROOT/<date>/<id>/`` with their
+        relative paths, and that folder is registered as any input folder is: the run then sees exactly the layout
+        of a normal run (a ``uri_folder`` or a FileDataset of a folder, mounted as documented), where a dataset of a
+        file list would be mounted without the files' common prefix ("A common prefix will be removed from the file
+        paths based on how data source was specified": ``FileDataset.to_path``, azureml/data/file_dataset.py; for a v2
+        ``mltable`` of files no source says how a mount lays them out). The id is derived from the folder, the files
+        and the run key, so a retried task reuses the copies it made; a file already there with its size is not
+        copied again.
+
         :param path: datastore path of the input folder.
         :param files: the files, relative to it.
         :param name: the dataset's name.
-        :param tags: tags recorded with the version.
+        :param tags: tags recorded with the version (``logical_date`` names the staging folder's date).
         """
-        from azureml_parallel_r.exceptions import ConfigurationError
+        from azureml_parallel_r.inputs import InputFolderError
 
-        raise ConfigurationError(
-            f"the {self.engine} engine cannot rerun chosen files yet (a dataset of a file list); rerunning failed "
-            "files works on the local engine: run the date again instead"
-        )
+        store = self._output_store()
+        chosen = sorted(set(files))
+        key = json.dumps([path, chosen, tags.get("dag_id"), tags.get("dag_run_id")]).encode("utf-8")
+        staging = f"{RERUNS_ROOT}/{tags.get('logical_date', 'undated')}/{hashlib.sha256(key).hexdigest()[:16]}"
+        sizes = {relative: size for relative, size, _etag in store.entries(path)}
+        gone = [relative for relative in chosen if relative not in sizes]
+        if gone:
+            raise InputFolderError(f"{len(gone)} of the files to rerun are no longer under {path!r}: "
+                                   + ", ".join(gone[:10]))  # fmt: skip
+        copied = {relative: size for relative, size, _etag in store.entries(staging)}
+        for relative in chosen:
+            if copied.get(relative) != sizes[relative]:
+                store.copy(f"{path}/{relative}", f"{staging}/{relative}")
+        return self.register_file_dataset(staging, name=name, tags={**tags, "path": staging, "rerun_source": path})
 
     @abc.abstractmethod
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:

@@ -80,7 +80,7 @@ def summary(found: DagRunRecords, backend_for: Any = _backend) -> dict[str, Any]
         except Exception as exc:
             page["problems"].append(f"the run's status: {error_text(exc)}")
     failed = (validation or {}).get("counts", {}).get("failed", 0)
-    if failed and record.get("engine") == "local":  # a repair run needs a dataset of a file list (local engine)
+    if failed:  # the button's run: this run's parameters, and the run it repairs
         page["rerun"] = {"conf": {**{k: v for k, v in found.conf.items() if k != RERUN_FAILED_OF},
                                   RERUN_FAILED_OF: found.run_id}, "files": failed}  # fmt: skip
     return page

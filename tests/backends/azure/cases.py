@@ -88,3 +88,26 @@ def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: Run
     assert (
         "stderr_tail" in page["items"][0] and summary(found, backend_for=engine)["validation"]["counts"]["failed"] == 1
     )
+
+
+def check_a_repair_reruns_exactly_the_failed_files(fake_azure: Any, backend: ParallelRunBackend, folder: Path,
+                                                   run_key: dict[str, str]) -> None:  # fmt: skip
+    """A repair run's dataset on blob storage: the failed sample, fixed in its folder, is copied with its relative
+    path to a staging folder registered as any input folder; a run over it files the result under the same path."""
+    write_png(str(folder / "camera-b" / "broken.png"))
+    fake_azure.upload_inputs(folder, INPUTS)
+    tags = {**TAGS, "dag_run_id": "manual__repair", "rerun_failed_of": "scheduled__x"}
+    subset = backend.register_file_subset(INPUTS, ["camera-b/broken.png"], name="r-script-inputs", tags=tags)
+    assert subset.file_count == 1 and subset.path.startswith(f"r-script-reruns/{DATE}/")
+    assert fake_azure.blob_names(subset.path + "/") == [f"{subset.path}/camera-b/broken.png"]
+    assert fake_azure.read_blob(f"{subset.path}/camera-b/broken.png") == fake_azure.read_blob(
+        f"{INPUTS}/camera-b/broken.png"
+    )
+    assert backend.list_dataset_files(subset) == ["camera-b/broken.png"]
+    again = backend.register_file_subset(INPUTS, ["camera-b/broken.png"], name="r-script-inputs", tags=tags)
+    assert (again.path, again.version, again.reused) == (subset.path, subset.version, True)  # a retried task
+    ref = backend.submit(sample_request(subset, {**run_key, "dataset": f"r-script-inputs:{subset.version}"}))
+    assert wait_for_end(backend, ref.run_id).status == "Finished"
+    results = backend.fetch_results(ref.run_id)
+    assert [json.loads(row)["relative_path"] for row in results.rows] == ["camera-b/broken.png"]
+    assert "results/camera-b/broken.png/thumbnail.png" in results.output_files and results.failures == {}

@@ -26,6 +26,7 @@ from tests.backends.azure.cases import (
     INPUTS,
     TAGS,
     check_a_late_file_is_noted_not_counted,
+    check_a_repair_reruns_exactly_the_failed_files,
     check_the_run_report_reads_the_run,
     other_keys,
     register_samples,
@@ -411,3 +412,7 @@ def test_a_step_jobs_logs_are_found_as_azure_ai_ml_finds_them(path: str | None, 
     reported_none = CommandJob(name="step-1", command="echo", environment="azureml:env:1")
     reported_none.outputs = {"default": None}
     assert default_output_location(reported_none) == ("workspaceartifactstore", "ExperimentRun/dcid.step-1")
+
+
+def test_a_repair_run_reruns_exactly_the_failed_files_with_their_paths(fake_azure, backend, dataset, tmp_path) -> None:
+    check_a_repair_reruns_exactly_the_failed_files(fake_azure, backend, tmp_path / "inputs", {**KEY, "submission": "r"})
