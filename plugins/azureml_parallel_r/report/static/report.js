@@ -63,7 +63,7 @@ function renderRun(s) {
   run.replaceChildren();
   defineRow(run, "DAG run", link(s.dag_run_id, airflowRun(s.dag_id, s.dag_run_id), true));
   if (!s.submitted) {
-    defineRow(run, "Pipeline run", "not submitted yet");
+    defineRow(run, "Pipeline run", "none: no task of azureml-parallel-r has submitted one in this DAG run (yet)");
     return;
   }
   const r = s.run;
