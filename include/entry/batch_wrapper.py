@@ -335,16 +335,15 @@ class BatchProcessor:
         return rows
 
     def _finished_earlier(self, relatives: list[str]) -> dict[str, str]:
-        """Rows of the files an earlier try of this run finished (in the journals, with their results folder
-        still there). The journals are read incrementally, once per mini-batch, and only the files found in
-        them are checked on disk, so a first try costs no per-file system call.
+        """Begin the mini-batch's journal; return the rows of its files that an earlier try of it finished (in
+        its journals, with their results folder still there). A first try reads no journal, and only the files
+        found in them are checked on disk, so it costs no per-file system call.
         ``AZUREML_PARALLEL_R_RESUME=0`` turns this off (the benchmark's baseline)."""
+        finished = self.journal.begin(relatives)
         if os.environ.get("AZUREML_PARALLEL_R_RESUME") == "0":
             return {}
         return {
-            relative: row
-            for relative, row in self.journal.finished(relatives).items()
-            if os.path.isdir(self.layout.results_path(relative))
+            relative: row for relative, row in finished.items() if os.path.isdir(self.layout.results_path(relative))
         }
 
     def _process_alone(self, items: list[tuple[str, str]], args: list[str],
