@@ -90,7 +90,13 @@ with DAG(
             description="Passed to process_file() as its args vector, e.g. --thumbnail-size, 64.",
         ),
         "mini_batch_size": Param(
-            DEFAULTS.mini_batch_size, type="integer", minimum=1, maximum=10000, title="Files per mini-batch"
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=10000,
+            title="Files per mini-batch",
+            description="Empty: chosen from the number of files and worker processes (about 10 mini-batches per "
+            "process, at most 200 files).",
         ),
         "process_count_per_node": Param(
             PROCESSES_PER_NODE, type="integer", minimum=1, maximum=64, title="Worker processes per node"

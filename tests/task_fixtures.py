@@ -28,6 +28,7 @@ class _OutletEvent:
 @pytest.fixture
 def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     fake = mock.create_autospec(ParallelRunBackend, instance=True)
+    fake.processes_per_node.side_effect = lambda requested: requested or 4
     monkeypatch.setattr(AzureMLParallelRunHook, "get_conn", lambda _hook: fake)
     return fake
 

@@ -74,3 +74,12 @@ def test_the_reserved_names_cover_the_folders_the_entry_script_writes() -> None:
 
     assert (output_layout.RESULTS_DIR, output_layout.FAILURES_DIR) == (RESULTS_DIR, FAILURES_DIR)
     assert {RESULTS_DIR, FAILURES_DIR} <= set(RESERVED_OUTPUT_NAMES)
+
+
+def test_the_default_mini_batch_size_gives_each_process_about_ten_mini_batches_within_bounds() -> None:
+    from azureml_parallel_r.run_settings import default_mini_batch_size
+
+    assert default_mini_batch_size(9, 2) == 1 and default_mini_batch_size(0, 2) == 1
+    assert default_mini_batch_size(10_000, 2) == 200  # 500 would be 10 per process: capped
+    assert default_mini_batch_size(10_000, 32) == 32 and default_mini_batch_size(1_000_000, 32) == 200
+    assert default_mini_batch_size(100, 0) == 10  # no processes known: one

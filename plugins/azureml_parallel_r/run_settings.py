@@ -31,6 +31,10 @@ R_MODES = ("worker", "per-file")  # one persistent R session per worker process 
 DEFAULT_FILE_TIMEOUT = 300.0
 RUNTIME_DEFAULT_INVOCATION_TIMEOUT = 60.0
 INVOCATION_MARGIN = 60.0
+# mini_batch_size left unset: about this many mini-batches per worker process, between 1 and AUTO_MINI_BATCH_MAX files
+# (an uneven last mini-batch then costs little, and a mini-batch stays short enough to retry)
+AUTO_BATCHES_PER_PROCESS = 10
+AUTO_MINI_BATCH_MAX = 200
 # What a run's output folder holds besides the rows file; a rows file of one of these names would land inside a folder
 # of the run or overwrite one of its files. include/entry/output_layout.py has its own RESULTS_DIR and FAILURES_DIR
 # (the code shipped to the compute cannot import this module); tests/test_run_settings.py checks that they agree.
@@ -155,6 +159,17 @@ class ParallelRunSettings:
     def from_dict(cls, data: dict[str, Any]) -> ParallelRunSettings:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def default_mini_batch_size(file_count: int, processes: int) -> int:
+    """``mini_batch_size`` for a run whose user left it unset: about ``file_count / (processes x
+    AUTO_BATCHES_PER_PROCESS)``, between 1 and ``AUTO_MINI_BATCH_MAX`` files.
+
+    :param file_count: the run's input files.
+    :param processes: its worker processes in all (nodes x processes per node).
+    """
+    share = math.ceil(max(0, file_count) / (max(1, processes) * AUTO_BATCHES_PER_PROCESS))
+    return max(1, min(AUTO_MINI_BATCH_MAX, share))
 
 
 def _plain_file_name(name: str) -> bool:

@@ -233,3 +233,25 @@ def test_the_connections_and_the_operators_r_packages_reach_the_entry_script(bac
     assert request.entry_arguments()[-3:] == ["--r-package=terra>=1.7", "--r-package=data.table",
                                               "--r-package=sf==1.0-14"]  # fmt: skip
     backend.check_r_script.assert_called_once_with(request.r_script, request.r_packages)
+
+
+@pytest.mark.parametrize(("file_count", "processes", "expected"), [(30, None, 1), (30_000, None, 200), (8_000, 2, 200),
+                                                                   (4_000, 2, 200), (2_000, 8, 25)])  # fmt: skip
+def test_an_unset_mini_batch_size_is_chosen_from_the_files_and_processes(backend, context, file_count, processes,
+                                                                         expected) -> None:  # fmt: skip
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    dataset = {**DATASET, "file_count": file_count}
+    SubmitParallelRunOperator(task_id="submit", dataset=dataset, process_count_per_node=processes).execute(context)
+    settings = backend.submit.call_args.args[0].settings
+    assert settings.mini_batch_size == expected
+    backend.processes_per_node.assert_called_with(processes)  # the engine says what an unset count means
+    assert settings.invocation_timeout == expected * 300 + 60  # derived from the chosen size
+
+
+def test_a_given_mini_batch_size_is_kept(backend, context) -> None:
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    _op(mini_batch_size=7).execute(context)
+    assert backend.submit.call_args.args[0].settings.mini_batch_size == 7
+    backend.processes_per_node.assert_not_called()

@@ -93,12 +93,9 @@ def test_the_summary_shows_the_run_its_outcome_and_its_timing(client, finished) 
     assert run["workspace"].startswith("file://") and run["output_location"].startswith("file://")
     assert run["output_location"].endswith(run["output_path"])
     assert run["dataset"]["path"] == f"r-script-inputs/{DATE}" and run["dataset"]["file_count"] == 8
-    assert (run["r_script"], run["node_count"], run["process_count_per_node"], run["mini_batch_size"]) == (
-        "r/process_file.r",
-        1,
-        2,
-        10,
-    )
+    # mini_batch_size left unset: chosen, 8 files over 2 processes make mini-batches of 1
+    scale = (run["r_script"], run["node_count"], run["process_count_per_node"], run["mini_batch_size"])
+    assert scale == ("r/process_file.r", 1, 2, 1)
     validation = summary["validation"]
     assert validation["passed"] and validation["counts"]["succeeded"] == 6 and validation["counts"]["failed"] == 2
     durations = validation["durations"]

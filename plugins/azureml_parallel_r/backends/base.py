@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,15 @@ class ParallelRunBackend(abc.ABC):
     source_directory: str = ""
     r_script_dirs: tuple[str, ...] = ()
     r_packages: tuple[str, ...] = ()  # the connection's r_packages: what every R script of this connection needs
+    # worker processes per node when a run leaves process_count_per_node unset, as far as known before it runs
+    assumed_processes_per_node: int | None = None  # None: this machine's cores
+
+    def processes_per_node(self, requested: int | None) -> int:
+        """The worker processes per node a run will have, for choosing its mini-batch size.
+
+        :param requested: the run's ``process_count_per_node`` (None: the engine's default).
+        """
+        return requested or self.assumed_processes_per_node or os.cpu_count() or 1
 
     def check_r_script(self, r_script: str, r_packages: Sequence[str] = ()) -> str:
         """Before submitting: the R script resolves under the source directory (or an allowed folder), exists,

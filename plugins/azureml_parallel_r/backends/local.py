@@ -97,6 +97,9 @@ class LocalBackend(ParallelRunBackend):
         self.process_count_per_node = process_count_per_node
         self.registry = self.root / REGISTRY
 
+    def processes_per_node(self, requested: int | None) -> int:
+        return requested or self.process_count_per_node or os.cpu_count() or 1
+
     def _check_r_packages(self, path: str, r_packages: Sequence[str]) -> None:
         """This engine's R is this machine's: every package the script declares or names loads here (the check its
         R sessions make before any file)."""

@@ -20,7 +20,14 @@ from azureml_parallel_r.models import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
 from azureml_parallel_r.r_scripts import requirement_list
 from azureml_parallel_r.report.records import RUN_RECORD_KEY, run_record
 from azureml_parallel_r.run_identity import dag_run_key, run_date
-from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings
+from azureml_parallel_r.run_settings import (
+    AUTO_BATCHES_PER_PROCESS,
+    AUTO_MINI_BATCH_MAX,
+    DEFAULT_R_SCRIPT,
+    R_MODES,
+    ParallelRunSettings,
+    default_mini_batch_size,
+)
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
 if TYPE_CHECKING:
@@ -51,7 +58,8 @@ class SubmitParallelRunOperator(BaseOperator):
         connection's ``r_packages`` and those declared next to the script (``renv.lock``, ``DESCRIPTION``).
     :param r_mode: ``worker`` (one persistent R per process) or ``per-file`` (fresh R per file).
     :param file_timeout: seconds one file may take before R is killed and the file fails (0 = no limit).
-    :param mini_batch_size: files per ``run()`` call.
+    :param mini_batch_size: files per ``run()`` call (None: chosen from the dataset's file count and the run's
+        worker processes, about 10 mini-batches per process, 1 to 200 files, and said in the log).
     :param node_count: compute nodes.
     :param process_count_per_node: worker processes per node (None: the engine's default).
     :param error_threshold: failed files tolerated before the run fails (-1 = ignore all).
@@ -201,6 +209,9 @@ class SubmitParallelRunOperator(BaseOperator):
         backend = self.hook.get_conn()
         # the connection's packages first, then the operator's: the entry script reads both
         request = dataclasses.replace(request, r_packages=[*backend.r_packages, *request.r_packages])
+        if _number("mini_batch_size", self.mini_batch_size, int) is None:
+            with not_retried():
+                request = self._with_default_mini_batch_size(request, backend)
         ref = backend.find_run(request.run_key, experiment_name=request.experiment_name)
         if ref is not None:
             self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
@@ -234,6 +245,16 @@ class SubmitParallelRunOperator(BaseOperator):
                 )
             self._wait(ref.run_id)
         return ref.to_dict()
+
+    def _with_default_mini_batch_size(self, request: RunRequest, backend: Any) -> RunRequest:
+        """The request with the mini-batch size chosen for it (:func:`default_mini_batch_size`), said in the log."""
+        settings = request.settings
+        processes = settings.node_count * backend.processes_per_node(settings.process_count_per_node)
+        size = default_mini_batch_size(request.dataset.file_count, processes)
+        self.log.info("mini_batch_size unset: %d files per mini-batch, for %d files over %d worker process(es) "
+                      "(about %d mini-batches each, at most %d files)", size, request.dataset.file_count, processes,
+                      AUTO_BATCHES_PER_PROCESS, AUTO_MINI_BATCH_MAX)  # fmt: skip
+        return dataclasses.replace(request, settings=settings.with_changes(mini_batch_size=size))
 
     def _with_submission_attempt(self, request: RunRequest, store: Any, try_number: int) -> RunRequest:
         """Tell an automatic retry from a user's clear, with the task state that Airflow keeps across tries

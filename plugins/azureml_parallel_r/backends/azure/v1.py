@@ -97,6 +97,9 @@ class AzureMLBackend(ParallelRunBackend):
     """
 
     engine = "azureml"
+    # one per core on the cluster, whose size is not known before the job: 4, the cores of the Standard_DS3_v2
+    # clusters Microsoft's examples create (azureml-examples setup: cpu-cluster)
+    assumed_processes_per_node = 4
 
     def __init__(self, workspace_factory: Callable[[], Workspace], settings: WorkspaceSettings) -> None:
         self._workspace_factory = workspace_factory

@@ -108,6 +108,9 @@ class AzureMLV2Backend(ParallelRunBackend):
     """
 
     engine = "azureml_v2"
+    # one per core on the cluster, whose size is not known before the job: 4, the cores of the Standard_DS3_v2
+    # clusters Microsoft's examples create (azureml-examples setup: cpu-cluster)
+    assumed_processes_per_node = 4
 
     def __init__(self, client_factory: Callable[[], MLClient], credential: Any, settings: WorkspaceSettings) -> None:
         self._client_factory = client_factory
