@@ -7,6 +7,7 @@ serialization unchanged. Standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -174,9 +175,10 @@ class RunResults(_Plain):
     """What a run left behind, for the sensor's failure summary and the output validation.
 
     :param state: the run's final status.
-    :param rows: lines of the append_row file (empty when it was not written).
+    :param rows: lines of the append_row file (empty when it was not written); read as iterated
+        (:class:`Streamed`) when they come from a run's storage.
     :param failures: failure records from ``failures/``, by input path relative to the dataset root.
-    :param output_files: every file under ``results/``, relative to the run's output folder.
+    :param output_files: every file under ``results/``, relative to the run's output folder; listed as iterated.
     :param logs: the job's own logs by name (``job_result.txt``, ``job_error.txt``, ...), tails only;
         ``step_error.txt`` is the error the service recorded for a step that failed before its runtime wrote logs.
     :param dataset: the input dataset version the run recorded when it was submitted (``{"name", "version"}``;
@@ -184,9 +186,9 @@ class RunResults(_Plain):
     """
 
     state: RunState
-    rows: list[str] = field(default_factory=list)
+    rows: Sequence[str] | Streamed = field(default_factory=list)
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
-    output_files: list[str] = field(default_factory=list)
+    output_files: Sequence[str] | Streamed = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
     dataset: dict[str, Any] | None = None
 
@@ -230,6 +232,53 @@ def listing_fingerprint(entries: list[tuple[str, int, str]]) -> str:
     for relative, size, stamp in sorted(entries):
         digest.update(f"{relative}\0{size}\0{stamp}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:32]
+
+
+class Streamed:
+    """Lines or names read again from where they are each time they are iterated (a rows file, a listing of
+    ``results/``): a run's outputs can hold more than should be kept in memory. ``len``, indexing and ``==`` read
+    it through (for small results and tests); validation only iterates.
+
+    :param source: returns a fresh iterator over the items.
+    """
+
+    def __init__(self, source: Callable[[], Iterable[str]]) -> None:
+        self._source = source
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._source())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, index: int) -> str:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list | tuple | Streamed):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Streamed({self._source!r})"
+
+
+def row_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The rows of an append_row file read in chunks, as :func:`split_rows` splits a whole text.
+
+    :param chunks: the file's text, in pieces of any size.
+    """
+    pending = ""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            if line.strip():
+                yield line.rstrip("\r")
+    if pending.strip():
+        yield pending.rstrip("\r")
 
 
 def split_rows(text: str) -> list[str]:

@@ -5,13 +5,16 @@ Pure functions over :class:`~azureml_parallel_r.models.RunResults`, so they work
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import fnmatch
+import heapq
 import json
 import math
 import re
 import statistics
-from collections import Counter
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from azureml_parallel_r import status as run_status
@@ -26,8 +29,8 @@ SLOWEST = 20
 BINS_PER_DECADE = 5  # the duration histogram's log-spaced bins: 10 ** (k / 5) seconds, the same grid for every run
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The value at ``fraction`` of ``ordered`` (sorted), nearest rank."""
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
@@ -92,18 +95,136 @@ def _listed(items: Sequence[str]) -> str:
     return ", ".join(printable(item) for item in items[:LISTED]) + (" ..." if len(items) > LISTED else "")
 
 
-def _parse_rows(lines: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    rows, bad = [], []
-    for line in lines:
-        try:
+class _Sample:
+    """How many items there were, and the first ``LISTED`` of them in sorted order, in bounded memory."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._items: list[str] = []
+
+    def add(self, item: str) -> None:
+        self.count += 1
+        self._items.append(item)
+        if len(self._items) > 4 * LISTED:
+            self._items = sorted(self._items)[:LISTED]
+
+    def listed(self) -> str:
+        items = sorted(self._items)[:LISTED]
+        return ", ".join(printable(item) for item in items) + (" ..." if self.count > LISTED else "")
+
+
+class _RowScan:
+    """One pass over a run's rows against the dataset's sorted files, keeping per file a byte (rows seen) and a
+    digest of the outputs its row lists, never the rows: memory flat in the number of files beyond their list."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        self.seen = bytearray(len(paths))
+        self.listed_digest = array("q", bytes(8 * len(paths)))
+        self.listed_count = array("I", bytes(4 * len(paths)))
+        self.lines = 0
+        self.bad = _Sample()
+        self.duplicates = _Sample()
+        self.late: set[str] = set()
+        self.seconds = array("d")
+        self.slowest: list[tuple[float, str]] = []
+
+    def index(self, path: str) -> int | None:
+        i = bisect.bisect_left(self.paths, path)
+        return i if i < len(self.paths) and self.paths[i] == path else None
+
+    def scan(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.lines += 1
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if not (isinstance(row, dict) and isinstance(row.get("relative_path"), str)):
+                self.bad.add(line[:200])  # shown through printable() by listed()
+                continue
+            self._take(row)
+
+    def _take(self, row: dict[str, Any]) -> None:
+        path = row["relative_path"]
+        i = self.index(path)
+        if i is None:
+            self.late.add(path)
+            return
+        self.seen[i] = min(255, self.seen[i] + 1)
+        if self.seen[i] == 2:
+            self.duplicates.add(path)
+        outputs = [str(output) for output in row.get("outputs") or []]
+        self.listed_digest[i] ^= _digest(outputs)
+        self.listed_count[i] = min(0xFFFFFFFF, self.listed_count[i] + len(outputs))
+        value = row.get("seconds")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.seconds.append(float(value))
+            entry = (float(value), path)
+            if len(self.slowest) < SLOWEST:
+                heapq.heappush(self.slowest, entry)
+            elif entry > self.slowest[0]:
+                heapq.heapreplace(self.slowest, entry)
+
+
+def _digest(names: Iterable[str]) -> int:
+    """An order-free digest of a set of names (64-bit: XOR of their hashes)."""
+    value = 0
+    for name in names:
+        value ^= hash(name)
+    return value
+
+
+def _output_owner(scan: _RowScan, name: str, last: tuple[str, int] | None) -> tuple[str, int] | None:
+    """(``results/<input path>/``, its index) for an output name, from the input paths it could belong to; the last
+    one found first, since a listing names an input's outputs together."""
+    if last is not None and name.startswith(last[0]):
+        return last
+    if not name.startswith("results/"):
+        return None
+    parts = name[len("results/") :].split("/")
+    for cut in range(1, len(parts)):
+        candidate = "/".join(parts[:cut])
+        i = scan.index(candidate)
+        if i is not None:
+            return f"results/{candidate}/", i
+    return None
+
+
+def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]) -> tuple[_Sample, int]:
+    """Outputs listed in rows but not under ``results/`` (``input: output``), and how many files are there: one
+    pass over the listing with a digest per input file, and a second pass over the files whose digests differ."""
+    present_digest = array("q", bytes(8 * len(scan.paths)))
+    present_count = array("I", bytes(4 * len(scan.paths)))
+    total, last = 0, None
+    for name in outputs:
+        total += 1
+        last = _output_owner(scan, name, last)
+        if last is not None:
+            present_digest[last[1]] ^= hash(name)
+            present_count[last[1]] = min(0xFFFFFFFF, present_count[last[1]] + 1)
+    differ = {i for i, seen in enumerate(scan.seen) if seen and (scan.listed_digest[i], scan.listed_count[i])
+              != (present_digest[i], present_count[i])}  # fmt: skip
+    missing = _Sample()
+    if not differ:
+        return missing, total
+    listed: dict[int, set[str]] = {i: set() for i in differ}
+    for line in rows:  # only the files whose outputs differ: their rows again, then their part of the listing
+        with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
             row = json.loads(line)
-        except ValueError:
-            row = None
-        if isinstance(row, dict) and isinstance(row.get("relative_path"), str):
-            rows.append(row)
-        else:
-            bad.append(line[:200])  # shown through printable() by _listed
-    return rows, bad
+            i = scan.index(row["relative_path"])
+            if i in listed:
+                listed[i].update(str(output) for output in row.get("outputs") or [])
+    present: dict[int, set[str]] = {i: set() for i in differ if present_count[i]}
+    last = None
+    for name in outputs if present else ():
+        last = _output_owner(scan, name, last)
+        if last is not None and last[1] in present:
+            present[last[1]].add(name)
+    for i in sorted(differ):
+        for output in sorted(listed[i] - present.get(i, set())):
+            missing.add(f"{printable(scan.paths[i])}: {printable(output)}")
+    return missing, total
 
 
 def _dataset_mismatch(dataset: DatasetRef, results: RunResults) -> str | None:
@@ -143,23 +264,14 @@ def validate_outputs(
     them (:func:`failure_entry`), for the caller to keep apart (``FAILURES_NAME``) and drop from the report.
     """
     state = results.state
-    expected = set(dataset_files)
-    rows, bad_rows = _parse_rows(results.rows)
-    seen = Counter(row["relative_path"] for row in rows)
+    scan = _RowScan(sorted(dataset_files))
+    scan.scan(results.rows)
+    missing_outputs, output_count = _missing_outputs(scan, results.rows, results.output_files)
     # rows for files outside the dataset version: files added to the folder after it was registered, which an Azure
     # ML mount shows the job (it lists the folder when the job starts); reported, never counted
-    late = sorted(set(seen) - expected)
-    rows = [row for row in rows if row["relative_path"] in expected]
-    duplicates = sorted(path for path, count in seen.items() if count > 1 and path in expected)
-    present = set(results.output_files)
-    missing_outputs = sorted(
-        f"{printable(row['relative_path'])}: {printable(str(output))}"
-        for row in rows
-        for output in row.get("outputs") or []
-        if output not in present
-    )
-    succeeded = set(seen) & expected
-    failed = sorted(expected - succeeded)
+    late = sorted(scan.late)
+    failed = [path for path, seen in zip(scan.paths, scan.seen, strict=True) if not seen]
+    succeeded = len(scan.paths) - len(failed)
     excusable = _matcher(allowed_failure_patterns)
     excused = {path for path in failed if excusable(path)}
     counted = [path for path in failed if path not in excused]
@@ -176,13 +288,13 @@ def validate_outputs(
             f"{len(counted)} input file(s) have no results, more than the {allowed_failures} allowed: "
             + _listed(counted)
         )
-    for label, items in (
-        ("result rows that are not JSON objects with a relative_path", bad_rows),
-        ("input files with more than one result row", duplicates),
+    for label, sample in (
+        ("result rows that are not JSON objects with a relative_path", scan.bad),
+        ("input files with more than one result row", scan.duplicates),
         ("outputs listed in result rows but missing under results/", missing_outputs),
     ):
-        if items:
-            problems.append(f"{len(items)} {label}: " + _listed(items))
+        if sample.count:
+            problems.append(f"{sample.count} {label}: " + sample.listed())
     version = f" {dataset.name} v{dataset.version}" if dataset is not None else ""
     notes = [
         f"{len(late)} result row(s) are for files that are not in the dataset{version} (added to the folder after "
@@ -190,10 +302,8 @@ def validate_outputs(
     ] if late else []  # fmt: skip
 
     all_failures = [failure_entry(path, results.failures.get(path), path in excused) for path in failed]
-    timed = [(float(row["seconds"]), row["relative_path"]) for row in rows
-             if isinstance(row.get("seconds"), int | float)]  # fmt: skip
-    seconds = [value for value, _ in timed]
-    slowest = sorted(timed, reverse=True)[:SLOWEST]
+    seconds = sorted(scan.seconds)
+    slowest = sorted(scan.slowest, reverse=True)
     wall = (state.ended_at - state.started_at) if state.started_at and state.ended_at else None
     return {
         "run_id": state.run_id,
@@ -202,14 +312,14 @@ def validate_outputs(
         "problems": problems,
         "notes": notes,
         "counts": {
-            "input_files": len(expected),
-            "succeeded": len(succeeded),
+            "input_files": len(scan.paths),
+            "succeeded": succeeded,
             "failed": len(failed),
             "failed_allowed_by_pattern": len(excused),
             "failed_without_failure_record": len(unaccounted),
-            "rows": len(results.rows),
+            "rows": scan.lines,
             "rows_not_in_dataset": len(late),
-            "output_files": len(present),
+            "output_files": output_count,
         },
         "allowed_failures": allowed_failures,
         # the first REPORTED_FAILURES; the caller keeps them all from all_failures (FAILURES_NAME)
@@ -229,7 +339,7 @@ def validate_outputs(
         },
         "throughput": {
             "wall_seconds": round(wall, 3) if wall else None,
-            "files_per_second": round(len(succeeded) / wall, 2) if wall else None,
+            "files_per_second": round(succeeded / wall, 2) if wall else None,
         },
     }
 

@@ -24,7 +24,7 @@ def _output(tmp_path: Path) -> Path:
 def test_a_folder_store_lists_and_reads_relative_paths(tmp_path: Path) -> None:
     store = FolderStore(str(_output(tmp_path)))
     assert sorted(store.names("results")) == ["a.png/stats.json"]
-    assert store.names("no-such-folder") == []
+    assert list(store.names("no-such-folder")) == []
     assert store.read_text("results/a.png/stats.json") == "{}" and store.read_text("missing.txt") is None
 
 
@@ -70,3 +70,19 @@ def test_each_part_fails_alone_and_says_why(tmp_path: Path) -> None:
 def test_a_run_that_records_no_output_folder_is_said(tmp_path: Path) -> None:
     results = collect_results(STATE, FolderStore(str(tmp_path)), "", "parallel_run_step.txt", dict)
     assert results.rows == [] and "records no output folder" in results.logs["fetch_problems.txt"]
+
+
+def test_rows_are_read_as_iterated_in_chunks_and_split_on_newlines_only(tmp_path: Path, monkeypatch) -> None:
+    """A rows file is never held whole: read in chunks (here of 7 characters), rows split on \\n alone (a row's JSON may
+    hold U+2028), a row without its final newline kept; each iteration reads the file again."""
+    from azureml_parallel_r.backends import results as results_module
+
+    monkeypatch.setattr(results_module, "CHUNK_BYTES", 7)
+    output = tmp_path / "out"
+    output.mkdir()
+    rows = ['{"relative_path": "a.png", "value": "line\u2028break"}', '{"relative_path": "b.png"}']
+    (output / "rows.txt").write_text(rows[0] + "\r\n\n" + rows[1], encoding="utf-8")
+    results = collect_results(STATE, FolderStore(str(tmp_path)), "out", "rows.txt", dict)
+    assert list(results.rows) == rows and list(results.rows) == rows  # read again on each pass
+    (output / "rows.txt").unlink()
+    assert list(results.rows) == []

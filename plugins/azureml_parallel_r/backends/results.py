@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from azureml_parallel_r.models import RunResults, RunState, error_text, failure_key, split_rows
+from azureml_parallel_r.models import RunResults, RunState, Streamed, error_text, failure_key, row_lines
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ class ResultStore(Protocol):
     def read_text(self, path: str) -> str | None:
         """A file's text (undecodable bytes replaced), or None when it does not exist."""
 
+    def chunks(self, path: str) -> Iterable[str]:
+        """A file's text in pieces (undecodable bytes replaced), read as iterated; nothing when it does not exist."""
+
+
+CHUNK_BYTES = 1 << 20  # read at a time from a rows file
+
 
 class FolderStore:
     """A local folder as a :class:`ResultStore` (paths are relative to it, ``/``-separated).
@@ -39,10 +45,9 @@ class FolderStore:
     def __init__(self, root: str) -> None:
         self.root = root
 
-    def names(self, prefix: str) -> list[str]:
-        """One directory read per folder and no call per file (``Path.rglob`` stats every file); a folder that is
-        missing (nothing written yet) or cannot be read holds none."""
-        found: list[str] = []
+    def names(self, prefix: str) -> Iterator[str]:
+        """One directory read per folder and no call per file (``Path.rglob`` stats every file), yielded as found; a
+        folder that is missing (nothing written yet) or cannot be read holds none."""
         pending = [(os.path.join(self.root, prefix), "")]
         while pending:
             current, current_prefix = pending.pop()
@@ -54,8 +59,7 @@ class FolderStore:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, f"{current_prefix}{entry.name}/"))
                 else:
-                    found.append(current_prefix + entry.name)
-        return found
+                    yield current_prefix + entry.name
 
     def read_text(self, path: str) -> str | None:
         try:
@@ -63,6 +67,15 @@ class FolderStore:
                 return handle.read()
         except FileNotFoundError:
             return None
+
+    def chunks(self, path: str) -> Iterator[str]:
+        try:
+            handle = open(os.path.join(self.root, path), encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+        except FileNotFoundError:
+            return
+        with handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
 
 
 def collect_results(
@@ -97,15 +110,14 @@ def collect_results(
             problems.append(f"{what}: {describe(exc)}")
             log.warning("Could not read %s of run %s: %s", what, state.run_id, describe(exc))
 
-    def rows() -> None:
-        text = store.read_text(f"{output_path}/{rows_file}")
-        results.rows = split_rows(text) if text else []
+    def rows() -> None:  # read as validation iterates them, never held whole
+        results.rows = Streamed(lambda: row_lines(store.chunks(f"{output_path}/{rows_file}")))
 
     def failures() -> None:
         results.failures.update(_failure_records(store, output_path, problems))
 
-    def outputs() -> None:
-        results.output_files = sorted(f"results/{name}" for name in store.names(f"{output_path}/results"))
+    def outputs() -> None:  # listed as validation iterates them
+        results.output_files = Streamed(lambda: (f"results/{name}" for name in store.names(f"{output_path}/results")))
 
     part("the job logs", lambda: results.logs.update(read_logs()))
     if output_path:

@@ -84,6 +84,23 @@ class DatastoreBlobs:
             return None
         return data.decode("utf-8", errors="replace")
 
+    def chunks(self, blob: str) -> Iterator[str]:
+        """A blob's text in the pieces it is downloaded in (undecodable bytes replaced), read as iterated; nothing
+        when it does not exist."""
+        import codecs
+
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self.container.get_blob_client(blob)
+        try:
+            download = self._retry(lambda: client.download_blob(), f"downloading {blob}")
+        except ResourceNotFoundError:
+            return
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for piece in download.chunks():
+            yield decoder.decode(piece)
+        yield decoder.decode(b"", final=True)
+
     def check_listable(self, prefix: str) -> str:
         """List the first page below ``prefix`` (the credential can read the container); return the container's name,
         for the connection's Test."""
