@@ -75,10 +75,41 @@ def list_input_files(input_dir: str) -> list[str]:
 
     :param input_dir: the dataset folder.
     """
+    prefix = os.path.join(input_dir, "")
+    found = [entry.path for entry in _file_entries(input_dir)]
+    found.sort(key=lambda path: path[len(prefix) :])
+    return found
+
+
+def list_input_entries(input_dir: str) -> list[tuple[str, int, int]]:
+    """(relative path, size, modification time in ns) of every file below ``input_dir``, sorted by relative path,
+    walked as :func:`list_input_files` walks it: one directory read per folder and one ``stat`` per file (a
+    dataset's registration, whose fingerprint needs sizes and times).
+
+    :param input_dir: the dataset folder.
+    """
+    prefix = os.path.join(input_dir, "")
+    found: list[tuple[str, int, int]] = []
+    problems: list[str] = []
+    for entry in _file_entries(input_dir):
+        try:
+            info = entry.stat()  # follows a link to a file, as the engine's read will
+        except OSError as exc:  # gone or unreadable since it was listed
+            problems.append(f"{_relative(entry.path, prefix)} cannot be read ({exc.strerror})")
+            continue
+        found.append((entry.path[len(prefix) :], info.st_size, info.st_mtime_ns))
+    _raise_problems(input_dir, problems)
+    found.sort()
+    return found
+
+
+def _file_entries(input_dir: str) -> list[os.DirEntry[str]]:
+    """Every regular file below ``input_dir`` (links followed, each folder walked once), in no particular order;
+    :class:`InputFolderError` for what would be left out."""
     if not os.path.isdir(input_dir):
         raise ValueError(f"input folder not found: {input_dir}")
     prefix = os.path.join(input_dir, "")
-    found: list[str] = []
+    found: list[os.DirEntry[str]] = []
     problems: list[str] = []
     walked: set[tuple[int, int]] = set()
     pending = [input_dir]
@@ -99,11 +130,16 @@ def list_input_files(input_dir: str) -> list[str]:
                 if entry.is_dir():  # follows links
                     pending.append(entry.path)
                 elif entry.is_file():
-                    found.append(entry.path)
+                    found.append(entry)
                 else:
                     problems.append(f"{_relative(entry.path, prefix)} is {_kind(entry)}")
             except OSError as exc:
                 problems.append(f"{_relative(entry.path, prefix)} cannot be read ({exc.strerror})")
+    _raise_problems(input_dir, problems)
+    return found
+
+
+def _raise_problems(input_dir: str, problems: list[str]) -> None:
     if problems:
         problems.sort()
         raise InputFolderError(
@@ -112,8 +148,6 @@ def list_input_files(input_dir: str) -> list[str]:
             f"readable by the user that runs the workers (uid {os.geteuid()}) and keep only regular files (or links "
             "to them) in it"
         )
-    found.sort(key=lambda path: path[len(prefix) :])
-    return found
 
 
 def _relative(path: str, prefix: str) -> str:

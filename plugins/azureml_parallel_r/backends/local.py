@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from azureml_parallel_r.backends.results import FolderStore, collect_results
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
-from azureml_parallel_r.inputs import InputFolderError, list_input_files
+from azureml_parallel_r.inputs import InputFolderError, list_input_entries
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -132,31 +133,33 @@ class LocalBackend(ParallelRunBackend):
         version, so clearing a DAG run processes what the folder holds now. The version's file list is kept:
         validation checks the files the run was given, not files added later."""
         folder = self._datastore_path(path)
-        files = list_input_files(str(folder)) if folder.is_dir() else []
-        return self._register(path, name, tags, [os.path.relpath(file, folder) for file in files], files)
+        return self._register(path, name, tags, list_input_entries(str(folder)) if folder.is_dir() else [])
 
     def register_file_subset(self, path: str, files: Sequence[str], *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register exactly ``files`` of the folder (a repair run's failed files) as the next version, reused as
         :meth:`register_file_dataset` reuses one; a file that is no longer there is refused, by name."""
         folder = self._datastore_path(path)
-        chosen = sorted(set(files))
-        absolute = [str(folder / relative) for relative in chosen]
-        gone = [relative for relative, file in zip(chosen, absolute, strict=True) if not os.path.isfile(file)]
+        entries: list[tuple[str, int, int]] = []
+        gone: list[str] = []
+        for relative in sorted(set(files)):
+            try:
+                info = os.stat(folder / relative)
+            except OSError:
+                info = None
+            if info is None or not stat.S_ISREG(info.st_mode):
+                gone.append(relative)
+            else:
+                entries.append((relative, info.st_size, info.st_mtime_ns))
         if gone:
             raise InputFolderError(
                 f"{len(gone)} of the files to rerun are no longer under {path!r}: " + ", ".join(gone[:10])
             )
-        return self._register(path, name, tags, chosen, absolute)
+        return self._register(path, name, tags, entries)
 
-    def _register(
-        self, path: str, name: str, tags: dict[str, str], relatives: list[str], files: list[str]
-    ) -> DatasetRef:
-        fingerprint = listing_fingerprint(
-            [
-                (rel, (st := os.stat(file)).st_size, str(st.st_mtime_ns))
-                for rel, file in zip(relatives, files, strict=True)
-            ]
-        )
+    def _register(self, path: str, name: str, tags: dict[str, str], entries: list[tuple[str, int, int]]) -> DatasetRef:
+        """Register ``entries`` (relative path, size, mtime in ns; sorted) of ``path`` as a version, or reuse one."""
+        fingerprint = listing_fingerprint([(relative, size, str(mtime)) for relative, size, mtime in entries])
+        relatives = [relative for relative, _size, _mtime in entries]
         versions_file = self.registry / "datasets" / f"{name}.json"
         with self._locked("datasets"):
             versions: list[dict[str, Any]] = (read_json(str(versions_file)) or {}).get("versions", [])
@@ -164,14 +167,14 @@ class LocalBackend(ParallelRunBackend):
                 same = version["path"] == path and version["tags"].get("logical_date") == tags.get("logical_date")
                 if same and version.get("fingerprint") == fingerprint:
                     return DatasetRef(name, version["version"], path, version["file_count"], reused=True)
-            if not files:  # an empty folder is not registered: Azure ML refuses empty datasets too
+            if not relatives:  # an empty folder is not registered: Azure ML refuses empty datasets too
                 return DatasetRef(name, 0, path, 0)
             number = max((v["version"] for v in versions), default=0) + 1
-            write_json(str(self._files_record(name, number)), {"files": relatives})
-            versions.append({"version": number, "path": path, "file_count": len(files), "tags": tags,
+            write_json(str(self._files_record(name, number)), {"files": relatives}, indent=None)  # a path a line
+            versions.append({"version": number, "path": path, "file_count": len(relatives), "tags": tags,
                              "fingerprint": fingerprint, "registered_at": time.time()})  # fmt: skip
             write_json(str(versions_file), {"name": name, "versions": versions})
-        return DatasetRef(name, number, path, len(files))
+        return DatasetRef(name, number, path, len(relatives))
 
     def _files_record(self, name: str, version: int) -> Path:
         return self.registry / "datasets" / name / f"v{version}.files.json"
@@ -182,7 +185,7 @@ class LocalBackend(ParallelRunBackend):
         if recorded is not None:
             return list(recorded["files"])
         folder = self._datastore_path(dataset.path)  # a version registered before file lists were kept
-        return [os.path.relpath(file, folder) for file in list_input_files(str(folder))] if folder.is_dir() else []
+        return [relative for relative, _size, _mtime in list_input_entries(str(folder))] if folder.is_dir() else []
 
     # -- runs -------------------------------------------------------------------------------------------
 

@@ -25,17 +25,18 @@ def new_run_id(prefix: str = "local") -> str:
     return f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(4)}"
 
 
-def write_json(path: str, data: Any) -> None:
+def write_json(path: str, data: Any, indent: int | None = 1) -> None:
     """Replace ``path`` with ``data`` as JSON in one rename, so readers never see half a file.
 
     :param path: destination; its folder is created when missing.
     :param data: anything ``json.dumps`` accepts.
+    :param indent: as ``json.dump``'s (None: compact, for long lists).
     """
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{uuid.uuid4().hex}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, ensure_ascii=False)
+            json.dump(data, handle, indent=indent, ensure_ascii=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):  # a full disk: no half-written file left beside ``path``
