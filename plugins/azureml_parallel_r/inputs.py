@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterator
 
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|[\\/])|^azureml:", re.IGNORECASE)
 # what cannot stand as it is on one line of a log: control characters (C0, C1), Unicode line breaks, and the
@@ -103,13 +104,12 @@ def list_input_entries(input_dir: str) -> list[tuple[str, int, int]]:
     return found
 
 
-def _file_entries(input_dir: str) -> list[os.DirEntry[str]]:
-    """Every regular file below ``input_dir`` (links followed, each folder walked once), in no particular order;
-    :class:`InputFolderError` for what would be left out."""
+def _file_entries(input_dir: str) -> Iterator[os.DirEntry[str]]:
+    """Every regular file below ``input_dir`` (links followed, each folder walked once), in no particular order,
+    yielded a folder at a time; :class:`InputFolderError` at the end for what would be left out."""
     if not os.path.isdir(input_dir):
         raise ValueError(f"input folder not found: {input_dir}")
     prefix = os.path.join(input_dir, "")
-    found: list[os.DirEntry[str]] = []
     problems: list[str] = []
     walked: set[tuple[int, int]] = set()
     pending = [input_dir]
@@ -130,13 +130,12 @@ def _file_entries(input_dir: str) -> list[os.DirEntry[str]]:
                 if entry.is_dir():  # follows links
                     pending.append(entry.path)
                 elif entry.is_file():
-                    found.append(entry)
+                    yield entry
                 else:
                     problems.append(f"{_relative(entry.path, prefix)} is {_kind(entry)}")
             except OSError as exc:
                 problems.append(f"{_relative(entry.path, prefix)} cannot be read ({exc.strerror})")
     _raise_problems(input_dir, problems)
-    return found
 
 
 def _raise_problems(input_dir: str, problems: list[str]) -> None:

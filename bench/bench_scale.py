@@ -1,0 +1,203 @@
+"""What a run's size costs per process: the journal of finished files at many processes, validation of a large run,
+and the registration of a large input folder, before and after a change, side by side in one run.
+
+    .venv/bin/python bench/bench_scale.py [--files 1000000] [--processes 32] [--validation-files 200000]
+                                           [--registration-files 200000] [--before REV] [--root /dev/shm]
+
+``--before`` (default: the commit before the journal was kept per mini-batch) is taken from git (``git archive``
+of its ``plugins/`` and ``include/``); "after" is this checkout. Each measurement runs in a fresh Python process
+(its peak RSS is its own), the two variants one after the other for each part:
+
+- **journal**: one of ``--processes`` worker processes of a run of ``--files`` files in mini-batches of
+  ``default_mini_batch_size``: the other processes' journals are written first (not measured), then the process
+  takes its share of the mini-batches, all first tries: CPU per file of its own and peak RSS. Before, the first
+  mini-batch not wholly its own parsed and kept every other process's rows;
+- **validation**: a finished local run of ``--validation-files`` files on disk (a 320-byte row and one output file
+  each), read and validated as the DAG's task does (``local_results`` then ``validate_outputs``);
+- **registration**: a folder of ``--registration-files`` empty files registered by the local backend.
+
+Nothing asserts; the figures go to docs/benchmark.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from azureml_parallel_r.run_settings import default_mini_batch_size
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_BEFORE = "26bf77e"  # the last commit with one journal per process
+
+JOURNAL = r"""
+import json, os, resource, sys, time
+from journal import Journal
+mode, folder, files, processes, me, size = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
+batches = [[f"camera-{i % 17:02d}/img_{i:07d}.png" for i in range(start, min(files, start + size))]
+           for start in range(0, files, size)]
+def row(path):
+    return json.dumps({"input": "/mnt/inputs/" + path, "relative_path": path,
+                       "outputs": ["results/" + path + "/stats.json"], "seconds": 0.0123,
+                       "value": {"kind": "image", "width": 64, "height": 48, "channels": 3}})
+def work(journal, batch):
+    done = journal.begin(batch) if hasattr(journal, "begin") else journal.finished(batch)
+    for path in batch:
+        if path not in done:
+            journal.record(path, row(path))
+    journal.flush()
+if mode == "others":  # every other process's share, each in its own journal
+    journals = {}
+    for index, batch in enumerate(batches):
+        process = index % processes
+        if process != me:
+            journal = journals.setdefault(process, Journal(folder, f"host-{process}", base_dir=folder))
+            work(journal, batch)
+            if not hasattr(journal, "begin"):
+                journal._rows.clear()  # the writer's own memory is not what is measured
+    for journal in journals.values():
+        journal.close()
+else:
+    journal = Journal(folder, f"host-{me}", base_dir=folder)
+    mine = [batch for index, batch in enumerate(batches) if index % processes == me]
+    start = time.process_time()
+    for batch in mine:
+        work(journal, batch)
+    cpu = time.process_time() - start
+    own = sum(len(batch) for batch in mine)
+    print(json.dumps({"own_files": own, "cpu_us_per_own_file": 1e6 * cpu / own,
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+VALIDATION = r"""
+import json, resource, sys, time
+from azureml_parallel_r.backends.local import local_results
+from azureml_parallel_r.models import RunState
+from azureml_parallel_r.output_checks import validate_outputs
+output, files = sys.argv[1], int(sys.argv[2])
+names = [f"camera-{i % 17:02d}/img_{i:07d}.png" for i in range(files)]
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start, cpu = time.perf_counter(), time.process_time()
+results = local_results(RunState("run", "Finished", started_at=0.0, ended_at=60.0), output, output + "/logs",
+                        "parallel_run_step.txt", {"name": "d", "version": 1})
+report = validate_outputs(names, results, allowed_failures=0)
+assert report["passed"], report["problems"]
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_before_mib": base}))
+"""
+
+REGISTRATION = r"""
+import json, resource, sys, time
+from azureml_parallel_r.backends.local import LocalBackend
+root = sys.argv[1]
+start, cpu = time.perf_counter(), time.process_time()
+dataset = LocalBackend(root).register_file_dataset("r-script-inputs/big", name="big", tags={"logical_date": "x"})
+print(json.dumps({"files": dataset.file_count, "seconds": time.perf_counter() - start,
+                  "cpu_seconds": time.process_time() - cpu,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """``plugins/`` and ``include/`` of ``rev``, from git."""
+    archive = into / f"{rev}.tar"
+    with open(archive, "wb") as handle:
+        subprocess.run(["git", "archive", rev, "plugins", "include"], cwd=REPO, stdout=handle, check=True)
+    root = into / rev
+    with tarfile.open(archive) as tar:
+        tar.extractall(root, filter="data")
+    return root
+
+
+def run(code: str, root: Path, *args: object) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "plugins"), str(root / "include" / "entry")])}
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"a measurement failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+
+
+def make_run_output(folder: Path, files: int) -> None:
+    """A finished local run's output folder: its rows file and one output per file."""
+    (folder / "logs").mkdir(parents=True)
+    with open(folder / "parallel_run_step.txt", "w", encoding="utf-8") as rows:
+        for i in range(files):
+            path = f"camera-{i % 17:02d}/img_{i:07d}.png"
+            target = folder / "results" / path
+            target.mkdir(parents=True)
+            (target / "stats.json").write_bytes(b"{}")
+            rows.write(
+                json.dumps(
+                    {
+                        "input": "/mnt/inputs/" + path,
+                        "relative_path": path,
+                        "outputs": [f"results/{path}/stats.json"],
+                        "seconds": 0.01 + (i % 89) / 1000,
+                        "value": {"kind": "image", "width": 64, "height": 48, "channels": 3},
+                    }
+                )
+                + "\n"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--processes", type=int, default=32)
+    parser.add_argument("--validation-files", type=int, default=200_000)
+    parser.add_argument("--registration-files", type=int, default=200_000)
+    parser.add_argument("--before", default=DEFAULT_BEFORE)
+    parser.add_argument("--root", default=None, help="where the files are made (default: the temporary folder)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="apr-scale-", dir=args.root))
+    try:
+        variants = {"before": checkout(args.before, work), "after": REPO}
+        print(f"{platform.platform()}; before = {args.before}, after = this checkout")
+        size = default_mini_batch_size(args.files, args.processes)
+        print(f"\njournal: 1 of {args.processes} processes, {args.files} files in mini-batches of {size}, first tries")
+        for name, root in variants.items():
+            folder = work / f"journal-{name}"
+            run(JOURNAL, root, "others", folder, args.files, args.processes, 0, size)
+            figures = run(JOURNAL, root, "mine", folder, args.files, args.processes, 0, size)
+            print(
+                f"  {name:7} {figures['own_files']} own files  {figures['cpu_us_per_own_file']:8.1f} us CPU per own "
+                f"file  peak RSS {figures['peak_rss_mib']:7.1f} MiB"
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+        output = work / "run-output"
+        make_run_output(output, args.validation_files)
+        print(f"\nvalidation: a run of {args.validation_files} files (rows file and results/ on disk)")
+        for name, root in variants.items():
+            figures = run(VALIDATION, root, output, args.validation_files)
+            print(
+                f"  {name:7} {figures['seconds']:7.2f} s  {figures['cpu_seconds']:7.2f} s CPU  peak RSS "
+                f"{figures['peak_rss_mib']:7.1f} MiB (after imports: {figures['rss_before_mib']:.1f})"
+            )
+        shutil.rmtree(output, ignore_errors=True)
+        folder = work / "datastore" / "r-script-inputs" / "big"
+        for i in range(args.registration_files):
+            sub = folder / f"camera-{i % 17:02d}"
+            sub.mkdir(parents=True, exist_ok=True)
+            (sub / f"img_{i:07d}.png").touch()
+        print(f"\nregistration: a folder of {args.registration_files} files, local engine")
+        for name, root in variants.items():
+            shutil.rmtree(work / "datastore" / ".azureml-local", ignore_errors=True)  # no earlier version to reuse
+            figures = run(REGISTRATION, root, work / "datastore")
+            print(
+                f"  {name:7} {figures['seconds']:7.2f} s  {figures['cpu_seconds']:7.2f} s CPU  peak RSS "
+                f"{figures['peak_rss_mib']:7.1f} MiB"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
