@@ -14,10 +14,12 @@ function el(tag, text, className) {
   return node;
 }
 
-function link(text, href, top) {
+// a link out of Airflow (Azure ML studio) opens a tab: inside the UI's tab the frame's sandbox allows no popup,
+// so there the address is also shown as text to copy; links between reports stay in the frame
+function link(text, href, newTab) {
   const a = el("a", text);
   a.href = href;
-  if (top) a.target = "_top";
+  if (newTab) a.target = "_blank";
   a.rel = "noopener noreferrer";
   return a;
 }
@@ -40,7 +42,6 @@ function segment(value) { return encodeURIComponent(value); }
 
 // addresses relative to this page: <base>/azureml-parallel-r/runs/<dag>/<run>/
 function reportOf(runId) { return `../${segment(runId)}/`; }
-function airflowRun(dagId, runId) { return `../../../../dags/${segment(dagId)}/runs/${segment(runId)}`; }
 
 async function getJson(path) {
   const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -61,7 +62,7 @@ function renderRun(s) {
   badge.className = `badge ${s.dag_run_state}`;
   const run = document.getElementById("run");
   run.replaceChildren();
-  defineRow(run, "DAG run", link(s.dag_run_id, airflowRun(s.dag_id, s.dag_run_id), true));
+  defineRow(run, "DAG run", s.dag_run_id);
   if (!s.submitted) {
     defineRow(run, "Pipeline run", "none: no task of azureml-parallel-r has submitted one in this DAG run (yet)");
     return;
@@ -69,7 +70,13 @@ function renderRun(s) {
   const r = s.run;
   defineRow(run, "Engine", r.engine);
   defineRow(run, "Workspace", r.workspace);
-  defineRow(run, "Pipeline run", r.run_url ? link(r.run_id, r.run_url, true) : r.run_id);
+  if (r.run_url) {
+    const cell = el("span");
+    cell.append(link(r.run_id, r.run_url, true), ` (${r.run_url})`);
+    defineRow(run, "Pipeline run", cell);
+  } else {
+    defineRow(run, "Pipeline run", r.run_id);
+  }
   const dataset = r.dataset || {};
   defineRow(run, "Dataset", `${dataset.name} v${dataset.version} · ${dataset.file_count} files · ${dataset.path}`);
   defineRow(run, "R script", r.r_script);
