@@ -14,7 +14,9 @@ of its ``plugins/`` and ``include/``); "after" is this checkout. Each measuremen
   mini-batch not wholly its own parsed and kept every other process's rows;
 - **validation**: a finished local run of ``--validation-files`` files on disk (a 320-byte row and one output file
   each), read and validated as the DAG's task does (``local_results`` then ``validate_outputs``);
-- **registration**: a folder of ``--registration-files`` empty files registered by the local backend.
+- **registration**: a folder of ``--registration-files`` empty files registered by the local backend;
+- **start-up**: a local run over that folder at 2 processes with a trivial R script, from ``submit`` until the
+  first file's outputs are in place (the controller reading the file list, the workers and R starting).
 
 Nothing asserts; the figures go to docs/benchmark.md.
 """
@@ -74,6 +76,28 @@ else:
     own = sum(len(batch) for batch in mine)
     print(json.dumps({"own_files": own, "cpu_us_per_own_file": 1e6 * cpu / own,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+START = r"""
+import os, sys, time
+from pathlib import Path
+from azureml_parallel_r.backends.local import LocalBackend
+from azureml_parallel_r.models import RunRequest
+from azureml_parallel_r.run_settings import ParallelRunSettings
+root, include, script = sys.argv[1], sys.argv[2], sys.argv[3]
+backend = LocalBackend(root, source_directory=include, process_count_per_node=2)
+dataset = backend.register_file_dataset("r-script-inputs/big", name="big", tags={"logical_date": "x"})
+settings = ParallelRunSettings(mini_batch_size=200, process_count_per_node=2, error_threshold=-1)
+request = RunRequest(dataset=dataset, output_path="r-script-outputs/x/{run-id}", run_key={"bench": str(time.time())},
+                     r_script=script, settings=settings)
+start = time.perf_counter()
+ref = backend.submit(request)
+results = Path(root) / ref.output_path / "results"
+while not (results.is_dir() and any(os.scandir(results))):  # the first file's outputs are in place
+    time.sleep(0.01)
+first = time.perf_counter() - start
+backend.cancel(ref.run_id)
+print('{"seconds_to_first_file": %.3f}' % first)
 """
 
 VALIDATION = r"""
@@ -195,6 +219,16 @@ def main() -> None:
                 f"  {name:7} {figures['seconds']:7.2f} s  {figures['cpu_seconds']:7.2f} s CPU  peak RSS "
                 f"{figures['peak_rss_mib']:7.1f} MiB"
             )
+        script = work / "trivial.r"
+        script.write_text("process_file <- function(input_path, output_dir, args) TRUE\n")
+        print(
+            f"\nstart-up: a local run over those {args.registration_files} files, 2 processes, until the first "
+            "file's outputs are in place (the dataset registered already)"
+        )
+        for name, root in variants.items():
+            figures = run(START, root, work / "datastore", root / "include", script)
+            print(f"  {name:7} {figures['seconds_to_first_file']:7.2f} s to the first file")
+            shutil.rmtree(work / "datastore" / "r-script-outputs", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
