@@ -139,3 +139,12 @@ def test_a_name_or_error_with_line_breaks_stays_on_its_line_in_the_report() -> N
     text = format_report(report)
     assert all(not line.startswith(("[2026", "INFO")) for line in text.splitlines())
     assert "'x.png\\n[2026-12-01 10:00:00] INFO - Validation PASSED'" in text
+
+
+def test_the_files_without_rows_are_those_validation_counts_as_failed() -> None:
+    from azureml_parallel_r.output_checks import files_without_rows
+
+    rows = [_row("a.png"), "not json", _row("late.png"), _row("a.png")]
+    assert files_without_rows(FILES, rows) == sorted(set(FILES) - {"a.png"})
+    report = validate_outputs(FILES, _results(rows), allowed_failures=-1)
+    assert files_without_rows(FILES, rows) == [failure["relative_path"] for failure in report["all_failures"]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|[\\/])|^azureml:", re.IGNORECASE)
 # what cannot stand as it is on one line of a log: control characters (C0, C1), Unicode line breaks, and the
@@ -136,6 +136,15 @@ def _file_entries(input_dir: str) -> Iterator[os.DirEntry[str]]:
             except OSError as exc:
                 problems.append(f"{_relative(entry.path, prefix)} cannot be read ({exc.strerror})")
     _raise_problems(input_dir, problems)
+
+
+def files_gone(path: str, gone: Sequence[str]) -> InputFolderError:
+    """The error for files to rerun that are no longer in their folder, naming the first of them.
+
+    :param path: the input folder (datastore path).
+    :param gone: the files, relative to it.
+    """
+    return InputFolderError(f"{len(gone)} of the files to rerun are no longer under {path!r}: " + ", ".join(gone[:10]))
 
 
 def _raise_problems(input_dir: str, problems: list[str]) -> None:

@@ -266,7 +266,8 @@ class Streamed:
 
 
 def row_lines(chunks: Iterable[str]) -> Iterator[str]:
-    """The rows of an append_row file read in chunks, as :func:`split_rows` splits a whole text.
+    """The rows of an append_row file read in chunks: one per ``\\n``-terminated line, blank lines skipped. Never
+    ``str.splitlines``, which also splits on U+2028, U+0085 and other Unicode line breaks that a row's JSON may hold.
 
     :param chunks: the file's text, in pieces of any size.
     """
@@ -282,9 +283,8 @@ def row_lines(chunks: Iterable[str]) -> Iterator[str]:
 
 
 def split_rows(text: str) -> list[str]:
-    """The rows of an append_row file: one per ``\\n``-terminated line. Never ``str.splitlines``, which also
-    splits on U+2028, U+0085 and other Unicode line breaks that a row's JSON may hold."""
-    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    """The rows of an append_row file's whole text (:func:`row_lines`)."""
+    return list(row_lines((text,)))
 
 
 def failure_key(name: str, record: dict[str, Any]) -> str:

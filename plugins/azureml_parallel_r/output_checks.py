@@ -43,9 +43,10 @@ def duration_histogram(seconds: Sequence[float]) -> dict[str, list[float] | list
     """
     if not seconds:
         return {"edges_seconds": [], "counts": []}
-    positive = [value for value in seconds if value > 0] or [1e-3]
-    low = math.floor(math.log10(min(positive)) * BINS_PER_DECADE)
-    high = max(low + 1, math.floor(math.log10(max(positive)) * BINS_PER_DECADE) + 1)
+    shortest = min((value for value in seconds if value > 0), default=1e-3)
+    longest = max(max(seconds), shortest)
+    low = math.floor(math.log10(shortest) * BINS_PER_DECADE)
+    high = max(low + 1, math.floor(math.log10(longest) * BINS_PER_DECADE) + 1)
     counts = [0] * (high - low)
     for value in seconds:
         index = math.floor(math.log10(value) * BINS_PER_DECADE) - low if value > 0 else 0
@@ -90,9 +91,11 @@ def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns)).match
 
 
-def _listed(items: Sequence[str]) -> str:
-    """The first ``LISTED`` items, each on one line's worth of text (a crafted name cannot start a line of its own)."""
-    return ", ".join(printable(item) for item in items[:LISTED]) + (" ..." if len(items) > LISTED else "")
+def _listed(items: Sequence[str], total: int | None = None) -> str:
+    """The first ``LISTED`` items, each on one line's worth of text (a crafted name cannot start a line of its own),
+    and "..." when there are more (``total``, default ``len(items)``)."""
+    more = (len(items) if total is None else total) > LISTED
+    return ", ".join(printable(item) for item in items[:LISTED]) + (" ..." if more else "")
 
 
 class _Sample:
@@ -109,8 +112,7 @@ class _Sample:
             self._items = sorted(self._items)[:LISTED]
 
     def listed(self) -> str:
-        items = sorted(self._items)[:LISTED]
-        return ", ".join(printable(item) for item in items) + (" ..." if self.count > LISTED else "")
+        return _listed(sorted(self._items), self.count)
 
 
 class _RowScan:
@@ -128,6 +130,10 @@ class _RowScan:
         self.late: set[str] = set()
         self.seconds = array("d")
         self.slowest: list[tuple[float, str]] = []
+
+    def unseen(self) -> list[str]:
+        """The files no row named, sorted."""
+        return [path for path, seen in zip(self.paths, self.seen, strict=True) if not seen]
 
     def index(self, path: str) -> int | None:
         i = bisect.bisect_left(self.paths, path)
@@ -227,6 +233,18 @@ def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]
     return missing, total
 
 
+def files_without_rows(dataset_files: Sequence[str], rows: Iterable[str]) -> list[str]:
+    """The dataset's files that no result row names, sorted: those a run failed or never processed, as validation
+    counts them, from its rows alone (``results/`` is not listed).
+
+    :param dataset_files: the dataset's files, relative to its root.
+    :param rows: the run's result rows.
+    """
+    scan = _RowScan(sorted(dataset_files))
+    scan.scan(rows)
+    return scan.unseen()
+
+
 def _dataset_mismatch(dataset: DatasetRef, results: RunResults) -> str | None:
     """Why the run's results are not for ``dataset``, or None when the run recorded that very version."""
     recorded = results.dataset
@@ -270,7 +288,7 @@ def validate_outputs(
     # rows for files outside the dataset version: files added to the folder after it was registered, which an Azure
     # ML mount shows the job (it lists the folder when the job starts); reported, never counted
     late = sorted(scan.late)
-    failed = [path for path, seen in zip(scan.paths, scan.seen, strict=True) if not seen]
+    failed = scan.unseen()
     succeeded = len(scan.paths) - len(failed)
     excusable = _matcher(allowed_failure_patterns)
     excused = {path for path in failed if excusable(path)}

@@ -131,7 +131,10 @@ class JobRunner:
             if output.get("job_output_type") == "uri_file":  # the mount is the file, in a folder of its own
                 local = local / datastore_path(output["uri"])[1].rstrip("/").rsplit("/", 1)[-1]
                 local.parent.mkdir(parents=True, exist_ok=True)
-            else:  # a mounted folder is there, empty, before the script starts
+            else:  # a read-write mounted folder is there before the script starts: azure-ai-ml's Output reference
+                # ("'rw_mount': Read-write mount the data", azure/ai/ml/entities/_inputs_outputs/output.py); a script
+                # writes into ${{outputs.x}} without creating it (Azure/MachineLearningNotebooks#1891: "the
+                # corresponding folder is mounted correctly and accessible in the training script")
                 local.mkdir(parents=True, exist_ok=True)
             bindings[f"outputs.{output_name}"] = str(local)
             outputs.append((output, local))

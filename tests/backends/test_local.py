@@ -143,3 +143,18 @@ def test_a_folder_whose_files_changed_gets_a_new_version_and_the_old_one_keeps_i
     assert backend.list_dataset_files(first) == ["a.png", "sub/b.png"]
     assert backend.list_dataset_files(second) == ["a.png", "late.png", "sub/b.png"]
     assert backend.register_file_dataset(path, name="inputs", tags=TAGS).reused
+
+
+def test_a_run_folders_own_files_are_read_and_nothing_outside_it(backend: LocalBackend, tmp_path: Path) -> None:
+    """read_output_text (the run report's validation-failures.jsonl): a file name of the folder, never a path."""
+    folder = backend.root / "r-script-outputs" / "2026-11-24" / "run-1"
+    folder.mkdir(parents=True)
+    (folder / "validation-failures.jsonl").write_text("{}\n")
+    assert backend.read_output_text("r-script-outputs/2026-11-24/run-1", "validation-failures.jsonl") == "{}\n"
+    assert backend.read_output_text("r-script-outputs/2026-11-24/run-1", "absent.jsonl") is None
+    for name in ("../run-2/validation.json", "..", "", "a\\b"):
+        with pytest.raises(ValueError, match="not a file name of an output folder"):
+            backend.read_output_text("r-script-outputs/2026-11-24/run-1", name)
+    for output_path in ("../outside", "/etc", "r-script-outputs/../../x"):
+        with pytest.raises(ValueError, match="the run's output folder"):
+            backend.read_output_text(output_path, "passwd")

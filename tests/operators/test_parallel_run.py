@@ -249,6 +249,17 @@ def test_an_unset_mini_batch_size_is_chosen_from_the_files_and_processes(backend
     assert settings.invocation_timeout == expected * 300 + 60  # derived from the chosen size
 
 
+def test_the_chosen_mini_batch_size_is_said_in_the_log(backend, context) -> None:
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    op = _op(process_count_per_node=2)
+    with mock.patch.object(type(op), "log", new_callable=mock.PropertyMock) as log:
+        op.execute(context)
+    said = [call.args[0] % call.args[1:] for call in log.return_value.info.call_args_list if call.args]
+    assert "mini_batch_size unset: 2 files per mini-batch, for 30 files over 2 worker process(es) (about 10 " \
+           "mini-batches each, at most 200 files)" in said  # fmt: skip
+
+
 def test_a_given_mini_batch_size_is_kept(backend, context) -> None:
     backend.find_run.return_value = None
     backend.submit.return_value = REF

@@ -5,6 +5,7 @@ the page as markup."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,20 @@ def test_nothing_is_served_without_a_user_or_to_a_user_without_access(client, fi
         assert _get(client, path).status_code == 200, path
     assert client.get(f"{base}summary", headers={"Authorization": "Bearer not-a-token"}).status_code in (401, 403)
     assert _get(client, f"{PREFIX}/{DAG_ID}/no-such-run/summary").status_code == 404
+
+
+def test_the_plugin_is_registered_once_with_a_tab_on_runs_and_task_instances(client, finished) -> None:
+    """From the plugins folder and the installed package's entry point alike: once, its tabs' addresses relative (an
+    Airflow behind a sub-path), the report app mounted."""
+    plugins = _get(client, "/api/v2/plugins", role="ADMIN").json()["plugins"]
+    (plugin,) = [p for p in plugins if p["name"] == "azureml_parallel_r"]
+    views = {view["destination"]: view for view in plugin["external_views"]}
+    assert set(views) == {"dag_run", "task_instance"}
+    assert views["dag_run"]["href"] == "azureml-parallel-r/runs/{DAG_ID}/{RUN_ID}/"
+    assert views["task_instance"]["href"] == "azureml-parallel-r/runs/{DAG_ID}/{RUN_ID}/?task_id={TASK_ID}"
+    assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == ["/azureml-parallel-r"]
+    errors = _get(client, "/api/v2/plugins/importErrors", role="ADMIN").json()["import_errors"]
+    assert not [error for error in errors if "azureml_parallel_r" in json.dumps(error)]  # not "already registered"
 
 
 def test_the_summary_shows_the_run_its_outcome_and_its_timing(client, finished) -> None:

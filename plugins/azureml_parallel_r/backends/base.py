@@ -120,7 +120,7 @@ class ParallelRunBackend(abc.ABC):
         :param name: the dataset's name.
         :param tags: tags recorded with the version (``logical_date`` names the staging folder's date).
         """
-        from azureml_parallel_r.inputs import InputFolderError
+        from azureml_parallel_r.inputs import files_gone
 
         store = self._output_store()
         chosen = sorted(set(files))
@@ -129,8 +129,7 @@ class ParallelRunBackend(abc.ABC):
         sizes = {relative: size for relative, size, _etag in store.entries(path)}
         gone = [relative for relative in chosen if relative not in sizes]
         if gone:
-            raise InputFolderError(f"{len(gone)} of the files to rerun are no longer under {path!r}: "
-                                   + ", ".join(gone[:10]))  # fmt: skip
+            raise files_gone(path, gone)
         copied = {relative: size for relative, size, _etag in store.entries(staging)}
         for relative in chosen:
             if copied.get(relative) != sizes[relative]:

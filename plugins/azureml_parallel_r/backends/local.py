@@ -25,7 +25,7 @@ from azureml_parallel_r.backends.results import FolderStore, collect_results
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
-from azureml_parallel_r.inputs import InputFolderError, list_input_entries
+from azureml_parallel_r.inputs import files_gone, list_input_entries
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -96,10 +96,8 @@ class LocalBackend(ParallelRunBackend):
         self.source_directory = source_directory
         self.r_script_dirs = tuple(r_script_dirs)
         self.process_count_per_node = process_count_per_node
+        self.assumed_processes_per_node = process_count_per_node  # what a run's unset count becomes here
         self.registry = self.root / REGISTRY
-
-    def processes_per_node(self, requested: int | None) -> int:
-        return requested or self.process_count_per_node or os.cpu_count() or 1
 
     def _check_r_packages(self, path: str, r_packages: Sequence[str]) -> None:
         """This engine's R is this machine's: every package the script declares or names loads here (the check its
@@ -151,9 +149,7 @@ class LocalBackend(ParallelRunBackend):
             else:
                 entries.append((relative, info.st_size, info.st_mtime_ns))
         if gone:
-            raise InputFolderError(
-                f"{len(gone)} of the files to rerun are no longer under {path!r}: " + ", ".join(gone[:10])
-            )
+            raise files_gone(path, gone)
         return self._register(path, name, tags, entries)
 
     def _register(self, path: str, name: str, tags: dict[str, str], entries: list[tuple[str, int, int]]) -> DatasetRef:

@@ -110,28 +110,12 @@ def collect_results(
             problems.append(f"{what}: {describe(exc)}")
             log.warning("Could not read %s of run %s: %s", what, state.run_id, describe(exc))
 
-    def rows() -> None:  # read as validation iterates them, never held whole
-        results.rows = Streamed(lambda: row_lines(store.chunks(f"{output_path}/{rows_file}")))
-
-    def failures() -> None:
-        results.failures.update(_failure_records(store, output_path, problems))
-
-    def outputs() -> None:  # listed as validation iterates them
-        results.output_files = Streamed(lambda: (f"results/{name}" for name in store.names(f"{output_path}/results")))
-
     part("the job logs", lambda: results.logs.update(read_logs()))
     if output_path:
-        parts = (
-            [("the failure records", failures)]
-            if failures_only
-            else [
-                (f"the rows file {rows_file}", rows),
-                ("the failure records", failures),
-                ("the result file names", outputs),
-            ]
-        )
-        for what, read in parts:
-            part(what, read)
+        part("the failure records", lambda: results.failures.update(_failure_records(store, output_path, problems)))
+        if not failures_only:  # read as validation iterates them, never held whole (an error then is the caller's)
+            results.rows = Streamed(lambda: row_lines(store.chunks(f"{output_path}/{rows_file}")))
+            results.output_files = Streamed(lambda: (f"results/{n}" for n in store.names(f"{output_path}/results")))
     else:
         problems.append(f"run {state.run_id} records no output folder (not submitted by this backend?)")
     if problems:

@@ -14,7 +14,7 @@ from azureml_parallel_r.exceptions import ConfigurationError, EmptyInputError, n
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import InputFolderError, datastore_folder
 from azureml_parallel_r.models import DatasetRef
-from azureml_parallel_r.output_checks import validate_outputs
+from azureml_parallel_r.output_checks import files_without_rows
 from azureml_parallel_r.report.records import RERUN_FAILED_OF, RUN_RECORD_KEY
 from azureml_parallel_r.run_identity import dag_run_key, run_date
 
@@ -118,10 +118,8 @@ class RegisterFileDatasetOperator(BaseOperator):
             )
         backend = self.hook.get_conn()
         original = DatasetRef.from_dict(record["dataset"])
-        # the files its validation would count as failed: no result row, whatever their failure record says
-        report = validate_outputs(backend.list_dataset_files(original), backend.fetch_results(record["run_id"]),
-                                  allowed_failures=-1)  # fmt: skip
-        failed = [failure["relative_path"] for failure in report["all_failures"]]
+        # the files its validation counts as failed: no result row, whatever their failure record says
+        failed = files_without_rows(backend.list_dataset_files(original), backend.fetch_results(record["run_id"]).rows)
         if not failed:
             message = f"run {repaired} left no failed or missing file: nothing to rerun"
             self.log.warning("%s; skipping.", message)

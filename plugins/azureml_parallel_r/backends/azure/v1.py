@@ -59,7 +59,7 @@ from azureml_parallel_r.backends.azure.v1_step import (
     run_description,
     submission_id,
 )
-from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
+from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
 from azureml_parallel_r.backends.shipped_code import stage_source_directory
@@ -97,9 +97,7 @@ class AzureMLBackend(ParallelRunBackend):
     """
 
     engine = "azureml"
-    # one per core on the cluster, whose size is not known before the job: 4, the cores of the Standard_DS3_v2
-    # clusters Microsoft's examples create (azureml-examples setup: cpu-cluster)
-    assumed_processes_per_node = 4
+    assumed_processes_per_node = ASSUMED_PROCESSES_PER_NODE
 
     def __init__(self, workspace_factory: Callable[[], Workspace], settings: WorkspaceSettings) -> None:
         self._workspace_factory = workspace_factory

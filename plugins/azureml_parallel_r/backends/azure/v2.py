@@ -62,7 +62,7 @@ from azureml_parallel_r.backends.azure.storage import (
     workspace_uri,
 )
 from azureml_parallel_r.backends.azure.v2_job import cancel_job, find_job, job_name, job_state, pipeline_job
-from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
+from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
 from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
@@ -108,9 +108,7 @@ class AzureMLV2Backend(ParallelRunBackend):
     """
 
     engine = "azureml_v2"
-    # one per core on the cluster, whose size is not known before the job: 4, the cores of the Standard_DS3_v2
-    # clusters Microsoft's examples create (azureml-examples setup: cpu-cluster)
-    assumed_processes_per_node = 4
+    assumed_processes_per_node = ASSUMED_PROCESSES_PER_NODE
 
     def __init__(self, client_factory: Callable[[], MLClient], credential: Any, settings: WorkspaceSettings) -> None:
         self._client_factory = client_factory
