@@ -2,7 +2,9 @@
 and the registration of a large input folder, before and after a change, side by side in one run.
 
     .venv/bin/python bench/bench_scale.py [--files 1000000] [--processes 32] [--validation-files 200000]
-                                           [--registration-files 200000] [--before REV] [--root /dev/shm]
+                                           [--registration-files 200000] [--engine-files 200000,1000000]
+                                           [--parts journal,validation,registration,engine] [--before REV]
+                                           [--root /dev/shm]
 
 ``--before`` (default: the commit before the journal was kept per mini-batch) is taken from git (``git archive``
 of its ``plugins/`` and ``include/``); "after" is this checkout. Each measurement runs in a fresh Python process
@@ -16,7 +18,11 @@ of its ``plugins/`` and ``include/``); "after" is this checkout. Each measuremen
   each), read and validated as the DAG's task does (``local_results`` then ``validate_outputs``);
 - **registration**: a folder of ``--registration-files`` empty files registered by the local backend;
 - **start-up**: a local run over that folder at 2 processes with a trivial R script, from ``submit`` until the
-  first file's outputs are in place (the controller reading the file list, the workers and R starting).
+  first file's outputs are in place (the controller reading the file list, the workers and R starting);
+- **engine** (this checkout only; ``--engine-files``, default 200,000 and 1,000,000): a whole local run
+  of that many empty files at 2 processes with a trivial R script, through ``batch_wrapper.py``: CPU per file of
+  the whole process tree (controller, workers, R), and the peak RSS of the controller, of each worker's Python and
+  of its R. Flat memory means the same peaks at both sizes, beyond the controller's path list.
 
 Nothing asserts; the figures go to docs/benchmark.md.
 """
@@ -118,6 +124,52 @@ print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.pr
                   "rss_before_mib": base}))
 """
 
+ENGINE = r"""
+import json, os, resource, shutil, subprocess, sys, time
+inputs, output, include, script, files, size = sys.argv[1:7]
+source, rss = output + "-code", output + "-rss"
+shutil.copytree(include, source)
+os.makedirs(rss)
+WRAPPER = '''
+import json, os, resource, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import batch_wrapper
+from batch_wrapper import init, run
+def shutdown():
+    batch_wrapper.shutdown()  # R is stopped and reaped: its peak is among this process's children's
+    peaks = {"worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+             "r": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    with open(os.path.join(os.environ["BENCH_RSS"], f"{os.getpid()}.json"), "w") as out:
+        json.dump(peaks, out)
+'''
+with open(os.path.join(source, "entry", "measured_entry.py"), "w") as handle:  # batch_wrapper, and its peaks
+    handle.write(WRAPPER)
+command = [sys.executable, "-m", "azureml_parallel_r.engine", "run", "--input", inputs, "--output", output,
+           "--source-dir", source, "--entry-script", "entry/measured_entry.py", "--mini-batch-size", size,
+           "--process-count-per-node", "2", "--error-threshold", "0", "--",
+           "--r-script", script, "--input-root", inputs]
+start = time.perf_counter()
+controller = subprocess.Popen(command, env={**os.environ, "BENCH_RSS": rss}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+peak = 0
+while controller.poll() is None:  # the controller's own peak (VmHWM), read while it runs
+    try:
+        with open(f"/proc/{controller.pid}/status") as status:
+            peak = max([peak] + [int(line.split()[1]) for line in status if line.startswith("VmHWM:")])
+    except OSError:
+        pass
+    time.sleep(0.2)
+seconds = time.perf_counter() - start
+assert controller.returncode == 0, controller.returncode
+tree = resource.getrusage(resource.RUSAGE_CHILDREN)
+peaks = [json.load(open(os.path.join(rss, name))) for name in os.listdir(rss)]
+rows = sum(1 for _ in open(os.path.join(output, "parallel_run_step.txt")))
+assert rows == int(files), rows
+print(json.dumps({"seconds": seconds, "cpu_us_per_file": 1e6 * (tree.ru_utime + tree.ru_stime) / int(files),
+                  "controller_mib": peak / 1024, "worker_mib": max(p["worker"] for p in peaks),
+                  "r_mib": max(p["r"] for p in peaks)}))
+"""
+
 REGISTRATION = r"""
 import json, resource, sys, time
 from azureml_parallel_r.backends.local import LocalBackend
@@ -172,65 +224,112 @@ def make_run_output(folder: Path, files: int) -> None:
             )
 
 
+PARTS = ("journal", "validation", "registration", "engine")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--processes", type=int, default=32)
     parser.add_argument("--validation-files", type=int, default=200_000)
     parser.add_argument("--registration-files", type=int, default=200_000)
+    parser.add_argument("--engine-files", default="200000,1000000", help="file counts of the whole-run part")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"which parts, of {','.join(PARTS)} "
+                        "(registration includes start-up)")  # fmt: skip
     parser.add_argument("--before", default=DEFAULT_BEFORE)
     parser.add_argument("--root", default=None, help="where the files are made (default: the temporary folder)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     work = Path(tempfile.mkdtemp(prefix="apr-scale-", dir=args.root))
+    script = work / "trivial.r"
+    script.write_text("process_file <- function(input_path, output_dir, args) TRUE\n")
     try:
         variants = {"before": checkout(args.before, work), "after": REPO}
         print(f"{platform.platform()}; before = {args.before}, after = this checkout")
-        size = default_mini_batch_size(args.files, args.processes)
-        print(f"\njournal: 1 of {args.processes} processes, {args.files} files in mini-batches of {size}, first tries")
-        for name, root in variants.items():
-            folder = work / f"journal-{name}"
-            run(JOURNAL, root, "others", folder, args.files, args.processes, 0, size)
-            figures = run(JOURNAL, root, "mine", folder, args.files, args.processes, 0, size)
-            print(
-                f"  {name:7} {figures['own_files']} own files  {figures['cpu_us_per_own_file']:8.1f} us CPU per own "
-                f"file  peak RSS {figures['peak_rss_mib']:7.1f} MiB"
-            )
-            shutil.rmtree(folder, ignore_errors=True)
-        output = work / "run-output"
-        make_run_output(output, args.validation_files)
-        print(f"\nvalidation: a run of {args.validation_files} files (rows file and results/ on disk)")
-        for name, root in variants.items():
-            figures = run(VALIDATION, root, output, args.validation_files)
-            print(
-                f"  {name:7} {figures['seconds']:7.2f} s  {figures['cpu_seconds']:7.2f} s CPU  peak RSS "
-                f"{figures['peak_rss_mib']:7.1f} MiB (after imports: {figures['rss_before_mib']:.1f})"
-            )
-        shutil.rmtree(output, ignore_errors=True)
-        folder = work / "datastore" / "r-script-inputs" / "big"
-        for i in range(args.registration_files):
-            sub = folder / f"camera-{i % 17:02d}"
-            sub.mkdir(parents=True, exist_ok=True)
-            (sub / f"img_{i:07d}.png").touch()
-        print(f"\nregistration: a folder of {args.registration_files} files, local engine")
-        for name, root in variants.items():
-            shutil.rmtree(work / "datastore" / ".azureml-local", ignore_errors=True)  # no earlier version to reuse
-            figures = run(REGISTRATION, root, work / "datastore")
-            print(
-                f"  {name:7} {figures['seconds']:7.2f} s  {figures['cpu_seconds']:7.2f} s CPU  peak RSS "
-                f"{figures['peak_rss_mib']:7.1f} MiB"
-            )
-        script = work / "trivial.r"
-        script.write_text("process_file <- function(input_path, output_dir, args) TRUE\n")
-        print(
-            f"\nstart-up: a local run over those {args.registration_files} files, 2 processes, until the first "
-            "file's outputs are in place (the dataset registered already)"
-        )
-        for name, root in variants.items():
-            figures = run(START, root, work / "datastore", root / "include", script)
-            print(f"  {name:7} {figures['seconds_to_first_file']:7.2f} s to the first file")
-            shutil.rmtree(work / "datastore" / "r-script-outputs", ignore_errors=True)
+        if "journal" in parts:
+            journal_part(work, variants, args.files, args.processes)
+        if "validation" in parts:
+            validation_part(work, variants, args.validation_files)
+        if "registration" in parts:
+            registration_part(work, variants, args.registration_files, script)
+        if "engine" in parts:
+            engine_part(work, script, [int(n) for n in args.engine_files.split(",") if int(n)])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def journal_part(work: Path, variants: dict[str, Path], files: int, processes: int) -> None:
+    size = default_mini_batch_size(files, processes)
+    print(f"\njournal: 1 of {processes} processes, {files} files in mini-batches of {size}, first tries")
+    for name, root in variants.items():
+        folder = work / f"journal-{name}"
+        run(JOURNAL, root, "others", folder, files, processes, 0, size)
+        figures = run(JOURNAL, root, "mine", folder, files, processes, 0, size)
+        print(
+            f"  {name:7} {figures['own_files']} own files  {figures['cpu_us_per_own_file']:8.1f} us CPU per own "
+            f"file  peak RSS {figures['peak_rss_mib']:7.1f} MiB"
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def validation_part(work: Path, variants: dict[str, Path], files: int) -> None:
+    output = work / "run-output"
+    make_run_output(output, files)
+    print(f"\nvalidation: a run of {files} files (rows file and results/ on disk)")
+    for name, root in variants.items():
+        figures = run(VALIDATION, root, output, files)
+        print(
+            f"  {name:7} {figures['seconds']:7.2f} s  {figures['cpu_seconds']:7.2f} s CPU  peak RSS "
+            f"{figures['peak_rss_mib']:7.1f} MiB (after imports: {figures['rss_before_mib']:.1f})"
+        )
+    shutil.rmtree(output, ignore_errors=True)
+
+
+def registration_part(work: Path, variants: dict[str, Path], files: int, script: Path) -> None:
+    folder = work / "datastore" / "r-script-inputs" / "big"
+    for i in range(files):
+        sub = folder / f"camera-{i % 17:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"img_{i:07d}.png").touch()
+    print(f"\nregistration: a folder of {files} files, local engine")
+    for name, root in variants.items():
+        shutil.rmtree(work / "datastore" / ".azureml-local", ignore_errors=True)  # no earlier version to reuse
+        figures = run(REGISTRATION, root, work / "datastore")
+        print(
+            f"  {name:7} {figures['seconds']:7.2f} s  {figures['cpu_seconds']:7.2f} s CPU  peak RSS "
+            f"{figures['peak_rss_mib']:7.1f} MiB"
+        )
+    print(
+        f"\nstart-up: a local run over those {files} files, 2 processes, until the first file's outputs are in place "
+        "(the dataset registered already)"
+    )
+    for name, root in variants.items():
+        figures = run(START, root, work / "datastore", root / "include", script)
+        print(f"  {name:7} {figures['seconds_to_first_file']:7.2f} s to the first file")
+        shutil.rmtree(work / "datastore" / "r-script-outputs", ignore_errors=True)
+    shutil.rmtree(work / "datastore", ignore_errors=True)
+
+
+def engine_part(work: Path, script: Path, sizes: list[int]) -> None:
+    """Whole local runs of ``sizes`` files (this checkout): CPU per file and peak memory (see the module)."""
+    if not sizes:
+        return
+    print("\nengine: whole local runs, 2 processes, a trivial R script, through batch_wrapper.py")
+    for files in sizes:
+        inputs = work / f"engine-in-{files}"
+        for i in range(files):
+            sub = inputs / f"camera-{i % 17:02d}"
+            sub.mkdir(parents=True, exist_ok=True)
+            (sub / f"img_{i:07d}.png").touch()
+        size = default_mini_batch_size(files, 2)
+        figures = run(ENGINE, REPO, inputs, work / f"engine-out-{files}", REPO / "include", script, files, size)
+        print(
+            f"  {files:>9} files (mini-batches of {size}): {figures['seconds']:7.1f} s, "
+            f"{figures['cpu_us_per_file']:6.0f} us CPU per file; peak RSS: controller {figures['controller_mib']:6.1f} "
+            f"MiB, worker {figures['worker_mib']:6.1f} MiB, R {figures['r_mib']:6.1f} MiB"
+        )
+        shutil.rmtree(inputs, ignore_errors=True)
+        shutil.rmtree(work / f"engine-out-{files}", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def engine_run(
         sys.executable, "-m", "azureml_parallel_r.engine", "run",
         "--input", str(inputs), "--output", str(output), "--source-dir", str(code / "include"),
         "--entry-script", "entry/batch_wrapper.py", "--mini-batch-size", str(batch),
-        "--process-count-per-node", str(processes), "--run-invocation-timeout", "3600", "--error-threshold", "0",
+        "--process-count-per-node", str(processes), "--error-threshold", "0",
         "--", "--r-script", str(script), "--r-mode", mode, "--input-root", str(inputs),
         *(f"--r-arg={arg}" for arg in r_args),
     ]  # fmt: skip
@@ -134,13 +134,15 @@ def pure_r_run(files: list[Path], output: Path, processes: int, script: Path, r_
 
 def r_alone_run(files: list[Path], output: Path, script: Path, r_args: list[str], batch: int) -> float:
     """include/r/session.R on its own, fed the same mini-batch requests from a file, its answers to /dev/null: the
-    R side of worker mode without Python (its cost over the pure-R loop is the protocol's, in R)."""
+    R side of worker mode without Python (its cost over the pure-R loop is the protocol's, in R); the replies go to a
+    file, as in worker mode."""
     requests = output.parent / f"{output.name}-requests.jsonl"
+    replies = output.parent / f"{output.name}-replies.jsonl"
     lines = [{"cmd": "load", "script": str(script), "log": str(output.parent / f"{output.name}-r.log")}]
     for start in range(0, len(files), batch):
         chunk = files[start : start + batch]
         items = [{"input": str(f), "output_dir": str(output / str(start + i))} for i, f in enumerate(chunk)]
-        lines.append({"cmd": "batch", "files": items, "args": r_args, "stop_on_error": True})
+        lines.append({"cmd": "batch", "files": items, "args": r_args, "stop_on_error": True, "replies": str(replies)})
     requests.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     output.mkdir()
     with open(requests, "rb") as request, open(os.devnull, "wb") as answers:
@@ -149,6 +151,7 @@ def r_alone_run(files: list[Path], output: Path, script: Path, r_args: list[str]
         subprocess.run(["Rscript", "--vanilla", str(SESSION_R), *map(str, fds)], check=True, pass_fds=fds)
         elapsed = time.perf_counter() - started
     requests.unlink()
+    replies.unlink()
     if len(os.listdir(output)) != len(files):
         raise RuntimeError("session.R alone did not process every file")
     return elapsed
@@ -183,6 +186,8 @@ def variants(args: argparse.Namespace, validations: dict[str, list[float]]) -> d
                 found[f"{workload} worker x{n} (other)"] = lambda f, i, o, n=n, s=script, a=r_args: engine_run(
                     i, o, n, "worker", s, a, batch, other
                 )
+    if args.skip_cpu:
+        return found
     cpu = ["--work", str(args.work)]
     for n in (1, 2):
         found[f"cpu worker x{n}"] = lambda f, i, o, n=n: engine_run(i, o, n, "worker", WORK_SCRIPT, cpu, batch)
@@ -282,6 +287,7 @@ def main() -> int:
     parser.add_argument("--big-rounds", type=int, default=2, help="rounds of the --big-files runs")
     parser.add_argument("--per-file-rounds", type=int, default=1, help="rounds of the slow per-file baseline")
     parser.add_argument("--work", type=int, default=6, help="SVDs per file for the CPU-bound scaling runs")
+    parser.add_argument("--skip-cpu", action="store_true", help="leave out the CPU-bound scaling runs")
     parser.add_argument("--mini-batch-size", type=int, default=25)
     parser.add_argument("--compare-with", metavar="CHECKOUT", help="also run worker mode from another checkout "
                         "of this repository (its plugins/ and include/), side by side")  # fmt: skip
@@ -392,7 +398,8 @@ def report(args: argparse.Namespace, times: dict, validations: dict[str, list[fl
         )
     for name in [name for name in median if name.endswith(" (other)")]:
         ratios[f"{name[: -len(' (other)')]}: this checkout / the other"] = ratio(name[: -len(" (other)")], name)
-    ratios["cpu-bound worker: 2 processes / 1 process"] = ratio("cpu worker x2", "cpu worker x1")
+    if not args.skip_cpu:
+        ratios["cpu-bound worker: 2 processes / 1 process"] = ratio("cpu worker x2", "cpu worker x1")
     ratios["example worker: 2 processes / 1 process"] = ratio("example worker x2", "example worker x1")
     if args.per_file_rounds:
         ratios["example: worker / per-file, 1 process"] = ratio("example worker x1", "example per-file x1")

@@ -22,6 +22,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from r_log import DEFAULT_MAX_LOG_BYTES, RLog
 SESSION_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "session.R")
 KILL_GRACE_SECONDS = 2.0
 EXIT_CHECK_SECONDS = 0.5  # how often a wait for R checks that R itself is still running (and its log's size)
+POLL_SECONDS = 0.01  # how often a waiting batch reads the replies R wrote (and checks that R still runs)
 R_INSTALL_HINT = (
     "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
     "r-cran-png r-cran-jpeg) or pass --rscript /path/to/Rscript"
@@ -65,6 +67,42 @@ class FileOutcome:
     warnings: list[str] = field(default_factory=list)
     stderr_tail: str = ""
     seconds: float = 0.0
+
+
+class _Replies:
+    """The file R appends a batch's replies to (one JSON line per file), read on from where the last read stopped.
+    It lives in the temporary folder, not beside the log (a runtime uploads the log folder), and goes with
+    :meth:`close`."""
+
+    def __init__(self) -> None:
+        self.path = ""
+        self._fd = -1
+        self._partial = b""
+
+    def reset(self) -> None:
+        """Empty the file (made on first use) for a new batch."""
+        if self._fd < 0:
+            self._fd, self.path = tempfile.mkstemp(prefix="azureml-parallel-r-replies-", suffix=".jsonl")
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        self._partial = b""
+
+    def read(self) -> list[dict[str, Any]]:
+        """The complete lines written since the last read (a line R is still writing waits for the next read)."""
+        if self._fd < 0:
+            return []
+        chunks = [self._partial]
+        while chunk := os.read(self._fd, 1 << 20):
+            chunks.append(chunk)
+        *lines, self._partial = b"".join(chunks).split(b"\n")
+        return [json.loads(line.decode("utf-8", errors="replace")) for line in lines if line]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        self._fd, self.path, self._partial = -1, "", b""
 
 
 def find_rscript(rscript: str = "Rscript") -> str:
@@ -117,7 +155,7 @@ class RSession:
         (the previous ``.1`` is dropped), so a chatty script cannot fill the disk; and what one file prints beyond
         this is cut from the log, while the file runs and when it ends, leaving a marker line and the last 64 KB
         (so the file's output tail stays right).
-    :param on_wait: called every ``EXIT_CHECK_SECONDS`` while R works on one file: the caller's chance to make
+    :param on_wait: called every ``EXIT_CHECK_SECONDS`` while R works on a batch: the caller's chance to make
         what it has done so far durable before a long file (which a timeout may kill).
     :param packages: the R packages declared for the script (``r_packages.RPackage.to_dict()``); R checks them and
         the ones the script names before it runs the script, and refuses to start without them.
@@ -154,6 +192,8 @@ class RSession:
         self._request_fd = -1
         self._response_fd = -1
         self._buffer = b""
+        self._replies = _Replies()
+        self._checked = 0.0  # when a wait last ran on_wait and checked the log
         self._section_start = 0  # where the output of the file R works on starts in the log
 
     @property
@@ -253,63 +293,127 @@ class RSession:
         self, items: list[tuple[str, str]], args: list[str], batch_deadline: float | None = None
     ) -> Generator[FileOutcome, None, int]:
         """Send one batch request; yield outcomes until it ends, R dies or ``batch_deadline`` passes; return how
-        many files were done (``len(items)`` once the deadline passed: nothing more is sent)."""
+        many files were done (``len(items)`` once the deadline passed: nothing more is sent).
+
+        R appends each file's reply to a plain file that no one waits on (so R never wakes this process, which
+        would take the core from R); this process wakes every ``POLL_SECONDS``, reads the replies written since,
+        and yields their outcomes; and at once when R says the batch is over, or when R dies, or when the file R
+        works on reaches ``file_timeout`` (known from the previous reply's end)."""
         offset = self.log.size()
+        self._replies.reset()
         request: dict[str, Any] = {
             "cmd": "batch",
             "files": [{"input": i, "output_dir": o} for i, o in items],
             "args": args,
             "stop_on_error": True,  # a failure may leave R broken: the files after it get a fresh R
             "max_log_bytes": self.max_log_bytes,
+            "replies": self._replies.path,
         }
         if self.restart_every is not None:
             request["max_files"] = max(1, self.restart_every - self._files_since_start)
-        sent = self._send(request)
-        for done in range(len(items)):
-            started = time.monotonic()
-            self._section_start = offset
-            deadline = None if not self.file_timeout else started + self.file_timeout
-            cut = batch_deadline is not None and (deadline is None or batch_deadline < deadline)
-            try:
-                reply = self._receive(batch_deadline if cut else deadline) if sent else None
-                if reply is not None and reply.get("stopped"):  # R stopped at a file boundary, as asked
+        status = "waiting" if self._send(request) else "dead"
+        done = 0
+        started = time.monotonic()  # when the file R works on started
+        while True:
+            if status == "waiting":
+                file_deadline = None if not self.file_timeout else started + self.file_timeout
+                status = self._wait(file_deadline, batch_deadline)
+            if status in ("cut", "dead"):
+                self._kill()  # R (and what it started) stops before its last replies are read
+            taken = self._read_replies(offset)
+            if status == "timeout" and taken:
+                status = "waiting"  # the late file was done after all: the next one has its own time
+            elif status == "timeout":
+                self._kill()
+                taken = self._read_replies(offset)  # what R wrote before it was killed
+            for outcome, end, next_start in taken:
+                done += 1
+                started = next_start
+                self._section_start = offset = end
+                yield outcome
+            if status == "waiting":
+                self._between_reads()
+                continue
+            if status == "over":
+                if done < len(items) or self._stale():  # R stopped early, at a file boundary, as asked
                     self.close()
-                    return done
-            except TimeoutError:
-                self.close()
-                if cut:  # the batch's time is up: this file is cut, and the iteration ends
-                    yield self._cut(started, offset)
-                    return len(items)
-                yield FileOutcome(
-                    ok=False,
-                    kind="timeout",
-                    error=f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted",
-                    stderr_tail=self.log.tail(offset),
-                    seconds=time.monotonic() - started,
-                )
-                return done + 1
-            if reply is None:
-                self.close()
-                yield FileOutcome(
-                    ok=False,
-                    kind="crash",
-                    error=_describe_exit(self._last_returncode),
-                    stderr_tail=self.log.tail(offset),
-                    seconds=time.monotonic() - started,
-                )
-                return done + 1
+                return done
+            self.close()
+            if done >= len(items):  # R was done with every file when it died or was stopped
+                return done
+            yield self._stopped_in(status, started, offset)
+            return len(items) if status == "cut" else done + 1  # past the batch's deadline, nothing more is sent
+
+    def _stopped_in(self, status: str, started: float, offset: int) -> FileOutcome:
+        """The outcome of the file R was in when it was stopped (``cut``, ``timeout``) or died (``dead``)."""
+        if status == "cut":
+            return self._cut(started, offset)
+        if status == "timeout":
+            error = f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted"
+        else:
+            error = _describe_exit(self._last_returncode)
+        return FileOutcome(
+            ok=False,
+            kind=status if status == "timeout" else "crash",
+            error=error,
+            stderr_tail=self.log.tail(offset),
+            seconds=time.monotonic() - started,
+        )
+
+    def _between_reads(self) -> None:
+        """Every ``EXIT_CHECK_SECONDS`` of a batch, once its replies so far are read: the caller's ``on_wait``,
+        and the output of the file R works on cut when it is past ``max_log_bytes`` (where that output starts is
+        known from the last reply, hence after reading them)."""
+        now = time.monotonic()
+        if now - self._checked < EXIT_CHECK_SECONDS:
+            return
+        self._checked = now
+        if self.on_wait is not None:
+            self.on_wait()
+        self.log.cut_from(self._section_start)
+
+    def _read_replies(self, offset: int) -> list[tuple[FileOutcome, int, float]]:
+        """The replies R wrote since the last read, as (outcome, where the file's output ends in the log, when the
+        next file started); ``offset``: where the first one's output starts in the log."""
+        taken = []
+        for reply in self._replies.read():
             log_end = reply.get("log_end")
             end = int(log_end) if isinstance(log_end, int | float) else self.log.size()
             if end - offset > self.max_log_bytes:  # R stops after such a file: nothing writes to the log now
                 self.log.cut_from(offset)
                 end = reply["log_end"] = self.log.size()
-            outcome = self._outcome(reply, offset)
+            taken.append((self._outcome(reply, offset), end, self._started_at(reply.get("end"))))
             self._files_since_start += 1
-            yield outcome
             offset = end
-        if self._stale():
-            self.close()  # the next batch gets a fresh R
-        return len(items)
+        return taken
+
+    @staticmethod
+    def _started_at(end: Any) -> float:
+        """The ``time.monotonic()`` time of R's wall-clock ``end`` of a file (the next file's start)."""
+        if not isinstance(end, int | float):
+            return time.monotonic()
+        return time.monotonic() - max(0.0, time.time() - float(end))
+
+    def _wait(self, file_deadline: float | None, batch_deadline: float | None) -> str:
+        """Sleep until R says its batch is over (``over``), R is gone (``dead``), a deadline passes (``timeout``
+        for ``file_deadline``, ``cut`` for ``batch_deadline``) or ``POLL_SECONDS`` went by (``waiting``: time to
+        read the replies)."""
+        now = time.monotonic()
+        due = [(d, s) for d, s in ((file_deadline, "timeout"), (batch_deadline, "cut")) if d is not None]
+        first = min(due, default=None)
+        if first is not None and first[0] <= now:
+            return first[1]
+        wait = POLL_SECONDS if first is None else min(POLL_SECONDS, first[0] - now)
+        ready, _, _ = select.select([self._response_fd], [], [], wait)
+        if ready:
+            try:
+                reply = self._receive(time.monotonic() + KILL_GRACE_SECONDS)
+            except TimeoutError:  # a partial line, and R silent: it is gone
+                return "dead"
+            return "dead" if reply is None or "done" not in reply else "over"
+        if self._proc is not None and self._proc.poll() is not None:
+            return "dead"  # R is gone, though something it started still holds the pipe
+        return "waiting"
 
     def _cut(self, started: float, offset: int) -> FileOutcome:
         return FileOutcome(
@@ -346,6 +450,7 @@ class RSession:
     def close(self) -> None:
         """Ask R to exit, and kill its process group if it does not within a grace period."""
         proc, self._proc = self._proc, None
+        self._replies.close()
         if self._request_fd >= 0:
             with contextlib.suppress(OSError):
                 os.write(self._request_fd, b'{"cmd": "exit"}\n')

@@ -11,20 +11,24 @@
 #   -> {"cmd": "load", "script": PATH, "log": LOG_PATH, "packages": [{"name": ..., "version": ..., "minimum": ...,
 #       "source": ...}, ...]}  (declared packages, include/entry/r_packages.py; checked with the ones the script names)
 #   <- {"ok": true, "r_version": ...} | {"ok": false, "error": ...}
-#   -> {"cmd": "batch", "files": [{"input": PATH, "output_dir": DIR}, ...], "args": [...]}
+#   -> {"cmd": "batch", "files": [{"input": PATH, "output_dir": DIR}, ...], "args": [...], "replies": PATH}
 #      (R creates each DIR, whose parent exists, right before its file)
-#   <- one line per file, in order, as soon as the file is done:
-#      {"ok": true, "value": ..., "warnings": [...], "seconds": s, "log_end": n}
-#    | {"ok": false, "error": ..., "call": ..., "warnings": [...], "seconds": s, "log_end": n}
+#   one line per file, in order, appended to the file REPLIES and flushed as soon as the file is done:
+#      {"ok": true, "value": ..., "warnings": [...], "seconds": s, "end": t, "log_end": n}
+#    | {"ok": false, "error": ..., "call": ..., "warnings": [...], "seconds": s, "end": t, "log_end": n}
+#      ("end": when the file was done, seconds since the epoch: the next file's start)
+#   <- then, on the response pipe, once the batch is over: {"done": n_files} (R stopped early when n_files is less
+#      than the batch's files)
 #   -> {"cmd": "exit"} or end of file: the session quits
 #
 # Rscript --vanilla session.R --check-packages SCRIPT PACKAGES_JSON checks the packages alone (before a submission).
 #
-# A whole mini-batch travels in one request, so R never waits for Python between files. An R error in
-# process_file() is reported for that file and the loop goes on. A crash (segfault, quit()) or a hang is
-# detected by the Python side (the file in progress is the first one without an answer), which restarts
-# R for the remaining files. "log_end" is the size of the log after the file, so Python can cut
-# each failed file's own output out of the shared log.
+# A whole mini-batch travels in one request, and its replies go to a plain file that no one waits on, so R never
+# waits for Python between files and never wakes it: Python reads the replies when it wakes up on its own (a few
+# times a second, or when the batch is over) and files the outputs then. An R error in process_file() is reported
+# for that file and the loop goes on. A crash (segfault, quit()) or a hang is detected by the Python side (the file
+# in progress is the first one without a reply), which restarts R for the remaining files. "log_end" is the size of
+# the log after the file, so Python can cut each failed file's own output out of the shared log.
 
 # The packages the script names itself, found in its parsed code without running it (calls inside its functions
 # too): library(x) and require(x) (a name, or a string; not with character.only = TRUE, whose argument is a
@@ -132,10 +136,11 @@ run_session <- function() {
 
   # Our two connections stay open; if user code closes all connections they are opened again.
   # Connection numbers are reused, so compare the connection's identity (conn_id), not just its number.
+  # Checked before every write, so without a tryCatch (~6 us): a closed connection is gone from getAllConnections().
   is_usable <- function(con) {
-    !is.null(con) && isTRUE(tryCatch(
-      identical(attr(getConnection(as.integer(con)), "conn_id"), attr(con, "conn_id")) && isOpen(con),
-      error = function(e) FALSE))
+    if (is.null(con)) return(FALSE)
+    number <- as.integer(con)
+    number %in% getAllConnections() && identical(attr(getConnection(number), "conn_id"), attr(con, "conn_id"))
   }
   response_con <- NULL
   respond <- function(line) {
@@ -143,6 +148,15 @@ run_session <- function() {
     if (!is_usable(response_con)) response_con <<- file(response_path, open = "w", encoding = "UTF-8", raw = TRUE)
     writeLines(line, response_con, useBytes = TRUE)
     flush(response_con)
+  }
+  # The batch's replies: a plain file, appended to and flushed once per file (opened again if user code closed it)
+  replies_con <- NULL
+  replies_path <- NULL
+  write_reply <- function(line) {
+    force(line)
+    if (!is_usable(replies_con)) replies_con <<- file(replies_path, open = "ab", raw = TRUE)
+    writeLines(line, replies_con, useBytes = TRUE)
+    flush(replies_con)
   }
   request_con <- NULL
   next_request <- function() {
@@ -203,6 +217,8 @@ run_session <- function() {
     if (is.null(value)) return("null")
     encoded <- scalar_json(value)  # a scalar is small (a long string is not taken here): no size check needed
     if (!is.null(encoded)) return(encoded)
+    encoded <- flat_json(value)  # at most 100 such scalars, so bounded; before object.size(), which costs ~7 us
+    if (!is.null(encoded) && nchar(encoded, type = "bytes") <= 65536L) return(encoded)
     # a big value is cut down before it is encoded (encoding 40 MB only to keep 1 KB of it costs memory and time)
     size <- as.numeric(utils::object.size(value))
     if (size > max_value_bytes) {
@@ -210,8 +226,7 @@ run_session <- function() {
                        collapse = " ")
       return(to_json(list(truncated = TRUE, bytes_in_r = size, preview = substr(preview, 1L, 1000L))))
     }
-    encoded <- flat_json(value)
-    if (is.null(encoded)) encoded <- tryCatch(to_json(exact_numbers(value)), error = function(e) NULL)
+    encoded <- tryCatch(to_json(exact_numbers(value)), error = function(e) NULL)
     if (is.null(encoded)) encoded <- to_json(paste(format(value), collapse = " "))
     if (nchar(encoded, type = "bytes") > 65536L) {
       encoded <- to_json(list(truncated = TRUE, preview = substr(encoded, 1L, 1000L)))
@@ -266,11 +281,12 @@ run_session <- function() {
 
   # Leave the R session as we found it: user code may sink(), setwd(), open graphics devices or change the
   # locale. Cheap checks first (a getcwd and no other system call when nothing changed), repairs only when needed.
+  dev_cur <- grDevices::dev.cur  # looked up once: `::` costs ~3 us a call
   reset_session <- function(wd) {
     if (sinks(TRUE) > 0L) while (sink.number() > 0L) sink()
     if (sinks(FALSE) > 2L) while (sink.number(type = "message") > 2L) sink(type = "message")
     if (!identical(getwd(), wd)) setwd(wd)
-    if (grDevices::dev.cur() > 1L) grDevices::graphics.off()
+    if (dev_cur() > 1L) grDevices::graphics.off()
     if (!identical(locale_now(), start_locale)) restore_locale()
     flush(stdout())
     flush(stderr())
@@ -301,7 +317,8 @@ run_session <- function() {
       error = on_error
     )
     reset_session(wd)
-    seconds <- sprintf("%.6f", as.numeric(Sys.time()) - started)
+    ended <- as.numeric(Sys.time())
+    seconds <- sprintf("%.6f,\"end\":%.6f", ended - started, ended)
     warnings_json <- if (length(warnings_seen) == 0L) "[]" else to_json(as.list(warnings_seen))
     if (!inherits(value, "file_error")) {
       return(paste0('{"ok":true,"value":', value, ',"warnings":', warnings_json, ',"seconds":', seconds))
@@ -321,17 +338,20 @@ run_session <- function() {
     max_log_bytes <- if (is.null(req$max_log_bytes)) Inf else req$max_log_bytes
     wd <- getwd()
     done <- 0L
+    replies_path <<- req$replies
+    on.exit({
+      if (is_usable(replies_con)) close(replies_con)
+      replies_con <<- NULL
+    })
     for (item in req$files) {
-      reply <- process_one(process_file, item$input, item$output_dir, args, wd)
+      line <- process_one(process_file, item$input, item$output_dir, args, wd)
       log_end <- log_size()
-      respond(sprintf('%s,"log_end":%.0f}', reply, log_end))
+      write_reply(sprintf('%s,"log_end":%.0f}', line, log_end))
       done <- done + 1L
-      failed <- !startsWith(reply, '{"ok":true')
-      if ((failed && stop_on_error) || done >= max_files || log_end > max_log_bytes) {
-        if (done < length(req$files)) respond('{"stopped":true}')
-        break
-      }
+      failed <- !startsWith(line, '{"ok":true')
+      if ((failed && stop_on_error) || done >= max_files || log_end > max_log_bytes) break
     }
+    respond(sprintf('{"done":%d}', done))
   }
 
   load_script <- function(req) {
@@ -368,7 +388,7 @@ run_session <- function() {
       reply <- load_script(req)
       loaded <- isTRUE(reply$ok)
       respond(to_json(reply))
-    } else if (identical(req$cmd, "batch") && loaded) {
+    } else if (identical(req$cmd, "batch") && loaded && is.character(req$replies)) {
       process_batch(req)
     } else {
       respond(to_json(list(ok = FALSE, error = paste0("unexpected command: ", req$cmd))))

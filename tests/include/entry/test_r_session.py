@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from r_session import RSession, RSetupError
+from r_session import SESSION_R, RSession, RSetupError
 
 pytestmark = pytest.mark.integration
 
@@ -380,3 +382,74 @@ def test_one_file_printing_too_much_is_cut_in_the_log_and_keeps_its_output_tail(
     text = "".join(path.read_text() for path in logs)
     assert text.count("bytes of one file's R output were cut here") >= 2
     assert "quiet a" in text and "quiet d" in text, "what the other files printed is kept"
+
+
+def test_outcomes_arrive_while_r_still_works_on_the_batch(write_r_script, tmp_path: Path) -> None:
+    """R writes each reply to a file no one waits on, and the client reads them at its own wake-ups: the outcome of
+    a finished file reaches the caller while R works on the next one (so it is filed and journalled during the
+    batch), not when the batch is over. Here R's third file waits for a marker the test writes only once it holds
+    the first two outcomes."""
+    marker = tmp_path / "go"
+    script = write_r_script(
+        r"""
+        process_file <- function(input_path, output_dir, args) {
+          if (readLines(input_path, n = 1L) != "wait") return("quick")
+          for (i in 1:3000) if (file.exists(args[[1L]])) return("saw the marker") else Sys.sleep(0.01)
+          stop("no marker after 30 s: the caller did not get the earlier outcomes while this file ran")
+        }
+        """
+    )
+    session = RSession(str(script), str(tmp_path / "r.txt"))
+    items = [(_input(tmp_path, n, a), _out(tmp_path, n)) for n, a in [("a", "go"), ("b", "go"), ("c", "wait")]]
+    seen = []
+    try:
+        for outcome in session.process_many(items, [str(marker)]):
+            seen.append(outcome)
+            if len(seen) == 2:
+                marker.write_text("go")
+    finally:
+        session.close()
+    assert [o.value if o.ok else o.error for o in seen] == ["quick", "quick", "saw the marker"]
+    assert session.starts == 1
+
+
+def test_r_answers_a_batch_once_on_the_pipe_and_each_file_in_the_replies_file(write_r_script, tmp_path) -> None:
+    """The protocol of include/r/session.R itself: the response pipe carries one line per batch (so R never wakes
+    the client per file); each file's reply is a line of the replies file, with when it ended and where its output
+    ends in the log; a failure stops the batch there when asked (stop_on_error), and "done" says how far R got."""
+    script = write_r_script(
+        r"""
+        process_file <- function(input_path, output_dir, args) {
+          if (basename(input_path) == "bad") stop("bad file")
+          cat("did", basename(input_path), "\n")
+          nchar(basename(input_path))
+        }
+        """
+    )
+    replies = tmp_path / "replies.jsonl"
+    log = tmp_path / "r.log"
+    files = [
+        {"input": str(tmp_path / name), "output_dir": str(tmp_path / f"out-{name}")} for name in ("a", "bb", "bad", "c")
+    ]
+    requests = [
+        {"cmd": "load", "script": str(script), "log": str(log), "packages": []},
+        {"cmd": "batch", "files": files[:2], "args": [], "replies": str(replies)},
+        {"cmd": "batch", "files": files[2:], "args": [], "replies": str(replies), "stop_on_error": True},
+    ]
+    (tmp_path / "requests").write_text("".join(json.dumps(r) + "\n" for r in requests))
+    with (
+        open(tmp_path / "requests", "rb") as request,
+        open(tmp_path / "answers", "wb") as answers,
+        open(log, "ab") as out,
+    ):
+        fds = (request.fileno(), answers.fileno())
+        subprocess.run(["Rscript", "--vanilla", SESSION_R, *map(str, fds)], check=True, pass_fds=fds, stdout=out,
+                       stderr=out, timeout=120)  # fmt: skip
+    answers = [json.loads(line) for line in (tmp_path / "answers").read_text().splitlines()]
+    assert answers[0]["ok"] and answers[1:] == [{"done": 2}, {"done": 1}]
+    lines = [json.loads(line) for line in replies.read_text().splitlines()]
+    assert [(line["ok"], line.get("value"), line.get("error")) for line in lines] == [
+        (True, 1, None), (True, 2, None), (False, None, "bad file")
+    ]  # fmt: skip
+    assert all(isinstance(line["end"], float) and line["end"] > 1.7e9 for line in lines)
+    assert log.read_text()[: lines[1]["log_end"]].endswith("did bb \n")
