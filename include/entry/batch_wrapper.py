@@ -235,17 +235,21 @@ def parse_config(argv: list[str]) -> EntryConfig:
     )
 
 
-def _runtime_context() -> tuple[str, str]:
-    """Return (log folder, process name): the runtime's ``EntryScript().log_dir``, whose content Azure ML
-    uploads with the job's logs (``logs/user/entry_script_log/...``), and ``<host>-<pid>``, unique across the
-    nodes and processes of a job (the public ``EntryScript`` has no agent name). Outside a ParallelRunStep
-    runtime (run by hand, tests), a folder under the temporary directory."""
+def _runtime_context() -> tuple[str, str, str]:
+    """Return (log folder, process name, log name): the runtime's ``EntryScript().log_dir``, whose content Azure ML
+    uploads with the job's logs (``logs/user/entry_script_log/<node_id>/``); ``<host>-<pid>``, unique across the nodes
+    and processes of a job (the journal and scratch folders are named after it); and ``EntryScript().agent_name``
+    (``processNNN``, unique on its node: "The process name in pattern processNNN", Troubleshooting the
+    ParallelRunStep), which names R's log in that folder as the runtime names the process's own logs (``<host>-<pid>``
+    where the runtime has no agent name). Outside a ParallelRunStep runtime (run by hand, tests), a folder under the
+    temporary directory."""
     name = f"{socket.gethostname()}-{os.getpid()}"
     try:
         from azureml_user.parallel_run import EntryScript
     except ImportError:  # not under a ParallelRunStep runtime
-        return os.path.join(tempfile.gettempdir(), "azureml-parallel-r-logs"), name
-    return str(EntryScript().log_dir), name
+        return os.path.join(tempfile.gettempdir(), "azureml-parallel-r-logs"), name, name
+    entry_script = EntryScript()
+    return str(entry_script.log_dir), name, str(getattr(entry_script, "agent_name", None) or name)
 
 
 class BatchProcessor:
@@ -254,16 +258,17 @@ class BatchProcessor:
     :param config: the parsed entry-script settings.
     :param log_dir: folder for the R session's log (stdout and stderr of R).
     :param process_name: a name unique to this worker process.
+    :param log_name: the R log's name in ``log_dir/r/`` (default: ``process_name``).
     """
 
-    def __init__(self, config: EntryConfig, log_dir: str, process_name: str) -> None:
+    def __init__(self, config: EntryConfig, log_dir: str, process_name: str, log_name: str | None = None) -> None:
         self.config = config
         self.layout = OutputLayout(config.output_dir, process_name, results_dir=config.results_dir,
                                    failures_dir=config.failures_dir)  # fmt: skip
         self.journal = Journal(config.results_dir, process_name)
         self.session = RSession(
             config.r_script,
-            os.path.join(log_dir, "r", f"{process_name}.txt"),
+            os.path.join(log_dir, "r", f"{log_name or process_name}.txt"),
             rscript=config.rscript,
             file_timeout=config.file_timeout,
             restart_every=config.restart_every,
@@ -442,8 +447,8 @@ def init() -> None:
     """Parse arguments, check R and the R script, and start this process's R session."""
     global _processor
     config = parse_config(sys.argv[1:])
-    log_dir, process_name = _runtime_context()
-    processor = BatchProcessor(config, log_dir, process_name)
+    log_dir, process_name, log_name = _runtime_context()
+    processor = BatchProcessor(config, log_dir, process_name, log_name)
     processor.start()
     _processor = processor
     logger.info("R session ready (%s mode): %s", config.r_mode, config.r_script)

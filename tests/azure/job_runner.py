@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from azureml_parallel_r.engine.job import JobSpec
+from azureml_parallel_r.engine.predefined_arguments import apply_predefined_arguments
 from azureml_parallel_r.run_settings import ParallelRunSettings
 from tests.azure.ml_service import MLService, arm_id_path, blob_path, datastore_path
 from tests.azure.runtime_io import StepFailed, download_prefix, mount_folder, run_engine, upload_folder, upload_run_logs
@@ -160,17 +161,16 @@ class JobRunner:
         return status
 
     def _settings(self, spec: dict[str, Any], argv: list[str], rows: Path | None) -> ParallelRunSettings:
-        """The node's settings as the parallel runtime reads them (see the module)."""
+        """The node's settings as the parallel runtime reads them (see the module); the predefined program arguments
+        (``--error_threshold``, ``--allowed_failed_percent``) as the local engine applies them, which it does again
+        when it runs (one reading of them, :mod:`azureml_parallel_r.engine.predefined_arguments`)."""
         retry = spec.get("retry_settings") or {}
-        flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
-        percent = flags.get("--allowed_failed_percent")
-        return ParallelRunSettings(
+        settings = ParallelRunSettings(
             mini_batch_size=int(spec.get("mini_batch_size") or 10),
             node_count=int((spec.get("resources") or {}).get("instance_count") or 1),
             process_count_per_node=int(spec.get("max_concurrency_per_instance") or self.processes_per_node),
-            error_threshold=int(flags.get("--error_threshold", -1)),
+            error_threshold=-1,  # azure-ai-ml's parallel_run_function reference: "default is -1"
             allowed_failed_count=int(spec.get("mini_batch_error_threshold", -1)),
-            allowed_failed_percent=float(percent) if percent is not None else None,
             run_invocation_timeout=float(retry.get("timeout") or 60),
             run_max_try=int(retry.get("max_retries", 2)) + 1,  # retries after the first try
             file_timeout=None,
@@ -178,6 +178,7 @@ class JobRunner:
             append_row_file_name=rows.name if rows else "parallel_run_step.txt",
             environment_variables=dict(spec.get("environment_variables") or {}),
         )
+        return apply_predefined_arguments(settings, argv)[0]
 
     def _mount_input(self, job: dict[str, Any], binding: dict[str, Any], target: Path) -> Path:
         """The node input bound to the pipeline's input, a data asset, mounted; NotFound for a missing or empty

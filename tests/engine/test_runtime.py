@@ -40,7 +40,8 @@ def test_node_count_multiplies_worker_processes(make_spec, tmp_path: Path) -> No
     spec = make_spec({f"f{i}": "ok" for i in range(8)}, mini_batch_size=1, node_count=2, process_count_per_node=2)
     assert _run(spec)[0] == status.FINISHED
     assert len([e for e in read_events(tmp_path) if e["event"] == "init"]) == 4
-    assert sorted(p.name for p in Path(spec.logs_dir, "user", "stdout").iterdir()) == ["node000", "node001"]
+    # node ids as Azure names the log folders: logs/user/stdout/<node_id>/ ("0", Troubleshooting the ParallelRunStep)
+    assert sorted(p.name for p in Path(spec.logs_dir, "user", "stdout").iterdir()) == ["0", "1"]
 
 
 def test_failed_mini_batch_is_retried_and_only_its_last_rows_are_kept(make_spec) -> None:
@@ -110,12 +111,18 @@ def test_allowed_failed_percent_exceeded_fails_the_job(make_spec) -> None:
     assert _run(make_spec(files, mini_batch_size=1, run_max_try=1, allowed_failed_percent=25))[0] == status.FINISHED
 
 
-def test_init_failure_fails_the_job_fast_with_its_traceback(make_spec) -> None:
-    spec = make_spec({"a": "ok"}, environment_variables={"FAIL_INIT": "no R here"})
+def test_init_that_keeps_failing_fails_the_job_after_3_tries_per_process_with_its_traceback(make_spec) -> None:
+    """The runtime retries init() and a node stops "after 3 * process_count_per_node failures" ("What happens if init
+    function in entry script fails?", https://learn.microsoft.com/azure/machine-learning/v1/how-to-debug-parallel-run-step);
+    each failed process leaves its processNNN logs ("Why do I have many processNNN files?")."""
+    spec = make_spec({"a": "ok"}, environment_variables={"FAIL_INIT": "no R here"}, process_count_per_node=2)
     final, state = _run(spec)
     assert final == status.FAILED
-    assert "init() failed in node000.process000" in state["message"]
+    assert "init() failed in 0/process" in state["message"]
     assert "RuntimeError: init exploded: no R here" in state["message"]
+    assert "after 6 init() failures, 3 * process_count_per_node" in state["message"]
+    stdout = sorted(p.name for p in Path(spec.logs_dir, "user", "stdout", "0").iterdir())
+    assert stdout == [f"process{n:03d}.stdout.txt" for n in range(6)]
 
 
 def test_append_row_file_name_and_one_line_per_element(make_spec) -> None:
@@ -135,7 +142,7 @@ def test_entry_script_output_goes_to_azure_style_logs(make_spec) -> None:
     spec = make_spec({"a": "ok"})
     assert _run(spec)[0] == status.FINISHED
     logs = Path(spec.logs_dir)
-    stdout = (logs / "user" / "stdout" / "node000" / "process000.stdout.txt").read_text()
+    stdout = (logs / "user" / "stdout" / "0" / "process000.stdout.txt").read_text()
     assert "entry script noise on stdout" in stdout
     assert (logs / "job_result.txt").read_text().startswith("Finished: 1/1 files succeeded")
     assert list(logs.glob("job_progress_overview.*.txt"))
@@ -163,14 +170,13 @@ def test_entry_script_using_azureml_user_entry_script(make_spec, tiny_entry: Pat
         "    es = EntryScript()\n"
         "    es.logger.info('hello from %s', os.getpid())\n"
         "def run(mini_batch):\n"
-        '    return [f\'{hasattr(es, "agent_name")}|{es.output_dir}|{os.path.isdir(es.working_dir)}|'
+        "    return [f'{es.agent_name}|{es.output_dir}|{os.path.isdir(es.working_dir)}|"
         "{os.path.basename(p)}' for p in mini_batch]\n"
     )
     spec = make_spec({"a": "ok"}, entry_script="uses_entry_script.py")
     assert _run(spec)[0] == status.FINISHED
-    # the public EntryScript has no agent_name: the stand-in must not offer one either
-    assert _rows(spec) == [f"False|{spec.output_dir}|True|a"]
-    log = Path(spec.logs_dir, "user", "entry_script_log", "node000", "node000.process000.log.txt").read_text()
+    assert _rows(spec) == [f"process000|{spec.output_dir}|True|a"]
+    log = Path(spec.logs_dir, "user", "entry_script_log", "0", "process000.log.txt").read_text()
     assert "hello from " in log
 
 

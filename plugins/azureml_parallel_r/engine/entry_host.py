@@ -9,7 +9,9 @@ corrupt them. Standard library only.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
+import logging
 import os
 import signal
 import sys
@@ -17,16 +19,31 @@ import traceback
 from types import ModuleType
 from typing import Any
 
+from azureml_parallel_r.engine.append_row_settings import DEFAULT_CSV_OPTIONS
+
 SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
 
 
-def rows_from_result(result: Any) -> list[str]:
-    """Turn what ``run()`` returned into append_row lines: one line per element (DataFrame: per row).
+LOG_FORMAT = "%(asctime)s|%(levelname)s|%(name)s|%(message)s"
+
+
+class EntryScriptRefused(Exception):
+    """The entry script needs what the local engine does not model: retrying cannot help."""
+
+
+def rows_from_result(result: Any, csv_options: dict[str, Any] | None = None) -> list[str]:
+    """Turn what ``run()`` returned into append_row lines: one line per element; a DataFrame: one per row, all of
+    them, written with ``DataFrame.to_csv(**csv_options)`` (``parallel_run_step.settings.json``).
 
     :param result: a list, tuple or pandas DataFrame.
+    :param csv_options: ``to_csv`` keyword arguments (default: space-separated, no header, no index).
     """
     if hasattr(result, "to_csv") and hasattr(result, "columns"):
-        return [line for line in result.to_csv(sep=" ", header=False, index=False).splitlines() if line]
+        text = result.to_csv(**(csv_options or DEFAULT_CSV_OPTIONS))
+        return [line for line in text.splitlines() if line]
+    if inspect.isgenerator(result):
+        raise TypeError("run() returned a generator; return a list or a pandas DataFrame (a generator run() is not "
+                        "modelled by the local engine)")  # fmt: skip
     if not isinstance(result, list | tuple):
         raise TypeError(f"run() must return a list or a pandas DataFrame, got {type(result).__name__}")
     return [(item if isinstance(item, str) else str(item)).replace("\r", " ").replace("\n", " ") for item in result]
@@ -71,9 +88,48 @@ def load_entry_script(setup: dict[str, Any]) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    if not callable(getattr(module, "run", None)):
-        raise AttributeError(f"entry script {path} defines no run(mini_batch) function")
+    check_run_function(module, path)
     return module
+
+
+def check_run_function(module: ModuleType, path: str) -> None:
+    """Refuse, saying why, an entry script whose ``run()`` the local engine cannot call as the runtime would: none
+    at all, a generator, or ``run(mini_batch, mini_batch_context)`` (for ``partition_keys``, which the engine does
+    not model; the v2 parallel job docs' partitioned mini-batches).
+
+    :param module: the imported entry script.
+    :param path: its path, for the message.
+    """
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise EntryScriptRefused(f"entry script {path} defines no run(mini_batch) function")
+    if inspect.isgeneratorfunction(run) or inspect.isasyncgenfunction(run):
+        raise EntryScriptRefused(
+            f"run() in {path} is a generator; the runtime calls run(mini_batch) for a list or a DataFrame: return one"
+        )
+    try:
+        parameters = list(inspect.signature(run).parameters.values())
+    except (TypeError, ValueError):
+        return
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) >= 2:
+        raise EntryScriptRefused(
+            f"run() in {path} takes {len(required)} arguments ({', '.join(p.name for p in required)}): "
+            "run(mini_batch, mini_batch_context) is for partition_keys, whose partitioned mini-batches the local "
+            "engine does not model; use run(mini_batch) over files, or run the job on Azure ML"
+        )
+
+
+def log_root_to_stdout() -> None:
+    """As the runtime does: a handler on the root logger writing to the process's stdout log, at INFO ("Where does
+    the message from Python logging sink to?", Troubleshooting the ParallelRunStep,
+    https://learn.microsoft.com/azure/machine-learning/v1/how-to-debug-parallel-run-step)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def serve(channel: Channel) -> int:
@@ -81,10 +137,15 @@ def serve(channel: Channel) -> int:
     setup = channel.receive()
     if setup is None:
         return 1
+    csv_options = setup.get("csv_options") or None
+    log_root_to_stdout()
     try:
         module = load_entry_script(setup)
         if callable(getattr(module, "init", None)):
             module.init()
+    except EntryScriptRefused as exc:
+        channel.send({"ready": False, "refused": True, "error": str(exc)})
+        return 1
     except BaseException as exc:
         channel.send({"ready": False, "error": _describe(exc)})
         return 1
@@ -92,7 +153,7 @@ def serve(channel: Channel) -> int:
     try:
         while (message := channel.receive()) is not None and message.get("cmd") == "run":
             try:
-                rows = rows_from_result(module.run(list(message["files"])))
+                rows = rows_from_result(module.run(list(message["files"])), csv_options)
                 channel.send({"ok": True, "rows": rows})
             except Exception as exc:
                 channel.send({"ok": False, "error": _describe(exc)})

@@ -9,27 +9,44 @@
   once, then ``run(mini_batch)`` for every mini-batch they pull, and ``shutdown()`` at the end.
 - A mini-batch fails when ``run()`` raises, exceeds ``run_invocation_timeout`` (the process is killed and
   replaced) or returns fewer items than it was given; it is tried again until ``run_max_try`` tries, then
-  its missing items count as failed. Only the rows of a mini-batch's last try are kept, so every succeeded
-  item has exactly one row.
+  its missing items count as failed. Only the rows of a mini-batch's last try are kept. Every element ``run()``
+  returns is a row (a DataFrame: each of its rows, written with ``DataFrame.to_csv`` as
+  ``parallel_run_step.settings.json`` says, see :mod:`.append_row_settings`), however many there are per input: the
+  batch scoring docs ("There's no requirement about the cardinality ... All elements in the result DataFrame ... are
+  written"); succeeded items are counted as the runtime counts them, one per returned element, at most the
+  mini-batch's size.
 - The job fails as soon as failed items > ``error_threshold`` (unless -1) or failed mini-batches >
   ``allowed_failed_count`` (unless -1/None), and at the end when the failed mini-batch percent >
   ``allowed_failed_percent``; like Azure, a mini-batch counts as failed while its latest try failed.
-- ``init()`` failing fails the job at once with its traceback (a broken setup would fail every file).
+- ``init()`` failing (or the entry script failing to import) does not end the job at once: the process is replaced
+  (a new ``processNNN``), and a node stops starting processes after ``3 * process_count_per_node`` such failures;
+  the job fails when no node is left, or when it has run 2 minutes with ``2 * node_count * process_count_per_node``
+  failures ("What happens if init function in entry script fails?", Troubleshooting the ParallelRunStep,
+  https://learn.microsoft.com/azure/machine-learning/v1/how-to-debug-parallel-run-step). An entry script the engine
+  cannot run at all (no ``run()``, a generator ``run()``, ``run(mini_batch, mini_batch_context)``) fails it at once.
+- The v2 runtime's predefined program arguments apply (:mod:`.predefined_arguments`); an input folder holding an
+  ``MLTable`` file (tabular data, whose mini-batches are DataFrames) is refused: only file inputs are modelled.
 - append_row: the controller alone writes the rows, so concurrent workers never interleave; the file
   appears in the output folder in one rename when the job ends (not on cancel).
 - Each node has a temporary folder (``TMPDIR``) for the run's lifetime, as a job's container has on Azure.
 - A file of the run that the controller cannot write (its status, the rows, its logs: a full or failing output
   disk) fails the run, with that file and the reason in its status, in one line of the controller's log.
-- Logs follow Azure's layout under the logs folder: ``job_result.txt``, ``job_error.txt``,
-  ``job_progress_overview.<YYYYMMDDHH>.txt``, ``user/stdout|stderr/<node>/<process>...``,
-  ``user/entry_script_log/<node>/``, ``sys/mini_batches.jsonl``, and ``status.json``.
+- Logs follow Azure's layout under the logs folder (the troubleshooting page above): ``job_result.txt``,
+  ``job_error.txt``, ``job_progress_overview.<YYYYMMDDHH>.txt``, ``user/stdout/<node_id>/<process_name>.stdout.txt``
+  (print() and the root logger at INFO), ``user/stderr/...``, ``user/entry_script_log/<node_id>/`` (``EntryScript``'s
+  logger: ``<process_name>.log.txt``), ``sys/job_report/processed_mini-batches.csv`` (each try of each mini-batch:
+  its node id, process name, result, elapsed time, error); node ids are ``0``, ``1``, ... and process names
+  ``processNNN``, numbered on per node as processes are replaced. Beside them, the engine's own
+  ``sys/mini_batches.jsonl`` and ``status.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import errno
+import io
 import json
 import os
 import shutil
@@ -44,10 +61,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.engine.append_row_settings import dataframe_csv_options
 from azureml_parallel_r.engine.job import CANCEL_FILE, STATUS_FILE, JobSpec, overwrite_json, read_json, write_json
+from azureml_parallel_r.engine.predefined_arguments import RuntimeTimeouts, apply_predefined_arguments
 from azureml_parallel_r.engine.worker_process import (
     STOP_GRACE_SECONDS,
     Attempt,
+    EntryScriptRefused,
     InitFailed,
     WorkerProcess,
     driver_arguments,
@@ -56,6 +76,12 @@ from azureml_parallel_r.engine.worker_process import (
 from azureml_parallel_r.inputs import list_input_files
 
 SNAPSHOT_IGNORED = ("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
+INIT_FAILURES_PER_PROCESS = 3  # a node stops after 3 * process_count_per_node init() failures
+JOB_INIT_FAILURES_PER_PROCESS = 2  # the job, after 2 * node_count * process_count_per_node of them ...
+JOB_INIT_FAILURE_SECONDS = 120.0  # ... once it has run 2 minutes
+PROCESSED_MINI_BATCHES = ("sys", "job_report", "processed_mini-batches.csv")
+PROCESSED_COLUMNS = ("mini_batch_id", "try", "node_id", "process_name", "result", "items", "succeeded_items",
+                     "elapsed_seconds", "error_message")  # fmt: skip
 
 
 def snapshot_source_directory(spec: JobSpec, folder: str) -> JobSpec:
@@ -108,6 +134,7 @@ class ParallelRunJob:
         self._in_flight = 0
         self._scheduled = 0
         self._failed_batches: set[int] = set()
+        self._started_batches: set[int] = set()
         self._abort_reason: str | None = None
         self._errors: list[str] = []
         self._workers: list[WorkerProcess] = []
@@ -115,6 +142,13 @@ class ParallelRunJob:
         self._rows_file: Any = None
         self._code = spec  # the spec whose source directory is the run's own copy, once made
         self._write_failed = False
+        self._timeouts = RuntimeTimeouts()
+        self._csv_options: dict[str, Any] = {}
+        self._processes_started: dict[int, int] = {}  # node -> processes started on it (their NNN)
+        self._init_failures: dict[int, int] = {}  # node -> init() failures
+        self._slots_left = 0
+        self._first_start: float | None = None  # when run() was first called (time.monotonic())
+        self._last_progress = time.monotonic()  # when a mini-batch last ended (or the job started)
 
     # -- public -----------------------------------------------------------------------------------------
 
@@ -128,6 +162,9 @@ class ParallelRunJob:
         self._write_status(run_status.RUNNING, "running")
         try:
             self.spec.check_code()
+            self.settings, self._timeouts = apply_predefined_arguments(self.spec.settings, self.spec.entry_args)
+            self._csv_options = dataframe_csv_options(self.spec.source_dir)
+            _refuse_tabular_input(self.spec.input_dir)
             files = self._input_files()
         except (ValueError, OSError) as exc:
             return self._finish(run_status.FAILED, str(exc))
@@ -147,10 +184,12 @@ class ParallelRunJob:
             except OSError as exc:
                 self._abort(f"cannot copy the source directory {self.spec.source_dir} for the run: {exc}")
             threads = [
-                threading.Thread(target=self._slot, args=(node, process, workdir), daemon=True)
+                threading.Thread(target=self._slot, args=(node, workdir), daemon=True)
                 for node in range(self.settings.node_count)
-                for process in range(self.settings.processes_per_node)
+                for _process in range(self.settings.processes_per_node)
             ][: 0 if self._stopping() else max(1, len(self._batches))]
+            self._slots_left = len(threads)
+            self._last_progress = time.monotonic()
             for thread in threads:
                 thread.start()
             self._supervise(threads)
@@ -168,34 +207,94 @@ class ParallelRunJob:
 
     # -- scheduling -------------------------------------------------------------------------------------
 
-    def _slot(self, node: int, process: int, workdir: str) -> None:
-        """One worker process slot: pull mini-batches, replace the process when it dies or times out."""
-        node_name, process_name = f"node{node:03d}", f"process{process:03d}"
+    def _slot(self, node: int, workdir: str) -> None:
+        """One worker process slot on ``node``: pull mini-batches; replace the process when it dies, times out or
+        fails its ``init()`` (until the node gives up, see the module)."""
         worker: WorkerProcess | None = None
         index: int | None = None
         try:
             while (index := self._next_batch()) is not None:
                 if worker is None or not worker.alive:
-                    worker = self._spawn(node_name, process_name, workdir)
+                    worker = self._spawn(node, workdir)
+                    if worker is None:  # this node gives up: init() keeps failing
+                        self._release(index)
+                        return
                 started = time.monotonic()
+                if self._first_start is None:
+                    self._first_start = started
                 attempt = worker.run_batch(self._batches[index], self.settings.invocation_timeout)
-                self._record(index, attempt, worker.name, time.monotonic() - started)
+                self._record(index, attempt, worker, time.monotonic() - started)
                 index = None
-        except InitFailed as exc:
+        except EntryScriptRefused as exc:
             self._abort(str(exc), release=index)
         except BaseException as exc:  # a bug here must fail the job, never let it finish quietly
-            self._abort(f"local engine error in {node_name}.{process_name}: {exc!r}", release=index)
+            self._abort(f"local engine error on node {node}: {exc!r}", release=index)
             raise
         finally:
             if worker is not None:
                 worker.stop()
+            with self._cond:
+                self._slots_left -= 1
+                if self._slots_left == 0 and (self._queue or self._in_flight) and self._abort_reason is None:
+                    self._abort_reason = self._no_worker_left()
+                self._cond.notify_all()
 
-    def _spawn(self, node: str, process: str, workdir: str) -> WorkerProcess:
-        worker = WorkerProcess(self._code, node, process, worker_environment(self.spec, node, process, workdir))
+    def _spawn(self, node: int, workdir: str) -> WorkerProcess | None:
+        """A new worker process on ``node``, its ``init()`` done; None when the node stops trying (its
+        ``3 * process_count_per_node``-th init() failure, which also fails the job when no other node is left)."""
+        per_node = INIT_FAILURES_PER_PROCESS * self.settings.processes_per_node
+        while not self._stopping():
+            with self._cond:
+                if self._init_failures.get(node, 0) >= per_node:
+                    return None  # the node stopped starting processes
+                number = self._processes_started.get(node, 0)
+                self._processes_started[node] = number + 1
+            process = f"process{number:03d}"
+            worker = WorkerProcess(self._code, str(node), process, worker_environment(self.spec, str(node), process,
+                                                                                   workdir))  # fmt: skip
+            with self._cond:
+                self._workers.append(worker)
+            try:
+                worker.start(driver_arguments(self._applied_spec(), self._code), csv_options=self._csv_options)
+                return worker
+            except InitFailed as exc:
+                if self._init_failed(node, exc):
+                    return None
+        return None
+
+    def _init_failed(self, node: int, exc: InitFailed) -> bool:
+        """Count one init() failure on ``node``; True when the node stops starting processes."""
+        per_node = INIT_FAILURES_PER_PROCESS * self.settings.processes_per_node
+        per_job = JOB_INIT_FAILURES_PER_PROCESS * self.settings.processes_per_node * self.settings.node_count
         with self._cond:
-            self._workers.append(worker)
-        worker.start(driver_arguments(self.spec, self._code))
-        return worker
+            failures = self._init_failures[node] = self._init_failures.get(node, 0) + 1
+            total = sum(self._init_failures.values())
+            self._errors.append(str(exc))
+        print(f"local engine: {exc} (init() failure {failures} of at most {per_node} on node {node})",
+              file=sys.stderr, flush=True)  # fmt: skip
+        if total >= per_job and time.time() - self._started > JOB_INIT_FAILURE_SECONDS:
+            self._abort(f"{exc}\n(the job stops: {total} init() failures after {JOB_INIT_FAILURE_SECONDS:.0f} s, "
+                        f"2 * node_count * process_count_per_node = {per_job})")  # fmt: skip
+            return True
+        return failures >= per_node
+
+    def _no_worker_left(self) -> str:
+        """Why mini-batches are left with no worker process to run them (under the lock)."""
+        if not self._init_failures:
+            return "no worker process is left to run the remaining mini-batches"
+        per_node = INIT_FAILURES_PER_PROCESS * self.settings.processes_per_node
+        return (f"{self._errors[-1]}\n(every node stopped starting worker processes after {per_node} init() failures, "
+                f"3 * process_count_per_node; {sum(self._init_failures.values())} in all)")  # fmt: skip
+
+    def _applied_spec(self) -> JobSpec:
+        return dataclasses.replace(self.spec, settings=self.settings)
+
+    def _release(self, index: int) -> None:
+        """Put back a mini-batch a slot took but could not run (not a try)."""
+        with self._cond:
+            self._in_flight -= 1
+            self._queue.appendleft(index)
+            self._cond.notify_all()
 
     def _next_batch(self) -> int | None:
         with self._cond:
@@ -203,7 +302,8 @@ class ParallelRunJob:
                 if self._queue:
                     index = self._queue.popleft()
                     self._in_flight += 1
-                    if self._attempts[index] == 0:
+                    if self._attempts[index] == 0 and index not in self._started_batches:
+                        self._started_batches.add(index)
                         self._scheduled += 1
                     return index
                 if self._in_flight == 0:
@@ -211,10 +311,11 @@ class ParallelRunJob:
                 self._cond.wait(0.5)
             return None
 
-    def _record(self, index: int, attempt: Attempt, worker: str, seconds: float) -> None:
+    def _record(self, index: int, attempt: Attempt, worker: WorkerProcess, seconds: float) -> None:
         """Account for one ``run()`` call: keep its rows, retry it, or count its items as failed."""
         with self._cond:
             self._in_flight -= 1
+            self._last_progress = time.monotonic()
             self._cond.notify_all()
             if self._stopping():
                 return
@@ -235,9 +336,10 @@ class ParallelRunJob:
                     self._check_thresholds()
                     return
                 self._errors.append(f"mini-batch {index} failed after {tries} tries ({attempt.kind}): {attempt.error}")
-            kept = attempt.rows[: len(batch)] if attempt.kind == "ok" else []
-            self.counts.succeeded_files += len(kept)
-            self.counts.failed_files += len(batch) - len(kept)
+            kept = attempt.rows if attempt.kind == "ok" else []  # every element run() returned is a row
+            succeeded = min(len(kept), len(batch))  # one succeeded item per element, at most the mini-batch's size
+            self.counts.succeeded_files += succeeded
+            self.counts.failed_files += len(batch) - succeeded
             self.counts.completed_mini_batches += 1
             if kept and self._rows_file is not None:
                 try:
@@ -294,11 +396,23 @@ class ParallelRunJob:
                 self._signal_workers(signal.SIGTERM)
             if signalled_at is not None and time.monotonic() - signalled_at > STOP_GRACE_SECONDS:
                 self._signal_workers(signal.SIGKILL)
+            self._check_timeouts()
             if time.monotonic() >= next_progress:
                 self._progress()
                 next_progress = time.monotonic() + self.progress_interval
             for thread in threads:
                 thread.join(0.05)
+
+    def _check_timeouts(self) -> None:
+        """The v2 runtime's ``--first_task_creation_timeout`` and ``--progress_update_timeout``, when asked for."""
+        if self._stopping():
+            return
+        now = time.monotonic()
+        first, progress = self._timeouts.first_task_creation, self._timeouts.progress_update
+        if first is not None and self._first_start is None and now - self._last_progress > first:
+            self._abort(f"no mini-batch started within --first_task_creation_timeout={first:g} s")
+        elif progress is not None and now - self._last_progress > progress:
+            self._abort(f"no mini-batch ended within --progress_update_timeout={progress:g} s")
 
     def _signal_workers(self, signum: int) -> None:
         with self._cond:
@@ -343,11 +457,27 @@ class ParallelRunJob:
         except OSError as exc:
             self._write_failure(target, exc)
 
-    def _log_attempt(self, index: int, tries: int, worker: str, attempt: Attempt, seconds: float) -> None:
+    def _log_attempt(self, index: int, tries: int, worker: WorkerProcess, attempt: Attempt, seconds: float) -> None:
+        """One try of a mini-batch, in the runtime's ``processed_mini-batches.csv`` and the engine's own
+        ``mini_batches.jsonl``."""
+        size = len(self._batches[index])
+        ok = attempt.kind == "ok" and len(attempt.rows) >= size
+        row = [index, tries, worker.node, worker.process, "Succeeded" if ok else "Failed", size,
+               min(len(attempt.rows), size) if attempt.kind == "ok" else 0, f"{seconds:.3f}",
+               (attempt.error or "")[-2000:]]  # fmt: skip
+        report = os.path.join(self.spec.logs_dir, *PROCESSED_MINI_BATCHES)
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        if not os.path.exists(report):
+            with contextlib.suppress(OSError):
+                os.makedirs(os.path.dirname(report), exist_ok=True)
+            writer.writerow(PROCESSED_COLUMNS)
+        writer.writerow(row)
+        self._append(report, text.getvalue())
         record = {
             "mini_batch": index,
             "try": tries,
-            "process": worker,
+            "process": worker.name,
             "files": len(self._batches[index]),
             "rows": len(attempt.rows),
             "outcome": attempt.kind,
@@ -444,3 +574,14 @@ class ParallelRunJob:
             "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
             "heartbeat": time.time(),
         }
+
+
+def _refuse_tabular_input(input_dir: str) -> None:
+    """Refuse an input folder that holds an ``MLTable`` file: tabular data, whose mini-batches the runtime hands to
+    ``run()`` as DataFrames (and sizes in bytes); the local engine models file inputs only."""
+    if os.path.isfile(os.path.join(input_dir, "MLTable")):
+        raise ValueError(
+            f"{input_dir} holds an MLTable file: a tabular input, whose mini-batches are pandas DataFrames, which the "
+            "local engine does not model (it hands run() lists of file paths); give it a folder of files, or run "
+            "the job on Azure ML"
+        )

@@ -56,21 +56,25 @@ class Attempt:
 
 
 class InitFailed(RuntimeError):
-    """A worker process could not import the entry script or its ``init()`` raised."""
+    """A worker process could not import the entry script or its ``init()`` raised (the runtime retries)."""
+
+
+class EntryScriptRefused(RuntimeError):
+    """The entry script needs what the local engine does not model, or has no ``run()``: no retry can help."""
 
 
 class WorkerProcess:
     """One worker process, driven over two pipes by its slot thread in the controller.
 
     :param spec: the job.
-    :param node: node folder name (``node000``).
-    :param process: process name (``process000``).
+    :param node: the node's id, its log folders' name (``0``).
+    :param process: the process's name (``process000``), unique on its node.
     :param env: environment for the process.
     """
 
     def __init__(self, spec: JobSpec, node: str, process: str, env: dict[str, str]) -> None:
         self.spec = spec
-        self.name = f"{node}.{process}"
+        self.name = f"{node}/{process}"
         self.node = node
         self.process = process
         self.env = env
@@ -79,8 +83,13 @@ class WorkerProcess:
         self._read_fd = -1
         self._buffer = b""
 
-    def start(self, argv: list[str]) -> None:
-        """Spawn the process and wait for ``init()``; raise :class:`InitFailed` with its traceback."""
+    def start(self, argv: list[str], *, csv_options: dict[str, Any] | None = None) -> None:
+        """Spawn the process and wait for ``init()``; raise :class:`InitFailed` with its traceback, or
+        :class:`EntryScriptRefused` when the entry script cannot run here at all.
+
+        :param argv: the driver's arguments (the entry script's ``sys.argv``).
+        :param csv_options: how a returned DataFrame becomes rows (:mod:`.append_row_settings`).
+        """
         logs = self.spec.logs_dir
         stdout_path = os.path.join(logs, "user", "stdout", self.node, f"{self.process}.stdout.txt")
         stderr_path = os.path.join(logs, "user", "stderr", self.node, f"{self.process}.stderr.txt")
@@ -106,11 +115,14 @@ class WorkerProcess:
             "entry_script": self.spec.entry_script_path,
             "source_dir": self.spec.source_dir,
             "argv": argv,
+            "csv_options": csv_options or {},
         }
         reply = self._call(setup, INIT_TIMEOUT_SECONDS)
         if reply is None or not reply.get("ready"):
             error = reply.get("error") if reply else self._death_message(stderr_path)
             self.kill()
+            if reply is not None and reply.get("refused"):
+                raise EntryScriptRefused(f"the entry script cannot run on the local engine: {error}")
             raise InitFailed(f"init() failed in {self.name}:\n{error}")
 
     def run_batch(self, files: list[str], timeout: float) -> Attempt:
@@ -206,7 +218,7 @@ def worker_environment(spec: JobSpec, node: str, process: str, workdir: str) -> 
     there (scratch folders, the journal of finished files) never outlives it.
 
     :param spec: the job.
-    :param node: the node's folder name (``node000``).
+    :param node: the node's id (``0``).
     :param process: the process's name (``process000``).
     :param workdir: the run's temporary folder.
     """
@@ -222,7 +234,7 @@ def worker_environment(spec: JobSpec, node: str, process: str, workdir: str) -> 
             "PYTHONPATH": PACKAGE_PARENT + (os.pathsep + python_path if python_path else ""),
             "PYTHONUNBUFFERED": "1",
             "AZUREML_BI_OUTPUT_PATH": spec.output_dir,
-            "AZUREML_PARALLEL_R_AGENT_NAME": f"{node}.{process}",
+            "AZUREML_PARALLEL_R_AGENT_NAME": process,
             "AZUREML_PARALLEL_R_LOG_DIR": os.path.join(spec.logs_dir, "user", "entry_script_log", node),
             "AZUREML_PARALLEL_R_WORKING_DIR": os.path.join(workdir, node, process),
             "AZUREML_RUN_ID": spec.run_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
+import re
 import warnings
 from pathlib import Path
 
@@ -169,14 +169,15 @@ def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backen
     assert len(results.rows) == 8 and list(results.failures) == ["camera-b/broken.png"]
     assert "results/camera-a/img_0000.png/thumbnail.png" in results.output_files
     assert results.logs["job_result.txt"].startswith("Finished: 8/9 files succeeded")
-    # the R session's log went to the runtime's log_dir (uploaded with the job's logs), named <host>-<pid>
+    # the R session's log went to the runtime's log_dir (uploaded with the job's logs), named after EntryScript's
+    # agent_name, "The process name in pattern processNNN" (Troubleshooting the ParallelRunStep)
     step_files = (
         fake_azure.service.blob_service()
         .get_container_client("azureml")
         .list_blobs(name_starts_with=f"ExperimentRun/dcid.{step['step_run_id']}/logs/user/entry_script_log/")
     )
     r_logs = [b.name.rsplit("/", 2)[1:] for b in step_files if "/r/" in b.name]
-    assert r_logs and all(folder == "r" and name.startswith(f"{socket.gethostname()}-") for folder, name in r_logs)
+    assert r_logs and all(folder == "r" and re.fullmatch(r"process\d{3}\.txt", name) for folder, name in r_logs)
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
     assert report["passed"], report["problems"]
     assert report["throughput"]["wall_seconds"] is not None
