@@ -21,8 +21,10 @@ of its ``plugins/`` and ``include/``); "after" is this checkout. Each measuremen
   first file's outputs are in place (the controller reading the file list, the workers and R starting);
 - **engine** (this checkout only; ``--engine-files``, default 200,000 and 1,000,000): a whole local run
   of that many empty files at 2 processes with a trivial R script, through ``batch_wrapper.py``: CPU per file of
-  the whole process tree (controller, workers, R), and the peak RSS of the controller, of each worker's Python and
-  of its R. Flat memory means the same peaks at both sizes, beyond the controller's path list.
+  the whole process tree (controller, workers, R), and the peak RSS (``VmHWM``) of the controller, of each worker's
+  Python and of its R. Flat memory means the same peaks at both sizes, beyond the controller's path list.
+  (``ru_maxrss`` would not do for the workers: Linux carries a process's peak across ``exec``, so a worker would
+  report the controller's size when it was forked.)
 
 Nothing asserts; the figures go to docs/benchmark.md.
 """
@@ -131,14 +133,19 @@ source, rss = output + "-code", output + "-rss"
 shutil.copytree(include, source)
 os.makedirs(rss)
 WRAPPER = '''
-import json, os, resource, sys
+import json, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import batch_wrapper
 from batch_wrapper import init, run
+def high_water_mib(pid):  # the process's own peak (VmHWM): ru_maxrss would count the fork it was exec'd from
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 def shutdown():
-    batch_wrapper.shutdown()  # R is stopped and reaped: its peak is among this process's children's
-    peaks = {"worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-             "r": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    processor = batch_wrapper.processor()
+    r_pid = processor.session.pid if processor is not None else None
+    peaks = {"r": high_water_mib(r_pid) if r_pid else 0.0}
+    batch_wrapper.shutdown()
+    peaks["worker"] = high_water_mib("self")
     with open(os.path.join(os.environ["BENCH_RSS"], f"{os.getpid()}.json"), "w") as out:
         json.dump(peaks, out)
 '''
