@@ -33,7 +33,8 @@ from r_log import DEFAULT_MAX_LOG_BYTES, RLog
 SESSION_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "session.R")
 KILL_GRACE_SECONDS = 2.0
 EXIT_CHECK_SECONDS = 0.5  # how often a wait for R checks that R itself is still running (and its log's size)
-POLL_SECONDS = 0.01  # how often a waiting batch reads the replies R wrote (and checks that R still runs)
+POLL_SECONDS = 0.01  # how soon a waiting batch reads the replies R wrote (and checks that R still runs) ...
+# ... doubling while none come, up to EXIT_CHECK_SECONDS: a long file costs a few wake-ups a second, not a hundred
 R_INSTALL_HINT = (
     "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
     "r-cran-png r-cran-jpeg) or pass --rscript /path/to/Rscript"
@@ -296,9 +297,10 @@ class RSession:
         many files were done (``len(items)`` once the deadline passed: nothing more is sent).
 
         R appends each file's reply to a plain file that no one waits on (so R never wakes this process, which
-        would take the core from R); this process wakes every ``POLL_SECONDS``, reads the replies written since,
-        and yields their outcomes; and at once when R says the batch is over, or when R dies, or when the file R
-        works on reaches ``file_timeout`` (known from the previous reply's end)."""
+        would take the core from R); this process wakes after ``POLL_SECONDS`` (twice as long each time no reply
+        came, up to ``EXIT_CHECK_SECONDS``), reads the replies written since, and yields their outcomes; and at once
+        when R says the batch is over, or when R dies, or when the file R works on reaches ``file_timeout`` (known
+        from the previous reply's end)."""
         offset = self.log.size()
         self._replies.reset()
         request: dict[str, Any] = {
@@ -314,10 +316,11 @@ class RSession:
         status = "waiting" if self._send(request) else "dead"
         done = 0
         started = time.monotonic()  # when the file R works on started
+        poll = POLL_SECONDS
         while True:
             if status == "waiting":
                 file_deadline = None if not self.file_timeout else started + self.file_timeout
-                status = self._wait(file_deadline, batch_deadline)
+                status = self._wait(file_deadline, batch_deadline, poll)
             if status in ("cut", "dead"):
                 self._kill()  # R (and what it started) stops before its last replies are read
             taken = self._read_replies(offset)
@@ -326,6 +329,7 @@ class RSession:
             elif status == "timeout":
                 self._kill()
                 taken = self._read_replies(offset)  # what R wrote before it was killed
+            poll = POLL_SECONDS if taken else min(2 * poll, EXIT_CHECK_SECONDS)
             for outcome, end, next_start in taken:
                 done += 1
                 started = next_start
@@ -335,14 +339,28 @@ class RSession:
                 self._between_reads()
                 continue
             if status == "over":
-                if done < len(items) or self._stale():  # R stopped early, at a file boundary, as asked
-                    self.close()
-                return done
+                return (yield from self._batch_over(done, len(items)))
             self.close()
             if done >= len(items):  # R was done with every file when it died or was stopped
                 return done
             yield self._stopped_in(status, started, offset)
             return len(items) if status == "cut" else done + 1  # past the batch's deadline, nothing more is sent
+
+    def _batch_over(self, done: int, total: int) -> Generator[FileOutcome, None, int]:
+        """R says its batch is over after ``self._batch_done`` files, ``done`` of whose replies were read. A file whose
+        reply is missing (a full temporary disk) fails rather than being sent to R again and again; R stops when it
+        stopped early (at a file boundary, as asked) or should not take more files."""
+        while done < min(self._batch_done, total):
+            done += 1
+            yield FileOutcome(
+                ok=False,
+                kind="crash",
+                error=f"R finished the file, but its reply could not be read back from {self._replies.path} (is the "
+                "node's temporary disk full?)",
+            )
+        if done < total or self._stale():
+            self.close()
+        return done
 
     def _stopped_in(self, status: str, started: float, offset: int) -> FileOutcome:
         """The outcome of the file R was in when it was stopped (``cut``, ``timeout``) or died (``dead``)."""
@@ -394,23 +412,26 @@ class RSession:
             return time.monotonic()
         return time.monotonic() - max(0.0, time.time() - float(end))
 
-    def _wait(self, file_deadline: float | None, batch_deadline: float | None) -> str:
+    def _wait(self, file_deadline: float | None, batch_deadline: float | None, poll: float = POLL_SECONDS) -> str:
         """Sleep until R says its batch is over (``over``), R is gone (``dead``), a deadline passes (``timeout``
-        for ``file_deadline``, ``cut`` for ``batch_deadline``) or ``POLL_SECONDS`` went by (``waiting``: time to
+        for ``file_deadline``, ``cut`` for ``batch_deadline``) or ``poll`` seconds went by (``waiting``: time to
         read the replies)."""
         now = time.monotonic()
         due = [(d, s) for d, s in ((file_deadline, "timeout"), (batch_deadline, "cut")) if d is not None]
         first = min(due, default=None)
         if first is not None and first[0] <= now:
             return first[1]
-        wait = POLL_SECONDS if first is None else min(POLL_SECONDS, first[0] - now)
+        wait = poll if first is None else min(poll, first[0] - now)
         ready, _, _ = select.select([self._response_fd], [], [], wait)
         if ready:
             try:
                 reply = self._receive(time.monotonic() + KILL_GRACE_SECONDS)
             except TimeoutError:  # a partial line, and R silent: it is gone
                 return "dead"
-            return "dead" if reply is None or "done" not in reply else "over"
+            if reply is None or not isinstance(reply.get("done"), int):
+                return "dead"
+            self._batch_done = reply["done"]  # how many files R did (their replies are in the file)
+            return "over"
         if self._proc is not None and self._proc.poll() is not None:
             return "dead"  # R is gone, though something it started still holds the pipe
         return "waiting"
@@ -471,6 +492,7 @@ class RSession:
 
     _last_returncode: int | None = None
     _last_failed = False
+    _batch_done = 0
 
     def _send(self, message: dict[str, Any]) -> bool:
         """Write one request; False when R is gone."""

@@ -453,3 +453,41 @@ def test_r_answers_a_batch_once_on_the_pipe_and_each_file_in_the_replies_file(wr
     ]  # fmt: skip
     assert all(isinstance(line["end"], float) and line["end"] > 1.7e9 for line in lines)
     assert log.read_text()[: lines[1]["log_end"]].endswith("did bb \n")
+
+
+def test_a_long_file_costs_a_few_wake_ups_not_one_every_poll(write_r_script, tmp_path: Path, monkeypatch) -> None:
+    """While no reply comes, the client sleeps twice as long each time (up to EXIT_CHECK_SECONDS): a file that takes
+    2 s wakes it about ten times, not two hundred (POLL_SECONDS is 10 ms); the file's outcome still comes."""
+    script = write_r_script("process_file <- function(input_path, output_dir, args) { Sys.sleep(2); 'slept' }\n")
+    session = RSession(str(script), str(tmp_path / "r.txt"))
+    waits = []
+    real_wait = RSession._wait
+
+    def counted(self, *args, **kwargs):
+        waits.append(args)
+        return real_wait(self, *args, **kwargs)
+
+    monkeypatch.setattr(RSession, "_wait", counted)
+    try:
+        outcomes = list(session.process_many([(_input(tmp_path, "a", "x"), _out(tmp_path, "a"))], []))
+    finally:
+        session.close()
+    assert [o.value for o in outcomes] == ["slept"]
+    assert 3 <= len(waits) <= 30, len(waits)
+
+
+def test_files_whose_replies_are_lost_fail_and_are_not_sent_to_r_again(write_r_script, tmp_path, monkeypatch) -> None:
+    """If R's replies cannot be read back (a full temporary disk: R's writes to the replies file fail), R still says
+    how many files it did: those fail with a message saying so, instead of being sent to R again in a loop."""
+    import r_session
+
+    script = write_r_script("process_file <- function(input_path, output_dir, args) 'done'\n")
+    monkeypatch.setattr(r_session._Replies, "read", lambda self: [])
+    session = RSession(str(script), str(tmp_path / "r.txt"))
+    items = [(_input(tmp_path, n, "x"), _out(tmp_path, n)) for n in ("a", "b")]
+    try:
+        outcomes = list(session.process_many(items, []))
+    finally:
+        session.close()
+    assert [(o.ok, o.kind) for o in outcomes] == [(False, "crash"), (False, "crash")]
+    assert "its reply could not be read back" in outcomes[0].error and session.starts == 1
