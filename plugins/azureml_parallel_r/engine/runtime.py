@@ -146,6 +146,7 @@ class ParallelRunJob:
         self._csv_options: dict[str, Any] = {}
         self._processes_started: dict[int, int] = {}  # node -> processes started on it (their NNN)
         self._init_failures: dict[int, int] = {}  # node -> init() failures
+        self._starting: dict[int, int] = {}  # node -> processes whose init() is under way
         self._slots_left = 0
         self._first_start: float | None = None  # when run() was first called (time.monotonic())
         self._last_progress = time.monotonic()  # when a mini-batch last ended (or the job started)
@@ -245,21 +246,32 @@ class ParallelRunJob:
         per_node = INIT_FAILURES_PER_PROCESS * self.settings.processes_per_node
         while not self._stopping():
             with self._cond:
-                if self._init_failures.get(node, 0) >= per_node:
+                # while the node's last allowed failures may still come from processes starting now, wait for them:
+                # the node never starts more processes than its limit lets fail
+                while self._init_failures.get(node, 0) + self._starting.get(node, 0) >= per_node and (
+                    self._starting.get(node, 0) and not self._stopping()
+                ):
+                    self._cond.wait(0.5)
+                if self._init_failures.get(node, 0) >= per_node or self._stopping():
                     return None  # the node stopped starting processes
                 number = self._processes_started.get(node, 0)
                 self._processes_started[node] = number + 1
+                self._starting[node] = self._starting.get(node, 0) + 1
             process = f"process{number:03d}"
-            worker = WorkerProcess(self._code, str(node), process, worker_environment(self.spec, str(node), process,
-                                                                                   workdir))  # fmt: skip
-            with self._cond:
-                self._workers.append(worker)
             try:
+                worker = WorkerProcess(self._code, str(node), process,
+                                       worker_environment(self.spec, str(node), process, workdir))  # fmt: skip
+                with self._cond:
+                    self._workers.append(worker)
                 worker.start(driver_arguments(self._applied_spec(), self._code), csv_options=self._csv_options)
                 return worker
             except InitFailed as exc:
                 if self._init_failed(node, exc):
                     return None
+            finally:
+                with self._cond:
+                    self._starting[node] -= 1
+                    self._cond.notify_all()
         return None
 
     def _init_failed(self, node: int, exc: InitFailed) -> bool:
