@@ -115,12 +115,13 @@ def test_init_that_keeps_failing_fails_the_job_after_3_tries_per_process_with_it
     """The runtime retries init() and a node stops "after 3 * process_count_per_node failures" ("What happens if init
     function in entry script fails?", https://learn.microsoft.com/azure/machine-learning/v1/how-to-debug-parallel-run-step);
     each failed process leaves its processNNN logs ("Why do I have many processNNN files?")."""
-    spec = make_spec({name: "ok" for name in "abcd"}, mini_batch_size=1, process_count_per_node=2,
-                     environment_variables={"FAIL_INIT": "no R here"})  # fmt: skip  (two slots start processes)
+    # four mini-batches, so that two slots start processes at once
+    files = {name: "ok" for name in "abcd"}
+    spec = make_spec(files, mini_batch_size=1, process_count_per_node=2, environment_variables={"FAIL_INIT": "no R"})
     final, state = _run(spec)
     assert final == status.FAILED
     assert "init() failed in 0/process" in state["message"]
-    assert "RuntimeError: init exploded: no R here" in state["message"]
+    assert "RuntimeError: init exploded: no R" in state["message"]
     assert "after 6 init() failures, 3 * process_count_per_node" in state["message"]
     stdout = sorted(p.name for p in Path(spec.logs_dir, "user", "stdout", "0").iterdir())
     assert stdout == [f"process{n:03d}.stdout.txt" for n in range(6)]
