@@ -259,3 +259,12 @@ def test_progress_update_timeout_fails_a_run_that_makes_no_progress(job) -> None
     code = "import time\ndef run(mini_batch):\n    time.sleep(60)\n    return mini_batch\n"
     final, state, _ = job(code, {"a": "1"}, entry_args=("--progress_update_timeout", "1"), run_invocation_timeout=120)
     assert final == status.FAILED and "no mini-batch ended within --progress_update_timeout=1 s" in state["message"]
+
+
+def test_first_task_creation_timeout_fails_a_run_whose_first_mini_batch_never_starts(job) -> None:
+    """YAML: --first_task_creation_timeout, "The timeout in second for monitoring the time between the job start to
+    the run of first mini-batch": an init() that never ends keeps the first mini-batch from starting."""
+    code = "import time\ndef init():\n    time.sleep(60)\ndef run(mini_batch):\n    return mini_batch\n"
+    final, state, _ = job(code, {"a": "1"}, entry_args=("--first_task_creation_timeout", "1"))
+    assert final == status.FAILED
+    assert "no mini-batch started within --first_task_creation_timeout=1 s" in state["message"]

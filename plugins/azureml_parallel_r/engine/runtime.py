@@ -132,9 +132,9 @@ class ParallelRunJob:
         self._attempts: list[int] = []
         self._queue: deque[int] = deque()
         self._in_flight = 0
-        self._scheduled = 0
         self._failed_batches: set[int] = set()
-        self._started_batches: set[int] = set()
+        self._started_batches: set[int] = set()  # mini-batches handed to a worker at least once
+        self._report_started = False  # processed_mini-batches.csv has its header
         self._abort_reason: str | None = None
         self._errors: list[str] = []
         self._workers: list[WorkerProcess] = []
@@ -176,7 +176,7 @@ class ParallelRunJob:
         self.counts.total_files, self.counts.total_mini_batches = len(files), len(self._batches)
         try:
             os.makedirs(self.spec.output_dir, exist_ok=True)
-            os.makedirs(os.path.join(self.spec.logs_dir, "sys"), exist_ok=True)
+            os.makedirs(os.path.join(self.spec.logs_dir, *PROCESSED_MINI_BATCHES[:-1]), exist_ok=True)
         except OSError as exc:
             return self._finish(run_status.FAILED, self._write_failure(exc.filename or self.spec.logs_dir, exc))
         with self._open_rows_file(), tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir:
@@ -314,9 +314,7 @@ class ParallelRunJob:
                 if self._queue:
                     index = self._queue.popleft()
                     self._in_flight += 1
-                    if self._attempts[index] == 0 and index not in self._started_batches:
-                        self._started_batches.add(index)
-                        self._scheduled += 1
+                    self._started_batches.add(index)
                     return index
                 if self._in_flight == 0:
                     return None
@@ -334,7 +332,7 @@ class ParallelRunJob:
             self._attempts[index] += 1
             tries = self._attempts[index]
             batch = self._batches[index]
-            complete = attempt.kind == "ok" and len(attempt.rows) >= len(batch)
+            complete = _succeeded(attempt, len(batch)) == len(batch)
             self._log_attempt(index, tries, worker, attempt, seconds)
             if complete:
                 self._failed_batches.discard(index)
@@ -349,7 +347,7 @@ class ParallelRunJob:
                     return
                 self._errors.append(f"mini-batch {index} failed after {tries} tries ({attempt.kind}): {attempt.error}")
             kept = attempt.rows if attempt.kind == "ok" else []  # every element run() returned is a row
-            succeeded = min(len(kept), len(batch))  # one succeeded item per element, at most the mini-batch's size
+            succeeded = _succeeded(attempt, len(batch))
             self.counts.succeeded_files += succeeded
             self.counts.failed_files += len(batch) - succeeded
             self.counts.completed_mini_batches += 1
@@ -374,7 +372,7 @@ class ParallelRunJob:
         if s.allowed_failed_count not in (None, -1) and failed_batches > s.allowed_failed_count:
             return f"{failed_batches} mini-batches failed, more than allowed_failed_count={s.allowed_failed_count}"
         total = len(self._batches)
-        if s.allowed_failed_percent is not None and total and self._scheduled == total:
+        if s.allowed_failed_percent is not None and total and len(self._started_batches) == total:
             percent = 100.0 * failed_batches / total
             if percent > s.allowed_failed_percent:
                 return (
@@ -473,19 +471,16 @@ class ParallelRunJob:
         """One try of a mini-batch, in the runtime's ``processed_mini-batches.csv`` and the engine's own
         ``mini_batches.jsonl``."""
         size = len(self._batches[index])
-        ok = attempt.kind == "ok" and len(attempt.rows) >= size
-        row = [index, tries, worker.node, worker.process, "Succeeded" if ok else "Failed", size,
-               min(len(attempt.rows), size) if attempt.kind == "ok" else 0, f"{seconds:.3f}",
-               (attempt.error or "")[-2000:]]  # fmt: skip
-        report = os.path.join(self.spec.logs_dir, *PROCESSED_MINI_BATCHES)
+        succeeded = _succeeded(attempt, size)
+        row = [index, tries, worker.node, worker.process, "Succeeded" if succeeded == size else "Failed", size,
+               succeeded, f"{seconds:.3f}", (attempt.error or "")[-2000:]]  # fmt: skip
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        if not os.path.exists(report):
-            with contextlib.suppress(OSError):
-                os.makedirs(os.path.dirname(report), exist_ok=True)
+        if not self._report_started:  # under the lock: one header, with the first try
+            self._report_started = True
             writer.writerow(PROCESSED_COLUMNS)
         writer.writerow(row)
-        self._append(report, text.getvalue())
+        self._append(os.path.join(self.spec.logs_dir, *PROCESSED_MINI_BATCHES), text.getvalue())
         record = {
             "mini_batch": index,
             "try": tries,
@@ -586,6 +581,12 @@ class ParallelRunJob:
             "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
             "heartbeat": time.time(),
         }
+
+
+def _succeeded(attempt: Attempt, size: int) -> int:
+    """The items of a mini-batch of ``size`` that a try succeeded on, as the runtime counts them: one per element
+    ``run()`` returned, at most ``size``; none when it raised, timed out or crashed."""
+    return min(len(attempt.rows), size) if attempt.kind == "ok" else 0
 
 
 def _refuse_tabular_input(input_dir: str) -> None:
