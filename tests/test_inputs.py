@@ -114,3 +114,26 @@ def test_names_are_printable_on_one_line() -> None:
     assert printable("a\n[error] forged.png") == "'a\\n[error] forged.png'"
     assert printable("x\u2028y\x1b[31m") == "'x\\u2028y\\x1b[31m'"
     assert printable(os.fsdecode(b"bad\xff.png")) == "'bad\\udcff.png'"
+
+
+def test_links_that_leave_the_input_folder_are_refused_naming_where_they_point(tmp_path: Path) -> None:
+    """``ln -s /etc/hostname in/x.txt`` and ``ln -s / in/all``: neither is followed (its files would be read and
+    copied into results/), both are named with their targets; a link that stays inside keeps working."""
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    (inputs / "sub" / "a.png").write_text("x")
+    (inputs / "inside.png").symlink_to(inputs / "sub" / "a.png")
+    (inputs / "inside-folder").symlink_to(inputs / "sub")
+    listed = [os.path.relpath(p, inputs) for p in list_input_files(str(inputs))]
+    assert "inside.png" in listed and len(listed) == 2  # the folder is walked once, by one of its two names
+    (inputs / "inside-folder").unlink()  # the links out are then named by one path each
+    (inputs / "x.txt").symlink_to("/etc/hostname")
+    (inputs / "sub" / "all").symlink_to("/")
+    (inputs / "sub" / "up").symlink_to("../..")  # relative, leaving through the parent
+    with pytest.raises(InputFolderError) as refused:
+        list_input_files(str(inputs))
+    message = str(refused.value)
+    assert "3 of its entries would be left out" in message
+    assert "x.txt is a link to /etc/hostname, outside the input folder" in message
+    assert "sub/all is a link to /, outside the input folder" in message
+    assert f"sub/up is a link to {os.path.realpath(tmp_path)}, outside the input folder" in message

@@ -59,6 +59,7 @@ import errno
 import logging
 import os
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -266,6 +267,8 @@ class BatchProcessor:
         self.layout = OutputLayout(config.output_dir, process_name, results_dir=config.results_dir,
                                    failures_dir=config.failures_dir)  # fmt: skip
         self.journal = Journal(config.results_dir, process_name)
+        self._real_root = os.path.realpath(config.input_root)
+        self._real_folders: dict[str, str] = {}  # an input folder -> its real path (links resolved)
         self.session = RSession(
             config.r_script,
             os.path.join(log_dir, "r", f"{log_name or process_name}.txt"),
@@ -296,14 +299,38 @@ class BatchProcessor:
         deadline = time.monotonic() + timeout - invocation_margin(timeout) if timeout else None
         relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]  # or raise
         self.layout.refresh()
+        self._real_folders = {}  # worked out again per mini-batch: memory stays flat, a folder replaced is seen
         done = self._finished_earlier(relatives)
         if done:  # a retried mini-batch: only the files without results from an earlier try run again
             logger.info("%d of %d files of this mini-batch have results from an earlier try", len(done),
                         len(relatives))  # fmt: skip
-            todo = [i for i, relative in enumerate(relatives) if relative not in done]
-            return list(done.values()) + self._run_files([input_paths[i] for i in todo], [relatives[i] for i in todo],
-                                                         deadline)  # fmt: skip
-        return self._run_files(input_paths, relatives, deadline)
+        todo = [i for i, relative in enumerate(relatives) if relative not in done]
+        todo = [i for i in todo if not self._leads_outside(input_paths[i], relatives[i])]
+        if len(todo) == len(input_paths):
+            return self._run_files(input_paths, relatives, deadline)
+        return list(done.values()) + self._run_files([input_paths[i] for i in todo], [relatives[i] for i in todo],
+                                                     deadline)  # fmt: skip
+
+    def _leads_outside(self, input_path: str, relative: str) -> bool:
+        """True (and the file failed, with a record saying where it leads) when ``input_path`` is, or lies in a
+        folder that is, a link whose target is outside the dataset root: such a file is never handed to R. One
+        ``lstat`` per file; each folder's real path is worked out once."""
+        folder = os.path.dirname(input_path)
+        real_folder = self._real_folders.get(folder)
+        if real_folder is None:
+            real_folder = self._real_folders[folder] = os.path.realpath(folder)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(input_path).st_mode)
+        except OSError:
+            return False  # gone: R's own error says so
+        real = os.path.realpath(input_path) if is_link else os.path.join(real_folder, os.path.basename(input_path))
+        root = self._real_root
+        if real == root or real.startswith(os.path.join(root, "")):
+            return False
+        self._failed(input_path, relative, FileOutcome(
+            ok=False, kind="outside_input", error=f"it leads to {real}, outside the input folder {root}: a link out of "
+            "the input folder is never read (register the file itself, inside the folder)"))  # fmt: skip
+        return True
 
     def _run_files(self, input_paths: list[str], relatives: list[str], deadline: float | None = None) -> list[str]:
         """Run R over the files until ``deadline`` (``time.monotonic()``); return the rows of those that succeeded.

@@ -67,12 +67,13 @@ def printable(text: str) -> str:
 
 
 def list_input_files(input_dir: str) -> list[str]:
-    """Return every file below ``input_dir``, sorted by relative path. Folder links are followed, but a
-    folder already walked (a link loop, or two links to one folder) is walked once: each file is one item.
+    """Return every file below ``input_dir``, sorted by relative path. Links that stay inside ``input_dir`` are
+    followed, but a folder already walked (a link loop, or two links to one folder) is walked once: each file is one
+    item. A link whose target lies outside ``input_dir`` is never followed, read or walked.
 
-    Nothing is left out without a word: a subfolder that cannot be listed (no permission, an I/O error) and an
-    entry that is not a regular file (a link to nothing, a FIFO, a socket, a device) raise
-    :class:`InputFolderError` naming each of them.
+    Nothing is left out without a word: a subfolder that cannot be listed (no permission, an I/O error), an entry
+    that is not a regular file (a link to nothing, a FIFO, a socket, a device) and a link out of the folder raise
+    :class:`InputFolderError` naming each of them (a link with where it points).
 
     :param input_dir: the dataset folder.
     """
@@ -104,12 +105,33 @@ def list_input_entries(input_dir: str) -> list[tuple[str, int, int]]:
     return found
 
 
+def link_target_outside(path: str, root: str) -> str | None:
+    """Where the link ``path`` leads when that is outside the folder ``root`` (its real path), else None.
+
+    :param path: a path below ``root`` that is a symbolic link.
+    :param root: the input folder's real path (``os.path.realpath``).
+    """
+    target = os.path.realpath(path)
+    return None if is_within(target, root) else target
+
+
+def is_within(path: str, root: str) -> bool:
+    """Whether the real path ``path`` is ``root`` or lies below it (both real paths).
+
+    :param path: a real path.
+    :param root: a real folder path.
+    """
+    return path == root or path.startswith(os.path.join(root, ""))
+
+
 def _file_entries(input_dir: str) -> Iterator[os.DirEntry[str]]:
-    """Every regular file below ``input_dir`` (links followed, each folder walked once), in no particular order,
-    yielded a folder at a time; :class:`InputFolderError` at the end for what would be left out."""
+    """Every regular file below ``input_dir`` (links that stay inside it followed, each folder walked once), in no
+    particular order, yielded a folder at a time; :class:`InputFolderError` at the end for what would be left out,
+    and for every link that leads out of the folder (never followed: not even its target's type is read)."""
     if not os.path.isdir(input_dir):
         raise ValueError(f"input folder not found: {input_dir}")
     prefix = os.path.join(input_dir, "")
+    root = os.path.realpath(input_dir)
     problems: list[str] = []
     walked: set[tuple[int, int]] = set()
     pending = [input_dir]
@@ -127,7 +149,10 @@ def _file_entries(input_dir: str) -> Iterator[os.DirEntry[str]]:
             continue
         for entry in entries:
             try:
-                if entry.is_dir():  # follows links
+                if entry.is_symlink() and (target := link_target_outside(entry.path, root)) is not None:
+                    problems.append(f"{_relative(entry.path, prefix)} is a link to {printable(target)}, outside the "
+                                    "input folder")  # fmt: skip
+                elif entry.is_dir():  # follows links
                     pending.append(entry.path)
                 elif entry.is_file():
                     yield entry
@@ -153,8 +178,8 @@ def _raise_problems(input_dir: str, problems: list[str]) -> None:
         raise InputFolderError(
             f"the input folder {input_dir} cannot be processed whole: {len(problems)} of its entries would be left "
             f"out: {'; '.join(problems[:LISTED])}{' ...' if len(problems) > LISTED else ''}. Make every folder "
-            f"readable by the user that runs the workers (uid {os.geteuid()}) and keep only regular files (or links "
-            "to them) in it"
+            f"readable by the user that runs the workers (uid {os.geteuid()}) and keep only regular files in it (or "
+            "links to files and folders inside it: a link out of the folder is never followed)"
         )
 
 

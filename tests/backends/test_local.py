@@ -10,6 +10,7 @@ import pytest
 from azureml_parallel_r import status
 from azureml_parallel_r.backends.local import LocalBackend, RunNotFoundError
 from azureml_parallel_r.examples.samples import write_png
+from azureml_parallel_r.inputs import InputFolderError
 from azureml_parallel_r.models import RunRequest
 from tests.waiting import wait_for_end
 
@@ -49,6 +50,22 @@ def test_empty_or_missing_folders_register_nothing(backend: LocalBackend, tmp_pa
 def test_paths_outside_the_datastore_are_refused(backend: LocalBackend) -> None:
     with pytest.raises(ValueError, match="leaves the datastore root"):
         backend.register_file_dataset("../../etc", name="n", tags=TAGS)
+
+
+def test_a_link_out_of_the_input_folder_is_never_registered(backend: LocalBackend, tmp_path: Path) -> None:
+    path = _inputs(tmp_path)
+    (tmp_path / "secret.txt").write_text("secret")
+    (tmp_path / path / "x.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(InputFolderError, match=r"x.txt is a link to .*secret.txt, outside the input folder"):
+        backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    assert not (tmp_path / ".azureml-local" / "datasets" / "inputs.json").exists()
+    (tmp_path / path / "x.txt").unlink()
+    first = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    (tmp_path / path / "a.png").unlink()  # replaced by a link out of the folder before a repair registers it
+    (tmp_path / path / "a.png").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(InputFolderError, match=r"a.png \(a link to .*secret.txt\)"):
+        backend.register_file_subset(path, ["a.png"], name="inputs", tags={**TAGS, "dag_run_id": "repair"})
+    assert first.file_count == 2
 
 
 @pytest.mark.integration

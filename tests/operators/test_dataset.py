@@ -88,6 +88,7 @@ def _repaired_run(backend: mock.Mock, context: dict, succeeded: list[str]) -> No
     backend.list_dataset_files.return_value = ["a.png", "b.png", "sub/c.png"]
     rows = [json.dumps({"relative_path": path, "outputs": []}) for path in succeeded]
     backend.fetch_results.return_value = RunResults(RunState("pipe-1", "Failed"), rows)
+    backend.get_status.return_value = RunState("pipe-1", "Failed")
 
 
 def test_a_repair_registers_exactly_the_failed_and_missing_files_of_the_run_it_repairs(backend, context) -> None:
@@ -103,9 +104,8 @@ def test_a_repair_registers_exactly_the_failed_and_missing_files_of_the_run_it_r
     assert kwargs["tags"]["rerun_failed_of"] == "scheduled__2026-11-24"
     assert kwargs["tags"]["path"] == "r-script-inputs/2026-11-24"
     backend.register_file_dataset.assert_not_called()
-    assert dataset["rerun_of"] == {"dag_run_id": "scheduled__2026-11-24", "run_id": "pipe-1",
-                                   "output_path": "r-script-outputs/2026-11-24/pipe-1", "date": "2026-11-24",
-                                   "failed_files": 2}  # fmt: skip
+    link = {"dag_run_id": "scheduled__2026-11-24", "run_id": "pipe-1", "output_path": RECORD["output_path"]}
+    assert dataset["rerun_of"] == {**link, "date": "2026-11-24", "failed_files": 2, "chain": [link]}
 
 
 def test_a_repair_of_a_run_without_failures_skips(backend, context) -> None:
@@ -125,3 +125,41 @@ def test_a_repair_of_an_unknown_run_fails_at_once_saying_why(backend, context, r
     context["ti"].xcom_pull.return_value = record
     with pytest.raises(AirflowFailException, match=message):
         RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of=repaired).execute(context)
+
+
+def test_a_repair_of_a_repair_keeps_the_first_runs_date_and_the_whole_chain(backend, context) -> None:
+    """The run repaired is itself a repair (its record holds ``rerun_of``): the new repair continues its chain and
+    keeps the chain's first date, not the repaired run's own trigger date."""
+    _repaired_run(backend, context, succeeded=["a.png", "b.png"])
+    first = {"dag_run_id": "scheduled__2026-11-20", "run_id": "pipe-0", "output_path": "r-script-outputs/2026-11-20/p0"}
+    context["ti"].xcom_pull.return_value = {**RECORD, "date": "2026-11-24",
+                                            "rerun_of": {**first, "date": "2026-11-20", "failed_files": 3}}  # fmt: skip
+    backend.register_file_subset.return_value = DatasetRef("inputs", 6, "r-script-inputs/2026-11-20", 1)
+    dataset = RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of="manual__b").execute(context)
+    assert dataset["rerun_of"]["date"] == "2026-11-20"  # the chain's first run's, not the repaired run's 2026-11-24
+    assert [link["dag_run_id"] for link in dataset["rerun_of"]["chain"]] == ["scheduled__2026-11-20", "manual__b"]
+    assert dataset["rerun_of"]["chain"][0] == first  # a record from before chains: its one link
+
+
+@pytest.mark.parametrize("status", ["NotStarted", "Running"])
+def test_a_repair_of_a_run_that_has_not_ended_is_refused_without_retries(backend, context, status: str) -> None:
+    """Its rows are partial and its files in flight would be registered and processed by both runs."""
+    from azureml_parallel_r.models import RunState
+
+    _repaired_run(backend, context, succeeded=["a.png"])
+    backend.get_status.return_value = RunState("pipe-1", status)
+    with pytest.raises(AirflowFailException, match=rf"run scheduled__2026-11-24 has not ended: its pipeline run "
+                                                   rf"pipe-1 is {status}"):  # fmt: skip
+        RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of="scheduled__2026-11-24").execute(context)
+    backend.fetch_results.assert_not_called()
+    backend.register_file_subset.assert_not_called()
+
+
+def test_a_repair_of_a_dag_run_still_running_is_refused(backend, context, monkeypatch) -> None:
+    from azureml_parallel_r.operators import dataset as module
+
+    _repaired_run(backend, context, succeeded=["a.png"])
+    monkeypatch.setattr(module, "_dag_run_state", lambda dag_id, run_id: "running")
+    with pytest.raises(AirflowFailException, match="the DAG run is running"):
+        RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of="scheduled__2026-11-24").execute(context)
+    backend.register_file_subset.assert_not_called()

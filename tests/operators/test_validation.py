@@ -106,8 +106,33 @@ def test_a_repair_says_what_became_of_the_failed_files_and_its_event_names_both_
     report = op.execute(context)
     assert report["repair"] == {"repaired_dag_run_id": "scheduled__2026-11-09",
                                 "repaired_output_path": "r-script-outputs/2026-11-09/p1", "original_failures": 2,
-                                "now_succeeded": 1, "still_failing": 1}  # fmt: skip
+                                "now_succeeded": 1, "still_failing": 1, "date": "2026-11-09",
+                                "chain": ["scheduled__2026-11-09"]}  # fmt: skip
     assert [f["relative_path"] for f in report["failures"]] == ["b.png"]  # which remain
     event = context["outlet_events"][ASSET]
     assert event.extra["output_paths"] == ["r-script-outputs/2026-11-09/p1", RUN["output_path"]]
     assert event.extra["date"] == "2026-11-09" and event.partition_keys == {"2026-11-09"}
+
+
+def test_a_repair_of_a_repair_publishes_the_first_runs_date_and_every_folder_of_the_chain(backend, context) -> None:
+    """A (2026-11-20) fails b and c; B repairs A (triggered 2026-11-25) and fixes b; C repairs B and fixes c. C's event
+    is for A's date, and names A's, B's and its own folder, A's first: a downstream DAG finds every file's results."""
+    from azureml_parallel_r.repairs import repair_of
+
+    record_a = {"run_id": "pa", "output_path": "r-script-outputs/2026-11-20/pa", "date": "2026-11-20"}
+    rerun_of_b = repair_of("scheduled__2026-11-20", record_a, 2)
+    record_b = {"run_id": "pb", "output_path": "r-script-outputs/2026-11-25/pb", "date": "2026-11-25",
+                "rerun_of": rerun_of_b}  # fmt: skip
+    rerun_of_c = repair_of("manual__b", record_b, 1)
+    assert rerun_of_c["date"] == "2026-11-20"
+    backend.list_dataset_files.return_value = ["c.png"]
+    backend.fetch_results.return_value = _results(["c.png"])
+    context["dag_run"].logical_date = None  # a manual run of another day: its own date is not the event's
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset={**DATASET, "rerun_of": rerun_of_c},
+                                            outlets=[ASSET])  # fmt: skip
+    report = op.execute(context)
+    event = context["outlet_events"][ASSET]
+    assert event.extra["output_paths"] == [record_a["output_path"], record_b["output_path"], RUN["output_path"]]
+    assert event.extra["date"] == "2026-11-20" and event.partition_keys == {"2026-11-20"}
+    assert report["repair"]["chain"] == ["scheduled__2026-11-20", "manual__b"]
+    assert report["repair"]["repaired_dag_run_id"] == "manual__b" and report["repair"]["original_failures"] == 1

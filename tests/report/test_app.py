@@ -157,7 +157,7 @@ def test_the_app_serves_no_file_but_its_own_script_and_style(client, finished, n
     assert client.get(f"/azureml-parallel-r/static/{name}", headers=_token("VIEWER")).status_code == 404
 
 
-def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each_other(client, finished) -> None:
+def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each_other(client, finished, capfd) -> None:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
@@ -167,6 +167,8 @@ def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each
         patch.setenv(CONN_VARIABLE, local_connection_value(finished["root"]))
         state, tasks = run_dag(_dag(), "2026-11-30", {"rerun_failed_of": original}, run_after="2026-12-01T10:00:00Z")
     assert state == "success", tasks
+    # both of the repaired run's states were read (the task log): the pipeline run's, and the DAG run's from Airflow
+    assert re.search(r"its pipeline run \S+ is Finished, the DAG run success", capfd.readouterr().out)
     repair = _latest_run_id()
     summary = _get(client, f"{PREFIX}/{DAG_ID}/{repair}/summary").json()
     assert (
@@ -175,7 +177,7 @@ def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each
     assert summary["run"]["rerun_of"]["dag_run_id"] == original and summary["run"]["rerun_of"]["failed_files"] == 2
     assert summary["validation"]["repair"] == {
         "repaired_dag_run_id": original, "repaired_output_path": summary["run"]["rerun_of"]["output_path"],
-        "original_failures": 2, "now_succeeded": 1, "still_failing": 1}  # fmt: skip
+        "original_failures": 2, "now_succeeded": 1, "still_failing": 1, "date": DATE, "chain": [original]}  # fmt: skip
     still = _get(client, f"{PREFIX}/{DAG_ID}/{repair}/failures").json()["items"]
     assert [item["relative_path"] for item in still] == [HOSTILE]
     # its outputs complete the date it repairs: the asset event names both folders, under that date
@@ -187,3 +189,23 @@ def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each
     repaired = _get(client, f"{PREFIX}/{DAG_ID}/{original}/summary").json()
     assert [r["dag_run_id"] for r in repaired["repairs"]] == [repair]
     assert Path(finished["root"], summary["run"]["output_path"], "validation-failures.jsonl").is_file()
+
+    # the repair's own Rerun button, once the last file is fixed: a repair of the repair, on yet another day, still
+    # completes the first run's date, naming every folder of the chain, the first run's first
+    assert summary["rerun"] == {"conf": {"rerun_failed_of": repair}, "files": 1}
+    write_png(str(finished["folder"] / HOSTILE))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CONN_VARIABLE, local_connection_value(finished["root"]))
+        state, tasks = run_dag(_dag(), "2026-12-02", summary["rerun"]["conf"], run_after="2026-12-03T10:00:00Z")
+    assert state == "success", tasks
+    second = _get(client, f"{PREFIX}/{DAG_ID}/{_latest_run_id()}/summary").json()
+    chain = second["run"]["rerun_of"]["chain"]
+    assert [link["dag_run_id"] for link in chain] == [original, repair] and second["run"]["rerun_of"]["date"] == DATE
+    assert second["validation"]["repair"]["now_succeeded"] == 1 and second["validation"]["passed"]
+    with create_session() as session:
+        (event,) = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                    .filter(AssetModel.name == "r_parallel_batch_outputs")
+                    .order_by(AssetEvent.id.desc()).limit(1).all())  # fmt: skip
+        assert event.partition_key == DATE
+        assert event.extra["output_paths"] == [chain[0]["output_path"], chain[1]["output_path"],
+                                               second["run"]["output_path"]]  # fmt: skip

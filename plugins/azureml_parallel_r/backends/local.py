@@ -25,7 +25,7 @@ from azureml_parallel_r.backends.results import FolderStore, collect_results
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
-from azureml_parallel_r.inputs import files_gone, list_input_entries
+from azureml_parallel_r.inputs import InputFolderError, files_gone, is_within, list_input_entries, printable
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -137,17 +137,26 @@ class LocalBackend(ParallelRunBackend):
         """Register exactly ``files`` of the folder (a repair run's failed files) as the next version, reused as
         :meth:`register_file_dataset` reuses one; a file that is no longer there is refused, by name."""
         folder = self._datastore_path(path)
+        root = str(folder)  # resolved: a real path
         entries: list[tuple[str, int, int]] = []
         gone: list[str] = []
+        outside: list[str] = []
         for relative in sorted(set(files)):
+            file = os.path.join(root, relative)
+            if not is_within(os.path.realpath(file), root):  # a link out of the folder: not even its type is read
+                outside.append(f"{printable(relative)} (a link to {printable(os.path.realpath(file))})")
+                continue
             try:
-                info = os.stat(folder / relative)
+                info = os.stat(file)
             except OSError:
                 info = None
             if info is None or not stat.S_ISREG(info.st_mode):
                 gone.append(relative)
             else:
                 entries.append((relative, info.st_size, info.st_mtime_ns))
+        if outside:
+            raise InputFolderError(f"{len(outside)} of the files to rerun now lead outside {path!r}, and are never "
+                                   f"read: {', '.join(outside[:10])}")  # fmt: skip
         if gone:
             raise files_gone(path, gone)
         return self._register(path, name, tags, entries)

@@ -15,6 +15,7 @@ from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import InputFolderError, datastore_folder
 from azureml_parallel_r.models import DatasetRef
 from azureml_parallel_r.output_checks import files_without_rows
+from azureml_parallel_r.repairs import UNFINISHED_DAG_RUN_STATES, repair_of
 from azureml_parallel_r.report.records import RERUN_FAILED_OF, RUN_RECORD_KEY
 from azureml_parallel_r.run_identity import dag_run_key, run_date
 
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 IF_EMPTY = ("skip", "fail")
+
+
+def _dag_run_state(dag_id: str, run_id: str) -> str | None:
+    """The state of a DAG run as the task SDK tells it (``RuntimeTaskInstance.get_dagrun_state``), None where it
+    cannot (outside a task runner)."""
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        state = RuntimeTaskInstance.get_dagrun_state(dag_id, run_id)
+        return str(getattr(state, "value", state))  # a DagRunState: its value ("running"), not its name
+    except Exception:  # no supervisor to ask (a unit test, an older Airflow): the pipeline run's state decides
+        return None
 
 
 class RegisterFileDatasetOperator(BaseOperator):
@@ -117,6 +130,7 @@ class RegisterFileDatasetOperator(BaseOperator):
                 f"{self.rerun_submit_task_id!r} to rerun (is the run id right, and did its submit task succeed?)"
             )
         backend = self.hook.get_conn()
+        self._refuse_unfinished(repaired, record["run_id"], backend)
         original = DatasetRef.from_dict(record["dataset"])
         # the files its validation counts as failed: no result row, whatever their failure record says
         failed = files_without_rows(backend.list_dataset_files(original), backend.fetch_results(record["run_id"]).rows)
@@ -124,8 +138,7 @@ class RegisterFileDatasetOperator(BaseOperator):
             message = f"run {repaired} left no failed or missing file: nothing to rerun"
             self.log.warning("%s; skipping.", message)
             raise AirflowSkipException(message)
-        rerun_of = {"dag_run_id": repaired, "run_id": record["run_id"], "output_path": record["output_path"],
-                    "date": record.get("date"), "failed_files": len(failed)}  # fmt: skip
+        rerun_of = repair_of(repaired, record, len(failed))
         try:
             tags = {**tags, "path": original.path, RERUN_FAILED_OF: repaired}
             dataset = backend.register_file_subset(original.path, failed, name=self.dataset_name, tags=tags)
@@ -136,6 +149,25 @@ class RegisterFileDatasetOperator(BaseOperator):
             len(failed), repaired, record["run_id"], original.path, dataset.name, dataset.version,
         )  # fmt: skip
         return dataclasses.replace(dataset, rerun_of=rerun_of).to_dict()
+
+    def _refuse_unfinished(self, repaired: str, run_id: str, backend: Any) -> None:
+        """Refuse, without retries, to repair a run that has not ended: its rows are partial, and the files still in
+        flight would be registered and processed by both runs. Its pipeline run must have ended, and so must the DAG
+        run (a DAG run whose tasks still run may resubmit, or validate, what the repair would register)."""
+        state = backend.get_status(run_id)
+        if not state.terminal:
+            raise ConfigurationError(
+                f"run {repaired} has not ended: its pipeline run {run_id} is {state.status}. Rerun its failed files "
+                "once it has ended (its files still in flight would otherwise be processed twice)"
+            )
+        dag_run_state = _dag_run_state(self.dag_id, repaired)
+        self.log.info("Run %s to repair: its pipeline run %s is %s, the DAG run %s", repaired, run_id, state.status,
+                      dag_run_state or "(its state unknown here)")  # fmt: skip
+        if dag_run_state in UNFINISHED_DAG_RUN_STATES:
+            raise ConfigurationError(
+                f"run {repaired} has not ended: the DAG run is {dag_run_state} (its pipeline run {run_id} is "
+                f"{state.status}). Rerun its failed files once the DAG run has ended"
+            )
 
     def _checked_path(self, context: Context) -> str:
         """The input folder, once the trigger parameters and the arguments are known to be good."""

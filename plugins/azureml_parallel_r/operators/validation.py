@@ -14,6 +14,7 @@ from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.links import RunReportLink
 from azureml_parallel_r.models import DatasetRef, RunRef
 from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, format_report, validate_outputs
+from azureml_parallel_r.repairs import chain_output_paths, repair_chain
 from azureml_parallel_r.run_identity import run_date
 
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             report["repair"] = {"repaired_dag_run_id": rerun_of.get("dag_run_id"),
                                 "repaired_output_path": rerun_of.get("output_path"),
                                 "original_failures": rerun_of.get("failed_files"), "now_succeeded": counts["succeeded"],
-                                "still_failing": counts["failed"]}  # fmt: skip
+                                "still_failing": counts["failed"], "date": rerun_of.get("date"),
+                                "chain": [link.get("dag_run_id") for link in repair_chain(rerun_of)]}  # fmt: skip
         # the complete list first: a validation.json that names it never points at a file that is not there
         backend.write_output_file(run.run_id, FAILURES_NAME, failures_jsonl(all_failures))
         location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report, indent=1).encode())
@@ -103,9 +105,10 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         report["report_location"] = location
         text = format_report(report)
         self.log.info("%s\nReport: %s", text, location)
-        # a repair's outputs complete the date it repairs: the event names both folders, the repaired one first
+        # a repair's outputs complete the date its chain's first run processed: the event names every folder of the
+        # chain, the first run's first, and this one's last
         date = (rerun_of or {}).get("date") or run_date(context["dag_run"])
-        output_paths = [*([rerun_of["output_path"]] if rerun_of else []), run.output_path]
+        output_paths = [*chain_output_paths(rerun_of), run.output_path]
         for outlet in self.outlets or ():
             event = context["outlet_events"][outlet]
             event.extra = {"output_path": run.output_path, "run_id": run.run_id, "date": date,

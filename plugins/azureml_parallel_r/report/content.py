@@ -17,6 +17,7 @@ from typing import Any
 
 from azureml_parallel_r.models import error_text
 from azureml_parallel_r.output_checks import FAILURES_NAME
+from azureml_parallel_r.repairs import UNFINISHED_DAG_RUN_STATES
 from azureml_parallel_r.report.records import RERUN_FAILED_OF
 from azureml_parallel_r.report.sources import DagRunRecords
 
@@ -83,6 +84,8 @@ def summary(found: DagRunRecords, backend_for: Any = _backend) -> dict[str, Any]
     if failed:  # the button's run: this run's parameters, and the run it repairs
         page["rerun"] = {"conf": {**{k: v for k, v in found.conf.items() if k != RERUN_FAILED_OF},
                                   RERUN_FAILED_OF: found.run_id}, "files": failed}  # fmt: skip
+        if found.state in UNFINISHED_DAG_RUN_STATES:  # the repair task refuses it too: its files may still run
+            page["rerun"]["disabled"] = f"the DAG run is {found.state}: rerun its failed files once it has ended"
     return page
 
 

@@ -155,6 +155,26 @@ def test_a_mini_batch_file_outside_the_dataset_root_fails_the_mini_batch(entry, 
     assert not (output / "results").exists()
 
 
+def test_a_file_that_leads_out_of_the_dataset_root_is_never_read_and_fails_alone(entry, tmp_path: Path) -> None:
+    """A link made after registration (or inside the mount), to a file or through a folder outside the root: the file
+    fails alone with a record saying where it leads; R never sees it, so nothing of it reaches results/."""
+    inputs = tmp_path / "inputs"
+    secret = write_png(str(tmp_path / "elsewhere" / "secret.png"))
+    good = write_png(str(inputs / "good.png"))
+    (inputs / "x.png").symlink_to(secret)
+    (inputs / "all").symlink_to(tmp_path / "elsewhere")
+    (inputs / "inside.png").symlink_to(inputs / "good.png")
+    output = entry("--input-root", str(inputs))
+    rows = rows_by_path(batch_wrapper.run([good, str(inputs / "x.png"), str(inputs / "all" / "secret.png"),
+                                           str(inputs / "inside.png")]))  # fmt: skip
+    assert sorted(rows) == ["good.png", "inside.png"]
+    for relative in ("x.png", "all/secret.png"):
+        record = json.loads((output / "failures" / f"{relative}.json").read_text())
+        assert record["kind"] == "outside_input"
+        assert f"it leads to {os.path.realpath(secret)}, outside the input folder" in record["error"]
+        assert not (output / "results" / relative).exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -178,7 +178,13 @@ function renderRepairs(s) {
   const of = document.getElementById("rerun-of");
   of.replaceChildren();
   const rerunOf = s.run && s.run.rerun_of;
-  if (rerunOf) of.append("This run reruns the failed files of ", link(rerunOf.dag_run_id, reportOf(rerunOf.dag_run_id)), ".");
+  if (rerunOf) {
+    // the whole repair chain, its first run first: this run completes that run's date
+    const chain = rerunOf.chain && rerunOf.chain.length ? rerunOf.chain : [rerunOf];
+    of.append(`This run reruns the failed files of ${chain.length > 1 ? "a repair chain" : "a run"} for ${rerunOf.date || "its date"}: `);
+    chain.forEach((r, i) => of.append(i ? " → " : "", link(r.dag_run_id, reportOf(r.dag_run_id))));
+    of.append(" → this run.");
+  }
   document.getElementById("repairs").replaceChildren(...(s.repairs || []).map((r) => {
     const item = el("li");
     item.append(link(r.dag_run_id, reportOf(r.dag_run_id)), ` (${r.state})`);
@@ -186,6 +192,8 @@ function renderRepairs(s) {
   }));
   const button = document.getElementById("rerun");
   button.hidden = !s.rerun;
+  button.disabled = Boolean(s.rerun && s.rerun.disabled);
+  button.title = (s.rerun && s.rerun.disabled) || "";
   if (s.rerun) button.textContent = `Rerun ${s.rerun.files} failed file(s)`;
 }
 
