@@ -12,6 +12,7 @@ import pytest
 
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
+from azureml_parallel_r.models import RegisteredFiles
 
 
 class _OutletEvent:
@@ -29,6 +30,9 @@ class _OutletEvent:
 def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     fake = mock.create_autospec(ParallelRunBackend, instance=True)
     fake.processes_per_node.side_effect = lambda requested: requested or 4
+    # a version's registered files are what its list_dataset_files is set to (a test sets that), none changed since
+    fake.registered_files.side_effect = lambda dataset: RegisteredFiles(sorted(fake.list_dataset_files(dataset)))
+    fake.changed_files.return_value = {}
     monkeypatch.setattr(AzureMLParallelRunHook, "get_conn", lambda _hook: fake)
     return fake
 

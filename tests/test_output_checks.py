@@ -142,7 +142,7 @@ def test_a_name_or_error_with_line_breaks_stays_on_its_line_in_the_report() -> N
 
 
 def test_the_files_without_rows_are_those_validation_counts_as_failed() -> None:
-    from azureml_parallel_r.output_checks import files_without_rows
+    from azureml_parallel_r.output_checks import failed_files as files_without_rows
 
     rows = [_row("a.png"), "not json", _row("late.png"), _row("a.png")]
     assert files_without_rows(FILES, rows) == sorted(set(FILES) - {"a.png"})

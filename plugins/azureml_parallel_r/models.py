@@ -7,6 +7,8 @@ serialization unchanged. Standard library only.
 
 from __future__ import annotations
 
+import bisect
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
@@ -232,6 +234,76 @@ def listing_fingerprint(entries: list[tuple[str, int, str]]) -> str:
     for relative, size, stamp in sorted(entries):
         digest.update(f"{relative}\0{size}\0{stamp}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:32]
+
+
+class DatasetFilesMissingError(LookupError):
+    """A registered dataset version's file list is gone: which files its runs were given cannot be known."""
+
+
+@dataclass(frozen=True)
+class RegisteredFiles:
+    """The files of a registered dataset version, as its registration recorded them (``v<version>.files.json``): each
+    file's path relative to the version's folder, sorted, with its size and version stamp (the modification time in
+    ns on a local datastore, the ETag on blob storage) at registration. :meth:`record` and :meth:`from_record` are the
+    one definition of that record, for every engine. Sizes and stamps are kept as 64-bit arrays (a stamp as its hash),
+    so that a million files cost 16 MB beyond their names.
+
+    :param files: the files, relative to the folder, sorted.
+    :param sizes: their sizes in bytes (None: a record from before sizes were kept).
+    :param stamps: the hashes of their version stamps (None likewise).
+    """
+
+    files: list[str]
+    sizes: array | None = None
+    stamps: array | None = None
+
+    @staticmethod
+    def record(path: str, entries: Iterable[tuple[str, int, str]]) -> dict[str, Any]:
+        """The record a registration keeps: ``{"path", "files", "sizes", "stamps"}``, sorted by path.
+
+        :param path: the version's folder on the datastore.
+        :param entries: (relative path, size, stamp) per file, in any order.
+        """
+        ordered = sorted(entries)
+        return {"path": path, "files": [e[0] for e in ordered], "sizes": [int(e[1]) for e in ordered],
+                "stamps": [str(e[2]) for e in ordered]}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RegisteredFiles:
+        """From a kept record (one written before sizes were kept has only ``files``).
+
+        :param record: the parsed record.
+        """
+        files, sizes, stamps = list(record["files"]), record.get("sizes"), record.get("stamps")
+        if not (isinstance(sizes, list) and isinstance(stamps, list) and len(sizes) == len(stamps) == len(files)):
+            return cls(sorted(files))
+        if any(files[i] > files[i + 1] for i in range(len(files) - 1)):  # written sorted; sorted again if not
+            ordered = sorted(zip(files, sizes, stamps, strict=True))
+            files, sizes, stamps = [e[0] for e in ordered], [e[1] for e in ordered], [e[2] for e in ordered]
+        return cls(files, array("q", map(int, sizes)), array("q", (hash(str(stamp)) for stamp in stamps)))
+
+    def changed(self, current: Iterable[tuple[str, int, str]]) -> dict[str, str]:
+        """The registered files whose size or version stamp is not what was registered, with what changed, from the
+        current (relative path, size, stamp) of files in the folder. Files not registered are ignored, and a
+        registered file missing from ``current`` is not one: nothing can be said of content that is gone. Empty for
+        a record without sizes.
+
+        :param current: the folder's files now, in any order.
+        """
+        if self.sizes is None or self.stamps is None:
+            return {}
+        changed: dict[str, str] = {}
+        for relative, size, stamp in current:
+            i = bisect.bisect_left(self.files, relative)
+            if i == len(self.files) or self.files[i] != relative:
+                continue
+            if int(size) != self.sizes[i]:
+                changed[relative] = (f"its size changed from {self.sizes[i]} to {size} bytes after it was registered, "
+                                     "so the run may have read other content than was registered")  # fmt: skip
+            elif hash(str(stamp)) != self.stamps[i]:
+                changed[relative] = ("it was modified after it was registered (same size), so the run may have read "
+                                     "other content than was registered")  # fmt: skip
+        return changed
 
 
 class Streamed:

@@ -14,7 +14,7 @@ import math
 import re
 import statistics
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from azureml_parallel_r import status as run_status
@@ -23,6 +23,7 @@ from azureml_parallel_r.models import DatasetRef, RunResults
 
 LISTED = 20
 REPORTED_FAILURES = 200  # failures in validation.json (and so in its XCom); all of them are in FAILURES_NAME
+CHANGED_KIND = "input_changed"  # the failure kind of a file whose input changed after it was registered
 FAILURES_NAME = "validation-failures.jsonl"  # beside validation.json: every failed or missing file, one JSON per line
 TAIL_CHARS = 4000  # of a failure's R stderr tail kept in the report
 SLOWEST = 20
@@ -233,16 +234,34 @@ def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]
     return missing, total
 
 
-def files_without_rows(dataset_files: Sequence[str], rows: Iterable[str]) -> list[str]:
-    """The dataset's files that no result row names, sorted: those a run failed or never processed, as validation
-    counts them, from its rows alone (``results/`` is not listed).
+def failed_files(dataset_files: Sequence[str], rows: Iterable[str],
+                 changed: Mapping[str, str] | None = None) -> list[str]:  # fmt: skip
+    """The dataset's files that validation counts as failed, sorted: those no result row names (a run failed them or
+    never processed them) and those whose input changed after registration (``changed``), from the rows alone
+    (``results/`` is not listed). What a repair run reruns.
 
     :param dataset_files: the dataset's files, relative to its root.
     :param rows: the run's result rows.
+    :param changed: the registered files whose size or version stamp changed since (:meth:`RegisteredFiles.changed`).
     """
     scan = _RowScan(sorted(dataset_files))
     scan.scan(rows)
-    return scan.unseen()
+    stale = _stale(scan, changed or {})
+    return sorted(scan.unseen() + sorted(stale)) if stale else scan.unseen()
+
+
+def _stale(scan: _RowScan, changed: Mapping[str, str]) -> set[str]:
+    """The files with a result row whose input changed after registration: their results may be for other content."""
+    return {path for path in changed if (i := scan.index(path)) is not None and scan.seen[i]}
+
+
+def _record_of(path: str, failures: Mapping[str, dict[str, Any]], changed: Mapping[str, str],
+               stale: set[str]) -> dict[str, Any] | None:  # fmt: skip
+    """The record a failed file is reported with: its failure record, or, for a file whose input changed after
+    registration and that has a result row (or no record), what changed."""
+    if path in stale or (path in changed and path not in failures):
+        return {"relative_path": path, "kind": CHANGED_KIND, "error": changed[path]}
+    return failures.get(path)
 
 
 def _dataset_mismatch(dataset: DatasetRef, results: RunResults) -> str | None:
@@ -268,15 +287,21 @@ def validate_outputs(
     allowed_failures: int = 0,
     allowed_failure_patterns: Sequence[str] = (),
     dataset: DatasetRef | None = None,
+    changed: Mapping[str, str] | None = None,
+    files_unknown: str | None = None,
 ) -> dict[str, Any]:
     """Check a run's outputs against its input files and return the report (``report["passed"]``).
 
-    :param dataset_files: the dataset's files, relative to its root.
+    :param dataset_files: the dataset's files, relative to its root (as registered).
     :param results: what the run left behind.
     :param allowed_failures: how many files may fail (-1: any number).
     :param allowed_failure_patterns: glob patterns of files that may always fail (they do not count).
     :param dataset: the dataset version ``dataset_files`` belong to: the run must have been submitted over it (a run
-        recorded over another version, or over none, processed other inputs, whatever its rows say).
+        recorded over another version, or over none, processed other inputs, whatever its rows say), and the files
+        must be as many as the version was registered with.
+    :param changed: registered files whose size or version stamp changed after registration, with what changed: one
+        with a result row is counted failed (kind ``input_changed``), since its results may be for other content.
+    :param files_unknown: why the registered files cannot be known (their list is gone): validation fails, saying so.
 
     ``report["failures"]`` lists the first ``REPORTED_FAILURES`` failed files, ``report["all_failures"]`` all of
     them (:func:`failure_entry`), for the caller to keep apart (``FAILURES_NAME``) and drop from the report.
@@ -288,17 +313,25 @@ def validate_outputs(
     # rows for files outside the dataset version: files added to the folder after it was registered, which an Azure
     # ML mount shows the job (it lists the folder when the job starts); reported, never counted
     late = sorted(scan.late)
-    failed = scan.unseen()
+    changed = changed or {}
+    stale = _stale(scan, changed)
+    failed = sorted(scan.unseen() + sorted(stale)) if stale else scan.unseen()
     succeeded = len(scan.paths) - len(failed)
     excusable = _matcher(allowed_failure_patterns)
     excused = {path for path in failed if excusable(path)}
     counted = [path for path in failed if path not in excused]
-    unaccounted = [path for path in failed if path not in results.failures]
+    unaccounted = [path for path in failed if path not in results.failures and path not in changed]
 
-    problems = []
+    problems = [files_unknown] if files_unknown else []
     mismatch = _dataset_mismatch(dataset, results) if dataset is not None else None
     if mismatch:
         problems.append(mismatch)
+    if dataset is not None and not files_unknown and dataset.file_count != len(scan.paths):
+        problems.append(
+            f"the registered file list of dataset {dataset.name} v{dataset.version} holds {len(scan.paths)} files, but "
+            f"the version was registered with {dataset.file_count}: the list is not the one registered, so what the "
+            "run was given cannot be known; register the folder again (clear register_dataset)"
+        )
     if state.status != run_status.FINISHED:
         problems.append(f"the pipeline run is {state.status}, not Finished: {state.message}")
     if allowed_failures != -1 and len(counted) > allowed_failures:
@@ -319,7 +352,12 @@ def validate_outputs(
         f"it was registered, and listed by the job's mount): not counted, not validated: " + _listed(late)
     ] if late else []  # fmt: skip
 
-    all_failures = [failure_entry(path, results.failures.get(path), path in excused) for path in failed]
+    if changed:
+        notes.append(f"{len(changed)} input file(s) changed after the dataset was registered (counted failed when they "
+                     "have a result row, since their results may be for other content; a repair run or a new "
+                     "registration processes them as they are now): " + _listed(sorted(changed)))  # fmt: skip
+    all_failures = [failure_entry(path, _record_of(path, results.failures, changed, stale), path in excused)
+                    for path in failed]  # fmt: skip
     seconds = sorted(scan.seconds)
     slowest = sorted(scan.slowest, reverse=True)
     wall = (state.ended_at - state.started_at) if state.started_at and state.ended_at else None

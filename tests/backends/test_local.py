@@ -11,7 +11,8 @@ from azureml_parallel_r import status
 from azureml_parallel_r.backends.local import LocalBackend, RunNotFoundError
 from azureml_parallel_r.examples.samples import write_png
 from azureml_parallel_r.inputs import InputFolderError
-from azureml_parallel_r.models import RunRequest
+from azureml_parallel_r.models import DatasetFilesMissingError, RunRequest
+from azureml_parallel_r.output_checks import failed_files, validate_outputs
 from tests.waiting import wait_for_end
 
 TAGS = {"logical_date": "2026-11-24", "dag_id": "d", "dag_run_id": "r", "task_id": "t"}
@@ -160,6 +161,48 @@ def test_a_folder_whose_files_changed_gets_a_new_version_and_the_old_one_keeps_i
     assert backend.list_dataset_files(first) == ["a.png", "sub/b.png"]
     assert backend.list_dataset_files(second) == ["a.png", "late.png", "sub/b.png"]
     assert backend.register_file_dataset(path, name="inputs", tags=TAGS).reused
+
+
+@pytest.mark.integration
+def test_inputs_changed_after_registration_are_counted_failed_by_validation(backend: LocalBackend,
+                                                                            tmp_path: Path) -> None:  # fmt: skip
+    """One file appended to, one rewritten with its size kept (only its modification time tells), between
+    register_dataset and the run: the run reads what is there, so validation counts both failed, saying why, and a
+    repair would rerun them."""
+    import os
+
+    path = _inputs(tmp_path, names=("a.png", "sub/b.png", "c.png"))
+    dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    grown = tmp_path / path / "a.png"
+    grown.write_bytes(grown.read_bytes() + b"appended")
+    same = tmp_path / path / "sub" / "b.png"
+    info = same.stat()
+    os.utime(same, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+    registered = backend.registered_files(dataset)
+    changed = backend.changed_files(dataset, registered)
+    assert sorted(changed) == ["a.png", "sub/b.png"]
+    ref = backend.submit(RunRequest(dataset=dataset, output_path="out/{run-id}", run_key={"k": "changed"}))
+    wait_for_end(backend, ref.run_id)
+    results = backend.fetch_results(ref.run_id)
+    report = validate_outputs(registered.files, results, allowed_failures=5, dataset=dataset, changed=changed)
+    assert report["counts"]["succeeded"] == 1 and report["counts"]["failed"] == 2
+    assert {f["relative_path"]: f["kind"] for f in report["all_failures"]} == {
+        "a.png": "input_changed",
+        "sub/b.png": "input_changed",
+    }
+    assert "2 input file(s) changed after the dataset was registered" in report["notes"][0]
+    assert failed_files(registered.files, results.rows, changed) == ["a.png", "sub/b.png"]
+
+
+def test_without_its_registered_file_list_a_version_has_no_files_to_stand_in(backend: LocalBackend,
+                                                                           tmp_path: Path) -> None:  # fmt: skip
+    """The list deleted (or archived away): the folder's current files are not the run's, so nothing stands in."""
+    path = _inputs(tmp_path)
+    dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
+    (tmp_path / ".azureml-local" / "datasets" / "inputs" / "v1.files.json").unlink()
+    with pytest.raises(DatasetFilesMissingError, match=r"registered file list of dataset inputs v1 \(.*v1.files.json\)"
+                                                       r" is gone"):  # fmt: skip
+        backend.list_dataset_files(dataset)
 
 
 def test_a_run_folders_own_files_are_read_and_nothing_outside_it(backend: LocalBackend, tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def test_the_complete_failure_list_is_kept_beyond_the_reports_first_200(backend:
     files = [f"f{i:04d}.png" for i in range(250)]
     backend.list_dataset_files.return_value = files
     backend.fetch_results.return_value = _results([])
-    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures=-1)
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset={**DATASET, "file_count": 250},
+                                            allowed_failures=-1)  # fmt: skip
     report = op.execute(context)
     assert len(report["failures"]) == 200 and report["counts"]["failed"] == 250
     failures = backend.write_output_file.call_args_list[0].args[2].decode().splitlines()
@@ -128,11 +129,47 @@ def test_a_repair_of_a_repair_publishes_the_first_runs_date_and_every_folder_of_
     backend.list_dataset_files.return_value = ["c.png"]
     backend.fetch_results.return_value = _results(["c.png"])
     context["dag_run"].logical_date = None  # a manual run of another day: its own date is not the event's
-    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset={**DATASET, "rerun_of": rerun_of_c},
-                                            outlets=[ASSET])  # fmt: skip
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, outlets=[ASSET],
+                                            dataset={**DATASET, "file_count": 1, "rerun_of": rerun_of_c})  # fmt: skip
     report = op.execute(context)
     event = context["outlet_events"][ASSET]
     assert event.extra["output_paths"] == [record_a["output_path"], record_b["output_path"], RUN["output_path"]]
     assert event.extra["date"] == "2026-11-20" and event.partition_keys == {"2026-11-20"}
     assert report["repair"]["chain"] == ["scheduled__2026-11-20", "manual__b"]
     assert report["repair"]["repaired_dag_run_id"] == "manual__b" and report["repair"]["original_failures"] == 1
+
+
+def test_without_the_registered_file_list_validation_fails_and_a_retry_fails_again(backend, context) -> None:
+    """It used to fall back to the folder's current files: with the inputs archived, a retry PASSED with 0/0 files."""
+    from azureml_parallel_r.exceptions import OutputValidationError
+    from azureml_parallel_r.models import DatasetFilesMissingError
+
+    backend.registered_files.side_effect = DatasetFilesMissingError("the registered file list of dataset inputs v1 "
+                                                                    "(somewhere) is gone")  # fmt: skip
+    backend.fetch_results.return_value = _results([])
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures=-1)
+    for _try in range(2):
+        with pytest.raises(OutputValidationError, match=r"registered file list of dataset inputs v1 .* is gone"):
+            op.execute(context)
+    report = json.loads(backend.write_output_file.call_args_list[-1].args[2])
+    assert not report["passed"] and report["counts"]["input_files"] == 0
+
+
+def test_files_counted_unlike_the_registered_count_fail_validation(backend, context) -> None:
+    backend.list_dataset_files.return_value = ["a.png"]
+    backend.fetch_results.return_value = _results(["a.png"])
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures=-1)
+    with pytest.raises(Exception, match="holds 1 files, but the version was registered with 2"):
+        op.execute(context)
+
+
+def test_a_file_whose_input_changed_after_registration_is_a_failure_of_its_own_kind(backend, context) -> None:
+    backend.list_dataset_files.return_value = ["a.png", "b.png"]
+    backend.fetch_results.return_value = _results(["a.png", "b.png"])
+    backend.changed_files.return_value = {"b.png": "its size changed from 3 to 9 bytes after it was registered"}
+    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures=0)
+    with pytest.raises(Exception, match=r"1 input file.s. have no results, more than the 0 allowed: b.png"):
+        op.execute(context)
+    report = json.loads(backend.write_output_file.call_args_list[-1].args[2])
+    assert report["counts"]["succeeded"] == 1 and report["failures"][0]["kind"] == "input_changed"
+    assert "size changed from 3 to 9" in report["failures"][0]["error"]

@@ -10,11 +10,13 @@ import abc
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from azureml_parallel_r.models import (
+    DatasetFilesMissingError,
     DatasetRef,
+    RegisteredFiles,
     RunRef,
     RunRequest,
     RunResults,
@@ -136,9 +138,58 @@ class ParallelRunBackend(abc.ABC):
                 store.copy(f"{path}/{relative}", f"{staging}/{relative}")
         return self.register_file_dataset(staging, name=name, tags={**tags, "path": staging, "rerun_source": path})
 
-    @abc.abstractmethod
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
-        """Return the dataset's files, relative to its root folder, sorted."""
+        """The dataset version's files as registered, relative to its folder, sorted (a file added to the folder later
+        is not one); :class:`DatasetFilesMissingError` when the registered list is gone.
+
+        :param dataset: the version.
+        """
+        return self.registered_files(dataset).files
+
+    def registered_files(self, dataset: DatasetRef) -> RegisteredFiles:
+        """The dataset version's files with their sizes and version stamps at registration. The registered list is the
+        truth of what a run was given: without it (deleted, archived) nothing else stands in (the folder's files now
+        may be others), so :class:`DatasetFilesMissingError` says so.
+
+        :param dataset: the version (version 0: a folder that was empty or missing, which has no files).
+        """
+        if dataset.version == 0:
+            return RegisteredFiles([])
+        record = self._files_record(dataset)
+        if record is None:
+            where = self._files_record_name(dataset)
+            raise DatasetFilesMissingError(
+                f"the registered file list of dataset {dataset.name} v{dataset.version} ({where}) is gone: which "
+                "files its runs were given cannot be known, and the folder's files now may be others. "
+                "Register the folder again (clear register_dataset) to process it as it is now"
+            )
+        return RegisteredFiles.from_record(record)
+
+    def changed_files(self, dataset: DatasetRef, registered: RegisteredFiles) -> dict[str, str]:
+        """The registered files whose size or version stamp is no longer what was registered, with what changed: a file
+        rewritten, appended to or still being uploaded at registration, whose results may be for other content.
+
+        :param dataset: the version.
+        :param registered: its :meth:`registered_files`.
+        """
+        return registered.changed(self.current_entries(dataset, registered.files))
+
+    @abc.abstractmethod
+    def _files_record(self, dataset: DatasetRef) -> dict[str, Any] | None:
+        """The registration's record of a version's files (:meth:`RegisteredFiles.record`), or None when it is gone."""
+
+    @abc.abstractmethod
+    def _files_record_name(self, dataset: DatasetRef) -> str:
+        """Where a version's record is kept, for messages."""
+
+    @abc.abstractmethod
+    def current_entries(self, dataset: DatasetRef, files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
+        """(relative path, size, version stamp) of the version's files as they are now in its folder, in any order; a
+        file that is gone is left out (and files not in ``files`` may be yielded).
+
+        :param dataset: the version.
+        :param files: its registered files.
+        """
 
     @abc.abstractmethod
     def submit(self, request: RunRequest) -> RunRef:

@@ -30,6 +30,7 @@ from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
     DatasetRef,
+    RegisteredFiles,
     RunRef,
     RunRequest,
     RunResults,
@@ -164,7 +165,6 @@ class LocalBackend(ParallelRunBackend):
     def _register(self, path: str, name: str, tags: dict[str, str], entries: list[tuple[str, int, int]]) -> DatasetRef:
         """Register ``entries`` (relative path, size, mtime in ns; sorted) of ``path`` as a version, or reuse one."""
         fingerprint = listing_fingerprint([(relative, size, str(mtime)) for relative, size, mtime in entries])
-        relatives = [relative for relative, _size, _mtime in entries]
         versions_file = self.registry / "datasets" / f"{name}.json"
         with self._locked("datasets"):
             versions: list[dict[str, Any]] = (read_json(str(versions_file)) or {}).get("versions", [])
@@ -172,25 +172,35 @@ class LocalBackend(ParallelRunBackend):
                 same = version["path"] == path and version["tags"].get("logical_date") == tags.get("logical_date")
                 if same and version.get("fingerprint") == fingerprint:
                     return DatasetRef(name, version["version"], path, version["file_count"], reused=True)
-            if not relatives:  # an empty folder is not registered: Azure ML refuses empty datasets too
+            if not entries:  # an empty folder is not registered: Azure ML refuses empty datasets too
                 return DatasetRef(name, 0, path, 0)
             number = max((v["version"] for v in versions), default=0) + 1
-            write_json(str(self._files_record(name, number)), {"files": relatives}, indent=None)  # a path a line
-            versions.append({"version": number, "path": path, "file_count": len(relatives), "tags": tags,
+            record = RegisteredFiles.record(path, [(relative, size, str(mtime)) for relative, size, mtime in entries])
+            write_json(str(self._files_path(name, number)), record, indent=None)  # compact: a million files
+            versions.append({"version": number, "path": path, "file_count": len(entries), "tags": tags,
                              "fingerprint": fingerprint, "registered_at": time.time()})  # fmt: skip
             write_json(str(versions_file), {"name": name, "versions": versions})
-        return DatasetRef(name, number, path, len(relatives))
+        return DatasetRef(name, number, path, len(entries))
 
-    def _files_record(self, name: str, version: int) -> Path:
+    def _files_path(self, name: str, version: int) -> Path:
         return self.registry / "datasets" / name / f"v{version}.files.json"
 
-    def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
-        """The files of the dataset version, as registered (a file added to the folder later is not one)."""
-        recorded = read_json(str(self._files_record(dataset.name, dataset.version)))
-        if recorded is not None:
-            return list(recorded["files"])
-        folder = self._datastore_path(dataset.path)  # a version registered before file lists were kept
-        return [relative for relative, _size, _mtime in list_input_entries(str(folder))] if folder.is_dir() else []
+    def _files_record(self, dataset: DatasetRef) -> dict[str, Any] | None:
+        return read_json(str(self._files_path(dataset.name, dataset.version)))
+
+    def _files_record_name(self, dataset: DatasetRef) -> str:
+        return str(self._files_path(dataset.name, dataset.version))
+
+    def current_entries(self, dataset: DatasetRef, files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
+        """One ``stat`` per registered file (its size and modification time in ns, as registered): no listing of the
+        folder is held in memory."""
+        folder = self._datastore_path(dataset.path)
+        for relative in files:
+            try:
+                info = os.stat(folder / relative)
+            except OSError:  # gone: nothing to compare
+                continue
+            yield relative, info.st_size, str(info.st_mtime_ns)
 
     # -- runs -------------------------------------------------------------------------------------------
 
@@ -199,7 +209,7 @@ class LocalBackend(ParallelRunBackend):
         output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, run_id)
         output_dir = self._datastore_path(output_path)
         input_dir = str(self._datastore_path(request.dataset.path))
-        files_record = self._files_record(request.dataset.name, request.dataset.version)
+        files_record = self._files_path(request.dataset.name, request.dataset.version)
         spec = JobSpec(
             run_id=run_id,
             input_dir=input_dir,

@@ -13,8 +13,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from azureml_parallel_r.exceptions import ConfigurationError, EmptyInputError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import InputFolderError, datastore_folder
-from azureml_parallel_r.models import DatasetRef
-from azureml_parallel_r.output_checks import files_without_rows
+from azureml_parallel_r.models import DatasetFilesMissingError, DatasetRef
+from azureml_parallel_r.output_checks import failed_files
 from azureml_parallel_r.repairs import UNFINISHED_DAG_RUN_STATES, repair_of
 from azureml_parallel_r.report.records import RERUN_FAILED_OF, RUN_RECORD_KEY
 from azureml_parallel_r.run_identity import dag_run_key, run_date
@@ -132,8 +132,14 @@ class RegisterFileDatasetOperator(BaseOperator):
         backend = self.hook.get_conn()
         self._refuse_unfinished(repaired, record["run_id"], backend)
         original = DatasetRef.from_dict(record["dataset"])
-        # the files its validation counts as failed: no result row, whatever their failure record says
-        failed = files_without_rows(backend.list_dataset_files(original), backend.fetch_results(record["run_id"]).rows)
+        # the files its validation counts as failed: no result row (whatever their failure record says), or an input
+        # that changed after it was registered
+        try:
+            registered = backend.registered_files(original)
+        except DatasetFilesMissingError as exc:
+            raise ConfigurationError(f"run {repaired} cannot be repaired: {exc}") from exc
+        rows = backend.fetch_results(record["run_id"]).rows
+        failed = failed_files(registered.files, rows, backend.changed_files(original, registered))
         if not failed:
             message = f"run {repaired} left no failed or missing file: nothing to rerun"
             self.log.warning("%s; skipping.", message)

@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.links import RunReportLink
-from azureml_parallel_r.models import DatasetRef, RunRef
+from azureml_parallel_r.models import DatasetFilesMissingError, DatasetRef, RegisteredFiles, RunRef
 from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, format_report, validate_outputs
 from azureml_parallel_r.repairs import chain_output_paths, repair_chain
 from azureml_parallel_r.run_identity import run_date
@@ -78,12 +78,18 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         with not_retried():
             run, dataset, allowed_failures = self._checked_arguments()
         backend = self.hook.get_conn()
+        try:  # the registered list is the truth of what the run was given: without it, validation fails saying so
+            registered, files_unknown = backend.registered_files(dataset), None
+        except DatasetFilesMissingError as exc:
+            registered, files_unknown = RegisteredFiles([]), str(exc)
         report = validate_outputs(
-            backend.list_dataset_files(dataset),
+            registered.files,
             backend.fetch_results(run.run_id),
             allowed_failures=allowed_failures,
             allowed_failure_patterns=list(self.allowed_failure_patterns or ()),
             dataset=dataset,
+            changed=backend.changed_files(dataset, registered),
+            files_unknown=files_unknown,
         )
         all_failures = report.pop("all_failures")
         report["output_path"] = run.output_path

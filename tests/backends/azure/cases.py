@@ -62,6 +62,43 @@ def check_a_late_file_is_noted_not_counted(fake_azure: Any, backend: ParallelRun
     assert "late.png" in report["notes"][0]
 
 
+def check_changed_inputs_and_a_lost_file_list(fake_azure: Any, backend: ParallelRunBackend, dataset: DatasetRef,
+                                              request: RunRequest, folder: Path) -> None:  # fmt: skip
+    """Two blobs written again after registration (one appended to, one rewritten at the same size: a new ETag): the
+    job reads what is there when it runs, so validation counts both failed (``input_changed``) whatever their rows
+    say; and once the version's file list is gone, nothing stands in for it."""
+    import pytest
+
+    from azureml_parallel_r.backends.azure.storage import dataset_files_blob
+    from azureml_parallel_r.models import DatasetFilesMissingError
+    from azureml_parallel_r.output_checks import validate_outputs
+
+    changed = folder.parent / "changed"
+    grown = changed / "camera-a" / "img_0000.png"
+    write_png(str(grown))
+    grown.write_bytes(grown.read_bytes() + b"appended after registration")
+    same_size = changed / "camera-a" / "img_0001.png"
+    same_size.parent.mkdir(parents=True, exist_ok=True)
+    same_size.write_bytes((folder / "camera-a" / "img_0001.png").read_bytes())  # the same bytes: a new ETag only
+    fake_azure.upload_inputs(changed, INPUTS)
+    registered = backend.registered_files(dataset)
+    found = backend.changed_files(dataset, registered)
+    assert sorted(found) == ["camera-a/img_0000.png", "camera-a/img_0001.png"]
+    assert "its size changed from" in found["camera-a/img_0000.png"]
+    assert "modified after it was registered" in found["camera-a/img_0001.png"]
+    ref = backend.submit(request)
+    wait_for_end(backend, ref.run_id)
+    results = backend.fetch_results(ref.run_id)
+    report = validate_outputs(registered.files, results, allowed_failures=5, dataset=dataset, changed=found)
+    kinds = {failure["relative_path"]: failure["kind"] for failure in report["all_failures"]}
+    assert kinds["camera-a/img_0000.png"] == kinds["camera-a/img_0001.png"] == "input_changed"
+    assert report["counts"]["succeeded"] == 6 and report["counts"]["failed"] == 3  # and the corrupt sample
+
+    backend._output_store().container.delete_blob(dataset_files_blob(dataset.name, dataset.version))
+    with pytest.raises(DatasetFilesMissingError, match=r"file list of dataset r-script-inputs v1 .* is gone"):
+        backend.list_dataset_files(dataset)
+
+
 def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: RunRequest, ref: Any) -> None:
     """The run report of a finished run over the samples, read through the engine as the report app reads it: the
     workspace, the run's link and output location, its status before validation, and the complete failure list

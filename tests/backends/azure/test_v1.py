@@ -25,6 +25,7 @@ from tests.backends.azure.cases import (
     INPUTS,
     check_a_late_file_is_noted_not_counted,
     check_a_repair_reruns_exactly_the_failed_files,
+    check_changed_inputs_and_a_lost_file_list,
     check_the_run_report_reads_the_run,
     other_keys,
     register_samples,
@@ -331,6 +332,12 @@ def test_a_folder_whose_files_changed_gets_a_new_version_that_lists_them(fake_az
 def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
                                                                               tmp_path) -> None:  # fmt: skip
     check_a_late_file_is_noted_not_counted(fake_azure, backend, dataset, _request(dataset), tmp_path)
+
+
+def test_inputs_written_again_after_registration_fail_validation_and_a_lost_list_is_not_replaced(
+    fake_azure, backend, dataset, tmp_path
+) -> None:
+    check_changed_inputs_and_a_lost_file_list(fake_azure, backend, dataset, _request(dataset), tmp_path / "inputs")
 
 
 def test_a_repair_run_reruns_exactly_the_failed_files_with_their_paths(fake_azure, backend, dataset, tmp_path) -> None:

@@ -27,6 +27,7 @@ from tests.backends.azure.cases import (
     TAGS,
     check_a_late_file_is_noted_not_counted,
     check_a_repair_reruns_exactly_the_failed_files,
+    check_changed_inputs_and_a_lost_file_list,
     check_the_run_report_reads_the_run,
     other_keys,
     register_samples,
@@ -386,6 +387,12 @@ def test_an_environment_that_is_not_registered_fails_the_submission_clearly(fake
 def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
                                                                               tmp_path) -> None:  # fmt: skip
     check_a_late_file_is_noted_not_counted(fake_azure, backend, dataset, _request(dataset), tmp_path)
+
+
+def test_inputs_written_again_after_registration_fail_validation_and_a_lost_list_is_not_replaced(
+    fake_azure, backend, dataset, tmp_path
+) -> None:
+    check_changed_inputs_and_a_lost_file_list(fake_azure, backend, dataset, _request(dataset), tmp_path / "inputs")
 
 
 @pytest.mark.parametrize(

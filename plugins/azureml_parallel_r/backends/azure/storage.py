@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from azureml_parallel_r.models import DatasetRef, StorageLocation
+from azureml_parallel_r.models import DatasetRef, RegisteredFiles, StorageLocation
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -155,22 +155,20 @@ def dataset_files_blob(name: str, version: int) -> str:
     return f"azureml-parallel-r/datasets/{name}/v{version}.files.json"
 
 
-def record_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef, files: list[str]) -> None:
-    """Keep a registered version's file list beside the data, for validation (a file added to the folder later is
-    not one of that version's files).
+def record_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef, entries: list[tuple[str, int, str]]) -> None:
+    """Keep a registered version's files beside the data, with each one's size and ETag (:class:`RegisteredFiles`),
+    for validation: a file added to the folder later is not one of that version's files, and one whose blob changed
+    since is not the content that was registered.
 
     :param blobs: the datastore.
     :param dataset: the registered version.
-    :param files: its files, relative to its folder.
+    :param entries: its (relative path, size, ETag) per file.
     """
-    record = json.dumps({"path": dataset.path, "files": sorted(files)}).encode()
-    blobs.write(dataset_files_blob(dataset.name, dataset.version), record)
+    blobs.write(dataset_files_blob(dataset.name, dataset.version),
+                json.dumps(RegisteredFiles.record(dataset.path, entries)).encode())  # fmt: skip
 
 
-def recorded_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef) -> list[str]:
-    """The files of a dataset version as registered; the folder's current files for a version registered before
-    file lists were kept."""
+def recorded_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef) -> dict[str, Any] | None:
+    """The record a version's registration kept (:func:`record_dataset_files`), or None when it is gone."""
     recorded = blobs.read_text(dataset_files_blob(dataset.name, dataset.version))
-    if recorded is not None:
-        return list(json.loads(recorded)["files"])
-    return sorted(blobs.names(dataset.path))
+    return None if recorded is None else json.loads(recorded)

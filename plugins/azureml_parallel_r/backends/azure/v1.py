@@ -31,7 +31,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
@@ -46,6 +46,7 @@ from azureml_parallel_r.backends.azure.runs import (
 from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
     container_client,
+    dataset_files_blob,
     datastore_location,
     datastore_uri,
     record_dataset_files,
@@ -197,7 +198,7 @@ class AzureMLBackend(ParallelRunBackend):
             f"registering dataset {name}",
         )
         ref = DatasetRef(name, int(registered.version), path, len(entries))
-        record_dataset_files(self.blobs, ref, [entry[0] for entry in entries])
+        record_dataset_files(self.blobs, ref, entries)
         return ref
 
     def _latest_dataset(self, name: str) -> Any:
@@ -209,9 +210,16 @@ class AzureMLBackend(ParallelRunBackend):
         except UserErrorException:  # not registered yet
             return None
 
-    def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
-        """The files of the dataset version as registered (a file added to the folder later is not one)."""
+    def _files_record(self, dataset: DatasetRef) -> dict[str, Any] | None:
         return recorded_dataset_files(self.blobs, dataset)
+
+    def _files_record_name(self, dataset: DatasetRef) -> str:
+        return dataset_files_blob(dataset.name, dataset.version)
+
+    def current_entries(self, dataset: DatasetRef, files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
+        """The version's folder listed page by page: each blob's size and ETag (a blob written again has a new
+        ETag)."""
+        return self.blobs.entries(dataset.path)
 
     # -- runs -------------------------------------------------------------------------------------------
 

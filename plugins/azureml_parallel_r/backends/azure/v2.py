@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
@@ -55,6 +55,7 @@ from azureml_parallel_r.backends.azure.runs import (
 from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
     container_client,
+    dataset_files_blob,
     datastore_location,
     datastore_uri,
     record_dataset_files,
@@ -210,7 +211,7 @@ class AzureMLV2Backend(ParallelRunBackend):
                      description=f"{path} ({len(entries)} files)")  # fmt: skip
         created = self._retry(lambda: self.client.data.create_or_update(asset), f"registering data {name}")
         ref = DatasetRef(name, int(created.version), path, len(entries))
-        record_dataset_files(self.blobs(), ref, [entry[0] for entry in entries])
+        record_dataset_files(self.blobs(), ref, entries)
         return ref
 
     def _data_versions(self, name: str) -> list[Any]:
@@ -221,9 +222,16 @@ class AzureMLV2Backend(ParallelRunBackend):
         except ResourceNotFoundError:  # no version yet
             return []
 
-    def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
-        """The files of the data version as registered (a file added to the folder later is not one)."""
+    def _files_record(self, dataset: DatasetRef) -> dict[str, Any] | None:
         return recorded_dataset_files(self.blobs(), dataset)
+
+    def _files_record_name(self, dataset: DatasetRef) -> str:
+        return dataset_files_blob(dataset.name, dataset.version)
+
+    def current_entries(self, dataset: DatasetRef, files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
+        """The version's folder listed page by page: each blob's size and ETag (a blob written again has a new
+        ETag)."""
+        return self.blobs().entries(dataset.path)
 
     # -- runs -------------------------------------------------------------------------------------------
 
