@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from azureml_parallel_r.run_settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import (
+    MAX_INVOCATION_TIMEOUT,
+    ParallelRunSettings,
+    fitted_file_timeout,
+    invocation_margin,
+)
 
 
 def test_defaults_follow_parallel_run_config() -> None:
@@ -48,12 +55,53 @@ def test_round_trip_through_a_dict() -> None:
     assert ParallelRunSettings.from_dict(s.to_dict()) == s
 
 
-def test_an_invocation_timeout_a_slow_file_would_exceed_is_refused_with_what_to_change() -> None:
-    with pytest.raises(ValueError, match=r"run_invocation_timeout=600 s must be above mini_batch_size x file_timeout "
-                       r"= 10 x 300 s = 3000 s.*raise run_invocation_timeout, lower file_timeout"):  # fmt: skip
-        ParallelRunSettings(run_invocation_timeout=600)
-    assert ParallelRunSettings(run_invocation_timeout=3001).invocation_timeout == 3001
+@settings(max_examples=400, deadline=None)
+@given(timeout=st.floats(min_value=0.001, max_value=MAX_INVOCATION_TIMEOUT), size=st.integers(1, 10_000),
+       file_timeout=st.none() | st.floats(min_value=0, max_value=10 * MAX_INVOCATION_TIMEOUT))  # fmt: skip
+def test_any_invocation_timeout_azure_accepts_is_accepted_and_the_per_file_limit_fits_inside_it(
+    timeout: float, size: int, file_timeout: float | None
+) -> None:
+    """A settings refactor refused Azure's own default (60 s) for any mini-batch, and the engine CLI refused
+    --run-invocation-timeout 120 with the entry script's --file-timeout 5. Whatever the mini-batch size and the
+    per-file limit: accepted, in force as given; without a per-file limit one is fitted inside it; an explicit one
+    that cannot fit is a warning saying what will happen, never a refusal."""
+    given_settings = ParallelRunSettings.from_given(run_invocation_timeout=timeout, mini_batch_size=size,
+                                                    file_timeout=file_timeout)  # fmt: skip
+    assert given_settings.invocation_timeout == timeout
+    if file_timeout is None:
+        fitted = given_settings.file_timeout
+        assert (fitted is not None and 0 < fitted <= timeout - invocation_margin(timeout)) or fitted == timeout / 2
+        assert given_settings.warnings() == []
+    elif file_timeout and file_timeout > fitted_file_timeout(timeout):
+        (warning,) = given_settings.warnings()
+        assert f"file_timeout={file_timeout:g} s does not fit inside run_invocation_timeout={timeout:g} s" in warning
+        assert "fails with kind invocation_timeout" in warning and "keep their results" in warning
+    else:
+        assert given_settings.warnings() == []
+
+
+def test_azures_default_invocation_timeout_runs_any_mini_batch_with_a_fitted_per_file_limit() -> None:
+    s = ParallelRunSettings.from_given(run_invocation_timeout=60, mini_batch_size=10)
+    assert (s.invocation_timeout, s.file_timeout, s.warnings()) == (60, 54, [])
     assert ParallelRunSettings(run_invocation_timeout=30, file_timeout=0).invocation_timeout == 30
+
+
+def test_the_derived_invocation_timeout_stays_within_what_the_v2_job_accepts() -> None:
+    assert ParallelRunSettings(mini_batch_size=10_000).invocation_timeout == MAX_INVOCATION_TIMEOUT
+
+
+def test_the_entry_script_stops_by_the_same_margin_the_settings_fit_the_per_file_limit_to() -> None:
+    import batch_wrapper
+
+    for timeout in (0.5, 1, 5, 9.99, 10, 11, 60, 99.9, 100, 101, 3600, MAX_INVOCATION_TIMEOUT):
+        assert batch_wrapper.invocation_margin(timeout) == invocation_margin(timeout), timeout
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING"])
+def test_the_logging_levels_are_azures(level: str) -> None:
+    assert ParallelRunSettings(logging_level=level).logging_level == level
+    with pytest.raises(ValueError, match="logging_level must be one of DEBUG, INFO, WARNING"):
+        ParallelRunSettings(logging_level="TRACE")
 
 
 def test_the_rows_file_is_named_as_the_runtime_writes_it() -> None:

@@ -110,6 +110,7 @@ class EntryConfig:
     :param restart_every: restart R after this many files (None: only after a failure).
     :param invocation_timeout: the runtime's ``run_invocation_timeout`` in seconds (None: not given).
     :param r_packages: the R packages declared for the script (:func:`r_packages.declared_packages`), as dicts.
+    :param logging_level: the run's logging level (the runtime's ``--logging_level``), for this script's logger.
     """
 
     r_script: str
@@ -124,6 +125,7 @@ class EntryConfig:
     restart_every: int | None = None
     invocation_timeout: float | None = None
     r_packages: tuple[dict[str, str | None], ...] = ()
+    logging_level: str = "INFO"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
     parser.add_argument("--r-restart-every", type=int, default=None)
     parser.add_argument("--run_invocation_timeout", type=float, default=None)  # the runtime's own
+    parser.add_argument("--logging_level", default=None)  # the runtime's own: the run's logging level
     return parser
 
 
@@ -233,7 +236,16 @@ def parse_config(argv: list[str]) -> EntryConfig:
         restart_every=args.r_restart_every,
         invocation_timeout=args.run_invocation_timeout if (args.run_invocation_timeout or 0) > 0 else None,
         r_packages=tuple(package.to_dict() for package in declared_packages(r_script, args.r_packages)),
+        logging_level=_logging_level(args.logging_level),
     )
+
+
+def _logging_level(name: str | None) -> str:
+    """The runtime's ``--logging_level`` as a level of Python's ``logging`` (INFO, Azure's default, when not given)."""
+    level = (name or "INFO").upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ValueError(f"--logging_level must be a level of Python's logging (DEBUG, INFO, WARNING), got {name!r}")
+    return level
 
 
 def _runtime_context() -> tuple[str, str, str]:
@@ -306,6 +318,7 @@ class BatchProcessor:
                         len(relatives))  # fmt: skip
         todo = [i for i, relative in enumerate(relatives) if relative not in done]
         todo = [i for i in todo if not self._leads_outside(input_paths[i], relatives[i])]
+        logger.debug("mini-batch of %d file(s): %d to run in R", len(input_paths), len(todo))
         if len(todo) == len(input_paths):
             return self._run_files(input_paths, relatives, deadline)
         return list(done.values()) + self._run_files([input_paths[i] for i in todo], [relatives[i] for i in todo],
@@ -474,6 +487,7 @@ def init() -> None:
     """Parse arguments, check R and the R script, and start this process's R session."""
     global _processor
     config = parse_config(sys.argv[1:])
+    logger.setLevel(config.logging_level)  # the run's level: DEBUG shows each file's progress, WARNING only failures
     log_dir, process_name, log_name = _runtime_context()
     processor = BatchProcessor(config, log_dir, process_name, log_name)
     processor.start()

@@ -5,11 +5,15 @@ the local engine and its command line run with it. Names and meanings follow ``P
 (azureml/pipeline/core/_parallel_run_config_base.py); ``file_timeout`` is the entry script's per-file limit.
 
 Defaults are Azure's except where ours must agree with each other: ``run_invocation_timeout`` left unset is
-derived from the per-file limit (``mini_batch_size x file_timeout + 60`` s), so that a hung file is killed
-by the entry script, fails alone and the mini-batch goes on, before the runtime kills the whole mini-batch.
-An explicit ``run_invocation_timeout`` at or below ``mini_batch_size x file_timeout`` is refused with a
-message saying what to change. With ``file_timeout=0`` (no per-file limit) the runtime's default of 60 s
-applies.
+derived from the per-file limit (``mini_batch_size x file_timeout + 60`` s, at most the v2 runtime's 259200 s), so
+that a hung file is killed by the entry script, fails alone and the mini-batch goes on, before the runtime kills the
+whole mini-batch. Any ``run_invocation_timeout`` Azure accepts (> 0 s: ``ParallelRunConfig``'s own check; v2's
+settings table bounds ``retry_settings.timeout`` to (0, 259200], which the v2 engine checks) is accepted, Azure's
+default of 60 s included: given one and no per-file limit, the per-file limit is made to fit inside it
+(:func:`fitted_file_timeout`), and an explicit per-file limit that cannot fit is a warning (:meth:`warnings`) that
+says what will happen, since the entry script stops taking files shortly before the invocation's deadline
+(``invocation_margin``) and returns the rows of those it finished. With ``file_timeout=0`` (no per-file limit)
+the runtime's default of 60 s applies.
 
 Standard library only: imported by the DAG's operators at parse time.
 """
@@ -22,6 +26,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
+# ParallelRunConfig's logging_level: "Possible values are 'WARNING', 'INFO', and 'DEBUG'. (optional, default value is
+# 'INFO'.)" (azureml/pipeline/core/_parallel_run_config_base.py); v2's parallel job takes the same names
+LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
 INPUT_NAME = "input_files"  # the step's one input: its FileDataset (v2: data asset) and the folder it is mounted at
 DEFAULT_APPEND_ROW_FILE_NAME = "parallel_run_step.txt"
 # The entry script's own choices (include/entry/batch_wrapper.py keeps copies: the code shipped to the compute cannot
@@ -31,6 +38,7 @@ R_MODES = ("worker", "per-file")  # one persistent R session per worker process 
 DEFAULT_FILE_TIMEOUT = 300.0
 RUNTIME_DEFAULT_INVOCATION_TIMEOUT = 60.0
 INVOCATION_MARGIN = 60.0
+MAX_INVOCATION_TIMEOUT = 259200.0  # v2's retry_settings.timeout: (0, 259200] (the parallel job YAML reference)
 # mini_batch_size left unset: about this many mini-batches per worker process, between 1 and AUTO_MINI_BATCH_MAX files
 # (an uneven last mini-batch then costs little, and a mini-batch stays short enough to retry)
 AUTO_BATCHES_PER_PROCESS = 10
@@ -60,6 +68,8 @@ class ParallelRunSettings:
     :param output_action: ``append_row`` (rows gathered into one file) or ``summary_only``.
     :param append_row_file_name: the append_row file's name.
     :param environment_variables: set for every worker process.
+    :param logging_level: the runtime's logging level, passed to the entry script as ``--logging_level`` (as Azure
+        ML's driver does), one of :data:`LOGGING_LEVELS`.
     """
 
     mini_batch_size: int = 10
@@ -74,6 +84,7 @@ class ParallelRunSettings:
     output_action: str = "append_row"
     append_row_file_name: str = DEFAULT_APPEND_ROW_FILE_NAME
     environment_variables: dict[str, str] = field(default_factory=dict)
+    logging_level: str = "INFO"
 
     def __post_init__(self) -> None:
         for message in self.problems():
@@ -96,6 +107,8 @@ class ParallelRunSettings:
             (self.run_max_try >= 1, f"run_max_try must be >= 1, got {self.run_max_try}"),
             (self.file_timeout is None or self.file_timeout >= 0,
              f"file_timeout must be >= 0 seconds (0: no limit), got {self.file_timeout}"),
+            (self.logging_level in LOGGING_LEVELS,
+             f"logging_level must be one of {', '.join(LOGGING_LEVELS)}, got {self.logging_level!r}"),
             (self.output_action in OUTPUT_ACTIONS,
              f"output_action must be one of {', '.join(OUTPUT_ACTIONS)}, got {self.output_action!r}"),
             (_plain_file_name(self.append_row_file_name),
@@ -105,17 +118,23 @@ class ParallelRunSettings:
              f"append_row_file_name {self.append_row_file_name!r} is a name the run's output folder uses itself "
              f"({', '.join(RESERVED_OUTPUT_NAMES)}, in any case); choose another, e.g. parallel_run_step.txt"),
         ]  # fmt: skip
-        problems = [message for ok, message in checks if not ok]
-        if not problems and self.run_invocation_timeout is not None and self.file_timeout:
-            batch = self.mini_batch_size * self.file_timeout
-            if self.run_invocation_timeout <= batch:
-                problems.append(
-                    f"run_invocation_timeout={self.run_invocation_timeout:g} s must be above mini_batch_size x "
-                    f"file_timeout = {self.mini_batch_size} x {self.file_timeout:g} s = {batch:g} s, or one slow "
-                    "file makes the runtime kill the whole mini-batch: raise run_invocation_timeout, lower "
-                    "file_timeout or mini_batch_size, or leave run_invocation_timeout unset to derive it"
-                )
-        return problems
+        return [message for ok, message in checks if not ok]
+
+    def warnings(self) -> list[str]:
+        """What these settings will do that a user may not expect, each as a sentence: an explicit per-file limit
+        that cannot fit inside an explicit ``run_invocation_timeout``. Not refused: the entry script stops before the
+        invocation's deadline, so no file's finished results are lost."""
+        timeout, file_timeout = self.run_invocation_timeout, self.file_timeout
+        if timeout is None or not file_timeout or file_timeout <= fitted_file_timeout(timeout):
+            return []
+        stop = timeout - invocation_margin(timeout)
+        return [
+            f"file_timeout={file_timeout:g} s does not fit inside run_invocation_timeout={timeout:g} s: a file still "
+            f"running {stop:g} s into its mini-batch is stopped there (R is killed) and fails with kind "
+            f"invocation_timeout, and its mini-batch is tried again while tries are left (run_max_try="
+            f"{self.run_max_try}); the files the mini-batch finished keep their results. Lower file_timeout, or raise "
+            "run_invocation_timeout, to have a slow file fail alone with kind timeout instead"
+        ]
 
     @property
     def invocation_timeout(self) -> float:
@@ -123,7 +142,8 @@ class ParallelRunSettings:
         if self.run_invocation_timeout is not None:
             return float(self.run_invocation_timeout)
         if self.file_timeout:
-            return float(math.ceil(self.mini_batch_size * self.file_timeout + INVOCATION_MARGIN))
+            derived = math.ceil(self.mini_batch_size * self.file_timeout + INVOCATION_MARGIN)
+            return float(min(derived, MAX_INVOCATION_TIMEOUT))
         return RUNTIME_DEFAULT_INVOCATION_TIMEOUT
 
     @property
@@ -143,11 +163,16 @@ class ParallelRunSettings:
     @classmethod
     def from_given(cls, **values: Any) -> ParallelRunSettings:
         """The settings from arguments that default to "unset" (``None``): the values given, and this type's defaults
-        for the rest, so that each default is declared once, here.
+        for the rest, so that each default is declared once, here. A ``run_invocation_timeout`` given without a
+        ``file_timeout`` makes the per-file limit fit inside it (:func:`fitted_file_timeout`).
 
         :param values: field values; ``None`` means not given.
         """
-        return cls(**{name: value for name, value in values.items() if value is not None})
+        given = {name: value for name, value in values.items() if value is not None}
+        timeout = given.get("run_invocation_timeout")
+        if "file_timeout" not in given and isinstance(timeout, int | float) and timeout > 0:
+            given["file_timeout"] = fitted_file_timeout(float(timeout))
+        return cls(**given)
 
     def with_changes(self, **changes: Any) -> ParallelRunSettings:
         return replace(self, **changes)
@@ -159,6 +184,25 @@ class ParallelRunSettings:
     def from_dict(cls, data: dict[str, Any]) -> ParallelRunSettings:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def invocation_margin(timeout: float) -> float:
+    """How long before ``run_invocation_timeout`` the entry script stops taking files: a tenth of it, at least 1 s and
+    at most 10 s (``include/entry/batch_wrapper.py`` keeps a copy, which tests/test_run_settings.py checks).
+
+    :param timeout: the runtime's ``run_invocation_timeout`` in seconds.
+    """
+    return min(10.0, max(1.0, 0.1 * timeout))
+
+
+def fitted_file_timeout(timeout: float) -> float:
+    """The per-file limit of a run given ``run_invocation_timeout`` and no per-file limit: the default one, lowered to
+    end before the entry script stops taking files (so that a hung file fails alone, with kind ``timeout``, and the
+    mini-batch goes on), and never 0 (no limit).
+
+    :param timeout: the run's ``run_invocation_timeout`` in seconds.
+    """
+    return min(DEFAULT_FILE_TIMEOUT, max(timeout / 2, timeout - invocation_margin(timeout)))
 
 
 def default_mini_batch_size(file_count: int, processes: int) -> int:

@@ -18,8 +18,10 @@ What it reproduces, and from where:
   program arguments: a node's ``error_threshold`` attribute is not read, since no source says what the service
   does with it. ``task.append_row_to`` names the
   output the rows go to (unset: summary_only).
-- Arguments: ``task.program_arguments`` with ``${{inputs.<name>}}`` and ``${{outputs.<name>}}`` replaced by the
-  mount paths and split into words; they reach the entry script, which reads its own with
+- Arguments: ``task.program_arguments`` split into words as Microsoft's job control script that launches the
+  parallel runtime does (context_managers.py, ``ParallelRunBackend.__enter__``: ``shlex.split`` of the command line,
+  then ``os.path.expandvars`` on every word), ``${{inputs.<name>}}`` and ``${{outputs.<name>}}`` replaced by the
+  mount paths (the service fills them in before); they reach the entry script, which reads its own with
   ``parse_known_args``. The runtime's own driver arguments are not modelled (the v2 driver is not public).
 - Input: the pipeline's ``input_files`` is a data asset (``.../data/<name>/versions/<v>``) whose ``dataUri`` is a
   datastore folder, read-only mounted: here downloaded from Azurite into a folder that plays the mount. A
@@ -36,6 +38,7 @@ What it reproduces, and from where:
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import threading
@@ -139,7 +142,7 @@ class JobRunner:
                 local.mkdir(parents=True, exist_ok=True)
             bindings[f"outputs.{output_name}"] = str(local)
             outputs.append((output, local))
-        argv = [_bind(word, bindings) for word in shlex.split(task.get("program_arguments") or "")]
+        argv = [os.path.expandvars(_bind(word, bindings)) for word in shlex.split(task.get("program_arguments") or "")]
         rows = Path(bindings[_expression(task["append_row_to"])]) if task.get("append_row_to") else None
         settings = self._settings(spec, argv, rows)
         self.started.append({"step_id": step_id, "argv": argv, "settings": settings.to_dict(),
@@ -177,6 +180,9 @@ class JobRunner:
             output_action="append_row" if rows else "summary_only",
             append_row_file_name=rows.name if rows else "parallel_run_step.txt",
             environment_variables=dict(spec.get("environment_variables") or {}),
+            # the parallel job YAML reference: logging_level, "default value is INFO"; the runtime passes it to the
+            # entry script as --logging_level, as v1's driver does
+            logging_level=str(spec.get("logging_level") or "INFO"),
         )
         return apply_predefined_arguments(settings, argv)[0]
 

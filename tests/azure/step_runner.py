@@ -53,6 +53,7 @@ DRIVER_FLAGS = {
     "--process_count_per_node": ("process_count_per_node", int),
     "--output_action": ("output_action", str),
     "--append_row_file_name": ("append_row_file_name", str),
+    "--logging_level": ("logging_level", str),
 }
 PATTERN = re.compile(r"/datastores/(?P<datastore>[^/]+)/paths/(?P<path>.*?)/?(\*\*)?$")
 

@@ -113,6 +113,22 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path: Path, tiny_entry: Path, a
     assert done.returncode == 2 and message in done.stderr
 
 
+def test_an_explicit_invocation_timeout_runs_whatever_the_per_file_limit(tmp_path: Path, tiny_entry: Path,
+                                                                          write_inputs) -> None:  # fmt: skip
+    """``--run-invocation-timeout 120`` was refused even with the entry script's ``--file-timeout 5``; any value above
+    0 runs, and a per-file limit that cannot fit inside it is a warning that says what will happen."""
+    inputs = write_inputs({"a": "ok", "b": "ok"})
+    quiet = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out1", "--run-invocation-timeout", "120")
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr, quiet.stderr
+    fitted = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out2", "--run-invocation-timeout", "120",
+                       "--file-timeout", "5")  # fmt: skip
+    assert fitted.returncode == 0 and "warning" not in fitted.stderr, fitted.stderr
+    slow = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out3", "--run-invocation-timeout", "60",
+                     "--file-timeout", "300")  # fmt: skip
+    assert slow.returncode == 0, slow.stderr
+    assert "warning: file_timeout=300 s does not fit inside run_invocation_timeout=60 s" in slow.stderr
+
+
 def test_missing_entry_script_exits_2(tmp_path: Path) -> None:
     done = _engine("run", *_job_args(tmp_path, tmp_path / "out", tmp_path, "nope.py"))
     assert done.returncode == 2 and "entry script not found" in done.stderr

@@ -150,6 +150,22 @@ def test_entry_script_output_goes_to_azure_style_logs(make_spec) -> None:
     assert list(logs.glob("job_progress_overview.*.txt"))
 
 
+@pytest.mark.parametrize("level", ["DEBUG", "WARNING"])
+def test_the_runs_logging_level_reaches_the_entry_script_as_azure_passes_it(make_spec, tiny_entry, level) -> None:
+    """``--logging_level`` was always INFO: the driver passes the run's level (ParallelRunConfig's logging_level, the
+    v2 job's), which an entry script reads with parse_known_args."""
+    (tiny_entry / "level.py").write_text(
+        "import argparse\n"
+        "def run(mini_batch):\n"
+        "    parser = argparse.ArgumentParser()\n"
+        "    parser.add_argument('--logging_level')\n"
+        "    return [parser.parse_known_args()[0].logging_level for _ in mini_batch]\n"
+    )
+    spec = make_spec({"a": "ok"}, entry_script="level.py", logging_level=level)
+    assert _run(spec)[0] == status.FINISHED
+    assert _rows(spec) == [level]
+
+
 def test_missing_input_folder_fails_with_its_path(make_spec, tmp_path: Path) -> None:
     spec = make_spec({"a": "ok"})
     spec = type(spec)(**{**spec.__dict__, "input_dir": str(tmp_path / "nope")})

@@ -142,11 +142,41 @@ def test_an_r_script_that_is_refused_fails_without_retries(backend: mock.Mock, c
     backend.submit.assert_not_called()
 
 
-def test_inconsistent_timeouts_fail_before_anything_is_submitted(backend: mock.Mock, context: dict) -> None:
+@pytest.mark.parametrize("size", [1, 10, 200])
+def test_azures_default_invocation_timeout_is_accepted_for_any_mini_batch(backend, context, size: int) -> None:
+    """The operator refused Azure's own default, run_invocation_timeout=60 s, for any mini-batch: three of Microsoft's
+    samples failed on it. It is accepted, and the per-file limit fitted inside it reaches the entry script."""
     backend.find_run.return_value = None
-    with pytest.raises(ValueError, match="run_invocation_timeout=120 s must be above mini_batch_size x file_timeout"):
-        _op(mini_batch_size=10, file_timeout=60, run_invocation_timeout=120).execute(context)
+    backend.submit.return_value = REF
+    _op(mini_batch_size=size, run_invocation_timeout=60).execute(context)
+    request = backend.submit.call_args.args[0]
+    assert (request.settings.invocation_timeout, request.settings.file_timeout) == (60, 54)
+    assert request.entry_arguments()[request.entry_arguments().index("--file-timeout") + 1] == "54"
+
+
+def test_a_per_file_limit_that_cannot_fit_is_a_warning_not_a_refusal(backend, context, capfd) -> None:
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    _op(mini_batch_size=10, file_timeout=300, run_invocation_timeout=60).execute(context)
+    backend.submit.assert_called_once()
+    assert "file_timeout=300 s does not fit inside run_invocation_timeout=60 s" in capfd.readouterr().out
+
+
+def test_a_request_the_engine_would_refuse_fails_before_anything_is_submitted(backend, context) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    backend.find_run.return_value = None
+    backend.check_request.side_effect = ValueError("'--r-arg=$HOME' holds '$', which no quoting protects there")
+    with pytest.raises(AirflowFailException, match="which no quoting protects"):
+        _op(r_args=["$HOME"]).execute(context)
     backend.submit.assert_not_called()
+
+
+def test_the_logging_level_reaches_the_request(backend, context) -> None:
+    backend.find_run.return_value = None
+    backend.submit.return_value = REF
+    _op(logging_level="debug").execute(context)
+    assert backend.submit.call_args.args[0].settings.logging_level == "DEBUG"
 
 
 @pytest.mark.parametrize(

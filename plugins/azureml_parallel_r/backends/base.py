@@ -61,6 +61,15 @@ class ParallelRunBackend(abc.ABC):
         self._check_r_packages(path, r_packages)
         return path
 
+    def check_request(self, request: RunRequest) -> None:
+        """Before submitting: raise ``ValueError`` saying what to fix when this engine cannot run ``request`` as it is
+        (a setting its service would refuse). Nothing is created. Every request this interface can express runs on
+        the local engine, so the base checks nothing.
+
+        :param request: the run.
+        """
+        return None
+
     def _check_r_packages(self, path: str, r_packages: Sequence[str]) -> None:
         """The script's package declarations read (whether they load is the compute's to say)."""
         from azureml_parallel_r.r_scripts import declared_packages

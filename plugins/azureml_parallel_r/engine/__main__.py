@@ -21,7 +21,7 @@ import sys
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.run_settings import OUTPUT_ACTIONS, ParallelRunSettings
+from azureml_parallel_r.run_settings import LOGGING_LEVELS, OUTPUT_ACTIONS, ParallelRunSettings
 
 DEFAULTS = ParallelRunSettings()
 EXIT_CODES = {run_status.FINISHED: 0, run_status.FAILED: 1, run_status.CANCELED: 3}
@@ -48,15 +48,17 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-invocation-timeout",
         type=float,
-        help="seconds per run() call (default: mini-batch size x --file-timeout + 60, or 60 without a file timeout)",
+        help="seconds per run() call (default: mini-batch size x --file-timeout + 60, or 60 without a file timeout); "
+        "any value above 0 is accepted, and a --file-timeout that cannot fit inside it is a warning",
     )
     parser.add_argument(
         "--file-timeout",
         type=float,
-        help="the entry script's per-file limit in seconds, to check run_invocation_timeout against (pass it to "
-        "the entry script too)",
+        help="the entry script's per-file limit in seconds, to derive run_invocation_timeout from or warn when it "
+        "cannot fit inside it (pass it to the entry script too)",
     )
     parser.add_argument("--run-max-try", type=int, help=f"default: {DEFAULTS.run_max_try}")
+    parser.add_argument("--logging-level", choices=LOGGING_LEVELS, help=f"default: {DEFAULTS.logging_level}")
     parser.add_argument("--output-action", choices=OUTPUT_ACTIONS, help=f"default: {DEFAULTS.output_action}")
     parser.add_argument("--append-row-file-name", help=f"default: {DEFAULTS.append_row_file_name}")
     parser.add_argument(
@@ -103,6 +105,7 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         output_action=args.output_action,
         append_row_file_name=args.append_row_file_name,
         environment_variables=env,
+        logging_level=args.logging_level,
     ).with_changes(file_timeout=args.file_timeout)  # unset: any entry script's, not ours to know
     output = os.path.abspath(args.output)
     entry = args.entry_script
@@ -118,6 +121,8 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         settings=settings,
     )
     spec.check()
+    for warning in settings.warnings():
+        _say(f"warning: {warning}")
     return spec
 
 

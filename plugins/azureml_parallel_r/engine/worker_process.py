@@ -262,7 +262,7 @@ def driver_arguments(spec: JobSpec, code: JobSpec) -> list[str]:
         "--run_max_try": s.run_max_try,
         "--process_count_per_node": s.processes_per_node,
         "--node_count": s.node_count,
-        "--logging_level": "INFO",
+        "--logging_level": s.logging_level,
     }
     argv = [code.entry_script_path]
     for name, value in runtime_args.items():

@@ -66,11 +66,15 @@ class SubmitParallelRunOperator(BaseOperator):
     :param allowed_failed_count: failed mini-batches tolerated (None or -1 = ignore).
     :param allowed_failed_percent: percent of failed mini-batches tolerated (None = ignore).
     :param run_invocation_timeout: seconds one ``run()`` call (a mini-batch) may take (None: derived as
-        ``mini_batch_size x file_timeout + 60``; an explicit value must exceed ``mini_batch_size x file_timeout``).
+        ``mini_batch_size x file_timeout + 60``). Any value Azure accepts is accepted, its default of 60 s included:
+        without a ``file_timeout`` the per-file limit is made to fit inside it, and an explicit ``file_timeout`` that
+        cannot fit is logged as a warning saying what will happen.
     :param run_max_try: tries per mini-batch.
     :param output_path: datastore path of the outputs; ``{run-id}`` becomes the pipeline run id.
     :param append_row_file_name: the append_row output file.
     :param environment_variables: set for the entry script's processes.
+    :param logging_level: the runtime's logging level (``DEBUG``, ``INFO``, ``WARNING``; None: Azure's ``INFO``),
+        passed to the entry script as ``--logging_level`` as Azure ML does.
     :param experiment_name: the Azure ML experiment (default: the connection's ``experiment_name``).
     :param wait_for_completion: wait here until the run ends (else return after submitting).
     :param deferrable: wait in the triggerer instead of a worker slot (with ``wait_for_completion``).
@@ -96,6 +100,7 @@ class SubmitParallelRunOperator(BaseOperator):
         "output_path",
         "append_row_file_name",
         "environment_variables",
+        "logging_level",
         "experiment_name",
         "azureml_parallel_r_conn_id",
     )
@@ -123,6 +128,7 @@ class SubmitParallelRunOperator(BaseOperator):
         output_path: str = DEFAULT_OUTPUT_PATH,
         append_row_file_name: str | None = None,
         environment_variables: dict[str, str] | None = None,
+        logging_level: str | None = None,
         experiment_name: str = "",
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -148,6 +154,7 @@ class SubmitParallelRunOperator(BaseOperator):
         self.output_path = output_path
         self.append_row_file_name = append_row_file_name
         self.environment_variables = environment_variables
+        self.logging_level = logging_level
         self.experiment_name = experiment_name
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -186,7 +193,10 @@ class SubmitParallelRunOperator(BaseOperator):
             run_max_try=_number("run_max_try", self.run_max_try, int),
             append_row_file_name=self.append_row_file_name or None,
             environment_variables={str(k): str(v) for k, v in (self.environment_variables or {}).items()},
+            logging_level=str(self.logging_level).upper() if self.logging_level else None,
         )
+        for warning in settings.warnings():
+            self.log.warning("%s", warning)
         return RunRequest(
             dataset=dataset,
             output_path=datastore_folder(self.output_path, "output_path", placeholders=(RUN_ID_PLACEHOLDER,)),
@@ -219,6 +229,7 @@ class SubmitParallelRunOperator(BaseOperator):
         else:
             with not_retried():  # allowed, present and parsing, before anything is submitted
                 backend.check_r_script(request.r_script, request.r_packages)
+                backend.check_request(request)
             ref = backend.submit(request)
             self.log.info("Submitted pipeline run %s over %s v%d (%d files) -> %s", ref.run_id,
                           request.dataset.name, request.dataset.version, request.dataset.file_count,

@@ -74,7 +74,8 @@ def test_a_missing_or_empty_date_folder_is_zero_files_and_registers_nothing(fake
 
 
 def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, dataset) -> None:
-    ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT", environment_variables={"R_MAX": "8"}))
+    ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT", environment_variables={"R_MAX": "8"},
+                                  logging_level="DEBUG"))  # fmt: skip
     (submitted,) = fake_azure.pipelines.submitted
     (node,) = submitted["graph"]["ModuleNodes"]
     module = submitted["modules"][node["ModuleId"]]
@@ -88,6 +89,7 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
     assert argv[argv.index("--input-name") + 1] == "input_files" and "--input-root" not in argv
     assert argv[argv.index("--append_row_file_name") + 1] == "Rows.TXT"
     assert argv[argv.index("--mini_batch_size") + 1] == "4"
+    assert argv[argv.index("--logging_level") + 1] == "DEBUG"  # the run's, as ParallelRunConfig passes it
     assert argv[argv.index("--run_invocation_timeout") + 1] == str(4 * 300 + 60)
     assert "--r-arg=--thumbnail-size" in argv and "--r-arg=8" in argv
     # the output folder is concrete and recorded: no {run-id} for the service to fill with the step run's id

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from azureml_parallel_r.backends.azure.v2_job import job_name, pipeline_job, program_arguments
 from azureml_parallel_r.models import DatasetRef, RunRequest
@@ -43,6 +47,7 @@ def test_the_parallel_node_carries_the_v1_settings_mapped_to_v2() -> None:
         "run_max_try": 3,
         "file_timeout": 60,
         "environment_variables": {"A": "1"},
+        "logging_level": "WARNING",
     }
     request = _request(**settings)
     body = _body(request)
@@ -57,6 +62,7 @@ def test_the_parallel_node_carries_the_v1_settings_mapped_to_v2() -> None:
     # run_max_try counts tries, max_retries counts retries after the first; timeout derived as 25 x 60 + 60
     assert node["retry_settings"] == {"timeout": 1560, "max_retries": 2}
     assert node["environment_variables"] == {"A": "1"}
+    assert node["logging_level"] == "WARNING"
     assert node["input_data"] == "${{inputs.input_files}}"
     assert "is_deterministic: false" in str(node["componentId"])  # the anonymous component the node runs
 
@@ -113,17 +119,41 @@ def test_unset_processes_per_node_leave_the_services_default_of_one_per_core() -
     assert "max_concurrency_per_instance" not in node
 
 
-@pytest.mark.parametrize("r_arg", ["two words", "it's", '"q"', "$(x)", "a\\b"])
-def test_an_argument_that_would_need_quoting_is_refused_clearly(r_arg: str) -> None:
-    request = _request()
-    object.__setattr__(request, "r_args", [r_arg])
-    with pytest.raises(ValueError, match="would need quoting"):
+@pytest.mark.parametrize("r_arg", ["$HOME", "${{inputs.x}}", "a$(x)", "line\nbreak", "nul\x00", "tab\t"])
+def test_an_argument_no_quoting_protects_is_refused_naming_the_character(r_arg: str) -> None:
+    """The runtime runs os.path.expandvars on every word after splitting (Microsoft's job control script,
+    ParallelRunBackend): a '$' would be expanded whatever its quotes; control characters cannot travel on the line."""
+    request = _request_with(r_args=[r_arg])
+    bad = next(c for c in r_arg if c == "$" or ord(c) < 32)
+    with pytest.raises(ValueError, match=re.escape(f"holds {bad!r}, which no quoting protects")):
         program_arguments(request)
 
 
-def test_r_packages_travel_as_plain_program_arguments() -> None:
-    node = _body(_request_with(r_packages=["terra>=1.7", "sf==1.0-14"]))["properties"]["jobs"]["r_parallel_batch"]
-    assert "--r-package=terra>=1.7 --r-package=sf==1.0-14" in node["task"]["program_arguments"]
+_PRINTABLE_BUT_DOLLAR = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="$"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(r_args=st.lists(_PRINTABLE_BUT_DOLLAR, max_size=6), r_script=_PRINTABLE_BUT_DOLLAR.filter(bool))
+def test_every_argument_reaches_the_entry_script_unchanged_as_the_runtime_splits_the_line(
+    r_args: list[str], r_script: str
+) -> None:
+    """Shell syntax (';', '|', '>', '&&', '<(', '{a,b}', quotes, spaces, backslashes) is plain text: the runtime's
+    shlex.split gives back each argument exactly, the bindings as the service fills them in."""
+    request = _request_with(r_args=r_args, r_script=r_script)
+    words = shlex.split(program_arguments(request))
+    expected = request.entry_arguments(input_root="${{inputs.input_files}}")
+    assert words[: len(expected)] == expected
+    assert words[len(expected) :] == ["--results-dir", "${{outputs.results}}", "--failures-dir",
+                                      "${{outputs.failures}}", "--error_threshold", "-1"]  # fmt: skip
+
+
+def test_shell_syntax_in_r_args_is_quoted_not_refused() -> None:
+    request = _request_with(r_args=["a;b", "x|y", "> out", "&&", "<(cat)", "{a,b}", "it's", 'say "hi"', "a\\b"])
+    line = program_arguments(request)
+    assert [word for word in shlex.split(line) if word.startswith("--r-arg=")] == [
+        f"--r-arg={a}" for a in request.r_args
+    ]
+    assert "'--r-arg=a;b'" in line and "'--r-arg=> out'" in line
 
 
 def _request_with(**fields: Any) -> RunRequest:

@@ -235,6 +235,14 @@ def test_runtime_arguments_are_ignored_and_r_args_keep_leading_dashes(tmp_path: 
     assert config.r_args == ("--flag", "value with space")
     assert config.output_dir == str(tmp_path)
     assert config.r_mode == "worker" and config.file_timeout == 300
+    assert config.logging_level == "INFO"  # Azure's default when the driver passes none
+
+
+def test_the_runtimes_logging_level_sets_the_entry_scripts_own(tmp_path: Path) -> None:
+    base = [*RUNTIME_ARGS, "--output-dir", str(tmp_path), "--input-root", "/data"]
+    assert batch_wrapper.parse_config([*base, "--logging_level", "DEBUG"]).logging_level == "DEBUG"
+    with pytest.raises(ValueError, match="--logging_level must be a level of Python's logging"):
+        batch_wrapper.parse_config([*base, "--logging_level", "LOUD"])
 
 
 def test_run_before_init_is_an_error() -> None:

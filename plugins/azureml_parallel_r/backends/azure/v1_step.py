@@ -155,6 +155,7 @@ def build_parallel_run_step(
         mini_batch_size=settings.mini_batch_size,
         run_invocation_timeout=int(settings.invocation_timeout),
         run_max_try=settings.run_max_try,
+        logging_level=settings.logging_level,
         allowed_failed_count=settings.allowed_failed_count,
         allowed_failed_percent=settings.allowed_failed_percent,
         environment_variables={**(extra_environment_variables or {}), **settings.environment_variables},

@@ -62,7 +62,14 @@ from azureml_parallel_r.backends.azure.storage import (
     recorded_dataset_files,
     workspace_uri,
 )
-from azureml_parallel_r.backends.azure.v2_job import cancel_job, find_job, job_name, job_state, pipeline_job
+from azureml_parallel_r.backends.azure.v2_job import (
+    cancel_job,
+    check_run,
+    find_job,
+    job_name,
+    job_state,
+    pipeline_job,
+)
 from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
@@ -260,6 +267,10 @@ class AzureMLV2Backend(ParallelRunBackend):
             if job_state(job).status not in run_status.UNSUCCESSFUL:
                 return name, job
         raise SubmissionError(f"run key {run_key} has {NAMES_TRIED} failed or canceled jobs; not submitting again")
+
+    def check_request(self, request: RunRequest) -> None:
+        """What the v2 service and runtime would refuse (:func:`~.v2_job.check_run`)."""
+        check_run(request)
 
     def submit(self, request: RunRequest) -> RunRef:
         """Build and create the pipeline job under the run key's first free name; a job of the key that is live

@@ -53,13 +53,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r.backends.azure.errors import with_retries
 from azureml_parallel_r.backends.azure.runs import azure_state
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.models import RunRequest, RunState
-from azureml_parallel_r.run_settings import FAILURES_DIR, INPUT_NAME, RESULTS_DIR
+from azureml_parallel_r.run_settings import FAILURES_DIR, INPUT_NAME, MAX_INVOCATION_TIMEOUT, RESULTS_DIR
 from azureml_parallel_r.status import SDK_V2
 
 if TYPE_CHECKING:
@@ -71,9 +72,12 @@ FAILURES_NAME = "failures"
 ROWS_NAME = "rows"
 STEP_NAME = "r_parallel_batch"
 JOB_NAME_PREFIX = "apr-"
-# program_arguments is one string that the runtime splits into arguments; until how it splits is sourced,
-# values that would need quoting are refused rather than guessed at
-_PLAIN_ARGUMENT = re.compile(r"^[^\s'\"\\`$]*$")
+# program_arguments is one string that the runtime splits into words. Microsoft's job control script that launches
+# the parallel runtime (context_managers.py, ParallelRunBackend.__enter__) splits the PRS command line with
+# shlex.split and then runs os.path.expandvars on every word. So each argument is quoted for shlex (POSIX shell
+# rules, which a shell running the line applies too: shlex.quote), and what no quoting protects from expandvars (a
+# '$') or that the line cannot carry (control characters, line breaks, NUL) is refused, naming the character.
+_UNQUOTABLE = re.compile(r"[$\x00-\x1f\x7f]")
 
 
 def job_name(run_key: dict[str, str]) -> str:
@@ -87,26 +91,52 @@ def job_name(run_key: dict[str, str]) -> str:
 
 
 def program_arguments(request: RunRequest) -> str:
-    """The entry script's arguments as the v2 task's ``program_arguments`` string.
+    """The entry script's arguments as the v2 task's ``program_arguments`` string: each one quoted so that the
+    runtime's ``shlex.split`` gives it back unchanged (``;``, ``|``, ``>``, ``&&``, ``<(``, ``{a,b}``, spaces and
+    quotes are plain text then), the ``${{inputs.*}}``/``${{outputs.*}}`` bindings left for the service to fill in.
 
     :param request: the run.
-    :raises ValueError: for an argument that would need quoting (whitespace, quotes, ``$``, backslashes).
+    :raises ValueError: for an argument holding what quoting cannot protect (see :data:`_UNQUOTABLE`), naming it.
     """
-    args = request.entry_arguments(input_root=f"${{{{inputs.{INPUT_NAME}}}}}")
-    args += ["--results-dir", f"${{{{outputs.{OUTPUT_NAME}}}}}", "--failures-dir", f"${{{{outputs.{FAILURES_NAME}}}}}"]
+    bindings = [f"${{{{inputs.{INPUT_NAME}}}}}", f"${{{{outputs.{OUTPUT_NAME}}}}}", f"${{{{outputs.{FAILURES_NAME}}}}}"]
+    args = request.entry_arguments(input_root=bindings[0])
+    args += ["--results-dir", bindings[1], "--failures-dir", bindings[2]]
     # the runtime's failed-item threshold is a program argument in Microsoft's documentation (the parallel job
     # YAML reference and how-to-use-parallel-job-in-pipeline, "Consider automation settings"); the node attribute
     # azure-ai-ml also has is sent too, but nothing documents what the service does with it
     args += ["--error_threshold", str(request.settings.error_threshold)]
     if request.settings.allowed_failed_percent is not None:
         args += ["--allowed_failed_percent", f"{request.settings.allowed_failed_percent:g}"]
-    unsafe = [arg for arg in args if not _PLAIN_ARGUMENT.match(arg.replace("${{", "").replace("}}", ""))]
-    if unsafe:
+    words = []
+    for arg in args:
+        if arg in bindings:
+            words.append(arg)
+            continue
+        bad = _UNQUOTABLE.search(arg)
+        if bad:
+            raise ValueError(
+                f"the Azure ML v2 engine passes the entry script's arguments as one line that the runtime splits and "
+                f"then expands environment variables in; {arg!r} holds {bad.group()!r}, which no quoting protects "
+                "there: use an r_script path and r_args without '$', control characters or line breaks"
+            )
+        words.append(shlex.quote(arg))
+    return " ".join(words)
+
+
+def check_run(request: RunRequest) -> None:
+    """What the v2 service and runtime would refuse in ``request``, as a ``ValueError`` saying what to fix, before
+    anything is created: arguments the program line cannot carry, and a ``run_invocation_timeout`` beyond the
+    settings table's bound for ``retry_settings.timeout``, (0, 259200] s (the parallel job YAML reference).
+
+    :param request: the run.
+    """
+    program_arguments(request)
+    timeout = request.settings.invocation_timeout
+    if timeout > MAX_INVOCATION_TIMEOUT:
         raise ValueError(
-            f"the Azure ML v2 engine passes the entry script's arguments as one string; these would need quoting: "
-            f"{unsafe}. Use an r_script path and r_args without spaces, quotes, '$' or backslashes"
+            f"run_invocation_timeout={timeout:g} s is above the {MAX_INVOCATION_TIMEOUT:g} s the v2 parallel job "
+            "accepts (retry_settings.timeout, the parallel job YAML reference): lower it"
         )
-    return " ".join(args)
 
 
 def pipeline_job(
@@ -157,7 +187,7 @@ def pipeline_job(
         mini_batch_error_threshold=-1 if failed_batches is None else failed_batches,
         retry_settings={"timeout": int(settings.invocation_timeout), "max_retries": settings.run_max_try - 1},
         environment_variables=dict(settings.environment_variables),
-        logging_level="INFO",
+        logging_level=settings.logging_level,
         is_deterministic=False,
         task=RunFunction(
             code=code_dir,
