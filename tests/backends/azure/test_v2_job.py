@@ -160,3 +160,13 @@ def _request_with(**fields: Any) -> RunRequest:
     import dataclasses
 
     return dataclasses.replace(_request(), **fields)
+
+
+def test_an_invocation_timeout_beyond_the_v2_bound_is_refused_before_anything_is_created() -> None:
+    from azureml_parallel_r.backends.azure.v2_job import check_run
+
+    check_run(_request(run_invocation_timeout=259200))
+    with pytest.raises(ValueError, match=r"run_invocation_timeout=259201 s is above the 259200 s the v2 parallel job"):
+        check_run(_request(run_invocation_timeout=259201))
+    with pytest.raises(ValueError, match="no quoting protects"):
+        check_run(_request_with(r_args=["$HOME"]))
