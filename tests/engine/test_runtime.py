@@ -166,6 +166,21 @@ def test_the_runs_logging_level_reaches_the_entry_script_as_azure_passes_it(make
     assert _rows(spec) == [level]
 
 
+@pytest.mark.parametrize("record", ["job_result.txt", "job_error.txt"])
+def test_a_run_whose_own_records_cannot_be_written_ends_failed_saying_why(make_spec, record: str) -> None:
+    """Every file failing alone on a full output disk, then "cannot write job_result.txt", and the run ended Finished
+    with exit 0. Its records are part of a run: one that cannot be written fails it, with the cause in its status
+    (what the sensor reports). Here the record's path is a folder, which no write can replace."""
+    spec = make_spec({"a": "ok", "b": "raise" if record == "job_error.txt" else "ok"}, run_max_try=1,
+                     error_threshold=0 if record == "job_error.txt" else -1)  # fmt: skip
+    Path(spec.logs_dir, record).mkdir(parents=True)
+    final, state = _run(spec)
+    assert final == state["status"] == status.FAILED
+    if record == "job_result.txt":  # a run that would have Finished
+        assert state["message"] == f"the local engine cannot write {Path(spec.logs_dir, record)}: Is a directory"
+    assert state["ended_at"] is not None
+
+
 def test_missing_input_folder_fails_with_its_path(make_spec, tmp_path: Path) -> None:
     spec = make_spec({"a": "ok"})
     spec = type(spec)(**{**spec.__dict__, "input_dir": str(tmp_path / "nope")})

@@ -530,24 +530,38 @@ class ParallelRunJob:
         )
 
     def _finish(self, state: str, message: str) -> str:
+        """Write the job's result logs and final status; return the final status. A run whose own records cannot be
+        written (``job_result.txt``, ``job_error.txt``: a full or failing output disk) ends Failed with that cause,
+        whatever it would have ended as: a Finished run must have its records."""
+        if not self._write_result_logs(state, message) and state == run_status.FINISHED:
+            state, message = run_status.FAILED, self._abort_reason or message
+            self._write_result_logs(state, message)  # its job_error.txt, if the disk lets it
         summary = self._summary_line(state)
-        text = summary if state == run_status.FINISHED else f"{summary}\nreason: {message}"
-        logs = [("job_result.txt", text + "\n")]
-        if state == run_status.FAILED:
-            logs.append(("job_error.txt", "\n\n".join([f"reason: {message}", *self._errors[:20]]) + "\n"))
-        for name, content in logs:
-            try:
-                os.makedirs(self.spec.logs_dir, exist_ok=True)
-                with open(os.path.join(self.spec.logs_dir, name), "w", encoding="utf-8") as handle:
-                    handle.write(content)
-            except OSError as exc:  # the status below still says why the run ended
-                with contextlib.suppress(OSError):
-                    print(f"local engine: cannot write {name}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         self._write_status(state, message, ended=True)
         self.on_progress(
             f"{summary} (output: {self.spec.output_dir})" + ("" if state == "Finished" else f"; {message}")
         )
         return state
+
+    def _write_result_logs(self, state: str, message: str) -> bool:
+        """``job_result.txt``, and ``job_error.txt`` for a failed run; False (the failure recorded as the run's abort
+        reason, see :meth:`_write_failure`) when one cannot be written."""
+        summary = self._summary_line(state)
+        text = summary if state == run_status.FINISHED else f"{summary}\nreason: {message}"
+        logs = [("job_result.txt", text + "\n")]
+        if state == run_status.FAILED:
+            logs.append(("job_error.txt", "\n\n".join([f"reason: {message}", *self._errors[:20]]) + "\n"))
+        written = True
+        for name, content in logs:
+            path = os.path.join(self.spec.logs_dir, name)
+            try:
+                os.makedirs(self.spec.logs_dir, exist_ok=True)
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(content)
+            except OSError as exc:
+                self._write_failure(path, exc)
+                written = False
+        return written
 
     def _write_status(self, state: str, message: str, *, ended: bool = False) -> None:
         """Replace ``status.json``. When that fails, a running run fails (see :meth:`_write_failure`); the final
