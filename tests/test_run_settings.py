@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from azureml_parallel_r.run_settings import (
     MAX_INVOCATION_TIMEOUT,
+    RESERVED_OUTPUT_NAMES,
     ParallelRunSettings,
     fitted_file_timeout,
     invocation_margin,
@@ -70,7 +73,7 @@ def test_any_invocation_timeout_azure_accepts_is_accepted_and_the_per_file_limit
     assert given_settings.invocation_timeout == timeout
     if file_timeout is None:
         fitted = given_settings.file_timeout
-        assert (fitted is not None and 0 < fitted <= timeout - invocation_margin(timeout)) or fitted == timeout / 2
+        assert fitted is not None and 0 < fitted <= max(timeout / 2, timeout - invocation_margin(timeout))
         assert given_settings.warnings() == []
     elif file_timeout and file_timeout > fitted_file_timeout(timeout):
         (warning,) = given_settings.warnings()
@@ -108,11 +111,25 @@ def test_the_rows_file_is_named_as_the_runtime_writes_it() -> None:
     assert ParallelRunSettings(append_row_file_name="Rows_2026.TXT").rows_file_name == "rows_2026.txt"
 
 
-@pytest.mark.parametrize("name", ["results", "Failures", "logs", "validation.json", "VALIDATION.JSON", "status.json"])
+@pytest.mark.parametrize("name", [case(name) for name in RESERVED_OUTPUT_NAMES for case in (str, str.upper, str.title)])
 def test_a_rows_file_named_as_a_part_of_the_output_folder_is_refused(name: str) -> None:
-    """The rows would land inside results/ or logs/, or overwrite validation.json (the runtime lower-cases the name)."""
-    with pytest.raises(ValueError, match=f"append_row_file_name '{name}' is a name the run's output folder uses"):
+    """The rows would land inside results/ or logs/, or overwrite validation.json or be overwritten by
+    validation-failures.jsonl (whose rows a retried validation then counted as succeeded files), in any case (the
+    runtime lower-cases the name)."""
+    with pytest.raises(ValueError, match=f"append_row_file_name '{re.escape(name)}' is a name the run's output folder"):
         ParallelRunSettings(append_row_file_name=name)
+
+
+def test_every_name_a_run_and_its_validation_write_is_reserved() -> None:
+    """Derived from where the names are declared: what the run writes (its folders), what validation writes, and what
+    the engine keeps in its logs."""
+    from azureml_parallel_r.operators.validation import REPORT_NAME
+    from azureml_parallel_r.output_checks import FAILURES_NAME
+    from azureml_parallel_r.run_settings import RUN_OUTPUT_NAMES, VALIDATION_OUTPUT_NAMES
+
+    assert {REPORT_NAME, FAILURES_NAME} == set(VALIDATION_OUTPUT_NAMES)
+    assert "validation-failures.jsonl" in RESERVED_OUTPUT_NAMES
+    assert set(RUN_OUTPUT_NAMES) | set(VALIDATION_OUTPUT_NAMES) <= set(RESERVED_OUTPUT_NAMES)
 
 
 def test_the_reserved_names_cover_the_folders_the_entry_script_writes() -> None:

@@ -20,11 +20,12 @@ from typing import Any
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.inputs import printable
 from azureml_parallel_r.models import DatasetRef, RunResults
+from azureml_parallel_r.run_settings import VALIDATION_FAILURES
 
 LISTED = 20
 REPORTED_FAILURES = 200  # failures in validation.json (and so in its XCom); all of them are in FAILURES_NAME
 CHANGED_KIND = "input_changed"  # the failure kind of a file whose input changed after it was registered
-FAILURES_NAME = "validation-failures.jsonl"  # beside validation.json: every failed or missing file, one JSON per line
+FAILURES_NAME = VALIDATION_FAILURES  # beside validation.json: every failed or missing file, one JSON per line
 TAIL_CHARS = 4000  # of a failure's R stderr tail kept in the report
 SLOWEST = 20
 BINS_PER_DECADE = 5  # the duration histogram's log-spaced bins: 10 ** (k / 5) seconds, the same grid for every run

@@ -43,12 +43,22 @@ MAX_INVOCATION_TIMEOUT = 259200.0  # v2's retry_settings.timeout: (0, 259200] (t
 # (an uneven last mini-batch then costs little, and a mini-batch stays short enough to retry)
 AUTO_BATCHES_PER_PROCESS = 10
 AUTO_MINI_BATCH_MAX = 200
-# What a run's output folder holds besides the rows file; a rows file of one of these names would land inside a folder
-# of the run or overwrite one of its files. include/entry/output_layout.py has its own RESULTS_DIR and FAILURES_DIR
-# (the code shipped to the compute cannot import this module); tests/test_run_settings.py checks that they agree.
-RESULTS_DIR = "results"
-FAILURES_DIR = "failures"
-RESERVED_OUTPUT_NAMES = (RESULTS_DIR, FAILURES_DIR, "logs", "validation.json", "status.json", "job_spec.json")
+# Every name a run's output folder holds besides the rows file, declared here once and read from here by whatever
+# writes it: a rows file of one of these names would land inside a folder of the run or overwrite one of its files (or
+# be overwritten: validation's failure list once replaced the rows, and a retry then counted failed files as
+# succeeded). include/entry/output_layout.py has its own RESULTS_DIR and FAILURES_DIR (the code shipped to the compute
+# cannot import this module); tests/test_run_settings.py checks that they agree, and runs a run and its validation to
+# check that nothing else lands in the folder.
+RESULTS_DIR = "results"  # the entry script: each succeeded file's outputs
+FAILURES_DIR = "failures"  # the entry script: each failed file's record
+LOGS_DIR = "logs"  # the local engine: its status, job spec and Azure-style logs (output/logs)
+STATUS_FILE = "status.json"  # the local engine, in LOGS_DIR
+SPEC_FILE = "job_spec.json"  # the local engine, in LOGS_DIR
+VALIDATION_REPORT = "validation.json"  # validate_outputs: the report
+VALIDATION_FAILURES = "validation-failures.jsonl"  # validate_outputs: every failed or missing file, one JSON per line
+RUN_OUTPUT_NAMES = (RESULTS_DIR, FAILURES_DIR, LOGS_DIR)
+VALIDATION_OUTPUT_NAMES = (VALIDATION_REPORT, VALIDATION_FAILURES)
+RESERVED_OUTPUT_NAMES = (*RUN_OUTPUT_NAMES, *VALIDATION_OUTPUT_NAMES, STATUS_FILE, SPEC_FILE)
 
 
 @dataclass(frozen=True)

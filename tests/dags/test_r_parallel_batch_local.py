@@ -31,6 +31,11 @@ def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) 
     assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
     assert report["throughput"]["files_per_second"] > 0
     assert (output / "results" / "camera-a" / "img_0000.png" / "thumbnail.png").is_file()
+    # nothing lands in the output folder but the rows file and the names declared reserved (so no rows file can be
+    # named like, and overwrite or be overwritten by, anything the run or its validation writes)
+    from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, RESERVED_OUTPUT_NAMES
+
+    assert {p.name for p in output.iterdir()} - {DEFAULT_APPEND_ROW_FILE_NAME} <= set(RESERVED_OUTPUT_NAMES)
     # the outputs asset's event: the date is its partition, for downstream DAGs scheduled per date
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session

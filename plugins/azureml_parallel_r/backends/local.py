@@ -38,7 +38,7 @@ from azureml_parallel_r.models import (
     StorageLocation,
     listing_fingerprint,
 )
-from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
+from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, LOGS_DIR
 
 DEFAULT_SOURCE_DIRECTORY = str(INCLUDE_DIR)
 REGISTRY = ".azureml-local"
@@ -216,7 +216,7 @@ class LocalBackend(ParallelRunBackend):
             output_dir=str(output_dir),
             entry_script=ENTRY_SCRIPT,
             source_dir=self.source_directory,
-            logs_dir=str(output_dir / "logs"),
+            logs_dir=str(output_dir / LOGS_DIR),
             entry_args=tuple(request.entry_arguments(input_root=input_dir)),
             settings=request.settings.with_changes(
                 process_count_per_node=request.settings.process_count_per_node or self.process_count_per_node
@@ -298,7 +298,7 @@ class LocalBackend(ParallelRunBackend):
     # -- helpers ----------------------------------------------------------------------------------------
 
     def _ref(self, run_id: str, output_path: str, *, reattached: bool = False) -> RunRef:
-        url = (self._datastore_path(output_path) / "logs").as_uri()
+        url = (self._datastore_path(output_path) / LOGS_DIR).as_uri()
         return RunRef(run_id=run_id, url=url, output_path=output_path, engine=self.engine, reattached=reattached)
 
     def _record(self, run_id: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import sys
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.run_settings import LOGGING_LEVELS, OUTPUT_ACTIONS, ParallelRunSettings
+from azureml_parallel_r.run_settings import LOGGING_LEVELS, LOGS_DIR, OUTPUT_ACTIONS, ParallelRunSettings
 
 DEFAULTS = ParallelRunSettings()
 EXIT_CODES = {run_status.FINISHED: 0, run_status.FAILED: 1, run_status.CANCELED: 3}
@@ -116,7 +116,7 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         output_dir=output,
         entry_script=entry if args.source_dir else os.path.basename(entry),
         source_dir=source_dir,
-        logs_dir=os.path.abspath(args.logs_dir or os.path.join(output, "logs")),
+        logs_dir=os.path.abspath(args.logs_dir or os.path.join(output, LOGS_DIR)),
         entry_args=tuple(entry_args),
         settings=settings,
     )

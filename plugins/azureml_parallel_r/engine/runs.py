@@ -16,15 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.engine.job import (
-    CANCEL_FILE,
-    PACKAGE_PARENT,
-    SPEC_FILE,
-    STATUS_FILE,
-    JobSpec,
-    read_json,
-    write_json,
-)
+from azureml_parallel_r.engine.job import CANCEL_FILE, PACKAGE_PARENT, JobSpec, read_json, write_json
+from azureml_parallel_r.run_settings import SPEC_FILE, STATUS_FILE
 
 CANCEL_GRACE_SECONDS = 30.0
 STALE_AFTER_VARIABLE = "AZUREML_PARALLEL_R_STALE_AFTER_SECONDS"

@@ -62,7 +62,7 @@ from typing import Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.append_row_settings import dataframe_csv_options
-from azureml_parallel_r.engine.job import CANCEL_FILE, STATUS_FILE, JobSpec, overwrite_json, read_json, write_json
+from azureml_parallel_r.engine.job import CANCEL_FILE, JobSpec, overwrite_json, read_json, write_json
 from azureml_parallel_r.engine.predefined_arguments import RuntimeTimeouts, apply_predefined_arguments
 from azureml_parallel_r.engine.worker_process import (
     STOP_GRACE_SECONDS,
@@ -74,6 +74,7 @@ from azureml_parallel_r.engine.worker_process import (
     worker_environment,
 )
 from azureml_parallel_r.inputs import list_input_files
+from azureml_parallel_r.run_settings import STATUS_FILE
 
 SNAPSHOT_IGNORED = ("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
 INIT_FAILURES_PER_PROCESS = 3  # a node stops after 3 * process_count_per_node init() failures

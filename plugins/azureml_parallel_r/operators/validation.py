@@ -16,11 +16,12 @@ from azureml_parallel_r.models import DatasetFilesMissingError, DatasetRef, Regi
 from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, format_report, validate_outputs
 from azureml_parallel_r.repairs import chain_output_paths, repair_chain
 from azureml_parallel_r.run_identity import run_date
+from azureml_parallel_r.run_settings import VALIDATION_REPORT
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-REPORT_NAME = "validation.json"
+REPORT_NAME = VALIDATION_REPORT
 
 
 class ValidateParallelRunOutputsOperator(BaseOperator):
