@@ -45,7 +45,7 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
     shipped = {n for n in names if n.startswith("azureml_parallel_r/shipped/")}
     assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (
         "entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_log.py", "entry/r_packages.py",
-        "entry/r_session.py",
+        "entry/r_processes.py", "entry/r_session.py",
         "r/process_file.r", "r/session.R", "environment/Dockerfile")}  # fmt: skip
     assert {"azureml_parallel_r/examples/r_parallel_batch.py",
             "azureml_parallel_r/examples/r_parallel_batch_results.py"} <= names  # fmt: skip

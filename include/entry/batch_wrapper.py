@@ -475,7 +475,7 @@ class BatchProcessor:
         }
 
     def close(self) -> None:
-        self.session.close()
+        self.session.end()
         self.journal.close()
         self.layout.remove_scratch()
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r_log import DEFAULT_MAX_LOG_BYTES, RLog
+from r_processes import SessionProcesses
 
 SESSION_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "session.R")
 KILL_GRACE_SECONDS = 2.0
@@ -117,8 +118,9 @@ def find_rscript(rscript: str = "Rscript") -> str:
     return found
 
 
-def _parent_death_signal() -> Any:
-    """Return a pre-exec hook that puts R in its own process group and kills it if its parent dies."""
+def _parent_death_signal(processes: SessionProcesses | None = None) -> Any:
+    """Return a pre-exec hook that puts R in its own process group (and the session's cgroup, where it has one) and
+    kills it if its parent dies."""
     libc = None
     if os.uname().sysname == "Linux":
         with contextlib.suppress(OSError):
@@ -126,6 +128,8 @@ def _parent_death_signal() -> Any:
 
     def preexec() -> None:
         os.setpgid(0, 0)
+        if processes is not None:
+            processes.join()
         if libc is not None:
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the entry-script process
 
@@ -196,6 +200,15 @@ class RSession:
         self._replies = _Replies()
         self._checked = 0.0  # when a wait last ran on_wait and checked the log
         self._section_start = 0  # where the output of the file R works on starts in the log
+        self._processes: SessionProcesses | None = None
+
+    @property
+    def processes(self) -> SessionProcesses:
+        """Every process of this session, R's descendants that left its process group included (made on first use:
+        its cgroup, where one can be made, lives until :meth:`end`)."""
+        if self._processes is None:
+            self._processes = SessionProcesses()
+        return self._processes
 
     @property
     def pid(self) -> int | None:
@@ -222,8 +235,8 @@ class RSession:
                     stdout=log,
                     stderr=log,
                     pass_fds=(request_r, response_w),
-                    env=self._r_env(),
-                    preexec_fn=_parent_death_signal(),
+                    env=self.processes.environment(self._r_env()),
+                    preexec_fn=_parent_death_signal(self.processes),
                 )
         except OSError as exc:
             for fd in (request_r, request_w, response_r, response_w):
@@ -233,6 +246,7 @@ class RSession:
         os.close(response_w)
         self._request_fd, self._response_fd, self._buffer = request_w, response_r, b""
         self.starts += 1
+        self.processes.mark()  # an OOM kill counted from here on is this R's
         self._files_since_start = 0
         self._last_failed = False
         reply = None
@@ -243,7 +257,7 @@ class RSession:
         if reply is None or not reply.get("ok"):
             tail = self.log.tail(offset)
             self.close()
-            reason = reply.get("error") if reply else _describe_exit(self._last_returncode)
+            reason = reply.get("error") if reply else self._exit_reason()[1]
             raise RSetupError(
                 f"R could not load {self.r_script}: {reason}" + (f"\n--- R output ---\n{tail}" if tail else "")
             )
@@ -367,16 +381,26 @@ class RSession:
         if status == "cut":
             return self._cut(started, offset)
         if status == "timeout":
+            kind = "timeout"
             error = f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted"
         else:
-            error = _describe_exit(self._last_returncode)
+            kind, error = self._exit_reason()
         return FileOutcome(
             ok=False,
-            kind=status if status == "timeout" else "crash",
+            kind=kind,
             error=error,
             stderr_tail=self.log.tail(offset),
             seconds=time.monotonic() - started,
         )
+
+    def _exit_reason(self) -> tuple[str, str]:
+        """(kind, error) of R's death on its own: ``out_of_memory`` when the kernel's OOM killer ended it (a ``SIGKILL``
+        that the session's cgroup counted as one, with the memory limit), else ``crash``, saying how R ended."""
+        if self._last_returncode == -signal.SIGKILL:
+            oom = self.processes.out_of_memory()
+            if oom:
+                return "out_of_memory", oom
+        return "crash", _describe_exit(self._last_returncode)
 
     def _between_reads(self) -> None:
         """Every ``EXIT_CHECK_SECONDS`` of a batch, once its replies so far are read: the caller's ``on_wait``,
@@ -488,7 +512,16 @@ class RSession:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         self._last_returncode = proc.returncode
+        if self._processes is not None:  # and what R started that left its process group
+            self._processes.kill_all()
         self.log.cut_from(self._section_start)  # a file R was stopped in: nothing writes to the log now
+
+    def end(self) -> None:
+        """Stop R for good: :meth:`close`, then remove the session's cgroup."""
+        self.close()
+        if self._processes is not None:
+            self._processes.close()
+            self._processes = None
 
     _last_returncode: int | None = None
     _last_failed = False
@@ -534,11 +567,14 @@ class RSession:
         return json.loads(line.decode("utf-8", errors="replace"))
 
     def _kill(self) -> None:
-        """Kill R's whole process group (R and anything it started), whether or not R itself still runs."""
+        """Kill R's whole process group and every other process of the session (R and anything it started, also what
+        left the group: ``setsid``, a double fork), whether or not R itself still runs."""
         if self._proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
         self._reap()
+        if self._processes is not None:
+            self._processes.kill_all()
 
     def _reap(self) -> None:
         if self._proc is not None:

@@ -181,6 +181,22 @@ def test_a_run_whose_own_records_cannot_be_written_ends_failed_saying_why(make_s
     assert state["ended_at"] is not None
 
 
+def test_no_process_an_entry_script_started_outlives_the_run(make_spec, tiny_entry) -> None:
+    """A child that left its process group and session (``setsid``): the worker's shutdown does not know it, so the
+    controller ends every process that carries the run's id when the run ends, as a job's container would."""
+    from tests.conftest import live_processes
+
+    (tiny_entry / "spawner.py").write_text(
+        "import subprocess\n"
+        "def run(mini_batch):\n"
+        "    subprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+        "    return [p for p in mini_batch]\n"
+    )
+    spec = make_spec({"a": "ok", "b": "ok"}, entry_script="spawner.py")
+    assert _run(spec)[0] == status.FINISHED
+    assert live_processes(f"AZUREML_RUN_ID={spec.run_id}") == []
+
+
 def test_missing_input_folder_fails_with_its_path(make_spec, tmp_path: Path) -> None:
     spec = make_spec({"a": "ok"})
     spec = type(spec)(**{**spec.__dict__, "input_dir": str(tmp_path / "nope")})

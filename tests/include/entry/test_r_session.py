@@ -296,7 +296,7 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
     script = write_r_script(
         f"""
         process_file <- function(input_path, output_dir, args) {{
-          system("exec -a {marker} sleep 1000 &")
+          system("APR_MARK={marker} sleep 1000 &")  # the marker in its environment: live_processes finds it
           if (readLines(input_path, n = 1L) == "crash") quit(save = "no", status = 9)
           "started a background child"
         }}
