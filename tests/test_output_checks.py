@@ -148,3 +148,17 @@ def test_the_files_without_rows_are_those_validation_counts_as_failed() -> None:
     assert files_without_rows(FILES, rows) == sorted(set(FILES) - {"a.png"})
     report = validate_outputs(FILES, _results(rows), allowed_failures=-1)
     assert files_without_rows(FILES, rows) == [failure["relative_path"] for failure in report["all_failures"]]
+
+
+def test_files_under_results_that_belong_to_no_input_fail_validation_but_a_late_files_are_a_note() -> None:
+    """An R script that writes into the output folder itself (its path is in AZUREML_BI_OUTPUT_PATH) leaves results
+    for nothing registered; a file added after registration (processed by an Azure ML mount) only gets a note."""
+    rows = [_row(p) for p in FILES] + [_row("late.png")]
+    outputs = [f"results/{p}/stats.json" for p in [*FILES, "late.png"]]
+    report = validate_outputs(FILES, _results(rows, outputs=outputs))
+    assert report["passed"], report["problems"]
+    stray = validate_outputs(FILES, _results(rows, outputs=[*outputs, "results/stray-by-r.txt", "results/x/y.csv"]))
+    assert not stray["passed"]
+    assert ("2 files under results/ that belong to no input file of the dataset (written there by the R script itself"
+            in stray["problems"][0])  # fmt: skip
+    assert "results/stray-by-r.txt, results/x/y.csv" in stray["problems"][0]

@@ -199,23 +199,34 @@ def _output_owner(scan: _RowScan, name: str, last: tuple[str, int] | None) -> tu
     return None
 
 
-def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]) -> tuple[_Sample, int]:
-    """Outputs listed in rows but not under ``results/`` (``input: output``), and how many files are there: one
-    pass over the listing with a digest per input file, and a second pass over the files whose digests differ."""
+def _late_owner(scan: _RowScan, name: str) -> bool:
+    """Whether an output under ``results/`` belongs to a row of a file that is not in the dataset (added late)."""
+    parts = name[len("results/") :].split("/") if name.startswith("results/") else []
+    return any("/".join(parts[:cut]) in scan.late for cut in range(1, len(parts)))
+
+
+def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]) -> tuple[_Sample, int, _Sample]:
+    """Outputs listed in rows but not under ``results/`` (``input: output``), how many files are there, and those
+    there that belong to no input of the dataset nor to a row of a file added late (a script that wrote into the
+    output folder itself, or what another run left): one pass over the listing with a digest per input file, and a
+    second pass over the files whose digests differ."""
     present_digest = array("q", bytes(8 * len(scan.paths)))
     present_count = array("I", bytes(4 * len(scan.paths)))
     total, last = 0, None
+    unowned = _Sample()
     for name in outputs:
         total += 1
         last = _output_owner(scan, name, last)
         if last is not None:
             present_digest[last[1]] ^= hash(name)
             present_count[last[1]] = min(0xFFFFFFFF, present_count[last[1]] + 1)
+        elif not _late_owner(scan, name):
+            unowned.add(name)
     differ = {i for i, seen in enumerate(scan.seen) if seen and (scan.listed_digest[i], scan.listed_count[i])
               != (present_digest[i], present_count[i])}  # fmt: skip
     missing = _Sample()
     if not differ:
-        return missing, total
+        return missing, total, unowned
     listed: dict[int, set[str]] = {i: set() for i in differ}
     for line in rows:  # only the files whose outputs differ: their rows again, then their part of the listing
         with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
@@ -232,7 +243,7 @@ def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]
     for i in sorted(differ):
         for output in sorted(listed[i] - present.get(i, set())):
             missing.add(f"{printable(scan.paths[i])}: {printable(output)}")
-    return missing, total
+    return missing, total, unowned
 
 
 def failed_files(dataset_files: Sequence[str], rows: Iterable[str],
@@ -310,7 +321,7 @@ def validate_outputs(
     state = results.state
     scan = _RowScan(sorted(dataset_files))
     scan.scan(results.rows)
-    missing_outputs, output_count = _missing_outputs(scan, results.rows, results.output_files)
+    missing_outputs, output_count, unowned_outputs = _missing_outputs(scan, results.rows, results.output_files)
     # rows for files outside the dataset version: files added to the folder after it was registered, which an Azure
     # ML mount shows the job (it lists the folder when the job starts); reported, never counted
     late = sorted(scan.late)
@@ -344,6 +355,11 @@ def validate_outputs(
         ("result rows that are not JSON objects with a relative_path", scan.bad),
         ("input files with more than one result row", scan.duplicates),
         ("outputs listed in result rows but missing under results/", missing_outputs),
+        (
+            "files under results/ that belong to no input file of the dataset (written there by the R script itself "
+            "instead of into its output_dir, or left by something else: remove them)",
+            unowned_outputs,
+        ),
     ):
         if sample.count:
             problems.append(f"{sample.count} {label}: " + sample.listed())
