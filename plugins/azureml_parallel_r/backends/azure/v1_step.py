@@ -6,6 +6,7 @@ cancels it."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from datetime import UTC, datetime
@@ -153,7 +154,7 @@ def build_parallel_run_step(
         node_count=settings.node_count,
         process_count_per_node=settings.process_count_per_node,
         mini_batch_size=settings.mini_batch_size,
-        run_invocation_timeout=int(settings.invocation_timeout),
+        run_invocation_timeout=math.ceil(settings.invocation_timeout),  # whole seconds, never 0
         run_max_try=settings.run_max_try,
         logging_level=settings.logging_level,
         allowed_failed_count=settings.allowed_failed_count,

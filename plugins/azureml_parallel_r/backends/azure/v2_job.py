@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shlex
 from typing import TYPE_CHECKING, Any
@@ -185,7 +186,7 @@ def pipeline_job(
         mini_batch_size=str(settings.mini_batch_size),
         error_threshold=settings.error_threshold,
         mini_batch_error_threshold=-1 if failed_batches is None else failed_batches,
-        retry_settings={"timeout": int(settings.invocation_timeout), "max_retries": settings.run_max_try - 1},
+        retry_settings={"timeout": math.ceil(settings.invocation_timeout), "max_retries": settings.run_max_try - 1},
         environment_variables=dict(settings.environment_variables),
         logging_level=settings.logging_level,
         is_deterministic=False,
