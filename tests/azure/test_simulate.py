@@ -13,6 +13,8 @@ from tests.azure.simulate import ARTIFACTS
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# what the step's source directory ships: the entry script's modules and the R files, and nothing else
+SHIPPED_FILES = len(list((REPO / "include" / "entry").glob("*.py"))) + len(list((REPO / "include" / "r").glob("*")))
 
 
 def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -> None:
@@ -29,7 +31,7 @@ def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -
     assert record["output_destination"]["path"].startswith("r-script-outputs/2026-11-17/")
     described = json.loads(record["description"].split(" ", 1)[1])
     assert described["run_key"]["dag_id"] == "r_parallel_batch" and described["run_key"]["attempt"] == "1"
-    assert record["step_type"] == "ParallelRunStep" and len(record["snapshot_files"]) == 8
+    assert record["step_type"] == "ParallelRunStep" and len(record["snapshot_files"]) == SHIPPED_FILES
 
 
 def test_the_v2_simulation_runs_the_dag_and_records_what_azure_ai_ml_sent(airflow_db) -> None:
@@ -44,5 +46,5 @@ def test_the_v2_simulation_runs_the_dag_and_records_what_azure_ai_ml_sent(airflo
     assert node["type"] == "parallel" and node["task"]["entry_script"] == "entry/batch_wrapper.py"
     assert "--input-root ${{inputs.input_files}}" in node["task"]["program_arguments"]
     assert record["tags"]["output_path"] == f"r-script-outputs/2026-11-16/{record['job_name']}"
-    assert record["tags"]["airflow_dag_id"] == "r_parallel_batch" and len(record["code_files"]) == 8
+    assert record["tags"]["airflow_dag_id"] == "r_parallel_batch" and len(record["code_files"]) == SHIPPED_FILES
     assert record["environment"]["build"]["contextUri"].endswith("/environment/")
