@@ -62,11 +62,12 @@ def test_text_is_read_back_and_a_missing_blob_is_none(blobs: DatastoreBlobs) -> 
 def test_a_dataset_versions_file_list_is_kept_beside_the_data(blobs: DatastoreBlobs) -> None:
     blobs.write("in/d/a.png", b"x")
     version = DatasetRef("inputs", 2, "in/d", 2)
-    record_dataset_files(blobs, version, ["b.png", "a.png"])
+    record_dataset_files(blobs, version, [("b.png", 2, '"0x2"'), ("a.png", 1, '"0x1"')])
     blobs.write("in/d/late.png", b"x")
-    assert recorded_dataset_files(blobs, version) == ["a.png", "b.png"]
-    unrecorded = DatasetRef("inputs", 1, "in/d", 1)  # registered before file lists were kept: the folder now
-    assert recorded_dataset_files(blobs, unrecorded) == ["a.png", "late.png"]
+    assert recorded_dataset_files(blobs, version) == {"path": "in/d", "files": ["a.png", "b.png"], "sizes": [1, 2],
+                                                      "stamps": ['"0x1"', '"0x2"']}  # fmt: skip
+    # a version whose list is gone has none: the folder's files now are not the version's
+    assert recorded_dataset_files(blobs, DatasetRef("inputs", 1, "in/d", 1)) is None
 
 
 def test_where_a_datastore_path_is() -> None:

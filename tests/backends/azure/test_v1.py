@@ -306,7 +306,9 @@ def test_a_listing_of_100000_result_blobs_is_read_page_by_page_and_counted_whole
     wait_for_end(backend, ref.run_id)
     results_prefix = f"{ref.output_path}/results/"
     real = fake_azure.blob_names(results_prefix)
-    names = sorted(real + [f"{results_prefix}bulk/{i:06d}.png/stats.json" for i in range(100_000 - len(real))])
+    # the bulk under a file that succeeded (files under results/ that belong to no input would fail validation)
+    bulk = [f"{results_prefix}camera-a/img_0000.png/bulk/{i:06d}.json" for i in range(100_000 - len(real))]
+    names = sorted(real + bulk)
     listing = fake_azure.wire.fault(
         "GET", rf"^/{CONTAINER}$", times=10_000,
         handler=lambda call: list_blobs_page(call, names, CONTAINER)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -182,10 +183,12 @@ def test_the_fake_refuses_a_write_mount_inside_another(fake_azure, backend, data
     fake_azure.wire.unrouted.clear()  # recorded as not modelled, as it should be: this test wants that
 
 
-def test_arguments_that_would_need_quoting_are_refused_before_anything_is_created(fake_azure, backend,
-                                                                                  dataset) -> None:  # fmt: skip
-    request = dataclasses.replace(_request(dataset), r_args=["two words"])
-    with pytest.raises(ValueError, match="would need quoting"):
+def test_arguments_no_quoting_protects_are_refused_before_anything_is_created(fake_azure, backend,
+                                                                              dataset) -> None:  # fmt: skip
+    request = dataclasses.replace(_request(dataset), r_args=["$HOME"])
+    with pytest.raises(ValueError, match=re.escape("holds '$', which no quoting protects")):
+        backend.check_request(request)
+    with pytest.raises(ValueError, match="which no quoting protects"):
         backend.submit(request)
     assert fake_azure.ml.jobs == {} and fake_azure.wire.calls_to("PUT", JOB_PUT) == []
 
