@@ -487,7 +487,7 @@ def init() -> None:
     """Parse arguments, check R and the R script, and start this process's R session."""
     global _processor
     config = parse_config(sys.argv[1:])
-    logger.setLevel(config.logging_level)  # the run's level: DEBUG shows each file's progress, WARNING only failures
+    logger.setLevel(config.logging_level)  # the run's level: DEBUG adds a line per mini-batch, WARNING only failures
     log_dir, process_name, log_name = _runtime_context()
     processor = BatchProcessor(config, log_dir, process_name, log_name)
     processor.start()
