@@ -1,10 +1,7 @@
 """The local ParallelRunStep runtime: the same rules as Azure ML, on one machine.
 
-- The input folder is the FileDataset: its files, sorted by path, are cut into mini-batches of
-  ``mini_batch_size`` files; given a list of files (a registered dataset version's), exactly those.
-- The source directory is copied for the run, as Azure ML snapshots it for a job: the workers (and R) work in
-  that copy, so what a script writes to a relative path never lands in the source directory, and concurrent runs
-  do not share a folder.
+- The job's items (:mod:`.job_inputs`: the input folder's files, or a registered list) are cut into mini-batches of
+  ``mini_batch_size`` files; the workers work in the run's own copy of the source directory.
 - ``node_count x process_count_per_node`` worker processes each import the entry script, call ``init()``
   once, then ``run(mini_batch)`` for every mini-batch they pull, and ``shutdown()`` at the end.
 - A mini-batch fails when ``run()`` raises, exceeds ``run_invocation_timeout`` (the process is killed and
@@ -15,9 +12,7 @@
   batch scoring docs ("There's no requirement about the cardinality ... All elements in the result DataFrame ... are
   written"); succeeded items are counted as the runtime counts them, one per returned element, at most the
   mini-batch's size.
-- The job fails as soon as failed items > ``error_threshold`` (unless -1) or failed mini-batches >
-  ``allowed_failed_count`` (unless -1/None), and at the end when the failed mini-batch percent >
-  ``allowed_failed_percent``; like Azure, a mini-batch counts as failed while its latest try failed.
+- Items and mini-batches are counted, and the job fails on too many failures, as :mod:`.accounting` says.
 - ``init()`` failing (or the entry script failing to import) does not end the job at once: the process is replaced
   (a new ``processNNN``), and a node stops starting processes after ``3 * process_count_per_node`` such failures;
   the job fails when no node is left, or when it has run 2 minutes with ``2 * node_count * process_count_per_node``
@@ -28,28 +23,19 @@
   ``MLTable`` file (tabular data, whose mini-batches are DataFrames) is refused: only file inputs are modelled.
 - append_row: the controller alone writes the rows, so concurrent workers never interleave; the file
   appears in the output folder in one rename when the job ends (not on cancel).
-- Each node has a temporary folder (``TMPDIR``) for the run's lifetime, as a job's container has on Azure.
-- A file of the run that the controller cannot write (its status, the rows, its logs: a full or failing output
-  disk) fails the run, with that file and the reason in its status, in one line of the controller's log.
-- Logs follow Azure's layout under the logs folder (the troubleshooting page above): ``job_result.txt``,
-  ``job_error.txt``, ``job_progress_overview.<YYYYMMDDHH>.txt``, ``user/stdout/<node_id>/<process_name>.stdout.txt``
-  (print() and the root logger at INFO), ``user/stderr/...``, ``user/entry_script_log/<node_id>/`` (``EntryScript``'s
-  logger: ``<process_name>.log.txt``), ``sys/job_report/processed_mini-batches.csv`` (each try of each mini-batch:
-  its node id, process name, result, elapsed time, error); node ids are ``0``, ``1``, ... and process names
-  ``processNNN``, numbered on per node as processes are replaced. Beside them, the engine's own
-  ``sys/mini_batches.jsonl`` and ``status.json``.
+- Each node has a temporary folder (``TMPDIR``) for the run's lifetime, as a job's container has on Azure; when the
+  run ends, every process that carries its id is ended, as the container's end would.
+- The run's own files (status, rows, result and per-try logs: :mod:`.run_logs`) follow Azure's layout; one that the
+  controller cannot write (a full or failing output disk) fails the run. The workers' logs (``user/stdout/<node_id>/
+  <process_name>.stdout.txt``: print() and the root logger at INFO; ``user/stderr/...``;
+  ``user/entry_script_log/<node_id>/<process_name>.log.txt``) have node ids ``0``, ``1``, ... and process names
+  ``processNNN``, numbered on per node as processes are replaced.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import dataclasses
-import errno
-import io
-import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -57,13 +43,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.engine.accounting import Counts, succeeded_items, threshold_breach
 from azureml_parallel_r.engine.append_row_settings import dataframe_csv_options
-from azureml_parallel_r.engine.job import CANCEL_FILE, JobSpec, overwrite_json, read_json, write_json
+from azureml_parallel_r.engine.job import CANCEL_FILE, JobSpec
+from azureml_parallel_r.engine.job_inputs import job_items, snapshot_source_directory
 from azureml_parallel_r.engine.predefined_arguments import RuntimeTimeouts, apply_predefined_arguments
+from azureml_parallel_r.engine.run_logs import RunLogs
 from azureml_parallel_r.engine.worker_process import (
     STOP_GRACE_SECONDS,
     Attempt,
@@ -71,40 +59,13 @@ from azureml_parallel_r.engine.worker_process import (
     InitFailed,
     WorkerProcess,
     driver_arguments,
+    end_run_processes,
     worker_environment,
 )
-from azureml_parallel_r.inputs import list_input_files
-from azureml_parallel_r.run_settings import STATUS_FILE
 
-SNAPSHOT_IGNORED = ("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
 INIT_FAILURES_PER_PROCESS = 3  # a node stops after 3 * process_count_per_node init() failures
 JOB_INIT_FAILURES_PER_PROCESS = 2  # the job, after 2 * node_count * process_count_per_node of them ...
 JOB_INIT_FAILURE_SECONDS = 120.0  # ... once it has run 2 minutes
-PROCESSED_MINI_BATCHES = ("sys", "job_report", "processed_mini-batches.csv")
-PROCESSED_COLUMNS = ("mini_batch_id", "try", "node_id", "process_name", "result", "items", "succeeded_items",
-                     "elapsed_seconds", "error_message")  # fmt: skip
-
-
-def snapshot_source_directory(spec: JobSpec, folder: str) -> JobSpec:
-    """Copy the spec's source directory to ``folder`` (caches and ``.git`` left out, links kept) and return the spec
-    with ``folder`` as its source directory, as Azure ML gives each job its own snapshot of the step's source
-    directory to work in.
-
-    :param spec: the job.
-    :param folder: where the copy goes (a new folder).
-    """
-    shutil.copytree(spec.source_dir, folder, symlinks=True, ignore=shutil.ignore_patterns(*SNAPSHOT_IGNORED))
-    return dataclasses.replace(spec, source_dir=folder)
-
-
-@dataclass
-class _Counts:
-    total_files: int = 0
-    total_mini_batches: int = 0
-    succeeded_files: int = 0
-    failed_files: int = 0
-    completed_mini_batches: int = 0
-    failed_attempts: int = 0
 
 
 class ParallelRunJob:
@@ -126,8 +87,9 @@ class ParallelRunJob:
         self.settings = spec.settings
         self.on_progress = on_progress or (lambda _line: None)
         self.progress_interval = progress_interval
-        self.counts = _Counts()
+        self.counts = Counts()
         self._cond = threading.Condition()
+        self.logs = RunLogs(spec, self._abort)  # the run's own files; one that cannot be written fails the run
         self._cancel = threading.Event()
         self._batches: list[list[str]] = []
         self._attempts: list[int] = []
@@ -135,14 +97,11 @@ class ParallelRunJob:
         self._in_flight = 0
         self._failed_batches: set[int] = set()
         self._started_batches: set[int] = set()  # mini-batches handed to a worker at least once
-        self._report_started = False  # processed_mini-batches.csv has its header
         self._abort_reason: str | None = None
         self._errors: list[str] = []
         self._workers: list[WorkerProcess] = []
         self._started = time.time()
-        self._rows_file: Any = None
         self._code = spec  # the spec whose source directory is the run's own copy, once made
-        self._write_failed = False
         self._timeouts = RuntimeTimeouts()
         self._csv_options: dict[str, Any] = {}
         self._processes_started: dict[int, int] = {}  # node -> processes started on it (their NNN)
@@ -166,8 +125,7 @@ class ParallelRunJob:
             self.spec.check_code()
             self.settings, self._timeouts = apply_predefined_arguments(self.spec.settings, self.spec.entry_args)
             self._csv_options = dataframe_csv_options(self.spec.source_dir)
-            _refuse_tabular_input(self.spec.input_dir)
-            files = self._input_files()
+            files = job_items(self.spec)
         except (ValueError, OSError) as exc:
             return self._finish(run_status.FAILED, str(exc))
         size = self.settings.mini_batch_size
@@ -175,12 +133,13 @@ class ParallelRunJob:
         self._attempts = [0] * len(self._batches)
         self._queue = deque(range(len(self._batches)))
         self.counts.total_files, self.counts.total_mini_batches = len(files), len(self._batches)
-        try:
-            os.makedirs(self.spec.output_dir, exist_ok=True)
-            os.makedirs(os.path.join(self.spec.logs_dir, *PROCESSED_MINI_BATCHES[:-1]), exist_ok=True)
-        except OSError as exc:
-            return self._finish(run_status.FAILED, self._write_failure(exc.filename or self.spec.logs_dir, exc))
-        with self._open_rows_file(), tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir:
+        if not self.logs.prepare():
+            return self._finish(run_status.FAILED, self._abort_reason or "the output folder cannot be made")
+        rows_file = self.settings.rows_file_name if self.settings.output_action == "append_row" else None
+        with (
+            self.logs.rows(rows_file, self._cancel.is_set),
+            tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir,
+        ):
             try:
                 self._code = snapshot_source_directory(self.spec, os.path.join(workdir, "code"))
             except OSError as exc:
@@ -197,16 +156,6 @@ class ParallelRunJob:
             self._supervise(threads)
             end_run_processes(self.spec.run_id)  # before the node folders go: nothing of the run outlives it
         return self._finish(*self._final_status())
-
-    def _input_files(self) -> list[str]:
-        """The run's items: the registered list when the spec names one (a file added to the folder since is not
-        one, a listed file gone since fails alone), else every file below the input folder."""
-        if self.spec.input_files is None:
-            return list_input_files(self.spec.input_dir)
-        recorded = read_json(self.spec.input_files)
-        if recorded is None:
-            raise ValueError(f"the list of input files {self.spec.input_files} does not exist")
-        return [os.path.join(self.spec.input_dir, relative) for relative in recorded["files"]]
 
     # -- scheduling -------------------------------------------------------------------------------------
 
@@ -334,7 +283,7 @@ class ParallelRunJob:
             self._attempts[index] += 1
             tries = self._attempts[index]
             batch = self._batches[index]
-            complete = _succeeded(attempt, len(batch)) == len(batch)
+            complete = succeeded_items(attempt, len(batch)) == len(batch)
             self._log_attempt(index, tries, worker, attempt, seconds)
             if complete:
                 self._failed_batches.discard(index)
@@ -349,16 +298,11 @@ class ParallelRunJob:
                     return
                 self._errors.append(f"mini-batch {index} failed after {tries} tries ({attempt.kind}): {attempt.error}")
             kept = attempt.rows if attempt.kind == "ok" else []  # every element run() returned is a row
-            succeeded = _succeeded(attempt, len(batch))
+            succeeded = succeeded_items(attempt, len(batch))
             self.counts.succeeded_files += succeeded
             self.counts.failed_files += len(batch) - succeeded
             self.counts.completed_mini_batches += 1
-            if kept and self._rows_file is not None:
-                try:
-                    self._rows_file.write("".join(f"{row}\n" for row in kept))
-                    self._rows_file.flush()  # a completed mini-batch's rows survive a killed controller
-                except OSError as exc:  # rows that cannot be kept: the run cannot succeed
-                    self._write_failure(self._rows_file.name, exc)
+            self.logs.keep_rows(kept)
             self._check_thresholds()
 
     def _check_thresholds(self) -> None:
@@ -368,20 +312,8 @@ class ParallelRunJob:
                 self._abort(reason)
 
     def _threshold_breach(self) -> str | None:
-        s, failed_batches = self.settings, len(self._failed_batches)
-        if s.error_threshold != -1 and self.counts.failed_files > s.error_threshold:
-            return f"{self.counts.failed_files} files failed, more than error_threshold={s.error_threshold}"
-        if s.allowed_failed_count not in (None, -1) and failed_batches > s.allowed_failed_count:
-            return f"{failed_batches} mini-batches failed, more than allowed_failed_count={s.allowed_failed_count}"
-        total = len(self._batches)
-        if s.allowed_failed_percent is not None and total and len(self._started_batches) == total:
-            percent = 100.0 * failed_batches / total
-            if percent > s.allowed_failed_percent:
-                return (
-                    f"{percent:.1f}% of mini-batches failed, more than "
-                    f"allowed_failed_percent={s.allowed_failed_percent:g}"
-                )
-        return None
+        return threshold_breach(self.settings, self.counts.failed_files, len(self._failed_batches), len(self._batches),
+                                len(self._started_batches))  # fmt: skip
 
     def _abort(self, reason: str, release: int | None = None) -> None:
         with self._cond:
@@ -440,88 +372,26 @@ class ParallelRunJob:
             return run_status.FAILED, reason
         return run_status.FINISHED, "finished"
 
-    # -- files ------------------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _open_rows_file(self) -> Any:
-        if self.settings.output_action != "append_row":
-            yield
-            return
-        partial = os.path.join(self.spec.logs_dir, "sys", f"{self.settings.rows_file_name}.partial")
-        try:
-            handle = open(partial, "w", encoding="utf-8", errors="backslashreplace", newline="\n")  # noqa: SIM115
-        except OSError as exc:
-            self._write_failure(partial, exc)
-            yield
-            return
-        with handle:
-            self._rows_file = handle
-            try:
-                yield
-            finally:
-                self._rows_file = None
-        target = os.path.join(self.spec.output_dir, self.settings.rows_file_name)
-        try:
-            if self._cancel.is_set():
-                os.remove(partial)
-            else:
-                shutil.move(partial, target)
-        except OSError as exc:
-            self._write_failure(target, exc)
+    # -- the run's own files (engine/run_logs.py) ---------------------------------------------------------
 
     def _log_attempt(self, index: int, tries: int, worker: WorkerProcess, attempt: Attempt, seconds: float) -> None:
         """One try of a mini-batch, in the runtime's ``processed_mini-batches.csv`` and the engine's own
         ``mini_batches.jsonl``."""
         size = len(self._batches[index])
-        succeeded = _succeeded(attempt, size)
-        row = [index, tries, worker.node, worker.process, "Succeeded" if succeeded == size else "Failed", size,
-               succeeded, f"{seconds:.3f}", (attempt.error or "")[-2000:]]  # fmt: skip
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        if not self._report_started:  # under the lock: one header, with the first try
-            self._report_started = True
-            writer.writerow(PROCESSED_COLUMNS)
-        writer.writerow(row)
-        self._append(os.path.join(self.spec.logs_dir, *PROCESSED_MINI_BATCHES), text.getvalue())
-        record = {
-            "mini_batch": index,
-            "try": tries,
-            "process": worker.name,
-            "files": len(self._batches[index]),
-            "rows": len(attempt.rows),
-            "outcome": attempt.kind,
-            "seconds": round(seconds, 3),
-            "error": (attempt.error or "")[-2000:] or None,
-        }
-        self._append(os.path.join(self.spec.logs_dir, "sys", "mini_batches.jsonl"), json.dumps(record) + "\n")
+        succeeded = succeeded_items(attempt, size)
+        error = (attempt.error or "")[-2000:]
+        self.logs.log_attempt(
+            [index, tries, worker.node, worker.process, "Succeeded" if succeeded == size else "Failed", size,
+             succeeded, f"{seconds:.3f}", error],
+            {"mini_batch": index, "try": tries, "process": worker.name, "files": size, "rows": len(attempt.rows),
+             "outcome": attempt.kind, "seconds": round(seconds, 3), "error": error or None},
+        )  # fmt: skip
 
     def _progress(self) -> None:
         line = self._summary_line(run_status.RUNNING)
         self.on_progress(line)
         self._write_status(run_status.RUNNING, "running")
-        overview = os.path.join(self.spec.logs_dir, f"job_progress_overview.{time.strftime('%Y%m%d%H')}.txt")
-        self._append(overview, f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-
-    def _append(self, path: str, text: str) -> None:
-        """Append to one of the run's logs; a log that cannot be written fails the run (its disk is the output's)."""
-        try:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            self._write_failure(path, exc)
-
-    def _write_failure(self, path: str, error: OSError) -> str:
-        """The controller cannot write one of the run's files (a full or failing output disk): the run fails with
-        that file and the reason, said in one line of the controller's log (no traceback). Returns the reason."""
-        full = " (the disk is full)" if error.errno == errno.ENOSPC else ""
-        reason = f"the local engine cannot write {path}: {error.strerror or error}{full}"
-        with self._cond:
-            first, self._write_failed = not self._write_failed, True
-        if first:
-            with contextlib.suppress(OSError):  # that log may be on the same full disk
-                print(f"local engine: {reason}; the run fails", file=sys.stderr, flush=True)
-        self._abort(reason)
-        return reason
+        self.logs.progress(line)
 
     def _summary_line(self, state: str) -> str:
         c = self.counts
@@ -546,42 +416,15 @@ class ParallelRunJob:
         return state
 
     def _write_result_logs(self, state: str, message: str) -> bool:
-        """``job_result.txt``, and ``job_error.txt`` for a failed run; False (the failure recorded as the run's abort
-        reason, see :meth:`_write_failure`) when one cannot be written."""
+        """``job_result.txt``, and ``job_error.txt`` for a failed run; False (the run failing) when one cannot be
+        written."""
         summary = self._summary_line(state)
-        text = summary if state == run_status.FINISHED else f"{summary}\nreason: {message}"
-        logs = [("job_result.txt", text + "\n")]
-        if state == run_status.FAILED:
-            logs.append(("job_error.txt", "\n\n".join([f"reason: {message}", *self._errors[:20]]) + "\n"))
-        written = True
-        for name, content in logs:
-            path = os.path.join(self.spec.logs_dir, name)
-            try:
-                os.makedirs(self.spec.logs_dir, exist_ok=True)
-                with open(path, "w", encoding="utf-8") as handle:
-                    handle.write(content)
-            except OSError as exc:
-                self._write_failure(path, exc)
-                written = False
-        return written
+        result = summary if state == run_status.FINISHED else f"{summary}\nreason: {message}"
+        error = "\n\n".join([f"reason: {message}", *self._errors[:20]]) if state == run_status.FAILED else None
+        return self.logs.write_results(result + "\n", None if error is None else error + "\n")
 
     def _write_status(self, state: str, message: str, *, ended: bool = False) -> None:
-        """Replace ``status.json``. When that fails, a running run fails (see :meth:`_write_failure`); the final
-        status is then written over the old one in place, which needs no new space on a full disk."""
-        path = os.path.join(self.spec.logs_dir, STATUS_FILE)
-        record = self._status_record(state, message, ended)
-        try:
-            write_json(path, record)
-        except OSError as exc:
-            if not ended:
-                self._write_failure(path, exc)
-                return
-            try:
-                overwrite_json(path, record)
-            except OSError as again:
-                with contextlib.suppress(OSError):
-                    print(f"local engine: cannot write the final status {path}: {again.strerror or again}; the run "
-                          f"reads Failed once its heartbeat is stale", file=sys.stderr, flush=True)  # fmt: skip
+        self.logs.write_status(self._status_record(state, message, ended), ended=ended)
 
     def _status_record(self, state: str, message: str, ended: bool) -> dict[str, Any]:
         return {
@@ -597,46 +440,3 @@ class ParallelRunJob:
             "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
             "heartbeat": time.time(),
         }
-
-
-def end_run_processes(run_id: str) -> int:
-    """Kill every process left of the run: those that carry its ``AZUREML_RUN_ID`` in their environment (the workers,
-    their R sessions and whatever those started), this one excepted. A worker that was killed (its grace period
-    over) had no chance to end what its R started, and a child that left R's process group survives R; an Azure ML
-    job's container ends them all when the job ends, and this is its stand-in. Returns how many were killed.
-
-    :param run_id: the run's id.
-    """
-    needle = f"AZUREML_RUN_ID={run_id}\0".encode()
-    killed = 0
-    for _round in range(5):  # what forks while it is being killed is found the next time round
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != os.getpid():
-                with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as handle:
-                    if needle in handle.read() + b"\0":
-                        found.append(int(entry))
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-        if not found:
-            break
-    return killed
-
-
-def _succeeded(attempt: Attempt, size: int) -> int:
-    """The items of a mini-batch of ``size`` that a try succeeded on, as the runtime counts them: one per element
-    ``run()`` returned, at most ``size``; none when it raised, timed out or crashed."""
-    return min(len(attempt.rows), size) if attempt.kind == "ok" else 0
-
-
-def _refuse_tabular_input(input_dir: str) -> None:
-    """Refuse an input folder that holds an ``MLTable`` file: tabular data, whose mini-batches the runtime hands to
-    ``run()`` as DataFrames (and sizes in bytes); the local engine models file inputs only."""
-    if os.path.isfile(os.path.join(input_dir, "MLTable")):
-        raise ValueError(
-            f"{input_dir} holds an MLTable file: a tabular input, whose mini-batches are pandas DataFrames, which the "
-            "local engine does not model (it hands run() lists of file paths); give it a folder of files, or run "
-            "the job on Azure ML"
-        )

@@ -268,3 +268,29 @@ def driver_arguments(spec: JobSpec, code: JobSpec) -> list[str]:
     for name, value in runtime_args.items():
         argv += [name, str(value)]
     return argv + list(spec.entry_args)
+
+
+def end_run_processes(run_id: str) -> int:
+    """Kill every process left of the run: those that carry its ``AZUREML_RUN_ID`` in their environment (the workers,
+    their R sessions and whatever those started), this one excepted. A worker that was killed (its grace period
+    over) had no chance to end what its R started, and a child that left R's process group survives R; an Azure ML
+    job's container ends them all when the job ends, and this is its stand-in. Returns how many were killed.
+
+    :param run_id: the run's id.
+    """
+    needle = f"AZUREML_RUN_ID={run_id}\0".encode()
+    killed = 0
+    for _round in range(5):  # what forks while it is being killed is found the next time round
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as handle:
+                    if needle in handle.read() + b"\0":
+                        found.append(int(entry))
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        if not found:
+            break
+    return killed
