@@ -38,6 +38,13 @@ os.environ.update(
 )
 
 
+# exactly what the step's source directory ships (include/entry and include/r): asserted by the v1 snapshot, the v2
+# code asset and the wheel
+SHIPPED = ["entry/batch_wrapper.py", "entry/entry_config.py", "entry/journal.py", "entry/output_layout.py",
+           "entry/r_launch.py", "entry/r_log.py", "entry/r_packages.py", "entry/r_processes.py", "entry/r_replies.py",
+           "entry/r_session.py", "r/process_file.r", "r/session.R"]  # fmt: skip
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The test session's Airflow home (its SQLite database and logs) goes with the session."""
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)

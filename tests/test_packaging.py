@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SHIPPED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 UV = Path(sys.executable).parent / "uv"  # the uv of the venv the tests run in (the dev group installs it)
@@ -43,10 +43,7 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
     shipped = {n for n in names if n.startswith("azureml_parallel_r/shipped/")}
-    assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (
-        "entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_log.py", "entry/r_packages.py",
-        "entry/r_processes.py", "entry/r_session.py",
-        "r/process_file.r", "r/session.R", "environment/Dockerfile")}  # fmt: skip
+    assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (*SHIPPED, "environment/Dockerfile")}
     assert {"azureml_parallel_r/examples/r_parallel_batch.py",
             "azureml_parallel_r/examples/r_parallel_batch_results.py"} <= names  # fmt: skip
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "plugins/"))]

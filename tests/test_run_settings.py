@@ -100,6 +100,14 @@ def test_the_entry_script_stops_by_the_same_margin_the_settings_fit_the_per_file
         assert batch_wrapper.invocation_margin(timeout) == invocation_margin(timeout), timeout
 
 
+def test_the_entry_scripts_copies_of_the_settings_defaults_agree() -> None:
+    """The code shipped to the compute cannot import the plugin: its copies must agree."""
+    import entry_config
+    from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES
+
+    assert (entry_config.DEFAULT_R_SCRIPT, entry_config.R_MODES) == (DEFAULT_R_SCRIPT, R_MODES)
+
+
 @pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING"])
 def test_the_logging_levels_are_azures(level: str) -> None:
     assert ParallelRunSettings(logging_level=level).logging_level == level

@@ -35,13 +35,9 @@ Of the runtime's own arguments it reads ``--run_invocation_timeout``: a mini-bat
 before it (:func:`invocation_margin`) and returns the rows of the files it finished, rather than being killed
 with them; the runtime counts the others as failed (and tries them again while tries are left).
 
-How Azure ML tells a ParallelRunStep where a FileDataset input is mounted: the driver gets the input only by
-name (``--input_fds_0 NAME``, azureml/pipeline/core/_parallel_run_step_base.py), and the job's environment
-lists the dataset variables in ``AZUREML_DATASET_ENVIRONMENT_VARS`` (``NAME:mount,...``) with the mount path
-in ``os.environ[NAME]`` (azureml/core/run.py, ``InputDatasets._load_input_datasets``).
-``AZUREML_DATAREFERENCE_<NAME>`` is set for DataReference and PipelineData inputs only, so it is not read.
-:func:`init` fails, saying what to fix, when the root cannot be found; :func:`run` fails a mini-batch whose
-files lie outside it rather than filing their outputs under their absolute paths.
+How the dataset's root is found (``--input-root``, ``--input-name``, or the step's one mounted input) and the rest
+of the arguments are read: :mod:`entry_config`. :func:`init` fails, saying what to fix, when the root cannot be found;
+:func:`run` fails a mini-batch whose files lie outside it rather than filing their outputs under their absolute paths.
 
 :func:`run` returns one JSON line per succeeded file (input, relative_path, outputs, seconds, value,
 warnings). A failed file is left out, so the runtime counts it, and its error (message, R stderr tail,
@@ -53,7 +49,6 @@ library only (plus R): this file ships to the compute nodes.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import errno
 import logging
@@ -64,188 +59,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # the runtime puts the source directory, not this folder, on sys.path
     sys.path.insert(0, _HERE)
 
+from entry_config import EntryConfig, invocation_margin, parse_config  # noqa: E402
 from journal import Journal  # noqa: E402
-from output_layout import OutputLayout, json_line, output_folders, relative_input_path  # noqa: E402
-from r_packages import declared_packages  # noqa: E402
-from r_session import FileOutcome, RSession, RSetupError, find_rscript  # noqa: E402
+from output_layout import OutputLayout, json_line, relative_input_path  # noqa: E402
+from r_session import FileOutcome, RSession  # noqa: E402
 
-SOURCE_DIR = os.path.dirname(_HERE)
-# copies of azureml_parallel_r.run_settings' (this file cannot import the plugin; tests/test_run_settings.py checks)
-DEFAULT_R_SCRIPT = "r/process_file.r"
-R_MODES = ("worker", "per-file")
+__all__ = ["BatchProcessor", "EntryConfig", "init", "invocation_margin", "parse_config", "processor", "run", "shutdown"]
+
 # R warnings that say a write failed: R goes on after them, with an output it did not finish
 WRITE_FAILURE_WARNINGS = ("problem writing to connection", "problem closing connection", "No space left on device")
 logger = logging.getLogger("azureml_parallel_r.entry")
-
-
-def invocation_margin(timeout: float) -> float:
-    """How long before ``run_invocation_timeout`` a mini-batch stops taking files: a tenth of it, at least 1 s and
-    at most 10 s (time to stop R and return the rows before the runtime kills the process).
-
-    :param timeout: the runtime's ``run_invocation_timeout`` in seconds.
-    """
-    return min(10.0, max(1.0, 0.1 * timeout))
-
-
-@dataclass(frozen=True)
-class EntryConfig:
-    """The entry script's settings, parsed from its arguments.
-
-    :param r_script: absolute path of the R script.
-    :param r_mode: ``worker`` or ``per-file``.
-    :param file_timeout: seconds per file, ``None`` for no limit.
-    :param r_args: extra arguments for the R script.
-    :param output_dir: the step's output directory (None when the two folders below are given on their own).
-    :param results_dir: where succeeded files' outputs go (``--results-dir``, else ``<output_dir>/results``).
-    :param failures_dir: where failure records go (``--failures-dir``, else ``<output_dir>/failures``).
-    :param input_root: the dataset's root folder (its mount or download folder).
-    :param rscript: the Rscript executable.
-    :param restart_every: restart R after this many files (None: only after a failure).
-    :param invocation_timeout: the runtime's ``run_invocation_timeout`` in seconds (None: not given).
-    :param r_packages: the R packages declared for the script (:func:`r_packages.declared_packages`), as dicts.
-    :param logging_level: the run's logging level (the runtime's ``--logging_level``), for this script's logger.
-    """
-
-    r_script: str
-    r_mode: str
-    file_timeout: float | None
-    r_args: tuple[str, ...]
-    output_dir: str | None
-    results_dir: str
-    failures_dir: str
-    input_root: str
-    rscript: str
-    restart_every: int | None = None
-    invocation_timeout: float | None = None
-    r_packages: tuple[dict[str, str | None], ...] = ()
-    logging_level: str = "INFO"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batch_wrapper.py", add_help=False, allow_abbrev=False)
-    parser.add_argument("--r-script", default=DEFAULT_R_SCRIPT)
-    parser.add_argument("--r-mode", choices=R_MODES, default=R_MODES[0])
-    parser.add_argument("--file-timeout", type=float, default=300.0)
-    parser.add_argument("--r-arg", action="append", default=[], dest="r_args")
-    parser.add_argument("--r-package", action="append", default=[], dest="r_packages")
-    parser.add_argument("--output-dir")
-    parser.add_argument("--results-dir")
-    parser.add_argument("--failures-dir")
-    parser.add_argument("--input-root")
-    parser.add_argument("--input-name")
-    parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
-    parser.add_argument("--r-restart-every", type=int, default=None)
-    parser.add_argument("--run_invocation_timeout", type=float, default=None)  # the runtime's own
-    parser.add_argument("--logging_level", default=None)  # the runtime's own: the run's logging level
-    return parser
-
-
-def resolve_r_script(path: str, source_dir: str = SOURCE_DIR) -> str:
-    """Return the R script's absolute path: as given when absolute, else under the source directory.
-
-    :param path: the ``--r-script`` argument.
-    :param source_dir: the step's source directory (the folder above ``entry/``).
-    """
-    candidate = path if os.path.isabs(path) else os.path.join(source_dir, path)
-    if os.path.isfile(candidate):
-        return os.path.abspath(candidate)
-    raise RSetupError(
-        f"R script not found: {path!r} (looked at {candidate}); pass --r-script with a path relative to the "
-        "source directory or an absolute path"
-    )
-
-
-DATASET_VARIABLES = "AZUREML_DATASET_ENVIRONMENT_VARS"
-
-
-def runtime_input_names(environ: dict[str, str] | None = None) -> list[str]:
-    """The names of the mounted or downloaded inputs the runtime exposes (``AZUREML_DATASET_ENVIRONMENT_VARS``)."""
-    environ = os.environ if environ is None else environ
-    pairs = [item.split(":") for item in environ.get(DATASET_VARIABLES, "").split(",") if item]
-    return [pair[0] for pair in pairs if len(pair) == 2 and pair[0] and pair[1].lower() != "direct"]
-
-
-def runtime_input_path(name: str, environ: dict[str, str] | None = None) -> str:
-    """The local folder of the named FileDataset input, found as ``Run.get_context().input_datasets[name]``
-    finds it (azureml/core/run.py, ``InputDatasets._load_input_datasets``): ``AZUREML_DATASET_ENVIRONMENT_VARS``
-    holds ``variable:mode`` pairs, and a mounted or downloaded input's folder is in ``os.environ[variable]``.
-
-    :param name: the input's name (``as_named_input(name)``; the driver's ``--input_fds_0`` value).
-    :param environ: the environment (default ``os.environ``).
-    :raises ValueError: the input is not there, or is passed as a dataset id (direct mode), with what to fix.
-    """
-    environ = os.environ if environ is None else environ
-    pairs = [item.split(":") for item in environ.get(DATASET_VARIABLES, "").split(",") if item]
-    modes = {pair[0]: pair[1].lower() for pair in pairs if len(pair) == 2 and pair[0]}
-    if name not in modes:
-        raise ValueError(
-            f"the runtime exposes no input named {name!r} ({DATASET_VARIABLES}={environ.get(DATASET_VARIABLES)!r}): "
-            "give the step its FileDataset as .as_named_input(NAME).as_mount() and pass --input-name NAME"
-        )
-    if modes[name] == "direct":
-        raise ValueError(
-            f"input {name!r} reaches the job as a dataset id (direct mode), not as files: use .as_mount() or "
-            ".as_download() on the step's input"
-        )
-    path = environ.get(name)
-    if not path or not os.path.isdir(path):
-        raise ValueError(f"input {name!r} should be mounted at {path!r}, but that folder does not exist")
-    return path
-
-
-def parse_config(argv: list[str]) -> EntryConfig:
-    """Parse the entry script's own arguments and ignore the runtime's.
-
-    :param argv: the process arguments without the program name.
-    """
-    args, _runtime_args = build_parser().parse_known_args(argv)
-    output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH") or None
-    results_dir, failures_dir = output_folders(output_dir, args.results_dir, args.failures_dir)
-    input_root = args.input_root or (runtime_input_path(args.input_name) if args.input_name else None)
-    if not input_root:
-        inputs = runtime_input_names()
-        if len(inputs) != 1:
-            raise ValueError(
-                "no dataset root: pass --input-root DIR (the folder the inputs are under) or --input-name NAME (the "
-                f"step's named FileDataset input; the runtime exposes {inputs or 'none'}); outputs are filed under "
-                "each input's path relative to that root"
-            )
-        input_root = runtime_input_path(inputs[0])  # the step's one FileDataset input
-    if args.r_restart_every is not None and args.r_restart_every < 1:
-        raise ValueError(f"--r-restart-every must be >= 1 file, got {args.r_restart_every}")
-    if args.file_timeout < 0:
-        raise ValueError(f"--file-timeout must be >= 0 seconds, got {args.file_timeout:g}")
-    r_script = resolve_r_script(args.r_script)
-    return EntryConfig(
-        r_script=r_script,
-        r_mode=args.r_mode,
-        file_timeout=args.file_timeout or None,
-        r_args=tuple(args.r_args),
-        output_dir=output_dir,
-        results_dir=results_dir,
-        failures_dir=failures_dir,
-        input_root=input_root,
-        rscript=find_rscript(args.rscript),
-        restart_every=args.r_restart_every,
-        invocation_timeout=args.run_invocation_timeout if (args.run_invocation_timeout or 0) > 0 else None,
-        r_packages=tuple(package.to_dict() for package in declared_packages(r_script, args.r_packages)),
-        logging_level=_logging_level(args.logging_level),
-    )
-
-
-def _logging_level(name: str | None) -> str:
-    """The runtime's ``--logging_level`` as a level of Python's ``logging`` (INFO, Azure's default, when not given)."""
-    level = (name or "INFO").upper()
-    if not isinstance(logging.getLevelName(level), int):
-        raise ValueError(f"--logging_level must be a level of Python's logging (DEBUG, INFO, WARNING), got {name!r}")
-    return level
 
 
 def _runtime_context() -> tuple[str, str, str]:

@@ -15,137 +15,29 @@ that many files, to bound slow leaks. Standard library only: this module ships t
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from r_launch import R_INSTALL_HINT, RSetupError, describe_exit, find_rscript, launch_hook, r_environment
 from r_log import DEFAULT_MAX_LOG_BYTES, RLog
 from r_processes import SessionProcesses
+from r_replies import FileOutcome, Replies, cut_outcome, reply_outcome
+
+__all__ = ["SESSION_R", "FileOutcome", "RSession", "RSetupError", "find_rscript"]
 
 SESSION_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "session.R")
 KILL_GRACE_SECONDS = 2.0
 EXIT_CHECK_SECONDS = 0.5  # how often a wait for R checks that R itself is still running (and its log's size)
 POLL_SECONDS = 0.01  # how soon a waiting batch reads the replies R wrote (and checks that R still runs) ...
+
+
 # ... doubling while none come, up to EXIT_CHECK_SECONDS: a long file costs a few wake-ups a second, not a hundred
-R_INSTALL_HINT = (
-    "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
-    "r-cran-png r-cran-jpeg) or pass --rscript /path/to/Rscript"
-)
-
-
-class RSetupError(RuntimeError):
-    """R cannot start or the R script cannot be loaded; raised before any file is processed."""
-
-
-@dataclass
-class FileOutcome:
-    """What happened to one input file in R.
-
-    :param ok: True when ``process_file`` returned without an R error.
-    :param value: the JSON-able value ``process_file`` returned.
-    :param error: the R error message, or what killed R.
-    :param kind: ``ok``, ``r_error``, ``crash``, ``timeout`` (past ``file_timeout``) or ``invocation_timeout``
-        (stopped at its batch's deadline).
-    :param call: the R call that raised, when R reported one.
-    :param warnings: R warnings raised while processing the file (at most 20).
-    :param stderr_tail: the end of what R printed while processing the file (failures only).
-    :param seconds: wall-clock seconds spent on the file.
-    """
-
-    ok: bool
-    value: Any = None
-    error: str | None = None
-    kind: str = "ok"
-    call: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    stderr_tail: str = ""
-    seconds: float = 0.0
-
-
-class _Replies:
-    """The file R appends a batch's replies to (one JSON line per file), read on from where the last read stopped.
-    It lives in the temporary folder, not beside the log (a runtime uploads the log folder), and goes with
-    :meth:`close`."""
-
-    def __init__(self) -> None:
-        self.path = ""
-        self._fd = -1
-        self._partial = b""
-
-    def reset(self) -> None:
-        """Empty the file (made on first use) for a new batch."""
-        if self._fd < 0:
-            self._fd, self.path = tempfile.mkstemp(prefix="azureml-parallel-r-replies-", suffix=".jsonl")
-        os.ftruncate(self._fd, 0)
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        self._partial = b""
-
-    def read(self) -> list[dict[str, Any]]:
-        """The complete lines written since the last read (a line R is still writing waits for the next read)."""
-        if self._fd < 0:
-            return []
-        chunks = [self._partial]
-        while chunk := os.read(self._fd, 1 << 20):
-            chunks.append(chunk)
-        *lines, self._partial = b"".join(chunks).split(b"\n")
-        return [json.loads(line.decode("utf-8", errors="replace")) for line in lines if line]
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-        self._fd, self.path, self._partial = -1, "", b""
-
-
-def find_rscript(rscript: str = "Rscript") -> str:
-    """Return the absolute path of Rscript or raise :class:`RSetupError` saying how to install it.
-
-    :param rscript: a command name looked up on PATH, or a path.
-    """
-    found = shutil.which(rscript)
-    if found is None:
-        raise RSetupError(f"Rscript not found ({rscript!r} is not on PATH or not executable): {R_INSTALL_HINT}")
-    return found
-
-
-def _parent_death_signal(processes: SessionProcesses | None = None) -> Any:
-    """Return a pre-exec hook that puts R in its own process group (and the session's cgroup, where it has one) and
-    kills it if its parent dies."""
-    libc = None
-    if os.uname().sysname == "Linux":
-        with contextlib.suppress(OSError):
-            libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded (find_library forks ldconfig)
-
-    def preexec() -> None:
-        os.setpgid(0, 0)
-        if processes is not None:
-            processes.join()
-        if libc is not None:
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the entry-script process
-
-    return preexec
-
-
-def _describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "R stopped answering"
-    if returncode < 0:
-        with contextlib.suppress(ValueError):
-            return f"R crashed (killed by signal {signal.Signals(-returncode).name})"
-        return f"R crashed (killed by signal {-returncode})"
-    return f"R exited with status {returncode} while processing the file (quit() or a fatal error?)"
-
-
 class RSession:
     """One R process running ``session.R`` with the user's script loaded.
 
@@ -197,7 +89,7 @@ class RSession:
         self._request_fd = -1
         self._response_fd = -1
         self._buffer = b""
-        self._replies = _Replies()
+        self._replies = Replies()
         self._checked = 0.0  # when a wait last ran on_wait and checked the log
         self._section_start = 0  # where the output of the file R works on starts in the log
         self._processes: SessionProcesses | None = None
@@ -235,8 +127,8 @@ class RSession:
                     stdout=log,
                     stderr=log,
                     pass_fds=(request_r, response_w),
-                    env=self.processes.environment(self._r_env()),
-                    preexec_fn=_parent_death_signal(self.processes),
+                    env=self.processes.environment(r_environment(os.environ if self.env is None else self.env)),
+                    preexec_fn=launch_hook(self.processes),
                 )
         except OSError as exc:
             for fd in (request_r, request_w, response_r, response_w):
@@ -385,13 +277,8 @@ class RSession:
             error = f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted"
         else:
             kind, error = self._exit_reason()
-        return FileOutcome(
-            ok=False,
-            kind=kind,
-            error=error,
-            stderr_tail=self.log.tail(offset),
-            seconds=time.monotonic() - started,
-        )
+        return FileOutcome(False, kind=kind, error=error, stderr_tail=self.log.tail(offset),
+                           seconds=time.monotonic() - started)  # fmt: skip
 
     def _exit_reason(self) -> tuple[str, str]:
         """(kind, error) of R's death on its own: ``out_of_memory`` when the kernel's OOM killer ended it (a ``SIGKILL``
@@ -400,7 +287,7 @@ class RSession:
             oom = self.processes.out_of_memory()
             if oom:
                 return "out_of_memory", oom
-        return "crash", _describe_exit(self._last_returncode)
+        return "crash", describe_exit(self._last_returncode)
 
     def _between_reads(self) -> None:
         """Every ``EXIT_CHECK_SECONDS`` of a batch, once its replies so far are read: the caller's ``on_wait``,
@@ -461,14 +348,7 @@ class RSession:
         return "waiting"
 
     def _cut(self, started: float, offset: int) -> FileOutcome:
-        return FileOutcome(
-            ok=False,
-            kind="invocation_timeout",
-            error="not finished: its mini-batch reached run_invocation_timeout first (R was stopped so that the "
-            "files finished before it keep their results)",
-            stderr_tail=self.log.tail(offset),
-            seconds=time.monotonic() - started,
-        )
+        return cut_outcome(self.log.tail(offset), time.monotonic() - started)
 
     def _stale(self) -> bool:
         """True when R should not take another file: its last file failed, it did ``restart_every`` files,
@@ -478,19 +358,7 @@ class RSession:
 
     def _outcome(self, reply: dict[str, Any], offset: int) -> FileOutcome:
         self._last_failed = not reply.get("ok")
-        warnings = [str(w) for w in reply.get("warnings") or []]
-        seconds = float(reply.get("seconds") or 0.0)
-        if reply.get("ok"):
-            return FileOutcome(ok=True, value=reply.get("value"), warnings=warnings, seconds=seconds)
-        return FileOutcome(
-            ok=False,
-            kind="r_error",
-            error=str(reply.get("error")),
-            call=reply.get("call"),
-            warnings=warnings,
-            stderr_tail=self.log.tail(offset, int(reply.get("log_end") or 0) or None),
-            seconds=seconds,
-        )
+        return reply_outcome(reply, lambda: self.log.tail(offset, int(reply.get("log_end") or 0) or None))
 
     def close(self) -> None:
         """Ask R to exit, and kill its process group if it does not within a grace period."""
@@ -579,11 +447,3 @@ class RSession:
     def _reap(self) -> None:
         if self._proc is not None:
             self._last_returncode = self._proc.wait()
-
-    def _r_env(self) -> dict[str, str]:
-        env = dict(os.environ if self.env is None else self.env)
-        locale = env.get("LC_ALL") or env.get("LC_CTYPE") or env.get("LANG") or ""
-        if "utf-8" not in locale.lower() and "utf8" not in locale.lower():
-            env.pop("LC_ALL", None)
-            env["LC_CTYPE"] = env["LANG"] = "C.UTF-8"  # file names are UTF-8 on the wire
-        return env

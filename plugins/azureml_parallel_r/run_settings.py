@@ -31,7 +31,7 @@ OUTPUT_ACTIONS = ("append_row", "summary_only")
 LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
 INPUT_NAME = "input_files"  # the step's one input: its FileDataset (v2: data asset) and the folder it is mounted at
 DEFAULT_APPEND_ROW_FILE_NAME = "parallel_run_step.txt"
-# The entry script's own choices (include/entry/batch_wrapper.py keeps copies: the code shipped to the compute cannot
+# The entry script's own choices (include/entry/entry_config.py keeps copies: the code shipped to the compute cannot
 # import this module; tests/test_run_settings.py checks that they agree).
 DEFAULT_R_SCRIPT = "r/process_file.r"  # the example R script, relative to the source directory
 R_MODES = ("worker", "per-file")  # one persistent R session per worker process (the default), or one R per file
@@ -198,7 +198,7 @@ class ParallelRunSettings:
 
 def invocation_margin(timeout: float) -> float:
     """How long before ``run_invocation_timeout`` the entry script stops taking files: a tenth of it, at least 1 s and
-    at most 10 s (``include/entry/batch_wrapper.py`` keeps a copy, which tests/test_run_settings.py checks).
+    at most 10 s (``include/entry/entry_config.py`` keeps a copy, which tests/test_run_settings.py checks).
 
     :param timeout: the runtime's ``run_invocation_timeout`` in seconds.
     """

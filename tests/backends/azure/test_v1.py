@@ -31,11 +31,9 @@ from tests.backends.azure.cases import (
     register_samples,
     sample_request,
 )
+from tests.conftest import SHIPPED
 from tests.waiting import wait_for_end, wait_until
 
-SHIPPED = ["entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_log.py",
-           "entry/r_packages.py", "entry/r_processes.py", "entry/r_session.py", "r/process_file.r",
-           "r/session.R"]  # fmt: skip
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
        "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip

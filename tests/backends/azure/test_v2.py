@@ -34,7 +34,7 @@ from tests.backends.azure.cases import (
     register_samples,
     sample_request,
 )
-from tests.conftest import CONN_VARIABLE
+from tests.conftest import CONN_VARIABLE, SHIPPED
 from tests.waiting import wait_for_end, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
@@ -146,9 +146,7 @@ def test_what_azure_ai_ml_sends_for_the_parallel_job(fake_azure, backend, datase
     code = fake_azure.ml.codes[task["code"].split("/workspaces/ws-parallel-r/", 1)[1]]["properties"]["codeUri"]
     container, _, prefix = code.split(".blob.core.windows.net/", 1)[1].partition("/")
     files = fake_azure.service.blob_service().get_container_client(container).list_blobs(name_starts_with=prefix)
-    assert sorted(b.name[len(prefix) + 1 :] for b in files) == [
-        "entry/batch_wrapper.py", "entry/journal.py", "entry/output_layout.py", "entry/r_log.py", "entry/r_packages.py",
-        "entry/r_processes.py", "entry/r_session.py", "r/process_file.r", "r/session.R"]  # fmt: skip
+    assert sorted(b.name[len(prefix) + 1 :] for b in files) == SHIPPED
     environment = fake_azure.ml.environments[task["environment"].split("/workspaces/ws-parallel-r/", 1)[1]]
     context = environment["properties"]["build"]["contextUri"]
     dockerfile = fake_azure.read_blob(context.split(f"/{CONTAINER}/", 1)[1] + "Dockerfile").decode()

@@ -479,10 +479,10 @@ def test_a_long_file_costs_a_few_wake_ups_not_one_every_poll(write_r_script, tmp
 def test_files_whose_replies_are_lost_fail_and_are_not_sent_to_r_again(write_r_script, tmp_path, monkeypatch) -> None:
     """If R's replies cannot be read back (a full temporary disk: R's writes to the replies file fail), R still says
     how many files it did: those fail with a message saying so, instead of being sent to R again in a loop."""
-    import r_session
+    import r_replies
 
     script = write_r_script("process_file <- function(input_path, output_dir, args) 'done'\n")
-    monkeypatch.setattr(r_session._Replies, "read", lambda self: [])
+    monkeypatch.setattr(r_replies.Replies, "read", lambda self: [])
     session = RSession(str(script), str(tmp_path / "r.txt"))
     items = [(_input(tmp_path, n, "x"), _out(tmp_path, n)) for n in ("a", "b")]
     try:
