@@ -411,7 +411,7 @@ def test_a_step_jobs_logs_are_found_as_azure_ai_ml_finds_them(path: str | None, 
     from azure.ai.ml import Output
     from azure.ai.ml.entities import CommandJob
 
-    from azureml_parallel_r.backends.azure.v2 import default_output_location
+    from azureml_parallel_r.backends.azure.v2_job import default_output_location
 
     job = CommandJob(name="step-1", command="echo", environment="azureml:env:1")
     if path:

@@ -22,7 +22,7 @@ point is checked by ``tests/backends/azure/test_v2.py`` on azure-ai-ml's own HTT
   (:data:`azureml_parallel_r.status.V2_STATUSES`); cancel is ``jobs.begin_cancel`` to the end of its ARM
   long-running operation.
 - The job's logs are its step job's files: the children of the pipeline job (``jobs.list(parent_job_name=...)``),
-  each in its ``default`` output as azure-ai-ml finds it (:func:`default_output_location`: the job's reported
+  each in its ``default`` output as azure-ai-ml finds it (:func:`~.v2_job.default_output_location`: the job's reported
   output first, ``ExperimentRun/dcid.<job name>/`` on ``workspaceartifactstore`` when there is none), read by
   prefix with azure-storage-blob. A step that failed before the runtime started (its input could not be mounted,
   say) has no runtime logs; the error run history records for it is read instead (``step_error.txt``), as are the
@@ -38,7 +38,6 @@ azure-ai-ml and azure-storage-blob are imported lazily, inside these functions: 
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -63,8 +62,10 @@ from azureml_parallel_r.backends.azure.storage import (
     workspace_uri,
 )
 from azureml_parallel_r.backends.azure.v2_job import (
+    ARTIFACT_STORE,
     cancel_job,
     check_run,
+    default_output_location,
     find_job,
     job_name,
     job_state,
@@ -94,8 +95,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-ARTIFACT_STORE = "workspaceartifactstore"
-DEFAULT_OUTPUT = "default"  # azure-ai-ml's DEFAULT_ARTIFACT_STORE_OUTPUT_NAME: a job's artifact store output
 NAMES_TRIED = 100  # <name>, <name>-2, ... : a run key whose jobs failed this many times is a bug elsewhere
 
 
@@ -443,24 +442,3 @@ class AzureMLV2Backend(ParallelRunBackend):
             raise JobNotFoundError(f"job {run_id} records no output folder (not submitted by this backend?)")
         self.blobs().write(f"{output_path}/{name}", content)
         return datastore_uri(self.datastore().name, f"{output_path}/{name}")
-
-
-def default_output_location(job: Any) -> tuple[str, str]:
-    """Where a job's logs are: the datastore and folder of its ``default`` output (the artifact store), read as
-    azure-ai-ml reads it, from ``job.outputs["default"]`` first and, when the job reports none,
-    ``ExperimentRun/dcid.<job name>`` on ``workspaceartifactstore`` (``JobOperations._get_named_output_uri``,
-    azure/ai/ml/operations/_job_operations.py). A path is read in the documented datastore URI form,
-    ``azureml://datastores/<datastore>/paths/<path>`` (also after a workspace's ``azureml://subscriptions/...``
-    prefix); a path in any other form is not guessed at: the fallback is used.
-
-    :param job: a job read from the workspace (a step job of the pipeline job).
-    """
-    try:
-        output = job.outputs[DEFAULT_OUTPUT]
-        path = getattr(output, "path", None) if output is not None else None
-    except (AttributeError, KeyError, TypeError):
-        path = None
-    found = re.fullmatch(r"azureml://(?:.+/)?datastores/([^/]+)/paths/(.+?)/*", str(path or ""))
-    if found:
-        return found[1], found[2]
-    return ARTIFACT_STORE, f"ExperimentRun/dcid.{job.name}"

@@ -2,9 +2,9 @@
 as an azure-ai-ml parallel job, the only step of a pipeline job (a parallel job runs only inside one:
 https://learn.microsoft.com/azure/machine-learning/how-to-use-parallel-job-in-pipeline).
 
-This module builds the job offline (no HTTP), and finds, reads and cancels a job by its name through azure-ai-ml's
-``MLClient``; :mod:`azureml_parallel_r.backends.azure.v2` submits and watches it. Mapping from v1
-(``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml 1.35.2
+This module builds the job offline (no HTTP), says where a job's logs are, and finds, reads and cancels a job by its
+name through azure-ai-ml's ``MLClient``; :mod:`azureml_parallel_r.backends.azure.v2` submits and watches it.
+Mapping from v1 (``ParallelRunConfig``/``ParallelRunStep``) to v2, each checked against azure-ai-ml 1.35.2
 (``azure/ai/ml/entities/_builders/parallel_func.py``, ``azure/ai/ml/entities/_job/parallel/run_function.py``),
 the REST body it serializes to, and Microsoft's v1 -> v2 guide for ParallelRunStep
 (https://learn.microsoft.com/azure/machine-learning/migrate-to-v2-execution-parallel-run-step) with the parallel
@@ -73,6 +73,8 @@ FAILURES_NAME = "failures"
 ROWS_NAME = "rows"
 STEP_NAME = "r_parallel_batch"
 JOB_NAME_PREFIX = "apr-"
+ARTIFACT_STORE = "workspaceartifactstore"
+DEFAULT_OUTPUT = "default"  # azure-ai-ml's DEFAULT_ARTIFACT_STORE_OUTPUT_NAME: a job's artifact store output
 # program_arguments is one string that the runtime splits into words. Microsoft's job control script that launches
 # the parallel runtime (context_managers.py, ParallelRunBackend.__enter__) splits the PRS command line with
 # shlex.split and then runs os.path.expandvars on every word. So each argument is quoted for shlex (POSIX shell
@@ -269,3 +271,24 @@ def cancel_job(client: MLClient, name: str, *, backoff: float = 2.0) -> None:
         with_retries(lambda: client.jobs.begin_cancel(name).result(), f"canceling job {name}", backoff=backoff)
     except ResourceNotFoundError:
         return
+
+
+def default_output_location(job: Any) -> tuple[str, str]:
+    """Where a job's logs are: the datastore and folder of its ``default`` output (the artifact store), read as
+    azure-ai-ml reads it, from ``job.outputs["default"]`` first and, when the job reports none,
+    ``ExperimentRun/dcid.<job name>`` on ``workspaceartifactstore`` (``JobOperations._get_named_output_uri``,
+    azure/ai/ml/operations/_job_operations.py). A path is read in the documented datastore URI form,
+    ``azureml://datastores/<datastore>/paths/<path>`` (also after a workspace's ``azureml://subscriptions/...``
+    prefix); a path in any other form is not guessed at: the fallback is used.
+
+    :param job: a job read from the workspace (a step job of the pipeline job).
+    """
+    try:
+        output = job.outputs[DEFAULT_OUTPUT]
+        path = getattr(output, "path", None) if output is not None else None
+    except (AttributeError, KeyError, TypeError):
+        path = None
+    found = re.fullmatch(r"azureml://(?:.+/)?datastores/([^/]+)/paths/(.+?)/*", str(path or ""))
+    if found:
+        return found[1], found[2]
+    return ARTIFACT_STORE, f"ExperimentRun/dcid.{job.name}"
