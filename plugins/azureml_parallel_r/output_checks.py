@@ -258,7 +258,11 @@ def failed_files(dataset_files: Sequence[str], rows: Iterable[str],
     """
     scan = _RowScan(sorted(dataset_files))
     scan.scan(rows)
-    stale = _stale(scan, changed or {})
+    return _failed(scan, _stale(scan, changed or {}))
+
+
+def _failed(scan: _RowScan, stale: set[str]) -> list[str]:
+    """The files validation counts as failed, sorted: those without a row, and those whose row is ``stale``."""
     return sorted(scan.unseen() + sorted(stale)) if stale else scan.unseen()
 
 
@@ -327,7 +331,7 @@ def validate_outputs(
     late = sorted(scan.late)
     changed = changed or {}
     stale = _stale(scan, changed)
-    failed = sorted(scan.unseen() + sorted(stale)) if stale else scan.unseen()
+    failed = _failed(scan, stale)
     succeeded = len(scan.paths) - len(failed)
     excusable = _matcher(allowed_failure_patterns)
     excused = {path for path in failed if excusable(path)}
