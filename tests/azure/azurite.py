@@ -3,6 +3,11 @@
 
 Only the Blob service is started, in memory, with telemetry off (Azurite collects telemetry unless told not
 to) and on 127.0.0.1 only. The account is Azurite's well-known ``devstoreaccount1``.
+
+It serves HTTPS with a self-signed certificate made for the run (:attr:`Azurite.ca`, which the test's clients
+trust) and ``--oauth basic``: besides account keys and SAS tokens it then accepts bearer tokens, checking each
+one's issuer, audience and lifetime and refusing a token for another audience as Azure Storage does (Azurite's
+README, "OAuth Configuration"; "OAuth requires HTTPS endpoint").
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ class Azurite:
         if not AZURITE_BLOB.exists():
             raise AzuriteNotInstalled(f"Azurite is not installed at {AZURITE_BLOB}: run scripts/setup.sh")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"
         self.workdir = Path(tempfile.mkdtemp(prefix="apr-azurite-"))
         self.log = self.workdir / "azurite.log"
+        self.ca, key = self_signed_certificate(self.workdir)
         argv = [str(AZURITE_BLOB), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
-                "--disableTelemetry", "--skipApiVersionCheck", "--silent"]  # fmt: skip
+                "--disableTelemetry", "--skipApiVersionCheck", "--silent", "--cert", str(self.ca), "--key", str(key),
+                "--oauth", "basic"]  # fmt: skip
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
@@ -66,3 +73,34 @@ class Azurite:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and the account's public blob host (the wire sends that host's requests to
+    Azurite with their ``Host`` unchanged), and its key, as PEM files in ``folder``; the certificate is its own CA."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azurite.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"),
+             x509.DNSName("*.blob.core.windows.net")]  # fmt: skip
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = folder / "azurite.pem", folder / "azurite-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path

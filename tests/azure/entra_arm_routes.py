@@ -11,17 +11,28 @@ from urllib.parse import parse_qs
 
 from tests.azure.wire import Call, Reply
 from tests.azure.workspace import (
+    ADLS_CLIENT_ID,
+    ADLS_CLIENT_SECRET,
+    APPLICATIONS,
     AZURITE_ACCOUNT,
     AZURITE_KEY,
-    CONTAINER,
     DATASTORE,
+    DATASTORES,
     LOCATION,
     RESOURCE_GROUP,
+    STORAGE_RESOURCE,
     SUBSCRIPTION,
     TENANT,
     arm_workspace,
+    container_sas,
     jwt,
 )
+
+
+def entra_error(status: int, error: str, code: int, description: str) -> Reply:
+    """Microsoft Entra ID's token error response (``error``, ``error_description`` starting with the AADSTS code,
+    ``error_codes``)."""
+    return Reply(status, {"error": error, "error_description": f"AADSTS{code}: {description}", "error_codes": [code]})
 
 
 class EntraArmRoutes:
@@ -36,17 +47,39 @@ class EntraArmRoutes:
 
     def token(self, call: Call, match: Any) -> Reply:
         """Client-credentials token (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#successful-response)
-        for the requested ``scope``, ``<resource>/.default``: the token's audience (``aud``) is that resource
-        (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference). azure-ai-ml checks it
+        for the requested ``scope``, ``<resource>/.default``: the token's audience (``aud``) is that resource, its
+        issuer (``iss``) the tenant's v1 token service ``https://sts.windows.net/<tenant>/`` (the issuer of the v1
+        tokens Azure Storage and ARM receive), with ``iat``, ``nbf`` and ``exp`` and the application's id as ``appid``
+        (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference). azure-ai-ml checks ``aud``
         for the ``https://ml.azure.com`` token it sends with a pipeline job (``JobOperations.
-        _set_headers_with_user_aml_token`` compares ``aud`` with the cloud's AML resource id, slash stripped)."""
-        scope = parse_qs(call.body.decode()).get("scope", [""])[0].split(" ")[0]
+        _set_headers_with_user_aml_token``); Azurite (``--oauth basic``) checks ``iss``, ``aud`` and the lifetime of a
+        storage token. An application the tenant does not know, or a wrong secret, is refused with the error response
+        of the same page (``invalid_client``; AADSTS700016 and AADSTS7000215,
+        https://learn.microsoft.com/entra/identity-platform/reference-error-codes)."""
+        form = parse_qs(call.body.decode())
+        scope = form.get("scope", [""])[0].split(" ")[0]
+        client_id, secret = form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
+        if client_id not in APPLICATIONS:
+            return entra_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory.",
+            )
+        if secret != APPLICATIONS[client_id]:
+            return entra_error(
+                401, "invalid_client", 7000215, f"Invalid client secret provided for application '{client_id}'."
+            )
+        issued = int(time.time())
         claims = {
             "aud": scope.removesuffix("/.default"),
+            "iss": f"https://sts.windows.net/{match['tenant']}/",
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + 3600,
             "tid": match["tenant"],
-            "oid": "fake-object-id",
-            "appid": "fake-client",
-            "exp": int(time.time()) + 3600,
+            "oid": f"object-of-{client_id}",
+            "appid": client_id,
         }
         return Reply(
             body={"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": jwt(claims)}
@@ -72,18 +105,32 @@ class EntraArmRoutes:
         return Reply(body={**{key: api for key in keys}, "studio": "https://ml.azure.com"})
 
     def datastore(self, call: Call, match: Any) -> Reply:
-        """The workspace's blob datastore on the Azurite account, with an account key (the SDK's DataStore and
-        AzureStorage models, azureml/_restclient/models/data_store.py and backends/azure/storage.py; read by
-        Datastore.get and Workspace.get_default_datastore). Unknown names are 404 like the service."""
+        """A datastore of the workspace on the Azurite account, of its kind (:data:`tests.azure.workspace.DATASTORES`),
+        as the SDK's DataStore and AzureStorage models carry it (azureml/_restclient/models/data_store.py,
+        azure_storage.py, client_credentials.py; turned into AzureBlobDatastore or AzureDataLakeGen2Datastore by
+        ``_DatastoreClient._dto_to_datastore``, azureml/data/datastore_client.py; read by Datastore.get and
+        Workspace.get_default_datastore). The credential types are the SDK's AzureStorageCredentialTypes (None, Sas,
+        AccountKey, ClientCredentials); an ADLS Gen2 service principal is registered with the storage resource
+        (``_register_azure_data_lake_gen2``: ``resource_url or STORAGE_RESOURCE_URI``). Unknown names are 404."""
         name = match.groupdict().get("name") or DATASTORE
-        if name != DATASTORE:
+        store = DATASTORES.get(name)
+        if store is None:
             return Reply(404, {"error": {"code": "UserError", "message": f"Datastore {name} not found"}})
-        return Reply(body={
-            "name": DATASTORE, "dataStoreType": "AzureBlob", "hasBeenValidated": True, "tags": {},
-            "azureStorageSection": {
-                "accountName": AZURITE_ACCOUNT, "containerName": CONTAINER, "endpoint": "core.windows.net",
-                "protocol": "https", "credentialType": "AccountKey", "credential": AZURITE_KEY,
-                "accountKey": AZURITE_KEY, "isSas": False, "blobCacheTimeout": 0,
-                "subscriptionId": SUBSCRIPTION, "resourceGroup": RESOURCE_GROUP,
-            },
-        })  # fmt: skip
+        section: dict[str, Any] = {
+            "accountName": AZURITE_ACCOUNT, "containerName": store.container, "endpoint": "core.windows.net",
+            "protocol": "https", "blobCacheTimeout": 0, "subscriptionId": SUBSCRIPTION, "resourceGroup": RESOURCE_GROUP,
+            "credentialType": "None", "isSas": False,
+        }  # fmt: skip
+        if store.kind == "account_key":
+            section.update(credentialType="AccountKey", credential=AZURITE_KEY, accountKey=AZURITE_KEY)
+        elif store.kind == "sas":
+            token = container_sas(store.container)
+            section.update(credentialType="Sas", credential=token, sasToken=token, isSas=True)
+        elif store.kind == "adls_sp":
+            section.update(credentialType="ClientCredentials", clientCredentials={
+                "clientId": ADLS_CLIENT_ID, "tenantId": TENANT, "clientSecret": ADLS_CLIENT_SECRET,
+                "isCertAuth": False, "resourceUri": STORAGE_RESOURCE,
+                "authorityUrl": "https://login.microsoftonline.com"})  # fmt: skip
+        kind = "AzureDataLakeGen2" if store.adls else "AzureBlob"
+        return Reply(body={"name": name, "dataStoreType": kind, "hasBeenValidated": True, "tags": {},
+                           "azureStorageSection": section})  # fmt: skip

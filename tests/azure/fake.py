@@ -19,14 +19,14 @@ from typing import Any
 from tests.azure import workspace as ws
 from tests.azure.azurite import Azurite
 from tests.azure.job_runner import JobRunner
-from tests.azure.ml_service import ARTIFACT_CONTAINER, MLService
+from tests.azure.ml_service import MLService
 from tests.azure.pipeline_service import FakePipelineService
 from tests.azure.step_runner import StepRunner
+from tests.azure.storage_roles import StorageRoles
 from tests.azure.wire import Wire, installed
 from tests.azure.workspace_service import WorkspaceService
 
-CLIENT_ID = "00000000-0000-0000-0000-0000000000cc"
-CLIENT_SECRET = "fake-client-secret-never-logged"
+CLIENT_ID, CLIENT_SECRET = ws.CLIENT_ID, ws.CLIENT_SECRET
 
 
 class FakeAzureML:
@@ -43,11 +43,13 @@ class FakeAzureML:
         from azureml.pipeline.core._aeva_provider import _AevaWorkflowProvider
 
         self.azurite = Azurite()
-        self.wire = Wire(self.azurite.url)
+        self.wire = Wire(self.azurite.url, str(self.azurite.ca))
+        self.roles = StorageRoles()
+        self.wire.authorize_storage = self.roles.authorize
         self.service = WorkspaceService(self.wire, self.azurite.url)
         self.service.install()
-        for container in (ws.CONTAINER, ARTIFACT_CONTAINER):  # a workspace's storage has both from the start
-            self.service.blob_service().create_container(container)
+        for store in ws.DATASTORES.values():  # the workspace's containers, and those its other datastores name
+            self.service.blob_service().create_container(store.container)
         self.runner = StepRunner(self.service, self.workdir / "steps")
         self.pipelines = FakePipelineService(self.service, self.runner)
         self.ml = MLService(self.wire, self.service)
@@ -103,20 +105,30 @@ class FakeAzureML:
                   "retry_backoff": 0.01, **extra}  # fmt: skip
         return json.dumps({"conn_type": "generic", "login": CLIENT_ID, "password": CLIENT_SECRET, "extra": extras})
 
-    def upload_inputs(self, folder: Path, datastore_path: str) -> list[str]:
-        """Put every file below ``folder`` under ``datastore_path`` in the datastore's container."""
-        container = self.service.blob_service().get_container_client(ws.CONTAINER)
+    def upload_inputs(self, folder: Path, datastore_path: str, datastore: str = ws.DATASTORE) -> list[str]:
+        """Put every file below ``folder`` under ``datastore_path`` in a datastore's container; on an ADLS Gen2
+        datastore every folder on the way is a directory object too (:class:`tests.azure.workspace.FakeDatastore`).
+
+        :param folder: the files.
+        :param datastore_path: where they go.
+        :param datastore: the datastore (default: the workspace's default).
+        """
+        store = ws.DATASTORES[datastore]
+        container = self.service.blob_service().get_container_client(store.container)
         names = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             name = f"{datastore_path.rstrip('/')}/{path.relative_to(folder).as_posix()}"
             container.upload_blob(name, path.read_bytes(), overwrite=True)
             names.append(name)
+        ws.add_directories(container, names)
         return names
 
-    def blob_names(self, prefix: str) -> list[str]:
-        container = self.service.blob_service().get_container_client(ws.CONTAINER)
-        return sorted(b.name for b in container.list_blobs(name_starts_with=prefix))
+    def container(self, datastore: str = ws.DATASTORE) -> Any:
+        """A datastore's container, with the account key (the fake's own access)."""
+        return self.service.blob_service().get_container_client(ws.DATASTORES[datastore].container)
 
-    def read_blob(self, name: str) -> bytes:
-        container = self.service.blob_service().get_container_client(ws.CONTAINER)
-        return container.get_blob_client(name).download_blob().readall()
+    def blob_names(self, prefix: str, datastore: str = ws.DATASTORE) -> list[str]:
+        return sorted(b.name for b in self.container(datastore).list_blobs(name_starts_with=prefix))
+
+    def read_blob(self, name: str, datastore: str = ws.DATASTORE) -> bytes:
+        return self.container(datastore).get_blob_client(name).download_blob().readall()

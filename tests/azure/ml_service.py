@@ -22,24 +22,26 @@ from urllib.parse import unquote
 
 from tests.azure.wire import Call, Reply, Wire
 from tests.azure.workspace import (
+    ADLS_CLIENT_ID,
+    ADLS_CLIENT_SECRET,
     ARM,
     AZURITE_ACCOUNT,
     AZURITE_KEY,
-    CONTAINER,
+    DATASTORES,
     LOCATION,
     REGION,
     RESOURCE_GROUP,
+    STORAGE_RESOURCE,
     SUBSCRIPTION,
+    TENANT,
     WORKSPACE,
     WORKSPACE_ARM_ID,
     WS_SCOPE,
+    container_sas,
 )
 from tests.azure.workspace_service import WorkspaceService
 
 WORKSPACE_ID = WORKSPACE_ARM_ID
-ARTIFACT_STORE = "workspaceartifactstore"
-ARTIFACT_CONTAINER = "azureml"  # where run history keeps a run's files (ExperimentRun/dcid.<run id>/...)
-DATASTORES = {"workspaceblobstore": CONTAINER, ARTIFACT_STORE: ARTIFACT_CONTAINER}
 DEFAULT_DATASTORE = "workspaceblobstore"
 COMPUTES = ("r-cluster", "cpu-cluster")
 TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding", "Paused")
@@ -214,13 +216,28 @@ class MLService:
     # -- datastores ---------------------------------------------------------------------------------------
 
     def datastore_body(self, name: str) -> dict[str, Any]:
-        """An AzureBlobDatastore with account-key credentials whose secrets are not returned (Datastores - Get,
-        https://learn.microsoft.com/rest/api/azureml/datastores/get); ``workspaceblobstore`` is the default and
+        """A datastore of the workspace, of its kind (:data:`tests.azure.workspace.DATASTORES`), whose secrets are not
+        returned (Datastores - Get, https://learn.microsoft.com/rest/api/azureml/datastores/get): an AzureBlobDatastore
+        with AccountKey, Sas or None credentials, or an AzureDataLakeGen2Datastore (``filesystem``) with
+        ServicePrincipal (``tenantId``, ``clientId``, ``authorityUrl``, ``resourceUrl``) or None credentials (the
+        generated models ``AzureBlobDatastore``, ``AzureDataLakeGen2Datastore``, ``*DatastoreCredentials``,
+        azure/ai/ml/_restclient/arm_ml_service/models/_models.py). ``workspaceblobstore`` is the default and
         ``workspaceartifactstore`` (container ``azureml``) holds the runs' files, as in every workspace."""
-        properties = {"datastoreType": "AzureBlob", "accountName": AZURITE_ACCOUNT, "containerName": DATASTORES[name],
-                      "endpoint": "core.windows.net", "protocol": "https", "isDefault": name == DEFAULT_DATASTORE,
-                      "credentials": {"credentialsType": "AccountKey"}, "subscriptionId": SUBSCRIPTION,
+        store = DATASTORES[name]
+        credentials: dict[str, Any] = {
+            "account_key": {"credentialsType": "AccountKey"},
+            "sas": {"credentialsType": "Sas"},
+            "adls_sp": {"credentialsType": "ServicePrincipal", "tenantId": TENANT, "clientId": ADLS_CLIENT_ID,
+                        "authorityUrl": "https://login.microsoftonline.com", "resourceUrl": STORAGE_RESOURCE},
+        }.get(store.kind, {"credentialsType": "None"})  # fmt: skip
+        properties = {"accountName": AZURITE_ACCOUNT, "endpoint": "core.windows.net", "protocol": "https",
+                      "isDefault": name == DEFAULT_DATASTORE, "credentials": credentials,
+                      "serviceDataAccessAuthIdentity": "None", "subscriptionId": SUBSCRIPTION,
                       "resourceGroup": RESOURCE_GROUP, "tags": {}}  # fmt: skip
+        if store.adls:
+            properties.update(datastoreType="AzureDataLakeGen2", filesystem=store.container)
+        else:
+            properties.update(datastoreType="AzureBlob", containerName=store.container)
         return resource("datastores", f"datastores/{name}", properties)
 
     def get_datastore(self, call: Call, match: Any) -> Reply:
@@ -234,13 +251,23 @@ class MLService:
         return Reply(body={"value": [self.datastore_body(n) for n in names], "nextLink": None})
 
     def datastore_secrets(self, call: Call, match: Any) -> Reply:
-        """Datastores - List Secrets: AccountKeyDatastoreSecrets (``secretsType``, ``key``); azure-ai-ml calls it
-        for ``datastores.get(name, include_secrets=True)`` and before uploading an environment's build context
-        (``get_datastore_info``, azure/ai/ml/_artifacts/_artifact_utilities.py)."""
+        """Datastores - List Secrets: AccountKeyDatastoreSecrets (``key``), SasDatastoreSecrets (``sasToken``) or
+        ServicePrincipalDatastoreSecrets (``clientSecret``), by ``secretsType``; azure-ai-ml calls it for
+        ``datastores.get(name, include_secrets=True)`` unless the credentials are None (``_fetch_and_populate_secret``)
+        and before uploading an environment's build context (``get_datastore_info``, azure/ai/ml/_artifacts/
+        _artifact_utilities.py). A datastore without credentials has no secrets to list: no document says what the
+        service answers then, so the fake refuses the call."""
         name = match["name"]
         if name not in DATASTORES:
             return not_found("datastore", name)
-        return Reply(body={"secretsType": "AccountKey", "key": AZURITE_KEY})
+        store = DATASTORES[name]
+        if store.kind == "account_key":
+            return Reply(body={"secretsType": "AccountKey", "key": AZURITE_KEY})
+        if store.kind == "sas":
+            return Reply(body={"secretsType": "Sas", "sasToken": container_sas(store.container)})
+        if store.kind == "adls_sp":
+            return Reply(body={"secretsType": "ServicePrincipal", "clientSecret": ADLS_CLIENT_SECRET})
+        return bad_request(f"datastore {name} has no credentials: there are no secrets to list (not modelled)")
 
     # -- data assets --------------------------------------------------------------------------------------
 
@@ -415,4 +442,4 @@ def datastore_path(uri: str) -> tuple[str, str]:
     """(container, path) of an ``azureml://datastores/<name>/paths/<path>`` URI on this workspace's datastores."""
     rest = uri.removeprefix("azureml://datastores/")
     datastore, _, path = rest.partition("/paths/")
-    return DATASTORES[datastore], path
+    return DATASTORES[datastore].container, path

@@ -14,6 +14,7 @@ from typing import Any
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.job import JobSpec
 from azureml_parallel_r.engine.runs import start_run
+from tests.azure.workspace import add_directories
 
 
 def run_engine(spec: JobSpec, cancel: threading.Event) -> str:
@@ -29,10 +30,15 @@ def run_engine(spec: JobSpec, cancel: threading.Event) -> str:
 
 
 def download_prefix(container: Any, prefix: str, target: Path) -> int:
-    """Write every blob below ``prefix/`` into ``target`` (relative paths kept); return how many there were."""
+    """Write every blob below ``prefix/`` into ``target`` (relative paths kept), as a mount shows them: a directory
+    of a hierarchical namespace (a zero-length blob marked ``hdi_isfolder``, :class:`tests.azure.workspace.
+    FakeDatastore`) is a folder, not a file. Return how many files there were."""
     base = prefix.rstrip("/") + "/" if prefix else ""
     count = 0
-    for blob in container.list_blobs(name_starts_with=base):
+    for blob in container.list_blobs(name_starts_with=base, include=["metadata"]):
+        if (blob.metadata or {}).get("hdi_isfolder") == "true":
+            (target / blob.name[len(base) :]).mkdir(parents=True, exist_ok=True)
+            continue
         path = target / blob.name[len(base) :]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(container.get_blob_client(blob.name).download_blob().readall())
@@ -60,10 +66,13 @@ def mount_folder(container: Any, prefix: str, target: Path, not_found: str) -> P
 
 
 def upload_folder(container: Any, folder: Path, destination: str) -> None:
-    """Upload every file below ``folder`` under ``destination``."""
+    """Upload every file below ``folder`` under ``destination`` (with the directories a hierarchical namespace
+    makes, :func:`tests.azure.workspace.add_directories`)."""
+    names = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        container.upload_blob(f"{destination.rstrip('/')}/{relative}", path.read_bytes(), overwrite=True)
+        names.append(f"{destination.rstrip('/')}/{path.relative_to(folder).as_posix()}")
+        container.upload_blob(names[-1], path.read_bytes(), overwrite=True)
+    add_directories(container, names)
 
 
 def upload_run_logs(workspace: Any, logs: Path, run_id: str) -> None:

@@ -40,7 +40,7 @@ from urllib.parse import unquote, urlsplit
 from azureml_parallel_r.engine.job import JobSpec
 from azureml_parallel_r.run_settings import ParallelRunSettings
 from tests.azure.runtime_io import mount_folder, run_engine, upload_folder, upload_run_logs
-from tests.azure.workspace import CONTAINER
+from tests.azure.workspace import DATASTORES
 from tests.azure.workspace_service import WorkspaceService
 
 DRIVER_FLAGS = {
@@ -81,6 +81,7 @@ class StepRunner:
         mount = self._mount_input(dataset_nodes, work / "mnt" / input_name)
         runconfig = json.loads(node["Runconfig"])
         output_setting = node["ModuleOutputSettings"][0]
+        output_container = DATASTORES[output_setting["DataStoreName"]].container
         destination = output_setting["DatasetOutputOptions"]["PathOnDatastore"].replace("{run-id}", step_run_id)
         settings = {name: kind(driver[flag]) for flag, (name, kind) in DRIVER_FLAGS.items() if flag in driver}
         settings.setdefault("process_count_per_node", self.processes_per_node)
@@ -102,7 +103,8 @@ class StepRunner:
         self.started.append({"step_run_id": step_run_id, "argv": argv, "environment": environment,
                              "destination": destination, "settings": settings})  # fmt: skip
         status = run_engine(spec, cancel)
-        upload_folder(self.workspace.blob_service().get_container_client(CONTAINER), work / "output", destination)
+        upload_folder(self.workspace.blob_service().get_container_client(output_container), work / "output",
+                      destination)  # fmt: skip
         upload_run_logs(self.workspace, work / "logs", step_run_id)
         shutil.rmtree(work, ignore_errors=True)
         return status
@@ -127,7 +129,7 @@ class StepRunner:
         yaml = self.workspace.dataset_rslex_yaml(reference["Id"], reference.get("Version"))
         match = PATTERN.search(re.search(r'pattern: "(?P<p>[^"]+)"', yaml)["p"])
         prefix = match["path"].rstrip("/") + "/"
-        container = self.workspace.blob_service().get_container_client(CONTAINER)
+        container = self.workspace.blob_service().get_container_client(DATASTORES[match["datastore"]].container)
         return mount_folder(
             container,
             prefix,

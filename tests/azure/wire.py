@@ -2,7 +2,7 @@
 and azure-storage-blob send goes through ``requests.adapters.HTTPAdapter.send``; this module replaces that
 one method for the duration of a test.
 
-- Requests to a loopback address pass through untouched (Azurite).
+- Requests to a loopback address pass through untouched (Azurite), trusting Azurite's certificate.
 - Requests to the storage account's public blob host (``<account>.blob.core.windows.net``) are sent to
   Azurite's loopback port with their ``Host`` header unchanged: Azurite takes the account from a host name
   with a dot in it ("production-style URL", Azurite's blobStorageContext middleware), so the path, and with
@@ -85,8 +85,10 @@ class Fault:
 class Wire:
     """Routes, faults and the record of every call."""
 
-    def __init__(self, azurite_url: str | None = None) -> None:
+    def __init__(self, azurite_url: str | None = None, azurite_ca: str | None = None) -> None:
         self.azurite_url = azurite_url
+        self.azurite_ca = azurite_ca
+        self.authorize_storage: Callable[[Call], Reply | None] | None = None
         self.routes: list[tuple[str, re.Pattern[str], re.Pattern[str], Handler]] = []
         self.calls: list[Call] = []
         self.unrouted: list[str] = []
@@ -111,17 +113,24 @@ class Wire:
     def send(self, adapter: HTTPAdapter, request: PreparedRequest, original: Callable[..., Response], **kw) -> Response:
         parts = urlsplit(request.url)
         host = parts.hostname or ""
+        azurite = urlsplit(self.azurite_url or "")
         if host in LOOPBACK or host == "::1":
+            if self.azurite_ca and parts.netloc == azurite.netloc:
+                kw["verify"] = self.azurite_ca
             return original(adapter, request, **kw)
         blob = BLOB_HOST.match(host)
         if blob and self.azurite_url:
-            self._record(request, parts)
+            call = self._record(request, parts)
             fault = self._fault(request.method or "", parts.path)
             if fault is not None:
-                return self._fault_response(fault, adapter, request, self.calls[-1])
-            target = urlsplit(self.azurite_url)
-            request.url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+                return self._fault_response(fault, adapter, request, call)
+            refused = self.authorize_storage(call) if self.authorize_storage else None
+            if refused is not None:
+                return _response(adapter, request, refused)
+            request.url = urlunsplit((azurite.scheme, azurite.netloc, parts.path, parts.query, ""))
             request.headers["Host"] = parts.netloc
+            if self.azurite_ca:
+                kw["verify"] = self.azurite_ca
             return original(adapter, request, **kw)
         call = self._record(request, parts)
         fault = self._fault(call.method, call.path)

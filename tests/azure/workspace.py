@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from tests.azure.wire import Call, Reply
@@ -24,6 +25,88 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DATASTORE = "workspaceblobstore"
 CONTAINER = "azureml-blobstore-parallel-r"
+ARTIFACT_STORE = "workspaceartifactstore"
+ARTIFACT_CONTAINER = "azureml"  # where run history keeps a run's files (ExperimentRun/dcid.<run id>/...)
+
+# the connection's service principal, and the one an ADLS Gen2 datastore carries (a different application)
+CLIENT_ID = "00000000-0000-0000-0000-0000000000cc"
+CLIENT_SECRET = "fake-client-secret-never-logged"
+ADLS_CLIENT_ID = "00000000-0000-0000-0000-0000000000dd"
+ADLS_CLIENT_SECRET = "fake-adls-secret-never-logged"
+APPLICATIONS = {CLIENT_ID: CLIENT_SECRET, ADLS_CLIENT_ID: ADLS_CLIENT_SECRET}
+STORAGE_RESOURCE = "https://storage.azure.com/"
+
+
+@dataclass(frozen=True)
+class FakeDatastore:
+    """One datastore of the fake workspace, of one of the kinds Azure ML supports for blob data
+    (https://learn.microsoft.com/azure/machine-learning/how-to-datastore): ``account_key`` and ``sas`` (credential
+    based: the workspace keeps the secret), ``identity`` (a blob datastore without credentials: "identity-based data
+    access ... no authentication credentials are saved", how-to-identity-based-service-authentication#data-storage),
+    ``adls_sp`` (ADLS Gen2 with a service principal) and ``adls_identity`` (ADLS Gen2 without credentials). An ADLS
+    Gen2 account has a hierarchical namespace, so its directories are objects of their own: List Blobs shows them
+    as zero-length blobs (https://learn.microsoft.com/azure/storage/blobs/storage-blobs-list#flat-listing-versus-
+    hierarchical-listing) marked with the metadata ``hdi_isfolder=true``.
+
+    :param name: the datastore's name.
+    :param kind: one of the kinds above.
+    :param container: its blob container (an ADLS Gen2 file system).
+    """
+
+    name: str
+    kind: str
+    container: str
+
+    @property
+    def adls(self) -> bool:
+        return self.kind.startswith("adls")
+
+    @property
+    def credential_less(self) -> bool:
+        return self.kind in ("identity", "adls_identity")
+
+
+DATASTORES = {store.name: store for store in (
+    FakeDatastore(DATASTORE, "account_key", CONTAINER),
+    FakeDatastore(ARTIFACT_STORE, "account_key", ARTIFACT_CONTAINER),
+    FakeDatastore("sasstore", "sas", "sas-data"),
+    FakeDatastore("identitystore", "identity", "identity-data"),
+    FakeDatastore("adlsstore", "adls_sp", "adls-data"),
+    FakeDatastore("adlsidentity", "adls_identity", "adls-identity-data"),
+)}  # fmt: skip
+DATASTORE_KINDS = ("account_key", "sas", "identity", "adls_sp", "adls_identity")
+
+
+def datastore_of_kind(kind: str) -> FakeDatastore:
+    """The (data) datastore of a kind: the workspace default for ``account_key``."""
+    return next(store for store in DATASTORES.values() if store.kind == kind and store.name != ARTIFACT_STORE)
+
+
+def add_directories(container: Any, names: list[str]) -> None:
+    """On a container of an ADLS Gen2 datastore (a hierarchical namespace), make every folder on the way to ``names``
+    the directory object the service makes of it (:class:`FakeDatastore`); elsewhere folders are only name prefixes.
+
+    :param container: the fake's own client of the container.
+    :param names: the blobs just written.
+    """
+    if not any(store.adls and store.container == container.container_name for store in DATASTORES.values()):
+        return
+    directories = {"/".join(name.split("/")[:depth]) for name in names for depth in range(1, name.count("/") + 1)}
+    for directory in sorted(directories):
+        container.upload_blob(directory, b"", overwrite=True, metadata={"hdi_isfolder": "true"})
+
+
+def container_sas(container: str) -> str:
+    """A SAS datastore's token: a container SAS (read, add, create, write, delete, list) signed with the account
+    key, as a user registers one (https://learn.microsoft.com/rest/api/storageservices/create-service-sas)."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    permission = ContainerSasPermissions(read=True, add=True, create=True, write=True, delete=True, list=True)
+    return generate_container_sas(AZURITE_ACCOUNT, container, account_key=AZURITE_KEY, permission=permission,
+                                  expiry=datetime.now(UTC) + timedelta(hours=4))  # fmt: skip
+
 
 ARM = r"^management\.azure\.com$"
 LOGIN = r"^login\.microsoftonline\.com$"
@@ -68,12 +151,16 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
-def blob_service(azurite_url: str) -> Any:
-    """The Azurite account, straight on its loopback URL (the fake's own access, not the SDK's)."""
+def blob_service(azurite_url: str, ca: str | None = None) -> Any:
+    """The Azurite account, straight on its loopback URL (the fake's own access, not the SDK's).
+
+    :param azurite_url: Azurite's base URL.
+    :param ca: the certificate Azurite serves HTTPS with (:attr:`tests.azure.azurite.Azurite.ca`).
+    """
     from azure.storage.blob import BlobServiceClient
 
     credential = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
-    return BlobServiceClient(f"{azurite_url}/{AZURITE_ACCOUNT}", credential=credential)
+    return BlobServiceClient(f"{azurite_url}/{AZURITE_ACCOUNT}", credential=credential, connection_verify=ca or True)
 
 
 def public_blob_url(container: str, blob: str, *, write: bool = False) -> str:

@@ -85,7 +85,7 @@ class WorkspaceService(EntraArmRoutes, DatasetRoutes, SnapshotRoutes, RunHistory
 
     def blob_service(self) -> Any:
         """The Azurite account, straight on its loopback URL (the fake's own access, not the SDK's)."""
-        return blob_service(self.azurite_url)
+        return blob_service(self.azurite_url, self.wire.azurite_ca)
 
     def list_blobs_reply(self, call: Call) -> Reply:
         """The datastore container's List Blobs answer from what Azurite holds (for tests that replace some

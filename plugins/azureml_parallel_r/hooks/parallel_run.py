@@ -226,7 +226,12 @@ class AzureMLParallelRunHook(BaseHook):
     def _build_azureml_backend(self, engine: str, extras: dict[str, Any]) -> ParallelRunBackend:
         from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
         from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
-        from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, build_auth, build_credential
+        from azureml_parallel_r.hooks.azureml_auth import (
+            AzureAuthConfigError,
+            build_auth,
+            build_credential,
+            cloud_environment,
+        )
 
         missing = [key for key in ("subscription_id", "resource_group", "workspace_name") if not extras.get(key)]
         if missing:
@@ -235,9 +240,10 @@ class AzureMLParallelRunHook(BaseHook):
                 f"{', '.join(FORM_FIELD_OF.get(key, key) for key in missing)}. {_configure_hint(self.conn_id)}"
             )
         connection = self.get_connection(self.conn_id)
-        try:
-            build = build_auth if engine == "azureml" else build_credential
-            auth, described = build(extras, connection.login, connection.password)
+        try:  # the azure-identity credential reads identity-based datastores on both engines
+            credential, described = build_credential(extras, connection.login, connection.password)
+            auth = build_auth(extras, connection.login, connection.password)[0] if engine == "azureml" else credential
+            authority = cloud_environment(extras)[2]
         except AzureAuthConfigError as exc:
             raise ConnectionNotConfiguredError(f"Airflow connection {self.conn_id!r}: {exc}") from exc
         except ModuleNotFoundError as exc:
@@ -250,6 +256,7 @@ class AzureMLParallelRunHook(BaseHook):
             source_directory=self._text(extras, "source_directory") or str(INCLUDE_DIR),
             retry_backoff=self._seconds(extras, "retry_backoff", 2.0),
             r_script_dirs=self._r_script_dirs(extras),
+            authority=authority,
         )
         self.log.info(
             "Azure ML workspace %s (resource group %s, SDK %s) with %s; compute %s",
@@ -262,14 +269,14 @@ class AzureMLParallelRunHook(BaseHook):
         if engine == "azureml":
             from azureml_parallel_r.backends.azure.v1 import AzureMLBackend
 
-            return AzureMLBackend(lambda: self._connect_workspace(extras, auth), settings)
+            return AzureMLBackend(lambda: self._connect_workspace(extras, auth), settings, credential)
         try:
             import azure.ai.ml  # noqa: F401  (the v2 SDK: imported by the backend when it first talks to Azure)
         except ModuleNotFoundError as exc:
             raise self._sdk_missing(engine, exc) from exc
         from azureml_parallel_r.backends.azure.v2 import AzureMLV2Backend
 
-        return AzureMLV2Backend(lambda: self._connect_ml_client(extras, auth), auth, settings)
+        return AzureMLV2Backend(lambda: self._connect_ml_client(extras, credential), credential, settings)
 
     def _sdk_missing(self, engine: str, error: ModuleNotFoundError) -> ConnectionNotConfiguredError:
         sdk, extra = SDK_EXTRAS[engine]

@@ -31,7 +31,7 @@ def retried() -> list[str]:
 def blobs(retried: list[str]) -> Iterator[DatastoreBlobs]:
     azurite = Azurite()
     try:
-        service = blob_service(azurite.url)
+        service = blob_service(azurite.url, str(azurite.ca))
         service.create_container("data")
 
         def retry(call, what: str):

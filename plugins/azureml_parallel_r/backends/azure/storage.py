@@ -1,6 +1,7 @@
 """The datastore's blob container as both Azure ML engines read and write it: straight with azure-storage-blob,
-page by page, with the datastore's own account, container and credential (an account key, a SAS token, or, for
-an identity-based datastore, the connection's identity, which then needs *Storage Blob Data Contributor*).
+page by page, with the datastore's own account, container and credential (an account key, a SAS token, an ADLS
+Gen2 datastore's service principal, or, for an identity-based datastore, the connection's identity, which then needs
+*Storage Blob Data Contributor*: :mod:`.datastore_access`).
 
 azure-storage-blob is imported lazily: importing this module is cheap.
 """
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
 T = TypeVar("T")
+DIRECTORY_MARK = "hdi_isfolder"  # the metadata that marks a directory of a hierarchical namespace
 Retry = Callable[[Callable[[], Any], str], Any]
 PAGE_SIZE = (
     5000  # the most one List Blobs call returns (https://learn.microsoft.com/rest/api/storageservices/list-blobs)
@@ -58,15 +60,21 @@ class DatastoreBlobs:
         return self._container
 
     def entries(self, prefix: str) -> Iterator[tuple[str, int, str]]:
-        """(name relative to ``prefix/``, size, ETag) of every blob below ``prefix``, every page."""
+        """(name relative to ``prefix/``, size, ETag) of every file below ``prefix``, every page. On a storage account
+        with a hierarchical namespace (ADLS Gen2) a directory is an object of its own, which List Blobs returns as a
+        zero-length blob ("directories appear in the list as zero-length blobs", https://learn.microsoft.com/azure/
+        storage/blobs/storage-blobs-list#flat-listing-versus-hierarchical-listing) carrying the metadata
+        ``hdi_isfolder=true``: it is not a file, and is left out."""
         base = prefix.rstrip("/") + "/"
-        pages = self.container.list_blobs(name_starts_with=base, results_per_page=PAGE_SIZE).by_page()
+        listing = self.container.list_blobs(name_starts_with=base, include=["metadata"], results_per_page=PAGE_SIZE)
+        pages = listing.by_page()
         while True:
             page = self._retry(lambda: next(pages, None), f"listing {base}")
             if page is None:
                 return
             for blob in self._retry(lambda p=page: list(p), f"listing {base}"):
-                yield blob.name[len(base) :], int(blob.size or 0), str(blob.etag or "")
+                if (blob.metadata or {}).get(DIRECTORY_MARK) != "true":
+                    yield blob.name[len(base) :], int(blob.size or 0), str(blob.etag or "")
 
     def names(self, prefix: str) -> Iterator[str]:
         """Names of every blob below ``prefix``, relative to it."""

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.azure.datastore_access import DatastoreAccess, v1_access
 from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure.runs import (
     RUN_KEY_TAGS,
@@ -45,7 +46,6 @@ from azureml_parallel_r.backends.azure.runs import (
 )
 from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
-    container_client,
     dataset_files_blob,
     datastore_location,
     datastore_uri,
@@ -95,14 +95,19 @@ class AzureMLBackend(ParallelRunBackend):
 
     :param workspace_factory: returns the connected ``Workspace`` (built by the hook from the connection).
     :param settings: compute, datastore, environment and experiment.
+    :param credential: the connection's azure-identity credential, which reads an identity-based datastore (the
+        SDK's own authentication object cannot: its ``get_token`` answers with a token for Azure Resource Manager
+        whatever scope it is asked for, azureml/core/authentication.py, and Azure Storage refuses that audience).
     """
 
     engine = "azureml"
     assumed_processes_per_node = ASSUMED_PROCESSES_PER_NODE
 
-    def __init__(self, workspace_factory: Callable[[], Workspace], settings: WorkspaceSettings) -> None:
+    def __init__(self, workspace_factory: Callable[[], Workspace], settings: WorkspaceSettings,
+                 credential: Any = None) -> None:  # fmt: skip
         self._workspace_factory = workspace_factory
         self.settings = settings
+        self.credential = credential
         self._workspace: Workspace | None = None
         self._datastore: Any = None
         self._blobs: DatastoreBlobs | None = None
@@ -130,15 +135,14 @@ class AzureMLBackend(ParallelRunBackend):
                 self._datastore = self._retry(self.workspace.get_default_datastore, "getting the default datastore")
         return self._datastore
 
+    def access(self) -> DatastoreAccess:
+        """The datastore's kind, where its blobs are and what reads them (:mod:`.datastore_access`)."""
+        return v1_access(self.datastore())
+
     def container(self) -> Any:
-        """The datastore's blob container (azure-storage-blob), with the datastore's credential: its account
-        key or SAS token, else the workspace's identity (an identity-based datastore)."""
-        store = self.datastore()
-        container = getattr(store, "container_name", None) or store.filesystem  # ADLS Gen2: its file system
-        return container_client(store.account_name, container,
-                                getattr(store, "account_key", None) or getattr(store, "sas_token", None)
-                                or self.workspace._auth,
-                                endpoint=store.endpoint, protocol=store.protocol)  # fmt: skip
+        """The datastore's blob container (azure-storage-blob), with the datastore's credential: its account key,
+        SAS token or service principal, else the connection's identity (an identity-based datastore)."""
+        return self.access().client(self.credential, self.settings.authority)
 
     @property
     def blobs(self) -> DatastoreBlobs:
@@ -149,16 +153,15 @@ class AzureMLBackend(ParallelRunBackend):
 
     def check_connection(self) -> str:
         """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
-        name, store = self.workspace.name, self.datastore()
-        container = self.blobs.check_listable("r-script-inputs")
-        return f"workspace {name} answers; datastore {store.name} (container {container}) can be listed"
+        name, access = self.workspace.name, self.access()
+        self.blobs.check_listable("r-script-inputs")
+        return f"workspace {name} answers; {access.describe()}; it can be listed"
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
-        store = self.datastore()
-        adls = getattr(store, "datastore_type", "") == "AzureDataLakeGen2"
-        return datastore_location(store.account_name, getattr(store, "container_name", ""), path,
-                                  adls_file_system=store.filesystem if adls else None)  # fmt: skip
+        access = self.access()
+        return datastore_location(access.account, access.container, path,
+                                  adls_file_system=access.container if access.adls else None)  # fmt: skip
 
     def lineage_source(self) -> str:
         workspace = self.workspace

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.backends.azure.datastore_access import DatastoreAccess, v2_access
 from azureml_parallel_r.backends.azure.environment import build_context, image_dockerfile
 from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure.runs import (
@@ -53,7 +54,6 @@ from azureml_parallel_r.backends.azure.runs import (
 )
 from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
-    container_client,
     dataset_files_blob,
     datastore_location,
     datastore_uri,
@@ -159,13 +159,14 @@ class AzureMLV2Backend(ParallelRunBackend):
             self._blobs[key] = DatastoreBlobs(lambda: self._container(self.datastore(name)), self._retry)
         return self._blobs[key]
 
+    def access(self, name: str | None = None) -> DatastoreAccess:
+        """A datastore's kind, where its blobs are and what reads them (:mod:`.datastore_access`)."""
+        return v2_access(self.datastore(name))
+
     def _container(self, store: Any) -> Any:
-        """The datastore's container, with its account key or SAS token, else the connection's identity."""
-        credentials = getattr(store, "credentials", None)
-        secret = getattr(credentials, "account_key", None) or getattr(credentials, "sas_token", None)
-        container = getattr(store, "container_name", None) or store.filesystem  # ADLS Gen2: its file system
-        return container_client(store.account_name, container, secret or self.credential, endpoint=store.endpoint,
-                                protocol=store.protocol)  # fmt: skip
+        """The datastore's container, with its account key, SAS token or service principal, else the connection's
+        identity."""
+        return v2_access(store).client(self.credential, self.settings.authority)
 
     def _folder_uri(self, path: str) -> str:
         return datastore_uri(self.datastore().name, path) + "/"
@@ -174,15 +175,15 @@ class AzureMLV2Backend(ParallelRunBackend):
         """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
         workspaces, name = self.client.workspaces, self.client.workspace_name
         workspace = self._retry(lambda: workspaces.get(name), f"reading workspace {name}")
-        store, container = self.datastore(), self.blobs().check_listable("r-script-inputs")
-        return f"workspace {workspace.name} answers; datastore {store.name} (container {container}) can be listed"
+        access = self.access()
+        self.blobs().check_listable("r-script-inputs")
+        return f"workspace {workspace.name} answers; {access.describe()}; it can be listed"
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
-        store = self.datastore()
-        adls = str(getattr(store, "type", "")).lower().endswith("azure_data_lake_gen2")
-        return datastore_location(store.account_name, getattr(store, "container_name", ""), path,
-                                  adls_file_system=store.filesystem if adls else None)  # fmt: skip
+        access = self.access()
+        return datastore_location(access.account, access.container, path,
+                                  adls_file_system=access.container if access.adls else None)  # fmt: skip
 
     def lineage_source(self) -> str:
         client = self.client
