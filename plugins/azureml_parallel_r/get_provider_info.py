@@ -85,6 +85,11 @@ CONN_FIELDS: dict[str, Any] = {
         "A registered environment, name or name:version (empty: built from include/environment/Dockerfile).",
     ),
     "experiment_name": _text("Experiment (Azure ML)", "Where runs are recorded.", "r-parallel-batch"),
+    "job_identity": _text(
+        "Job identity (Azure ML SDK v2)",
+        "What the job reads a datastore without credentials with: user_identity, managed_identity, "
+        "managed_identity:<client id> or aml_token (empty: Azure's default, the compute cluster's managed identity).",
+    ),
     "r_packages": _text(
         "R packages",
         "R packages every R script needs, comma-separated: name, name==version or name>=version (besides an renv.lock "

@@ -72,6 +72,8 @@ class RunRequest(_Plain):
     :param settings: the run's ParallelRunConfig settings (one type for both engines).
     :param experiment_name: Azure ML experiment ("" for the connection's; the local engine records it).
     :param tags: extra run tags.
+    :param job_identity: the identity the Azure ML job reads and writes data with
+        (:mod:`azureml_parallel_r.job_identity`; None: the connection's ``job_identity``, else Azure's default).
     """
 
     dataset: DatasetRef
@@ -84,6 +86,7 @@ class RunRequest(_Plain):
     settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
     experiment_name: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    job_identity: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRequest:

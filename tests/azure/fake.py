@@ -51,9 +51,11 @@ class FakeAzureML:
         for store in ws.DATASTORES.values():  # the workspace's containers, and those its other datastores name
             self.service.blob_service().create_container(store.container)
         self.runner = StepRunner(self.service, self.workdir / "steps")
+        self.runner.roles = self.roles
         self.pipelines = FakePipelineService(self.service, self.runner)
         self.ml = MLService(self.wire, self.service)
         self.jobs = self.ml.runner = JobRunner(self.ml, self.service, self.workdir / "jobs")
+        self.jobs.roles = self.roles
         self._saved_caller = _AevaWorkflowProvider.__dict__["create_service_caller"]
         pipelines = self.pipelines
         _AevaWorkflowProvider.create_service_caller = staticmethod(  # type: ignore[method-assign]

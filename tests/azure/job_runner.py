@@ -49,8 +49,10 @@ from typing import Any
 from azureml_parallel_r.engine.job import JobSpec
 from azureml_parallel_r.engine.predefined_arguments import apply_predefined_arguments
 from azureml_parallel_r.run_settings import ParallelRunSettings
-from tests.azure.ml_service import MLService, arm_id_path, blob_path, datastore_path
+from tests.azure.ml_service import MLService, arm_id_path, blob_path, datastore_of, datastore_path
 from tests.azure.runtime_io import StepFailed, download_prefix, mount_folder, run_engine, upload_folder, upload_run_logs
+from tests.azure.storage_roles import COMPUTE_IDENTITY, StorageRoles
+from tests.azure.workspace import FakeDatastore
 from tests.azure.workspace_service import WorkspaceService
 
 ENGINE_STATUS = {"Finished": "Completed", "Failed": "Failed", "Canceled": "Canceled"}
@@ -70,6 +72,7 @@ class JobRunner:
         self.workdir = workdir
         self.processes_per_node = 2  # "number of cores" of this machine's fake compute
         self.started: list[dict[str, Any]] = []
+        self.roles = StorageRoles()  # the fake replaces it with the workspace's
         self.threads: list[threading.Thread] = []
         self._cancel: dict[str, threading.Event] = {}
 
@@ -128,9 +131,11 @@ class JobRunner:
         download_prefix(self.workspace.blob_service().get_container_client(container), prefix, work / "code")
         bindings: dict[str, str] = {}  # "inputs.<name>" / "outputs.<name>" -> the local mount
         outputs: list[tuple[dict[str, Any], Path]] = []
+        identity = self._data_identity(job, node)
         for input_name, binding in (spec.get("inputs") or {}).items():
-            bindings[f"inputs.{input_name}"] = str(self._mount_input(job, binding, work / "mnt" / input_name))
+            bindings[f"inputs.{input_name}"] = str(self._mount_input(job, binding, work / "mnt" / input_name, identity))
         for output_name, output in (node.get("outputs") or {}).items():
+            self._check_access(datastore_of(output["uri"]), identity, write=True)
             local = work / "out" / output_name
             if output.get("job_output_type") == "uri_file":  # the mount is the file, in a folder of its own
                 local = local / datastore_path(output["uri"])[1].rstrip("/").rsplit("/", 1)[-1]
@@ -186,7 +191,35 @@ class JobRunner:
         )
         return apply_predefined_arguments(settings, argv)[0]
 
-    def _mount_input(self, job: dict[str, Any], binding: dict[str, Any], target: Path) -> Path:
+    def _data_identity(self, job: dict[str, Any], node: dict[str, Any]) -> str:
+        """Who reads and writes a credential-less datastore for this node: the identity it names (the step's wins
+        over the pipeline's), else the compute's managed identity ("If the identity property is left unspecified and
+        datastore doesn't have cached credentials, then compute managed identity becomes the fallback option",
+        https://learn.microsoft.com/azure/machine-learning/how-to-identity-based-service-authentication). A user
+        identity job acts as whoever submitted it. An AML token on such a datastore is not described: refused."""
+        identity = node.get("identity") or job.get("identity") or {}  # a node's as azure-ai-ml writes it: snake_case
+        kind = str(identity.get("identity_type") or "")
+        if kind == "UserIdentity":
+            return self._submitter(job)
+        if kind in ("", "Managed"):
+            return str(identity.get("client_id") or COMPUTE_IDENTITY)
+        return f"unmodelled identity {kind}"
+
+    def _submitter(self, job: dict[str, Any]) -> str:
+        name = next((n for n, j in self.service.jobs.items() if j["properties"] is job), "")
+        return self.service.submitters.get(name, "")
+
+    def _check_access(self, store: FakeDatastore, identity: str, *, write: bool) -> None:
+        """A credential-less datastore is reached with the job's identity, which needs the role (credential-based
+        datastores are reached with their own credential, whatever the job's identity)."""
+        if store.credential_less and not self.roles.allows(identity, write):
+            raise StepFailed(
+                f"ScriptExecution.StreamAccess.Authentication: {identity or 'the job identity'} may not "
+                f"{'write' if write else 'read'} datastore {store.name}: AuthorizationPermissionMismatch (This request "
+                "is not authorized to perform this operation using this permission.)"
+            )
+
+    def _mount_input(self, job: dict[str, Any], binding: dict[str, Any], target: Path, identity: str) -> Path:
         """The node input bound to the pipeline's input, a data asset, mounted; NotFound for a missing or empty
         folder."""
         value = str(binding.get("value") or binding.get("uri") or "")
@@ -198,6 +231,7 @@ class JobRunner:
             _, name, _, version = data_path.split("/")
             uri = self.service.data[name][version]["properties"]["dataUri"]
         container, prefix = datastore_path(uri)
+        self._check_access(datastore_of(uri), identity, write=False)
         client = self.workspace.blob_service().get_container_client(container)
         return mount_folder(
             client,

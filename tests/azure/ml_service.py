@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
+from tests.azure.storage_roles import token_claims
 from tests.azure.wire import Call, Reply, Wire
 from tests.azure.workspace import (
     ADLS_CLIENT_ID,
@@ -37,6 +38,7 @@ from tests.azure.workspace import (
     WORKSPACE,
     WORKSPACE_ARM_ID,
     WS_SCOPE,
+    FakeDatastore,
     container_sas,
 )
 from tests.azure.workspace_service import WorkspaceService
@@ -97,6 +99,7 @@ class MLService:
         self.data: dict[str, dict[str, dict[str, Any]]] = {}  # name -> version -> resource
         self.jobs: dict[str, dict[str, Any]] = {}  # name -> the job resource as stored
         self.job_puts: list[dict[str, Any]] = []  # every job PUT body, in order
+        self.submitters: dict[str, str] = {}  # job name -> the application id that created it
         self.runner: Any = None  # set by the fake: runs a created job (tests.azure.job_runner.JobRunner)
         self._lock = threading.Lock()
         scope = WS_SCOPE
@@ -349,6 +352,7 @@ class MLService:
             job = {**resource("jobs", f"jobs/{name}", {**properties, "status": "NotStarted"}), "name": name}
             job["properties"].setdefault("experimentName", "Default")
             self.jobs[name] = job
+            self.submitters[name] = str((token_claims(call) or {}).get("appid", ""))  # a user identity job's user
             self.workspace.add_run(job["properties"]["experimentName"], name, runType="azureml.PipelineRun",
                                    status="NotStarted", tags=dict(properties.get("tags") or {}),
                                    properties={"azureml.runsource": "azureml.PipelineRun"})  # fmt: skip
@@ -443,3 +447,8 @@ def datastore_path(uri: str) -> tuple[str, str]:
     rest = uri.removeprefix("azureml://datastores/")
     datastore, _, path = rest.partition("/paths/")
     return DATASTORES[datastore].container, path
+
+
+def datastore_of(uri: str) -> FakeDatastore:
+    """The datastore of an ``azureml://datastores/<name>/paths/<path>`` URI."""
+    return DATASTORES[uri.removeprefix("azureml://datastores/").partition("/paths/")[0]]

@@ -39,8 +39,9 @@ from urllib.parse import unquote, urlsplit
 
 from azureml_parallel_r.engine.job import JobSpec
 from azureml_parallel_r.run_settings import ParallelRunSettings
-from tests.azure.runtime_io import mount_folder, run_engine, upload_folder, upload_run_logs
-from tests.azure.workspace import DATASTORES
+from tests.azure.runtime_io import StepFailed, mount_folder, run_engine, upload_folder, upload_run_logs
+from tests.azure.storage_roles import COMPUTE_IDENTITY, StorageRoles
+from tests.azure.workspace import DATASTORES, FakeDatastore
 from tests.azure.workspace_service import WorkspaceService
 
 DRIVER_FLAGS = {
@@ -70,6 +71,7 @@ class StepRunner:
         self.workdir = workdir
         self.processes_per_node = 2
         self.started: list[dict[str, Any]] = []
+        self.roles = StorageRoles()  # the fake replaces it with the workspace's
 
     def run(self, *, node: dict[str, Any], module: dict[str, Any], snapshot_id: str | None,
             dataset_nodes: list[dict[str, Any]], step_run_id: str, cancel: threading.Event) -> str:  # fmt: skip
@@ -81,7 +83,9 @@ class StepRunner:
         mount = self._mount_input(dataset_nodes, work / "mnt" / input_name)
         runconfig = json.loads(node["Runconfig"])
         output_setting = node["ModuleOutputSettings"][0]
-        output_container = DATASTORES[output_setting["DataStoreName"]].container
+        output_store = DATASTORES[output_setting["DataStoreName"]]
+        self._check_access(output_store, write=True)
+        output_container = output_store.container
         destination = output_setting["DatasetOutputOptions"]["PathOnDatastore"].replace("{run-id}", step_run_id)
         settings = {name: kind(driver[flag]) for flag, (name, kind) in DRIVER_FLAGS.items() if flag in driver}
         settings.setdefault("process_count_per_node", self.processes_per_node)
@@ -129,6 +133,7 @@ class StepRunner:
         yaml = self.workspace.dataset_rslex_yaml(reference["Id"], reference.get("Version"))
         match = PATTERN.search(re.search(r'pattern: "(?P<p>[^"]+)"', yaml)["p"])
         prefix = match["path"].rstrip("/") + "/"
+        self._check_access(DATASTORES[match["datastore"]], write=False)
         container = self.workspace.blob_service().get_container_client(DATASTORES[match["datastore"]].container)
         return mount_folder(
             container,
@@ -137,6 +142,17 @@ class StepRunner:
             f"StreamError(NotFound): the path {match['path']} of datastore "
             f"{match['datastore']} was not found or holds no files (mounting the input dataset failed)",
         )
+
+    def _check_access(self, store: FakeDatastore, *, write: bool) -> None:
+        """A v1 job reaches a credential-less datastore with the compute's managed identity ("always uses compute
+        MSI" for SDK v1 jobs: https://learn.microsoft.com/azure/machine-learning/v1/how-to-identity-based-data-access),
+        which needs the role."""
+        if store.credential_less and not self.roles.allows(COMPUTE_IDENTITY, write):
+            raise StepFailed(
+                f"{COMPUTE_IDENTITY} may not {'write' if write else 'read'} datastore {store.name}: "
+                "AuthorizationPermissionMismatch (This request is not authorized to perform this operation using this "
+                "permission.)"
+            )
 
 
 def _driver_flags(argv: list[str]) -> dict[str, str]:

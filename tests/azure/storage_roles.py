@@ -23,6 +23,9 @@ from tests.azure.workspace import ADLS_CLIENT_ID, CLIENT_ID
 READER = "Storage Blob Data Reader"
 CONTRIBUTOR = "Storage Blob Data Contributor"
 READS = ("GET", "HEAD")
+# the compute cluster's system-assigned managed identity (the fake's clusters have one, as the docs ask for
+# identity-based data access: "Create compute with managed identity enabled")
+COMPUTE_IDENTITY = "compute-cluster-managed-identity"
 
 
 def token_claims(call: Call) -> dict | None:
@@ -39,15 +42,21 @@ class StorageRoles:
     """Role assignments on the account, by application id (the token's ``appid``): the connection's service
     principal and the ADLS Gen2 datastore's are contributors unless a test says otherwise."""
 
-    assigned: dict[str, str] = field(default_factory=lambda: {CLIENT_ID: CONTRIBUTOR, ADLS_CLIENT_ID: CONTRIBUTOR})
+    assigned: dict[str, str] = field(
+        default_factory=lambda: {CLIENT_ID: CONTRIBUTOR, ADLS_CLIENT_ID: CONTRIBUTOR, COMPUTE_IDENTITY: CONTRIBUTOR}
+    )
+
+    def allows(self, principal: str, write: bool) -> bool:
+        """Whether ``principal``'s role lets it read (or, with ``write``, write) blobs."""
+        role = self.assigned.get(principal)
+        return role == CONTRIBUTOR or (role == READER and not write)
 
     def authorize(self, call: Call) -> Reply | None:
         """None when the request may go on to the account, else the service's refusal."""
         claims = token_claims(call)
         if claims is None:
             return None
-        role = self.assigned.get(str(claims.get("appid")))
-        if role == CONTRIBUTOR or (role == READER and call.method in READS):
+        if self.allows(str(claims.get("appid")), write=call.method not in READS):
             return None
         message = "This request is not authorized to perform this operation using this permission."
         body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'

@@ -257,6 +257,7 @@ class AzureMLParallelRunHook(BaseHook):
             retry_backoff=self._seconds(extras, "retry_backoff", 2.0),
             r_script_dirs=self._r_script_dirs(extras),
             authority=authority,
+            job_identity=self._job_identity(extras),
         )
         self.log.info(
             "Azure ML workspace %s (resource group %s, SDK %s) with %s; compute %s",
@@ -324,6 +325,17 @@ class AzureMLParallelRunHook(BaseHook):
                 f"Airflow connection {self.conn_id!r}: {key} in its extra must be a number of seconds, got {value!r}"
             )
         return seconds
+
+    def _job_identity(self, extras: dict[str, Any]) -> str | None:
+        """The connection's ``job_identity``, checked (:mod:`azureml_parallel_r.job_identity`)."""
+        from azureml_parallel_r.job_identity import parse_job_identity
+
+        value = self._text(extras, "job_identity")
+        try:
+            parse_job_identity(value)
+        except ValueError as exc:
+            raise ConnectionNotConfiguredError(f"Airflow connection {self.conn_id!r}: {exc}") from None
+        return value or None
 
     def _r_packages(self, extras: dict[str, Any]) -> tuple[str, ...]:
         """The connection's ``r_packages`` (a list, or the form's comma-separated text)."""

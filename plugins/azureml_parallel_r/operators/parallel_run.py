@@ -15,6 +15,7 @@ from airflow.sdk import BaseOperator, conf
 from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import datastore_folder
+from azureml_parallel_r.job_identity import parse_job_identity
 from azureml_parallel_r.links import PipelineRunLink, RunReportLink
 from azureml_parallel_r.models import RUN_ID_PLACEHOLDER, DatasetRef, RunRequest
 from azureml_parallel_r.r_scripts import requirement_list
@@ -76,6 +77,9 @@ class SubmitParallelRunOperator(BaseOperator):
     :param logging_level: the runtime's logging level (``DEBUG``, ``INFO``, ``WARNING``; None: Azure's ``INFO``),
         passed to the entry script as ``--logging_level`` as Azure ML does.
     :param experiment_name: the Azure ML experiment (default: the connection's ``experiment_name``).
+    :param job_identity: the identity the Azure ML job reads and writes a datastore without credentials with:
+        ``user_identity``, ``managed_identity``, ``managed_identity:<client id>`` or ``aml_token`` (SDK v2; None: the
+        connection's ``job_identity``, else Azure's default, the compute cluster's managed identity).
     :param wait_for_completion: wait here until the run ends (else return after submitting).
     :param deferrable: wait in the triggerer instead of a worker slot (with ``wait_for_completion``).
     :param poll_interval: seconds between status reads while waiting.
@@ -102,6 +106,7 @@ class SubmitParallelRunOperator(BaseOperator):
         "environment_variables",
         "logging_level",
         "experiment_name",
+        "job_identity",
         "azureml_parallel_r_conn_id",
     )
     ui_color = "#0078d4"
@@ -130,6 +135,7 @@ class SubmitParallelRunOperator(BaseOperator):
         environment_variables: dict[str, str] | None = None,
         logging_level: str | None = None,
         experiment_name: str = "",
+        job_identity: str | None = None,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
@@ -156,6 +162,7 @@ class SubmitParallelRunOperator(BaseOperator):
         self.environment_variables = environment_variables
         self.logging_level = logging_level
         self.experiment_name = experiment_name
+        self.job_identity = job_identity
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -197,6 +204,7 @@ class SubmitParallelRunOperator(BaseOperator):
         )
         for warning in settings.warnings():
             self.log.warning("%s", warning)
+        parse_job_identity(self.job_identity)
         return RunRequest(
             dataset=dataset,
             output_path=datastore_folder(self.output_path, "output_path", placeholders=(RUN_ID_PLACEHOLDER,)),
@@ -208,6 +216,7 @@ class SubmitParallelRunOperator(BaseOperator):
             settings=settings,
             experiment_name=self.experiment_name,
             tags={"dag_id": context["ti"].dag_id, "airflow_dag_run_id": context["ti"].run_id},
+            job_identity=str(self.job_identity).strip() or None if self.job_identity else None,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -104,3 +104,50 @@ def test_an_identity_that_may_only_read_fails_with_the_role_it_lacks(fake_azure,
     with pytest.raises(Exception) as raised:  # listing works; keeping the version's file list does not
         backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
     assert "AuthorizationPermissionMismatch" in error_text(raised.value)
+
+
+@pytest.mark.parametrize(("job_identity", "passes"), [(None, False), ("user_identity", True)])
+def test_a_v2_job_reads_a_credential_less_datastore_with_the_identity_it_names(
+    fake_azure, monkeypatch, tmp_path, job_identity, passes
+) -> None:
+    """Without a job identity the compute's managed identity reads the data (Azure's fallback); here it has no role
+    on the storage, so the job fails saying so; named, the user identity (the connection's, which has the role) reads
+    it and the job passes."""
+    import dataclasses
+
+    from azureml_parallel_r.examples.samples import make_sample_inputs
+    from tests.azure.storage_roles import COMPUTE_IDENTITY
+
+    store = datastore_of_kind("identity")
+    backend = _backend(fake_azure, monkeypatch, "azureml_v2", store.name, tmp_path)
+    del fake_azure.roles.assigned[COMPUTE_IDENTITY]
+    make_sample_inputs(str(tmp_path / "inputs"), images=2)
+    fake_azure.upload_inputs(tmp_path / "inputs", INPUTS, datastore=store.name)
+    dataset = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
+    request = dataclasses.replace(sample_request(dataset, KEY, "r-parallel-kinds"), job_identity=job_identity)
+    ref = backend.submit(request)
+    state = wait_for_end(backend, ref.run_id)
+    (put,) = fake_azure.ml.job_puts
+    (node,) = put["properties"]["jobs"].values()
+    assert node.get("identity") == ({"identity_type": "UserIdentity"} if job_identity else None)
+    if passes:
+        assert state.status == "Finished"
+    else:
+        error = backend.fetch_results(ref.run_id).logs["step_error.txt"]
+        assert state.status == "Failed" and COMPUTE_IDENTITY in error and "AuthorizationPermissionMismatch" in error
+
+
+def test_a_v1_run_refuses_a_job_identity_before_submitting(fake_azure, monkeypatch, tmp_path) -> None:
+    import dataclasses
+
+    backend = _backend(fake_azure, monkeypatch, "azureml", "workspaceblobstore", tmp_path)
+    request = dataclasses.replace(sample_request(_any_dataset(), KEY), job_identity="user_identity")
+    with pytest.raises(ValueError, match="SDK v1 jobs always use the compute cluster's managed identity"):
+        backend.check_request(request)
+    backend.check_request(dataclasses.replace(request, job_identity="managed_identity"))
+
+
+def _any_dataset():
+    from azureml_parallel_r.models import DatasetRef
+
+    return DatasetRef("r-script-inputs", 1, INPUTS, 1)

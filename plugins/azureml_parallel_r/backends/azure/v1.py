@@ -64,6 +64,7 @@ from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NO
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
 from azureml_parallel_r.backends.shipped_code import stage_source_directory
+from azureml_parallel_r.job_identity import check_v1_identity
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -225,6 +226,11 @@ class AzureMLBackend(ParallelRunBackend):
         return self.blobs.entries(dataset.path)
 
     # -- runs -------------------------------------------------------------------------------------------
+
+    def check_request(self, request: RunRequest) -> None:
+        """A job identity other than the compute's managed identity, which SDK v1 jobs always use
+        (:func:`~azureml_parallel_r.job_identity.check_v1_identity`)."""
+        check_v1_identity(request.job_identity or self.settings.job_identity)
 
     def submit(self, request: RunRequest) -> RunRef:
         from azureml.core import Dataset, Experiment

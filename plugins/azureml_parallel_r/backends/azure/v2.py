@@ -296,6 +296,7 @@ class AzureMLV2Backend(ParallelRunBackend):
                 code_dir=staged,
                 environment=self._environment(context),
                 compute=self.settings.compute_target,
+                identity=request.job_identity or self.settings.job_identity,
                 name=name,
                 experiment_name=experiment,
                 tags=run_tags(request, output_path, request.settings.rows_file_name),

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from azureml_parallel_r.backends.azure.errors import with_retries
 from azureml_parallel_r.backends.azure.runs import azure_state
 from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
+from azureml_parallel_r.job_identity import v2_identity
 from azureml_parallel_r.models import RunRequest, RunState
 from azureml_parallel_r.run_settings import FAILURES_DIR, INPUT_NAME, MAX_INVOCATION_TIMEOUT, RESULTS_DIR
 from azureml_parallel_r.status import SDK_V2
@@ -153,6 +154,7 @@ def pipeline_job(
     name: str | None = None,
     experiment_name: str | None = None,
     tags: dict[str, str] | None = None,
+    identity: str | None = None,
 ) -> PipelineJob:
     """The pipeline job for ``request``: one parallel node running the entry script over the input folder.
 
@@ -165,6 +167,8 @@ def pipeline_job(
     :param name: the job's name (default: :func:`job_name` of the run key).
     :param experiment_name: the experiment (default: the request's, else the service's "Default").
     :param tags: the job's tags (default: the request's tags and run key).
+    :param identity: the job identity (:mod:`azureml_parallel_r.job_identity`), set on the parallel node; None:
+        Azure's default.
     """
     from azure.ai.ml import Input, Output, dsl
     from azure.ai.ml.constants import AssetTypes, InputOutputModes
@@ -192,6 +196,7 @@ def pipeline_job(
         environment_variables=dict(settings.environment_variables),
         logging_level=settings.logging_level,
         is_deterministic=False,
+        identity=v2_identity(identity),
         task=RunFunction(
             code=code_dir,
             entry_script=ENTRY_SCRIPT,

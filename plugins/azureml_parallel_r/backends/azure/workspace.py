@@ -25,6 +25,8 @@ class WorkspaceSettings:
     :param extra_environment_variables: set for the entry script besides the request's own.
     :param r_script_dirs: folders besides the source directory that R scripts may come from (they must exist
         on the compute nodes too, e.g. in the image; scripts in the source directory ship with the step).
+    :param job_identity: the identity jobs read and write data with (:mod:`azureml_parallel_r.job_identity`; None:
+        Azure's default); a run's own ``job_identity`` wins.
     :param authority: the connection's Microsoft Entra ID authority host, for a datastore's service principal that
         names none (default: azure-identity's, the public cloud).
     """
@@ -38,3 +40,4 @@ class WorkspaceSettings:
     extra_environment_variables: dict[str, str] = field(default_factory=dict)
     r_script_dirs: tuple[str, ...] = ()
     authority: str | None = None
+    job_identity: str | None = None
