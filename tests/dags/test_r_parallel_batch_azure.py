@@ -116,3 +116,46 @@ def test_a_v2_job_that_fails_before_writing_anything_fails_the_sensor_with_its_e
     printed = capfd.readouterr()
     logged = printed.out + printed.err
     assert "--- step_error.txt ---" in logged and "ScriptExecution.StreamAccess.NotFound" in logged
+
+
+# -- the same DAG on the datastores enterprise workspaces have: identity-based blob and ADLS Gen2 ---------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("engine", ["azureml", "azureml_v2"])
+@pytest.mark.parametrize("datastore", ["identitystore", "adlsstore"])
+def test_the_whole_dag_and_a_repair_run_on_a_credential_less_and_an_adls_gen2_datastore(
+    dag, airflow_db, fake_azure, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, datastore: str
+) -> None:
+    """Register, submit, wait, collect and validate, then repair the one failed file, on a datastore that keeps no
+    credential (read with the connection's identity and, on the compute, the compute's managed identity) and on an
+    ADLS Gen2 one (its own service principal; directories that are objects of their own)."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    from azureml_parallel_r.examples.samples import write_png
+    from tests.conftest import CONN_VARIABLE
+
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine, datastore=datastore,
+                                                                  r_script_dirs=[str(tmp_path)]))  # fmt: skip
+    make_sample_inputs(str(tmp_path / "inputs"), images=2)
+    fake_azure.upload_inputs(tmp_path / "inputs", "r-script-inputs/2026-11-21", datastore=datastore)
+    state, tasks = run_dag(dag, "2026-11-21")
+    assert state == "success" and set(tasks.values()) == {"success"}, tasks
+    with create_session() as session:
+        original = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id).order_by(DagRun.id.desc()).first().run_id
+
+    write_png(str(tmp_path / "fixed" / "camera-b" / "broken.png"))  # the corrupt sample, fixed (the others untouched:
+    fake_azure.upload_inputs(tmp_path / "fixed", "r-script-inputs/2026-11-21", datastore=datastore)  # not changed)
+    state, tasks = run_dag(dag, "2026-11-22", {"rerun_failed_of": original}, run_after="2026-11-22T10:00:00Z")
+    assert state == "success" and set(tasks.values()) == {"success"}, tasks
+
+    reports = [json.loads(fake_azure.read_blob(name, datastore))
+               for name in fake_azure.blob_names("r-script-outputs/", datastore)
+               if name.endswith("/validation.json")]  # fmt: skip
+    (first,) = [report for report in reports if "repair" not in report]
+    (repair,) = [report for report in reports if "repair" in report]
+    assert first["passed"] and first["counts"]["failed"] == 1 and first["counts"]["input_files"] == 7
+    assert repair["passed"], repair["problems"]
+    assert repair["repair"]["original_failures"] == 1 and repair["repair"]["now_succeeded"] == 1
+    assert repair["repair"]["still_failing"] == 0
