@@ -41,6 +41,15 @@ class DatasetRoutes:
         entry["dto"] = {**dto, "datasetId": entry["id"], "createdTime": now, "modifiedTime": now, "etag": now}
         return Reply(body={**entry["dto"], "latest": definition})
 
+    def unregister_dataset(self, call: Call, match: Any) -> Reply:
+        """DatasetOperations.unregister_dataset as ``Dataset.unregister_all_versions`` calls it ("Unregister all
+        versions under the registration name of this dataset from the workspace", azureml/data/abstract_dataset.py):
+        a DELETE answered 200 (the only status the SDK accepts). A name with no registration is a 404, as reading it
+        is: nothing documents a DELETE of one, and the fake refuses it."""
+        if self.datasets.pop(match["name"], None) is None:
+            return Reply(404, {"error": {"code": "UserError", "message": f"no dataset {match['name']}"}})
+        return Reply(200)
+
     def dataset_by_name(self, call: Call, match: Any) -> Reply:
         """DatasetOperations.get_dataset_by_name (Dataset.get_by_name): the named version (``versionId``) or the
         latest; 404 for an unknown name or version, which the SDK reports as 'Cannot find dataset registered

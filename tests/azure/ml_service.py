@@ -287,18 +287,27 @@ class MLService:
 
     def list_data_versions(self, call: Call, match: Any) -> Reply:
         """Data Versions - List (``DataOperations.list(name=...)``): a page of the versions; 404 for a name that has
-        none (the parent data container does not exist)."""
+        none (the parent data container does not exist). ``listViewType`` (``ActiveOnly``, azure-ai-ml's default;
+        ``ArchivedOnly``; ``All``) picks by ``isArchived`` ("Archived data assets ... hidden by default from list
+        queries", how-to-create-data-assets#archive-and-restore)."""
         versions = self.data.get(match["name"])
         if not versions:
             return not_found("data container", match["name"])
-        return Reply(body={"value": list(versions.values()), "nextLink": None})
+        view = call.query.get("listViewType", ["ActiveOnly"])[0]
+        shown = [v for v in versions.values() if view == "All"
+                 or bool(v["properties"].get("isArchived")) == (view == "ArchivedOnly")]  # fmt: skip
+        return Reply(body={"value": shown, "nextLink": None})
 
     def put_data_version(self, call: Call, match: Any) -> Reply:
         """Data Versions - Create Or Update (``DataOperations.create_or_update``): a ``uri_folder`` version whose
         ``dataUri`` is on a datastore of the workspace. A version is immutable
         (https://learn.microsoft.com/azure/machine-learning/concept-data#data-asset: "a data asset ... version is
         immutable"): a version that exists is a 409, the conflict azure-ai-ml's auto-increment retries on with the
-        next version (``_create_or_update_autoincrement`` retries ResourceExistsError). Its ``tags`` are the
+        next version (``_create_or_update_autoincrement`` retries ResourceExistsError). The exception is archiving:
+        a version can be archived and restored ("Archive and restore": https://learn.microsoft.com/azure/
+        machine-learning/how-to-create-data-assets#archive-and-restore), which azure-ai-ml does with a GET and a PUT
+        of the same version, ``isArchived`` changed (``_archive_or_restore``, azure/ai/ml/_utils/_asset_utils.py): a
+        PUT that differs from the stored version in ``isArchived`` only is that, and succeeds. Its ``tags`` are the
         version's own (DataVersionBaseProperties)."""
         name, version = match["name"], match["version"]
         properties = call.json()["properties"]
@@ -308,6 +317,10 @@ class MLService:
         with self._lock:
             versions = self.data.setdefault(name, {})
             if version in versions:
+                stored = versions[version]["properties"]
+                if _same_but_archived(stored, properties):  # archive or restore: the one change a version takes
+                    stored["isArchived"] = bool(properties.get("isArchived"))
+                    return Reply(200, versions[version])
                 conflict = {"code": "UserError", "message": f"data {name} version {version} exists and cannot change"}
                 return Reply(409, {"error": conflict})
             versions[version] = resource("data/versions", f"data/{name}/versions/{version}",
@@ -452,3 +465,14 @@ def datastore_path(uri: str) -> tuple[str, str]:
 def datastore_of(uri: str) -> FakeDatastore:
     """The datastore of an ``azureml://datastores/<name>/paths/<path>`` URI."""
     return DATASTORES[uri.removeprefix("azureml://datastores/").partition("/paths/")[0]]
+
+
+def _same_but_archived(stored: dict[str, Any], sent: dict[str, Any]) -> bool:
+    """Whether ``sent`` is ``stored`` as read back, with at most ``isArchived`` changed (read-only and unset
+    properties aside: the PUT drops ``None`` values and ``stage``, ``_archive_restore_body``)."""
+    ignored = {"isArchived", "provisioningState", "stage"}
+
+    def kept(properties: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in properties.items() if k not in ignored and v is not None}
+
+    return kept(stored) == kept(sent)

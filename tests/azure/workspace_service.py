@@ -55,6 +55,7 @@ class WorkspaceService(EntraArmRoutes, DatasetRoutes, SnapshotRoutes, RunHistory
             ("GET", REGION, rf"/datastore/v1\.0{WS_SCOPE}/datastores/(?P<name>[^/]+)", self.datastore),
             # datasets (azureml/_restclient/operations/dataset_operations.py) and the data service
             ("POST", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets", self.register_dataset),
+            ("DELETE", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/(?P<name>[^/]+)", self.unregister_dataset),
             ("GET", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/query/name=(?P<name>[^/]+)", self.dataset_by_name),
             ("GET", REGION, rf"/data/v1\.0{WS_SCOPE}/dataversion/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
              self.dataversion),

@@ -47,7 +47,7 @@ with DAG(DAG_ID, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, 
 
         from azureml_parallel_r.examples.samples import write_png
 
-        blobs = _backend().blobs()
+        blobs = _backend().blobs()  # the connection's datastore, as the engines write it
         with tempfile.TemporaryDirectory() as folder:
             for seed, name in enumerate(IMAGES):
                 with open(write_png(os.path.join(folder, name), seed=seed), "rb") as handle:
@@ -83,11 +83,17 @@ with DAG(DAG_ID, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, 
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def delete_created(dataset: dict | None) -> None:
-        """Teardown: the inputs, the outputs and the dataset's registration, whatever happened before."""
+        """Teardown: the inputs, the outputs, the dataset's registration and the file lists registration kept
+        beside the data (``azureml-parallel-r/datasets/<name>/``), whatever happened before."""
+        from azureml_parallel_r.backends.azure.storage import dataset_files_blob
+
         backend = _backend()
         container = backend.blobs().container
-        for blob in container.list_blobs(name_starts_with=f"system-tests/{ENV_ID}/"):
-            container.delete_blob(blob.name)
+        lists = dataset_files_blob(DATASET_NAME, 1).rsplit("/", 1)[0] + "/"
+        for prefix in (f"system-tests/{ENV_ID}/", lists):
+            # deepest first: on ADLS Gen2 a directory is an object that must be empty to be deleted
+            for name in sorted((blob.name for blob in container.list_blobs(name_starts_with=prefix)), reverse=True):
+                container.delete_blob(name)
         if not dataset:
             return
         if backend.engine == "azureml_v2":

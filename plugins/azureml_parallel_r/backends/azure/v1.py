@@ -145,9 +145,8 @@ class AzureMLBackend(ParallelRunBackend):
         SAS token or service principal, else the connection's identity (an identity-based datastore)."""
         return self.access().client(self.credential, self.settings.authority)
 
-    @property
     def blobs(self) -> DatastoreBlobs:
-        """The datastore's blobs, read and written with this backend's retries."""
+        """The datastore's blobs, read and written with this backend's retries (a method on both engines)."""
         if self._blobs is None:
             self._blobs = DatastoreBlobs(self.container, self._retry)
         return self._blobs
@@ -155,7 +154,7 @@ class AzureMLBackend(ParallelRunBackend):
     def check_connection(self) -> str:
         """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
         name, access = self.workspace.name, self.access()
-        self.blobs.check_listable("r-script-inputs")
+        self.blobs().check_listable("r-script-inputs")
         return f"workspace {name} answers; {access.describe()}; it can be listed"
 
     def storage_location(self, path: str) -> StorageLocation:
@@ -181,7 +180,7 @@ class AzureMLBackend(ParallelRunBackend):
         """
         from azureml.core import Dataset
 
-        entries = list(self.blobs.entries(path))
+        entries = list(self.blobs().entries(path))
         if not entries:
             return DatasetRef(name, 0, path, 0)
         fingerprint = listing_fingerprint(entries)
@@ -202,7 +201,7 @@ class AzureMLBackend(ParallelRunBackend):
             f"registering dataset {name}",
         )
         ref = DatasetRef(name, int(registered.version), path, len(entries))
-        record_dataset_files(self.blobs, ref, entries)
+        record_dataset_files(self.blobs(), ref, entries)
         return ref
 
     def _latest_dataset(self, name: str) -> Any:
@@ -215,7 +214,7 @@ class AzureMLBackend(ParallelRunBackend):
             return None
 
     def _files_record(self, dataset: DatasetRef) -> dict[str, Any] | None:
-        return recorded_dataset_files(self.blobs, dataset)
+        return recorded_dataset_files(self.blobs(), dataset)
 
     def _files_record_name(self, dataset: DatasetRef) -> str:
         return dataset_files_blob(dataset.name, dataset.version)
@@ -223,7 +222,7 @@ class AzureMLBackend(ParallelRunBackend):
     def current_entries(self, dataset: DatasetRef, files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
         """The version's folder listed page by page: each blob's size and ETag (a blob written again has a new
         ETag)."""
-        return self.blobs.entries(dataset.path)
+        return self.blobs().entries(dataset.path)
 
     # -- runs -------------------------------------------------------------------------------------------
 
@@ -339,7 +338,7 @@ class AzureMLBackend(ParallelRunBackend):
         job's logs from the step run. Each part fails alone: what could not be read is said in the logs."""
         run = self._pipeline_run(run_id)
         record = _run_record(run)
-        return collect_results(self._run_state(run), self.blobs, _output_path(run),
+        return collect_results(self._run_state(run), self.blobs(), _output_path(run),
                                record.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME), lambda: self._job_logs(run),
                                recorded_dataset(record), describe_error, failures_only)  # fmt: skip
 
@@ -361,11 +360,11 @@ class AzureMLBackend(ParallelRunBackend):
         return logs
 
     def _output_store(self) -> DatastoreBlobs:
-        return self.blobs
+        return self.blobs()
 
     def write_output_file(self, run_id: str, name: str, content: bytes) -> str:
         output_path = _output_path(self._pipeline_run(run_id))
-        self.blobs.write(f"{output_path}/{name}", content)
+        self.blobs().write(f"{output_path}/{name}", content)
         return datastore_uri(self.datastore().name, f"{output_path}/{name}")
 
 
