@@ -27,7 +27,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-R_PACKAGES=(r-base-core r-cran-png r-cran-jpeg r-cran-jsonlite)
+# as the compute image has them (include/environment/Dockerfile): R's recommended packages (Matrix, ...) and the
+# toolchain that builds packages with compiled code
+R_PACKAGES=(r-base-core r-recommended r-base-dev r-cran-png r-cran-jpeg r-cran-jsonlite)
 AZURITE_VERSION=3.37.0
 UV_VERSION=0.13.9
 PYTHON=${PYTHON:-python3.11}
@@ -46,8 +48,8 @@ apt_install() {
 }
 
 r_ready() {
-  command -v Rscript >/dev/null 2>&1 &&
-    Rscript --vanilla -e 'for (p in c("png", "jpeg", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' \
+  command -v Rscript >/dev/null 2>&1 && command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 &&
+    Rscript --vanilla -e 'for (p in c("png", "jpeg", "jsonlite", "Matrix")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' \
       >/dev/null 2>&1
 }
 
@@ -56,10 +58,11 @@ if ! r_ready; then
     apt_install "${R_PACKAGES[@]}"
   else
     say "R is missing and apt-get is not available on this machine."
-    say "Install R (>= 4.1) and the R packages png, jpeg and jsonlite, make sure Rscript is on PATH, and run this again."
+    say "Install R (>= 4.1) with its recommended packages, a C compiler and make, and the R packages png, jpeg and"
+    say "jsonlite; make sure Rscript is on PATH, and run this again."
     exit 1
   fi
-  r_ready || { say "R was installed but the packages png, jpeg, jsonlite still do not load"; exit 1; }
+  r_ready || { say "R was installed but the packages png, jpeg, jsonlite, Matrix or the compiler are still missing"; exit 1; }
 fi
 
 missing=()

@@ -32,21 +32,33 @@ process_file <- function(input_path, output_dir, args) {
 
 @pytest.fixture(scope="module")
 def local_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A CRAN-like repository (``src/contrib`` with a PACKAGES index) holding the source package aprtiny 0.2.0."""
+    """A CRAN-like repository (``src/contrib`` with a PACKAGES index) holding source packages of its own: aprtiny
+    0.2.0 (plain R), aprmatrix (``Imports: Matrix``, as glmnet and lme4 do) and aprc (C code, compiled at install)."""
     root = tmp_path_factory.mktemp("cran")
-    package = root / "aprtiny"
-    (package / "R").mkdir(parents=True)
-    (package / "DESCRIPTION").write_text(
-        "Package: aprtiny\nVersion: 0.2.0\nTitle: A Tiny Package for Tests\nDescription: Says hello.\n"
-        "License: Apache License 2.0\nAuthor: The azureml-parallel-r tests\nMaintainer: Tests <tests@example.org>\n"
-        "Encoding: UTF-8\n"
-    )
-    (package / "NAMESPACE").write_text("export(hello)\n")
-    (package / "R" / "hello.R").write_text("hello <- function(x) paste0('hello ', x)\n")
     contrib = root / "repo" / "src" / "contrib"
     contrib.mkdir(parents=True)
-    subprocess.run(["R", "CMD", "build", "--no-build-vignettes", "--no-manual", str(package)], cwd=contrib,
-                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    for name, version, imports, files in (
+        ("aprtiny", "0.2.0", "", {"NAMESPACE": "export(hello)\n",
+                                  "R/hello.R": "hello <- function(x) paste0('hello ', x)\n"}),
+        ("aprmatrix", "0.1.0", "Imports: Matrix\n", {"NAMESPACE": "importFrom(Matrix, Matrix)\nexport(dense_sum)\n",
+                                                    "R/sum.R": "dense_sum <- function(n) sum(Matrix(1, n, n))\n"}),
+        ("aprc", "0.1.0", "", {"NAMESPACE": "useDynLib(aprc)\nexport(add)\n",
+                               "R/add.R": "add <- function(a, b) .Call('apr_add', as.numeric(a), as.numeric(b))\n",
+                               "src/add.c": "#include <R.h>\n#include <Rinternals.h>\nSEXP apr_add(SEXP a, SEXP b) "
+                                            "{ return ScalarReal(asReal(a) + asReal(b)); }\n"}),
+    ):  # fmt: skip
+        package = root / name
+        (package / "R").mkdir(parents=True)
+        (package / "DESCRIPTION").write_text(
+            f"Package: {name}\nVersion: {version}\nTitle: A Tiny Package for Tests\nDescription: For the tests.\n"
+            f"{imports}License: Apache License 2.0\nAuthor: The azureml-parallel-r tests\n"
+            "Maintainer: Tests <tests@example.org>\nEncoding: UTF-8\n"
+        )
+        for relative, text in files.items():
+            (package / relative).parent.mkdir(parents=True, exist_ok=True)
+            (package / relative).write_text(text)
+        subprocess.run(["R", "CMD", "build", "--no-build-vignettes", "--no-manual", str(package)], cwd=contrib,
+                       check=True, capture_output=True, timeout=300)  # fmt: skip
     subprocess.run(["Rscript", "--vanilla", "-e", "tools::write_PACKAGES(commandArgs(TRUE)[1], type = 'source')",
                     str(contrib)], check=True, capture_output=True, timeout=300)  # fmt: skip
     return (root / "repo").as_uri()
@@ -127,3 +139,26 @@ def test_the_compute_images_install_and_check_steps_run_as_the_image_build_runs_
     assert refused.returncode != 0
     said = "declared R packages that do not load in the image: aprtiny >= 9 (DESCRIPTION: 0.2.0 installed)"
     assert said in refused.stderr
+
+
+def test_a_package_that_imports_matrix_and_one_with_c_code_build_into_the_image(local_repo, tmp_path) -> None:
+    """The image's own install and check instructions (exec form, as Docker runs them: no shell), over a repository
+    holding a package that imports Matrix and one whose C code compiles at install: the image has R's recommended
+    packages and the toolchain (include/environment/Dockerfile), as this machine does (scripts/setup.sh)."""
+    import os
+
+    from azureml_parallel_r.backends.azure.environment import image_dockerfile
+
+    library = tmp_path / "site-library"
+    declared = [{"name": "aprmatrix", "version": None, "minimum": None, "source": "DESCRIPTION"},
+                {"name": "aprc", "version": "0.1.0", "minimum": None, "source": "renv.lock"}]  # fmt: skip
+    dockerfile = image_dockerfile(declared, repository=local_repo, library=str(library))
+    steps = [json.loads(line[4:]) for line in dockerfile.splitlines() if line.startswith('RUN ["')]
+    env = {**os.environ, "R_LIBS": str(library)}
+    for step in steps:
+        done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert (library / "aprc" / "libs" / "aprc.so").is_file()  # compiled here, from its C source
+    used = subprocess.run(["Rscript", "--vanilla", "-e", "cat(aprc::add(1, 2), aprmatrix::dense_sum(2))"], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert used.stdout.split() == ["3", "4"], used.stderr

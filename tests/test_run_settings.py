@@ -156,3 +156,28 @@ def test_the_default_mini_batch_size_gives_each_process_about_ten_mini_batches_w
     assert default_mini_batch_size(10_000, 2) == 200  # 500 would be 10 per process: capped
     assert default_mini_batch_size(10_000, 32) == 32 and default_mini_batch_size(1_000_000, 32) == 200
     assert default_mini_batch_size(100, 0) == 10  # no processes known: one
+
+
+@given(files=st.integers(0, 10**9))
+def test_the_first_task_timeout_grows_with_the_input_and_stays_within_its_bounds(files: int) -> None:
+    """Below about 1.7 million files nothing is passed (the runtime's 600 s holds); above, the listing Microsoft
+    measured (about 553 s for four million files) fits twice over, never beyond the setting's 259200 s."""
+    from azureml_parallel_r.run_settings import LISTING_SECONDS_PER_FILE, first_task_creation_timeout
+
+    timeout = first_task_creation_timeout(files)
+    if timeout is None:
+        assert 2 * files * LISTING_SECONDS_PER_FILE + 120 <= 600
+    else:
+        assert 600 < timeout <= MAX_INVOCATION_TIMEOUT
+        assert timeout >= min(2 * files * LISTING_SECONDS_PER_FILE, MAX_INVOCATION_TIMEOUT)
+
+
+def test_a_run_over_four_million_files_passes_the_first_task_timeout_to_the_runtime() -> None:
+    from azureml_parallel_r.models import DatasetRef, RunRequest
+
+    def arguments(files: int) -> list[str]:
+        return RunRequest(DatasetRef("d", 1, "p", files), "out", {}).entry_arguments(input_name="x")
+
+    assert "--first_task_creation_timeout" not in arguments(10_000)
+    big = arguments(4_000_000)
+    assert int(big[big.index("--first_task_creation_timeout") + 1]) >= 2 * 553

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings
+from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings, first_task_creation_timeout
 
 T = TypeVar("T")
 
@@ -110,6 +110,9 @@ class RunRequest(_Plain):
         if input_name:
             args += ["--input-name", input_name]
         args += [f"--r-package={package}" for package in self.r_packages]
+        first_task = first_task_creation_timeout(self.dataset.file_count)
+        if first_task is not None:  # the runtime's own (predefined) argument: a large input takes long to list
+            args += ["--first_task_creation_timeout", str(first_task)]
         return args + [f"--r-arg={arg}" for arg in self.r_args]
 
 

@@ -9,6 +9,7 @@ Airflow worker, parse; a parse error is reported by position and kind only, neve
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -62,6 +63,20 @@ def check_parses(path: str, rscript: str | None = None) -> bool:
     if done.returncode != 0:
         raise RScriptError(f"r_script {os.path.basename(path)!r} does not parse: {parse_error_summary(done.stderr)}")
     return True
+
+
+@functools.lru_cache(maxsize=8)
+def r_version(rscript: str | None = None) -> str | None:
+    """The version of this machine's R (``4.2.2``), or None when no R is installed to ask.
+
+    :param rscript: the Rscript executable (default: ``Rscript`` on PATH).
+    """
+    executable = rscript or shutil.which("Rscript")
+    if not executable:
+        return None
+    done = subprocess.run([executable, "--vanilla", "-e", "cat(as.character(getRversion()))"], capture_output=True,
+                          text=True, timeout=PARSE_TIMEOUT)  # fmt: skip
+    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def parse_error_summary(r_output: str) -> str:

@@ -218,3 +218,20 @@ def test_a_run_folders_own_files_are_read_and_nothing_outside_it(backend: LocalB
     for output_path in ("../outside", "/etc", "r-script-outputs/../../x"):
         with pytest.raises(ValueError, match="the run's output folder"):
             backend.read_output_text(output_path, "passwd")
+
+
+def test_a_local_r_that_is_not_the_compute_images_is_said_with_both_versions(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from azureml_parallel_r.backends.azure import environment
+
+    here = subprocess.run(["Rscript", "--vanilla", "-e", "cat(R.version$major, R.version$minor, sep = '.')"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    request = RunRequest(dataset=None, output_path="out", run_key={})  # type: ignore[arg-type]
+    monkeypatch.setattr(environment, "IMAGE_R_VERSION", "4.1.2" if here != "4.1.2" else "4.4.0")
+    (warning,) = backend.request_warnings(request)
+    assert f"this machine's R is {here}, the Azure ML compute image's is {environment.IMAGE_R_VERSION}" in warning
+    monkeypatch.setattr(environment, "IMAGE_R_VERSION", here)
+    assert backend.request_warnings(request) == []

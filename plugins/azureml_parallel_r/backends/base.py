@@ -61,6 +61,14 @@ class ParallelRunBackend(abc.ABC):
         self._check_r_packages(path, r_packages)
         return path
 
+    def request_warnings(self, request: RunRequest) -> list[str]:
+        """Before submitting: what will run differently from what the user may expect (logged as warnings; nothing is
+        refused). The base has nothing to say.
+
+        :param request: the run.
+        """
+        return []
+
     def check_request(self, request: RunRequest) -> None:
         """Before submitting: raise ``ValueError`` saying what to fix when this engine cannot run ``request`` as it is
         (a setting its service would refuse). Nothing is created. Every request this interface can express runs on

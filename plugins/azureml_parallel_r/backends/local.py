@@ -204,6 +204,19 @@ class LocalBackend(ParallelRunBackend):
 
     # -- runs -------------------------------------------------------------------------------------------
 
+    def request_warnings(self, request: RunRequest) -> list[str]:
+        """This machine's R, when it is not the Azure ML compute image's: a script and its packages tested here may
+        behave differently there (``include/environment/Dockerfile``)."""
+        from azureml_parallel_r.backends.azure.environment import IMAGE_R_VERSION
+        from azureml_parallel_r.r_scripts import r_version
+
+        local = r_version()
+        if local is None or local == IMAGE_R_VERSION:
+            return []
+        return [f"this machine's R is {local}, the Azure ML compute image's is {IMAGE_R_VERSION} "
+                "(include/environment/Dockerfile): a script and the package versions it gets may behave differently "
+                "there than in this local run"]  # fmt: skip
+
     def submit(self, request: RunRequest) -> RunRef:
         run_id = new_run_id()
         output_path = request.output_path.replace(RUN_ID_PLACEHOLDER, run_id)

@@ -239,6 +239,8 @@ class SubmitParallelRunOperator(BaseOperator):
             with not_retried():  # allowed, present and parsing, before anything is submitted
                 backend.check_r_script(request.r_script, request.r_packages)
                 backend.check_request(request)
+            for warning in backend.request_warnings(request):
+                self.log.warning("%s", warning)
             ref = backend.submit(request)
             self.log.info("Submitted pipeline run %s over %s v%d (%d files) -> %s", ref.run_id,
                           request.dataset.name, request.dataset.version, request.dataset.file_count,

@@ -12,7 +12,7 @@ from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, session
 DOCKERFILE = COMPUTE_DOCKERFILE.read_text(encoding="utf-8")
 # the Python import name of each pip package the image installs
 IMPORTS = {"azureml-core": "azureml.core", "azureml-dataset-runtime": "azureml.dataprep",
-           "azureml-telemetry": "azureml.telemetry", "mltable": "mltable", "mlflow": "mlflow"}  # fmt: skip
+           "azureml-telemetry": "azureml.telemetry"}  # fmt: skip
 
 
 def test_the_base_image_is_a_dated_tag_not_latest() -> None:
@@ -45,3 +45,18 @@ def test_the_images_check_is_the_r_sessions_own() -> None:
     steps = [json.loads(line[4:]) for line in image_dockerfile([{"name": "x", "version": None, "minimum": None,
               "source": "r_packages"}]).splitlines() if line.startswith('RUN ["')]  # fmt: skip
     assert steps[-1][3].startswith(source)
+
+
+def test_the_images_r_has_the_recommended_packages_the_toolchain_and_the_version_the_repository_matches() -> None:
+    """A declared package that imports Matrix (glmnet, lme4) or has C code builds: r-recommended and r-base-dev are
+    installed; the build stops when the R is not the one the package snapshot was chosen for."""
+    from azureml_parallel_r.backends.azure.environment import IMAGE_R_VERSION, R_BINARY_REPOSITORY
+
+    install = DOCKERFILE[DOCKERFILE.index("RUN apt-get update") :].split("\n\n")[0]
+    assert {"r-base-core", "r-recommended", "r-base-dev"} <= set(install.split())
+    assert "--no-install-recommends" in install  # what is wanted is named, not pulled in
+    assert f'getRversion() == "{IMAGE_R_VERSION}"' in DOCKERFILE and "library(p, character.only" in DOCKERFILE
+    assert '"Matrix"' in DOCKERFILE and "cc --version" in DOCKERFILE
+    snapshot = r"https://packagemanager\.posit\.co/cran/__linux__/jammy/\d{4}-\d{2}-\d{2}"
+    assert re.fullmatch(snapshot, R_BINARY_REPOSITORY)
+    assert "mlflow" not in DOCKERFILE.split("# (mltable")[1] and "mltable==" not in DOCKERFILE

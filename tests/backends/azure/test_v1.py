@@ -147,7 +147,10 @@ def test_the_scripts_declared_r_packages_are_built_into_the_environment(fake_azu
     declared = dataclasses.replace(_request(dataset), r_packages=["jpeg>=0.1"], run_key={**KEY, "attempt": "2"})
     with_jpeg = submitted_environment(declared)
     again = submitted_environment(dataclasses.replace(declared, run_key={**KEY, "attempt": "3"}))
-    assert plain["name"] == "azureml-parallel-r" and with_jpeg["name"].startswith("azureml-parallel-r-")
+    assert plain["name"] == "parallel-r-batch" and with_jpeg["name"].startswith("parallel-r-batch-")
+    # the SDK reserves "Microsoft" and "AzureML" for curated environments; the interpreter is the image's own
+    assert not plain["name"].lower().startswith(("microsoft", "azureml"))
+    assert plain["python"]["interpreterPath"] == "/opt/miniconda/bin/python"
     assert (
         with_jpeg["name"] == again["name"]
         and with_jpeg["docker"]["baseDockerfile"] == again["docker"]["baseDockerfile"]

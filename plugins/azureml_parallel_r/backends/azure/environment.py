@@ -28,8 +28,14 @@ from typing import Any
 
 from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, session_r_function
 
-# binary packages for Ubuntu 22.04 (jammy), the image's release: Posit Package Manager's public CRAN mirror
-R_BINARY_REPOSITORY = "https://packagemanager.posit.co/cran/__linux__/jammy/latest"
+# The image's R (include/environment/Dockerfile): Ubuntu 22.04's own, r-base-core 4.1.2.
+IMAGE_R_VERSION = "4.1.2"
+# Binary packages for Ubuntu 22.04 (jammy), the image's release, from Posit Package Manager's public CRAN mirror at a
+# dated snapshot that matches the image's R: 2023-04-20, the eve of R 4.3.0, when CRAN's packages were built and
+# checked against R 4.1 (then oldrel-1; Matrix was 1.5-4, "Depends: R (>= 3.5.0)"). Its "latest" serves what current
+# CRAN holds, which follows current R: Matrix 1.7 needs R >= 4.4, and glmnet and lme4 need Matrix. A package that
+# snapshot has no binary for builds from source with the image's toolchain (r-base-dev).
+R_BINARY_REPOSITORY = "https://packagemanager.posit.co/cran/__linux__/jammy/2023-04-20"
 SITE_LIBRARY = "/usr/local/lib/R/site-library"
 # R, after session.R's package_problems(): every declared package loads, at the version asked for, as the R session
 # will check before any file; else the build stops naming each one that does not
@@ -39,10 +45,13 @@ if (length(problems)) stop("declared R packages that do not load in the image: "
 """
 
 
-def image_dockerfile(packages: list[dict[str, Any]]) -> str:
+def image_dockerfile(packages: list[dict[str, Any]], *, repository: str = R_BINARY_REPOSITORY,
+                     library: str = SITE_LIBRARY) -> str:  # fmt: skip
     """The run's Dockerfile: the shipped one, then (for declared packages) their install and check.
 
     :param packages: the declared packages (``RPackage.to_dict()``), in declaration order.
+    :param repository: the CRAN-like repository they come from (tests give a local one).
+    :param library: the R library they go into.
     """
     from azureml_parallel_r.r_install import R_INSTALL
 
@@ -50,13 +59,14 @@ def image_dockerfile(packages: list[dict[str, Any]]) -> str:
     if not packages:
         return base
     declared = json.dumps(packages, sort_keys=True, separators=(",", ":"))
-    install = ["Rscript", "--vanilla", "-e", R_INSTALL, declared, R_BINARY_REPOSITORY, SITE_LIBRARY]
+    install = ["Rscript", "--vanilla", "-e", R_INSTALL, declared, repository, library]
     verify = ["Rscript", "--vanilla", "-e", session_r_function("package_problems") + R_VERIFY_CALL, declared]
     names = ", ".join(package["name"] for package in packages)
     return (
         base.rstrip("\n")
         + "\n\n# The R packages the run's R script declares (azureml-parallel-r: renv.lock, DESCRIPTION, r_packages):\n"
-        + f"# {names}. Binaries for Ubuntu 22.04 from Posit Package Manager; every one checked.\n"
+        + f"# {names}. Binaries for Ubuntu 22.04 and R {IMAGE_R_VERSION} from Posit Package Manager (else built from "
+        + "source); every one checked.\n"
         + f"RUN {json.dumps(install)}\n"
         + f"RUN {json.dumps(verify)}\n"
     )

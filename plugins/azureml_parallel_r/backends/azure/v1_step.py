@@ -24,7 +24,11 @@ if TYPE_CHECKING:
     from azureml.pipeline.steps import ParallelRunStep
 
 OUTPUT_NAME = "r_outputs"
-ENVIRONMENT_NAME = "azureml-parallel-r"
+# not "azureml-...": the SDK reserves the prefixes "Microsoft" and "AzureML" for curated environments
+# (azureml/core/environment.py, Environment's name parameter: "Do not start your environment name with ...")
+ENVIRONMENT_NAME = "parallel-r-batch"
+RESERVED_ENVIRONMENT_PREFIXES = ("microsoft", "azureml")
+IMAGE_PYTHON = "/opt/miniconda/bin/python"  # the base image's conda Python (include/environment/Dockerfile)
 STEP_NAME = "r-parallel-run"
 DESCRIPTION_PREFIX = "azureml-parallel-r "
 
@@ -62,8 +66,8 @@ def build_environment(settings: WorkspaceSettings, workspace: Workspace | None =
                       packages: list[dict[str, Any]] | None = None) -> Environment:  # fmt: skip
     """The step's environment: a registered one by name (used as it is), or one built from
     ``include/environment/Dockerfile`` with the R packages the script declares
-    (:func:`~.environment.image_dockerfile`), named ``azureml-parallel-r`` or, with declared packages,
-    ``azureml-parallel-r-<hash of the Dockerfile>``: a changed declaration is another environment.
+    (:func:`~.environment.image_dockerfile`), named ``parallel-r-batch`` or, with declared packages,
+    ``parallel-r-batch-<hash of the Dockerfile>``: a changed declaration is another environment.
 
     :param settings: the connection's workspace settings.
     :param workspace: the workspace (for a registered environment).
@@ -90,7 +94,7 @@ def build_environment(settings: WorkspaceSettings, workspace: Workspace | None =
     environment.docker.base_image = None
     environment.docker.base_dockerfile = dockerfile
     environment.python.user_managed_dependencies = True
-    environment.python.interpreter_path = "python3"
+    environment.python.interpreter_path = IMAGE_PYTHON
     # What the image's pip installs, declared: the service installs nothing from it (user-managed dependencies), but
     # the SDK reads it. An Environment's default list is azureml-defaults, which the image does not have; an empty
     # one makes ParallelRunStep warn on every submission that it "requires azureml-core" and
