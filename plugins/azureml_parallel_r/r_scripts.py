@@ -65,6 +65,45 @@ def check_parses(path: str, rscript: str | None = None) -> bool:
     return True
 
 
+# R: the packages a script names, from R's own parse data: ``pkg::f`` and ``pkg:::f``, and the first argument of
+# library(), require(), requireNamespace() and loadNamespace() (a call with character.only names a variable: skipped)
+R_USED_PACKAGES = r"""
+pd <- utils::getParseData(parse(commandArgs(TRUE)[[1L]], keep.source = TRUE))
+pd <- pd[pd$terminal, ]
+pd <- pd[order(pd$line1, pd$col1), ]
+used <- pd$text[pd$token == "SYMBOL_PACKAGE"]
+for (i in which(pd$token == "SYMBOL_FUNCTION_CALL" & pd$text %in% c("library", "require", "requireNamespace",
+                                                                   "loadNamespace"))) {
+  depth <- 0L; args <- character()
+  for (j in seq.int(i + 1L, length.out = nrow(pd) - i)) {
+    token <- pd$token[j]
+    if (token == "'('") depth <- depth + 1L
+    if (token == "')'") { depth <- depth - 1L; if (depth == 0L) break }
+    if (depth == 1L) args <- c(args, if (token %in% c("SYMBOL", "STR_CONST", "SYMBOL_SUB")) pd$text[j])
+  }
+  if (length(args) && !("character.only" %in% args)) used <- c(used, gsub("^[\"']|[\"']$", "", args[[1L]]))
+}
+cat(unique(used), sep = "\n")
+"""
+
+
+def used_packages(path: str, rscript: str | None = None) -> list[str]:
+    """The packages an R script names (``library(x)``, ``require("x")``, ``x::f``...), read from R's parse data; empty
+    when no R is installed to ask.
+
+    :param path: the R script (it parses: see :func:`check_parses`).
+    :param rscript: the Rscript executable (default: ``Rscript`` on PATH).
+    """
+    executable = rscript or shutil.which("Rscript")
+    if not executable:
+        return []
+    done = subprocess.run([executable, "--vanilla", "-e", R_USED_PACKAGES, path], capture_output=True, text=True,
+                          timeout=PARSE_TIMEOUT)  # fmt: skip
+    if done.returncode != 0:
+        raise RScriptError(f"r_script {os.path.basename(path)!r} does not parse: {parse_error_summary(done.stderr)}")
+    return [name for name in done.stdout.split() if name]
+
+
 @functools.lru_cache(maxsize=8)
 def r_version(rscript: str | None = None) -> str | None:
     """The version of this machine's R (``4.2.2``), or None when no R is installed to ask.

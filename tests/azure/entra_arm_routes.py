@@ -85,6 +85,19 @@ class EntraArmRoutes:
             body={"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": jwt(claims)}
         )
 
+    def instance_discovery(self, call: Call, match: Any) -> Reply:
+        """Microsoft Entra ID's instance discovery document, which msal reads for the public cloud's host aliases
+        (``ClientApplication._get_instance_metadata`` reads ``metadata``, msal/application.py; azureml-core's service
+        principal sign-in reaches it after a refused secret): the public cloud's one entry, its hosts as the
+        document lists them."""
+        base = "https://login.microsoftonline.com"
+        return Reply(body={
+            "tenant_discovery_endpoint": f"{base}/common/.well-known/openid-configuration", "api-version": "1.1",
+            "metadata": [{"preferred_network": "login.microsoftonline.com", "preferred_cache": "login.windows.net",
+                          "aliases": ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com",
+                                      "sts.windows.net"]}],
+        })  # fmt: skip
+
     def subscriptions(self, call: Call, match: Any) -> Reply:
         """Subscriptions - List (https://learn.microsoft.com/rest/api/resources/subscriptions/list); the SDK checks
         that the workspace's subscription is among them (azureml/core/authentication.py, _get_service_client)."""

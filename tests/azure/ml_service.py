@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from tests.azure.storage_roles import token_claims
+from tests.azure.storage_roles import COMPUTE_IDENTITY, token_claims
 from tests.azure.wire import Call, Reply, Wire
 from tests.azure.workspace import (
     ADLS_CLIENT_ID,
@@ -107,6 +107,9 @@ class MLService:
         version = rf"{versions}/(?P<version>[^/]+)"
         routes = [
             ("GET", ARM, rf"{scope}/computes/(?P<name>[^/]+)", self.get_compute),
+            # azureml-core reads a compute through the workspace's regional resource-provider proxy
+            # (ComputeTarget._get_rp_compute_endpoint, azureml/core/compute/compute.py): the same resource
+            ("GET", REGION, rf"/rp/workspaces{scope}/computes/(?P<name>[^/]+)", self.get_compute),
             ("GET", ARM, rf"{scope}/codes{versions}", self.list_code_versions),
             ("POST", ARM, rf"{scope}/codes{version}/startPendingUpload", self.start_pending_upload),
             ("PUT", ARM, rf"{scope}/codes{version}", self.put_versioned("codes", self.codes)),
@@ -135,16 +138,26 @@ class MLService:
     # -- computes, code, environments, components -------------------------------------------------------
 
     def get_compute(self, call: Call, match: Any) -> Reply:
-        """Compute - Get (https://learn.microsoft.com/rest/api/azureml/compute/get): an AmlCompute cluster.
-        ``jobs.create_or_update`` reads it while validating the job (``JobOperations._try_get_compute_arm_id``,
-        azure/ai/ml/operations/_job_operations.py); an unknown cluster fails the submission there."""
+        """Compute - Get (https://learn.microsoft.com/rest/api/azureml/compute/get): an AmlCompute cluster, with the
+        fields both SDKs read: azure-ai-ml's ``compute.get`` and ``jobs.create_or_update``, which reads it while
+        validating the job (``JobOperations._try_get_compute_arm_id``: an unknown cluster fails the submission), and
+        azureml-core's ``ComputeTarget`` (``AmlCompute._initialize``, azureml/core/compute/amlcompute.py, reads
+        ``tags``, ``description``, ``resourceId``, ``provisioningErrors``, ``vmPriority``, ``subnet`` and the scale
+        settings by key). ``r-cluster`` has a system-assigned managed identity (the response's ``identity``, a
+        ManagedServiceIdentity); ``cpu-cluster`` has none."""
         name = match["name"]
         if name not in COMPUTES:
             return not_found("compute", name)
-        properties = {"computeType": "AmlCompute", "provisioningState": "Succeeded",
-                      "properties": {"vmSize": "STANDARD_D4S_V3", "scaleSettings": {"minNodeCount": 0,
-                                                                                     "maxNodeCount": 4}}}  # fmt: skip
-        return Reply(body={**resource("computes", f"computes/{name}", properties), "location": LOCATION})
+        cluster = {"vmSize": "STANDARD_D4S_V3", "vmPriority": "Dedicated", "subnet": None,
+                   "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT120S"},
+                   "currentNodeCount": 0, "targetNodeCount": 0, "allocationState": "Steady"}  # fmt: skip
+        properties = {"computeType": "AmlCompute", "provisioningState": "Succeeded", "description": None,
+                      "resourceId": None, "provisioningErrors": None, "computeLocation": LOCATION,
+                      "isAttachedCompute": False, "properties": cluster}  # fmt: skip
+        body = {**resource("computes", f"computes/{name}", properties), "location": LOCATION, "tags": {}}
+        if name == COMPUTES[0]:
+            body["identity"] = {"type": "SystemAssigned", "principalId": COMPUTE_IDENTITY, "tenantId": TENANT}
+        return Reply(body=body)
 
     def list_code_versions(self, call: Call, match: Any) -> Reply:
         """Code Versions - List filtered by ``hash``/``hashVersion``: ``CodeOperations.create_or_update`` looks for

@@ -46,6 +46,7 @@ class WorkspaceService(EntraArmRoutes, DatasetRoutes, SnapshotRoutes, RunHistory
             # Microsoft Entra ID (msal, under azureml.core.authentication.ServicePrincipalAuthentication)
             ("GET", LOGIN, r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", self.openid_configuration),
             ("POST", LOGIN, r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", self.token),
+            ("GET", LOGIN, r"/common/discovery/instance", self.instance_discovery),
             # Azure Resource Manager and the workspace's discovery document
             ("GET", ARM, r"/subscriptions", self.subscriptions),
             ("GET", ARM, WS_SCOPE, self.workspace),
@@ -56,6 +57,9 @@ class WorkspaceService(EntraArmRoutes, DatasetRoutes, SnapshotRoutes, RunHistory
             # datasets (azureml/_restclient/operations/dataset_operations.py) and the data service
             ("POST", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets", self.register_dataset),
             ("DELETE", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/(?P<name>[^/]+)", self.unregister_dataset),
+            # registered environments (azureml/_restclient/environment_client.py, _get_environment_definition)
+            ("GET", REGION, rf"/environment/v1\.0{WS_SCOPE}/environments/(?P<name>[^/]+)(?:/versions/[^/]+)?",
+             self.environment_definition),
             ("GET", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/query/name=(?P<name>[^/]+)", self.dataset_by_name),
             ("GET", REGION, rf"/data/v1\.0{WS_SCOPE}/dataversion/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
              self.dataversion),
@@ -83,6 +87,12 @@ class WorkspaceService(EntraArmRoutes, DatasetRoutes, SnapshotRoutes, RunHistory
         ]  # fmt: skip
         for method, host, path, handler in routes:
             self.wire.route(method, host, path, handler)
+
+    def environment_definition(self, call: Call, match: Any) -> Reply:
+        """A registered environment's definition (``Environment.get``): the fake workspace has none registered
+        through SDK v1 (a run's own environment travels in its run configuration), so every name is a 404, which
+        the SDK raises as "Error retrieving the environment definition. Code: 404"."""
+        return Reply(404, {"error": {"code": "UserError", "message": f"Environment {match['name']} not found"}})
 
     def blob_service(self) -> Any:
         """The Azurite account, straight on its loopback URL (the fake's own access, not the SDK's)."""

@@ -155,7 +155,10 @@ def test_a_typed_connection_reads_the_forms_names_and_ignores_its_empty_fields(m
 
 def test_the_test_button_checks_the_local_datastore_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _typed(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path)})
-    assert AzureMLParallelRunHook().test_connection() == (True, f"datastore folder {tmp_path} exists and is writable")
+    ok, message = AzureMLParallelRunHook().test_connection()  # the preflight: one line per check
+    lines = message.splitlines()
+    assert ok and lines[0] == f"ok   datastore: datastore folder {tmp_path} exists and is writable", message
+    assert lines[1].startswith("ok   R: R ") and lines[2].startswith("ok   R script: r/process_file.r parses")
     assert [p.name for p in tmp_path.iterdir()] == []  # the probe file is gone
     _typed(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path / "missing")})
     ok, message = AzureMLParallelRunHook().test_connection()
@@ -171,9 +174,13 @@ def test_the_test_button_checks_the_local_datastore_folder(monkeypatch: pytest.M
 def test_the_test_button_asks_the_workspace_and_its_datastore(fake_azure, monkeypatch: pytest.MonkeyPatch,
                                                               engine: str) -> None:  # fmt: skip
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine))
-    assert AzureMLParallelRunHook().test_connection() == (
-        True, "workspace ws-parallel-r answers; datastore workspaceblobstore (container azureml-blobstore-parallel-r) "
-        "can be listed")  # fmt: skip
+    ok, message = AzureMLParallelRunHook().test_connection()
+    assert (
+        ok
+        and "ok   datastore: datastore workspaceblobstore: blob container azureml-blobstore-parallel-r of "
+        "devstoreaccount1, account key"
+        in message
+    )
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine, datastore="nostore"))
     ok, message = AzureMLParallelRunHook().test_connection()
     assert not ok and "nostore" in message

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r.models import (
     DatasetFilesMissingError,
@@ -24,6 +24,9 @@ from azureml_parallel_r.models import (
     StorageLocation,
     error_text,
 )
+
+if TYPE_CHECKING:
+    from azureml_parallel_r.preflight import Check
 
 RERUNS_ROOT = "r-script-reruns"  # where a repair run's files are copied on blob storage (register_file_subset)
 
@@ -60,6 +63,13 @@ class ParallelRunBackend(abc.ABC):
         check_parses(path)
         self._check_r_packages(path, r_packages)
         return path
+
+    def preflight_checks(self) -> list[Check]:
+        """The engine's checks before a first run (:mod:`azureml_parallel_r.preflight`): here, the connection's own
+        check; the engines say more."""
+        from azureml_parallel_r.preflight import probe
+
+        return [probe("connection", "fix the connection", self.check_connection)]
 
     def request_warnings(self, request: RunRequest) -> list[str]:
         """Before submitting: what will run differently from what the user may expect (logged as warnings; nothing is

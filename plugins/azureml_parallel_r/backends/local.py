@@ -17,7 +17,7 @@ import stat
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.base import ParallelRunBackend
@@ -39,6 +39,9 @@ from azureml_parallel_r.models import (
     listing_fingerprint,
 )
 from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, LOGS_DIR
+
+if TYPE_CHECKING:
+    from azureml_parallel_r.preflight import Check
 
 DEFAULT_SOURCE_DIRECTORY = str(INCLUDE_DIR)
 REGISTRY = ".azureml-local"
@@ -204,18 +207,37 @@ class LocalBackend(ParallelRunBackend):
 
     # -- runs -------------------------------------------------------------------------------------------
 
-    def request_warnings(self, request: RunRequest) -> list[str]:
-        """This machine's R, when it is not the Azure ML compute image's: a script and its packages tested here may
-        behave differently there (``include/environment/Dockerfile``)."""
-        from azureml_parallel_r.backends.azure.environment import IMAGE_R_VERSION
+    def preflight_checks(self) -> list[Check]:
+        """The datastore folder is writable, and this machine's R (and whether it is the compute image's)."""
+        from azureml_parallel_r.preflight import CheckFailed, probe
         from azureml_parallel_r.r_scripts import r_version
 
-        local = r_version()
+        def r_here() -> str:
+            found = r_version()
+            if found is None:
+                raise CheckFailed("Rscript is not on PATH", "install R (scripts/setup.sh installs Debian's)")
+            said = "; ".join(self.request_warnings_for_r(found))
+            return f"R {found}" + (f" ({said})" if said else " (the compute image's)")
+
+        return [probe("datastore", "create the folder, or fix the connection's datastore_root", self.check_connection),
+                probe("R", "install R", r_here)]  # fmt: skip
+
+    def request_warnings_for_r(self, local: str | None) -> list[str]:
+        """The R-version warning for this machine's R ``local`` (none when it is the compute image's)."""
+        from azureml_parallel_r.backends.azure.environment import IMAGE_R_VERSION
+
         if local is None or local == IMAGE_R_VERSION:
             return []
         return [f"this machine's R is {local}, the Azure ML compute image's is {IMAGE_R_VERSION} "
                 "(include/environment/Dockerfile): a script and the package versions it gets may behave differently "
                 "there than in this local run"]  # fmt: skip
+
+    def request_warnings(self, request: RunRequest) -> list[str]:
+        """This machine's R, when it is not the Azure ML compute image's: a script and its packages tested here may
+        behave differently there (``include/environment/Dockerfile``)."""
+        from azureml_parallel_r.r_scripts import r_version
+
+        return self.request_warnings_for_r(r_version())
 
     def submit(self, request: RunRequest) -> RunRef:
         run_id = new_run_id()

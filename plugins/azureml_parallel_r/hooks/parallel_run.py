@@ -295,14 +295,16 @@ class AzureMLParallelRunHook(BaseHook):
         )
 
     def test_connection(self) -> tuple[bool, str]:
-        """The UI's "Test" button: the local engine's datastore folder exists and is writable; an Azure ML
-        workspace and its datastore answer. Returns (ok, what was checked or what failed)."""
+        """The UI's "Test" button (and ``airflow connections test``): the preflight (:mod:`azureml_parallel_r.
+        preflight`), one line per check. Returns (every check passed, the lines)."""
         from azureml_parallel_r.models import error_text
+        from azureml_parallel_r.preflight import run_preflight
 
         try:
-            return True, self.get_conn().check_connection()
+            checks = run_preflight(self.get_conn())
         except Exception as exc:
             return False, error_text(exc)
+        return all(check.ok for check in checks), "\n".join(check.line() for check in checks)
 
     def _text(self, extras: dict[str, Any], key: str) -> str | None:
         """The extra ``key`` as text (None when unset); anything else is refused, naming the field."""

@@ -30,6 +30,15 @@ from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, session
 
 # The image's R (include/environment/Dockerfile): Ubuntu 22.04's own, r-base-core 4.1.2.
 IMAGE_R_VERSION = "4.1.2"
+# The R packages the image has without a declaration: R's base packages, its recommended ones (r-recommended) and the
+# entry script's own (r-cran-png, r-cran-jpeg, r-cran-jsonlite)
+IMAGE_R_PACKAGES = frozenset({
+    "base", "compiler", "datasets", "grDevices", "graphics", "grid", "methods", "parallel", "splines", "stats",
+    "stats4", "tcltk", "tools", "utils",
+    "KernSmooth", "MASS", "Matrix", "boot", "class", "cluster", "codetools", "foreign", "lattice", "mgcv", "nlme",
+    "nnet", "rpart", "spatial", "survival",
+    "png", "jpeg", "jsonlite",
+})  # fmt: skip
 # Binary packages for Ubuntu 22.04 (jammy), the image's release, from Posit Package Manager's public CRAN mirror at a
 # dated snapshot that matches the image's R: 2023-04-20, the eve of R 4.3.0, when CRAN's packages were built and
 # checked against R 4.1 (then oldrel-1; Matrix was 1.5-4, "Depends: R (>= 3.5.0)"). Its "latest" serves what current

@@ -120,6 +120,11 @@ class DatastoreBlobs:
         client = self.container.get_blob_client(blob)
         self._retry(lambda: client.upload_blob(content, overwrite=True), f"uploading {blob}")
 
+    def delete(self, blob: str) -> None:
+        """Delete a blob."""
+        client = self.container.get_blob_client(blob)
+        self._retry(lambda: client.delete_blob(), f"deleting {blob}")
+
     def copy(self, source: str, target: str) -> None:
         """Copy a blob of this container to another name, streamed through this process in chunks: a plain read and
         write, which every datastore credential allows (a service-side Copy Blob needs the source authorized on its

@@ -81,6 +81,8 @@ from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
 if TYPE_CHECKING:
     from azureml.core import Workspace
 
+    from azureml_parallel_r.preflight import Check
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,44 @@ class AzureMLBackend(ParallelRunBackend):
         name, access = self.workspace.name, self.access()
         self.blobs().check_listable("r-script-inputs")
         return f"workspace {name} answers; {access.describe()}; it can be listed"
+
+    # -- the preflight (azureml_parallel_r.preflight) ------------------------------------------------------
+
+    def preflight_checks(self) -> list[Check]:
+        from azureml_parallel_r.backends.azure.preflight_checks import azure_checks
+
+        return azure_checks(self)
+
+    def workspace_answers(self) -> str:
+        workspace = self.workspace
+        return f"workspace {workspace.name} answers (resource group {workspace.resource_group})"
+
+    def compute_summary(self) -> dict[str, Any]:
+        """The cluster's VM size, node counts and managed identity (azureml-core's ``AmlCompute``)."""
+        from azureml.core.compute import ComputeTarget
+
+        name = self.settings.compute_target
+        target = self._retry(lambda: ComputeTarget(workspace=self.workspace, name=name), f"getting compute {name}")
+        scale = getattr(target, "scale_settings", None)
+        kind = str(getattr(target, "identity_type", "") or "")
+        identity = {"SystemAssigned": "system-assigned", "UserAssigned": "user-assigned"}.get(kind, kind or None)
+        return {"name": name, "vm_size": getattr(target, "vm_size", None) or target.type,
+                "min_nodes": getattr(scale, "minimum_node_count", "?"),
+                "max_nodes": getattr(scale, "maximum_node_count", "?"),
+                "identity": identity}  # fmt: skip
+
+    def environment_summary(self) -> str:
+        """The registered environment the connection names, read; else the image that will be built."""
+        from azureml_parallel_r.backends.azure.preflight_checks import built_image_line
+
+        if not self.settings.environment_name:
+            return built_image_line()
+        environment = build_environment(self.settings, self.workspace)
+        return f"registered environment {environment.name} version {environment.version}"
+
+    def needs_compute_identity(self) -> bool:
+        """SDK v1 jobs always read data with the compute's managed identity."""
+        return True
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""

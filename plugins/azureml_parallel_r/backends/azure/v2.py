@@ -92,6 +92,8 @@ if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.ai.ml.entities import Job
 
+    from azureml_parallel_r.preflight import Check
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,49 @@ class AzureMLV2Backend(ParallelRunBackend):
         access = self.access()
         self.blobs().check_listable("r-script-inputs")
         return f"workspace {workspace.name} answers; {access.describe()}; it can be listed"
+
+    # -- the preflight (azureml_parallel_r.preflight) ------------------------------------------------------
+
+    def preflight_checks(self) -> list[Check]:
+        from azureml_parallel_r.backends.azure.preflight_checks import azure_checks
+
+        return azure_checks(self)
+
+    def workspace_answers(self) -> str:
+        workspaces, name = self.client.workspaces, self.client.workspace_name
+        workspace = self._retry(lambda: workspaces.get(name), f"reading workspace {name}")
+        return f"workspace {workspace.name} answers (resource group {self.client.resource_group_name})"
+
+    def compute_summary(self) -> dict[str, Any]:
+        """The cluster's VM size, node counts and managed identity (azure-ai-ml's ``AmlCompute``)."""
+        name = self.settings.compute_target
+        compute = self._retry(lambda: self.client.compute.get(name), f"getting compute {name}")
+        kind = str(getattr(getattr(compute, "identity", None), "type", "") or "").lower()
+        identity = "system-assigned" if "system" in kind else "user-assigned" if "user" in kind else None
+        return {"name": name, "vm_size": getattr(compute, "size", None) or compute.type,
+                "min_nodes": getattr(compute, "min_instances", "?"),
+                "max_nodes": getattr(compute, "max_instances", "?"),
+                "identity": identity}  # fmt: skip
+
+    def environment_summary(self) -> str:
+        """The registered environment the connection names, read; else the image that will be built."""
+        from azureml_parallel_r.backends.azure.preflight_checks import built_image_line
+
+        if not self.settings.environment_name:
+            return built_image_line()
+        name, _, version = self.settings.environment_name.partition(":")
+        environments = self.client.environments
+        found = self._retry(lambda: environments.get(name, version=version) if version
+                            else environments.get(name, label="latest"), f"getting environment {name}")  # fmt: skip
+        return f"registered environment {found.name} version {found.version}"
+
+    def needs_compute_identity(self) -> bool:
+        """Whether jobs read a credential-less datastore with the compute's managed identity: unless the run names
+        another (:mod:`azureml_parallel_r.job_identity`)."""
+        from azureml_parallel_r.job_identity import MANAGED, parse_job_identity
+
+        parsed = parse_job_identity(self.settings.job_identity)
+        return parsed is None or parsed[0] == MANAGED
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
