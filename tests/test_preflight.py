@@ -108,3 +108,24 @@ def test_the_test_button_runs_the_preflight(fake_azure, monkeypatch) -> None:
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2"))
     ok, message = AzureMLParallelRunHook().test_connection()
     assert ok and [line.split(":")[0] for line in message.splitlines()] == [f"ok   {n}" for n in NAMES]
+
+
+def _readme_block(after: str) -> list[str]:
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("```text\n", text.index(after)) + len("```text\n")
+    return text[start : text.index("```", start)].splitlines()
+
+
+def test_the_readme_shows_what_the_preflight_prints(fake_azure, monkeypatch, capsys) -> None:
+    """Docs that cannot drift: the README's two blocks are this run's lines."""
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2", datastore="identitystore"))
+    assert preflight([]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("ok   ", "FAIL "))]
+    assert _readme_block("What it\nprints for the fake workspace") == printed
+    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2", datastore="identitystore",
+                                                                  compute_target="cpu-cluster"))  # fmt: skip
+    assert preflight([]) == 1
+    failed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")]
+    assert _readme_block("for a cluster without a managed identity") == failed
