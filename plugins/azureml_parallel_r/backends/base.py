@@ -64,12 +64,10 @@ class ParallelRunBackend(abc.ABC):
         self._check_r_packages(path, r_packages)
         return path
 
+    @abc.abstractmethod
     def preflight_checks(self) -> list[Check]:
-        """The engine's checks before a first run (:mod:`azureml_parallel_r.preflight`): here, the connection's own
-        check; the engines say more."""
-        from azureml_parallel_r.preflight import probe
-
-        return [probe("connection", "fix the connection", self.check_connection)]
+        """The engine's checks before a first run, for the preflight and the connection's Test button
+        (:mod:`azureml_parallel_r.preflight`): each says what it found, or why it failed and what to do."""
 
     def request_warnings(self, request: RunRequest) -> list[str]:
         """Before submitting: what will run differently from what the user may expect (logged as warnings; nothing is
@@ -104,11 +102,6 @@ class ParallelRunBackend(abc.ABC):
 
         path = resolve_r_script(request.r_script, self.source_directory, self.r_script_dirs)
         return [package.to_dict() for package in declared_packages(path, request.r_packages)]
-
-    @abc.abstractmethod
-    def check_connection(self) -> str:
-        """Check that the engine answers, for the connection's Test button: return what was checked, raise what
-        failed."""
 
     @abc.abstractmethod
     def storage_location(self, path: str) -> StorageLocation:

@@ -32,8 +32,11 @@ The Microsoft Azure provider's conventions, and where its code is used:
   secret in login and password; ``extra__azureml_parallel_r__`` prefixes are read as its ``get_field`` reads them.
 - Its storage hooks (``WasbHook``, ``AzureDataLakeStorageV2Hook``) are not used for the datastore's blobs: they are
   built from an Airflow connection of their own, while an Azure ML datastore carries its credential in the
-  workspace (an account key, a SAS token, or the identity), which the backends read from the workspace so that one
-  connection is all a user configures (:mod:`azureml_parallel_r.backends.azure.storage`).
+  workspace (an account key, a SAS token, an ADLS Gen2 service principal, or none: then the connection's identity),
+  which the backends read from the workspace so that one connection is all a user configures
+  (:mod:`azureml_parallel_r.backends.azure.datastore_access`). Both engines read storage with :func:`build_credential`'s
+  azure-identity credential, never with azureml-core's authentication object, whose ``get_token`` returns a token for
+  Azure Resource Manager whatever scope it is asked for.
 """  # noqa: E501
 
 from __future__ import annotations

@@ -153,14 +153,6 @@ class AzureMLBackend(ParallelRunBackend):
             self._blobs = DatastoreBlobs(self.container, self._retry)
         return self._blobs
 
-    def check_connection(self) -> str:
-        """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
-        name, access = self.workspace.name, self.access()
-        self.blobs().check_listable("r-script-inputs")
-        return f"workspace {name} answers; {access.describe()}; it can be listed"
-
-    # -- the preflight (azureml_parallel_r.preflight) ------------------------------------------------------
-
     def preflight_checks(self) -> list[Check]:
         from azureml_parallel_r.backends.azure.preflight_checks import azure_checks
 

@@ -173,16 +173,6 @@ class AzureMLV2Backend(ParallelRunBackend):
     def _folder_uri(self, path: str) -> str:
         return datastore_uri(self.datastore().name, path) + "/"
 
-    def check_connection(self) -> str:
-        """The workspace answers, and its datastore's container can be listed with the datastore's credential."""
-        workspaces, name = self.client.workspaces, self.client.workspace_name
-        workspace = self._retry(lambda: workspaces.get(name), f"reading workspace {name}")
-        access = self.access()
-        self.blobs().check_listable("r-script-inputs")
-        return f"workspace {workspace.name} answers; {access.describe()}; it can be listed"
-
-    # -- the preflight (azureml_parallel_r.preflight) ------------------------------------------------------
-
     def preflight_checks(self) -> list[Check]:
         from azureml_parallel_r.backends.azure.preflight_checks import azure_checks
 
