@@ -4,11 +4,13 @@
 FROM apache/airflow:3.3.2-python3.11
 
 USER root
+# R as scripts/setup.sh installs it, and as the Azure ML compute image has it: R's recommended packages (Matrix, ...)
+# and the toolchain that builds packages with compiled code (scripts/setup.sh --r-packages builds them here)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      r-base-core r-cran-png r-cran-jpeg r-cran-jsonlite \
+      r-base-core r-recommended r-base-dev r-cran-png r-cran-jpeg r-cran-jsonlite \
  && rm -rf /var/lib/apt/lists/* \
- && Rscript -e 'for (p in c("png", "jpeg", "jsonlite")) library(p, character.only = TRUE)'
+ && Rscript -e 'for (p in c("png", "jpeg", "jsonlite", "Matrix")) library(p, character.only = TRUE)'
 
 USER airflow
 # requirements/airflow-image.txt is `uv export --frozen --no-dev` of uv.lock (tests keep them in sync).

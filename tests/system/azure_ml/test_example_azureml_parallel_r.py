@@ -77,9 +77,15 @@ def test_the_same_example_dag_runs_every_day_against_the_fake_workspace(
 
 def _run_example(monkeypatch: pytest.MonkeyPatch, connection: dict, engine: str, env_id: str):
     """The example DAG run once with ``connection`` (its ``engine`` set), as scripts/azure-smoke.sh runs it."""
+    from airflow import settings
+
     connection["extra"] = {**connection.get("extra", {}), "engine": engine}
-    # dag.test() runs a DAG that a bundle holds: the example's folder is the dags folder for this test
+    # dag.test() runs a DAG that a bundle holds: the example's folder is the dags folder for this test. The dags-folder
+    # bundle takes its path from airflow.settings.DAGS_FOLDER, read from the configuration when Airflow is imported
+    # (airflow/dag_processing/bundles/local.py), so an earlier test's import would keep the old one: both are set.
+    folder = str(Path(__file__).parent)
+    monkeypatch.setattr(settings, "DAGS_FOLDER", folder)
     example = _example(monkeypatch, SYSTEM_TESTS_ENV_ID=env_id, SYSTEM_TESTS_AZUREML_CONN_ID="azureml_system_test",
                        AIRFLOW_CONN_AZUREML_SYSTEM_TEST=json.dumps(connection),
-                       AIRFLOW__CORE__DAGS_FOLDER=str(Path(__file__).parent))  # fmt: skip
+                       AIRFLOW__CORE__DAGS_FOLDER=folder)  # fmt: skip
     return example, example.dag.test()
