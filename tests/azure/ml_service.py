@@ -20,62 +20,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from tests.azure.storage_roles import COMPUTE_IDENTITY, token_claims
+from tests.azure.arm_resources import bad_request, not_found, resource
+from tests.azure.ml_resource_routes import COMPUTES, DatastoreComputeRoutes
+from tests.azure.storage_roles import token_claims
 from tests.azure.wire import Call, Reply, Wire
 from tests.azure.workspace import (
-    ADLS_CLIENT_ID,
-    ADLS_CLIENT_SECRET,
     ARM,
     AZURITE_ACCOUNT,
     AZURITE_KEY,
     DATASTORES,
-    LOCATION,
     REGION,
-    RESOURCE_GROUP,
-    STORAGE_RESOURCE,
     SUBSCRIPTION,
-    TENANT,
     WORKSPACE,
-    WORKSPACE_ARM_ID,
     WS_SCOPE,
     FakeDatastore,
-    container_sas,
 )
 from tests.azure.workspace_service import WorkspaceService
 
-WORKSPACE_ID = WORKSPACE_ARM_ID
-DEFAULT_DATASTORE = "workspaceblobstore"
-COMPUTES = ("r-cluster", "cpu-cluster")
 TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding", "Paused")
-
-
-def not_found(kind: str, name: str) -> Reply:
-    """ARM's 404 (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-not-found)."""
-    return Reply(404, {"error": {"code": "ResourceNotFound", "message": f"The {kind} '{name}' was not found."}})
-
-
-def bad_request(message: str) -> Reply:
-    """The service refusing a request it validated: a UserError (the ARM error body's code, as the service answers a
-    job whose environment does not exist: "(UserError) No environment exists for name: ...",
-    https://github.com/Azure/azure-sdk-for-python/issues/38594)."""
-    return Reply(400, {"error": {"code": "UserError", "message": message}})
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def resource(kind: str, path: str, properties: dict[str, Any]) -> dict[str, Any]:
-    """An ARM resource of the workspace: ``kind`` is its type below the workspace (``codes/versions``), ``path`` its
-    id below the workspace (``codes/abc/versions/1``); ``name`` is the id's last segment."""
-    return {
-        "id": f"{WORKSPACE_ID}/{path}",
-        "name": path.rsplit("/", 1)[1],
-        "type": f"Microsoft.MachineLearningServices/workspaces/{kind}",
-        "properties": properties,
-        "systemData": {"createdAt": _now(), "createdBy": "fake-client", "createdByType": "Application",
-                       "lastModifiedAt": _now()},
-    }  # fmt: skip
 
 
 def arm_id_path(arm_id: str) -> str:
@@ -83,7 +45,7 @@ def arm_id_path(arm_id: str) -> str:
     return arm_id.removeprefix("azureml:").split(f"/workspaces/{WORKSPACE}/", 1)[1]
 
 
-class MLService:
+class MLService(DatastoreComputeRoutes):
     """The workspace's v2 resources: computes, code, environments, components, datastores, data assets and jobs.
 
     :param wire: the wire the routes go on.
@@ -136,28 +98,6 @@ class MLService:
             wire.route(method, host, path, handler)
 
     # -- computes, code, environments, components -------------------------------------------------------
-
-    def get_compute(self, call: Call, match: Any) -> Reply:
-        """Compute - Get (https://learn.microsoft.com/rest/api/azureml/compute/get): an AmlCompute cluster, with the
-        fields both SDKs read: azure-ai-ml's ``compute.get`` and ``jobs.create_or_update``, which reads it while
-        validating the job (``JobOperations._try_get_compute_arm_id``: an unknown cluster fails the submission), and
-        azureml-core's ``ComputeTarget`` (``AmlCompute._initialize``, azureml/core/compute/amlcompute.py, reads
-        ``tags``, ``description``, ``resourceId``, ``provisioningErrors``, ``vmPriority``, ``subnet`` and the scale
-        settings by key). ``r-cluster`` has a system-assigned managed identity (the response's ``identity``, a
-        ManagedServiceIdentity); ``cpu-cluster`` has none."""
-        name = match["name"]
-        if name not in COMPUTES:
-            return not_found("compute", name)
-        cluster = {"vmSize": "STANDARD_D4S_V3", "vmPriority": "Dedicated", "subnet": None,
-                   "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT120S"},
-                   "currentNodeCount": 0, "targetNodeCount": 0, "allocationState": "Steady"}  # fmt: skip
-        properties = {"computeType": "AmlCompute", "provisioningState": "Succeeded", "description": None,
-                      "resourceId": None, "provisioningErrors": None, "computeLocation": LOCATION,
-                      "isAttachedCompute": False, "properties": cluster}  # fmt: skip
-        body = {**resource("computes", f"computes/{name}", properties), "location": LOCATION, "tags": {}}
-        if name == COMPUTES[0]:
-            body["identity"] = {"type": "SystemAssigned", "principalId": COMPUTE_IDENTITY, "tenantId": TENANT}
-        return Reply(body=body)
 
     def list_code_versions(self, call: Call, match: Any) -> Reply:
         """Code Versions - List filtered by ``hash``/``hashVersion``: ``CodeOperations.create_or_update`` looks for
@@ -228,62 +168,6 @@ class MLService:
             return Reply(body={"value": found[:top], "nextLink": None})
 
         return handler
-
-    # -- datastores ---------------------------------------------------------------------------------------
-
-    def datastore_body(self, name: str) -> dict[str, Any]:
-        """A datastore of the workspace, of its kind (:data:`tests.azure.workspace.DATASTORES`), whose secrets are not
-        returned (Datastores - Get, https://learn.microsoft.com/rest/api/azureml/datastores/get): an AzureBlobDatastore
-        with AccountKey, Sas or None credentials, or an AzureDataLakeGen2Datastore (``filesystem``) with
-        ServicePrincipal (``tenantId``, ``clientId``, ``authorityUrl``, ``resourceUrl``) or None credentials (the
-        generated models ``AzureBlobDatastore``, ``AzureDataLakeGen2Datastore``, ``*DatastoreCredentials``,
-        azure/ai/ml/_restclient/arm_ml_service/models/_models.py). ``workspaceblobstore`` is the default and
-        ``workspaceartifactstore`` (container ``azureml``) holds the runs' files, as in every workspace."""
-        store = DATASTORES[name]
-        credentials: dict[str, Any] = {
-            "account_key": {"credentialsType": "AccountKey"},
-            "sas": {"credentialsType": "Sas"},
-            "adls_sp": {"credentialsType": "ServicePrincipal", "tenantId": TENANT, "clientId": ADLS_CLIENT_ID,
-                        "authorityUrl": "https://login.microsoftonline.com", "resourceUrl": STORAGE_RESOURCE},
-        }.get(store.kind, {"credentialsType": "None"})  # fmt: skip
-        properties = {"accountName": AZURITE_ACCOUNT, "endpoint": "core.windows.net", "protocol": "https",
-                      "isDefault": name == DEFAULT_DATASTORE, "credentials": credentials,
-                      "serviceDataAccessAuthIdentity": "None", "subscriptionId": SUBSCRIPTION,
-                      "resourceGroup": RESOURCE_GROUP, "tags": {}}  # fmt: skip
-        if store.adls:
-            properties.update(datastoreType="AzureDataLakeGen2", filesystem=store.container)
-        else:
-            properties.update(datastoreType="AzureBlob", containerName=store.container)
-        return resource("datastores", f"datastores/{name}", properties)
-
-    def get_datastore(self, call: Call, match: Any) -> Reply:
-        """Datastores - Get (``DatastoreOperations.get``, azure/ai/ml/operations/_datastore_operations.py)."""
-        name = match["name"]
-        return Reply(body=self.datastore_body(name)) if name in DATASTORES else not_found("datastore", name)
-
-    def list_datastores(self, call: Call, match: Any) -> Reply:
-        """Datastores - List; ``DatastoreOperations.get_default`` asks for ``isDefault=true``."""
-        names = [n for n in DATASTORES if call.query.get("isDefault", [""])[0] != "true" or n == DEFAULT_DATASTORE]
-        return Reply(body={"value": [self.datastore_body(n) for n in names], "nextLink": None})
-
-    def datastore_secrets(self, call: Call, match: Any) -> Reply:
-        """Datastores - List Secrets: AccountKeyDatastoreSecrets (``key``), SasDatastoreSecrets (``sasToken``) or
-        ServicePrincipalDatastoreSecrets (``clientSecret``), by ``secretsType``; azure-ai-ml calls it for
-        ``datastores.get(name, include_secrets=True)`` unless the credentials are None (``_fetch_and_populate_secret``)
-        and before uploading an environment's build context (``get_datastore_info``, azure/ai/ml/_artifacts/
-        _artifact_utilities.py). A datastore without credentials has no secrets to list: no document says what the
-        service answers then, so the fake refuses the call."""
-        name = match["name"]
-        if name not in DATASTORES:
-            return not_found("datastore", name)
-        store = DATASTORES[name]
-        if store.kind == "account_key":
-            return Reply(body={"secretsType": "AccountKey", "key": AZURITE_KEY})
-        if store.kind == "sas":
-            return Reply(body={"secretsType": "Sas", "sasToken": container_sas(store.container)})
-        if store.kind == "adls_sp":
-            return Reply(body={"secretsType": "ServicePrincipal", "clientSecret": ADLS_CLIENT_SECRET})
-        return bad_request(f"datastore {name} has no credentials: there are no secrets to list (not modelled)")
 
     # -- data assets --------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from azureml_parallel_r.backends.azure.v2_job import job_name
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.models import RunRequest
 from azureml_parallel_r.output_checks import validate_outputs
-from tests.azure.ml_service import WORKSPACE_ID
+from tests.azure.arm_resources import WORKSPACE_ID
 from tests.azure.wire import Reply
 from tests.azure.workspace import CONTAINER
 from tests.backends.azure.cases import (
@@ -364,7 +364,7 @@ def test_each_part_of_the_results_fails_alone(fake_azure, backend, dataset) -> N
                                                             ("r-env", "r-env/versions/4")])  # fmt: skip
 def test_a_registered_environment_named_in_the_connection_is_used(fake_azure, backend, dataset, environment_name,
                                                                   expected) -> None:  # fmt: skip
-    from tests.azure.ml_service import resource
+    from tests.azure.arm_resources import resource
 
     for version in ("3", "4"):
         path = f"environments/r-env/versions/{version}"

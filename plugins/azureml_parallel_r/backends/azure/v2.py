@@ -43,7 +43,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.backends.azure.datastore_access import DatastoreAccess, v2_access
 from azureml_parallel_r.backends.azure.environment import build_context, image_dockerfile
 from azureml_parallel_r.backends.azure.errors import describe_error, with_retries
 from azureml_parallel_r.backends.azure.runs import (
@@ -71,6 +70,7 @@ from azureml_parallel_r.backends.azure.v2_job import (
     job_state,
     pipeline_job,
 )
+from azureml_parallel_r.backends.azure.v2_workspace import SubmissionError, V2WorkspaceReads
 from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
@@ -92,7 +92,6 @@ if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.ai.ml.entities import Job
 
-    from azureml_parallel_r.preflight import Check
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -100,15 +99,11 @@ log = logging.getLogger(__name__)
 NAMES_TRIED = 100  # <name>, <name>-2, ... : a run key whose jobs failed this many times is a bug elsewhere
 
 
-class SubmissionError(RuntimeError):
-    """Submitting failed and no job with the task's name exists: nothing was left running."""
-
-
 class JobNotFoundError(LookupError):
     """The workspace has no job with this name."""
 
 
-class AzureMLV2Backend(ParallelRunBackend):
+class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
     """Runs the pipelines in an Azure ML workspace through SDK v2 (azure-ai-ml).
 
     :param client_factory: returns the workspace's ``MLClient`` (built by the hook from the connection).
@@ -139,80 +134,8 @@ class AzureMLV2Backend(ParallelRunBackend):
     def _retry(self, call: Callable[[], T], what: str) -> T:
         return with_retries(call, what, backoff=self.settings.retry_backoff)
 
-    # -- the datastore ----------------------------------------------------------------------------------
-
-    def datastore(self, name: str | None = None) -> Any:
-        """A datastore with its secrets: ``name``, else the connection's ``datastore``, else the default."""
-        key = name or self.settings.datastore or ""
-        if key not in self._datastores:
-            datastores = self.client.datastores
-            self._datastores[key] = self._retry(
-                (lambda: datastores.get(key, include_secrets=True))
-                if key
-                else (lambda: datastores.get_default(include_secrets=True)),
-                f"getting datastore {key or '(the default)'}",
-            )
-        return self._datastores[key]
-
-    def blobs(self, name: str | None = None) -> DatastoreBlobs:
-        """A datastore's blobs, read and written with this backend's retries (default: the data's datastore)."""
-        key = name or ""
-        if key not in self._blobs:
-            self._blobs[key] = DatastoreBlobs(lambda: self._container(self.datastore(name)), self._retry)
-        return self._blobs[key]
-
-    def access(self, name: str | None = None) -> DatastoreAccess:
-        """A datastore's kind, where its blobs are and what reads them (:mod:`.datastore_access`)."""
-        return v2_access(self.datastore(name))
-
-    def _container(self, store: Any) -> Any:
-        """The datastore's container, with its account key, SAS token or service principal, else the connection's
-        identity."""
-        return v2_access(store).client(self.credential, self.settings.authority)
-
     def _folder_uri(self, path: str) -> str:
         return datastore_uri(self.datastore().name, path) + "/"
-
-    def preflight_checks(self) -> list[Check]:
-        from azureml_parallel_r.backends.azure.preflight_checks import azure_checks
-
-        return azure_checks(self)
-
-    def workspace_answers(self) -> str:
-        workspaces, name = self.client.workspaces, self.client.workspace_name
-        workspace = self._retry(lambda: workspaces.get(name), f"reading workspace {name}")
-        return f"workspace {workspace.name} answers (resource group {self.client.resource_group_name})"
-
-    def compute_summary(self) -> dict[str, Any]:
-        """The cluster's VM size, node counts and managed identity (azure-ai-ml's ``AmlCompute``)."""
-        name = self.settings.compute_target
-        compute = self._retry(lambda: self.client.compute.get(name), f"getting compute {name}")
-        kind = str(getattr(getattr(compute, "identity", None), "type", "") or "").lower()
-        identity = "system-assigned" if "system" in kind else "user-assigned" if "user" in kind else None
-        return {"name": name, "vm_size": getattr(compute, "size", None) or compute.type,
-                "min_nodes": getattr(compute, "min_instances", "?"),
-                "max_nodes": getattr(compute, "max_instances", "?"),
-                "identity": identity}  # fmt: skip
-
-    def environment_summary(self) -> str:
-        """The registered environment the connection names, read; else the image that will be built."""
-        from azureml_parallel_r.backends.azure.preflight_checks import built_image_line
-
-        if not self.settings.environment_name:
-            return built_image_line()
-        name, _, version = self.settings.environment_name.partition(":")
-        environments = self.client.environments
-        found = self._retry(lambda: environments.get(name, version=version) if version
-                            else environments.get(name, label="latest"), f"getting environment {name}")  # fmt: skip
-        return f"registered environment {found.name} version {found.version}"
-
-    def needs_compute_identity(self) -> bool:
-        """Whether jobs read a credential-less datastore with the compute's managed identity: unless the run names
-        another (:mod:`azureml_parallel_r.job_identity`)."""
-        from azureml_parallel_r.job_identity import MANAGED, parse_job_identity
-
-        parsed = parse_job_identity(self.settings.job_identity)
-        return parsed is None or parsed[0] == MANAGED
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
@@ -361,24 +284,6 @@ class AzureMLV2Backend(ParallelRunBackend):
             if context:
                 shutil.rmtree(context, ignore_errors=True)
         return self._ref(created)
-
-    def _check_compute(self) -> None:
-        """Read the compute cluster before submitting, with this backend's retries: azure-ai-ml reads it too while
-        validating the job, but reports any failure there (a 404 or a 503 alike) as a validation message, which
-        tells neither what to fix nor whether to retry."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        if self._compute_checked:
-            return
-        name = self.settings.compute_target
-        try:
-            self._retry(lambda: self.client.compute.get(name), f"reading compute {name}")
-        except ResourceNotFoundError:
-            raise SubmissionError(
-                f"the workspace has no compute cluster {name!r}: create it or fix the connection's compute_target; "
-                "nothing was submitted"
-            ) from None
-        self._compute_checked = True
 
     def _environment(self, context: str | None) -> Any:
         """A registered environment (``azureml:<name>:<version>``, or its latest version), else the image built from
