@@ -260,8 +260,12 @@ def test_a_connection_saved_from_the_ui_form_runs_the_dag(stack: AirflowStack, u
     extra = json.loads(saved["extra"])
     assert (extra["engine"], extra["datastore_root"], extra["process_count_per_node"]) == ("local", str(datastore), 2)
     # what the connection list's Test button asks for (POST /connections/test with the stored connection)
+    # (the preflight: one line per check)
     tested = stack.api.post("/connections/test", {"connection_id": "azureml_ui", "conn_type": "azureml_parallel_r"})
-    assert tested == {"status": True, "message": f"datastore folder {datastore} exists and is writable"}
+    lines = tested["message"].splitlines()
+    assert tested["status"] is True and [line.split(":")[0] for line in lines] == ["ok   datastore", "ok   R",
+                                                                                "ok   R script"], lines  # fmt: skip
+    assert lines[0] == f"ok   datastore: datastore folder {datastore} exists and is writable"
 
     conf = {"input_path": TRIGGERED_INPUTS, "conn_id": "azureml_ui"}
     body = {"dag_run_id": "typed-connection", "logical_date": None, "conf": conf}
