@@ -79,7 +79,8 @@ class SubmitParallelRunOperator(BaseOperator):
     :param experiment_name: the Azure ML experiment (default: the connection's ``experiment_name``).
     :param job_identity: the identity the Azure ML job reads and writes a datastore without credentials with:
         ``user_identity``, ``managed_identity``, ``managed_identity:<client id>`` or ``aml_token`` (SDK v2; None: the
-        connection's ``job_identity``, else Azure's default, the compute cluster's managed identity).
+        connection's ``job_identity``, else Azure's default, the compute cluster's managed identity). SDK v1 accepts
+        only ``managed_identity``; the local engine reads its folder as this machine's user and ignores it.
     :param wait_for_completion: wait here until the run ends (else return after submitting).
     :param deferrable: wait in the triggerer instead of a worker slot (with ``wait_for_completion``).
     :param poll_interval: seconds between status reads while waiting.

@@ -10,11 +10,11 @@ the Airflow connection's identity, asked for a token for Azure Storage (``https:
 azure-storage-blob requests of a token credential). Source: https://learn.microsoft.com/azure/machine-learning/
 how-to-identity-based-service-authentication, "Data storage" and "Accessing storage services".
 
-| kind                  | what the datastore keeps             | what reads and writes it here                   |
-|-----------------------|--------------------------------------|-------------------------------------------------|
-| ``account_key``       | the storage account key              | the key                                         |
-| ``sas``               | a SAS token                          | the token                                       |
-| ``service_principal`` | ADLS Gen2: tenant, client id, secret | that service principal (azure-identity)         |
+| kind                  | what the datastore keeps             | what reads and writes it here                     |
+|-----------------------|--------------------------------------|---------------------------------------------------|
+| ``account_key``       | the storage account key              | the key                                           |
+| ``sas``               | a SAS token                          | the token                                         |
+| ``service_principal`` | ADLS Gen2: tenant, client id, secret | that service principal (azure-identity)           |
 | ``identity``          | nothing (blob or ADLS Gen2)          | the connection's identity (Blob Data Contributor) |
 
 ADLS Gen2 data is read and written through the Blob endpoint of its account (multi-protocol access: "Blob APIs and
