@@ -105,7 +105,7 @@ class JobRunner:
                                    displayName=node_name, tags={"azureml.nodeid": node_name})  # fmt: skip
             self.workspace.set_run_status(step_id, "Running")
             try:
-                status = self._run_node(job, node, step_id, cancel)
+                status = self._run_node(job, node, step_id, cancel, self.service.submitters.get(name, ""))
             except StepFailed as exc:
                 self.workspace.runs[step_id]["dto"]["error"] = {"error": {"code": "UserError", "message": str(exc)}}
                 status = "Failed"
@@ -115,15 +115,16 @@ class JobRunner:
                 break
         self.service.set_status(name, final)
 
-    def _run_node(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event) -> str:
+    def _run_node(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event,
+                  submitter: str) -> str:  # fmt: skip
         work = self.workdir / step_id
         try:
-            return self._run_node_in(job, node, step_id, cancel, work)
+            return self._run_node_in(job, node, step_id, cancel, work, submitter)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     def _run_node_in(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event,
-                     work: Path) -> str:  # fmt: skip
+                     work: Path, submitter: str) -> str:  # fmt: skip
         component = self.service.components[arm_id_path(node["componentId"])]["properties"]["componentSpec"]
         spec = {**component, **{k: v for k, v in node.items() if v is not None}}
         task = {**component["task"], **(node.get("task") or {})}
@@ -131,7 +132,7 @@ class JobRunner:
         download_prefix(self.workspace.blob_service().get_container_client(container), prefix, work / "code")
         bindings: dict[str, str] = {}  # "inputs.<name>" / "outputs.<name>" -> the local mount
         outputs: list[tuple[dict[str, Any], Path]] = []
-        identity = self._data_identity(job, node)
+        identity = self._data_identity(job, node, submitter)
         for input_name, binding in (spec.get("inputs") or {}).items():
             bindings[f"inputs.{input_name}"] = str(self._mount_input(job, binding, work / "mnt" / input_name, identity))
         for output_name, output in (node.get("outputs") or {}).items():
@@ -191,32 +192,31 @@ class JobRunner:
         )
         return apply_predefined_arguments(settings, argv)[0]
 
-    def _data_identity(self, job: dict[str, Any], node: dict[str, Any]) -> str:
+    def _data_identity(self, job: dict[str, Any], node: dict[str, Any], submitter: str) -> str:
         """Who reads and writes a credential-less datastore for this node: the identity it names (the step's wins
         over the pipeline's), else the compute's managed identity ("If the identity property is left unspecified and
         datastore doesn't have cached credentials, then compute managed identity becomes the fallback option",
         https://learn.microsoft.com/azure/machine-learning/how-to-identity-based-service-authentication). A user
-        identity job acts as whoever submitted it. An AML token on such a datastore is not described: refused."""
+        identity job acts as whoever submitted it (``submitter``, the application that created the job). An AML
+        token, or any other identity, is not described for such a datastore: not modelled, which fails the test."""
         identity = node.get("identity") or job.get("identity") or {}  # a node's as azure-ai-ml writes it: snake_case
         kind = str(identity.get("identity_type") or "")
         if kind == "UserIdentity":
-            return self._submitter(job)
+            return submitter
         if kind in ("", "Managed"):
             return str(identity.get("client_id") or COMPUTE_IDENTITY)
-        return f"unmodelled identity {kind}"
-
-    def _submitter(self, job: dict[str, Any]) -> str:
-        name = next((n for n, j in self.service.jobs.items() if j["properties"] is job), "")
-        return self.service.submitters.get(name, "")
+        self.service.wire.unrouted.append(f"a job with identity {kind} (not modelled)")
+        raise StepFailed(f"a job identity of type {kind} is not modelled by the fake")
 
     def _check_access(self, store: FakeDatastore, identity: str, *, write: bool) -> None:
         """A credential-less datastore is reached with the job's identity, which needs the role (credential-based
         datastores are reached with their own credential, whatever the job's identity)."""
         if store.credential_less and not self.roles.allows(identity, write):
             raise StepFailed(
-                f"ScriptExecution.StreamAccess.Authentication: {identity or 'the job identity'} may not "
-                f"{'write' if write else 'read'} datastore {store.name}: AuthorizationPermissionMismatch (This request "
-                "is not authorized to perform this operation using this permission.)"
+                f"{identity or 'the job identity'} may not {'write' if write else 'read'} datastore {store.name}: "
+                "AuthorizationPermissionMismatch (This request is not authorized to perform this operation using "
+                "this permission.)"  # Azure Storage's refusal (tests/azure/storage_roles.py); the wording around it is
+                # the fake's own
             )
 
     def _mount_input(self, job: dict[str, Any], binding: dict[str, Any], target: Path, identity: str) -> Path:

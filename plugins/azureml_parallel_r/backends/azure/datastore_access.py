@@ -25,7 +25,10 @@ data-lake-storage-multi-protocol-access), its file system as the container.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azureml_parallel_r.models import StorageLocation
 
 ACCOUNT_KEY, SAS, SERVICE_PRINCIPAL, IDENTITY = "account_key", "sas", "service_principal", "identity"
 KIND_NAMES = {
@@ -88,6 +91,13 @@ class DatastoreAccess:
 
         return container_client(self.account, self.container, self.credential(identity, authority),
                                 endpoint=self.endpoint, protocol=self.protocol)  # fmt: skip
+
+    def location(self, path: str) -> StorageLocation:
+        """Where ``path`` of this datastore lives, for lineage (:func:`~.storage.datastore_location`)."""
+        from azureml_parallel_r.backends.azure.storage import datastore_location
+
+        return datastore_location(self.account, self.container, path,
+                                  adls_file_system=self.container if self.adls else None)  # fmt: skip
 
     def describe(self) -> str:
         """One line for the connection test and the preflight: the datastore, its kind and who reads it."""

@@ -46,6 +46,25 @@ def check_storage(blobs: Any) -> str:
     return "lists r-script-inputs/, writes and deletes in r-script-outputs/"
 
 
+def compute_summary(name: str, vm_size: Any, min_nodes: Any, max_nodes: Any, identity_type: Any) -> dict[str, Any]:
+    """A cluster as the preflight describes it, from what either SDK reads of it; its managed identity's type
+    (v1 ``SystemAssigned``/``UserAssigned``, v2 ``system_assigned``/``user_assigned``, or both at once) as
+    ``system-assigned``, ``user-assigned`` or None.
+
+    :param name: the cluster.
+    :param vm_size: its VM size.
+    :param min_nodes: its minimum node count.
+    :param max_nodes: its maximum node count.
+    :param identity_type: the SDK's identity type (None: no managed identity).
+    """
+    kind = str(identity_type or "").lower()
+    identity = "system-assigned" if "system" in kind else "user-assigned" if "user" in kind else None
+    unknown = "?"
+    return {"name": name, "vm_size": vm_size, "identity": identity,
+            "min_nodes": unknown if min_nodes is None else min_nodes,
+            "max_nodes": unknown if max_nodes is None else max_nodes}  # fmt: skip
+
+
 def describe_compute(compute: dict[str, Any], access: DatastoreAccess | None, needs_compute_identity: bool) -> str:
     """One line of the cluster; :class:`CheckFailed` when jobs would read an identity-based datastore with a
     managed identity it does not have."""

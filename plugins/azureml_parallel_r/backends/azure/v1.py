@@ -47,7 +47,6 @@ from azureml_parallel_r.backends.azure.runs import (
 from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
     dataset_files_blob,
-    datastore_location,
     datastore_uri,
     record_dataset_files,
     recorded_dataset_files,
@@ -166,15 +165,14 @@ class AzureMLBackend(ParallelRunBackend):
         """The cluster's VM size, node counts and managed identity (azureml-core's ``AmlCompute``)."""
         from azureml.core.compute import ComputeTarget
 
+        from azureml_parallel_r.backends.azure.preflight_checks import compute_summary
+
         name = self.settings.compute_target
         target = self._retry(lambda: ComputeTarget(workspace=self.workspace, name=name), f"getting compute {name}")
         scale = getattr(target, "scale_settings", None)
-        kind = str(getattr(target, "identity_type", "") or "")
-        identity = {"SystemAssigned": "system-assigned", "UserAssigned": "user-assigned"}.get(kind, kind or None)
-        return {"name": name, "vm_size": getattr(target, "vm_size", None) or target.type,
-                "min_nodes": getattr(scale, "minimum_node_count", "?"),
-                "max_nodes": getattr(scale, "maximum_node_count", "?"),
-                "identity": identity}  # fmt: skip
+        return compute_summary(name, getattr(target, "vm_size", None) or target.type,
+                               getattr(scale, "minimum_node_count", None), getattr(scale, "maximum_node_count", None),
+                               getattr(target, "identity_type", None))  # fmt: skip
 
     def environment_summary(self) -> str:
         """The registered environment the connection names, read; else the image that will be built."""
@@ -191,9 +189,7 @@ class AzureMLBackend(ParallelRunBackend):
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
-        access = self.access()
-        return datastore_location(access.account, access.container, path,
-                                  adls_file_system=access.container if access.adls else None)  # fmt: skip
+        return self.access().location(path)
 
     def lineage_source(self) -> str:
         workspace = self.workspace

@@ -54,7 +54,6 @@ from azureml_parallel_r.backends.azure.runs import (
 from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
     dataset_files_blob,
-    datastore_location,
     datastore_uri,
     record_dataset_files,
     recorded_dataset_files,
@@ -139,9 +138,7 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
 
     def storage_location(self, path: str) -> StorageLocation:
         """The datastore's account and container (an ADLS Gen2 datastore's file system) and the path in it."""
-        access = self.access()
-        return datastore_location(access.account, access.container, path,
-                                  adls_file_system=access.container if access.adls else None)  # fmt: skip
+        return self.access().location(path)
 
     def lineage_source(self) -> str:
         client = self.client

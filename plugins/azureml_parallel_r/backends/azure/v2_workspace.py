@@ -96,14 +96,13 @@ class V2WorkspaceReads:
 
     def compute_summary(self) -> dict[str, Any]:
         """The cluster's VM size, node counts and managed identity (azure-ai-ml's ``AmlCompute``)."""
+        from azureml_parallel_r.backends.azure.preflight_checks import compute_summary
+
         name = self.settings.compute_target
         compute = self._retry(lambda: self.client.compute.get(name), f"getting compute {name}")
-        kind = str(getattr(getattr(compute, "identity", None), "type", "") or "").lower()
-        identity = "system-assigned" if "system" in kind else "user-assigned" if "user" in kind else None
-        return {"name": name, "vm_size": getattr(compute, "size", None) or compute.type,
-                "min_nodes": getattr(compute, "min_instances", "?"),
-                "max_nodes": getattr(compute, "max_instances", "?"),
-                "identity": identity}  # fmt: skip
+        return compute_summary(name, getattr(compute, "size", None) or compute.type,
+                               getattr(compute, "min_instances", None), getattr(compute, "max_instances", None),
+                               getattr(getattr(compute, "identity", None), "type", None))  # fmt: skip
 
     def environment_summary(self) -> str:
         """The registered environment the connection names, read; else the image that will be built."""
