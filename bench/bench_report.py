@@ -40,11 +40,22 @@ TAIL = ("Error in readPNG(input_path) : file is not in PNG format\n" + "R says m
 def synthetic_run(files: int, failures: int) -> tuple[list[str], RunResults]:
     names = [f"camera-{i % 17:02d}/day-{i % 31:02d}/img_{i:07d}.png" for i in range(files)]
     failed = set(names[:: max(1, files // failures)][:failures])
-    rows = [json.dumps({"relative_path": n, "outputs": [f"results/{n}/stats.json"], "seconds": 0.001 + (i % 97) / 1000})
-            for i, n in enumerate(names) if n not in failed]  # fmt: skip
-    records = {n: {"kind": "r_error", "error": f"cannot read PNG image '{n}': file is not in PNG format",
-                   "call": "readPNG(input_path)", "warnings": ["closing unused connection 3"], "stderr_tail": TAIL,
-                   "attempt": 3} for n in failed}  # fmt: skip
+    rows = [
+        json.dumps({"relative_path": n, "outputs": [f"results/{n}/stats.json"], "seconds": 0.001 + (i % 97) / 1000})
+        for i, n in enumerate(names)
+        if n not in failed
+    ]
+    records = {
+        n: {
+            "kind": "r_error",
+            "error": f"cannot read PNG image '{n}': file is not in PNG format",
+            "call": "readPNG(input_path)",
+            "warnings": ["closing unused connection 3"],
+            "stderr_tail": TAIL,
+            "attempt": 3,
+        }
+        for n in failed
+    }
     outputs = [f"results/{n}/stats.json" for n in names if n not in failed]
     state = RunState("run-1", "Finished", started_at=0.0, ended_at=600.0)
     return names, RunResults(state, rows, records, outputs, dataset={"name": "d", "version": 1})
@@ -92,16 +103,20 @@ def main() -> None:
             (root / "out" / FAILURES_NAME).write_bytes(content)
             report["failures_file"] = FAILURES_NAME
             sizes = {"validation.json": len(json.dumps(report, indent=1).encode()), FAILURES_NAME: len(content)}
-            found = DagRunRecords("dag", "run", "success", {}, record={"conn_id": "c", "output_path": "out"},
-                                  validation=report)  # fmt: skip
+            found = DagRunRecords(
+                "dag", "run", "success", {}, record={"conn_id": "c", "output_path": "out"}, validation=report
+            )
             lists = FailureLists()
 
             def first_page(text: str = "", lists: FailureLists = lists, found: DagRunRecords = found) -> bytes:
                 failures = lists.get(found, backend_for=lambda _conn: backend)
                 return json.dumps(failure_page(failures, limit=50, text=text)).encode()
 
-            for name, action in (("first page, cold", first_page), ("first page, again", first_page),
-                                 ("page filtered by text", lambda: first_page("day-07/img_00"))):  # fmt: skip
+            for name, action in (
+                ("first page, cold", first_page),
+                ("first page, again", first_page),
+                ("page filtered by text", lambda: first_page("day-07/img_00")),
+            ):
                 seconds, peak, page = measured(action)
                 figures.setdefault(name, []).append((seconds, peak))
                 sizes[f"{name} (bytes)"] = len(page)

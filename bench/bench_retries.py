@@ -37,13 +37,41 @@ process_file <- function(input_path, output_dir, args) {
 def run_once(inputs: Path, script: Path, work: Path, resume: bool, batch_size: int) -> tuple[float, int]:
     calls = work / "calls"
     calls.mkdir(parents=True)
-    env = {**os.environ, "BENCH_CALLS": str(calls), "AZUREML_PARALLEL_R_RESUME": "1" if resume else "0",
-           "PYTHONPATH": str(REPO / "plugins")}  # fmt: skip
-    argv = [sys.executable, "-m", "azureml_parallel_r.engine", "run", "--input", str(inputs), "--output",
-            str(work / "out"), "--source-dir", str(REPO / "include"), "--entry-script", "entry/batch_wrapper.py",
-            "--mini-batch-size", str(batch_size), "--process-count-per-node", "2", "--run-max-try", "3",
-            "--env", f"BENCH_CALLS={calls}", "--env", f"AZUREML_PARALLEL_R_RESUME={1 if resume else 0}",
-            "--", "--r-script", str(script), "--file-timeout", "120"]  # fmt: skip
+    env = {
+        **os.environ,
+        "BENCH_CALLS": str(calls),
+        "AZUREML_PARALLEL_R_RESUME": "1" if resume else "0",
+        "PYTHONPATH": str(REPO / "plugins"),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "azureml_parallel_r.engine",
+        "run",
+        "--input",
+        str(inputs),
+        "--output",
+        str(work / "out"),
+        "--source-dir",
+        str(REPO / "include"),
+        "--entry-script",
+        "entry/batch_wrapper.py",
+        "--mini-batch-size",
+        str(batch_size),
+        "--process-count-per-node",
+        "2",
+        "--run-max-try",
+        "3",
+        "--env",
+        f"BENCH_CALLS={calls}",
+        "--env",
+        f"AZUREML_PARALLEL_R_RESUME={1 if resume else 0}",
+        "--",
+        "--r-script",
+        str(script),
+        "--file-timeout",
+        "120",
+    ]
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -70,18 +98,23 @@ def main() -> int:
     results: dict[str, list[tuple[float, int]]] = {"resume": [], "rerun": []}
     for round_ in range(args.rounds):
         for variant in ("resume", "rerun") if round_ % 2 == 0 else ("rerun", "resume"):
-            results[variant].append(run_once(inputs, script, root / f"{variant}-{round_}", variant == "resume",
-                                             args.batch_size))  # fmt: skip
+            results[variant].append(
+                run_once(inputs, script, root / f"{variant}-{round_}", variant == "resume", args.batch_size)
+            )
     files = args.batches * args.batch_size
     report = {}
     for variant, measured in results.items():
-        report[variant] = {"median_seconds": round(statistics.median(s for s, _ in measured), 2),
-                           "process_file_calls": measured[0][1]}  # fmt: skip
+        report[variant] = {
+            "median_seconds": round(statistics.median(s for s, _ in measured), 2),
+            "process_file_calls": measured[0][1],
+        }
     ratio = report["rerun"]["median_seconds"] / report["resume"]["median_seconds"]
     print(f"{files} files in {args.batches} mini-batches of {args.batch_size}, one corrupt file each, run_max_try=3")
     for variant, values in report.items():
-        print(f"  {variant:7s} {values['process_file_calls']:5d} process_file() calls  "
-              f"{values['median_seconds']:7.2f} s (median of {args.rounds})")  # fmt: skip
+        print(
+            f"  {variant:7s} {values['process_file_calls']:5d} process_file() calls  "
+            f"{values['median_seconds']:7.2f} s (median of {args.rounds})"
+        )
     print(f"  rerun / resume wall time: {ratio:.2f}x")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,10 @@ DEFAULT_BEFORE = "26bf77e"  # the last commit with one journal per process
 
 JOURNAL = r"""
 import json, os, resource, sys, time
-from journal import Journal
+try:
+    from azureml_parallel_r.compute.journal import Journal
+except ImportError:  # a checkout from before the compute package (include/entry on PYTHONPATH)
+    from journal import Journal
 mode, folder, files, processes, me, size = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
 batches = [[f"camera-{i % 17:02d}/img_{i:07d}.png" for i in range(start, min(files, start + size))]
            for start in range(0, files, size)]
@@ -133,10 +136,12 @@ source, rss = output + "-code", output + "-rss"
 shutil.copytree(include, source)
 os.makedirs(rss)
 WRAPPER = '''
-import json, os, sys
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import batch_wrapper
-from batch_wrapper import init, run
+import importlib.util, json, os, sys
+_here = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("batch_wrapper", os.path.join(_here, "batch_wrapper.py"))
+batch_wrapper = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(batch_wrapper)
+init, run = batch_wrapper.init, batch_wrapper.run
 def high_water_mib(pid):  # the process's own peak (VmHWM): ru_maxrss would count the fork it was exec'd from
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
@@ -241,8 +246,9 @@ def main() -> None:
     parser.add_argument("--validation-files", type=int, default=200_000)
     parser.add_argument("--registration-files", type=int, default=200_000)
     parser.add_argument("--engine-files", default="200000,1000000", help="file counts of the whole-run part")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"which parts, of {','.join(PARTS)} "
-                        "(registration includes start-up)")  # fmt: skip
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"which parts, of {','.join(PARTS)} (registration includes start-up)"
+    )
     parser.add_argument("--before", default=DEFAULT_BEFORE)
     parser.add_argument("--root", default=None, help="where the files are made (default: the temporary folder)")
     args = parser.parse_args()

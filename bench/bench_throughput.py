@@ -15,7 +15,7 @@ Variants:
 - pure-R:   Rscript sourcing the same script and looping over the files (split in halves for 2 processes): the limit
 - worker:   the local engine + batch_wrapper.py (one persistent R process per worker process)
 - per-file: the local engine + batch_wrapper.py --r-mode per-file (one Rscript per file: the original design)
-- R-alone:  include/r/session.R fed the worker's requests from a file, no Python (the R side of worker mode)
+- R-alone:  compute/session.R fed the worker's requests from a file, no Python (the R side of worker mode)
 
 End-to-end times include every start-up a user pays (Python, the engine's worker processes, R). Each
 variant also runs on 1 file, which gives its fixed start-up cost and its steady-state rate
@@ -51,6 +51,7 @@ from unittest import mock
 
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.local import local_results
+from azureml_parallel_r.compute.output_layout import OutputLayout
 from azureml_parallel_r.examples.samples import write_png
 from azureml_parallel_r.models import RunResults, RunState
 from azureml_parallel_r.output_checks import validate_outputs
@@ -58,13 +59,11 @@ from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
 
 BENCH = Path(__file__).resolve().parent
 INCLUDE = BENCH.parent / "include"
-sys.path.insert(0, str(INCLUDE / "entry"))
-from output_layout import OutputLayout  # noqa: E402
 
 WORK_SCRIPT = BENCH / "r" / "bench_work.r"
 EXAMPLE_SCRIPT = INCLUDE / "r" / "process_file.r"
 LOOP = BENCH / "r" / "pure_loop.R"
-SESSION_R = INCLUDE / "r" / "session.R"
+SESSION_R = BENCH.parent / "plugins" / "azureml_parallel_r" / "compute" / "session.R"
 ROWS_FILE = DEFAULT_APPEND_ROW_FILE_NAME
 
 
@@ -84,13 +83,33 @@ def engine_run(
         script = code / "include" / script.relative_to(INCLUDE)
     env = {**os.environ, "PYTHONPATH": str(code / "plugins")}
     command = [
-        sys.executable, "-m", "azureml_parallel_r.engine", "run",
-        "--input", str(inputs), "--output", str(output), "--source-dir", str(code / "include"),
-        "--entry-script", "entry/batch_wrapper.py", "--mini-batch-size", str(batch),
-        "--process-count-per-node", str(processes), "--error-threshold", "0",
-        "--", "--r-script", str(script), "--r-mode", mode, "--input-root", str(inputs),
+        sys.executable,
+        "-m",
+        "azureml_parallel_r.engine",
+        "run",
+        "--input",
+        str(inputs),
+        "--output",
+        str(output),
+        "--source-dir",
+        str(code / "include"),
+        "--entry-script",
+        "entry/batch_wrapper.py",
+        "--mini-batch-size",
+        str(batch),
+        "--process-count-per-node",
+        str(processes),
+        "--error-threshold",
+        "0",
+        "--",
+        "--r-script",
+        str(script),
+        "--r-mode",
+        mode,
+        "--input-root",
+        str(inputs),
         *(f"--r-arg={arg}" for arg in r_args),
-    ]  # fmt: skip
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     elapsed = time.perf_counter() - started
@@ -123,7 +142,7 @@ def pure_r_run(files: list[Path], output: Path, processes: int, script: Path, r_
     procs = [
         subprocess.Popen(["Rscript", "--vanilla", str(LOOP), str(script), str(output / str(i)), str(listing), *r_args])
         for i, listing in enumerate(lists)
-    ]  # fmt: skip
+    ]
     if any(proc.wait() != 0 for proc in procs):
         raise RuntimeError("pure-R loop failed")
     elapsed = time.perf_counter() - started
@@ -133,7 +152,7 @@ def pure_r_run(files: list[Path], output: Path, processes: int, script: Path, r_
 
 
 def r_alone_run(files: list[Path], output: Path, script: Path, r_args: list[str], batch: int) -> float:
-    """include/r/session.R on its own, fed the same mini-batch requests from a file, its answers to /dev/null: the
+    """compute/session.R on its own, fed the same mini-batch requests from a file, its answers to /dev/null: the
     R side of worker mode without Python (its cost over the pure-R loop is the protocol's, in R); the replies go to a
     file, as in worker mode."""
     requests = output.parent / f"{output.name}-requests.jsonl"
@@ -218,8 +237,11 @@ def measure(runs: dict[str, Variant], rounds: dict[str, int], sizes: dict[str, S
                 os.sync()  # the previous run's writes and deletions are not left for this one to pay for
                 times[size][name].append(runs[name](files, inputs, output))
                 shutil.rmtree(output, ignore_errors=True)
-                print(f"round {round_number + 1}/{rounds[size]} {size:>6s} files {name:22s} "
-                      f"{times[size][name][-1]:8.2f} s", file=sys.stderr)  # fmt: skip
+                print(
+                    f"round {round_number + 1}/{rounds[size]} {size:>6s} files {name:22s} "
+                    f"{times[size][name][-1]:8.2f} s",
+                    file=sys.stderr,
+                )
     return times
 
 
@@ -289,10 +311,16 @@ def main() -> int:
     parser.add_argument("--work", type=int, default=6, help="SVDs per file for the CPU-bound scaling runs")
     parser.add_argument("--skip-cpu", action="store_true", help="leave out the CPU-bound scaling runs")
     parser.add_argument("--mini-batch-size", type=int, default=25)
-    parser.add_argument("--compare-with", metavar="CHECKOUT", help="also run worker mode from another checkout "
-                        "of this repository (its plugins/ and include/), side by side")  # fmt: skip
-    parser.add_argument("--root", help="folder for inputs, outputs and temporary files (default: the system's "
-                        "temporary folder; /dev/shm takes the disk out and leaves the runtime's CPU cost)")  # fmt: skip
+    parser.add_argument(
+        "--compare-with",
+        metavar="CHECKOUT",
+        help="also run worker mode from another checkout of this repository (its plugins/ and include/), side by side",
+    )
+    parser.add_argument(
+        "--root",
+        help="folder for inputs, outputs and temporary files (default: the system's "
+        "temporary folder; /dev/shm takes the disk out and leaves the runtime's CPU cost)",
+    )
     args = parser.parse_args()
     times, validations = run_all(args)
     result = report(args, times, validations)
@@ -330,8 +358,12 @@ def run_all(args: argparse.Namespace) -> tuple[dict, dict[str, list[float]]]:
     return times, validations
 
 
-def side_measurements(args: argparse.Namespace, steady: dict[str, float], big_median: dict[str, float],
-                      validations: dict[str, list[float]]) -> tuple[dict, dict, dict]:  # fmt: skip
+def side_measurements(
+    args: argparse.Namespace,
+    steady: dict[str, float],
+    big_median: dict[str, float],
+    validations: dict[str, list[float]],
+) -> tuple[dict, dict, dict]:
     """Validation and filing costs, printed against the R work; returns them."""
     big = args.big_files
     validation = {}
@@ -343,13 +375,17 @@ def side_measurements(args: argparse.Namespace, steady: dict[str, float], big_me
             validation[name] = {"seconds": seconds, "of_pure_r_x1": seconds / loop}
             print(f"  {name:22s} {seconds:6.3f} s = {100 * seconds / loop:4.1f}% of the pure-R loop x1 ({loop:.2f} s)")
     failed = {count: statistics.median(failed_validation(count) for _ in range(3)) for count in (10000, 20000)}
-    print(f"validation of all-failed runs excused by patterns: 10,000 failures {failed[10000]:.3f} s, 20,000 "
-          f"{failed[20000]:.3f} s ({failed[20000] / failed[10000]:.2f}x for 2x the failures)")  # fmt: skip
+    print(
+        f"validation of all-failed runs excused by patterns: 10,000 failures {failed[10000]:.3f} s, 20,000 "
+        f"{failed[20000]:.3f} s ({failed[20000] / failed[10000]:.2f}x for 2x the failures)"
+    )
 
     filing: dict[str, dict[str, float]] = {}
     per_file_r = 1 / steady["example pure-R x1"]
-    print(f"\nfiling one file's outputs (stats.json + thumbnail.png), per file, 3 interleaved rounds of 2000; "
-          f"the example's R work: {1e6 * per_file_r:.0f} us/file")  # fmt: skip
+    print(
+        f"\nfiling one file's outputs (stats.json + thumbnail.png), per file, 3 interleaved rounds of 2000; "
+        f"the example's R work: {1e6 * per_file_r:.0f} us/file"
+    )
     labels = {
         "rename (one file system)": False,
         "copy (mount refusing renames)": True,
@@ -366,8 +402,10 @@ def side_measurements(args: argparse.Namespace, steady: dict[str, float], big_me
     for label, measured in costs.items():
         seconds = statistics.median(cost for cost, _ in measured)
         filing[label] = {"seconds_per_file": seconds, "renames_attempted_for_2000_files": measured[0][1]}
-        print(f"  {label:32s} {1e6 * seconds:6.0f} us/file = {100 * seconds / per_file_r:4.1f}% of the R work; "
-              f"renames attempted for 2000 files: {measured[0][1]}")  # fmt: skip
+        print(
+            f"  {label:32s} {1e6 * seconds:6.0f} us/file = {100 * seconds / per_file_r:4.1f}% of the R work; "
+            f"renames attempted for 2000 files: {measured[0][1]}"
+        )
 
     return validation, failed, filing
 
@@ -405,25 +443,42 @@ def report(args: argparse.Namespace, times: dict, validations: dict[str, list[fl
         ratios["example: worker / per-file, 1 process"] = ratio("example worker x1", "example per-file x1")
         ratios["example: worker / per-file, 2 processes"] = ratio("example worker x2", "example per-file x2")
 
-    print(f"\n{n} PNGs 64x64, medians of {args.rounds} rounds (per-file: {args.per_file_rounds}); {big} PNGs: "
-          f"{args.big_rounds} rounds; mini_batch_size {args.mini_batch_size}; {os.cpu_count()} cores, "
-          f"{platform.platform()}")  # fmt: skip
-    print(f"{'variant':24s} {'seconds':>8s} {'files/s':>8s} {'1 file s':>9s} {'steady files/s':>15s} "
-          f"{f'{big} files s':>13s}")  # fmt: skip
+    print(
+        f"\n{n} PNGs 64x64, medians of {args.rounds} rounds (per-file: {args.per_file_rounds}); {big} PNGs: "
+        f"{args.big_rounds} rounds; mini_batch_size {args.mini_batch_size}; {os.cpu_count()} cores, "
+        f"{platform.platform()}"
+    )
+    print(
+        f"{'variant':24s} {'seconds':>8s} {'files/s':>8s} {'1 file s':>9s} {'steady files/s':>15s} "
+        f"{f'{big} files s':>13s}"
+    )
     for name in median:
         at_big = f"{big_median[name]:13.2f}" if name in big_median else ""
         print(f"{name:24s} {median[name]:8.2f} {rate[name]:8.1f} {fixed[name]:9.2f} {steady[name]:15.1f} {at_big}")
-    print(f"\n{'ratio (rate of the first / rate of the second)':50s} {'end-to-end':>10s} {'steady':>8s} "
-          f"{f'{big} e2e':>10s}")  # fmt: skip
+    print(
+        f"\n{'ratio (rate of the first / rate of the second)':50s} {'end-to-end':>10s} {'steady':>8s} "
+        f"{f'{big} e2e':>10s}"
+    )
     for name, (end_to_end, steady_state, at_big) in ratios.items():
         big_text = f"{at_big:9.2f}x" if at_big is not None else ""
         print(f"{name:50s} {end_to_end:9.2f}x {steady_state:7.2f}x {big_text}")
 
     validation, failed, filing = side_measurements(args, steady, big_median, validations)
-    return {"files": n, "rounds": args.rounds, "big_files": big, "big_rounds": args.big_rounds,
-              "work": args.work, "mini_batch_size": args.mini_batch_size, "times": times, "ratios": ratios,
-              "validation": validation, "failed_validation_seconds": failed, "filing": filing,
-            "cores": os.cpu_count(), "when": time.strftime("%F %T")}  # fmt: skip
+    return {
+        "files": n,
+        "rounds": args.rounds,
+        "big_files": big,
+        "big_rounds": args.big_rounds,
+        "work": args.work,
+        "mini_batch_size": args.mini_batch_size,
+        "times": times,
+        "ratios": ratios,
+        "validation": validation,
+        "failed_validation_seconds": failed,
+        "filing": filing,
+        "cores": os.cpu_count(),
+        "when": time.strftime("%F %T"),
+    }
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
+from azureml_parallel_r.compute.entry_settings import DEFAULT_R_SCRIPT
 from azureml_parallel_r.examples.assets import R_PARALLEL_BATCH_OUTPUTS
 from azureml_parallel_r.examples.deployment import env_date, env_flag
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
@@ -35,7 +36,7 @@ from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
 from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
 from azureml_parallel_r.run_identity import run_date
-from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, ParallelRunSettings
+from azureml_parallel_r.run_settings import ParallelRunSettings
 from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 
 # Deployment settings, from the environment of the Airflow services:

@@ -31,9 +31,12 @@ with DAG(
         """The date and where its validated outputs are (the triggering asset event's extra): after a repair run,
         two folders, the repaired run's and the repair's (``output_paths``)."""
         (event, *_) = reversed(context["triggering_asset_events"][R_PARALLEL_BATCH_OUTPUTS])
-        return {"date": context["partition_key"], "output_path": event.extra["output_path"],
-                "output_paths": event.extra.get("output_paths", [event.extra["output_path"]]),
-                "run_id": event.extra["run_id"]}  # fmt: skip
+        return {
+            "date": context["partition_key"],
+            "output_path": event.extra["output_path"],
+            "output_paths": event.extra.get("output_paths", [event.extra["output_path"]]),
+            "run_id": event.extra["run_id"],
+        }
 
     report_outputs()
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Install what the selected tests need, run ruff, then the tests. Extra arguments go to pytest, e.g.
+# Install what the selected tests need, run ruff and mypy, then the tests, in parallel where they are independent
+# (pytest-xdist; PYTEST_WORKERS sets the worker count, default: the machine's cores + 1, since most tests wait on R,
+# Azurite or Airflow rather than compute). Extra arguments go to pytest, e.g.
 #   scripts/test.sh                       everything, the system test on the real Airflow services included
+#   scripts/test.sh --fast                the unit tier: no services, no installs, no R sessions, no system test
 #   scripts/test.sh -m "not system"       without the system test: no PostgreSQL or Chromium is installed
 #   scripts/test.sh -k engine             any pytest selection
 #   scripts/test.sh --plan [ARGS]         only say what ARGS' selection needs installed, and stop
@@ -9,7 +12,16 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PLAN=false
+WORKERS=${PYTEST_WORKERS:-$(($(nproc) + 1))}
 if [ "${1:-}" = --plan ]; then PLAN=true; shift; fi
+if [ "${1:-}" = --fast ]; then
+  shift
+  [ -x .venv/bin/pytest ] || scripts/setup.sh  # the venv, once; the unit tier needs nothing else
+  .venv/bin/ruff check .
+  .venv/bin/ruff format --check .
+  .venv/bin/mypy
+  exec .venv/bin/pytest -n "$WORKERS" --dist loadgroup -m "not integration and not system and not slow" "$@"
+fi
 scripts/setup.sh
 set +e
 selected=$(.venv/bin/pytest --collect-only -q -p no:cacheprovider "$@" 2>&1)
@@ -28,4 +40,5 @@ if [ "$PLAN" = true ]; then exit 0; fi
 if [ ${#extras[@]} -gt 0 ]; then scripts/setup.sh "${extras[@]}"; fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/pytest "$@"
+.venv/bin/mypy
+exec .venv/bin/pytest -n "$WORKERS" --dist loadgroup "$@"

@@ -38,11 +38,17 @@ os.environ.update(
 )
 
 
-# exactly what the step's source directory ships (include/entry and include/r): asserted by the v1 snapshot, the v2
-# code asset and the wheel
-SHIPPED = ["entry/batch_wrapper.py", "entry/entry_config.py", "entry/journal.py", "entry/output_layout.py",
-           "entry/r_launch.py", "entry/r_log.py", "entry/r_packages.py", "entry/r_processes.py", "entry/r_replies.py",
-           "entry/r_session.py", "r/process_file.r", "r/session.R"]  # fmt: skip
+# exactly what the step's source directory ships: include/entry and include/r (what a user reads and edits) and the
+# compute package (with the package's __init__): asserted by the v1 snapshot, the v2 code asset and the wheel
+COMPUTE_PACKAGE = REPO / "plugins" / "azureml_parallel_r" / "compute"
+SHIPPED_INCLUDE = ["entry/batch_wrapper.py", "r/process_file.r"]
+SHIPPED = sorted(
+    [
+        *SHIPPED_INCLUDE,
+        "azureml_parallel_r/__init__.py",
+        *(f"azureml_parallel_r/compute/{p.name}" for p in COMPUTE_PACKAGE.iterdir() if p.suffix in (".py", ".R")),
+    ]
+)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -64,8 +70,12 @@ def local_connection_value(datastore_root: Path, r_script_dirs: tuple[str, ...] 
 
     :param r_script_dirs: folders (besides include/) the tests' own R scripts may come from.
     """
-    extra = {"engine": "local", "datastore_root": str(datastore_root), "process_count_per_node": 2,
-             "r_script_dirs": list(r_script_dirs)}  # fmt: skip
+    extra = {
+        "engine": "local",
+        "datastore_root": str(datastore_root),
+        "process_count_per_node": 2,
+        "r_script_dirs": list(r_script_dirs),
+    }
     return json.dumps({"conn_type": "generic", "extra": extra})
 
 

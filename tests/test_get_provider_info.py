@@ -10,8 +10,6 @@ import pytest
 from azureml_parallel_r import __version__
 from azureml_parallel_r.get_provider_info import CONN_FIELDS, get_provider_info
 
-pytestmark = pytest.mark.filterwarnings("ignore")
-
 
 def test_the_provider_info_is_valid_for_airflows_schema_and_names_what_exists() -> None:
     import importlib
@@ -23,8 +21,12 @@ def test_the_provider_info_is_valid_for_airflows_schema_and_names_what_exists() 
     info = get_provider_info()
     jsonschema.validate(info, schema)
     assert info["package-name"] == "azureml-parallel-r" and info["versions"] == [__version__]
-    modules = [m for key in ("operators", "sensors", "hooks", "triggers") for group in info[key]
-               for m in group["python-modules"]]  # fmt: skip
+    modules = [
+        m
+        for key in ("operators", "sensors", "hooks", "triggers")
+        for group in info[key]
+        for m in group["python-modules"]
+    ]
     for module in modules:
         importlib.import_module(module)
     for dotted in [c["hook-class-name"] for c in info["connection-types"]] + info["extra-links"]:
@@ -32,6 +34,7 @@ def test_the_provider_info_is_valid_for_airflows_schema_and_names_what_exists() 
         assert hasattr(importlib.import_module(module), name), dotted
 
 
+@pytest.mark.filterwarnings("ignore:ProvidersManager.hooks is deprecated")  # what the UI server reads
 def test_airflow_discovers_the_provider_its_hook_and_its_connection_form() -> None:
     """The editable install of this checkout registers the same entry point as the wheel (pyproject.toml)."""
     from airflow.providers_manager import ProvidersManager
@@ -41,8 +44,11 @@ def test_airflow_discovers_the_provider_its_hook_and_its_connection_form() -> No
     hook = manager.hooks["azureml_parallel_r"]
     assert hook.hook_class_name == "azureml_parallel_r.hooks.parallel_run.AzureMLParallelRunHook"
     assert hook.connection_testable  # the UI's Test button calls AzureMLParallelRunHook.test_connection
-    widgets = {k.removeprefix("extra__azureml_parallel_r__"): v for k, v in manager.connection_form_widgets.items()
-               if k.startswith("extra__azureml_parallel_r__")}  # fmt: skip
+    widgets = {
+        k.removeprefix("extra__azureml_parallel_r__"): v
+        for k, v in manager.connection_form_widgets.items()
+        if k.startswith("extra__azureml_parallel_r__")
+    }
     assert set(widgets) == set(CONN_FIELDS)
     assert widgets["engine"].field["schema"]["enum"] == ["local", "azureml_v2", "azureml"]
     assert widgets["tenantId"].field["schema"]["title"] == "Tenant ID (service principal)"

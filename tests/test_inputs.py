@@ -72,8 +72,9 @@ def test_a_subfolder_the_workers_cannot_read_fails_the_listing_naming_it(tmp_pat
     (tmp_path / "private").chmod(0)
     code = "import sys; from azureml_parallel_r.inputs import list_input_files; print(list_input_files(sys.argv[1]))"
     try:
-        listed = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
-                                preexec_fn=without_root_powers)  # fmt: skip
+        listed = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, preexec_fn=without_root_powers
+        )
     finally:
         (tmp_path / "private").chmod(0o755)
     assert listed.returncode == 1, listed.stdout

@@ -23,7 +23,13 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# each test's limit covers its own waits: a venv (300 s), the install script (1,500 s) and the DAG run (600 s)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(2400 + 120),
+    pytest.mark.xdist_group("install"),  # one worker: the module's checkout and wheel are built once
+]
 AIRFLOW = "apache-airflow==3.3.2"  # the Airflow a team already runs: what pip gives, not our lock
 DATASTORE_IN_README = "/data/datastore"
 # what `uv build` needs from a checkout (the tracked files; a copy, so the test writes nothing into the repository)
@@ -39,8 +45,9 @@ def readme_block(marker: str) -> str:
 
 
 def _bash(script: str, *, env: dict[str, str], cwd: Path, timeout: float = 1500) -> str:
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"exited {done.returncode}:\n{script}\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
     return done.stdout
 
@@ -75,10 +82,14 @@ def test_the_readme_install_into_a_stock_airflow(extra: str, checkout: Path, tmp
     tools.mkdir()  # the README's `uv`, and nothing else of the project's venv, on PATH
     (tools / "uv").symlink_to(Path(sys.executable).parent / "uv")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHON", "VIRTUAL_ENV"))}
-    env.update({
-        "PATH": f"{venv / 'bin'}:{tools}:{os.environ['PATH']}", "VIRTUAL_ENV": str(venv),
-        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "True",
-    })  # fmt: skip
+    env.update(
+        {
+            "PATH": f"{venv / 'bin'}:{tools}:{os.environ['PATH']}",
+            "VIRTUAL_ENV": str(venv),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "True",
+        }
+    )
     _bash(f"pip install --quiet {AIRFLOW} && pip check", env=env, cwd=tmp_path)
     stock = _freeze(env, tmp_path)
     install = readme_block("install").replace(".whl[v2]", f".whl[{extra}]")
@@ -105,12 +116,15 @@ def test_the_readme_install_into_a_stock_airflow(extra: str, checkout: Path, tmp
     bundles = {d["bundle_name"] for d in dags}
     assert {"dags-folder", "example_dags"} <= bundles and not [b for b in bundles if "azureml" in b], bundles
     with sqlite3.connect(home / "airflow.db") as db:
-        tries = db.execute("SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ?",
-                           ("r_parallel_batch",)).fetchall()  # fmt: skip
-        retried = db.execute("SELECT count(*) FROM task_instance_history WHERE dag_id = ?",
-                             ("r_parallel_batch",)).fetchone()[0]  # fmt: skip
-    assert sorted(tries) == sorted((t, "success", 1) for t in (
-        "register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")), tries  # fmt: skip
+        tries = db.execute(
+            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ?", ("r_parallel_batch",)
+        ).fetchall()
+        retried = db.execute(
+            "SELECT count(*) FROM task_instance_history WHERE dag_id = ?", ("r_parallel_batch",)
+        ).fetchone()[0]
+    assert sorted(tries) == sorted(
+        (t, "success", 1) for t in ("register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")
+    ), tries
     assert retried == 0
     (output,) = (store / "r-script-outputs" / "2026-11-09").iterdir()
     report = json.loads((output / "validation.json").read_text())
@@ -120,8 +134,12 @@ def test_the_readme_install_into_a_stock_airflow(extra: str, checkout: Path, tmp
 @pytest.fixture(scope="module")
 def wheel(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([str(Path(sys.executable).parent / "uv"), "build", "--wheel", "--out-dir", str(out), str(checkout)],
-                   check=True, capture_output=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [str(Path(sys.executable).parent / "uv"), "build", "--wheel", "--out-dir", str(out), str(checkout)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     (built,) = out.glob("azureml_parallel_r-*.whl")
     return built
 
@@ -139,17 +157,37 @@ def test_the_wheel_with_v2_resolves_next_to_airflow_on_newer_pythons(python: str
     # the pip a venv brings here (23.2) gives up on OpenTelemetry's pins without sdists; a current one resolves
     _bash("pip install --quiet --upgrade pip", env=env, cwd=tmp_path)
     target = tmp_path / "target"
-    _bash(f"pip install --quiet --dry-run --ignore-installed --python-version {python} --only-binary=:all: "
-          f"--target {target} --report {report} {AIRFLOW} '{wheel}[v2]'", env=env, cwd=tmp_path)  # fmt: skip
+    _bash(
+        f"pip install --quiet --dry-run --ignore-installed --python-version {python} --only-binary=:all: "
+        f"--target {target} --report {report} {AIRFLOW} '{wheel}[v2]'",
+        env=env,
+        cwd=tmp_path,
+    )
     installs = json.loads(report.read_text())["install"]
     chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in installs}
     assert chosen["apache-airflow"] == "3.3.2" and "azure-ai-ml" in chosen and "azureml-parallel-r" in chosen
     assert chosen["opentelemetry-sdk"].startswith("1.45.")
     compiled = tmp_path / "v1.txt"
     (tmp_path / "v1.in").write_text(f"{AIRFLOW}\nazureml-parallel-r[v1] @ {wheel.as_uri()}\n")
-    subprocess.run([str(Path(sys.executable).parent / "uv"), "pip", "compile", "--quiet", "--python-version", python,
-                    "--only-binary", ":all:", str(tmp_path / "v1.in"), "-o", str(compiled)], check=True,
-                   capture_output=True, timeout=600, env=env)  # fmt: skip
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "uv"),
+            "pip",
+            "compile",
+            "--quiet",
+            "--python-version",
+            python,
+            "--only-binary",
+            ":all:",
+            str(tmp_path / "v1.in"),
+            "-o",
+            str(compiled),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        env=env,
+    )
     pinned = compiled.read_text()
     assert "apache-airflow==3.3.2" in pinned and "azureml-core" not in pinned and "azureml-pipeline" not in pinned
 

@@ -15,19 +15,22 @@ from azureml_parallel_r.examples.samples import make_sample_inputs
 from azureml_parallel_r.models import StorageLocation
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.filterwarnings("ignore")
 DATE = "2026-11-08"
 
 
 def _completed(events: Path, task_id: str) -> dict:
-    (event,) = [e for e in map(json.loads, events.read_text().splitlines())
-                if e["eventType"] == "COMPLETE" and e["job"]["name"] == f"r_parallel_batch.{task_id}"]  # fmt: skip
+    (event,) = [
+        e
+        for e in map(json.loads, events.read_text().splitlines())
+        if e["eventType"] == "COMPLETE" and e["job"]["name"] == f"r_parallel_batch.{task_id}"
+    ]
     return event
 
 
 @pytest.mark.integration
-def test_a_dag_run_reports_its_folders_and_pipeline_run_to_openlineage(airflow_db, local_connection: Path,
-                                                                       tmp_path: Path) -> None:  # fmt: skip
+def test_a_dag_run_reports_its_folders_and_pipeline_run_to_openlineage(
+    airflow_db, local_connection: Path, tmp_path: Path
+) -> None:
     """The real OpenLineage listener of apache-airflow-providers-openlineage, writing its events to a file. In a
     process of its own: the provider registers its listener when its plugin loads, and only if a transport is
     configured then (airflow/providers/openlineage/plugins/openlineage.py)."""
@@ -80,15 +83,21 @@ def test_both_azure_engines_name_their_datastore_folders_and_workspace(fake_azur
     from tests.conftest import CONN_VARIABLE
 
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine))
-    lineage = run_lineage(AzureMLParallelRunHook().get_conn(), inputs=["r-script-inputs/2026-11-24"],
-                          outputs=["r-script-outputs/2026-11-24/apr-1"], run_id="apr-1")  # fmt: skip
+    lineage = run_lineage(
+        AzureMLParallelRunHook().get_conn(),
+        inputs=["r-script-inputs/2026-11-24"],
+        outputs=["r-script-outputs/2026-11-24/apr-1"],
+        run_id="apr-1",
+    )
     namespace = "wasbs://azureml-blobstore-parallel-r@devstoreaccount1.dfs.core.windows.net"
     assert [(d.namespace, d.name) for d in lineage.inputs] == [(namespace, "r-script-inputs/2026-11-24")]
     assert [(d.namespace, d.name) for d in lineage.outputs] == [(namespace, "r-script-outputs/2026-11-24/apr-1")]
     facet = lineage.run_facets["externalQuery"]
     assert facet.externalQueryId == "apr-1"
-    assert facet.source == ("azureml://subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-parallel-r"
-                            "/workspaces/ws-parallel-r")  # fmt: skip
+    assert facet.source == (
+        "azureml://subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-parallel-r"
+        "/workspaces/ws-parallel-r"
+    )
 
 
 def test_the_package_imports_nothing_of_openlineage() -> None:

@@ -29,8 +29,10 @@ def test_a_local_runs_link_is_its_run_report_as_the_ui_shows_only_http_links(mon
     operator = SubmitParallelRunOperator(task_id="submit", dataset={})
     assert any(isinstance(link, RunReportLink) for link in operator.operator_extra_links)
     key = mock.Mock(dag_id="r_parallel_batch", run_id="manual__2026-11-24T10:00:00+00:00", task_id="submit")
-    report = ("https://airflow.example.com/team-a/azureml-parallel-r/runs/r_parallel_batch/"
-              "manual__2026-11-24T10%3A00%3A00%2B00%3A00/?task_id=submit")  # fmt: skip
+    report = (
+        "https://airflow.example.com/team-a/azureml-parallel-r/runs/r_parallel_batch/"
+        "manual__2026-11-24T10%3A00%3A00%2B00%3A00/?task_id=submit"
+    )
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/team-a/")
     with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value="file:///data/out/run/logs"):
         assert PipelineRunLink().get_link(operator, ti_key=key) == report

@@ -14,8 +14,9 @@ def test_the_record_is_sorted_and_read_back_whatever_order_it_was_written_in() -
 
 
 def test_changed_names_a_new_size_or_stamp_and_ignores_files_not_registered_or_gone() -> None:
-    registered = RegisteredFiles.from_record(RegisteredFiles.record("in", [("a", 1, "e1"), ("b", 2, "e2"),
-                                                                           ("gone", 3, "e3")]))  # fmt: skip
+    registered = RegisteredFiles.from_record(
+        RegisteredFiles.record("in", [("a", 1, "e1"), ("b", 2, "e2"), ("gone", 3, "e3")])
+    )
     changed = registered.changed([("a", 5, "e1"), ("b", 2, "e9"), ("late", 1, "x")])
     assert changed == {
         "a": "its size changed from 1 to 5 bytes after it was registered, so the run may have read other content "

@@ -36,17 +36,36 @@ def test_failures_within_the_allowance_pass_and_are_listed() -> None:
         FILES, _results([_row("a.png"), _row("sub/c.png")], failures=failures), allowed_failures=1
     )
     assert report["passed"]
-    assert report["failures"] == report["all_failures"] == [
-        {"relative_path": "b.png", "kind": "r_error", "error": "not a PNG", "call": None, "warnings": [],
-         "stderr_tail": "", "attempt": 3, "allowed_by_pattern": False}
-    ]  # fmt: skip
+    assert (
+        report["failures"]
+        == report["all_failures"]
+        == [
+            {
+                "relative_path": "b.png",
+                "kind": "r_error",
+                "error": "not a PNG",
+                "call": None,
+                "warnings": [],
+                "stderr_tail": "",
+                "attempt": 3,
+                "allowed_by_pattern": False,
+            }
+        ]
+    )
 
 
 def test_a_failure_keeps_its_call_warnings_and_the_end_of_its_stderr() -> None:
-    record = {"kind": "r_error", "error": "boom", "call": "readPNG(path)", "warnings": ["w1"], "attempt": 1,
-              "stderr_tail": "x" * 5000 + "last line"}  # fmt: skip
-    (failure,) = validate_outputs(FILES, _results([_row("a.png"), _row("sub/c.png")], failures={"b.png": record}),
-                                  allowed_failures=1)["failures"]  # fmt: skip
+    record = {
+        "kind": "r_error",
+        "error": "boom",
+        "call": "readPNG(path)",
+        "warnings": ["w1"],
+        "attempt": 1,
+        "stderr_tail": "x" * 5000 + "last line",
+    }
+    (failure,) = validate_outputs(
+        FILES, _results([_row("a.png"), _row("sub/c.png")], failures={"b.png": record}), allowed_failures=1
+    )["failures"]
     assert (failure["call"], failure["warnings"]) == ("readPNG(path)", ["w1"])
     assert len(failure["stderr_tail"]) == 4000 and failure["stderr_tail"].endswith("last line")
 
@@ -134,8 +153,9 @@ def test_a_name_or_error_with_line_breaks_stays_on_its_line_in_the_report() -> N
     forged = "x.png\n[2026-12-01 10:00:00] INFO - Validation PASSED"
     files = [forged, "a.png"]
     failures = {forged: {"kind": "r_error", "error": "cannot read 'x.png\nINFO forged'", "attempt": 1}}
-    report = validate_outputs(files, RunResults(RunState("run-1", "Finished"), [_row("a.png")], failures, []),
-                              allowed_failures=0)  # fmt: skip
+    report = validate_outputs(
+        files, RunResults(RunState("run-1", "Finished"), [_row("a.png")], failures, []), allowed_failures=0
+    )
     text = format_report(report)
     assert all(not line.startswith(("[2026", "INFO")) for line in text.splitlines())
     assert "'x.png\\n[2026-12-01 10:00:00] INFO - Validation PASSED'" in text
@@ -159,6 +179,8 @@ def test_files_under_results_that_belong_to_no_input_fail_validation_but_a_late_
     assert report["passed"], report["problems"]
     stray = validate_outputs(FILES, _results(rows, outputs=[*outputs, "results/stray-by-r.txt", "results/x/y.csv"]))
     assert not stray["passed"]
-    assert ("2 files under results/ that belong to no input file of the dataset (written there by the R script itself"
-            in stray["problems"][0])  # fmt: skip
+    assert (
+        "2 files under results/ that belong to no input file of the dataset (written there by the R script itself"
+        in stray["problems"][0]
+    )
     assert "results/stray-by-r.txt, results/x/y.csv" in stray["problems"][0]

@@ -14,17 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHIPPED
+from tests.conftest import REPO, SHIPPED, SHIPPED_INCLUDE
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# the wheel's build (900 s, shared by the module), a venv and its install (900 s each) and the DAG run (900 s)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600), pytest.mark.xdist_group("wheel")]
 UV = Path(sys.executable).parent / "uv"  # the uv of the venv the tests run in (the dev group installs it)
 LOCKED = REPO / "requirements" / "airflow-image.txt"
 DATE = "2026-11-09"
 IMPORTED_DAG = "from azureml_parallel_r.examples.r_parallel_batch import dag  # noqa: F401 (an Airflow DAG)\n"
 
 
-def _run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-         timeout: float = 900) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def _run(
+    argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{argv[:3]} exited {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done
@@ -43,9 +45,12 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
     shipped = {n for n in names if n.startswith("azureml_parallel_r/shipped/")}
-    assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (*SHIPPED, "environment/Dockerfile")}
-    assert {"azureml_parallel_r/examples/r_parallel_batch.py",
-            "azureml_parallel_r/examples/r_parallel_batch_results.py"} <= names  # fmt: skip
+    assert shipped == {f"azureml_parallel_r/shipped/{p}" for p in (*SHIPPED_INCLUDE, "environment/Dockerfile")}
+    assert {p for p in SHIPPED if p.startswith("azureml_parallel_r/")} <= names  # the compute package
+    assert {
+        "azureml_parallel_r/examples/r_parallel_batch.py",
+        "azureml_parallel_r/examples/r_parallel_batch_results.py",
+    } <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "plugins/"))]
     assert "[apache_airflow_provider]" in entry_points
     assert "provider_info = azureml_parallel_r.get_provider_info:get_provider_info" in entry_points
@@ -65,12 +70,20 @@ def test_a_fresh_airflow_with_only_the_wheel_lists_the_provider_and_runs_the_exa
     for folder in (home, dags, plugins, store):
         folder.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHON", "VIRTUAL_ENV"))}
-    env.update({
-        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT": json.dumps({"conn_type": "azureml_parallel_r", "extra": {
-            "engine": "local", "datastore_root": str(store), "process_count_per_node": 2}}),
-    })  # fmt: skip
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT": json.dumps(
+                {
+                    "conn_type": "azureml_parallel_r",
+                    "extra": {"engine": "local", "datastore_root": str(store), "process_count_per_node": 2},
+                }
+            ),
+        }
+    )
     # neither OpenLineage nor an Azure ML SDK is there: the local engine's DAG needs none of them
     absent = ("openlineage", "airflow.providers.openlineage", "azure.ai.ml", "azureml.core")
     probe = f"""
@@ -84,23 +97,32 @@ for name in {absent!r}:
 print(found)
 """
     assert _run([str(python), "-c", probe], env=env, cwd=tmp_path).stdout.strip() == "[]"
-    where = _run([str(python), "-c", "import azureml_parallel_r.backends.shipped_code as s; print(s.INCLUDE_DIR)"],
-                 env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
+    where = _run(
+        [str(python), "-c", "import azureml_parallel_r.shipped_code as s; print(s.INCLUDE_DIR)"], env=env, cwd=tmp_path
+    ).stdout.strip()
     assert where == str(venv / "lib" / "python3.11" / "site-packages" / "azureml_parallel_r" / "shipped")
-    example = _run([str(python), "-c", "import importlib.resources as r; "
-                    "print(r.files('azureml_parallel_r') / 'examples' / 'r_parallel_batch.py')"],
-                   env=env, cwd=tmp_path).stdout.strip()  # fmt: skip
+    example = _run(
+        [
+            str(python),
+            "-c",
+            "import importlib.resources as r; "
+            "print(r.files('azureml_parallel_r') / 'examples' / 'r_parallel_batch.py')",
+        ],
+        env=env,
+        cwd=tmp_path,
+    ).stdout.strip()
     shutil.copy(example, dags / "r_parallel_batch.py")
     inputs = str(store / "r-script-inputs" / DATE)
-    _run([str(python), "-m", "azureml_parallel_r.examples.samples", inputs, "--images", "2"], env=env,
-         cwd=tmp_path)  # fmt: skip
+    _run([str(python), "-m", "azureml_parallel_r.examples.samples", inputs, "--images", "2"], env=env, cwd=tmp_path)
     # the other way: a DAG file of the user's own that imports the example from the package
     mine = tmp_path / "my_dags"
     mine.mkdir()
     # Airflow's safe mode parses only files that mention both "airflow" and "dag": the comment says the first
     (mine / "batch.py").write_text(IMPORTED_DAG)
-    bag = ("from airflow.dag_processing.dagbag import DagBag; "
-           f"b = DagBag(dag_folder={str(mine)!r}); print(b.import_errors, b.dag_ids)")  # fmt: skip
+    bag = (
+        "from airflow.dag_processing.dagbag import DagBag; "
+        f"b = DagBag(dag_folder={str(mine)!r}); print(b.import_errors, b.dag_ids)"
+    )
     assert _run([str(python), "-c", bag], env=env, cwd=tmp_path).stdout.strip().splitlines()[-1] == (
         "{} ['r_parallel_batch']"
     )

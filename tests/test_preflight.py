@@ -13,7 +13,7 @@ from tests.azure.storage_roles import READER
 from tests.azure.workspace import CLIENT_ID
 from tests.conftest import CONN_VARIABLE
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
+pytestmark = pytest.mark.integration
 ENGINES = ("azureml", "azureml_v2")
 NAMES = ["workspace", "datastore", "storage", "compute", "environment", "R script"]
 
@@ -68,8 +68,9 @@ def test_each_failing_check_says_what_to_do(run, fake_azure, engine, tmp_path: P
     assert status == 1 and "managed identity: none" in checks["compute"]
     assert "enable a managed identity on the cluster" in checks["compute"]
     if engine == "azureml_v2":  # unless the job reads as the user who submits it
-        status, checks = run(engine, datastore="identitystore", compute_target="cpu-cluster",
-                             job_identity="user_identity")  # fmt: skip
+        status, checks = run(
+            engine, datastore="identitystore", compute_target="cpu-cluster", job_identity="user_identity"
+        )
         assert checks["compute"].startswith("ok"), checks["compute"]
     # a registered environment that is not there
     status, checks = run(engine, environment_name="no-environment:3")
@@ -91,8 +92,9 @@ def test_each_failing_check_says_what_to_do(run, fake_azure, engine, tmp_path: P
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_wrong_secret_fails_the_workspace_check_and_the_rest_is_not_asked(run, fake_azure, monkeypatch,
-                                                                            engine) -> None:  # fmt: skip
+def test_a_wrong_secret_fails_the_workspace_check_and_the_rest_is_not_asked(
+    run, fake_azure, monkeypatch, engine
+) -> None:
     import json
 
     connection = json.loads(fake_azure.connection_value(engine=engine))
@@ -124,8 +126,10 @@ def test_the_readme_shows_what_the_preflight_prints(fake_azure, monkeypatch, cap
     assert preflight([]) == 0
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("ok   ", "FAIL "))]
     assert _readme_block("What it\nprints for the fake workspace") == printed
-    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2", datastore="identitystore",
-                                                                  compute_target="cpu-cluster"))  # fmt: skip
+    monkeypatch.setenv(
+        CONN_VARIABLE,
+        fake_azure.connection_value(engine="azureml_v2", datastore="identitystore", compute_target="cpu-cluster"),
+    )
     assert preflight([]) == 1
     failed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")]
     assert _readme_block("for a cluster without a managed identity") == failed

@@ -19,7 +19,8 @@ from azureml_parallel_r.r_install import main as r_install
 from azureml_parallel_r.r_scripts import RScriptError
 from tests.waiting import wait_for_end
 
-pytestmark = pytest.mark.integration
+# installing from source: R's package builds (900 s) after the apt steps (600 s)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500 + 120), pytest.mark.xdist_group("r-install")]
 KEY = {"dag_id": "d", "dag_run_id": "r", "task_id": "t"}
 USES_TINY = """
 library(aprtiny)
@@ -38,15 +39,33 @@ def local_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
     contrib = root / "repo" / "src" / "contrib"
     contrib.mkdir(parents=True)
     for name, version, imports, files in (
-        ("aprtiny", "0.2.0", "", {"NAMESPACE": "export(hello)\n",
-                                  "R/hello.R": "hello <- function(x) paste0('hello ', x)\n"}),
-        ("aprmatrix", "0.1.0", "Imports: Matrix\n", {"NAMESPACE": "importFrom(Matrix, Matrix)\nexport(dense_sum)\n",
-                                                    "R/sum.R": "dense_sum <- function(n) sum(Matrix(1, n, n))\n"}),
-        ("aprc", "0.1.0", "", {"NAMESPACE": "useDynLib(aprc)\nexport(add)\n",
-                               "R/add.R": "add <- function(a, b) .Call('apr_add', as.numeric(a), as.numeric(b))\n",
-                               "src/add.c": "#include <R.h>\n#include <Rinternals.h>\nSEXP apr_add(SEXP a, SEXP b) "
-                                            "{ return ScalarReal(asReal(a) + asReal(b)); }\n"}),
-    ):  # fmt: skip
+        (
+            "aprtiny",
+            "0.2.0",
+            "",
+            {"NAMESPACE": "export(hello)\n", "R/hello.R": "hello <- function(x) paste0('hello ', x)\n"},
+        ),
+        (
+            "aprmatrix",
+            "0.1.0",
+            "Imports: Matrix\n",
+            {
+                "NAMESPACE": "importFrom(Matrix, Matrix)\nexport(dense_sum)\n",
+                "R/sum.R": "dense_sum <- function(n) sum(Matrix(1, n, n))\n",
+            },
+        ),
+        (
+            "aprc",
+            "0.1.0",
+            "",
+            {
+                "NAMESPACE": "useDynLib(aprc)\nexport(add)\n",
+                "R/add.R": "add <- function(a, b) .Call('apr_add', as.numeric(a), as.numeric(b))\n",
+                "src/add.c": "#include <R.h>\n#include <Rinternals.h>\nSEXP apr_add(SEXP a, SEXP b) "
+                "{ return ScalarReal(asReal(a) + asReal(b)); }\n",
+            },
+        ),
+    ):
         package = root / name
         (package / "R").mkdir(parents=True)
         (package / "DESCRIPTION").write_text(
@@ -57,10 +76,19 @@ def local_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
         for relative, text in files.items():
             (package / relative).parent.mkdir(parents=True, exist_ok=True)
             (package / relative).write_text(text)
-        subprocess.run(["R", "CMD", "build", "--no-build-vignettes", "--no-manual", str(package)], cwd=contrib,
-                       check=True, capture_output=True, timeout=300)  # fmt: skip
-    subprocess.run(["Rscript", "--vanilla", "-e", "tools::write_PACKAGES(commandArgs(TRUE)[1], type = 'source')",
-                    str(contrib)], check=True, capture_output=True, timeout=300)  # fmt: skip
+        subprocess.run(
+            ["R", "CMD", "build", "--no-build-vignettes", "--no-manual", str(package)],
+            cwd=contrib,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    subprocess.run(
+        ["Rscript", "--vanilla", "-e", "tools::write_PACKAGES(commandArgs(TRUE)[1], type = 'source')", str(contrib)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return (root / "repo").as_uri()
 
 
@@ -128,8 +156,10 @@ def test_the_compute_images_install_and_check_steps_run_as_the_image_build_runs_
         assert [step[:3] for step in steps] == [["Rscript", "--vanilla", "-e"]] * 2
         swap = {R_BINARY_REPOSITORY: local_repo, SITE_LIBRARY: str(library)}
         env = {**os.environ, "R_LIBS": str(library)}
-        return [subprocess.run([swap.get(arg, arg) for arg in step], env=env, capture_output=True, text=True,
-                               timeout=600) for step in steps]  # fmt: skip
+        return [
+            subprocess.run([swap.get(arg, arg) for arg in step], env=env, capture_output=True, text=True, timeout=600)
+            for step in steps
+        ]
 
     library = tmp_path / "site-library"
     done = run_steps([{"name": "aprtiny", "version": None, "minimum": "0.2", "source": "DESCRIPTION"}])
@@ -150,8 +180,10 @@ def test_a_package_that_imports_matrix_and_one_with_c_code_build_into_the_image(
     from azureml_parallel_r.backends.azure.environment import image_dockerfile
 
     library = tmp_path / "site-library"
-    declared = [{"name": "aprmatrix", "version": None, "minimum": None, "source": "DESCRIPTION"},
-                {"name": "aprc", "version": "0.1.0", "minimum": None, "source": "renv.lock"}]  # fmt: skip
+    declared = [
+        {"name": "aprmatrix", "version": None, "minimum": None, "source": "DESCRIPTION"},
+        {"name": "aprc", "version": "0.1.0", "minimum": None, "source": "renv.lock"},
+    ]
     dockerfile = image_dockerfile(declared, repository=local_repo, library=str(library))
     steps = [json.loads(line[4:]) for line in dockerfile.splitlines() if line.startswith('RUN ["')]
     env = {**os.environ, "R_LIBS": str(library)}
@@ -159,6 +191,11 @@ def test_a_package_that_imports_matrix_and_one_with_c_code_build_into_the_image(
         done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
     assert (library / "aprc" / "libs" / "aprc.so").is_file()  # compiled here, from its C source
-    used = subprocess.run(["Rscript", "--vanilla", "-e", "cat(aprc::add(1, 2), aprmatrix::dense_sum(2))"], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    used = subprocess.run(
+        ["Rscript", "--vanilla", "-e", "cat(aprc::add(1, 2), aprmatrix::dense_sum(2))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert used.stdout.split() == ["3", "4"], used.stderr

@@ -11,8 +11,11 @@ from azureml_parallel_r.run_identity import run_date
 
 
 def test_a_run_with_a_logical_date_uses_it_like_ds() -> None:
-    run = SimpleNamespace(run_id="scheduled__x", logical_date=pendulum.datetime(2026, 11, 3, 23, 59, tz="UTC"),
-                          run_after=pendulum.datetime(2026, 11, 4, tz="UTC"))  # fmt: skip
+    run = SimpleNamespace(
+        run_id="scheduled__x",
+        logical_date=pendulum.datetime(2026, 11, 3, 23, 59, tz="UTC"),
+        run_after=pendulum.datetime(2026, 11, 4, tz="UTC"),
+    )
     assert run_date(run) == "2026-11-03"
 
 
@@ -30,5 +33,8 @@ def test_the_dag_run_key_names_the_task_of_a_dag_run() -> None:
     from azureml_parallel_r.run_identity import dag_run_key
 
     ti = SimpleNamespace(dag_id="r_parallel_batch", run_id="scheduled__2026-11-24", task_id="submit")
-    assert dag_run_key({"ti": ti}) == {"dag_id": "r_parallel_batch", "dag_run_id": "scheduled__2026-11-24",
-                                       "task_id": "submit"}  # fmt: skip
+    assert dag_run_key({"ti": ti}) == {
+        "dag_id": "r_parallel_batch",
+        "dag_run_id": "scheduled__2026-11-24",
+        "task_id": "submit",
+    }

@@ -8,13 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azureml_parallel_r.run_settings import (
-    MAX_INVOCATION_TIMEOUT,
-    RESERVED_OUTPUT_NAMES,
-    ParallelRunSettings,
-    fitted_file_timeout,
-    invocation_margin,
-)
+from azureml_parallel_r.compute.entry_settings import invocation_margin
+from azureml_parallel_r.compute.records import RESERVED_OUTPUT_NAMES
+from azureml_parallel_r.run_settings import MAX_INVOCATION_TIMEOUT, ParallelRunSettings, fitted_file_timeout
 
 
 def test_defaults_follow_parallel_run_config() -> None:
@@ -59,8 +55,11 @@ def test_round_trip_through_a_dict() -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(timeout=st.floats(min_value=0.001, max_value=MAX_INVOCATION_TIMEOUT), size=st.integers(1, 10_000),
-       file_timeout=st.none() | st.floats(min_value=0, max_value=10 * MAX_INVOCATION_TIMEOUT))  # fmt: skip
+@given(
+    timeout=st.floats(min_value=0.001, max_value=MAX_INVOCATION_TIMEOUT),
+    size=st.integers(1, 10_000),
+    file_timeout=st.none() | st.floats(min_value=0, max_value=10 * MAX_INVOCATION_TIMEOUT),
+)
 def test_any_invocation_timeout_azure_accepts_is_accepted_and_the_per_file_limit_fits_inside_it(
     timeout: float, size: int, file_timeout: float | None
 ) -> None:
@@ -68,8 +67,9 @@ def test_any_invocation_timeout_azure_accepts_is_accepted_and_the_per_file_limit
     --run-invocation-timeout 120 with the entry script's --file-timeout 5. Whatever the mini-batch size and the
     per-file limit: accepted, in force as given; without a per-file limit one is fitted inside it; an explicit one
     that cannot fit is a warning saying what will happen, never a refusal."""
-    given_settings = ParallelRunSettings.from_given(run_invocation_timeout=timeout, mini_batch_size=size,
-                                                    file_timeout=file_timeout)  # fmt: skip
+    given_settings = ParallelRunSettings.from_given(
+        run_invocation_timeout=timeout, mini_batch_size=size, file_timeout=file_timeout
+    )
     assert given_settings.invocation_timeout == timeout
     if file_timeout is None:
         fitted = given_settings.file_timeout
@@ -91,21 +91,6 @@ def test_azures_default_invocation_timeout_runs_any_mini_batch_with_a_fitted_per
 
 def test_the_derived_invocation_timeout_stays_within_what_the_v2_job_accepts() -> None:
     assert ParallelRunSettings(mini_batch_size=10_000).invocation_timeout == MAX_INVOCATION_TIMEOUT
-
-
-def test_the_entry_script_stops_by_the_same_margin_the_settings_fit_the_per_file_limit_to() -> None:
-    import batch_wrapper
-
-    for timeout in (0.5, 1, 5, 9.99, 10, 11, 60, 99.9, 100, 101, 3600, MAX_INVOCATION_TIMEOUT):
-        assert batch_wrapper.invocation_margin(timeout) == invocation_margin(timeout), timeout
-
-
-def test_the_entry_scripts_copies_of_the_settings_defaults_agree() -> None:
-    """The code shipped to the compute cannot import the plugin: its copies must agree."""
-    import entry_config
-    from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES
-
-    assert (entry_config.DEFAULT_R_SCRIPT, entry_config.R_MODES) == (DEFAULT_R_SCRIPT, R_MODES)
 
 
 @pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING"])
@@ -131,22 +116,13 @@ def test_a_rows_file_named_as_a_part_of_the_output_folder_is_refused(name: str) 
 def test_every_name_a_run_and_its_validation_write_is_reserved() -> None:
     """Derived from where the names are declared: what the run writes (its folders), what validation writes, and what
     the engine keeps in its logs."""
+    from azureml_parallel_r.compute.records import RUN_OUTPUT_NAMES, VALIDATION_OUTPUT_NAMES
     from azureml_parallel_r.operators.validation import REPORT_NAME
     from azureml_parallel_r.output_checks import FAILURES_NAME
-    from azureml_parallel_r.run_settings import RUN_OUTPUT_NAMES, VALIDATION_OUTPUT_NAMES
 
     assert {REPORT_NAME, FAILURES_NAME} == set(VALIDATION_OUTPUT_NAMES)
     assert "validation-failures.jsonl" in RESERVED_OUTPUT_NAMES
     assert set(RUN_OUTPUT_NAMES) | set(VALIDATION_OUTPUT_NAMES) <= set(RESERVED_OUTPUT_NAMES)
-
-
-def test_the_reserved_names_cover_the_folders_the_entry_script_writes() -> None:
-    """The shipped code keeps its own names (it cannot import the plugin): they must agree."""
-    import output_layout
-    from azureml_parallel_r.run_settings import FAILURES_DIR, RESERVED_OUTPUT_NAMES, RESULTS_DIR
-
-    assert (output_layout.RESULTS_DIR, output_layout.FAILURES_DIR) == (RESULTS_DIR, FAILURES_DIR)
-    assert {RESULTS_DIR, FAILURES_DIR} <= set(RESERVED_OUTPUT_NAMES)
 
 
 def test_the_default_mini_batch_size_gives_each_process_about_ten_mini_batches_within_bounds() -> None:

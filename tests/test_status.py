@@ -9,11 +9,20 @@ from azureml_parallel_r import status as run_status
 
 @pytest.mark.parametrize(
     ("sdk", "azure", "ours"),
-    [("v1", "Queued", "NotStarted"), ("v1", "Finalizing", "Running"), ("v1", "Finished", "Finished"),
-     ("v1", "NotResponding", "Running"), ("v1", "Paused", "Running"), ("v1", "Cancelled", "Canceled"),
-     ("v2", "NotResponding", "Failed"), ("v2", "Paused", "Failed"), ("v2", "Completed", "Finished"),
-     ("v1", "SomethingNew", "Running"), ("v2", "SomethingNew", "Running")],
-)  # fmt: skip
+    [
+        ("v1", "Queued", "NotStarted"),
+        ("v1", "Finalizing", "Running"),
+        ("v1", "Finished", "Finished"),
+        ("v1", "NotResponding", "Running"),
+        ("v1", "Paused", "Running"),
+        ("v1", "Cancelled", "Canceled"),
+        ("v2", "NotResponding", "Failed"),
+        ("v2", "Paused", "Failed"),
+        ("v2", "Completed", "Finished"),
+        ("v1", "SomethingNew", "Running"),
+        ("v2", "SomethingNew", "Running"),
+    ],
+)
 def test_status_mapping(sdk: str, azure: str, ours: str) -> None:
     assert run_status.from_azure(azure, sdk) == ours
 
@@ -39,6 +48,8 @@ def test_every_v2_job_status_is_mapped_as_azure_ai_ml_ends_its_own_wait() -> Non
     terminal = {str(getattr(status, "value", status)) for status in RunHistoryConstants.TERMINAL_STATUSES}
     ended = {status for status in run_status.V2_STATUSES if run_status.from_azure(status, "v2") in run_status.TERMINAL}
     assert ended >= terminal
-    in_progress = {str(getattr(s, "value", s)) for s in RunHistoryConstants.IN_PROGRESS_STATUSES
-                   + RunHistoryConstants.POST_PROCESSING_STATUSES}  # fmt: skip
+    in_progress = {
+        str(getattr(s, "value", s))
+        for s in RunHistoryConstants.IN_PROGRESS_STATUSES + RunHistoryConstants.POST_PROCESSING_STATUSES
+    }
     assert not in_progress & ended

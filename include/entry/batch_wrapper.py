@@ -36,277 +36,45 @@ before it (:func:`invocation_margin`) and returns the rows of the files it finis
 with them; the runtime counts the others as failed (and tries them again while tries are left).
 
 How the dataset's root is found (``--input-root``, ``--input-name``, or the step's one mounted input) and the rest
-of the arguments are read: :mod:`entry_config`. :func:`init` fails, saying what to fix, when the root cannot be found;
-:func:`run` fails a mini-batch whose files lie outside it rather than filing their outputs under their absolute paths.
+of the arguments are read: :mod:`azureml_parallel_r.compute.entry_config`. :func:`init` fails, saying what to fix,
+when the root cannot be found; :func:`run` fails a mini-batch whose files lie outside it rather than filing their
+outputs under their absolute paths. The work itself is :class:`azureml_parallel_r.compute.batch.BatchProcessor`'s;
+this script is the runtime's interface to it.
 
 :func:`run` returns one JSON line per succeeded file (input, relative_path, outputs, seconds, value,
 warnings). A failed file is left out, so the runtime counts it, and its error (message, R stderr tail,
 attempt) is written to ``failures/<relative path>.json``. A file fails alone, with a record, also when its
 outputs cannot be filed (a link to nothing among them, a full or refused output disk) and when the node's scratch
 disk was full while it ran (R only warns about, or does not even notice, a write that failed there). Standard
-library only (plus R): this file ships to the compute nodes.
+library only (plus R): this file ships to the compute nodes, with the package ``azureml_parallel_r.compute`` beside
+``entry/`` in the step's source directory.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import errno
 import logging
 import os
-import socket
-import stat
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:  # the runtime puts the source directory, not this folder, on sys.path
-    sys.path.insert(0, _HERE)
+from azureml_parallel_r.compute import entry_config
 
-from entry_config import EntryConfig, invocation_margin, parse_config  # noqa: E402
-from journal import Journal  # noqa: E402
-from output_layout import OutputLayout, json_line, relative_input_path  # noqa: E402
-from r_session import FileOutcome, RSession  # noqa: E402
+# the step's source directory holds azureml_parallel_r/compute/ beside entry/ and r/ (the engines stage it so)
+from azureml_parallel_r.compute.batch import BatchProcessor, runtime_context
+from azureml_parallel_r.compute.entry_config import EntryConfig
+from azureml_parallel_r.compute.entry_settings import invocation_margin
 
 __all__ = ["BatchProcessor", "EntryConfig", "init", "invocation_margin", "parse_config", "processor", "run", "shutdown"]
 
-# R warnings that say a write failed: R goes on after them, with an output it did not finish
-WRITE_FAILURE_WARNINGS = ("problem writing to connection", "problem closing connection", "No space left on device")
 logger = logging.getLogger("azureml_parallel_r.entry")
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the step's source directory, above entry/
 
 
-def _runtime_context() -> tuple[str, str, str]:
-    """Return (log folder, process name, log name): the runtime's ``EntryScript().log_dir``, whose content Azure ML
-    uploads with the job's logs (``logs/user/entry_script_log/<node_id>/``); ``<host>-<pid>``, unique across the nodes
-    and processes of a job (the journal and scratch folders are named after it); and ``EntryScript().agent_name``
-    (``processNNN``, unique on its node: "The process name in pattern processNNN", Troubleshooting the
-    ParallelRunStep), which names R's log in that folder as the runtime names the process's own logs (``<host>-<pid>``
-    where the runtime has no agent name). Outside a ParallelRunStep runtime (run by hand, tests), a folder under the
-    temporary directory."""
-    name = f"{socket.gethostname()}-{os.getpid()}"
-    try:
-        from azureml_user.parallel_run import EntryScript
-    except ImportError:  # not under a ParallelRunStep runtime
-        return os.path.join(tempfile.gettempdir(), "azureml-parallel-r-logs"), name, name
-    entry_script = EntryScript()
-    return str(entry_script.log_dir), name, str(getattr(entry_script, "agent_name", None) or name)
+def parse_config(argv: list[str]) -> EntryConfig:
+    """This script's settings from its arguments (a relative ``--r-script`` is found in :data:`SOURCE_DIR`).
 
-
-class BatchProcessor:
-    """Processes files with one R script and files their outputs; one instance per worker process.
-
-    :param config: the parsed entry-script settings.
-    :param log_dir: folder for the R session's log (stdout and stderr of R).
-    :param process_name: a name unique to this worker process.
-    :param log_name: the R log's name in ``log_dir/r/`` (default: ``process_name``).
+    :param argv: the process arguments without the program name.
     """
-
-    def __init__(self, config: EntryConfig, log_dir: str, process_name: str, log_name: str | None = None) -> None:
-        self.config = config
-        self.layout = OutputLayout(config.output_dir, process_name, results_dir=config.results_dir,
-                                   failures_dir=config.failures_dir)  # fmt: skip
-        self.journal = Journal(config.results_dir, process_name)
-        self._real_root = os.path.realpath(config.input_root)
-        self._real_folders: dict[str, str] = {}  # an input folder -> its real path (links resolved)
-        self.session = RSession(
-            config.r_script,
-            os.path.join(log_dir, "r", f"{log_name or process_name}.txt"),
-            rscript=config.rscript,
-            file_timeout=config.file_timeout,
-            restart_every=config.restart_every,
-            on_wait=self.journal.flush,
-            packages=list(config.r_packages),
-        )
-
-    def start(self) -> None:
-        """Start R and load the script once, so a broken script fails here and not per file."""
-        os.makedirs(os.path.dirname(self.config.results_dir), exist_ok=True)  # the output folder; results/ on use
-        self.layout.remove_stale_scratch()
-        self.session.start()
-        if self.config.r_mode == "per-file":
-            self.session.close()
-
-    def process_batch(self, input_paths: list[str]) -> list[str]:
-        """Process a mini-batch; return the JSON result rows of the files that succeeded.
-
-        Worker mode streams the whole list through one R process; per-file mode starts R for each file.
-        Failed files are recorded under ``failures/`` and left out of the rows.
-
-        :param input_paths: local paths of the input files.
-        """
-        timeout = self.config.invocation_timeout
-        deadline = time.monotonic() + timeout - invocation_margin(timeout) if timeout else None
-        relatives = [relative_input_path(path, self.config.input_root) for path in input_paths]  # or raise
-        self.layout.refresh()
-        self._real_folders = {}  # worked out again per mini-batch: memory stays flat, a folder replaced is seen
-        done = self._finished_earlier(relatives)
-        if done:  # a retried mini-batch: only the files without results from an earlier try run again
-            logger.info("%d of %d files of this mini-batch have results from an earlier try", len(done),
-                        len(relatives))  # fmt: skip
-        todo = [i for i, relative in enumerate(relatives) if relative not in done]
-        todo = [i for i in todo if not self._leads_outside(input_paths[i], relatives[i])]
-        logger.debug("mini-batch of %d file(s): %d to run in R", len(input_paths), len(todo))
-        if len(todo) == len(input_paths):
-            return self._run_files(input_paths, relatives, deadline)
-        return list(done.values()) + self._run_files([input_paths[i] for i in todo], [relatives[i] for i in todo],
-                                                     deadline)  # fmt: skip
-
-    def _leads_outside(self, input_path: str, relative: str) -> bool:
-        """True (and the file failed, with a record saying where it leads) when ``input_path`` is, or lies in a
-        folder that is, a link whose target is outside the dataset root: such a file is never handed to R. One
-        ``lstat`` per file; each folder's real path is worked out once."""
-        folder = os.path.dirname(input_path)
-        real_folder = self._real_folders.get(folder)
-        if real_folder is None:
-            real_folder = self._real_folders[folder] = os.path.realpath(folder)
-        try:
-            is_link = stat.S_ISLNK(os.lstat(input_path).st_mode)
-        except OSError:
-            return False  # gone: R's own error says so
-        real = os.path.realpath(input_path) if is_link else os.path.join(real_folder, os.path.basename(input_path))
-        root = self._real_root
-        if real == root or real.startswith(os.path.join(root, "")):
-            return False
-        self._failed(input_path, relative, FileOutcome(
-            ok=False, kind="outside_input", error=f"it leads to {real}, outside the input folder {root}: a link out of "
-            "the input folder is never read (register the file itself, inside the folder)"))  # fmt: skip
-        return True
-
-    def _run_files(self, input_paths: list[str], relatives: list[str], deadline: float | None = None) -> list[str]:
-        """Run R over the files until ``deadline`` (``time.monotonic()``); return the rows of those that succeeded.
-        Files the deadline left unfinished fail with a record; the runtime counts them and tries them again."""
-        if not input_paths:
-            return []
-        scratches = self.layout.scratch_paths(len(input_paths))  # R creates each one
-        args = list(self.config.r_args)
-        items = list(zip(input_paths, scratches, strict=True))
-        if self.config.r_mode == "per-file":
-            outcomes: Iterator[FileOutcome] = self._process_alone(items, args, deadline)
-        else:
-            outcomes = self.session.process_many(items, args, deadline=deadline)
-        rows = []
-        handled = 0
-        try:
-            for outcome in outcomes:
-                row = self._file_done(input_paths[handled], relatives[handled], scratches[handled], outcome)
-                handled += 1
-                if row is not None:
-                    rows.append(row)
-            if handled < len(items):  # the deadline came first: these files were not started
-                logger.warning("run_invocation_timeout is near: %d of %d files of this mini-batch were not started",
-                               len(items) - handled, len(items))  # fmt: skip
-                for i in range(handled, len(items)):
-                    self.layout.discard(scratches[i])
-                    self._failed(input_paths[i], relatives[i], FileOutcome(ok=False, kind="invocation_timeout",
-                                 error="not started: its mini-batch reached run_invocation_timeout first"))  # fmt: skip
-                handled = len(items)
-        finally:
-            self.journal.flush()
-            for scratch in scratches[handled:]:  # files not reached when R could not be restarted
-                self.layout.discard(scratch)
-        return rows
-
-    def _finished_earlier(self, relatives: list[str]) -> dict[str, str]:
-        """Begin the mini-batch's journal; return the rows of its files that an earlier try of it finished (in
-        its journals, with their results folder still there). A first try reads no journal, and only the files
-        found in them are checked on disk, so it costs no per-file system call.
-        ``AZUREML_PARALLEL_R_RESUME=0`` turns this off (the benchmark's baseline)."""
-        finished = self.journal.begin(relatives)
-        if os.environ.get("AZUREML_PARALLEL_R_RESUME") == "0":
-            return {}
-        return {
-            relative: row for relative, row in finished.items() if os.path.isdir(self.layout.results_path(relative))
-        }
-
-    def _process_alone(self, items: list[tuple[str, str]], args: list[str],
-                       deadline: float | None) -> Iterator[FileOutcome]:  # fmt: skip
-        """Per-file mode: a fresh R process for each file, none started once ``deadline`` has passed."""
-        for input_path, scratch in items:
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            try:
-                yield self.session.process(input_path, scratch, args, deadline=deadline)
-            finally:
-                self.session.close()
-
-    def _file_done(self, input_path: str, relative: str, scratch: str, outcome: FileOutcome) -> str | None:
-        """File a finished file's outputs or its failure; return its result row when it succeeded."""
-        outcome = self._checked_writes(outcome)  # before anything is removed: the disk as the file left it
-        if not outcome.ok:
-            self.layout.discard(scratch)
-            self._failed(input_path, relative, outcome)
-            return None
-        try:
-            outputs = self.layout.commit(scratch, relative)
-        except OSError as exc:  # this file's outputs cannot be filed: it fails alone, the others keep their rows
-            self.layout.discard(scratch)
-            full = " (the output disk is full)" if exc.errno == errno.ENOSPC else ""
-            self._failed(input_path, relative, dataclasses.replace(
-                outcome, ok=False, kind="filing_error", value=None,
-                error=f"its outputs could not be put under results/{full}: {exc.strerror or exc}"
-                      + (f": {exc.filename}" if exc.filename else "")))  # fmt: skip
-            return None
-        self.layout.clear_failure(relative)
-        row: dict[str, Any] = {
-            "input": input_path,
-            "relative_path": relative,
-            "outputs": outputs,
-            "seconds": round(outcome.seconds, 4),
-            "value": outcome.value,
-        }
-        if outcome.warnings:
-            row["warnings"] = outcome.warnings
-        line = json_line(row)
-        self.journal.record(relative, line)
-        return line
-
-    def _checked_writes(self, outcome: FileOutcome) -> FileOutcome:
-        """The outcome, failed when the file's writes may not all have reached the disk: R warned that a write
-        failed, or the node's scratch disk was full while the file ran (R does not notice every failed write: a
-        ``png()`` device leaves a truncated image without a word). A failure that met a full disk says so."""
-        full = self.layout.scratch_full(time.time() - outcome.seconds)  # R runs ahead: no earlier than its start
-        if outcome.ok:
-            warned = [w for w in outcome.warnings if any(text in w for text in WRITE_FAILURE_WARNINGS)]
-            if full or warned:
-                reason = f"{full}; free space on it, or write smaller outputs" if full else f"R warned: {warned[0]}"
-                return dataclasses.replace(outcome, ok=False, value=None, kind="disk_full" if full else "write_error",
-                                           error=f"its outputs may be incomplete: {reason}")  # fmt: skip
-        elif full and outcome.kind in ("r_error", "crash"):
-            return dataclasses.replace(outcome, kind="disk_full", error=f"{full}: {outcome.error}")
-        return outcome
-
-    def _failed(self, input_path: str, relative: str, outcome: FileOutcome) -> None:
-        """Record a failed file (``failures/<path>.json``) and log it; a record that cannot be written is logged
-        and never fails the other files of the mini-batch."""
-        try:
-            attempt = self.layout.record_failure(relative, self._failure_record(input_path, relative, outcome))
-        except OSError as exc:
-            logger.error("%r failed (%s: %r) and its failure record could not be written: %s", relative,
-                         outcome.kind, outcome.error, exc)  # fmt: skip
-            return
-        # names and errors as Python literals: a name or an R message holding a line break cannot forge a log line
-        logger.warning("%r failed (attempt %d, %s): %r", relative, attempt, outcome.kind, outcome.error)
-
-    def _failure_record(self, input_path: str, relative: str, outcome: FileOutcome) -> dict[str, Any]:
-        return {
-            "input": input_path,
-            "relative_path": relative,
-            "kind": outcome.kind,
-            "error": outcome.error,
-            "call": outcome.call,
-            "warnings": outcome.warnings,
-            "stderr_tail": outcome.stderr_tail,
-            "seconds": round(outcome.seconds, 4),
-            "r_script": self.config.r_script,
-            "process": os.path.basename(self.layout.scratch_root),
-        }
-
-    def close(self) -> None:
-        self.session.end()
-        self.journal.close()
-        self.layout.remove_scratch()
+    return entry_config.parse_config(argv, SOURCE_DIR)
 
 
 _processor: BatchProcessor | None = None
@@ -317,7 +85,7 @@ def init() -> None:
     global _processor
     config = parse_config(sys.argv[1:])
     logger.setLevel(config.logging_level)  # the run's level: DEBUG adds a line per mini-batch, WARNING only failures
-    log_dir, process_name, log_name = _runtime_context()
+    log_dir, process_name, log_name = runtime_context()
     processor = BatchProcessor(config, log_dir, process_name, log_name)
     processor.start()
     _processor = processor

@@ -150,8 +150,9 @@ def _file_entries(input_dir: str) -> Iterator[os.DirEntry[str]]:
         for entry in entries:
             try:
                 if entry.is_symlink() and (target := link_target_outside(entry.path, root)) is not None:
-                    problems.append(f"{_relative(entry.path, prefix)} is a link to {printable(target)}, outside the "
-                                    "input folder")  # fmt: skip
+                    problems.append(
+                        f"{_relative(entry.path, prefix)} is a link to {printable(target)}, outside the input folder"
+                    )
                 elif entry.is_dir():  # follows links
                     pending.append(entry.path)
                 elif entry.is_file():
@@ -197,8 +198,12 @@ def _kind(entry: os.DirEntry[str]) -> str:
             return f"a link to nothing ({printable(os.readlink(entry.path))})"
     else:
         mode = entry.stat(follow_symlinks=False).st_mode
-    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):  # fmt: skip
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return kind
     return "not a regular file"

@@ -40,8 +40,9 @@ def dataset(location: StorageLocation) -> Any:
     return Dataset(namespace=naming.get_namespace(), name=naming.get_name())
 
 
-def run_lineage(backend: ParallelRunBackend, *, inputs: list[str], outputs: list[str],
-                run_id: str | None) -> OperatorLineage:  # fmt: skip
+def run_lineage(
+    backend: ParallelRunBackend, *, inputs: list[str], outputs: list[str], run_id: str | None
+) -> OperatorLineage:
     """The lineage of a task that read ``inputs`` and wrote ``outputs`` (datastore paths) for pipeline run
     ``run_id``.
 

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT, R_MODES, ParallelRunSettings, first_task_creation_timeout
+from azureml_parallel_r.compute.entry_settings import DEFAULT_R_SCRIPT, R_MODES
+from azureml_parallel_r.run_settings import ParallelRunSettings, first_task_creation_timeout
 
 T = TypeVar("T")
 
@@ -209,8 +210,10 @@ class RunResults(_Plain):
             lines.append(f"{len(self.failures)} file(s) failed; the first {min(limit, len(self.failures))}:")
             for relative, record in sorted(self.failures.items())[:limit]:
                 # a name or an error may hold line breaks: each stays on its line, escaped
-                lines.append(f"- {printable(relative)} ({record.get('kind', 'error')}, attempt "
-                             f"{record.get('attempt', '?')}): {printable(str(record.get('error')))}")  # fmt: skip
+                lines.append(
+                    f"- {printable(relative)} ({record.get('kind', 'error')}, attempt "
+                    f"{record.get('attempt', '?')}): {printable(str(record.get('error')))}"
+                )
                 tail = (record.get("stderr_tail") or "").strip()
                 if tail:
                     lines.extend("    | " + printable(line) for line in tail.splitlines()[-10:])
@@ -271,8 +274,12 @@ class RegisteredFiles:
         :param entries: (relative path, size, stamp) per file, in any order.
         """
         ordered = sorted(entries)
-        return {"path": path, "files": [e[0] for e in ordered], "sizes": [int(e[1]) for e in ordered],
-                "stamps": [str(e[2]) for e in ordered]}  # fmt: skip
+        return {
+            "path": path,
+            "files": [e[0] for e in ordered],
+            "sizes": [int(e[1]) for e in ordered],
+            "stamps": [str(e[2]) for e in ordered],
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RegisteredFiles:
@@ -304,11 +311,15 @@ class RegisteredFiles:
             if i == len(self.files) or self.files[i] != relative:
                 continue
             if int(size) != self.sizes[i]:
-                changed[relative] = (f"its size changed from {self.sizes[i]} to {size} bytes after it was registered, "
-                                     "so the run may have read other content than was registered")  # fmt: skip
+                changed[relative] = (
+                    f"its size changed from {self.sizes[i]} to {size} bytes after it was registered, "
+                    "so the run may have read other content than was registered"
+                )
             elif hash(str(stamp)) != self.stamps[i]:
-                changed[relative] = ("it was modified after it was registered (same size), so the run may have read "
-                                     "other content than was registered")  # fmt: skip
+                changed[relative] = (
+                    "it was modified after it was registered (same size), so the run may have read "
+                    "other content than was registered"
+                )
         return changed
 
 

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.compute.records import VALIDATION_FAILURES
 from azureml_parallel_r.inputs import printable
 from azureml_parallel_r.models import DatasetRef, RunResults
-from azureml_parallel_r.run_settings import VALIDATION_FAILURES
 
 LISTED = 20
 REPORTED_FAILURES = 200  # failures in validation.json (and so in its XCom); all of them are in FAILURES_NAME
@@ -90,7 +90,8 @@ def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     """One compiled test for "matches any of the glob patterns" (``fnmatch`` semantics), linear in the paths."""
     if not patterns:
         return lambda _path: False
-    return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns)).match
+    compiled = re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns))
+    return lambda path: compiled.match(path) is not None
 
 
 def _listed(items: Sequence[str], total: int | None = None) -> str:
@@ -222,8 +223,11 @@ def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]
             present_count[last[1]] = min(0xFFFFFFFF, present_count[last[1]] + 1)
         elif not _late_owner(scan, name):
             unowned.add(name)
-    differ = {i for i, seen in enumerate(scan.seen) if seen and (scan.listed_digest[i], scan.listed_count[i])
-              != (present_digest[i], present_count[i])}  # fmt: skip
+    differ = {
+        i
+        for i, seen in enumerate(scan.seen)
+        if seen and (scan.listed_digest[i], scan.listed_count[i]) != (present_digest[i], present_count[i])
+    }
     missing = _Sample()
     if not differ:
         return missing, total, unowned
@@ -246,8 +250,9 @@ def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]
     return missing, total, unowned
 
 
-def failed_files(dataset_files: Sequence[str], rows: Iterable[str],
-                 changed: Mapping[str, str] | None = None) -> list[str]:  # fmt: skip
+def failed_files(
+    dataset_files: Sequence[str], rows: Iterable[str], changed: Mapping[str, str] | None = None
+) -> list[str]:
     """The dataset's files that validation counts as failed, sorted: those no result row names (a run failed them or
     never processed them) and those whose input changed after registration (``changed``), from the rows alone
     (``results/`` is not listed). What a repair run reruns.
@@ -271,8 +276,9 @@ def _stale(scan: _RowScan, changed: Mapping[str, str]) -> set[str]:
     return {path for path in changed if (i := scan.index(path)) is not None and scan.seen[i]}
 
 
-def _record_of(path: str, failures: Mapping[str, dict[str, Any]], changed: Mapping[str, str],
-               stale: set[str]) -> dict[str, Any] | None:  # fmt: skip
+def _record_of(
+    path: str, failures: Mapping[str, dict[str, Any]], changed: Mapping[str, str], stale: set[str]
+) -> dict[str, Any] | None:
     """The record a failed file is reported with: its failure record, or, for a file whose input changed after
     registration and that has a result row (or no record), what changed."""
     if path in stale or (path in changed and path not in failures):
@@ -285,8 +291,10 @@ def _dataset_mismatch(dataset: DatasetRef, results: RunResults) -> str | None:
     recorded = results.dataset
     run_id = results.state.run_id
     if not recorded:
-        return (f"pipeline run {run_id} records no input dataset, so its results cannot be shown to be for "
-                f"{dataset.name} v{dataset.version}: submit the run again (clear submit_pipeline)")  # fmt: skip
+        return (
+            f"pipeline run {run_id} records no input dataset, so its results cannot be shown to be for "
+            f"{dataset.name} v{dataset.version}: submit the run again (clear submit_pipeline)"
+        )
     if (recorded.get("name"), recorded.get("version")) != (dataset.name, dataset.version):
         return (
             f"pipeline run {run_id} processed dataset {recorded.get('name')} v{recorded.get('version')}, not "
@@ -368,17 +376,24 @@ def validate_outputs(
         if sample.count:
             problems.append(f"{sample.count} {label}: " + sample.listed())
     version = f" {dataset.name} v{dataset.version}" if dataset is not None else ""
-    notes = [
-        f"{len(late)} result row(s) are for files that are not in the dataset{version} (added to the folder after "
-        f"it was registered, and listed by the job's mount): not counted, not validated: " + _listed(late)
-    ] if late else []  # fmt: skip
+    notes = (
+        [
+            f"{len(late)} result row(s) are for files that are not in the dataset{version} (added to the folder after "
+            f"it was registered, and listed by the job's mount): not counted, not validated: " + _listed(late)
+        ]
+        if late
+        else []
+    )
 
     if changed:
-        notes.append(f"{len(changed)} input file(s) changed after the dataset was registered (counted failed when they "
-                     "have a result row, since their results may be for other content; a repair run or a new "
-                     "registration processes them as they are now): " + _listed(sorted(changed)))  # fmt: skip
-    all_failures = [failure_entry(path, _record_of(path, results.failures, changed, stale), path in excused)
-                    for path in failed]  # fmt: skip
+        notes.append(
+            f"{len(changed)} input file(s) changed after the dataset was registered (counted failed when they "
+            "have a result row, since their results may be for other content; a repair run or a new "
+            "registration processes them as they are now): " + _listed(sorted(changed))
+        )
+    all_failures = [
+        failure_entry(path, _record_of(path, results.failures, changed, stale), path in excused) for path in failed
+    ]
     seconds = sorted(scan.seconds)
     slowest = sorted(scan.slowest, reverse=True)
     wall = (state.ended_at - state.started_at) if state.started_at and state.ended_at else None
@@ -433,6 +448,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [head, *(f"- {problem}" for problem in report["problems"])]
     lines += [f"- note: {note}" for note in report.get("notes", [])]
     for failure in report["failures"][:LISTED]:
-        lines.append(f"  failed: {printable(failure['relative_path'])} ({failure['kind']}): "
-                     f"{printable(str(failure['error']))}")  # fmt: skip
+        lines.append(
+            f"  failed: {printable(failure['relative_path'])} ({failure['kind']}): {printable(str(failure['error']))}"
+        )
     return "\n".join(lines)

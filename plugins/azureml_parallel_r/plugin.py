@@ -25,9 +25,13 @@ class AzureMLParallelRPlugin(AirflowPlugin):
     # relative hrefs (no leading slash): the UI resolves them against its base URL, so a sub-path works
     external_views = [
         {"name": "Run report", "href": REPORT_HREF, "destination": "dag_run", "url_route": "azureml-parallel-r-report"},
-        {"name": "Run report", "href": TASK_REPORT_HREF, "destination": "task_instance",
-         "url_route": "azureml-parallel-r-task-report"},
-    ]  # fmt: skip
+        {
+            "name": "Run report",
+            "href": TASK_REPORT_HREF,
+            "destination": "task_instance",
+            "url_route": "azureml-parallel-r-task-report",
+        },
+    ]
     _apps: list[dict[str, Any]] | None = None
 
     @property

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from azureml_parallel_r.run_settings import DEFAULT_R_SCRIPT
+from azureml_parallel_r.compute.entry_settings import DEFAULT_R_SCRIPT
 
 if TYPE_CHECKING:
     from azureml_parallel_r.backends.base import ParallelRunBackend
@@ -114,8 +114,9 @@ def r_script_check(backend: ParallelRunBackend, r_script: str, r_packages: Seque
     return probe("R script", "fix the script or its r_script setting", run)
 
 
-def run_preflight(backend: ParallelRunBackend, r_script: str = DEFAULT_R_SCRIPT,
-                  r_packages: Sequence[str] = ()) -> list[Check]:  # fmt: skip
+def run_preflight(
+    backend: ParallelRunBackend, r_script: str = DEFAULT_R_SCRIPT, r_packages: Sequence[str] = ()
+) -> list[Check]:
     """Every check of the engine (:meth:`~azureml_parallel_r.backends.base.ParallelRunBackend.preflight_checks`), then
     the R script's.
 
@@ -129,10 +130,17 @@ def run_preflight(backend: ParallelRunBackend, r_script: str = DEFAULT_R_SCRIPT,
 def main(argv: Sequence[str] | None = None) -> int:
     from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 
-    parser = argparse.ArgumentParser(prog="python -m azureml_parallel_r.preflight", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("conn_id", nargs="?", default=AzureMLParallelRunHook.default_conn_name,
-                        help="the Airflow connection (default: %(default)s)")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m azureml_parallel_r.preflight",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "conn_id",
+        nargs="?",
+        default=AzureMLParallelRunHook.default_conn_name,
+        help="the Airflow connection (default: %(default)s)",
+    )
     parser.add_argument("--r-script", default=DEFAULT_R_SCRIPT, help="the R script runs will use")
     parser.add_argument("--r-package", action="append", default=[], help="name, name==version or name>=version")
     args = parser.parse_args(argv)

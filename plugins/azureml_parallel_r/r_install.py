@@ -105,18 +105,30 @@ def debian_package(name: str) -> str | None:
 def missing(script: str, listed: Sequence[str], env: dict[str, str]) -> list[dict[str, Any]]:
     """The declared packages that do not load with this machine's R (and ``env``'s library), or not at the
     version asked for: judged by session.R's own ``package_problems``, in one R process."""
-    from azureml_parallel_r.backends.shipped_code import session_r_function
+    from azureml_parallel_r.shipped_code import session_r_function
 
     declared = [package.to_dict() for package in declared_packages(script, listed)]
     program = session_r_function("package_problems") + R_MISSING_CALL
-    done = subprocess.run([_rscript(), "--vanilla", "-e", program, json.dumps(declared)], capture_output=True,
-                          text=True, env=env, timeout=300, check=True)  # fmt: skip
+    done = subprocess.run(
+        [_rscript(), "--vanilla", "-e", program, json.dumps(declared)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
     names = set(done.stdout.split())
     return [package for package in declared if package["name"] in names]
 
 
-def install(script: str, listed: Sequence[str] = (), *, repo: str = DEFAULT_REPO, library: str | None = None,
-            use_apt: bool = True) -> str:  # fmt: skip
+def install(
+    script: str,
+    listed: Sequence[str] = (),
+    *,
+    repo: str = DEFAULT_REPO,
+    library: str | None = None,
+    use_apt: bool = True,
+) -> str:
     """Install what the script declares and does not load yet; return a summary. Raises :class:`RScriptError`
     naming what still does not load afterwards.
 
@@ -138,20 +150,32 @@ def install(script: str, listed: Sequence[str] = (), *, repo: str = DEFAULT_REPO
             if debian:
                 from_debian.append(debian)
         if from_debian:
-            subprocess.run([*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *from_debian],
-                           check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+            subprocess.run(
+                [*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *from_debian],
+                check=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
     rest = [p for p in wanted if "r-cran-" + p["name"].lower() not in from_debian]
     if rest:
-        subprocess.run([rscript, "--vanilla", "-e", R_INSTALL, json.dumps(rest), repo, library], check=True, env=env,
-                       timeout=INSTALL_TIMEOUT)  # fmt: skip
+        subprocess.run(
+            [rscript, "--vanilla", "-e", R_INSTALL, json.dumps(rest), repo, library],
+            check=True,
+            env=env,
+            timeout=INSTALL_TIMEOUT,
+        )
     check_packages(os.path.abspath(script), listed, env=env)
-    return (f"R packages for {script}: {len(from_debian)} from Debian ({' '.join(from_debian) or 'none'}), "
-            f"{len(rest)} from {repo} into {library}; all declared packages load")  # fmt: skip
+    return (
+        f"R packages for {script}: {len(from_debian)} from Debian ({' '.join(from_debian) or 'none'}), "
+        f"{len(rest)} from {repo} into {library}; all declared packages load"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m azureml_parallel_r.r_install", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m azureml_parallel_r.r_install",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("script", help="the R script; its renv.lock and DESCRIPTION are read from its folder")
     parser.add_argument("--package", action="append", default=[], help="name, name==version or name>=version")
     parser.add_argument("--repo", default=os.environ.get("R_REPO", DEFAULT_REPO), help="a CRAN-like repository")

@@ -16,7 +16,10 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azureml_parallel_r.compute.r_packages import RPackage
 
 PARSE_TIMEOUT = 60.0
 R_PARSE = "invisible(parse(file = commandArgs(TRUE)[1L], keep.source = FALSE, encoding = 'UTF-8'))"
@@ -58,8 +61,9 @@ def check_parses(path: str, rscript: str | None = None) -> bool:
     executable = rscript or shutil.which("Rscript")
     if not executable:
         return False
-    done = subprocess.run([executable, "--vanilla", "-e", R_PARSE, path], capture_output=True, text=True,
-                          timeout=PARSE_TIMEOUT)  # fmt: skip
+    done = subprocess.run(
+        [executable, "--vanilla", "-e", R_PARSE, path], capture_output=True, text=True, timeout=PARSE_TIMEOUT
+    )
     if done.returncode != 0:
         raise RScriptError(f"r_script {os.path.basename(path)!r} does not parse: {parse_error_summary(done.stderr)}")
     return True
@@ -97,8 +101,9 @@ def used_packages(path: str, rscript: str | None = None) -> list[str]:
     executable = rscript or shutil.which("Rscript")
     if not executable:
         return []
-    done = subprocess.run([executable, "--vanilla", "-e", R_USED_PACKAGES, path], capture_output=True, text=True,
-                          timeout=PARSE_TIMEOUT)  # fmt: skip
+    done = subprocess.run(
+        [executable, "--vanilla", "-e", R_USED_PACKAGES, path], capture_output=True, text=True, timeout=PARSE_TIMEOUT
+    )
     if done.returncode != 0:
         raise RScriptError(f"r_script {os.path.basename(path)!r} does not parse: {parse_error_summary(done.stderr)}")
     return [name for name in done.stdout.split() if name]
@@ -113,8 +118,12 @@ def r_version(rscript: str | None = None) -> str | None:
     executable = rscript or shutil.which("Rscript")
     if not executable:
         return None
-    done = subprocess.run([executable, "--vanilla", "-e", "cat(as.character(getRversion()))"], capture_output=True,
-                          text=True, timeout=PARSE_TIMEOUT)  # fmt: skip
+    done = subprocess.run(
+        [executable, "--vanilla", "-e", "cat(as.character(getRversion()))"],
+        capture_output=True,
+        text=True,
+        timeout=PARSE_TIMEOUT,
+    )
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
@@ -128,25 +137,25 @@ def parse_error_summary(r_output: str) -> str:
     return "a syntax error (R's message is not shown: it would echo the file)"
 
 
-def declared_packages(path: str, listed: Sequence[str] = ()) -> list[Any]:
+def declared_packages(path: str, listed: Sequence[str] = ()) -> list[RPackage]:
     """The R packages declared for the script (its ``renv.lock``, ``DESCRIPTION``, and ``listed``), read by the
-    entry script's own code (include/entry/r_packages.py); a declaration that cannot be read is an
+    entry script's own code (:mod:`azureml_parallel_r.compute.r_packages`); a declaration that cannot be read is an
     :class:`RScriptError` naming it.
 
     :param path: the R script.
     :param listed: the plain list (the connection's and the operator's ``r_packages``).
     """
-    from azureml_parallel_r.backends.shipped_code import entry_module
+    from azureml_parallel_r.compute import r_packages
 
-    declarations = entry_module("r_packages")
     try:
-        return declarations.declared_packages(path, listed)
-    except declarations.DeclarationError as exc:
+        return r_packages.declared_packages(path, listed)
+    except r_packages.DeclarationError as exc:
         raise RScriptError(f"the R packages of r_script {os.path.basename(path)!r}: {exc}") from None
 
 
-def check_packages(path: str, listed: Sequence[str] = (), rscript: str | None = None,
-                   env: dict[str, str] | None = None) -> bool:  # fmt: skip
+def check_packages(
+    path: str, listed: Sequence[str] = (), rscript: str | None = None, env: dict[str, str] | None = None
+) -> bool:
     """Raise :class:`RScriptError` naming every package the script declares or names that does not load with this
     machine's R (the check the R session makes before any file runs); False when no R is installed to ask.
 
@@ -155,19 +164,25 @@ def check_packages(path: str, listed: Sequence[str] = (), rscript: str | None = 
     :param rscript: the Rscript executable (default: ``Rscript`` on PATH).
     :param env: R's environment (default: this process's), e.g. with ``R_LIBS`` naming another library.
     """
-    from azureml_parallel_r.backends.shipped_code import SESSION_R
+    from azureml_parallel_r.shipped_code import SESSION_R
 
     packages = [package.to_dict() for package in declared_packages(path, listed)]
     executable = rscript or shutil.which("Rscript")
     if not executable:
         return False
-    done = subprocess.run([executable, "--vanilla", str(SESSION_R), "--check-packages", path, json.dumps(packages)],
-                          capture_output=True, text=True, timeout=PARSE_TIMEOUT, env=env)  # fmt: skip
+    done = subprocess.run(
+        [executable, "--vanilla", str(SESSION_R), "--check-packages", path, json.dumps(packages)],
+        capture_output=True,
+        text=True,
+        timeout=PARSE_TIMEOUT,
+        env=env,
+    )
     if done.returncode == 3:
         raise RScriptError(f"r_script {os.path.basename(path)!r}: {done.stdout.strip()}")
     if done.returncode != 0:
-        raise RScriptError(f"r_script {os.path.basename(path)!r}: R could not check its packages: "
-                           f"{parse_error_summary(done.stderr)}")  # fmt: skip
+        raise RScriptError(
+            f"r_script {os.path.basename(path)!r}: R could not check its packages: {parse_error_summary(done.stderr)}"
+        )
     return True
 
 

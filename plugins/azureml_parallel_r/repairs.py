@@ -38,8 +38,16 @@ def repair_chain(rerun_of: dict[str, Any] | None) -> list[dict[str, Any]]:
     """
     if not rerun_of:
         return []
-    return list(rerun_of.get("chain") or [{"dag_run_id": rerun_of.get("dag_run_id"), "run_id": rerun_of.get("run_id"),
-                                           "output_path": rerun_of.get("output_path")}])  # fmt: skip
+    return list(
+        rerun_of.get("chain")
+        or [
+            {
+                "dag_run_id": rerun_of.get("dag_run_id"),
+                "run_id": rerun_of.get("run_id"),
+                "output_path": rerun_of.get("output_path"),
+            }
+        ]
+    )
 
 
 def chain_output_paths(rerun_of: dict[str, Any] | None) -> list[str]:

@@ -25,17 +25,16 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+# the entry script's own defaults and the output folder's names are the compute package's (defined once, there)
+from azureml_parallel_r.compute.entry_settings import DEFAULT_FILE_TIMEOUT, invocation_margin
+from azureml_parallel_r.compute.records import RESERVED_OUTPUT_NAMES
+
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 # ParallelRunConfig's logging_level: "Possible values are 'WARNING', 'INFO', and 'DEBUG'. (optional, default value is
 # 'INFO'.)" (azureml/pipeline/core/_parallel_run_config_base.py); v2's parallel job takes the same names
 LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
 INPUT_NAME = "input_files"  # the step's one input: its FileDataset (v2: data asset) and the folder it is mounted at
 DEFAULT_APPEND_ROW_FILE_NAME = "parallel_run_step.txt"
-# The entry script's own choices (include/entry/entry_config.py keeps copies: the code shipped to the compute cannot
-# import this module; tests/test_run_settings.py checks that they agree).
-DEFAULT_R_SCRIPT = "r/process_file.r"  # the example R script, relative to the source directory
-R_MODES = ("worker", "per-file")  # one persistent R session per worker process (the default), or one R per file
-DEFAULT_FILE_TIMEOUT = 300.0
 RUNTIME_DEFAULT_INVOCATION_TIMEOUT = 60.0
 INVOCATION_MARGIN = 60.0
 MAX_INVOCATION_TIMEOUT = 259200.0  # v2's retry_settings.timeout: (0, 259200] (the parallel job YAML reference)
@@ -51,22 +50,6 @@ LISTING_SECONDS_PER_FILE = 553 / 4_000_000
 # (an uneven last mini-batch then costs little, and a mini-batch stays short enough to retry)
 AUTO_BATCHES_PER_PROCESS = 10
 AUTO_MINI_BATCH_MAX = 200
-# Every name a run's output folder holds besides the rows file, declared here once and read from here by whatever
-# writes it: a rows file of one of these names would land inside a folder of the run or overwrite one of its files (or
-# be overwritten: validation's failure list once replaced the rows, and a retry then counted failed files as
-# succeeded). include/entry/output_layout.py has its own RESULTS_DIR and FAILURES_DIR (the code shipped to the compute
-# cannot import this module); tests/test_run_settings.py checks that they agree, and runs a run and its validation to
-# check that nothing else lands in the folder.
-RESULTS_DIR = "results"  # the entry script: each succeeded file's outputs
-FAILURES_DIR = "failures"  # the entry script: each failed file's record
-LOGS_DIR = "logs"  # the local engine: its status, job spec and Azure-style logs (output/logs)
-STATUS_FILE = "status.json"  # the local engine, in LOGS_DIR
-SPEC_FILE = "job_spec.json"  # the local engine, in LOGS_DIR
-VALIDATION_REPORT = "validation.json"  # validate_outputs: the report
-VALIDATION_FAILURES = "validation-failures.jsonl"  # validate_outputs: every failed or missing file, one JSON per line
-RUN_OUTPUT_NAMES = (RESULTS_DIR, FAILURES_DIR, LOGS_DIR)
-VALIDATION_OUTPUT_NAMES = (VALIDATION_REPORT, VALIDATION_FAILURES)
-RESERVED_OUTPUT_NAMES = (*RUN_OUTPUT_NAMES, *VALIDATION_OUTPUT_NAMES, STATUS_FILE, SPEC_FILE)
 
 
 @dataclass(frozen=True)
@@ -113,29 +96,47 @@ class ParallelRunSettings:
         checks = [
             (self.mini_batch_size >= 1, f"mini_batch_size must be >= 1 file, got {self.mini_batch_size}"),
             (self.node_count >= 1, f"node_count must be >= 1, got {self.node_count}"),
-            (self.process_count_per_node is None or self.process_count_per_node >= 1,
-             f"process_count_per_node must be >= 1, got {self.process_count_per_node}"),
+            (
+                self.process_count_per_node is None or self.process_count_per_node >= 1,
+                f"process_count_per_node must be >= 1, got {self.process_count_per_node}",
+            ),
             (self.error_threshold >= -1, f"error_threshold must be -1 (ignore) or >= 0, got {self.error_threshold}"),
-            (self.allowed_failed_count is None or self.allowed_failed_count >= -1,
-             f"allowed_failed_count must be -1 (ignore) or >= 0, got {self.allowed_failed_count}"),
-            (self.allowed_failed_percent is None or 0 <= self.allowed_failed_percent <= 100,
-             f"allowed_failed_percent must be within [0, 100], got {self.allowed_failed_percent}"),
-            (self.run_invocation_timeout is None or self.run_invocation_timeout > 0,
-             f"run_invocation_timeout must be > 0 seconds, got {self.run_invocation_timeout}"),
+            (
+                self.allowed_failed_count is None or self.allowed_failed_count >= -1,
+                f"allowed_failed_count must be -1 (ignore) or >= 0, got {self.allowed_failed_count}",
+            ),
+            (
+                self.allowed_failed_percent is None or 0 <= self.allowed_failed_percent <= 100,
+                f"allowed_failed_percent must be within [0, 100], got {self.allowed_failed_percent}",
+            ),
+            (
+                self.run_invocation_timeout is None or self.run_invocation_timeout > 0,
+                f"run_invocation_timeout must be > 0 seconds, got {self.run_invocation_timeout}",
+            ),
             (self.run_max_try >= 1, f"run_max_try must be >= 1, got {self.run_max_try}"),
-            (self.file_timeout is None or self.file_timeout >= 0,
-             f"file_timeout must be >= 0 seconds (0: no limit), got {self.file_timeout}"),
-            (self.logging_level in LOGGING_LEVELS,
-             f"logging_level must be one of {', '.join(LOGGING_LEVELS)}, got {self.logging_level!r}"),
-            (self.output_action in OUTPUT_ACTIONS,
-             f"output_action must be one of {', '.join(OUTPUT_ACTIONS)}, got {self.output_action!r}"),
-            (_plain_file_name(self.append_row_file_name),
-             f"append_row_file_name must be a plain file name (no folder, not . or ..), got "
-             f"{self.append_row_file_name!r}"),
-            (self.rows_file_name not in RESERVED_OUTPUT_NAMES,
-             f"append_row_file_name {self.append_row_file_name!r} is a name the run's output folder uses itself "
-             f"({', '.join(RESERVED_OUTPUT_NAMES)}, in any case); choose another, e.g. parallel_run_step.txt"),
-        ]  # fmt: skip
+            (
+                self.file_timeout is None or self.file_timeout >= 0,
+                f"file_timeout must be >= 0 seconds (0: no limit), got {self.file_timeout}",
+            ),
+            (
+                self.logging_level in LOGGING_LEVELS,
+                f"logging_level must be one of {', '.join(LOGGING_LEVELS)}, got {self.logging_level!r}",
+            ),
+            (
+                self.output_action in OUTPUT_ACTIONS,
+                f"output_action must be one of {', '.join(OUTPUT_ACTIONS)}, got {self.output_action!r}",
+            ),
+            (
+                _plain_file_name(self.append_row_file_name),
+                f"append_row_file_name must be a plain file name (no folder, not . or ..), got "
+                f"{self.append_row_file_name!r}",
+            ),
+            (
+                self.rows_file_name not in RESERVED_OUTPUT_NAMES,
+                f"append_row_file_name {self.append_row_file_name!r} is a name the run's output folder uses itself "
+                f"({', '.join(RESERVED_OUTPUT_NAMES)}, in any case); choose another, e.g. parallel_run_step.txt",
+            ),
+        ]
         return [message for ok, message in checks if not ok]
 
     def warnings(self) -> list[str]:
@@ -204,15 +205,6 @@ class ParallelRunSettings:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def invocation_margin(timeout: float) -> float:
-    """How long before ``run_invocation_timeout`` the entry script stops taking files: a tenth of it, at least 1 s and
-    at most 10 s (``include/entry/entry_config.py`` keeps a copy, which tests/test_run_settings.py checks).
-
-    :param timeout: the runtime's ``run_invocation_timeout`` in seconds.
-    """
-    return min(10.0, max(1.0, 0.1 * timeout))
-
-
 def fitted_file_timeout(timeout: float) -> float:
     """The per-file limit of a run given ``run_invocation_timeout`` and no per-file limit: the default one, lowered to
     end before the entry script stops taking files (so that a hung file fails alone, with kind ``timeout``, and the
@@ -236,7 +228,7 @@ def default_mini_batch_size(file_count: int, processes: int) -> int:
 
 def _plain_file_name(name: str) -> bool:
     """A name that stays in its folder: not empty, not ``.`` or ``..``, no separator or NUL."""
-    separators = {"/", "\\", "\0"} | ({os.sep, os.altsep} - {None})
+    separators = {"/", "\\", "\0", os.sep} | ({os.altsep} if os.altsep else set())
     return bool(name) and name not in (".", "..") and not any(sep in name for sep in separators)
 
 

@@ -36,6 +36,10 @@ def resource(kind: str, path: str, properties: dict[str, Any]) -> dict[str, Any]
         "name": path.rsplit("/", 1)[1],
         "type": f"Microsoft.MachineLearningServices/workspaces/{kind}",
         "properties": properties,
-        "systemData": {"createdAt": _now(), "createdBy": "fake-client", "createdByType": "Application",
-                       "lastModifiedAt": _now()},
-    }  # fmt: skip
+        "systemData": {
+            "createdAt": _now(),
+            "createdBy": "fake-client",
+            "createdByType": "Application",
+            "lastModifiedAt": _now(),
+        },
+    }

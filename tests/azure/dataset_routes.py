@@ -33,11 +33,19 @@ class DatasetRoutes:
         if entry is None:
             entry = self.datasets[name] = {"id": str(uuid.uuid4()), "versions": []}
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-        definition = {**dto["latest"], "datasetId": entry["id"], "versionId": str(len(entry["versions"]) + 1),
-                      "savedDatasetId": str(uuid.uuid4()), "createdTime": now, "modifiedTime": now}  # fmt: skip
+        definition = {
+            **dto["latest"],
+            "datasetId": entry["id"],
+            "versionId": str(len(entry["versions"]) + 1),
+            "savedDatasetId": str(uuid.uuid4()),
+            "createdTime": now,
+            "modifiedTime": now,
+        }
         entry["versions"].append(definition)
-        self.saved_datasets[definition["savedDatasetId"]] = {"id": definition["savedDatasetId"],
-                                                             "dataflowJson": definition.get("dataflow")}  # fmt: skip
+        self.saved_datasets[definition["savedDatasetId"]] = {
+            "id": definition["savedDatasetId"],
+            "dataflowJson": definition.get("dataflow"),
+        }
         entry["dto"] = {**dto, "datasetId": entry["id"], "createdTime": now, "modifiedTime": now, "etag": now}
         return Reply(body={**entry["dto"], "latest": definition})
 

@@ -42,8 +42,13 @@ class EntraArmRoutes:
         """OpenID Connect discovery document; msal reads authorization_endpoint and token_endpoint
         (msal/authority.py, Authority.__init__). Shape: https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc"""
         base = f"https://login.microsoftonline.com/{match['tenant']}"
-        return Reply(body={"authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                           "token_endpoint": f"{base}/oauth2/v2.0/token", "issuer": f"{base}/v2.0"})  # fmt: skip
+        return Reply(
+            body={
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "issuer": f"{base}/v2.0",
+            }
+        )
 
     def token(self, call: Call, match: Any) -> Reply:
         """Client-credentials token (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#successful-response)
@@ -91,18 +96,41 @@ class EntraArmRoutes:
         principal sign-in reaches it after a refused secret): the public cloud's one entry, its hosts as the
         document lists them."""
         base = "https://login.microsoftonline.com"
-        return Reply(body={
-            "tenant_discovery_endpoint": f"{base}/common/.well-known/openid-configuration", "api-version": "1.1",
-            "metadata": [{"preferred_network": "login.microsoftonline.com", "preferred_cache": "login.windows.net",
-                          "aliases": ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com",
-                                      "sts.windows.net"]}],
-        })  # fmt: skip
+        return Reply(
+            body={
+                "tenant_discovery_endpoint": f"{base}/common/.well-known/openid-configuration",
+                "api-version": "1.1",
+                "metadata": [
+                    {
+                        "preferred_network": "login.microsoftonline.com",
+                        "preferred_cache": "login.windows.net",
+                        "aliases": [
+                            "login.microsoftonline.com",
+                            "login.windows.net",
+                            "login.microsoft.com",
+                            "sts.windows.net",
+                        ],
+                    }
+                ],
+            }
+        )
 
     def subscriptions(self, call: Call, match: Any) -> Reply:
         """Subscriptions - List (https://learn.microsoft.com/rest/api/resources/subscriptions/list); the SDK checks
         that the workspace's subscription is among them (azureml/core/authentication.py, _get_service_client)."""
-        return Reply(body={"value": [{"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION,
-                                      "tenantId": TENANT, "displayName": "fake", "state": "Enabled"}]})  # fmt: skip
+        return Reply(
+            body={
+                "value": [
+                    {
+                        "id": f"/subscriptions/{SUBSCRIPTION}",
+                        "subscriptionId": SUBSCRIPTION,
+                        "tenantId": TENANT,
+                        "displayName": "fake",
+                        "state": "Enabled",
+                    }
+                ]
+            }
+        )
 
     def workspace(self, call: Call, match: Any) -> Reply:
         """Workspaces - Get; Workspace.get calls it (azureml/_project/_commands.py, get_workspace)."""
@@ -113,8 +141,16 @@ class EntraArmRoutes:
         azureml/_restclient/service_context.py, _ServiceKeys; fetched by azureml/_base_sdk_common/
         service_discovery.py, ServiceDiscovery.discover_services_uris)."""
         api = f"https://{LOCATION}.api.azureml.ms"
-        keys = ("api", "catalog", "experimentation", "history", "hyperdrive", "labeling", "modelmanagement",
-                "pipelines")  # fmt: skip
+        keys = (
+            "api",
+            "catalog",
+            "experimentation",
+            "history",
+            "hyperdrive",
+            "labeling",
+            "modelmanagement",
+            "pipelines",
+        )
         return Reply(body={**{key: api for key in keys}, "studio": "https://ml.azure.com"})
 
     def datastore(self, call: Call, match: Any) -> Reply:
@@ -130,20 +166,40 @@ class EntraArmRoutes:
         if store is None:
             return Reply(404, {"error": {"code": "UserError", "message": f"Datastore {name} not found"}})
         section: dict[str, Any] = {
-            "accountName": AZURITE_ACCOUNT, "containerName": store.container, "endpoint": "core.windows.net",
-            "protocol": "https", "blobCacheTimeout": 0, "subscriptionId": SUBSCRIPTION, "resourceGroup": RESOURCE_GROUP,
-            "credentialType": "None", "isSas": False,
-        }  # fmt: skip
+            "accountName": AZURITE_ACCOUNT,
+            "containerName": store.container,
+            "endpoint": "core.windows.net",
+            "protocol": "https",
+            "blobCacheTimeout": 0,
+            "subscriptionId": SUBSCRIPTION,
+            "resourceGroup": RESOURCE_GROUP,
+            "credentialType": "None",
+            "isSas": False,
+        }
         if store.kind == "account_key":
             section.update(credentialType="AccountKey", credential=AZURITE_KEY, accountKey=AZURITE_KEY)
         elif store.kind == "sas":
             token = container_sas(store.container)
             section.update(credentialType="Sas", credential=token, sasToken=token, isSas=True)
         elif store.kind == "adls_sp":
-            section.update(credentialType="ClientCredentials", clientCredentials={
-                "clientId": ADLS_CLIENT_ID, "tenantId": TENANT, "clientSecret": ADLS_CLIENT_SECRET,
-                "isCertAuth": False, "resourceUri": STORAGE_RESOURCE,
-                "authorityUrl": "https://login.microsoftonline.com"})  # fmt: skip
+            section.update(
+                credentialType="ClientCredentials",
+                clientCredentials={
+                    "clientId": ADLS_CLIENT_ID,
+                    "tenantId": TENANT,
+                    "clientSecret": ADLS_CLIENT_SECRET,
+                    "isCertAuth": False,
+                    "resourceUri": STORAGE_RESOURCE,
+                    "authorityUrl": "https://login.microsoftonline.com",
+                },
+            )
         kind = "AzureDataLakeGen2" if store.adls else "AzureBlob"
-        return Reply(body={"name": name, "dataStoreType": kind, "hasBeenValidated": True, "tags": {},
-                           "azureStorageSection": section})  # fmt: skip
+        return Reply(
+            body={
+                "name": name,
+                "dataStoreType": kind,
+                "hasBeenValidated": True,
+                "tags": {},
+                "azureStorageSection": section,
+            }
+        )

@@ -102,9 +102,16 @@ class FakeAzureML:
 
         :param engine: ``azureml`` (SDK v1) or ``azureml_v2``; the rest of the connection is the same.
         """
-        extras = {"engine": engine, "subscription_id": ws.SUBSCRIPTION, "resource_group": ws.RESOURCE_GROUP,
-                  "workspace_name": ws.WORKSPACE, "tenant_id": ws.TENANT, "compute_target": "r-cluster",
-                  "retry_backoff": 0.01, **extra}  # fmt: skip
+        extras = {
+            "engine": engine,
+            "subscription_id": ws.SUBSCRIPTION,
+            "resource_group": ws.RESOURCE_GROUP,
+            "workspace_name": ws.WORKSPACE,
+            "tenant_id": ws.TENANT,
+            "compute_target": "r-cluster",
+            "retry_backoff": 0.01,
+            **extra,
+        }
         return json.dumps({"conn_type": "generic", "login": CLIENT_ID, "password": CLIENT_SECRET, "extra": extras})
 
     def upload_inputs(self, folder: Path, datastore_path: str, datastore: str = ws.DATASTORE) -> list[str]:

@@ -101,8 +101,14 @@ class JobRunner:
         final = "Completed"
         for node_name, node in (job.get("jobs") or {}).items():
             step_id = str(uuid.uuid4())
-            self.workspace.add_run(job["experimentName"], step_id, parentRunId=name, runType="azureml.ParallelRun",
-                                   displayName=node_name, tags={"azureml.nodeid": node_name})  # fmt: skip
+            self.workspace.add_run(
+                job["experimentName"],
+                step_id,
+                parentRunId=name,
+                runType="azureml.ParallelRun",
+                displayName=node_name,
+                tags={"azureml.nodeid": node_name},
+            )
             self.workspace.set_run_status(step_id, "Running")
             try:
                 status = self._run_node(job, node, step_id, cancel, self.service.submitters.get(name, ""))
@@ -115,16 +121,24 @@ class JobRunner:
                 break
         self.service.set_status(name, final)
 
-    def _run_node(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event,
-                  submitter: str) -> str:  # fmt: skip
+    def _run_node(
+        self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event, submitter: str
+    ) -> str:
         work = self.workdir / step_id
         try:
             return self._run_node_in(job, node, step_id, cancel, work, submitter)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _run_node_in(self, job: dict[str, Any], node: dict[str, Any], step_id: str, cancel: threading.Event,
-                     work: Path, submitter: str) -> str:  # fmt: skip
+    def _run_node_in(
+        self,
+        job: dict[str, Any],
+        node: dict[str, Any],
+        step_id: str,
+        cancel: threading.Event,
+        work: Path,
+        submitter: str,
+    ) -> str:
         component = self.service.components[arm_id_path(node["componentId"])]["properties"]["componentSpec"]
         spec = {**component, **{k: v for k, v in node.items() if v is not None}}
         task = {**component["task"], **(node.get("task") or {})}
@@ -151,8 +165,14 @@ class JobRunner:
         argv = [os.path.expandvars(_bind(word, bindings)) for word in shlex.split(task.get("program_arguments") or "")]
         rows = Path(bindings[_expression(task["append_row_to"])]) if task.get("append_row_to") else None
         settings = self._settings(spec, argv, rows)
-        self.started.append({"step_id": step_id, "argv": argv, "settings": settings.to_dict(),
-                             "outputs": {output["uri"]: str(local) for output, local in outputs}})  # fmt: skip
+        self.started.append(
+            {
+                "step_id": step_id,
+                "argv": argv,
+                "settings": settings.to_dict(),
+                "outputs": {output["uri"]: str(local) for output, local in outputs},
+            }
+        )
         job_spec = JobSpec(
             run_id=step_id,
             input_dir=bindings[_expression(spec["input_data"])],

@@ -44,13 +44,25 @@ class DatastoreComputeRoutes:
         credentials: dict[str, Any] = {
             "account_key": {"credentialsType": "AccountKey"},
             "sas": {"credentialsType": "Sas"},
-            "adls_sp": {"credentialsType": "ServicePrincipal", "tenantId": TENANT, "clientId": ADLS_CLIENT_ID,
-                        "authorityUrl": "https://login.microsoftonline.com", "resourceUrl": STORAGE_RESOURCE},
-        }.get(store.kind, {"credentialsType": "None"})  # fmt: skip
-        properties = {"accountName": AZURITE_ACCOUNT, "endpoint": "core.windows.net", "protocol": "https",
-                      "isDefault": name == DEFAULT_DATASTORE, "credentials": credentials,
-                      "serviceDataAccessAuthIdentity": "None", "subscriptionId": SUBSCRIPTION,
-                      "resourceGroup": RESOURCE_GROUP, "tags": {}}  # fmt: skip
+            "adls_sp": {
+                "credentialsType": "ServicePrincipal",
+                "tenantId": TENANT,
+                "clientId": ADLS_CLIENT_ID,
+                "authorityUrl": "https://login.microsoftonline.com",
+                "resourceUrl": STORAGE_RESOURCE,
+            },
+        }.get(store.kind, {"credentialsType": "None"})
+        properties = {
+            "accountName": AZURITE_ACCOUNT,
+            "endpoint": "core.windows.net",
+            "protocol": "https",
+            "isDefault": name == DEFAULT_DATASTORE,
+            "credentials": credentials,
+            "serviceDataAccessAuthIdentity": "None",
+            "subscriptionId": SUBSCRIPTION,
+            "resourceGroup": RESOURCE_GROUP,
+            "tags": {},
+        }
         if store.adls:
             properties.update(datastoreType="AzureDataLakeGen2", filesystem=store.container)
         else:
@@ -99,12 +111,25 @@ class DatastoreComputeRoutes:
         name = match["name"]
         if name not in COMPUTES:
             return not_found("compute", name)
-        cluster = {"vmSize": "STANDARD_D4S_V3", "vmPriority": "Dedicated", "subnet": None,
-                   "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT120S"},
-                   "currentNodeCount": 0, "targetNodeCount": 0, "allocationState": "Steady"}  # fmt: skip
-        properties = {"computeType": "AmlCompute", "provisioningState": "Succeeded", "description": None,
-                      "resourceId": None, "provisioningErrors": None, "computeLocation": LOCATION,
-                      "isAttachedCompute": False, "properties": cluster}  # fmt: skip
+        cluster = {
+            "vmSize": "STANDARD_D4S_V3",
+            "vmPriority": "Dedicated",
+            "subnet": None,
+            "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT120S"},
+            "currentNodeCount": 0,
+            "targetNodeCount": 0,
+            "allocationState": "Steady",
+        }
+        properties = {
+            "computeType": "AmlCompute",
+            "provisioningState": "Succeeded",
+            "description": None,
+            "resourceId": None,
+            "provisioningErrors": None,
+            "computeLocation": LOCATION,
+            "isAttachedCompute": False,
+            "properties": cluster,
+        }
         body = {**resource("computes", f"computes/{name}", properties), "location": LOCATION, "tags": {}}
         if name == COMPUTES[0]:
             body["identity"] = {"type": "SystemAssigned", "principalId": COMPUTE_IDENTITY, "tenantId": TENANT}

@@ -93,7 +93,7 @@ class MLService(DatastoreComputeRoutes):
             ("POST", ARM, rf"{scope}/jobs/(?P<name>[^/]+)/cancel", self.cancel_job),
             ("GET", ARM, rf"/subscriptions/{SUBSCRIPTION}/operationResults/cancel/(?P<name>[^/]+)", self.cancel_result),
             ("GET", REGION, rf"/history/v1\.0{scope}/runs/(?P<run>[^/]+)/children", self.run_children),
-        ]  # fmt: skip
+        ]
         for method, host, path, handler in routes:
             wire.route(method, host, path, handler)
 
@@ -104,8 +104,12 @@ class MLService(DatastoreComputeRoutes):
         an existing code asset with the same content hash before uploading (azure/ai/ml/operations/
         _code_operations.py); the answer is a page (``value``, ``nextLink``)."""
         wanted = call.query.get("hash", [None])[0]
-        found = [code for path, code in self.codes.items() if path.startswith(f"codes/{match['name']}/")
-                 and code["properties"].get("properties", {}).get("hash_sha256") == wanted]  # fmt: skip
+        found = [
+            code
+            for path, code in self.codes.items()
+            if path.startswith(f"codes/{match['name']}/")
+            and code["properties"].get("properties", {}).get("hash_sha256") == wanted
+        ]
         return Reply(body={"value": found, "nextLink": None})
 
     def start_pending_upload(self, call: Call, match: Any) -> Reply:
@@ -119,14 +123,24 @@ class MLService(DatastoreComputeRoutes):
 
         container = f"pending-{uuid.uuid4().hex[:24]}"
         self.workspace.blob_service().create_container(container)
-        sas = generate_container_sas(AZURITE_ACCOUNT, container, account_key=AZURITE_KEY,
-                                     permission=ContainerSasPermissions(read=True, write=True, list=True, add=True,
-                                                                        create=True),
-                                     expiry=datetime.now(UTC) + timedelta(hours=2))  # fmt: skip
+        sas = generate_container_sas(
+            AZURITE_ACCOUNT,
+            container,
+            account_key=AZURITE_KEY,
+            permission=ContainerSasPermissions(read=True, write=True, list=True, add=True, create=True),
+            expiry=datetime.now(UTC) + timedelta(hours=2),
+        )
         url = f"https://{AZURITE_ACCOUNT}.blob.core.windows.net/{container}"
-        return Reply(body={"blobReferenceForConsumption": {"blobUri": url, "credential": {
-            "credentialType": "SAS", "sasUri": f"{url}?{sas}"}}, "pendingUploadId": str(uuid.uuid4()),
-            "pendingUploadType": "TemporaryBlobReference"})  # fmt: skip
+        return Reply(
+            body={
+                "blobReferenceForConsumption": {
+                    "blobUri": url,
+                    "credential": {"credentialType": "SAS", "sasUri": f"{url}?{sas}"},
+                },
+                "pendingUploadId": str(uuid.uuid4()),
+                "pendingUploadType": "TemporaryBlobReference",
+            }
+        )
 
     def put_versioned(self, kind: str, store: dict[str, dict[str, Any]]) -> Any:
         """Versions - Create Or Update for codes, environments and components (CodeVersion, EnvironmentVersion,
@@ -191,8 +205,11 @@ class MLService(DatastoreComputeRoutes):
         if not versions:
             return not_found("data container", match["name"])
         view = call.query.get("listViewType", ["ActiveOnly"])[0]
-        shown = [v for v in versions.values() if view == "All"
-                 or bool(v["properties"].get("isArchived")) == (view == "ArchivedOnly")]  # fmt: skip
+        shown = [
+            v
+            for v in versions.values()
+            if view == "All" or bool(v["properties"].get("isArchived")) == (view == "ArchivedOnly")
+        ]
         return Reply(body={"value": shown, "nextLink": None})
 
     def put_data_version(self, call: Call, match: Any) -> Reply:
@@ -220,8 +237,9 @@ class MLService(DatastoreComputeRoutes):
                     return Reply(200, versions[version])
                 conflict = {"code": "UserError", "message": f"data {name} version {version} exists and cannot change"}
                 return Reply(409, {"error": conflict})
-            versions[version] = resource("data/versions", f"data/{name}/versions/{version}",
-                                         {**properties, "provisioningState": "Succeeded"})  # fmt: skip
+            versions[version] = resource(
+                "data/versions", f"data/{name}/versions/{version}", {**properties, "provisioningState": "Succeeded"}
+            )
         return Reply(201, versions[version])
 
     def get_data_version(self, call: Call, match: Any) -> Reply:
@@ -263,9 +281,14 @@ class MLService(DatastoreComputeRoutes):
             job["properties"].setdefault("experimentName", "Default")
             self.jobs[name] = job
             self.submitters[name] = str((token_claims(call) or {}).get("appid", ""))  # a user identity job's user
-            self.workspace.add_run(job["properties"]["experimentName"], name, runType="azureml.PipelineRun",
-                                   status="NotStarted", tags=dict(properties.get("tags") or {}),
-                                   properties={"azureml.runsource": "azureml.PipelineRun"})  # fmt: skip
+            self.workspace.add_run(
+                job["properties"]["experimentName"],
+                name,
+                runType="azureml.PipelineRun",
+                status="NotStarted",
+                tags=dict(properties.get("tags") or {}),
+                properties={"azureml.runsource": "azureml.PipelineRun"},
+            )
         if self.runner is not None:
             self.runner.start(name)
         return Reply(201, job)
@@ -336,8 +359,11 @@ class MLService(DatastoreComputeRoutes):
 def _nested_outputs(properties: dict[str, Any]) -> str | None:
     """What says that two outputs of a node share a prefix (one is inside the other), or None."""
     for node_name, node in (properties.get("jobs") or {}).items():
-        paths = {name: datastore_path(output["uri"]) for name, output in (node.get("outputs") or {}).items()
-                 if str((output or {}).get("uri") or "").startswith("azureml://datastores/")}  # fmt: skip
+        paths = {
+            name: datastore_path(output["uri"])
+            for name, output in (node.get("outputs") or {}).items()
+            if str((output or {}).get("uri") or "").startswith("azureml://datastores/")
+        }
         for name, (container, path) in paths.items():
             for other, (other_container, other_path) in paths.items():
                 folder = path.rstrip("/") + "/"

@@ -63,20 +63,32 @@ class FakePipelineService(DryRunServiceCaller):
         # type filter matches (TYPE_EQ_FORMAT_STR, azureml/_restclient/_odata/constants.py)
         entity.run_history_experiment_name = experiment_name
         self.workspace.add_run(
-            experiment_name, entity.id, runType="azureml.PipelineRun", description=entity.description,
+            experiment_name,
+            entity.id,
+            runType="azureml.PipelineRun",
+            description=entity.description,
             properties={"azureml.runsource": "azureml.PipelineRun"},
-        )  # fmt: skip
+        )
         return entity
 
     def submit_saved_pipeline_run_async(self, pipeline_run_id: str, parent_run_id: Any = None, **kwargs: Any) -> None:
         entity = self._pipeline_run_entities[pipeline_run_id]
         graph = self._graph_entities[entity.graph_id]
         experiment = graph.run_history_experiment_name
-        self.submitted.append({"pipeline_run_id": pipeline_run_id, "graph": graph.serialize(),
-                               "modules": {k: v.serialize() for k, v in self._module_entities.items()}})  # fmt: skip
+        self.submitted.append(
+            {
+                "pipeline_run_id": pipeline_run_id,
+                "graph": graph.serialize(),
+                "modules": {k: v.serialize() for k, v in self._module_entities.items()},
+            }
+        )
         cancel = self._cancel[pipeline_run_id] = threading.Event()
-        thread = threading.Thread(target=self._execute, args=(pipeline_run_id, experiment, graph, cancel),
-                                  name=f"fake-pipeline-{pipeline_run_id[:8]}", daemon=True)  # fmt: skip
+        thread = threading.Thread(
+            target=self._execute,
+            args=(pipeline_run_id, experiment, graph, cancel),
+            name=f"fake-pipeline-{pipeline_run_id[:8]}",
+            daemon=True,
+        )
         self.threads.append(thread)
         thread.start()
 
@@ -107,8 +119,13 @@ class FakePipelineService(DryRunServiceCaller):
         for node in graph.module_nodes:
             step_run_id = str(uuid.uuid4())
             # a step run's tags name its node and pipeline run (StepRun._from_dto reads them, pipeline/core/run.py)
-            self.workspace.add_run(experiment, step_run_id, parentRunId=pipeline_run_id, runType="azureml.StepRun",
-                                   tags={"azureml.nodeid": node.id, "azureml.pipeline": pipeline_run_id})  # fmt: skip
+            self.workspace.add_run(
+                experiment,
+                step_run_id,
+                parentRunId=pipeline_run_id,
+                runType="azureml.StepRun",
+                tags={"azureml.nodeid": node.id, "azureml.pipeline": pipeline_run_id},
+            )
             self.workspace.set_run_status(step_run_id, "Running")
             module = self._module_entities[node.module_id]
             try:

@@ -34,8 +34,9 @@ class RunHistoryRoutes:
     def create_experiment(self, call: Call, match: Any) -> Reply:
         """ExperimentOperations.create: an ExperimentDto (azureml/_restclient/models/experiment_dto.py)."""
         name = match["experiment"]
-        self.experiments.setdefault(name, {"experimentId": str(uuid.uuid4()), "name": name, "tags": {},
-                                           "createdUtc": now()})  # fmt: skip
+        self.experiments.setdefault(
+            name, {"experimentId": str(uuid.uuid4()), "name": name, "tags": {}, "createdUtc": now()}
+        )
         return Reply(body=self.experiments[name])
 
     def add_run(self, experiment: str, run_id: str, **fields: Any) -> dict[str, Any]:
@@ -43,10 +44,18 @@ class RunHistoryRoutes:
         when it creates a pipeline run or a step run. ``dataContainerId`` names the run's artifact container
         (``Run._container``, azureml/core/run.py, reads it; artifacts live at ``ExperimentRun/<container>``)."""
         self.create_experiment(Call("POST", "", "", "", {}, {}, b""), {"experiment": experiment})
-        run = {"runId": run_id, "dataContainerId": f"dcid.{run_id}", "runUuid": str(uuid.uuid4()),
-               "experimentId": self.experiments[experiment]["experimentId"], "status": "NotStarted",
-               "createdUtc": now(), "tags": {}, "properties": {}, "runNumber": len(self.runs) + 1,
-               **fields}  # fmt: skip
+        run = {
+            "runId": run_id,
+            "dataContainerId": f"dcid.{run_id}",
+            "runUuid": str(uuid.uuid4()),
+            "experimentId": self.experiments[experiment]["experimentId"],
+            "status": "NotStarted",
+            "createdUtc": now(),
+            "tags": {},
+            "properties": {},
+            "runNumber": len(self.runs) + 1,
+            **fields,
+        }
         run.setdefault("rootRunId", run.get("parentRunId") or run_id)
         self.runs[run_id] = {"experiment": experiment, "dto": run}
         return run
@@ -143,8 +152,14 @@ class RunHistoryRoutes:
         blob = f"ExperimentRun/{match['container']}/{path}"
         if not self.blob_service().get_blob_client("azureml", blob).exists():
             return Reply(404, {"error": {"code": "UserError", "message": f"artifact {path} not found"}})
-        return Reply(body={"contentUri": public_blob_url("azureml", blob), "origin": "ExperimentRun",
-                           "container": match["container"], "path": path})  # fmt: skip
+        return Reply(
+            body={
+                "contentUri": public_blob_url("azureml", blob),
+                "origin": "ExperimentRun",
+                "container": match["container"],
+                "path": path,
+            }
+        )
 
     def content_info_by_prefix(self, call: Call, match: Any) -> Reply:
         """ArtifactOperations.list_sas_by_prefix (Run.get_details looks for the common runtime's logs under
@@ -153,8 +168,15 @@ class RunHistoryRoutes:
         base = f"ExperimentRun/{match['container']}/"
         prefix = base + unquote(match["prefix"])
         names = [b.name for b in container.list_blobs(name_starts_with=prefix)] if container.exists() else []
-        value = [{"contentUri": public_blob_url("azureml", n), "origin": "ExperimentRun",
-                  "container": match["container"], "path": n[len(base):]} for n in names]  # fmt: skip
+        value = [
+            {
+                "contentUri": public_blob_url("azureml", n),
+                "origin": "ExperimentRun",
+                "container": match["container"],
+                "path": n[len(base) :],
+            }
+            for n in names
+        ]
         return Reply(body={"value": value, "continuationToken": None})
 
     def patch_run(self, call: Call, match: Any) -> Reply:

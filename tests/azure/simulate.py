@@ -98,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT"] = azure.connection_value(engine=options.engine)
         make_sample_inputs(str(work / "inputs"), images=24)
         uploaded = azure.upload_inputs(work / "inputs", f"r-script-inputs/{day}")
-        print(f"fake workspace ws-parallel-r ({options.engine}): {len(uploaded)} inputs in Azurite under "
-              f"r-script-inputs/{day}")  # fmt: skip
+        print(
+            f"fake workspace ws-parallel-r ({options.engine}): {len(uploaded)} inputs in Azurite under "
+            f"r-script-inputs/{day}"
+        )
         dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("r_parallel_batch")
         for task in dag.tasks:
             task.retries = 0
@@ -113,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         target = ARTIFACTS / ("submission-v2.json" if v2 else "submission.json")
         target.write_text(json.dumps(record, indent=1))
         output = record["tags"].get("output_path", "")
-        print(f"pipeline {'job' if v2 else 'run'} {record['job_name' if v2 else 'pipeline_run_id']} -> datastore "
-              f"path {output}")  # fmt: skip
+        print(
+            f"pipeline {'job' if v2 else 'run'} {record['job_name' if v2 else 'pipeline_run_id']} -> datastore "
+            f"path {output}"
+        )
         print(f"what the SDK sent: {target}")
         names = azure.blob_names(f"{output}/validation.json")
         if not names:

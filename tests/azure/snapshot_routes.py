@@ -35,8 +35,10 @@ class SnapshotRoutes:
         if not self.blob_service().get_container_client(container).exists():
             self.blob_service().create_container(container)
         upload = str(uuid.uuid4())
-        nodes = [{"fullName": name, "blobUri": public_blob_url(container, f"{upload}/{name}", write=True)}
-                 for name in call.json()["FileNames"]]  # fmt: skip
+        nodes = [
+            {"fullName": name, "blobUri": public_blob_url(container, f"{upload}/{name}", write=True)}
+            for name in call.json()["FileNames"]
+        ]
         return Reply(body={"fileNodes": nodes})
 
     def create_snapshot(self, call: Call, match: Any) -> Reply:

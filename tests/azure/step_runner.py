@@ -73,8 +73,16 @@ class StepRunner:
         self.started: list[dict[str, Any]] = []
         self.roles = StorageRoles()  # the fake replaces it with the workspace's
 
-    def run(self, *, node: dict[str, Any], module: dict[str, Any], snapshot_id: str | None,
-            dataset_nodes: list[dict[str, Any]], step_run_id: str, cancel: threading.Event) -> str:  # fmt: skip
+    def run(
+        self,
+        *,
+        node: dict[str, Any],
+        module: dict[str, Any],
+        snapshot_id: str | None,
+        dataset_nodes: list[dict[str, Any]],
+        step_run_id: str,
+        cancel: threading.Event,
+    ) -> str:
         work = self.workdir / step_run_id
         argv = [arg["Value"] for arg in module["StructuredInterface"]["Arguments"]]
         driver = _driver_flags(argv)
@@ -104,11 +112,19 @@ class StepRunner:
             entry_args=tuple(argv),
             settings=ParallelRunSettings(**settings, file_timeout=None, environment_variables=environment),
         )
-        self.started.append({"step_run_id": step_run_id, "argv": argv, "environment": environment,
-                             "destination": destination, "settings": settings})  # fmt: skip
+        self.started.append(
+            {
+                "step_run_id": step_run_id,
+                "argv": argv,
+                "environment": environment,
+                "destination": destination,
+                "settings": settings,
+            }
+        )
         status = run_engine(spec, cancel)
-        upload_folder(self.workspace.blob_service().get_container_client(output_container), work / "output",
-                      destination)  # fmt: skip
+        upload_folder(
+            self.workspace.blob_service().get_container_client(output_container), work / "output", destination
+        )
         upload_run_logs(self.workspace, work / "logs", step_run_id)
         shutil.rmtree(work, ignore_errors=True)
         return status

@@ -59,7 +59,9 @@ class StorageRoles:
         if self.allows(str(claims.get("appid")), write=call.method not in READS):
             return None
         message = "This request is not authorized to perform this operation using this permission."
-        body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'
-                f"<Message>{message}</Message></Error>")  # fmt: skip
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'
+            f"<Message>{message}</Message></Error>"
+        )
         headers = {"Content-Type": "application/xml", "x-ms-error-code": "AuthorizationPermissionMismatch"}
         return Reply(403, raw=body.encode(), headers=headers)

@@ -12,7 +12,7 @@ import pytest
 from tests.azure.simulate import ARTIFACTS
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600 + 120)]  # the simulation: 600 s
 # what the step's source directory ships: the entry script's modules and the R files, and nothing else
 SHIPPED_FILES = len(list((REPO / "include" / "entry").glob("*.py"))) + len(list((REPO / "include" / "r").glob("*")))
 
@@ -20,8 +20,14 @@ SHIPPED_FILES = len(list((REPO / "include" / "entry").glob("*.py"))) + len(list(
 def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT", None)
-    done = subprocess.run([sys.executable, "-m", "tests.azure.simulate", "2026-11-17"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.azure.simulate", "2026-11-17"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PASSED - 28/29 files have results, 1 failed (allowed: 5)" in done.stdout
     record = json.loads((ARTIFACTS / "submission.json").read_text())
@@ -37,8 +43,14 @@ def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -
 def test_the_v2_simulation_runs_the_dag_and_records_what_azure_ai_ml_sent(airflow_db) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT", None)
-    done = subprocess.run([sys.executable, "-m", "tests.azure.simulate", "--engine", "azureml_v2", "2026-11-16"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.azure.simulate", "--engine", "azureml_v2", "2026-11-16"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PASSED - 28/29 files have results, 1 failed (allowed: 5)" in done.stdout
     record = json.loads((ARTIFACTS / "submission-v2.json").read_text())

@@ -158,8 +158,15 @@ class Wire:
         elif not isinstance(body, bytes):  # a file or generator (uploads): read it
             body = body.read() if hasattr(body, "read") else b"".join(body)
             request.body = body
-        call = Call(request.method or "", request.url or "", parts.hostname or "", parts.path,
-                    parse_qs(parts.query), dict(request.headers), body)  # fmt: skip
+        call = Call(
+            request.method or "",
+            request.url or "",
+            parts.hostname or "",
+            parts.path,
+            parse_qs(parts.query),
+            dict(request.headers),
+            body,
+        )
         with self._lock:
             self.calls.append(call)
         return call

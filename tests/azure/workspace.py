@@ -66,14 +66,17 @@ class FakeDatastore:
         return self.kind in ("identity", "adls_identity")
 
 
-DATASTORES = {store.name: store for store in (
-    FakeDatastore(DATASTORE, "account_key", CONTAINER),
-    FakeDatastore(ARTIFACT_STORE, "account_key", ARTIFACT_CONTAINER),
-    FakeDatastore("sasstore", "sas", "sas-data"),
-    FakeDatastore("identitystore", "identity", "identity-data"),
-    FakeDatastore("adlsstore", "adls_sp", "adls-data"),
-    FakeDatastore("adlsidentity", "adls_identity", "adls-identity-data"),
-)}  # fmt: skip
+DATASTORES = {
+    store.name: store
+    for store in (
+        FakeDatastore(DATASTORE, "account_key", CONTAINER),
+        FakeDatastore(ARTIFACT_STORE, "account_key", ARTIFACT_CONTAINER),
+        FakeDatastore("sasstore", "sas", "sas-data"),
+        FakeDatastore("identitystore", "identity", "identity-data"),
+        FakeDatastore("adlsstore", "adls_sp", "adls-data"),
+        FakeDatastore("adlsidentity", "adls_identity", "adls-identity-data"),
+    )
+}
 DATASTORE_KINDS = ("account_key", "sas", "identity", "adls_sp", "adls_identity")
 
 
@@ -104,8 +107,13 @@ def container_sas(container: str) -> str:
     from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
     permission = ContainerSasPermissions(read=True, add=True, create=True, write=True, delete=True, list=True)
-    return generate_container_sas(AZURITE_ACCOUNT, container, account_key=AZURITE_KEY, permission=permission,
-                                  expiry=datetime.now(UTC) + timedelta(hours=4))  # fmt: skip
+    return generate_container_sas(
+        AZURITE_ACCOUNT,
+        container,
+        account_key=AZURITE_KEY,
+        permission=permission,
+        expiry=datetime.now(UTC) + timedelta(hours=4),
+    )
 
 
 ARM = r"^management\.azure\.com$"
@@ -135,15 +143,21 @@ def arm_workspace() -> dict[str, Any]:
     scope = SCOPE
     return {
         "id": WORKSPACE_ARM_ID,
-        "name": WORKSPACE, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
-        "sku": {"name": "Basic", "tier": "Basic"}, "identity": {"type": "SystemAssigned"},
+        "name": WORKSPACE,
+        "type": "Microsoft.MachineLearningServices/workspaces",
+        "location": LOCATION,
+        "sku": {"name": "Basic", "tier": "Basic"},
+        "identity": {"type": "SystemAssigned"},
         "properties": {
-            "workspaceId": WORKSPACE_ID, "friendlyName": WORKSPACE, "provisioningState": "Succeeded",
+            "workspaceId": WORKSPACE_ID,
+            "friendlyName": WORKSPACE,
+            "provisioningState": "Succeeded",
             "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
             "storageAccount": f"{scope}/providers/Microsoft.Storage/storageAccounts/{AZURITE_ACCOUNT}",
-            "keyVault": f"{scope}/providers/Microsoft.KeyVault/vaults/kv", "v1LegacyMode": False,
+            "keyVault": f"{scope}/providers/Microsoft.KeyVault/vaults/kv",
+            "v1LegacyMode": False,
         },
-    }  # fmt: skip
+    }
 
 
 def now() -> str:
@@ -173,9 +187,14 @@ def public_blob_url(container: str, blob: str, *, write: bool = False) -> str:
 
     from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
-    sas = generate_blob_sas(AZURITE_ACCOUNT, container, blob, account_key=AZURITE_KEY,
-                            permission=BlobSasPermissions(read=True, write=write, create=write),
-                            expiry=datetime.now(UTC) + timedelta(hours=2))  # fmt: skip
+    sas = generate_blob_sas(
+        AZURITE_ACCOUNT,
+        container,
+        blob,
+        account_key=AZURITE_KEY,
+        permission=BlobSasPermissions(read=True, write=write, create=write),
+        expiry=datetime.now(UTC) + timedelta(hours=2),
+    )
     return f"https://{AZURITE_ACCOUNT}.blob.core.windows.net/{container}/{quote(blob)}?{sas}"
 
 

@@ -58,11 +58,19 @@ class WorkspaceService(EntraArmRoutes, DatasetRoutes, SnapshotRoutes, RunHistory
             ("POST", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets", self.register_dataset),
             ("DELETE", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/(?P<name>[^/]+)", self.unregister_dataset),
             # registered environments (azureml/_restclient/environment_client.py, _get_environment_definition)
-            ("GET", REGION, rf"/environment/v1\.0{WS_SCOPE}/environments/(?P<name>[^/]+)(?:/versions/[^/]+)?",
-             self.environment_definition),
+            (
+                "GET",
+                REGION,
+                rf"/environment/v1\.0{WS_SCOPE}/environments/(?P<name>[^/]+)(?:/versions/[^/]+)?",
+                self.environment_definition,
+            ),
             ("GET", REGION, rf"/dataset/v1\.0{WS_SCOPE}/datasets/query/name=(?P<name>[^/]+)", self.dataset_by_name),
-            ("GET", REGION, rf"/data/v1\.0{WS_SCOPE}/dataversion/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
-             self.dataversion),
+            (
+                "GET",
+                REGION,
+                rf"/data/v1\.0{WS_SCOPE}/dataversion/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
+                self.dataversion,
+            ),
             # snapshots (azureml/_restclient/snapshots_client.py, azureml/_base_sdk_common/project_snapshot_cache.py)
             ("GET", REGION, rf"/content/v1\.0{snapshots}/latest/metadata", self.latest_snapshot_metadata),
             ("POST", REGION, rf"/content/v2\.0{snapshots}/getblob", self.snapshot_blob_uris),
@@ -79,12 +87,20 @@ class WorkspaceService(EntraArmRoutes, DatasetRoutes, SnapshotRoutes, RunHistory
             ("GET", REGION, rf"{history}/experimentids/(?P<id>[^/]+)", self.experiment_by_id),
             ("GET", REGION, rf"{history}/experimentids/[^/]+/runs/(?P<run>[^/]+)", self.get_run_by_id),
             # artifacts: a run's files (azureml/_restclient/artifacts_client.py)
-            ("GET", REGION, rf"{artifacts}/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<path>.+)",
-             self.content_info),
+            (
+                "GET",
+                REGION,
+                rf"{artifacts}/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<path>.+)",
+                self.content_info,
+            ),
             ("GET", REGION, rf"{artifacts}/ExperimentRun/(?P<container>[^/]+)", self.list_artifacts),
-            ("GET", REGION, rf"{artifacts}/prefix/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<prefix>.+)",
-             self.content_info_by_prefix),
-        ]  # fmt: skip
+            (
+                "GET",
+                REGION,
+                rf"{artifacts}/prefix/contentinfo/ExperimentRun/(?P<container>[^/]+)/(?P<prefix>.+)",
+                self.content_info_by_prefix,
+            ),
+        ]
         for method, host, path, handler in routes:
             self.wire.route(method, host, path, handler)
 

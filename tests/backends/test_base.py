@@ -12,8 +12,13 @@ DATASET = DatasetRef("inputs", 3, "r-script-inputs/2026-11-24", 12)
 
 
 def test_values_round_trip_through_plain_dicts() -> None:
-    request = RunRequest(dataset=DATASET, output_path="out/{run-id}", run_key={"dag_id": "d"}, r_args=["-x"],
-                         settings=ParallelRunSettings(mini_batch_size=3, allowed_failed_percent=5.0))  # fmt: skip
+    request = RunRequest(
+        dataset=DATASET,
+        output_path="out/{run-id}",
+        run_key={"dag_id": "d"},
+        r_args=["-x"],
+        settings=ParallelRunSettings(mini_batch_size=3, allowed_failed_percent=5.0),
+    )
     assert RunRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
     assert DatasetRef.from_dict({**DATASET.to_dict(), "unknown": 1}) == DATASET
     ref = RunRef("r1", "https://x", "out/r1", "local")
@@ -22,13 +27,25 @@ def test_values_round_trip_through_plain_dicts() -> None:
 
 def test_entry_arguments_for_the_entry_script() -> None:
     request = RunRequest(
-        dataset=DATASET, output_path="o", run_key={}, r_script="r/s.r", r_args=["--size", "-1"],
+        dataset=DATASET,
+        output_path="o",
+        run_key={},
+        r_script="r/s.r",
+        r_args=["--size", "-1"],
         settings=ParallelRunSettings(file_timeout=30),
-    )  # fmt: skip
+    )
     assert request.entry_arguments(input_root="/mnt/in") == [
-        "--r-script", "r/s.r", "--r-mode", "worker", "--file-timeout", "30", "--input-root", "/mnt/in",
-        "--r-arg=--size", "--r-arg=-1",
-    ]  # fmt: skip
+        "--r-script",
+        "r/s.r",
+        "--r-mode",
+        "worker",
+        "--file-timeout",
+        "30",
+        "--input-root",
+        "/mnt/in",
+        "--r-arg=--size",
+        "--r-arg=-1",
+    ]
 
 
 def test_failure_summary_lists_failed_files_with_r_output() -> None:

@@ -124,10 +124,12 @@ def test_a_run_processes_exactly_the_registered_files(backend: LocalBackend, tmp
     next dataset version); a registered file deleted since fails alone."""
     from azureml_parallel_r.output_checks import validate_outputs
 
-    script = write_r_script("process_file <- function(input_path, output_dir, args) {\n"
-                            "  if (!file.exists(input_path)) stop('no such file: ', input_path)\n"
-                            "  file.size(input_path)\n"
-                            "}\n")  # fmt: skip
+    script = write_r_script(
+        "process_file <- function(input_path, output_dir, args) {\n"
+        "  if (!file.exists(input_path)) stop('no such file: ', input_path)\n"
+        "  file.size(input_path)\n"
+        "}\n"
+    )
     path = _inputs(tmp_path, names=("a.png", "sub/b.png", "gone.png"))
     dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
     (tmp_path / path / "late.png").write_text("added after registration")
@@ -164,8 +166,9 @@ def test_a_folder_whose_files_changed_gets_a_new_version_and_the_old_one_keeps_i
 
 
 @pytest.mark.integration
-def test_inputs_changed_after_registration_are_counted_failed_by_validation(backend: LocalBackend,
-                                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_inputs_changed_after_registration_are_counted_failed_by_validation(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
     """One file appended to, one rewritten with its size kept (only its modification time tells), between
     register_dataset and the run: the run reads what is there, so validation counts both failed, saying why, and a
     repair would rerun them."""
@@ -194,14 +197,18 @@ def test_inputs_changed_after_registration_are_counted_failed_by_validation(back
     assert failed_files(registered.files, results.rows, changed) == ["a.png", "sub/b.png"]
 
 
-def test_without_its_registered_file_list_a_version_has_no_files_to_stand_in(backend: LocalBackend,
-                                                                           tmp_path: Path) -> None:  # fmt: skip
+def test_without_its_registered_file_list_a_version_has_no_files_to_stand_in(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
     """The list deleted (or archived away): the folder's current files are not the run's, so nothing stands in."""
     path = _inputs(tmp_path)
     dataset = backend.register_file_dataset(path, name="inputs", tags=TAGS)
     (tmp_path / ".azureml-local" / "datasets" / "inputs" / "v1.files.json").unlink()
-    with pytest.raises(DatasetFilesMissingError, match=r"registered file list of dataset inputs v1 \(.*v1.files.json\)"
-                                                       r" is gone"):  # fmt: skip
+    with pytest.raises(
+        DatasetFilesMissingError,
+        match=r"registered file list of dataset inputs v1 \(.*v1.files.json\)"
+        r" is gone",
+    ):
         backend.list_dataset_files(dataset)
 
 
@@ -227,8 +234,12 @@ def test_a_local_r_that_is_not_the_compute_images_is_said_with_both_versions(
 
     from azureml_parallel_r.backends.azure import environment
 
-    here = subprocess.run(["Rscript", "--vanilla", "-e", "cat(R.version$major, R.version$minor, sep = '.')"],
-                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    here = subprocess.run(
+        ["Rscript", "--vanilla", "-e", "cat(R.version$major, R.version$minor, sep = '.')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     request = RunRequest(dataset=None, output_path="out", run_key={})  # type: ignore[arg-type]
     monkeypatch.setattr(environment, "IMAGE_R_VERSION", "4.1.2" if here != "4.1.2" else "4.4.0")
     (warning,) = backend.request_warnings(request)

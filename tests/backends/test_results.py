@@ -30,8 +30,14 @@ def test_a_folder_store_lists_and_reads_relative_paths(tmp_path: Path) -> None:
 
 def test_rows_failures_outputs_and_logs_are_read(tmp_path: Path) -> None:
     output = _output(tmp_path)
-    results = collect_results(STATE, FolderStore(str(tmp_path)), output.name, "parallel_run_step.txt",
-                              lambda: {"job_result.txt": "Finished"}, {"name": "in", "version": 2})  # fmt: skip
+    results = collect_results(
+        STATE,
+        FolderStore(str(tmp_path)),
+        output.name,
+        "parallel_run_step.txt",
+        lambda: {"job_result.txt": "Finished"},
+        {"name": "in", "version": 2},
+    )
     assert [json.loads(row)["relative_path"] for row in results.rows] == ["a.png", "c.png"]
     assert results.failures == {"sub/b.png": {"kind": "r_error", "error": "x"}}
     assert results.output_files == ["results/a.png/stats.json"]
@@ -44,8 +50,9 @@ def test_a_failure_summary_reads_the_failure_records_and_logs_and_lists_no_resul
     prefixes: list[str] = []
     listing = store.names
     store.names = lambda prefix: prefixes.append(prefix) or listing(prefix)  # type: ignore[method-assign]
-    results = collect_results(STATE, store, output.name, "parallel_run_step.txt", lambda: {"job_error.txt": "x"},
-                              failures_only=True)  # fmt: skip
+    results = collect_results(
+        STATE, store, output.name, "parallel_run_step.txt", lambda: {"job_error.txt": "x"}, failures_only=True
+    )
     assert results.failures == {"sub/b.png": {"kind": "r_error", "error": "x"}} and results.logs == {
         "job_error.txt": "x"
     }

@@ -18,8 +18,9 @@ def run_dag(dag, date: str, conf: dict | None = None, run_after: str | None = No
 
     for task in dag.tasks:
         task.retries = 0
-    dag_run = dag.test(logical_date=pendulum.parse(date), run_conf=conf,
-                       run_after=pendulum.parse(run_after) if run_after else None)  # fmt: skip
+    dag_run = dag.test(
+        logical_date=pendulum.parse(date), run_conf=conf, run_after=pendulum.parse(run_after) if run_after else None
+    )
     with create_session() as session:
         run = session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_id == dag_run.run_id).one()
         return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}

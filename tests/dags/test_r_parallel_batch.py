@@ -31,8 +31,17 @@ def test_dag_integrity(dag) -> None:
 
 def test_params_form_schema(dag) -> None:
     params = {name: dag.params.get_param(name) for name in dag.params}
-    assert set(params) == {"input_path", "r_script", "r_args", "mini_batch_size", "process_count_per_node",
-                           "node_count", "error_threshold", "rerun_failed_of", "conn_id"}  # fmt: skip
+    assert set(params) == {
+        "input_path",
+        "r_script",
+        "r_args",
+        "mini_batch_size",
+        "process_count_per_node",
+        "node_count",
+        "error_threshold",
+        "rerun_failed_of",
+        "conn_id",
+    }
     assert params["mini_batch_size"].schema.items() >= {"type": ["null", "integer"], "minimum": 1}.items()
     assert params["mini_batch_size"].resolve(None) is None  # unset: chosen from the files and processes
     assert params["error_threshold"].schema["minimum"] == -1

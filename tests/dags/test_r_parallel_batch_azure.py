@@ -39,8 +39,9 @@ def test_a_missing_date_folder_is_skipped_on_the_azure_ml_engine(dag, airflow_db
 
 @pytest.mark.integration
 @pytest.mark.parametrize("r_script", ["/etc/passwd", "broken"])
-def test_a_bad_r_script_fails_submit_before_anything_is_submitted(dag, airflow_db, local_connection, tmp_path,
-                                                                   capfd, r_script: str) -> None:  # fmt: skip
+def test_a_bad_r_script_fails_submit_before_anything_is_submitted(
+    dag, airflow_db, local_connection, tmp_path, capfd, r_script: str
+) -> None:
     if r_script == "broken":
         r_script = str(tmp_path / "broken.r")
         Path(r_script).write_text("process_file <- function(a, b, c) {\n  S3CRET_TOKEN here\n}\n")
@@ -106,8 +107,9 @@ def test_a_v2_job_that_fails_before_writing_anything_fails_the_sensor_with_its_e
             container.delete_blob(blob)
         return fake_azure_v2.ml.put_job(call, {"name": call.path.rsplit("/", 1)[1]})
 
-    fake_azure_v2.wire.fault("PUT", r"/workspaces/ws-parallel-r/jobs/[^/]+$",
-                             handler=inputs_vanish_then_the_job_is_created)  # fmt: skip
+    fake_azure_v2.wire.fault(
+        "PUT", r"/workspaces/ws-parallel-r/jobs/[^/]+$", handler=inputs_vanish_then_the_job_is_created
+    )
     state, tasks = run_dag(dag, "2026-11-14")
     assert state == "failed" and tasks["submit_pipeline"] == "success"
     assert tasks["wait_for_pipeline"] == "failed" and tasks["validate_outputs"] == "upstream_failed"
@@ -136,8 +138,9 @@ def test_the_whole_dag_and_a_repair_run_on_a_credential_less_and_an_adls_gen2_da
     from azureml_parallel_r.examples.samples import write_png
     from tests.conftest import CONN_VARIABLE
 
-    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine, datastore=datastore,
-                                                                  r_script_dirs=[str(tmp_path)]))  # fmt: skip
+    monkeypatch.setenv(
+        CONN_VARIABLE, fake_azure.connection_value(engine=engine, datastore=datastore, r_script_dirs=[str(tmp_path)])
+    )
     make_sample_inputs(str(tmp_path / "inputs"), images=2)
     fake_azure.upload_inputs(tmp_path / "inputs", "r-script-inputs/2026-11-21", datastore=datastore)
     state, tasks = run_dag(dag, "2026-11-21")
@@ -150,9 +153,11 @@ def test_the_whole_dag_and_a_repair_run_on_a_credential_less_and_an_adls_gen2_da
     state, tasks = run_dag(dag, "2026-11-22", {"rerun_failed_of": original}, run_after="2026-11-22T10:00:00Z")
     assert state == "success" and set(tasks.values()) == {"success"}, tasks
 
-    reports = [json.loads(fake_azure.read_blob(name, datastore))
-               for name in fake_azure.blob_names("r-script-outputs/", datastore)
-               if name.endswith("/validation.json")]  # fmt: skip
+    reports = [
+        json.loads(fake_azure.read_blob(name, datastore))
+        for name in fake_azure.blob_names("r-script-outputs/", datastore)
+        if name.endswith("/validation.json")
+    ]
     (first,) = [report for report in reports if "repair" not in report]
     (repair,) = [report for report in reports if "repair" in report]
     assert first["passed"] and first["counts"]["failed"] == 1 and first["counts"]["input_files"] == 7

@@ -24,16 +24,22 @@ def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) 
     (output,) = output_dirs(local_connection, "2026-11-20")
     report = json.loads((output / "validation.json").read_text())
     assert report["passed"] and report["counts"] == {
-        "input_files": 9, "succeeded": 8, "failed": 1, "failed_allowed_by_pattern": 0,
-        "failed_without_failure_record": 0, "rows": 8, "rows_not_in_dataset": 0,
+        "input_files": 9,
+        "succeeded": 8,
+        "failed": 1,
+        "failed_allowed_by_pattern": 0,
+        "failed_without_failure_record": 0,
+        "rows": 8,
+        "rows_not_in_dataset": 0,
         "output_files": report["counts"]["output_files"],
-    }  # fmt: skip
+    }
     assert report["failures"][0]["relative_path"] == "camera-b/broken.png"
     assert report["throughput"]["files_per_second"] > 0
     assert (output / "results" / "camera-a" / "img_0000.png" / "thumbnail.png").is_file()
     # nothing lands in the output folder but the rows file and the names declared reserved (so no rows file can be
     # named like, and overwrite or be overwritten by, anything the run or its validation writes)
-    from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, RESERVED_OUTPUT_NAMES
+    from azureml_parallel_r.compute.records import RESERVED_OUTPUT_NAMES
+    from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
 
     assert {p.name for p in output.iterdir()} - {DEFAULT_APPEND_ROW_FILE_NAME} <= set(RESERVED_OUTPUT_NAMES)
     # the outputs asset's event: the date is its partition, for downstream DAGs scheduled per date
@@ -41,12 +47,16 @@ def test_a_normal_date_runs_end_to_end(dag, airflow_db, local_connection: Path) 
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        events = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                  .filter(AssetModel.name == "r_parallel_batch_outputs", AssetEvent.partition_key == "2026-11-20")
-                  .all())  # fmt: skip
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "r_parallel_batch_outputs", AssetEvent.partition_key == "2026-11-20")
+            .all()
+        )
         folder = f"r-script-outputs/2026-11-20/{output.name}"
-        assert [event.extra for event in events] == [{"output_path": folder, "run_id": output.name,
-                                                      "date": "2026-11-20", "output_paths": [folder]}]  # fmt: skip
+        assert [event.extra for event in events] == [
+            {"output_path": folder, "run_id": output.name, "date": "2026-11-20", "output_paths": [folder]}
+        ]
 
 
 @pytest.mark.integration
@@ -83,8 +93,10 @@ def test_a_misspelt_trigger_parameter_fails_the_run_with_what_to_fix(dag, airflo
     assert state == "failed" and tasks["register_dataset"] == "failed" and tasks["submit_pipeline"] == "upstream_failed"
     assert output_dirs(local_connection, "2026-11-16") == []
     printed = capfd.readouterr()
-    assert "unknown trigger parameter(s) 'mini_batch_sise'; this DAG's parameters are conn_id, error_threshold, " \
-           "input_path, mini_batch_size," in printed.out + printed.err  # fmt: skip
+    assert (
+        "unknown trigger parameter(s) 'mini_batch_sise'; this DAG's parameters are conn_id, error_threshold, "
+        "input_path, mini_batch_size," in printed.out + printed.err
+    )
 
 
 @pytest.mark.integration
@@ -129,11 +141,13 @@ def test_a_connection_saved_in_the_metadata_database_reaches_the_inline_trigger(
     add = ["connections", "add", "azureml_parallel_r_default", "--conn-type", "azureml_parallel_r"]
     subprocess.run([*airflow, *add, "--conn-extra", json.dumps(extra)], check=True, capture_output=True)
     try:
-        done = subprocess.run([*airflow, "dags", "test", DAG_ID, "2026-11-12"], capture_output=True, text=True,
-                              timeout=600)  # fmt: skip
+        done = subprocess.run(
+            [*airflow, "dags", "test", DAG_ID, "2026-11-12"], capture_output=True, text=True, timeout=600
+        )
     finally:
-        subprocess.run([*airflow, "connections", "delete", "azureml_parallel_r_default"], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*airflow, "connections", "delete", "azureml_parallel_r_default"], check=True, capture_output=True
+        )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     printed = done.stdout + done.stderr
     assert "is not defined" not in printed and "[DAG TEST] Trigger completed" in printed
@@ -143,8 +157,10 @@ def test_a_connection_saved_in_the_metadata_database_reaches_the_inline_trigger(
             "ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id WHERE r.dag_id = ? AND r.logical_date LIKE ?",
             (DAG_ID, "2026-11-12%"),
         ).fetchall()
-    assert sorted(tries) == sorted((task, "success", 1) for task in (
-        "register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")), tries  # fmt: skip
+    assert sorted(tries) == sorted(
+        (task, "success", 1)
+        for task in ("register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")
+    ), tries
     (output,) = output_dirs(root, "2026-11-12")
     assert json.loads((output / "validation.json").read_text())["passed"]
 

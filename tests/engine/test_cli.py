@@ -113,18 +113,21 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path: Path, tiny_entry: Path, a
     assert done.returncode == 2 and message in done.stderr
 
 
-def test_an_explicit_invocation_timeout_runs_whatever_the_per_file_limit(tmp_path: Path, tiny_entry: Path,
-                                                                          write_inputs) -> None:  # fmt: skip
+def test_an_explicit_invocation_timeout_runs_whatever_the_per_file_limit(
+    tmp_path: Path, tiny_entry: Path, write_inputs
+) -> None:
     """``--run-invocation-timeout 120`` was refused even with the entry script's ``--file-timeout 5``; any value above
     0 runs, and a per-file limit that cannot fit inside it is a warning that says what will happen."""
     inputs = write_inputs({"a": "ok", "b": "ok"})
     quiet = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out1", "--run-invocation-timeout", "120")
     assert quiet.returncode == 0 and "warning" not in quiet.stderr, quiet.stderr
-    fitted = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out2", "--run-invocation-timeout", "120",
-                       "--file-timeout", "5")  # fmt: skip
+    fitted = _tiny_run(
+        tmp_path, tiny_entry, inputs, tmp_path / "out2", "--run-invocation-timeout", "120", "--file-timeout", "5"
+    )
     assert fitted.returncode == 0 and "warning" not in fitted.stderr, fitted.stderr
-    slow = _tiny_run(tmp_path, tiny_entry, inputs, tmp_path / "out3", "--run-invocation-timeout", "60",
-                     "--file-timeout", "300")  # fmt: skip
+    slow = _tiny_run(
+        tmp_path, tiny_entry, inputs, tmp_path / "out3", "--run-invocation-timeout", "60", "--file-timeout", "300"
+    )
     assert slow.returncode == 0, slow.stderr
     assert "warning: file_timeout=300 s does not fit inside run_invocation_timeout=60 s" in slow.stderr
 
@@ -135,8 +138,9 @@ def test_missing_entry_script_exits_2(tmp_path: Path) -> None:
 
 
 def _tiny_run(tmp_path: Path, tiny_entry: Path, inputs: Path, output: Path, *extra: str):
-    return _engine("run", *_job_args(inputs, output, tiny_entry, "tiny_entry.py"), *extra, "--", "--events",
-                   str(tmp_path))  # fmt: skip
+    return _engine(
+        "run", *_job_args(inputs, output, tiny_entry, "tiny_entry.py"), *extra, "--", "--events", str(tmp_path)
+    )
 
 
 def test_an_output_folder_that_holds_a_run_is_refused(tmp_path: Path, tiny_entry: Path, write_inputs) -> None:
@@ -161,8 +165,9 @@ def test_an_output_folder_that_holds_a_run_is_refused(tmp_path: Path, tiny_entry
     ],
     ids=["inside-input", "not-a-folder"],
 )
-def test_bad_output_paths_are_one_clear_line(tmp_path: Path, tiny_entry: Path, write_inputs, make_output,
-                                             message: str) -> None:  # fmt: skip
+def test_bad_output_paths_are_one_clear_line(
+    tmp_path: Path, tiny_entry: Path, write_inputs, make_output, message: str
+) -> None:
     inputs = write_inputs({"a": "ok"})
     done = _tiny_run(tmp_path, tiny_entry, inputs, make_output(inputs, tmp_path))
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
@@ -202,8 +207,15 @@ def test_the_entry_script_files_outputs_under_the_cli_input_by_default(tmp_path:
 
     inputs = tmp_path / "in"
     write_png(str(inputs / "cam" / "p.png"))
-    done = _engine("run", *_job_args(inputs, tmp_path / "out", INCLUDE, "entry/batch_wrapper.py"),
-                   "--process-count-per-node", "1", "--", "--r-script", str(EXAMPLE_R_SCRIPT))  # fmt: skip
+    done = _engine(
+        "run",
+        *_job_args(inputs, tmp_path / "out", INCLUDE, "entry/batch_wrapper.py"),
+        "--process-count-per-node",
+        "1",
+        "--",
+        "--r-script",
+        str(EXAMPLE_R_SCRIPT),
+    )
     assert done.returncode == 0, done.stderr
     (row,) = (tmp_path / "out" / "parallel_run_step.txt").read_text().splitlines()
     assert json.loads(row)["relative_path"] == "cam/p.png"

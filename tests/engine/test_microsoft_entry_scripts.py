@@ -97,8 +97,14 @@ def run(mini_batch):
 def job(tmp_path: Path, write_inputs):
     """Return a function running an entry script (source code, inputs, settings) to its end: (status, state, spec)."""
 
-    def run(code: str, files: dict[str, str], *, entry_args: tuple[str, ...] = (), extra: dict[str, str] | None = None,
-            **settings: object) -> tuple[str, dict, object]:  # fmt: skip
+    def run(
+        code: str,
+        files: dict[str, str],
+        *,
+        entry_args: tuple[str, ...] = (),
+        extra: dict[str, str] | None = None,
+        **settings: object,
+    ) -> tuple[str, dict, object]:
         from azureml_parallel_r.engine.job import JobSpec, new_run_id
         from azureml_parallel_r.run_settings import ParallelRunSettings
 
@@ -150,9 +156,16 @@ def test_a_dataframe_with_many_rows_per_file_is_written_whole(job, tmp_path: Pat
     input file, as counted by the runtime's rule (TSG: each returned element indicates one successful input)."""
     final, state, spec = job(HEART_CLASSIFIER, HEARTS, entry_args=("--model", _model(tmp_path)), mini_batch_size=2)
     assert final == status.FINISHED, state["message"]
-    assert sorted(_rows(spec)) == sorted([
-        "63 233 a.csv 0", "37 250 a.csv 1", "41 204 a.csv 0", "56 236 b.csv 0", "57 354 b.csv 1", "44 263 c.csv 1",
-    ])  # fmt: skip
+    assert sorted(_rows(spec)) == sorted(
+        [
+            "63 233 a.csv 0",
+            "37 250 a.csv 1",
+            "41 204 a.csv 0",
+            "56 236 b.csv 0",
+            "57 354 b.csv 1",
+            "44 263 c.csv 1",
+        ]
+    )
     assert state["counts"]["succeeded_files"] == 3 and state["counts"]["failed_files"] == 0
 
 
@@ -160,9 +173,13 @@ def test_the_settings_file_of_microsofts_builders_sets_the_separator_and_index(j
     """AUTOML writes {"append_row": {"pandas.DataFrame.to_csv": {"sep": ","}}} for a .csv rows file; azureml-examples'
     text-to-image scoring files add "index": true. The rows are DataFrame.to_csv with those arguments."""
     settings = {"append_row": {"pandas.DataFrame.to_csv": {"sep": ",", "index": True}}}
-    final, state, spec = job(HEART_CLASSIFIER, {"c.csv": HEARTS["c.csv"]}, entry_args=("--model", _model(tmp_path)),
-                             extra={"parallel_run_step.settings.json": json.dumps(settings)},
-                             append_row_file_name="aggregated_returns.csv")  # fmt: skip
+    final, state, spec = job(
+        HEART_CLASSIFIER,
+        {"c.csv": HEARTS["c.csv"]},
+        entry_args=("--model", _model(tmp_path)),
+        extra={"parallel_run_step.settings.json": json.dumps(settings)},
+        append_row_file_name="aggregated_returns.csv",
+    )
     assert final == status.FINISHED, state["message"]
     assert _rows(spec) == ["0,44,263,c.csv,1"]
 
@@ -176,8 +193,12 @@ def test_the_settings_file_of_microsofts_builders_sets_the_separator_and_index(j
     ],
 )
 def test_a_settings_file_asking_what_no_source_describes_is_refused(job, tmp_path, settings, message) -> None:
-    final, state, _spec = job(HEART_CLASSIFIER, {"c.csv": HEARTS["c.csv"]}, entry_args=("--model", _model(tmp_path)),
-                              extra={"parallel_run_step.settings.json": json.dumps(settings)})  # fmt: skip
+    final, state, _spec = job(
+        HEART_CLASSIFIER,
+        {"c.csv": HEARTS["c.csv"]},
+        entry_args=("--model", _model(tmp_path)),
+        extra={"parallel_run_step.settings.json": json.dumps(settings)},
+    )
     assert final == status.FAILED and "parallel_run_step.settings.json" in state["message"]
     assert message in state["message"]
 
@@ -205,8 +226,9 @@ def test_entry_script_helper_logs_agent_name_and_log_dir_where_the_docs_put_them
     with open(Path(spec.logs_dir, "sys", "job_report", "processed_mini-batches.csv"), newline="") as handle:
         report = list(csv.DictReader(handle))
     assert sorted((r["mini_batch_id"], r["node_id"], r["process_name"], r["result"]) for r in report) == [
-        ("0", "0", "process000", "Succeeded"), ("1", "0", "process000", "Succeeded")
-    ]  # fmt: skip
+        ("0", "0", "process000", "Succeeded"),
+        ("1", "0", "process000", "Succeeded"),
+    ]
 
 
 def test_a_transient_init_failure_does_not_end_the_run(job, tmp_path: Path) -> None:
@@ -246,8 +268,9 @@ def test_the_v2_runtimes_predefined_arguments_apply(job) -> None:
     """YAML, "Predefined arguments for parallel job": --error_threshold is the failed items tolerated;
     --allowed_failed_percent the failed mini-batch percent; values outside the allowed ones are an error."""
     code = "def run(mini_batch):\n    return [p for p in mini_batch if not p.endswith('bad')]\n"
-    final, state, _ = job(code, {"a": "1", "bad": "2"}, entry_args=("--error_threshold", "0"), mini_batch_size=1,
-                          run_max_try=1)  # fmt: skip
+    final, state, _ = job(
+        code, {"a": "1", "bad": "2"}, entry_args=("--error_threshold", "0"), mini_batch_size=1, run_max_try=1
+    )
     assert final == status.FAILED and "more than error_threshold=0" in state["message"]
     final, state, _ = job(code, {"a": "1", "bad": "2"}, entry_args=("--allowed_failed_percent=101",))
     assert final == status.FAILED and "--allowed_failed_percent must be in [0, 100], got 101" in state["message"]

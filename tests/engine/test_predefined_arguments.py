@@ -9,9 +9,20 @@ from azureml_parallel_r.engine.predefined_arguments import apply_predefined_argu
 from azureml_parallel_r.run_settings import ParallelRunSettings
 
 # the program arguments of azureml-examples cli/jobs/parallel/2a_iris_batch_prediction/pipeline.yml
-IRIS = ["--model", "/mnt/model", "--allowed_failed_percent", "30", "--task_overhead_timeout", "1200",
-        "--progress_update_timeout", "600", "--first_task_creation_timeout", "600",
-        "--resource_monitor_interval", "20"]  # fmt: skip
+IRIS = [
+    "--model",
+    "/mnt/model",
+    "--allowed_failed_percent",
+    "30",
+    "--task_overhead_timeout",
+    "1200",
+    "--progress_update_timeout",
+    "600",
+    "--first_task_creation_timeout",
+    "600",
+    "--resource_monitor_interval",
+    "20",
+]
 
 
 def test_the_iris_samples_arguments_apply_over_the_jobs_settings() -> None:

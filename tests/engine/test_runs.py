@@ -59,7 +59,7 @@ def test_cancel_stops_the_whole_process_tree_and_leaves_no_partial_outputs(
 ) -> None:
     inputs = write_inputs({"done": "fine", "a": "hang", "b": "hang", "c": "fine"})
     run = start_run(_r_spec(tmp_path, inputs, behaviour_script, mini_batch_size=1, run_invocation_timeout=600))
-    r_session = "/code/r/session.R"  # in the run's own copy of the source directory
+    r_session = "compute/session.R"  # the package's R side
     run_processes = f"AZUREML_RUN_ID={run.run_id}"
     wait_until(
         lambda: len(set(live_processes(r_session)) & set(live_processes(run_processes))) >= 2,
@@ -138,8 +138,15 @@ def test_a_retried_mini_batch_reruns_only_the_files_without_results(tmp_path: Pa
     """A corrupt file fails its mini-batch on every try; the good files of that mini-batch run once."""
     inputs = write_inputs({"good1": "fine", "good2": "fine", "zbad": "error"})
     script = write_r_script(COUNTING_R_SCRIPT, "counting.r")
-    spec = _r_spec(tmp_path, inputs, script, mini_batch_size=3, process_count_per_node=1, run_max_try=3,
-                   environment_variables={"TEST_COUNTS": str(tmp_path)})  # fmt: skip
+    spec = _r_spec(
+        tmp_path,
+        inputs,
+        script,
+        mini_batch_size=3,
+        process_count_per_node=1,
+        run_max_try=3,
+        environment_variables={"TEST_COUNTS": str(tmp_path)},
+    )
     run = start_run(spec)
     assert run.wait(timeout=180) == status.FINISHED
     assert _calls(tmp_path) == {"good1": 1, "good2": 1, "zbad": 3}
@@ -148,14 +155,23 @@ def test_a_retried_mini_batch_reruns_only_the_files_without_results(tmp_path: Pa
 
 
 @pytest.mark.integration
-def test_a_mini_batch_killed_by_its_timeout_keeps_the_files_it_finished(tmp_path: Path, write_inputs,
-                                                                        write_r_script) -> None:  # fmt: skip
+def test_a_mini_batch_killed_by_its_timeout_keeps_the_files_it_finished(
+    tmp_path: Path, write_inputs, write_r_script
+) -> None:
     """run_invocation_timeout kills the try; the file it had finished keeps its row and is not redone, the
     slow one is retried, and no scratch folder is left behind."""
     inputs = write_inputs({"a-fast": "fine", "b-slow": "slow-once"})
     script = write_r_script(COUNTING_R_SCRIPT, "counting.r")
-    spec = _r_spec(tmp_path, inputs, script, mini_batch_size=2, process_count_per_node=1, run_max_try=3,
-                   run_invocation_timeout=15, environment_variables={"TEST_COUNTS": str(tmp_path)})  # fmt: skip
+    spec = _r_spec(
+        tmp_path,
+        inputs,
+        script,
+        mini_batch_size=2,
+        process_count_per_node=1,
+        run_max_try=3,
+        run_invocation_timeout=15,
+        environment_variables={"TEST_COUNTS": str(tmp_path)},
+    )
     run = start_run(spec)
     assert run.wait(timeout=180) == status.FINISHED
     assert _calls(tmp_path) == {"a-fast": 1, "b-slow": 2}
@@ -184,8 +200,15 @@ def test_a_last_try_cut_by_an_explicit_invocation_timeout_keeps_the_rows_of_its_
     the deadline keep their rows (not "13/13 failed" with their results orphaned), the others fail with a record."""
     names = [f"f{i:02d}" for i in range(13)]
     inputs = write_inputs(dict.fromkeys(names, "1"))
-    spec = _r_spec(tmp_path, inputs, write_r_script(SLEEPING_R_SCRIPT, "sleeping.r"), mini_batch_size=13,
-                   process_count_per_node=1, run_max_try=1, run_invocation_timeout=5)  # fmt: skip
+    spec = _r_spec(
+        tmp_path,
+        inputs,
+        write_r_script(SLEEPING_R_SCRIPT, "sleeping.r"),
+        mini_batch_size=13,
+        process_count_per_node=1,
+        run_max_try=1,
+        run_invocation_timeout=5,
+    )
     assert start_run(spec).wait(timeout=120) == status.FINISHED
     output = Path(spec.output_dir)
     rows = {json.loads(r)["relative_path"] for r in (output / "parallel_run_step.txt").read_text().splitlines()}
@@ -209,13 +232,20 @@ def test_a_full_output_disk_fails_the_run_with_its_cause_in_the_status(
     gate = tmp_path / "gate"
     output = small_disk("output-disk", 1 << 20) / "run"
     spec = dataclasses.replace(
-        _r_spec(tmp_path, inputs, behaviour_script, mini_batch_size=1, process_count_per_node=1,
-                environment_variables={"TEST_GATE": str(gate)}),
-        output_dir=str(output), logs_dir=str(output / "logs"),
-    )  # fmt: skip
+        _r_spec(
+            tmp_path,
+            inputs,
+            behaviour_script,
+            mini_batch_size=1,
+            process_count_per_node=1,
+            environment_variables={"TEST_GATE": str(gate)},
+        ),
+        output_dir=str(output),
+        logs_dir=str(output / "logs"),
+    )
     run = start_run(spec)
     wait_until(
-        lambda: live_processes("/code/r/session.R") and live_processes(f"AZUREML_RUN_ID={run.run_id}"),
+        lambda: live_processes("compute/session.R") and live_processes(f"AZUREML_RUN_ID={run.run_id}"),
         timeout=60,
         what="the run's R session",
     )
@@ -246,8 +276,10 @@ def test_r_and_the_entry_script_work_in_a_copy_of_the_source_directory(tmp_path:
     )
     before = sorted(str(p.relative_to(source)) for p in source.rglob("*"))
     inputs = write_inputs({"a": "x", "b": "x"})
-    specs = [dataclasses.replace(_r_spec(tmp_path / name, inputs, source / "r" / "relative.r"), source_dir=str(source))
-             for name in ("one", "two")]  # fmt: skip
+    specs = [
+        dataclasses.replace(_r_spec(tmp_path / name, inputs, source / "r" / "relative.r"), source_dir=str(source))
+        for name in ("one", "two")
+    ]
     runs = [start_run(spec) for spec in specs]
     assert [run.wait(timeout=120) for run in runs] == [status.FINISHED, status.FINISHED]
     assert sorted(str(p.relative_to(source)) for p in source.rglob("*")) == before

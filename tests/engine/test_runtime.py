@@ -171,8 +171,11 @@ def test_a_run_whose_own_records_cannot_be_written_ends_failed_saying_why(make_s
     """Every file failing alone on a full output disk, then "cannot write job_result.txt", and the run ended Finished
     with exit 0. Its records are part of a run: one that cannot be written fails it, with the cause in its status
     (what the sensor reports). Here the record's path is a folder, which no write can replace."""
-    spec = make_spec({"a": "ok", "b": "raise" if record == "job_error.txt" else "ok"}, run_max_try=1,
-                     error_threshold=0 if record == "job_error.txt" else -1)  # fmt: skip
+    spec = make_spec(
+        {"a": "ok", "b": "raise" if record == "job_error.txt" else "ok"},
+        run_max_try=1,
+        error_threshold=0 if record == "job_error.txt" else -1,
+    )
     Path(spec.logs_dir, record).mkdir(parents=True)
     final, state = _run(spec)
     assert final == state["status"] == status.FAILED

@@ -40,9 +40,16 @@ def test_sample_mix(tmp_path: Path) -> None:
     paths = make_sample_inputs(str(tmp_path), images=4)
     names = sorted(str(Path(p).relative_to(tmp_path)) for p in paths)
     assert names == [
-        "camera-a/img_0000.png", "camera-a/img_0001.png", "camera-b/broken.png", "camera-b/img_0000.png",
-        "camera-b/img_0001.png", "gray scan.png", "tables/photo.jpg", "tables/table.rds", "tables/tables.RData",
-    ]  # fmt: skip
+        "camera-a/img_0000.png",
+        "camera-a/img_0001.png",
+        "camera-b/broken.png",
+        "camera-b/img_0000.png",
+        "camera-b/img_0001.png",
+        "gray scan.png",
+        "tables/photo.jpg",
+        "tables/table.rds",
+        "tables/tables.RData",
+    ]
     assert (tmp_path / "tables" / "photo.jpg").read_bytes()[:2] == b"\xff\xd8"
 
 
@@ -70,7 +77,9 @@ def test_the_r_sample_writer_refuses_anything_but_three_absolute_targets(tmp_pat
     targets = [str(tmp_path / "out" / name) for name in R_SAMPLE_NAMES] if extra[0] == "--args" else extra
     done = subprocess.run(
         ["Rscript", "--vanilla", "-e", R_WRITE_SAMPLES, *(extra if extra[0] == "--args" else []), *targets],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode != 0 and "expected three absolute paths ending in photo.jpg" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be written"

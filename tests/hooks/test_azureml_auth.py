@@ -14,7 +14,6 @@ from azureml_parallel_r.hooks.azureml_auth import AzureAuthConfigError, auth_mod
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook, ConnectionNotConfiguredError
 from tests.conftest import CONN_VARIABLE
 
-pytestmark = pytest.mark.filterwarnings("ignore")
 SECRET = "sup3r-s3cret-value"
 WORKSPACE = {"engine": "azureml", "subscription_id": "sub", "resource_group": "rg", "workspace_name": "ws"}
 
@@ -45,13 +44,16 @@ def test_service_principal_says_what_is_missing() -> None:
     ("extra", "expected_class", "described"),
     [
         ({"auth": "managed_identity"}, "MsiAuthentication", "system-assigned managed identity"),
-        ({"auth": "managed_identity", "managed_identity_client_id": "mi-1"}, "MsiAuthentication",
-         "user-assigned managed identity mi-1"),
+        (
+            {"auth": "managed_identity", "managed_identity_client_id": "mi-1"},
+            "MsiAuthentication",
+            "user-assigned managed identity mi-1",
+        ),
         ({"auth": "cli"}, "TokenAuthentication", "Azure CLI login (azure-identity)"),
         ({}, "TokenAuthentication", "DefaultAzureCredential (azure-identity)"),
         ({"auth": "default"}, "TokenAuthentication", "DefaultAzureCredential (azure-identity)"),
     ],
-)  # fmt: skip
+)
 def test_other_modes(extra: dict, expected_class: str, described: str) -> None:
     auth, text = build_auth(extra, None, None)
     assert type(auth).__name__ == expected_class and text == described
@@ -72,18 +74,31 @@ def test_workload_identity_bridges_an_azure_identity_credential(monkeypatch: pyt
 @pytest.mark.parametrize(
     ("extra", "login", "expected_class", "described"),
     [
-        ({"tenant_id": "t-1"}, "client-1", "ClientSecretCredential",
-         "service principal client-1 in tenant t-1 (azure-identity)"),
-        ({"auth": "managed_identity"}, None, "ManagedIdentityCredential",
-         "system-assigned managed identity (azure-identity)"),
-        ({"auth": "managed_identity", "managed_identity_client_id": "mi-1"}, None, "ManagedIdentityCredential",
-         "user-assigned managed identity mi-1 (azure-identity)"),
+        (
+            {"tenant_id": "t-1"},
+            "client-1",
+            "ClientSecretCredential",
+            "service principal client-1 in tenant t-1 (azure-identity)",
+        ),
+        (
+            {"auth": "managed_identity"},
+            None,
+            "ManagedIdentityCredential",
+            "system-assigned managed identity (azure-identity)",
+        ),
+        (
+            {"auth": "managed_identity", "managed_identity_client_id": "mi-1"},
+            None,
+            "ManagedIdentityCredential",
+            "user-assigned managed identity mi-1 (azure-identity)",
+        ),
         ({"auth": "cli"}, None, "AzureCliCredential", "Azure CLI login (azure-identity)"),
         ({}, None, "DefaultAzureCredential", "DefaultAzureCredential (azure-identity)"),
     ],
-)  # fmt: skip
-def test_sdk_v2_takes_azure_identity_credentials(extra: dict, login: str | None, expected_class: str,
-                                                 described: str) -> None:  # fmt: skip
+)
+def test_sdk_v2_takes_azure_identity_credentials(
+    extra: dict, login: str | None, expected_class: str, described: str
+) -> None:
     credential, text = build_credential(extra, login, SECRET if login else None)
     assert type(credential).__name__ == expected_class and text == described and SECRET not in text
 
@@ -141,7 +156,7 @@ def test_the_v2_hook_authenticates_and_never_logs_the_secret(fake_azure, caplog,
     (token,) = fake_azure.wire.calls_to("POST", r"/oauth2/v2\.0/token$")
     assert CLIENT_SECRET in token.body.decode() and "scope=https%3A%2F%2Fmanagement.azure.com%2F.default" in (
         token.body.decode()
-    )  # fmt: skip
+    )
     captured = capfd.readouterr()
     logged = caplog.text + captured.out + captured.err
     assert "SDK v2) with service principal 00000000-0000-0000-0000-0000000000cc in tenant" in logged
@@ -166,10 +181,12 @@ def test_incomplete_azure_connections_say_what_to_fix(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize(
     ("cloud", "authority", "arm"),
-    [(None, "https://login.microsoftonline.com", "https://management.azure.com"),
-     ("AzureUSGovernment", "https://login.microsoftonline.us", "https://management.usgovcloudapi.net"),
-     ("AzureChinaCloud", "https://login.chinacloudapi.cn", "https://management.chinacloudapi.cn")],
-)  # fmt: skip
+    [
+        (None, "https://login.microsoftonline.com", "https://management.azure.com"),
+        ("AzureUSGovernment", "https://login.microsoftonline.us", "https://management.usgovcloudapi.net"),
+        ("AzureChinaCloud", "https://login.chinacloudapi.cn", "https://management.chinacloudapi.cn"),
+    ],
+)
 def test_cloud_environment_picks_the_sovereign_cloud_for_both_sdks(
     monkeypatch: pytest.MonkeyPatch, cloud: str | None, authority: str, arm: str
 ) -> None:

@@ -109,8 +109,16 @@ def test_a_missing_or_bad_connection_fails_the_task_without_its_retries(monkeypa
     monkeypatch.delenv(CONN_VARIABLE, raising=False)
     with pytest.raises(AirflowFailException):
         AzureMLParallelRunHook().get_conn()
-    _set(monkeypatch, {"engine": "azureml_v2", "subscription_id": "s", "resource_group": "r", "workspace_name": "w",
-                       "retry_backoff": "soon"})  # fmt: skip
+    _set(
+        monkeypatch,
+        {
+            "engine": "azureml_v2",
+            "subscription_id": "s",
+            "resource_group": "r",
+            "workspace_name": "w",
+            "retry_backoff": "soon",
+        },
+    )
     with pytest.raises(
         AirflowFailException, match="retry_backoff in its extra must be a number of seconds, got 'soon'"
     ):
@@ -136,19 +144,37 @@ def _typed(monkeypatch: pytest.MonkeyPatch, extra: dict, **fields: str) -> None:
     monkeypatch.setenv(CONN_VARIABLE, json.dumps({"conn_type": "azureml_parallel_r", "extra": extra, **fields}))
 
 
-def test_a_typed_connection_reads_the_forms_names_and_ignores_its_empty_fields(monkeypatch: pytest.MonkeyPatch,
-                                                                                tmp_path: Path) -> None:  # fmt: skip
+def test_a_typed_connection_reads_the_forms_names_and_ignores_its_empty_fields(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The form stores every field, empty ones as "" or null, under the Microsoft Azure provider's names."""
     from azureml_parallel_r.hooks.parallel_run import connection_settings
 
-    form = {"engine": "azureml_v2", "subscriptionId": "sub", "resource_group_name": "rg", "workspace_name": "ws",
-            "tenantId": "t-1", "auth": None, "datastore_root": "", "compute_target": "r-cluster",
-            "extra__azureml_parallel_r__experiment_name": "exp", "process_count_per_node": None}  # fmt: skip
-    assert connection_settings(form) == {"engine": "azureml_v2", "subscription_id": "sub", "resource_group": "rg",
-                                         "workspace_name": "ws", "tenant_id": "t-1", "compute_target": "r-cluster",
-                                         "experiment_name": "exp"}  # fmt: skip
-    _typed(monkeypatch, {"engine": "local", "datastore_root": str(tmp_path), "process_count_per_node": 3,
-                         "subscriptionId": ""})  # fmt: skip
+    form = {
+        "engine": "azureml_v2",
+        "subscriptionId": "sub",
+        "resource_group_name": "rg",
+        "workspace_name": "ws",
+        "tenantId": "t-1",
+        "auth": None,
+        "datastore_root": "",
+        "compute_target": "r-cluster",
+        "extra__azureml_parallel_r__experiment_name": "exp",
+        "process_count_per_node": None,
+    }
+    assert connection_settings(form) == {
+        "engine": "azureml_v2",
+        "subscription_id": "sub",
+        "resource_group": "rg",
+        "workspace_name": "ws",
+        "tenant_id": "t-1",
+        "compute_target": "r-cluster",
+        "experiment_name": "exp",
+    }
+    _typed(
+        monkeypatch,
+        {"engine": "local", "datastore_root": str(tmp_path), "process_count_per_node": 3, "subscriptionId": ""},
+    )
     backend = AzureMLParallelRunHook().get_conn()
     assert isinstance(backend, LocalBackend) and backend.process_count_per_node == 3
 
@@ -171,8 +197,9 @@ def test_the_test_button_checks_the_local_datastore_folder(monkeypatch: pytest.M
 @pytest.mark.integration
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("engine", ["azureml_v2", "azureml"])
-def test_the_test_button_asks_the_workspace_and_its_datastore(fake_azure, monkeypatch: pytest.MonkeyPatch,
-                                                              engine: str) -> None:  # fmt: skip
+def test_the_test_button_asks_the_workspace_and_its_datastore(
+    fake_azure, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine))
     ok, message = AzureMLParallelRunHook().test_connection()
     assert (

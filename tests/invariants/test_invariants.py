@@ -133,10 +133,14 @@ class Example:
 
     def submit(self, run_id: str, date: str, dataset: DatasetRef, **settings: Any) -> dict[str, Any]:
         op = SubmitParallelRunOperator(
-            task_id="submit_pipeline", dataset=dataset.to_dict(), r_script=str(SCRIPT), file_timeout=2,
+            task_id="submit_pipeline",
+            dataset=dataset.to_dict(),
+            r_script=str(SCRIPT),
+            file_timeout=2,
             output_path=f"r-script-outputs/{date}/{{run-id}}",
-            environment_variables={"APR_TRACE": str(self.trace), "APR_MARKER": self.marker}, **settings,
-        )  # fmt: skip
+            environment_variables={"APR_TRACE": str(self.trace), "APR_MARKER": self.marker},
+            **settings,
+        )
         ref = op.execute(_context(self.store, run_id, "submit_pipeline", date))
         state = wait_for_end(self.backend, ref["run_id"], timeout=240)
         assert state.status == "Finished", state.message  # error_threshold -1: every file may fail alone
@@ -144,8 +148,9 @@ class Example:
 
     def validate(self, run_id: str, date: str, ref: dict, dataset: DatasetRef, allowed: int) -> tuple[dict, Any]:
         context = _context(self.store, run_id, "validate_outputs", date)
-        op = ValidateParallelRunOutputsOperator(task_id="validate_outputs", run=ref, dataset=dataset.to_dict(),
-                                                allowed_failures=allowed, outlets=[ASSET])  # fmt: skip
+        op = ValidateParallelRunOutputsOperator(
+            task_id="validate_outputs", run=ref, dataset=dataset.to_dict(), allowed_failures=allowed, outlets=[ASSET]
+        )
         with contextlib.suppress(OutputValidationError):
             op.execute(context)
         report = json.loads((self.datastore / ref["output_path"] / "validation.json").read_text())
@@ -199,8 +204,11 @@ def _check_run(example: Example, ref: dict, registered: list[str], report: dict,
             example.secret_text.encode() not in (example.datastore / ref["output_path"] / "results" / name).read_bytes()
         )
     # 4. no process of the run outlives it
-    wait_until(lambda: not live_processes(f"AZUREML_RUN_ID={ref['run_id']}") and not live_processes(example.marker),
-               timeout=20, what="the run's processes to end")  # fmt: skip
+    wait_until(
+        lambda: not live_processes(f"AZUREML_RUN_ID={ref['run_id']}") and not live_processes(example.marker),
+        timeout=20,
+        what="the run's processes to end",
+    )
     # 5. validation passes exactly when every file has its results or is within the allowance
     expected = _expected_failed(example, registered)
     failed = {failure["relative_path"] for failure in _all_failures(example, ref)}
@@ -224,10 +232,14 @@ def run_example(tree: Tree, allowed: int, mini_batch: int, processes: int, tries
     """One example through the DAG's tasks (and a repair); every invariant checked. Returns what happened, for the
     statistics of the examples (``--hypothesis-show-statistics``)."""
     happened = [f"R: {name}" for name in sorted({f.behaviour for f in tree.files})]
-    for what, present in (("a link inside", tree.links_in), ("a link out", tree.links_out),
-                          ("a FIFO or a link to nothing", tree.odd_entries), ("a late file", tree.late),
-                          ("a changed file", tree.changed + tree.touched),
-                          ("a folder", [f for f in tree.files if len(f.parts) > 1])):  # fmt: skip
+    for what, present in (
+        ("a link inside", tree.links_in),
+        ("a link out", tree.links_out),
+        ("a FIFO or a link to nothing", tree.odd_entries),
+        ("a late file", tree.late),
+        ("a changed file", tree.changed + tree.touched),
+        ("a folder", [f for f in tree.files if len(f.parts) > 1]),
+    ):
         if present:
             happened.append(f"tree: {what}")
     example = Example(tree, processes)
@@ -240,7 +252,8 @@ def run_example(tree: Tree, allowed: int, mini_batch: int, processes: int, tries
                     example.register(first, DATE)
                 if tree.links_out:  # named with where they point
                     assert f"is a link to {example.secret}" in str(refused.value) or (
-                        f"is a link to {os.path.realpath(example.secret.parent)}" in str(refused.value))  # fmt: skip
+                        f"is a link to {os.path.realpath(example.secret.parent)}" in str(refused.value)
+                    )
                 assert not (example.datastore / ".azureml-local" / "datasets").exists()
                 assert example.trace.read_text() == ""
                 remove_bad_entries(example.folder, tree)
@@ -249,8 +262,15 @@ def run_example(tree: Tree, allowed: int, mini_batch: int, processes: int, tries
             reachable = {os.path.realpath(example.folder / f.relative) for f in tree.files}
             assert {os.path.realpath(example.folder / r) for r in registered} == reachable
             change_after_registration(example.folder, tree)
-            ref = example.submit(first, DATE, dataset, mini_batch_size=mini_batch, error_threshold=-1,
-                                 process_count_per_node=processes, run_max_try=tries)  # fmt: skip
+            ref = example.submit(
+                first,
+                DATE,
+                dataset,
+                mini_batch_size=mini_batch,
+                error_threshold=-1,
+                process_count_per_node=processes,
+                run_max_try=tries,
+            )
             report, _event = example.validate(first, DATE, ref, dataset, allowed)
             failed = _check_run(example, ref, registered, report, allowed)
             happened.append(f"validation {'passed' if report['passed'] else 'failed'}")
@@ -266,11 +286,20 @@ def run_example(tree: Tree, allowed: int, mini_batch: int, processes: int, tries
             assert sorted(example.backend.list_dataset_files(repaired)) == sorted(failed)
             tree.changed, tree.touched = [], []  # registered anew: the fix is what the repair processes
             for item in list(tree.files):
-                if any(os.path.realpath(example.folder / r) == os.path.realpath(example.folder / item.relative)
-                       for r in failed):  # fmt: skip
+                if any(
+                    os.path.realpath(example.folder / r) == os.path.realpath(example.folder / item.relative)
+                    for r in failed
+                ):
                     tree.files[tree.files.index(item)] = type(item)(item.parts, "ok", 0)
-            ref2 = example.submit(second, REPAIR_DATE, repaired, mini_batch_size=mini_batch, error_threshold=-1,
-                                  process_count_per_node=processes, run_max_try=tries)  # fmt: skip
+            ref2 = example.submit(
+                second,
+                REPAIR_DATE,
+                repaired,
+                mini_batch_size=mini_batch,
+                error_threshold=-1,
+                process_count_per_node=processes,
+                run_max_try=tries,
+            )
             report2, published = example.validate(second, REPAIR_DATE, ref2, repaired, 0)
             assert _check_run(example, ref2, sorted(failed), report2, 0) == set()
             assert published.extra["date"] == DATE and published.partition_keys == {DATE}
@@ -290,8 +319,14 @@ def run_example(tree: Tree, allowed: int, mini_batch: int, processes: int, tries
     phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if LONG_RUN else [])],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
-@given(tree=trees(), allowed=st.integers(-1, 3), mini_batch=st.integers(1, 3), processes=st.integers(1, 2),
-       tries=st.integers(1, 2), repair=st.booleans())  # fmt: skip
+@given(
+    tree=trees(),
+    allowed=st.integers(-1, 3),
+    mini_batch=st.integers(1, 3),
+    processes=st.integers(1, 2),
+    tries=st.integers(1, 2),
+    repair=st.booleans(),
+)
 def test_every_registered_file_is_accounted_for_and_nothing_else_is(
     tree: Tree, allowed: int, mini_batch: int, processes: int, tries: int, repair: bool
 ) -> None:

@@ -15,13 +15,38 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 # what the R script does with a file, and whether the file then succeeds
-BEHAVIOURS = {"ok": True, "spawn": True, "outside": True, "error": False, "crash": False, "quit": False,
-              "memory": False, "hang": False}  # fmt: skip
+BEHAVIOURS = {
+    "ok": True,
+    "spawn": True,
+    "outside": True,
+    "error": False,
+    "crash": False,
+    "quit": False,
+    "memory": False,
+    "hang": False,
+}
 SUCCEEDING = {name for name, ok in BEHAVIOURS.items() if ok}
 # names a hostile user picks: shell syntax, quotes, line breaks, markup, unicode, a leading dash or space
-HOSTILE_NAMES = ["-leading dash", " leading space", "$(touch pwned)", "`id`", "a;b|c&d", "quote's \"dq\"", "a\nb",
-                 "tab\there", "\u2028ls", "<img src=x onerror=alert(1)>", "ünïcødé ✓", "*?[x]", "back\\slash",
-                 "%s%n", "..x", ".hidden", "CON", "a" * 120]  # fmt: skip
+HOSTILE_NAMES = [
+    "-leading dash",
+    " leading space",
+    "$(touch pwned)",
+    "`id`",
+    "a;b|c&d",
+    'quote\'s "dq"',
+    "a\nb",
+    "tab\there",
+    "\u2028ls",
+    "<img src=x onerror=alert(1)>",
+    "ünïcødé ✓",
+    "*?[x]",
+    "back\\slash",
+    "%s%n",
+    "..x",
+    ".hidden",
+    "CON",
+    "a" * 120,
+]
 NAME = st.one_of(
     st.sampled_from(HOSTILE_NAMES),
     st.text(st.characters(exclude_characters="/\x00", exclude_categories=("Cs",)), min_size=1, max_size=12),
@@ -61,8 +86,12 @@ def _no_prefix_clash(files: list[InputFile]) -> bool:
 
 
 behaviours = st.sampled_from(sorted(BEHAVIOURS)).filter(lambda b: b != "hang") | st.just("ok")
-input_file = st.builds(InputFile, st.lists(NAME, min_size=1, max_size=4).map(tuple),
-                       st.sampled_from(sorted(BEHAVIOURS)), st.integers(0, 4096))  # fmt: skip
+input_file = st.builds(
+    InputFile,
+    st.lists(NAME, min_size=1, max_size=4).map(tuple),
+    st.sampled_from(sorted(BEHAVIOURS)),
+    st.integers(0, 4096),
+)
 
 
 @st.composite
@@ -100,8 +129,9 @@ def trees(draw: st.DrawFn) -> Tree:
 def write_file(folder: Path, item: InputFile) -> None:
     path = folder.joinpath(*item.parts)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(f"{item.behaviour}\n".encode() + bytes(range(256)) * (item.padding // 256) + b"x" * (
-        item.padding % 256))  # fmt: skip
+    path.write_bytes(
+        f"{item.behaviour}\n".encode() + bytes(range(256)) * (item.padding // 256) + b"x" * (item.padding % 256)
+    )
 
 
 def make_tree(folder: Path, tree: Tree, secret: Path) -> None:

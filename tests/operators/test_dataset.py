@@ -16,14 +16,25 @@ from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 def test_registers_with_date_path_and_run_key_tags(backend: mock.Mock, context: dict) -> None:
     backend.register_file_dataset.return_value = DatasetRef("inputs", 4, "r-script-inputs/2026-11-24", 12)
     op = RegisterFileDatasetOperator(task_id="t", path=" r-script-inputs/2026-11-24/", dataset_name="inputs")
-    assert op.execute(context) == {"name": "inputs", "version": 4, "path": "r-script-inputs/2026-11-24",
-                                   "file_count": 12, "reused": False, "rerun_of": None}  # fmt: skip
+    assert op.execute(context) == {
+        "name": "inputs",
+        "version": 4,
+        "path": "r-script-inputs/2026-11-24",
+        "file_count": 12,
+        "reused": False,
+        "rerun_of": None,
+    }
     backend.register_file_dataset.assert_called_once_with(
         "r-script-inputs/2026-11-24",
         name="inputs",
-        tags={"logical_date": "2026-11-24", "path": "r-script-inputs/2026-11-24", "dag_id": "r_parallel_batch",
-              "dag_run_id": "scheduled__2026-11-24", "task_id": "the_task"},
-    )  # fmt: skip
+        tags={
+            "logical_date": "2026-11-24",
+            "path": "r-script-inputs/2026-11-24",
+            "dag_id": "r_parallel_batch",
+            "dag_run_id": "scheduled__2026-11-24",
+            "task_id": "the_task",
+        },
+    )
 
 
 def test_runs_without_a_logical_date_use_their_run_after_date(backend: mock.Mock, context: dict) -> None:
@@ -73,8 +84,12 @@ def test_a_folder_that_cannot_be_listed_whole_fails_without_retries(backend: moc
 
 # -- a repair run: the failed files of an earlier run ------------------------------------------------------------------
 
-RECORD = {"run_id": "pipe-1", "output_path": "r-script-outputs/2026-11-24/pipe-1", "date": "2026-11-24",
-          "dataset": DatasetRef("inputs", 4, "r-script-inputs/2026-11-24", 3).to_dict()}  # fmt: skip
+RECORD = {
+    "run_id": "pipe-1",
+    "output_path": "r-script-outputs/2026-11-24/pipe-1",
+    "date": "2026-11-24",
+    "dataset": DatasetRef("inputs", 4, "r-script-inputs/2026-11-24", 3).to_dict(),
+}
 
 
 def _repaired_run(backend: mock.Mock, context: dict, succeeded: list[str]) -> None:
@@ -94,11 +109,13 @@ def _repaired_run(backend: mock.Mock, context: dict, succeeded: list[str]) -> No
 def test_a_repair_registers_exactly_the_failed_and_missing_files_of_the_run_it_repairs(backend, context) -> None:
     _repaired_run(backend, context, succeeded=["a.png"])
     backend.register_file_subset.return_value = DatasetRef("inputs", 5, "r-script-inputs/2026-11-24", 2)
-    op = RegisterFileDatasetOperator(task_id="t", path="r-script-inputs/2026-12-01", dataset_name="inputs",
-                                     rerun_failed_of="scheduled__2026-11-24")  # fmt: skip
+    op = RegisterFileDatasetOperator(
+        task_id="t", path="r-script-inputs/2026-12-01", dataset_name="inputs", rerun_failed_of="scheduled__2026-11-24"
+    )
     dataset = op.execute(context)
-    context["ti"].xcom_pull.assert_called_once_with(task_ids="submit_pipeline", run_id="scheduled__2026-11-24",
-                                                    key="run_record")  # fmt: skip
+    context["ti"].xcom_pull.assert_called_once_with(
+        task_ids="submit_pipeline", run_id="scheduled__2026-11-24", key="run_record"
+    )
     (path, files), kwargs = backend.register_file_subset.call_args
     assert (path, files) == ("r-script-inputs/2026-11-24", ["b.png", "sub/c.png"])  # its folder, not the template's
     assert kwargs["tags"]["rerun_failed_of"] == "scheduled__2026-11-24"
@@ -116,10 +133,13 @@ def test_a_repair_of_a_run_without_failures_skips(backend, context) -> None:
     backend.register_file_subset.assert_not_called()
 
 
-@pytest.mark.parametrize(("repaired", "record", "message"), [
-    ("manual__repair", RECORD, "names this very run"),
-    ("scheduled__2026-11-24", None, "has no pipeline run submitted by task 'submit_pipeline'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("repaired", "record", "message"),
+    [
+        ("manual__repair", RECORD, "names this very run"),
+        ("scheduled__2026-11-24", None, "has no pipeline run submitted by task 'submit_pipeline'"),
+    ],
+)
 def test_a_repair_of_an_unknown_run_fails_at_once_saying_why(backend, context, repaired, record, message) -> None:
     _repaired_run(backend, context, succeeded=[])
     context["ti"].xcom_pull.return_value = record
@@ -132,8 +152,11 @@ def test_a_repair_of_a_repair_keeps_the_first_runs_date_and_the_whole_chain(back
     keeps the chain's first date, not the repaired run's own trigger date."""
     _repaired_run(backend, context, succeeded=["a.png", "b.png"])
     first = {"dag_run_id": "scheduled__2026-11-20", "run_id": "pipe-0", "output_path": "r-script-outputs/2026-11-20/p0"}
-    context["ti"].xcom_pull.return_value = {**RECORD, "date": "2026-11-24",
-                                            "rerun_of": {**first, "date": "2026-11-20", "failed_files": 3}}  # fmt: skip
+    context["ti"].xcom_pull.return_value = {
+        **RECORD,
+        "date": "2026-11-24",
+        "rerun_of": {**first, "date": "2026-11-20", "failed_files": 3},
+    }
     backend.register_file_subset.return_value = DatasetRef("inputs", 6, "r-script-inputs/2026-11-20", 1)
     dataset = RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of="manual__b").execute(context)
     assert dataset["rerun_of"]["date"] == "2026-11-20"  # the chain's first run's, not the repaired run's 2026-11-24
@@ -148,8 +171,11 @@ def test_a_repair_of_a_run_that_has_not_ended_is_refused_without_retries(backend
 
     _repaired_run(backend, context, succeeded=["a.png"])
     backend.get_status.return_value = RunState("pipe-1", status)
-    with pytest.raises(AirflowFailException, match=rf"run scheduled__2026-11-24 has not ended: its pipeline run "
-                                                   rf"pipe-1 is {status}"):  # fmt: skip
+    with pytest.raises(
+        AirflowFailException,
+        match=rf"run scheduled__2026-11-24 has not ended: its pipeline run "
+        rf"pipe-1 is {status}",
+    ):
         RegisterFileDatasetOperator(task_id="t", path="p", rerun_failed_of="scheduled__2026-11-24").execute(context)
     backend.fetch_results.assert_not_called()
     backend.register_file_subset.assert_not_called()

@@ -29,8 +29,14 @@ def _op(**kwargs) -> SubmitParallelRunOperator:
 def test_submits_the_request_and_pushes_run_id_and_url(backend: mock.Mock, context: dict) -> None:
     backend.find_run.return_value = None
     backend.submit.return_value = REF
-    op = _op(r_args=["--size", "64"], mini_batch_size="5", process_count_per_node="", error_threshold="2",
-             allowed_failed_percent=10, output_path="r-script-outputs/2026-11-24/{run-id}")  # fmt: skip
+    op = _op(
+        r_args=["--size", "64"],
+        mini_batch_size="5",
+        process_count_per_node="",
+        error_threshold="2",
+        allowed_failed_percent=10,
+        output_path="r-script-outputs/2026-11-24/{run-id}",
+    )
     assert op.execute(context) == REF.to_dict()
     request = backend.submit.call_args.args[0]
     assert request.run_key == KEY
@@ -181,10 +187,12 @@ def test_the_logging_level_reaches_the_request(backend, context) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("mini_batch_size", "ten", "mini_batch_size must be a whole number, got 'ten'"),
-     ("node_count", 2.5, "node_count must be a whole number, got 2.5"),
-     ("allowed_failed_percent", "lots", "allowed_failed_percent must be a number, got 'lots'")],
-)  # fmt: skip
+    [
+        ("mini_batch_size", "ten", "mini_batch_size must be a whole number, got 'ten'"),
+        ("node_count", 2.5, "node_count must be a whole number, got 2.5"),
+        ("allowed_failed_percent", "lots", "allowed_failed_percent must be a number, got 'lots'"),
+    ],
+)
 def test_values_that_are_not_numbers_are_named(backend: mock.Mock, context: dict, field, value, message) -> None:
     backend.find_run.return_value = None
     with pytest.raises(ValueError, match=message):
@@ -260,15 +268,21 @@ def test_the_connections_and_the_operators_r_packages_reach_the_entry_script(bac
     _op(r_packages="data.table, sf==1.0-14").execute(context)
     request = backend.submit.call_args.args[0]
     assert request.r_packages == ["terra>=1.7", "data.table", "sf==1.0-14"]
-    assert request.entry_arguments()[-3:] == ["--r-package=terra>=1.7", "--r-package=data.table",
-                                              "--r-package=sf==1.0-14"]  # fmt: skip
+    assert request.entry_arguments()[-3:] == [
+        "--r-package=terra>=1.7",
+        "--r-package=data.table",
+        "--r-package=sf==1.0-14",
+    ]
     backend.check_r_script.assert_called_once_with(request.r_script, request.r_packages)
 
 
-@pytest.mark.parametrize(("file_count", "processes", "expected"), [(30, None, 1), (30_000, None, 200), (8_000, 2, 200),
-                                                                   (4_000, 2, 200), (2_000, 8, 25)])  # fmt: skip
-def test_an_unset_mini_batch_size_is_chosen_from_the_files_and_processes(backend, context, file_count, processes,
-                                                                         expected) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("file_count", "processes", "expected"),
+    [(30, None, 1), (30_000, None, 200), (8_000, 2, 200), (4_000, 2, 200), (2_000, 8, 25)],
+)
+def test_an_unset_mini_batch_size_is_chosen_from_the_files_and_processes(
+    backend, context, file_count, processes, expected
+) -> None:
     backend.find_run.return_value = None
     backend.submit.return_value = REF
     dataset = {**DATASET, "file_count": file_count}
@@ -286,8 +300,10 @@ def test_the_chosen_mini_batch_size_is_said_in_the_log(backend, context) -> None
     with mock.patch.object(type(op), "log", new_callable=mock.PropertyMock) as log:
         op.execute(context)
     said = [call.args[0] % call.args[1:] for call in log.return_value.info.call_args_list if call.args]
-    assert "mini_batch_size unset: 2 files per mini-batch, for 30 files over 2 worker process(es) (about 10 " \
-           "mini-batches each, at most 200 files)" in said  # fmt: skip
+    assert (
+        "mini_batch_size unset: 2 files per mini-batch, for 30 files over 2 worker process(es) (about 10 "
+        "mini-batches each, at most 200 files)" in said
+    )
 
 
 def test_a_given_mini_batch_size_is_kept(backend, context) -> None:

@@ -36,8 +36,12 @@ def test_passing_run_writes_the_report_and_updates_the_asset(backend: mock.Mock,
     assert (run_id, name) == ("run-9", "validation.json")
     assert json.loads(content)["output_path"] == "r-script-outputs/2026-11-24/run-9"
     event = context["outlet_events"][ASSET]
-    assert event.extra == {"output_path": RUN["output_path"], "run_id": "run-9", "date": "2026-11-24",
-                           "output_paths": [RUN["output_path"]]}  # fmt: skip
+    assert event.extra == {
+        "output_path": RUN["output_path"],
+        "run_id": "run-9",
+        "date": "2026-11-24",
+        "output_paths": [RUN["output_path"]],
+    }
     assert event.partition_keys == {"2026-11-24"}  # the run's date is the asset event's partition
 
 
@@ -62,8 +66,9 @@ def test_the_complete_failure_list_is_kept_beyond_the_reports_first_200(backend:
     files = [f"f{i:04d}.png" for i in range(250)]
     backend.list_dataset_files.return_value = files
     backend.fetch_results.return_value = _results([])
-    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset={**DATASET, "file_count": 250},
-                                            allowed_failures=-1)  # fmt: skip
+    op = ValidateParallelRunOutputsOperator(
+        task_id="v", run=RUN, dataset={**DATASET, "file_count": 250}, allowed_failures=-1
+    )
     report = op.execute(context)
     assert len(report["failures"]) == 200 and report["counts"]["failed"] == 250
     failures = backend.write_output_file.call_args_list[0].args[2].decode().splitlines()
@@ -98,17 +103,28 @@ def test_bad_arguments_fail_without_retries(backend: mock.Mock, context: dict, k
 
 
 def test_a_repair_says_what_became_of_the_failed_files_and_its_event_names_both_folders(backend, context) -> None:
-    rerun_of = {"dag_run_id": "scheduled__2026-11-09", "run_id": "pipe-1", "date": "2026-11-09", "failed_files": 2,
-                "output_path": "r-script-outputs/2026-11-09/p1"}  # fmt: skip
+    rerun_of = {
+        "dag_run_id": "scheduled__2026-11-09",
+        "run_id": "pipe-1",
+        "date": "2026-11-09",
+        "failed_files": 2,
+        "output_path": "r-script-outputs/2026-11-09/p1",
+    }
     backend.list_dataset_files.return_value = ["a.png", "b.png"]
     backend.fetch_results.return_value = _results(["a.png"])
-    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset={**DATASET, "rerun_of": rerun_of},
-                                            allowed_failures=1, outlets=[ASSET])  # fmt: skip
+    op = ValidateParallelRunOutputsOperator(
+        task_id="v", run=RUN, dataset={**DATASET, "rerun_of": rerun_of}, allowed_failures=1, outlets=[ASSET]
+    )
     report = op.execute(context)
-    assert report["repair"] == {"repaired_dag_run_id": "scheduled__2026-11-09",
-                                "repaired_output_path": "r-script-outputs/2026-11-09/p1", "original_failures": 2,
-                                "now_succeeded": 1, "still_failing": 1, "date": "2026-11-09",
-                                "chain": ["scheduled__2026-11-09"]}  # fmt: skip
+    assert report["repair"] == {
+        "repaired_dag_run_id": "scheduled__2026-11-09",
+        "repaired_output_path": "r-script-outputs/2026-11-09/p1",
+        "original_failures": 2,
+        "now_succeeded": 1,
+        "still_failing": 1,
+        "date": "2026-11-09",
+        "chain": ["scheduled__2026-11-09"],
+    }
     assert [f["relative_path"] for f in report["failures"]] == ["b.png"]  # which remain
     event = context["outlet_events"][ASSET]
     assert event.extra["output_paths"] == ["r-script-outputs/2026-11-09/p1", RUN["output_path"]]
@@ -122,15 +138,20 @@ def test_a_repair_of_a_repair_publishes_the_first_runs_date_and_every_folder_of_
 
     record_a = {"run_id": "pa", "output_path": "r-script-outputs/2026-11-20/pa", "date": "2026-11-20"}
     rerun_of_b = repair_of("scheduled__2026-11-20", record_a, 2)
-    record_b = {"run_id": "pb", "output_path": "r-script-outputs/2026-11-25/pb", "date": "2026-11-25",
-                "rerun_of": rerun_of_b}  # fmt: skip
+    record_b = {
+        "run_id": "pb",
+        "output_path": "r-script-outputs/2026-11-25/pb",
+        "date": "2026-11-25",
+        "rerun_of": rerun_of_b,
+    }
     rerun_of_c = repair_of("manual__b", record_b, 1)
     assert rerun_of_c["date"] == "2026-11-20"
     backend.list_dataset_files.return_value = ["c.png"]
     backend.fetch_results.return_value = _results(["c.png"])
     context["dag_run"].logical_date = None  # a manual run of another day: its own date is not the event's
-    op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, outlets=[ASSET],
-                                            dataset={**DATASET, "file_count": 1, "rerun_of": rerun_of_c})  # fmt: skip
+    op = ValidateParallelRunOutputsOperator(
+        task_id="v", run=RUN, outlets=[ASSET], dataset={**DATASET, "file_count": 1, "rerun_of": rerun_of_c}
+    )
     report = op.execute(context)
     event = context["outlet_events"][ASSET]
     assert event.extra["output_paths"] == [record_a["output_path"], record_b["output_path"], RUN["output_path"]]
@@ -144,8 +165,9 @@ def test_without_the_registered_file_list_validation_fails_and_a_retry_fails_aga
     from azureml_parallel_r.exceptions import OutputValidationError
     from azureml_parallel_r.models import DatasetFilesMissingError
 
-    backend.registered_files.side_effect = DatasetFilesMissingError("the registered file list of dataset inputs v1 "
-                                                                    "(somewhere) is gone")  # fmt: skip
+    backend.registered_files.side_effect = DatasetFilesMissingError(
+        "the registered file list of dataset inputs v1 (somewhere) is gone"
+    )
     backend.fetch_results.return_value = _results([])
     op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures=-1)
     for _try in range(2):

@@ -151,8 +151,18 @@ def test_the_page_holds_nothing_of_the_run_and_runs_only_its_own_script(client, 
     assert set(re.findall(r"https?://[^\s\"'`]+", script)) == {"http://www.w3.org/2000/svg"}  # a namespace, not loaded
 
 
-@pytest.mark.parametrize("name", ["report.html", "../report.html", "..%2Freport.html", "%2e%2e%2fapp.py",
-                                  "/etc/passwd", "..%5c..%5capp.py", "report.js%00.css"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "report.html",
+        "../report.html",
+        "..%2Freport.html",
+        "%2e%2e%2fapp.py",
+        "/etc/passwd",
+        "..%5c..%5capp.py",
+        "report.js%00.css",
+    ],
+)
 def test_the_app_serves_no_file_but_its_own_script_and_style(client, finished, name: str) -> None:
     assert client.get(f"/azureml-parallel-r/static/{name}", headers=_token("VIEWER")).status_code == 404
 
@@ -176,15 +186,26 @@ def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each
     )
     assert summary["run"]["rerun_of"]["dag_run_id"] == original and summary["run"]["rerun_of"]["failed_files"] == 2
     assert summary["validation"]["repair"] == {
-        "repaired_dag_run_id": original, "repaired_output_path": summary["run"]["rerun_of"]["output_path"],
-        "original_failures": 2, "now_succeeded": 1, "still_failing": 1, "date": DATE, "chain": [original]}  # fmt: skip
+        "repaired_dag_run_id": original,
+        "repaired_output_path": summary["run"]["rerun_of"]["output_path"],
+        "original_failures": 2,
+        "now_succeeded": 1,
+        "still_failing": 1,
+        "date": DATE,
+        "chain": [original],
+    }
     still = _get(client, f"{PREFIX}/{DAG_ID}/{repair}/failures").json()["items"]
     assert [item["relative_path"] for item in still] == [HOSTILE]
     # its outputs complete the date it repairs: the asset event names both folders, under that date
     with create_session() as session:
-        (event,) = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                    .filter(AssetModel.name == "r_parallel_batch_outputs", AssetEvent.partition_key == DATE)
-                    .order_by(AssetEvent.id.desc()).limit(1).all())  # fmt: skip
+        (event,) = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "r_parallel_batch_outputs", AssetEvent.partition_key == DATE)
+            .order_by(AssetEvent.id.desc())
+            .limit(1)
+            .all()
+        )
     assert event.extra["output_paths"] == [summary["run"]["rerun_of"]["output_path"], summary["run"]["output_path"]]
     repaired = _get(client, f"{PREFIX}/{DAG_ID}/{original}/summary").json()
     assert [r["dag_run_id"] for r in repaired["repairs"]] == [repair]
@@ -203,9 +224,17 @@ def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each
     assert [link["dag_run_id"] for link in chain] == [original, repair] and second["run"]["rerun_of"]["date"] == DATE
     assert second["validation"]["repair"]["now_succeeded"] == 1 and second["validation"]["passed"]
     with create_session() as session:
-        (event,) = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                    .filter(AssetModel.name == "r_parallel_batch_outputs")
-                    .order_by(AssetEvent.id.desc()).limit(1).all())  # fmt: skip
+        (event,) = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "r_parallel_batch_outputs")
+            .order_by(AssetEvent.id.desc())
+            .limit(1)
+            .all()
+        )
         assert event.partition_key == DATE
-        assert event.extra["output_paths"] == [chain[0]["output_path"], chain[1]["output_path"],
-                                               second["run"]["output_path"]]  # fmt: skip
+        assert event.extra["output_paths"] == [
+            chain[0]["output_path"],
+            chain[1]["output_path"],
+            second["run"]["output_path"],
+        ]

@@ -13,12 +13,14 @@ RECORD = {"run_id": "pipe-1", "conn_id": "c", "output_path": "r-script-outputs/2
 VALIDATION = {"passed": True, "counts": {"failed": 2}, "output_path": RECORD["output_path"]}
 
 
-@pytest.mark.parametrize(("state", "disabled"), [("running", True), ("queued", True), ("success", False),
-                                                 ("failed", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("state", "disabled"), [("running", True), ("queued", True), ("success", False), ("failed", False)]
+)
 def test_the_rerun_button_is_disabled_while_the_dag_run_goes_on(state: str, disabled: bool) -> None:
     """A repair of a run that has not ended is refused by the repair task; the button says so instead of offering it."""
-    found = DagRunRecords("d", "scheduled__2026-11-24", state, {"input_path": None}, record=RECORD,
-                          validation=VALIDATION)  # fmt: skip
+    found = DagRunRecords(
+        "d", "scheduled__2026-11-24", state, {"input_path": None}, record=RECORD, validation=VALIDATION
+    )
     page = summary(found, backend_for=lambda _conn_id: mock.Mock())
     assert page["rerun"]["conf"] == {"input_path": None, "rerun_failed_of": "scheduled__2026-11-24"}
     assert ("disabled" in page["rerun"]) is disabled

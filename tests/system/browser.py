@@ -12,10 +12,18 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this closed
 # network refuses; --no-sandbox because the tests may run as root.
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1600,1000", "--force-device-scale-factor=1",
-)  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1600,1000",
+    "--force-device-scale-factor=1",
+)
 WAIT_SECONDS = 60
 # an accordion group has finished opening (its height animates up to its content's; until then the fields below the
 # animated height are clipped, so neither in its text nor in a screenshot)
@@ -42,8 +50,10 @@ class AirflowUi:
 
         for path in (CHROMIUM, CHROMEDRIVER):
             if not os.path.exists(path):
-                raise FileNotFoundError(f"{path} is missing: install Debian's chromium and chromium-driver packages "
-                                        "(scripts/setup.sh --system does)")  # fmt: skip
+                raise FileNotFoundError(
+                    f"{path} is missing: install Debian's chromium and chromium-driver packages "
+                    "(scripts/setup.sh --system does)"
+                )
         shutil.rmtree(self.profile, ignore_errors=True)
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
@@ -65,8 +75,10 @@ class AirflowUi:
             return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.25).until(condition)
         except TimeoutException as error:
             self.driver.save_screenshot(str(self.profile.parent / "timeout.png"))
-            raise AssertionError(f"the UI did not show {what} within {WAIT_SECONDS} s (screenshot: timeout.png); "
-                                 f"page text: {self._text()[:500]!r}") from error  # fmt: skip
+            raise AssertionError(
+                f"the UI did not show {what} within {WAIT_SECONDS} s (screenshot: timeout.png); "
+                f"page text: {self._text()[:500]!r}"
+            ) from error
 
     def _text(self) -> str:
         from selenium.webdriver.common.by import By
@@ -155,8 +167,10 @@ class AirflowUi:
         texts = []
         standard = screenshot.with_name(f"{screenshot.stem}-standard.png")
         # the two groups open one at a time: the standard fields first, then the connection type's own
-        for group, shows, path in (("Standard Fields", "login", standard),
-                                   ("Extra Fields", f"element_{next(iter(fields))}", screenshot)):  # fmt: skip
+        for group, shows, path in (
+            ("Standard Fields", "login", standard),
+            ("Extra Fields", f"element_{next(iter(fields))}", screenshot),
+        ):
             toggle = (By.XPATH, f"//*[@role='dialog']//button[normalize-space()='{group}']")
             button = self._wait(ec.element_to_be_clickable(toggle), f"the {group} group")
             if button.get_attribute("aria-expanded") != "true":
@@ -189,8 +203,9 @@ class AirflowUi:
         from selenium.webdriver.support import expected_conditions as ec
 
         self.driver.switch_to.default_content()
-        self.driver.get(f"{self.base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/plugin/"
-                        "azureml-parallel-r-report")  # fmt: skip
+        self.driver.get(
+            f"{self.base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/plugin/azureml-parallel-r-report"
+        )
         frame = (By.CSS_SELECTOR, "iframe[title='Run report']")
         self._wait(ec.frame_to_be_available_and_switch_to_it(frame), "the Run report tab's frame")
         self._wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#failures tbody tr"), "the failed files in the report")
@@ -214,11 +229,15 @@ class AirflowUi:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec
 
-        self._wait(ec.frame_to_be_available_and_switch_to_it((By.CSS_SELECTOR, "iframe[title='Run report']")),
-                   "the Run report tab's frame")  # fmt: skip
+        self._wait(
+            ec.frame_to_be_available_and_switch_to_it((By.CSS_SELECTOR, "iframe[title='Run report']")),
+            "the Run report tab's frame",
+        )
         self.driver.find_element(By.ID, "rerun").click()
-        answer = self._wait(lambda d: (t := d.find_element(By.ID, "rerun-result").text) and t != "Triggering…" and t,
-                            "the answer to the rerun button")  # fmt: skip
+        answer = self._wait(
+            lambda d: (t := d.find_element(By.ID, "rerun-result").text) and t != "Triggering…" and t,
+            "the answer to the rerun button",
+        )
         self.driver.switch_to.default_content()
         return answer
 

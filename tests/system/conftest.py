@@ -109,7 +109,10 @@ def unpaused_dag(stack: AirflowStack) -> str:
 @pytest.fixture(scope="module")
 def unpaused_downstream_dag(unpaused_dag: str, stack: AirflowStack) -> str:
     """r_parallel_batch_results (scheduled on the outputs asset, per date), parsed and unpaused."""
-    wait_until(lambda: stack.api.get("/dags", dag_id_pattern="r_parallel_batch_results")["dags"], timeout=120,
-               what="the dag-processor to parse dags/r_parallel_batch_results.py")  # fmt: skip
+    wait_until(
+        lambda: stack.api.get("/dags", dag_id_pattern="r_parallel_batch_results")["dags"],
+        timeout=120,
+        what="the dag-processor to parse dags/r_parallel_batch_results.py",
+    )
     stack.api.patch("/dags/r_parallel_batch_results", {"is_paused": False})
     return "r_parallel_batch_results"

@@ -68,9 +68,14 @@ class Service:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, user=user, start_new_session=True,
-            )  # fmt: skip
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                user=user,
+                start_new_session=True,
+            )
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -81,8 +86,9 @@ class Service:
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
-            raise StackError(f"{self.name} exited with code {self.process.returncode}; last lines of {self.log}:\n"
-                             f"{self.tail()}")  # fmt: skip
+            raise StackError(
+                f"{self.name} exited with code {self.process.returncode}; last lines of {self.log}:\n{self.tail()}"
+            )
 
     def stop(self, grace: float = 20.0, first_signal: signal.Signals = signal.SIGTERM) -> None:
         """Send ``first_signal`` to the whole process group, SIGKILL what is left after ``grace`` seconds."""
@@ -126,19 +132,46 @@ class PostgresServer:
         log = self.root.parent / "logs" / "postgres.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         initdb = subprocess.run(
-            [postgres_binary("initdb"), "-D", str(self.data), "-U", "airflow", "--auth=trust", "-E", "UTF8",
-             "--no-instructions"],
-            capture_output=True, text=True, user=self.user, check=False,
-        )  # fmt: skip
+            [
+                postgres_binary("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "airflow",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            user=self.user,
+            check=False,
+        )
         if initdb.returncode:
             raise StackError(f"initdb failed:\n{initdb.stdout}{initdb.stderr}")
         self.service = Service(
             "postgres",
-            [postgres_binary("postgres"), "-D", str(self.data), "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.socket_dir}",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=200"],
-            log, user=self.user,
-        )  # fmt: skip
+            [
+                postgres_binary("postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.socket_dir}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "max_connections=200",
+            ],
+            log,
+            user=self.user,
+        )
         wait_until(self._create_database, timeout=60, what="PostgreSQL to accept connections")
 
     def _create_database(self) -> bool:
@@ -176,9 +209,10 @@ class AirflowApi:
         token = httpx.post(f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=30)
         token.raise_for_status()
         self.client = httpx.Client(
-            base_url=f"{base_url}/api/v2", headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            base_url=f"{base_url}/api/v2",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
             timeout=30,
-        )  # fmt: skip
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.client.request(method, path, **kwargs)
@@ -304,9 +338,13 @@ class AirflowStack:
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run ``airflow <args>`` against this stack; raise StackError with its output if it fails."""
         result = subprocess.run(
-            [str(VENV_BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, timeout=timeout,
+            [str(VENV_BIN / "airflow"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             check=False,
-        )  # fmt: skip
+        )
         if result.returncode:
             raise StackError(f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
         return result

@@ -23,7 +23,9 @@ from tests.system.conftest import (
 from tests.system.stack import AirflowStack
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.system, pytest.mark.slow]
+# the stack's start (tests/system/stack.py) and the longest wait of a test: a backfill's three runs, 300 s each
+# one worker runs them all (scripts/test.sh: --dist loadgroup), so the module's one Airflow stack serves them
+pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.timeout(1500), pytest.mark.xdist_group("airflow")]
 
 DAG_ID = "r_parallel_batch"
 TASKS = ("register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")
@@ -134,8 +136,16 @@ def test_the_sensor_waited_in_the_triggerer(stack: AirflowStack, unpaused_dag: s
 def test_a_backfill_over_three_dates_runs_two_and_skips_the_missing_folder(
     stack: AirflowStack, unpaused_dag: str, unpaused_downstream_dag: str, datastore: Path
 ) -> None:
-    stack.cli("backfill", "create", "--dag-id", unpaused_dag,
-              "--from-date", BACKFILL_DATES[0], "--to-date", BACKFILL_DATES[-1])  # fmt: skip
+    stack.cli(
+        "backfill",
+        "create",
+        "--dag-id",
+        unpaused_dag,
+        "--from-date",
+        BACKFILL_DATES[0],
+        "--to-date",
+        BACKFILL_DATES[-1],
+    )
 
     def backfill_runs() -> list[dict[str, Any]] | None:
         runs = stack.api.get(f"/dags/{DAG_ID}/dagRuns", run_type=["backfill"])["dag_runs"]
@@ -160,8 +170,9 @@ def test_a_backfill_over_three_dates_runs_two_and_skips_the_missing_folder(
     wait_until(backfill_completed, timeout=90, what="the scheduler to mark the backfill completed")
 
 
-def test_the_downstream_dag_ran_once_for_each_validated_date(stack: AirflowStack, unpaused_downstream_dag: str,
-                                                             datastore: Path) -> None:  # fmt: skip
+def test_the_downstream_dag_ran_once_for_each_validated_date(
+    stack: AirflowStack, unpaused_downstream_dag: str, datastore: Path
+) -> None:
     """Each validated date's asset event (its partition: the date) scheduled one run of r_parallel_batch_results for
     that date, which got the date's output folder from the event; the skipped date has none."""
     dated = [date for date in BACKFILL_DATES if date != MISSING_DATE]
@@ -177,12 +188,18 @@ def test_the_downstream_dag_ran_once_for_each_validated_date(stack: AirflowStack
     for date in dated:
         run = by_partition[date]
         assert run["state"] == "success", run
-        result = stack.api.get(f"/dags/{unpaused_downstream_dag}/dagRuns/{run['dag_run_id']}/taskInstances/"
-                               "report_outputs/xcomEntries/return_value")["value"]  # fmt: skip
+        result = stack.api.get(
+            f"/dags/{unpaused_downstream_dag}/dagRuns/{run['dag_run_id']}/taskInstances/"
+            "report_outputs/xcomEntries/return_value"
+        )["value"]
         (folder,) = output_folders(datastore, date)
         output_path = f"r-script-outputs/{date}/{folder.name}"
-        assert result == {"date": date, "output_path": output_path, "output_paths": [output_path],
-                          "run_id": folder.name}  # fmt: skip
+        assert result == {
+            "date": date,
+            "output_path": output_path,
+            "output_paths": [output_path],
+            "run_id": folder.name,
+        }
 
 
 def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
@@ -195,8 +212,15 @@ def test_a_run_triggered_from_the_ui_form_succeeds_and_the_grid_is_green(
         ui.log_in(stack.username, stack.password)
         values = {"input_path": TRIGGERED_INPUTS, "r_args": "--thumbnail-size\n8"}
         form = ui.trigger_from_form(unpaused_dag, ARTIFACTS / "trigger-form.png", values, run_id="ui-form-trigger")
-        for title in ("Input folder override", "R script", "R script arguments", "Files per mini-batch",
-                      "Worker processes per node", "Failed files tolerated", "Connection"):  # fmt: skip
+        for title in (
+            "Input folder override",
+            "R script",
+            "R script arguments",
+            "Files per mini-batch",
+            "Worker processes per node",
+            "Failed files tolerated",
+            "Connection",
+        ):
             assert title in form, f"the trigger form does not show the param {title!r}"
 
         run = wait_for_run(stack, "ui-form-trigger", timeout=300)
@@ -236,12 +260,16 @@ def test_marking_the_deferred_sensor_failed_cancels_the_pipeline_run(
     )
     stack.api.patch(f"/dags/{DAG_ID}/dagRuns/user-stops-it/taskInstances/wait_for_pipeline", {"new_state": "failed"})
     backend = LocalBackend(str(datastore))
-    wait_until(lambda: backend.get_status(pipeline_run["value"]).status == "Canceled", timeout=120,
-               what="the triggerer to cancel the pipeline run")  # fmt: skip
+    wait_until(
+        lambda: backend.get_status(pipeline_run["value"]).status == "Canceled",
+        timeout=120,
+        what="the triggerer to cancel the pipeline run",
+    )
 
 
-def test_a_connection_saved_from_the_ui_form_runs_the_dag(stack: AirflowStack, unpaused_dag: str,
-                                                          datastore: Path) -> None:  # fmt: skip
+def test_a_connection_saved_from_the_ui_form_runs_the_dag(
+    stack: AirflowStack, unpaused_dag: str, datastore: Path
+) -> None:
     """Chromium: the provider's connection form (its typed fields, the standard fields it does not use hidden) saves
     a local-engine connection; Airflow's connection test passes with it, and a run that names it succeeds."""
     from tests.system.browser import AirflowUi
@@ -250,9 +278,17 @@ def test_a_connection_saved_from_the_ui_form_runs_the_dag(stack: AirflowStack, u
     with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
         ui.log_in(stack.username, stack.password)
         form = ui.add_connection("azureml_ui", "Azure ML Parallel R", fields, ARTIFACTS / "connection-form.png")
-    for label in ("Engine", "Datastore folder (local engine)", "Subscription ID (Azure ML)", "Workspace (Azure ML)",
-                  "Authentication (Azure ML)", "Tenant ID (service principal)", "Client ID (service principal)",
-                  "Client secret (service principal)", "Compute cluster (Azure ML)"):  # fmt: skip
+    for label in (
+        "Engine",
+        "Datastore folder (local engine)",
+        "Subscription ID (Azure ML)",
+        "Workspace (Azure ML)",
+        "Authentication (Azure ML)",
+        "Tenant ID (service principal)",
+        "Client ID (service principal)",
+        "Client secret (service principal)",
+        "Compute cluster (Azure ML)",
+    ):
         assert label in form, f"the connection form does not show {label!r}"
     assert not {"Host", "Port", "Schema"} & set(form.splitlines()), "fields the engines do not use are hidden"
     saved = stack.api.get("/connections/azureml_ui")
@@ -263,8 +299,11 @@ def test_a_connection_saved_from_the_ui_form_runs_the_dag(stack: AirflowStack, u
     # (the preflight: one line per check)
     tested = stack.api.post("/connections/test", {"connection_id": "azureml_ui", "conn_type": "azureml_parallel_r"})
     lines = tested["message"].splitlines()
-    assert tested["status"] is True and [line.split(":")[0] for line in lines] == ["ok   datastore", "ok   R",
-                                                                                "ok   R script"], lines  # fmt: skip
+    assert tested["status"] is True and [line.split(":")[0] for line in lines] == [
+        "ok   datastore",
+        "ok   R",
+        "ok   R script",
+    ], lines
     assert lines[0] == f"ok   datastore: datastore folder {datastore} exists and is writable"
 
     conf = {"input_path": TRIGGERED_INPUTS, "conn_id": "azureml_ui"}
@@ -308,8 +347,13 @@ def test_the_run_report_shows_a_run_and_reruns_only_its_failed_files(
         assert sorted(shown["failed_files"]) == sorted(["camera-b/broken.png", HOSTILE_NAME])  # as text
         assert shown["images"] == 0 and ui.alert_text() is None  # the name made no element and ran no script
         scale = "1 node(s) \N{MULTIPLICATION SIGN} 2 process(es)"
-        for expected in ("Engine\nlocal", "R script\nr/process_file.r", scale, "Rerun 2 failed file(s)",
-                         "Files by duration"):  # fmt: skip
+        for expected in (
+            "Engine\nlocal",
+            "R script\nr/process_file.r",
+            scale,
+            "Rerun 2 failed file(s)",
+            "Files by duration",
+        ):
             assert expected in shown["text"], expected
         answer = ui.rerun_failed_files()
         assert answer.startswith("Triggered "), answer

@@ -35,8 +35,12 @@ def test_serialize_round_trip() -> None:
     trigger = ParallelRunTrigger("run-1", "my_conn", 2.5)
     path, kwargs = trigger.serialize()
     assert path == "azureml_parallel_r.triggers.parallel_run.ParallelRunTrigger"
-    assert kwargs == {"run_id": "run-1", "azureml_parallel_r_conn_id": "my_conn", "poll_interval": 2.5,
-                      "cancel_on_kill": True}  # fmt: skip
+    assert kwargs == {
+        "run_id": "run-1",
+        "azureml_parallel_r_conn_id": "my_conn",
+        "poll_interval": 2.5,
+        "cancel_on_kill": True,
+    }
     module, name = path.rsplit(".", 1)
     rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
     assert rebuilt.serialize() == (path, kwargs)
@@ -45,8 +49,9 @@ def test_serialize_round_trip() -> None:
 def test_polls_until_finished(backend: mock.Mock) -> None:
     backend.get_status.side_effect = [RunState("r", "NotStarted"), RunState("r", "Running"), RunState("r", "Finished")]
     events = _collect(ParallelRunTrigger("r", "c", 0))
-    assert events == [{"status": "success", "message": "Pipeline run r is Finished: ", "run_id": "r",
-                       "run_status": "Finished"}]  # fmt: skip
+    assert events == [
+        {"status": "success", "message": "Pipeline run r is Finished: ", "run_id": "r", "run_status": "Finished"}
+    ]
     assert backend.get_status.call_count == 3
 
 

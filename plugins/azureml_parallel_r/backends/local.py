@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import FolderStore, collect_results
-from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
+from azureml_parallel_r.compute.records import LOGS_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id, read_json, write_json
 from azureml_parallel_r.engine.runs import LocalRun, start_run
 from azureml_parallel_r.inputs import InputFolderError, files_gone, is_within, list_input_entries, printable
@@ -38,7 +38,8 @@ from azureml_parallel_r.models import (
     StorageLocation,
     listing_fingerprint,
 )
-from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME, LOGS_DIR
+from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
+from azureml_parallel_r.shipped_code import ENTRY_SCRIPT, INCLUDE_DIR
 
 if TYPE_CHECKING:
     from azureml_parallel_r.preflight import Check
@@ -48,8 +49,14 @@ REGISTRY = ".azureml-local"
 LOG_FILES = ("job_result.txt", "job_error.txt")
 
 
-def local_results(state: RunState, output_dir: str, logs_dir: str, rows_file_name: str,
-                  dataset: dict[str, Any] | None = None, failures_only: bool = False) -> RunResults:  # fmt: skip
+def local_results(
+    state: RunState,
+    output_dir: str,
+    logs_dir: str,
+    rows_file_name: str,
+    dataset: dict[str, Any] | None = None,
+    failures_only: bool = False,
+) -> RunResults:
     """What a local engine run left in its output folder (rows, failure records, output files, job logs), read by the
     one results reader, :func:`~azureml_parallel_r.backends.results.collect_results`, over the folder. A run whose
     controller died has no rows file: the rows of its completed mini-batches are read from its logs.
@@ -69,8 +76,9 @@ def local_results(state: RunState, output_dir: str, logs_dir: str, rows_file_nam
     def job_logs() -> dict[str, str]:
         return {name: text[-LOG_TAIL_CHARS:] for name in LOG_FILES if (text := logs.read_text(name)) is not None}
 
-    return collect_results(state, FolderStore(output_dir), ".", rows_file, job_logs, dataset,
-                           failures_only=failures_only)  # fmt: skip
+    return collect_results(
+        state, FolderStore(output_dir), ".", rows_file, job_logs, dataset, failures_only=failures_only
+    )
 
 
 class RunNotFoundError(LookupError):
@@ -159,8 +167,10 @@ class LocalBackend(ParallelRunBackend):
             else:
                 entries.append((relative, info.st_size, info.st_mtime_ns))
         if outside:
-            raise InputFolderError(f"{len(outside)} of the files to rerun now lead outside {path!r}, and are never "
-                                   f"read: {', '.join(outside[:10])}")  # fmt: skip
+            raise InputFolderError(
+                f"{len(outside)} of the files to rerun now lead outside {path!r}, and are never "
+                f"read: {', '.join(outside[:10])}"
+            )
         if gone:
             raise files_gone(path, gone)
         return self._register(path, name, tags, entries)
@@ -180,8 +190,16 @@ class LocalBackend(ParallelRunBackend):
             number = max((v["version"] for v in versions), default=0) + 1
             record = RegisteredFiles.record(path, [(relative, size, str(mtime)) for relative, size, mtime in entries])
             write_json(str(self._files_path(name, number)), record, indent=None)  # compact: a million files
-            versions.append({"version": number, "path": path, "file_count": len(entries), "tags": tags,
-                             "fingerprint": fingerprint, "registered_at": time.time()})  # fmt: skip
+            versions.append(
+                {
+                    "version": number,
+                    "path": path,
+                    "file_count": len(entries),
+                    "tags": tags,
+                    "fingerprint": fingerprint,
+                    "registered_at": time.time(),
+                }
+            )
             write_json(str(versions_file), {"name": name, "versions": versions})
         return DatasetRef(name, number, path, len(entries))
 
@@ -219,8 +237,10 @@ class LocalBackend(ParallelRunBackend):
             said = "; ".join(self.request_warnings_for_r(found))
             return f"R {found}" + (f" ({said})" if said else " (the compute image's)")
 
-        return [probe("datastore", "create the folder, or fix the connection's datastore_root", self.check_connection),
-                probe("R", "install R", r_here)]  # fmt: skip
+        return [
+            probe("datastore", "create the folder, or fix the connection's datastore_root", self.check_connection),
+            probe("R", "install R", r_here),
+        ]
 
     def request_warnings_for_r(self, local: str | None) -> list[str]:
         """The R-version warning for this machine's R ``local`` (none when it is the compute image's)."""
@@ -228,9 +248,11 @@ class LocalBackend(ParallelRunBackend):
 
         if local is None or local == IMAGE_R_VERSION:
             return []
-        return [f"this machine's R is {local}, the Azure ML compute image's is {IMAGE_R_VERSION} "
-                "(include/environment/Dockerfile): a script and the package versions it gets may behave differently "
-                "there than in this local run"]  # fmt: skip
+        return [
+            f"this machine's R is {local}, the Azure ML compute image's is {IMAGE_R_VERSION} "
+            "(include/environment/Dockerfile): a script and the package versions it gets may behave differently "
+            "there than in this local run"
+        ]
 
     def request_warnings(self, request: RunRequest) -> list[str]:
         """This machine's R, when it is not the Azure ML compute image's: a script and its packages tested here may

@@ -36,8 +36,9 @@ def succeeded_items(attempt: Attempt, size: int) -> int:
     return min(len(attempt.rows), size) if attempt.kind == "ok" else 0
 
 
-def threshold_breach(settings: ParallelRunSettings, failed_files: int, failed_batches: int, total_batches: int,
-                     started_batches: int) -> str | None:  # fmt: skip
+def threshold_breach(
+    settings: ParallelRunSettings, failed_files: int, failed_batches: int, total_batches: int, started_batches: int
+) -> str | None:
     """Why the job has failed too many items or mini-batches (see the module), or None.
 
     :param settings: the job's thresholds.
@@ -49,7 +50,7 @@ def threshold_breach(settings: ParallelRunSettings, failed_files: int, failed_ba
     s = settings
     if s.error_threshold != -1 and failed_files > s.error_threshold:
         return f"{failed_files} files failed, more than error_threshold={s.error_threshold}"
-    if s.allowed_failed_count not in (None, -1) and failed_batches > s.allowed_failed_count:
+    if s.allowed_failed_count is not None and s.allowed_failed_count != -1 and failed_batches > s.allowed_failed_count:
         return f"{failed_batches} mini-batches failed, more than allowed_failed_count={s.allowed_failed_count}"
     if s.allowed_failed_percent is not None and total_batches and started_batches == total_batches:
         percent = 100.0 * failed_batches / total_batches

@@ -42,8 +42,10 @@ def rows_from_result(result: Any, csv_options: dict[str, Any] | None = None) -> 
         text = result.to_csv(**(csv_options or DEFAULT_CSV_OPTIONS))
         return [line for line in text.splitlines() if line]
     if inspect.isgenerator(result):
-        raise TypeError("run() returned a generator; return a list or a pandas DataFrame (a generator run() is not "
-                        "modelled by the local engine)")  # fmt: skip
+        raise TypeError(
+            "run() returned a generator; return a list or a pandas DataFrame (a generator run() is not "
+            "modelled by the local engine)"
+        )
     if not isinstance(result, list | tuple):
         raise TypeError(f"run() must return a list or a pandas DataFrame, got {type(result).__name__}")
     return [(item if isinstance(item, str) else str(item)).replace("\r", " ").replace("\n", " ") for item in result]
@@ -76,7 +78,7 @@ def load_entry_script(setup: dict[str, Any]) -> ModuleType:
     os.chdir(source_dir)
     sys.path.insert(0, source_dir)
     try:
-        import azureml_user.parallel_run  # noqa: F401  (the real runtime's, when present)
+        importlib.import_module("azureml_user.parallel_run")  # the real runtime's, when present
     except ImportError:
         sys.path.append(SHIM_DIR)
     sys.argv = list(setup["argv"])

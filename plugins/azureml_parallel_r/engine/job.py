@@ -12,7 +12,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from azureml_parallel_r.run_settings import FAILURES_DIR, RESULTS_DIR, SPEC_FILE, ParallelRunSettings
+from azureml_parallel_r.compute.records import FAILURES_DIR, RESULTS_DIR, SPEC_FILE
+from azureml_parallel_r.run_settings import ParallelRunSettings
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # on PYTHONPATH
 CANCEL_FILE = "cancel.request"  # written by whoever cancels; the controller polls for it
@@ -119,8 +120,11 @@ class JobSpec:
             raise ValueError(f"the output path {self.output_dir} exists and is not a folder")
         if os.path.exists(os.path.join(self.logs_dir, SPEC_FILE)):
             raise ValueError(f"{self.logs_dir} already holds a run; use a new output (or logs) folder per run")
-        taken = [name for name in (self.settings.rows_file_name, RESULTS_DIR, FAILURES_DIR)
-                 if os.path.lexists(os.path.join(self.output_dir, name))]  # fmt: skip
+        taken = [
+            name
+            for name in (self.settings.rows_file_name, RESULTS_DIR, FAILURES_DIR)
+            if os.path.lexists(os.path.join(self.output_dir, name))
+        ]
         if taken:
             raise ValueError(
                 f"the output folder {self.output_dir} already holds a run's outputs ({', '.join(taken)}); use a new, "

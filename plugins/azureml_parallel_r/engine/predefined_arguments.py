@@ -38,8 +38,14 @@ MAX_TIMEOUT = 259200
 INT_MAX = 2**31 - 1
 TIMEOUTS = ("--task_overhead_timeout", "--progress_update_timeout", "--first_task_creation_timeout")
 BOOLEANS = ("--copy_logs_to_parent", "--push_metrics_to_parent")
-PREDEFINED = ("--error_threshold", "--allowed_failed_percent", *TIMEOUTS, "--resource_monitor_interval", *BOOLEANS,
-              "--metrics_name_prefix")  # fmt: skip
+PREDEFINED = (
+    "--error_threshold",
+    "--allowed_failed_percent",
+    *TIMEOUTS,
+    "--resource_monitor_interval",
+    *BOOLEANS,
+    "--metrics_name_prefix",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +107,9 @@ def apply_predefined_arguments(
     if "--allowed_failed_percent" in given:
         text = given["--allowed_failed_percent"]
         changes["allowed_failed_percent"] = _number("--allowed_failed_percent", text, float, 0, 100)
-    timeouts = {name: _number(name, given[name], float, 0, MAX_TIMEOUT, open_low=True) for name in TIMEOUTS
-                if name in given}  # fmt: skip
+    timeouts = {
+        name: _number(name, given[name], float, 0, MAX_TIMEOUT, open_low=True) for name in TIMEOUTS if name in given
+    }
     if "--resource_monitor_interval" in given:
         _number("--resource_monitor_interval", given["--resource_monitor_interval"], int, 0, INT_MAX)
     for name in BOOLEANS:

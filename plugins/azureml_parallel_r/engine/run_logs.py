@@ -26,12 +26,21 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
+from azureml_parallel_r.compute.records import STATUS_FILE
 from azureml_parallel_r.engine.job import JobSpec, overwrite_json, write_json
-from azureml_parallel_r.run_settings import STATUS_FILE
 
 PROCESSED_MINI_BATCHES = ("sys", "job_report", "processed_mini-batches.csv")
-PROCESSED_COLUMNS = ("mini_batch_id", "try", "node_id", "process_name", "result", "items", "succeeded_items",
-                     "elapsed_seconds", "error_message")  # fmt: skip
+PROCESSED_COLUMNS = (
+    "mini_batch_id",
+    "try",
+    "node_id",
+    "process_name",
+    "result",
+    "items",
+    "succeeded_items",
+    "elapsed_seconds",
+    "error_message",
+)
 
 
 class RunLogs:
@@ -168,5 +177,9 @@ class RunLogs:
                 overwrite_json(path, record)
             except OSError as again:
                 with contextlib.suppress(OSError):
-                    print(f"local engine: cannot write the final status {path}: {again.strerror or again}; the run "
-                          f"reads Failed once its heartbeat is stale", file=sys.stderr, flush=True)  # fmt: skip
+                    print(
+                        f"local engine: cannot write the final status {path}: {again.strerror or again}; the run "
+                        f"reads Failed once its heartbeat is stale",
+                        file=sys.stderr,
+                        flush=True,
+                    )

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.compute.records import SPEC_FILE, STATUS_FILE
 from azureml_parallel_r.engine.job import CANCEL_FILE, PACKAGE_PARENT, JobSpec, read_json, write_json
-from azureml_parallel_r.run_settings import SPEC_FILE, STATUS_FILE
 
 CANCEL_GRACE_SECONDS = 30.0
 STALE_AFTER_VARIABLE = "AZUREML_PARALLEL_R_STALE_AFTER_SECONDS"
@@ -147,7 +147,7 @@ def start_run(spec: JobSpec) -> LocalRun:
     os.makedirs(os.path.dirname(controller_log), exist_ok=True)
     with open(controller_log, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "azureml_parallel_r.engine", "run-spec", spec_path],
+            [sys.executable, "-P", "-m", "azureml_parallel_r.engine", "run-spec", spec_path],  # -P: see worker_process
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -210,8 +210,9 @@ class ParallelRunJob:
                 self._starting[node] = self._starting.get(node, 0) + 1
             process = f"process{number:03d}"
             try:
-                worker = WorkerProcess(self._code, str(node), process,
-                                       worker_environment(self.spec, str(node), process, workdir))  # fmt: skip
+                worker = WorkerProcess(
+                    self._code, str(node), process, worker_environment(self.spec, str(node), process, workdir)
+                )
                 with self._cond:
                     self._workers.append(worker)
                 worker.start(driver_arguments(self._applied_spec(), self._code), csv_options=self._csv_options)
@@ -233,11 +234,16 @@ class ParallelRunJob:
             failures = self._init_failures[node] = self._init_failures.get(node, 0) + 1
             total = sum(self._init_failures.values())
             self._errors.append(str(exc))
-        print(f"local engine: {exc} (init() failure {failures} of at most {per_node} on node {node})",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"local engine: {exc} (init() failure {failures} of at most {per_node} on node {node})",
+            file=sys.stderr,
+            flush=True,
+        )
         if total >= per_job and time.time() - self._started > JOB_INIT_FAILURE_SECONDS:
-            self._abort(f"{exc}\n(the job stops: {total} init() failures after {JOB_INIT_FAILURE_SECONDS:.0f} s, "
-                        f"2 * node_count * process_count_per_node = {per_job})")  # fmt: skip
+            self._abort(
+                f"{exc}\n(the job stops: {total} init() failures after {JOB_INIT_FAILURE_SECONDS:.0f} s, "
+                f"2 * node_count * process_count_per_node = {per_job})"
+            )
             return True
         return failures >= per_node
 
@@ -246,8 +252,10 @@ class ParallelRunJob:
         if not self._init_failures:
             return "no worker process is left to run the remaining mini-batches"
         per_node = INIT_FAILURES_PER_PROCESS * self.settings.processes_per_node
-        return (f"{self._errors[-1]}\n(every node stopped starting worker processes after {per_node} init() failures, "
-                f"3 * process_count_per_node; {sum(self._init_failures.values())} in all)")  # fmt: skip
+        return (
+            f"{self._errors[-1]}\n(every node stopped starting worker processes after {per_node} init() failures, "
+            f"3 * process_count_per_node; {sum(self._init_failures.values())} in all)"
+        )
 
     def _applied_spec(self) -> JobSpec:
         return dataclasses.replace(self.spec, settings=self.settings)
@@ -312,8 +320,13 @@ class ParallelRunJob:
                 self._abort(reason)
 
     def _threshold_breach(self) -> str | None:
-        return threshold_breach(self.settings, self.counts.failed_files, len(self._failed_batches), len(self._batches),
-                                len(self._started_batches))  # fmt: skip
+        return threshold_breach(
+            self.settings,
+            self.counts.failed_files,
+            len(self._failed_batches),
+            len(self._batches),
+            len(self._started_batches),
+        )
 
     def _abort(self, reason: str, release: int | None = None) -> None:
         with self._cond:
@@ -381,11 +394,28 @@ class ParallelRunJob:
         succeeded = succeeded_items(attempt, size)
         error = (attempt.error or "")[-2000:]
         self.logs.log_attempt(
-            [index, tries, worker.node, worker.process, "Succeeded" if succeeded == size else "Failed", size,
-             succeeded, f"{seconds:.3f}", error],
-            {"mini_batch": index, "try": tries, "process": worker.name, "files": size, "rows": len(attempt.rows),
-             "outcome": attempt.kind, "seconds": round(seconds, 3), "error": error or None},
-        )  # fmt: skip
+            [
+                index,
+                tries,
+                worker.node,
+                worker.process,
+                "Succeeded" if succeeded == size else "Failed",
+                size,
+                succeeded,
+                f"{seconds:.3f}",
+                error,
+            ],
+            {
+                "mini_batch": index,
+                "try": tries,
+                "process": worker.name,
+                "files": size,
+                "rows": len(attempt.rows),
+                "outcome": attempt.kind,
+                "seconds": round(seconds, 3),
+                "error": error or None,
+            },
+        )
 
     def _progress(self) -> None:
         line = self._summary_line(run_status.RUNNING)

@@ -98,8 +98,11 @@ class WorkerProcess:
         request_r, request_w = os.pipe()
         response_r, response_w = os.pipe()
         with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
+            # -P: the working folder (the source directory, which may hold the compute package it ships) is not put
+            # first on sys.path, so the engine's own package is the one imported; the entry script then sees the
+            # source directory on sys.path as the runtime gives it (entry_host)
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "azureml_parallel_r.engine.entry_host", str(request_r), str(response_w)],
+                [sys.executable, "-P", "-m", "azureml_parallel_r.engine.entry_host", str(request_r), str(response_w)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,

@@ -106,8 +106,15 @@ def token_bridge(credential: Any, cloud: str = "AzureCloud") -> Any:
 def _service_principal(extras: dict[str, Any], login: str | None, password: str | None) -> str:
     """The tenant of a service principal connection; says what is missing."""
     tenant = extras.get("tenant_id") or extras.get("tenantId")
-    missing = [name for name, value in (("login (client id)", login), ("password (client secret)", password),
-                                        ("extra tenantId", tenant)) if not value]  # fmt: skip
+    missing = [
+        name
+        for name, value in (
+            ("login (client id)", login),
+            ("password (client secret)", password),
+            ("extra tenantId", tenant),
+        )
+        if not value
+    ]
     if missing:
         raise AzureAuthConfigError(f"service principal authentication needs {', '.join(missing)}")
     return str(tenant)
@@ -158,8 +165,9 @@ def _default_credential(extras: dict[str, Any], cloud: str, authority: str) -> A
     if client_id and tenant and cloud == PUBLIC_CLOUD:
         from airflow.providers.microsoft.azure.utils import get_sync_default_azure_credential
 
-        return get_sync_default_azure_credential(managed_identity_client_id=client_id,
-                                                 workload_identity_tenant_id=tenant)  # fmt: skip
+        return get_sync_default_azure_credential(
+            managed_identity_client_id=client_id, workload_identity_tenant_id=tenant
+        )
     # passed only when set: DefaultAzureCredential defaults them to AZURE_CLIENT_ID and AZURE_TENANT_ID, which an
     # explicit None would hide
     kwargs: dict[str, Any] = {"managed_identity_client_id": client_id} if client_id else {}

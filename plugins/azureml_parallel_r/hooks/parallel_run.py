@@ -118,7 +118,7 @@ class AzureMLParallelRunHook(BaseHook):
         if raw:
             try:
                 parsed = json.loads(raw) if isinstance(raw, str) else raw
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise ConnectionNotConfiguredError(
                     f"Airflow connection {self.conn_id!r}: its extra is not valid JSON ({exc.msg}, line {exc.lineno} "
                     f"column {exc.colno}); write it as a JSON object. {_configure_hint(self.conn_id)}"
@@ -209,7 +209,7 @@ class AzureMLParallelRunHook(BaseHook):
                 )
             processes = extras.get("process_count_per_node")
             try:
-                processes = int(processes) if processes not in (None, "") else None
+                processes = None if processes is None or processes == "" else int(processes)
             except (TypeError, ValueError):
                 raise ConnectionNotConfiguredError(
                     f"Airflow connection {self.conn_id!r}: process_count_per_node must be a whole number, got "
@@ -225,13 +225,13 @@ class AzureMLParallelRunHook(BaseHook):
 
     def _build_azureml_backend(self, engine: str, extras: dict[str, Any]) -> ParallelRunBackend:
         from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
-        from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
         from azureml_parallel_r.hooks.azureml_auth import (
             AzureAuthConfigError,
             build_auth,
             build_credential,
             cloud_environment,
         )
+        from azureml_parallel_r.shipped_code import INCLUDE_DIR
 
         missing = [key for key in ("subscription_id", "resource_group", "workspace_name") if not extras.get(key)]
         if missing:
@@ -375,8 +375,9 @@ class AzureMLParallelRunHook(BaseHook):
         from azureml_parallel_r.hooks.azureml_auth import cloud_environment
 
         _name, cloud, _authority = cloud_environment(extras)
-        return ml_client(credential, extras["subscription_id"], extras["resource_group"], extras["workspace_name"],
-                         cloud=cloud)  # fmt: skip
+        return ml_client(
+            credential, extras["subscription_id"], extras["resource_group"], extras["workspace_name"], cloud=cloud
+        )
 
     def _connect_workspace(self, extras: dict[str, Any], auth: Any) -> Any:
         """Connect to the workspace with SDK v1 (a network call)."""

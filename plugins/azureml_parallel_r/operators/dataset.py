@@ -62,8 +62,12 @@ class RegisterFileDatasetOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "path", "dataset_name", "if_empty", "azureml_parallel_r_conn_id", "rerun_failed_of"
-    )  # fmt: skip
+        "path",
+        "dataset_name",
+        "if_empty",
+        "azureml_parallel_r_conn_id",
+        "rerun_failed_of",
+    )
     ui_color = "#d9f0ff"
 
     def __init__(
@@ -152,8 +156,13 @@ class RegisterFileDatasetOperator(BaseOperator):
             raise ConfigurationError(str(exc)) from exc
         self.log.info(
             "Rerunning the %d failed file(s) of run %s (pipeline run %s) from %s: dataset %s v%d",
-            len(failed), repaired, record["run_id"], original.path, dataset.name, dataset.version,
-        )  # fmt: skip
+            len(failed),
+            repaired,
+            record["run_id"],
+            original.path,
+            dataset.name,
+            dataset.version,
+        )
         return dataclasses.replace(dataset, rerun_of=rerun_of).to_dict()
 
     def _refuse_unfinished(self, repaired: str, run_id: str, backend: Any) -> None:
@@ -167,8 +176,13 @@ class RegisterFileDatasetOperator(BaseOperator):
                 "once it has ended (its files still in flight would otherwise be processed twice)"
             )
         dag_run_state = _dag_run_state(self.dag_id, repaired)
-        self.log.info("Run %s to repair: its pipeline run %s is %s, the DAG run %s", repaired, run_id, state.status,
-                      dag_run_state or "(its state unknown here)")  # fmt: skip
+        self.log.info(
+            "Run %s to repair: its pipeline run %s is %s, the DAG run %s",
+            repaired,
+            run_id,
+            state.status,
+            dag_run_state or "(its state unknown here)",
+        )
         if dag_run_state in UNFINISHED_DAG_RUN_STATES:
             raise ConfigurationError(
                 f"run {repaired} has not ended: the DAG run is {dag_run_state} (its pipeline run {run_id} is "

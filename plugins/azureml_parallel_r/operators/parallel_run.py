@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
+from azureml_parallel_r.compute.entry_settings import DEFAULT_R_SCRIPT, R_MODES
 from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import datastore_folder
@@ -24,8 +25,6 @@ from azureml_parallel_r.run_identity import dag_run_key, run_date
 from azureml_parallel_r.run_settings import (
     AUTO_BATCHES_PER_PROCESS,
     AUTO_MINI_BATCH_MAX,
-    DEFAULT_R_SCRIPT,
-    R_MODES,
     ParallelRunSettings,
     default_mini_batch_size,
 )
@@ -234,8 +233,11 @@ class SubmitParallelRunOperator(BaseOperator):
                 request = self._with_default_mini_batch_size(request, backend)
         ref = backend.find_run(request.run_key, experiment_name=request.experiment_name)
         if ref is not None:
-            self.log.info("Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
-                          ref.run_id, request.run_key)  # fmt: skip
+            self.log.info(
+                "Reattaching to pipeline run %s submitted earlier by this task (run key %s)",
+                ref.run_id,
+                request.run_key,
+            )
         else:
             with not_retried():  # allowed, present and parsing, before anything is submitted
                 backend.check_r_script(request.r_script, request.r_packages)
@@ -243,9 +245,14 @@ class SubmitParallelRunOperator(BaseOperator):
             for warning in backend.request_warnings(request):
                 self.log.warning("%s", warning)
             ref = backend.submit(request)
-            self.log.info("Submitted pipeline run %s over %s v%d (%d files) -> %s", ref.run_id,
-                          request.dataset.name, request.dataset.version, request.dataset.file_count,
-                          ref.output_path)  # fmt: skip
+            self.log.info(
+                "Submitted pipeline run %s over %s v%d (%d files) -> %s",
+                ref.run_id,
+                request.dataset.name,
+                request.dataset.version,
+                request.dataset.file_count,
+                ref.output_path,
+            )
         self.run_id = ref.run_id
         self._lineage = {"inputs": [request.dataset.path], "outputs": [ref.output_path], "run_id": ref.run_id}
         self.log.info("Pipeline run: %s", ref.url)
@@ -274,9 +281,15 @@ class SubmitParallelRunOperator(BaseOperator):
         settings = request.settings
         processes = settings.node_count * backend.processes_per_node(settings.process_count_per_node)
         size = default_mini_batch_size(request.dataset.file_count, processes)
-        self.log.info("mini_batch_size unset: %d files per mini-batch, for %d files over %d worker process(es) "
-                      "(about %d mini-batches each, at most %d files)", size, request.dataset.file_count, processes,
-                      AUTO_BATCHES_PER_PROCESS, AUTO_MINI_BATCH_MAX)  # fmt: skip
+        self.log.info(
+            "mini_batch_size unset: %d files per mini-batch, for %d files over %d worker process(es) "
+            "(about %d mini-batches each, at most %d files)",
+            size,
+            request.dataset.file_count,
+            processes,
+            AUTO_BATCHES_PER_PROCESS,
+            AUTO_MINI_BATCH_MAX,
+        )
         return dataclasses.replace(request, settings=settings.with_changes(mini_batch_size=size))
 
     def _with_submission_attempt(self, request: RunRequest, store: Any, try_number: int) -> RunRequest:
@@ -295,13 +308,15 @@ class SubmitParallelRunOperator(BaseOperator):
         retry = isinstance(state, dict) and state.get("attempt") and state.get("submission") and not state.get("done")
         if retry:
             attempt, token = str(state["attempt"]), str(state["submission"])
-            self.log.info("Try %d retries submission attempt %s: reattaching to its run if it exists", try_number,
-                          attempt)  # fmt: skip
+            self.log.info(
+                "Try %d retries submission attempt %s: reattaching to its run if it exists", try_number, attempt
+            )
         else:
             attempt, token = str(try_number), secrets.token_hex(8)
             if state:
-                self.log.info("This task finished before (run %s): a clear, so the folder is processed again",
-                              state.get("run_id"))  # fmt: skip
+                self.log.info(
+                    "This task finished before (run %s): a clear, so the folder is processed again", state.get("run_id")
+                )
         request = dataclasses.replace(request, run_key={**request.run_key, "attempt": attempt, "submission": token})
         store.set(SUBMISSION_STATE, {**self._submission(request), "done": False})
         return request
@@ -337,8 +352,13 @@ class SubmitParallelRunOperator(BaseOperator):
         started = time.monotonic()
         backend = self.hook.get_conn()
         while not (state := backend.get_status(run_id)).terminal:
-            self.log.info("Pipeline run %s is %s (%.0f s) %s", run_id, state.status, time.monotonic() - started,
-                          state.counts or "")  # fmt: skip
+            self.log.info(
+                "Pipeline run %s is %s (%.0f s) %s",
+                run_id,
+                state.status,
+                time.monotonic() - started,
+                state.counts or "",
+            )
             time.sleep(self.poll_interval)
         if not state.succeeded:
             raise ParallelRunFailedError(backend.describe_failure(run_id, state.message))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from azureml_parallel_r.compute.records import VALIDATION_REPORT
 from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.links import RunReportLink
@@ -16,7 +17,6 @@ from azureml_parallel_r.models import DatasetFilesMissingError, DatasetRef, Regi
 from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, format_report, validate_outputs
 from azureml_parallel_r.repairs import chain_output_paths, repair_chain
 from azureml_parallel_r.run_identity import run_date
-from azureml_parallel_r.run_settings import VALIDATION_REPORT
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -48,8 +48,12 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "run", "dataset", "allowed_failures", "allowed_failure_patterns", "azureml_parallel_r_conn_id"
-    )  # fmt: skip
+        "run",
+        "dataset",
+        "allowed_failures",
+        "allowed_failure_patterns",
+        "azureml_parallel_r_conn_id",
+    )
     ui_color = "#c8f7c5"
     operator_extra_links = (RunReportLink(),)
 
@@ -99,27 +103,38 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
         rerun_of = dataset.rerun_of
         if rerun_of:  # a repair run: what became of the failed files of the run it repairs
             counts = report["counts"]
-            report["repair"] = {"repaired_dag_run_id": rerun_of.get("dag_run_id"),
-                                "repaired_output_path": rerun_of.get("output_path"),
-                                "original_failures": rerun_of.get("failed_files"), "now_succeeded": counts["succeeded"],
-                                "still_failing": counts["failed"], "date": rerun_of.get("date"),
-                                "chain": [link.get("dag_run_id") for link in repair_chain(rerun_of)]}  # fmt: skip
+            report["repair"] = {
+                "repaired_dag_run_id": rerun_of.get("dag_run_id"),
+                "repaired_output_path": rerun_of.get("output_path"),
+                "original_failures": rerun_of.get("failed_files"),
+                "now_succeeded": counts["succeeded"],
+                "still_failing": counts["failed"],
+                "date": rerun_of.get("date"),
+                "chain": [link.get("dag_run_id") for link in repair_chain(rerun_of)],
+            }
         # the complete list first: a validation.json that names it never points at a file that is not there
         backend.write_output_file(run.run_id, FAILURES_NAME, failures_jsonl(all_failures))
         location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report, indent=1).encode())
-        self._lineage = {"inputs": [dataset.path, run.output_path], "outputs": [f"{run.output_path}/{REPORT_NAME}"],
-                         "run_id": run.run_id}  # fmt: skip
+        self._lineage = {
+            "inputs": [dataset.path, run.output_path],
+            "outputs": [f"{run.output_path}/{REPORT_NAME}"],
+            "run_id": run.run_id,
+        }
         report["report_location"] = location
         text = format_report(report)
         self.log.info("%s\nReport: %s", text, location)
         # a repair's outputs complete the date its chain's first run processed: the event names every folder of the
         # chain, the first run's first, and this one's last
         date = (rerun_of or {}).get("date") or run_date(context["dag_run"])
-        output_paths = [*chain_output_paths(rerun_of), run.output_path]
+        output_paths: list[Any] = [*chain_output_paths(rerun_of), run.output_path]  # JSON for the event's extra
         for outlet in self.outlets or ():
             event = context["outlet_events"][outlet]
-            event.extra = {"output_path": run.output_path, "run_id": run.run_id, "date": date,
-                           "output_paths": output_paths}  # fmt: skip
+            event.extra = {
+                "output_path": run.output_path,
+                "run_id": run.run_id,
+                "date": date,
+                "output_paths": output_paths,
+            }
             if hasattr(event, "add_partitions"):  # Airflow 3.2+: partitioned asset events, one partition per date
                 event.add_partitions(date)
         if not report["passed"]:

@@ -54,8 +54,10 @@ def create_app() -> FastAPI:
     from azureml_parallel_r.report.sources import read_dag_run
 
     app = FastAPI(title="azureml-parallel-r run report", docs_url=None, redoc_url=None, openapi_url=None)
-    read_runs = [Depends(requires_access_dag("GET", DagAccessEntity.RUN)),
-                 Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))]  # fmt: skip
+    read_runs = [
+        Depends(requires_access_dag("GET", DagAccessEntity.RUN)),
+        Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE)),
+    ]
     failure_lists = FailureLists()
 
     @app.middleware("http")

@@ -60,9 +60,21 @@ def summary(found: DagRunRecords, backend_for: Any = _backend) -> dict[str, Any]
     page.update(submitted=True, submit_task_id=found.submit_task_id, run=_run_fields(record))
     validation = found.validation
     if validation is not None:
-        page["validation"] = {key: validation.get(key) for key in (
-            "passed", "status", "problems", "notes", "counts", "durations", "throughput", "allowed_failures", "repair",
-            "report_location")}  # fmt: skip
+        page["validation"] = {
+            key: validation.get(key)
+            for key in (
+                "passed",
+                "status",
+                "problems",
+                "notes",
+                "counts",
+                "durations",
+                "throughput",
+                "allowed_failures",
+                "repair",
+                "report_location",
+            )
+        }
     try:
         backend = backend_for(record["conn_id"])
     except Exception as exc:
@@ -76,14 +88,21 @@ def summary(found: DagRunRecords, backend_for: Any = _backend) -> dict[str, Any]
     if validation is None:  # not validated yet: how far the run is, as the engine says
         try:
             state = backend.get_status(record["run_id"])
-            page["progress"] = {"status": state.status, "message": state.message, "counts": state.counts,
-                                "started_at": state.started_at, "ended_at": state.ended_at}  # fmt: skip
+            page["progress"] = {
+                "status": state.status,
+                "message": state.message,
+                "counts": state.counts,
+                "started_at": state.started_at,
+                "ended_at": state.ended_at,
+            }
         except Exception as exc:
             page["problems"].append(f"the run's status: {error_text(exc)}")
     failed = (validation or {}).get("counts", {}).get("failed", 0)
     if failed:  # the button's run: this run's parameters, and the run it repairs
-        page["rerun"] = {"conf": {**{k: v for k, v in found.conf.items() if k != RERUN_FAILED_OF},
-                                  RERUN_FAILED_OF: found.run_id}, "files": failed}  # fmt: skip
+        page["rerun"] = {
+            "conf": {**{k: v for k, v in found.conf.items() if k != RERUN_FAILED_OF}, RERUN_FAILED_OF: found.run_id},
+            "files": failed,
+        }
         if found.state in UNFINISHED_DAG_RUN_STATES:  # the repair task refuses it too: its files may still run
             page["rerun"]["disabled"] = f"the DAG run is {found.state}: rerun its failed files once it has ended"
     return page
@@ -144,8 +163,9 @@ class FailureLists:
         return failures
 
 
-def failure_page(failures: list[dict[str, Any]], *, offset: int = 0, limit: int = 50, text: str = "",
-                 kind: str = "") -> dict[str, Any]:  # fmt: skip
+def failure_page(
+    failures: list[dict[str, Any]], *, offset: int = 0, limit: int = 50, text: str = "", kind: str = ""
+) -> dict[str, Any]:
     """One page of failed files, filtered by a text (in the file's path, kind, error or call, ignoring case) and a
     kind.
 
@@ -157,14 +177,26 @@ def failure_page(failures: list[dict[str, Any]], *, offset: int = 0, limit: int 
     """
     needle = text.casefold()
     matching = [
-        failure for failure in failures
+        failure
+        for failure in failures
         if (not kind or failure.get("kind") == kind)
-        and (not needle or any(needle in str(failure.get(field) or "").casefold()
-                               for field in ("relative_path", "kind", "error", "call")))
-    ]  # fmt: skip
+        and (
+            not needle
+            or any(
+                needle in str(failure.get(field) or "").casefold()
+                for field in ("relative_path", "kind", "error", "call")
+            )
+        )
+    ]
     offset, limit = max(0, offset), max(1, min(limit, PAGE_LIMIT))
     kinds: dict[str, int] = {}
     for failure in failures:
         kinds[str(failure.get("kind"))] = kinds.get(str(failure.get("kind")), 0) + 1
-    return {"total": len(failures), "matching": len(matching), "offset": offset, "limit": limit, "kinds": kinds,
-            "items": matching[offset : offset + limit]}  # fmt: skip
+    return {
+        "total": len(failures),
+        "matching": len(matching),
+        "offset": offset,
+        "limit": limit,
+        "kinds": kinds,
+        "items": matching[offset : offset + limit],
+    }

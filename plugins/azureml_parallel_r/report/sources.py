@@ -112,5 +112,8 @@ def _repairs(session: Any, dag_run_model: Any, dag_id: str, run_id: str) -> list
         .order_by(dag_run_model.id.desc())
         .limit(RECENT_RUNS)
     ).all()
-    return [{"dag_run_id": row.run_id, "state": str(row.state)} for row in recent
-            if isinstance(row.conf, dict) and row.conf.get(RERUN_FAILED_OF) == run_id]  # fmt: skip
+    return [
+        {"dag_run_id": row.run_id, "state": str(row.state)}
+        for row in recent
+        if isinstance(row.conf, dict) and row.conf.get(RERUN_FAILED_OF) == run_id
+    ]

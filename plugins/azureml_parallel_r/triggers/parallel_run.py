@@ -45,9 +45,13 @@ class ParallelRunTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"run_id": self.run_id, "azureml_parallel_r_conn_id": self.azureml_parallel_r_conn_id,
-             "poll_interval": self.poll_interval, "cancel_on_kill": self.cancel_on_kill},
-        )  # fmt: skip
+            {
+                "run_id": self.run_id,
+                "azureml_parallel_r_conn_id": self.azureml_parallel_r_conn_id,
+                "poll_interval": self.poll_interval,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
 
     async def on_kill(self) -> None:
         """A user stopped the deferred task: cancel the pipeline run it waits for."""
@@ -85,8 +89,12 @@ class ParallelRunTrigger(BaseTrigger):
                 return
             if state.terminal:
                 message = f"Pipeline run {self.run_id} is {state.status}: {state.message}"
-                event = {"status": "success" if state.succeeded else "error", "message": message,
-                         "run_id": self.run_id, "run_status": state.status}  # fmt: skip
+                event = {
+                    "status": "success" if state.succeeded else "error",
+                    "message": message,
+                    "run_id": self.run_id,
+                    "run_status": state.status,
+                }
                 if not state.succeeded:  # the failure summary travels with the event: the task reads nothing again
                     event["summary"] = await asyncio.to_thread(backend.describe_failure, self.run_id, message)
                 yield TriggerEvent(event)

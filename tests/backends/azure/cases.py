@@ -25,8 +25,9 @@ def register_samples(fake_azure: Any, backend: ParallelRunBackend, folder: Path)
     return backend.register_file_dataset(INPUTS, name="r-script-inputs", tags=TAGS)
 
 
-def sample_request(dataset: DatasetRef, run_key: dict[str, str], experiment_name: str = "",
-                   **settings: Any) -> RunRequest:  # fmt: skip
+def sample_request(
+    dataset: DatasetRef, run_key: dict[str, str], experiment_name: str = "", **settings: Any
+) -> RunRequest:
     """A run of the example R script over ``dataset``: 4 files per mini-batch, 5 failures tolerated."""
     return RunRequest(
         dataset=dataset,
@@ -44,8 +45,9 @@ def other_keys(key: dict[str, str]) -> list[dict[str, str]]:
     return [{**key, "submission": "another-airflow"}, {**key, "dataset": "r-script-inputs:99"}]
 
 
-def check_a_late_file_is_noted_not_counted(fake_azure: Any, backend: ParallelRunBackend, dataset: DatasetRef,
-                                           request: RunRequest, folder: Path) -> None:  # fmt: skip
+def check_a_late_file_is_noted_not_counted(
+    fake_azure: Any, backend: ParallelRunBackend, dataset: DatasetRef, request: RunRequest, folder: Path
+) -> None:
     """A PNG uploaded to the dataset's folder after it was registered: the job's mount lists the folder when the job
     starts, so it is processed; validation names it in a note and validates exactly the registered files."""
     from azureml_parallel_r.output_checks import validate_outputs
@@ -62,8 +64,9 @@ def check_a_late_file_is_noted_not_counted(fake_azure: Any, backend: ParallelRun
     assert "late.png" in report["notes"][0]
 
 
-def check_changed_inputs_and_a_lost_file_list(fake_azure: Any, backend: ParallelRunBackend, dataset: DatasetRef,
-                                              request: RunRequest, folder: Path) -> None:  # fmt: skip
+def check_changed_inputs_and_a_lost_file_list(
+    fake_azure: Any, backend: ParallelRunBackend, dataset: DatasetRef, request: RunRequest, folder: Path
+) -> None:
     """Two blobs written again after registration (one appended to, one rewritten at the same size: a new ETag): the
     job reads what is there when it runs, so validation counts both failed (``input_changed``) whatever their rows
     say; and once the version's file list is gone, nothing stands in for it."""
@@ -108,16 +111,23 @@ def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: Run
     from azureml_parallel_r.report.records import run_record
     from azureml_parallel_r.report.sources import DagRunRecords
 
-    found = DagRunRecords("r_parallel_batch", "manual__x", "running", {},
-                          record=run_record(request, ref, "azure_conn", DATE), submit_task_id="submit")  # fmt: skip
+    found = DagRunRecords(
+        "r_parallel_batch",
+        "manual__x",
+        "running",
+        {},
+        record=run_record(request, ref, "azure_conn", DATE),
+        submit_task_id="submit",
+    )
     engine = lambda conn_id: backend if conn_id == "azure_conn" else None  # noqa: E731
     before = summary(found, backend_for=engine)
     assert before["problems"] == [] and before["progress"]["status"] == "Finished"
     assert before["run"]["workspace"].startswith("azureml://subscriptions/")
     assert before["run"]["output_location"].endswith(f"/{ref.output_path}")
     assert before["run"]["run_url"] and before["run"]["run_url"].startswith("https://")
-    report = validate_outputs(backend.list_dataset_files(request.dataset), backend.fetch_results(ref.run_id),
-                              allowed_failures=-1)  # fmt: skip
+    report = validate_outputs(
+        backend.list_dataset_files(request.dataset), backend.fetch_results(ref.run_id), allowed_failures=-1
+    )
     backend.write_output_file(ref.run_id, FAILURES_NAME, failures_jsonl(report.pop("all_failures")))
     found.validation = {**report, "output_path": ref.output_path, "failures_file": FAILURES_NAME}
     page = failure_page(FailureLists().get(found, backend_for=engine))
@@ -127,8 +137,9 @@ def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: Run
     )
 
 
-def check_a_repair_reruns_exactly_the_failed_files(fake_azure: Any, backend: ParallelRunBackend, folder: Path,
-                                                   run_key: dict[str, str]) -> None:  # fmt: skip
+def check_a_repair_reruns_exactly_the_failed_files(
+    fake_azure: Any, backend: ParallelRunBackend, folder: Path, run_key: dict[str, str]
+) -> None:
     """A repair run's dataset on blob storage: the failed sample, fixed in its folder, is copied with its relative
     path to a staging folder registered as any input folder; a run over it files the result under the same path."""
     write_png(str(folder / "camera-b" / "broken.png"))

@@ -17,16 +17,22 @@ from tests.backends.azure.cases import INPUTS, TAGS, sample_request
 from tests.conftest import CONN_VARIABLE
 from tests.waiting import wait_for_end
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
+pytestmark = pytest.mark.integration
 ENGINES = ("azureml", "azureml_v2")
-KEY = {"dag_id": "r_parallel_batch", "dag_run_id": "scheduled__2026-11-24T00:00:00+00:00",
-       "task_id": "submit_pipeline", "dataset": "r-script-inputs:1", "attempt": "1",
-       "submission": "5a1b2c3d4e5f6a7b"}  # fmt: skip
+KEY = {
+    "dag_id": "r_parallel_batch",
+    "dag_run_id": "scheduled__2026-11-24T00:00:00+00:00",
+    "task_id": "submit_pipeline",
+    "dataset": "r-script-inputs:1",
+    "attempt": "1",
+    "submission": "5a1b2c3d4e5f6a7b",
+}
 
 
 def _backend(fake_azure, monkeypatch, engine: str, datastore: str, tmp_path: Path):
-    monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine=engine, datastore=datastore,
-                                                                  r_script_dirs=[str(tmp_path)]))  # fmt: skip
+    monkeypatch.setenv(
+        CONN_VARIABLE, fake_azure.connection_value(engine=engine, datastore=datastore, r_script_dirs=[str(tmp_path)])
+    )
     return AzureMLParallelRunHook().get_conn()
 
 
@@ -38,8 +44,9 @@ def _storage_tokens(fake_azure) -> list[dict]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kind", [kind for kind in DATASTORE_KINDS if kind != "account_key"])
-def test_register_run_collect_and_validate_on_every_kind_of_datastore(fake_azure, monkeypatch, tmp_path, engine,
-                                                                      kind) -> None:  # fmt: skip
+def test_register_run_collect_and_validate_on_every_kind_of_datastore(
+    fake_azure, monkeypatch, tmp_path, engine, kind
+) -> None:
     from azureml_parallel_r.examples.samples import make_sample_inputs
 
     store = datastore_of_kind(kind)
@@ -93,8 +100,7 @@ def test_an_identity_based_datastore_is_read_with_a_storage_token_where_azureml_
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_an_identity_that_may_only_read_fails_with_the_role_it_lacks(fake_azure, monkeypatch, tmp_path,
-                                                                     engine) -> None:  # fmt: skip
+def test_an_identity_that_may_only_read_fails_with_the_role_it_lacks(fake_azure, monkeypatch, tmp_path, engine) -> None:
     from azureml_parallel_r.models import error_text
 
     store = datastore_of_kind("identity")

@@ -7,12 +7,15 @@ import re
 
 from azureml_parallel_r.backends.azure.environment import image_dockerfile, image_identity
 from azureml_parallel_r.backends.azure.v1_step import image_pip_packages
-from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, session_r_function
+from azureml_parallel_r.shipped_code import COMPUTE_DOCKERFILE, session_r_function
 
 DOCKERFILE = COMPUTE_DOCKERFILE.read_text(encoding="utf-8")
 # the Python import name of each pip package the image installs
-IMPORTS = {"azureml-core": "azureml.core", "azureml-dataset-runtime": "azureml.dataprep",
-           "azureml-telemetry": "azureml.telemetry"}  # fmt: skip
+IMPORTS = {
+    "azureml-core": "azureml.core",
+    "azureml-dataset-runtime": "azureml.dataprep",
+    "azureml-telemetry": "azureml.telemetry",
+}
 
 
 def test_the_base_image_is_a_dated_tag_not_latest() -> None:
@@ -42,8 +45,13 @@ def test_the_images_check_is_the_r_sessions_own() -> None:
     """The build's check runs session.R's package_problems, cut out of session.R whole."""
     source = session_r_function("package_problems")
     assert source.startswith("package_problems <- function(named, declared) {") and source.endswith("\n}\n")
-    steps = [json.loads(line[4:]) for line in image_dockerfile([{"name": "x", "version": None, "minimum": None,
-              "source": "r_packages"}]).splitlines() if line.startswith('RUN ["')]  # fmt: skip
+    steps = [
+        json.loads(line[4:])
+        for line in image_dockerfile(
+            [{"name": "x", "version": None, "minimum": None, "source": "r_packages"}]
+        ).splitlines()
+        if line.startswith('RUN ["')
+    ]
     assert steps[-1][3].startswith(source)
 
 

@@ -64,8 +64,12 @@ def test_a_dataset_versions_file_list_is_kept_beside_the_data(blobs: DatastoreBl
     version = DatasetRef("inputs", 2, "in/d", 2)
     record_dataset_files(blobs, version, [("b.png", 2, '"0x2"'), ("a.png", 1, '"0x1"')])
     blobs.write("in/d/late.png", b"x")
-    assert recorded_dataset_files(blobs, version) == {"path": "in/d", "files": ["a.png", "b.png"], "sizes": [1, 2],
-                                                      "stamps": ['"0x1"', '"0x2"']}  # fmt: skip
+    assert recorded_dataset_files(blobs, version) == {
+        "path": "in/d",
+        "files": ["a.png", "b.png"],
+        "sizes": [1, 2],
+        "stamps": ['"0x1"', '"0x2"'],
+    }
     # a version whose list is gone has none: the folder's files now are not the version's
     assert recorded_dataset_files(blobs, DatasetRef("inputs", 1, "in/d", 1)) is None
 

@@ -34,9 +34,15 @@ from tests.backends.azure.cases import (
 from tests.conftest import SHIPPED
 from tests.waiting import wait_for_end, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
-KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
-       "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip
+pytestmark = pytest.mark.integration
+KEY = {
+    "dag_id": "r_parallel_batch",
+    "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00",
+    "task_id": "submit_pipeline",
+    "dataset": "r-script-inputs:1",
+    "attempt": "1",
+    "submission": "0a1b2c3d4e5f6a7b",
+}
 
 
 @pytest.fixture
@@ -59,8 +65,9 @@ def test_registering_lists_the_folder_in_storage_and_reuses_the_latest_version(f
     assert (dataset.version, dataset.file_count, dataset.reused) == (1, 9, False)
     again = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags={"logical_date": DATE, "path": INPUTS})
     assert (again.version, again.reused) == (1, True)
-    other_date = backend.register_file_dataset(INPUTS, name="r-script-inputs", tags={"logical_date": "2026-11-25",
-                                                                                     "path": INPUTS})  # fmt: skip
+    other_date = backend.register_file_dataset(
+        INPUTS, name="r-script-inputs", tags={"logical_date": "2026-11-25", "path": INPUTS}
+    )
     assert (other_date.version, other_date.reused) == (2, False)
     assert backend.list_dataset_files(dataset)[:2] == ["camera-a/img_0000.png", "camera-a/img_0001.png"]
 
@@ -73,16 +80,19 @@ def test_a_missing_or_empty_date_folder_is_zero_files_and_registers_nothing(fake
 
 
 def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, dataset) -> None:
-    ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT", environment_variables={"R_MAX": "8"},
-                                  logging_level="DEBUG"))  # fmt: skip
+    ref = backend.submit(
+        _request(dataset, append_row_file_name="Rows.TXT", environment_variables={"R_MAX": "8"}, logging_level="DEBUG")
+    )
     (submitted,) = fake_azure.pipelines.submitted
     (node,) = submitted["graph"]["ModuleNodes"]
     module = submitted["modules"][node["ModuleId"]]
     argv = [arg["Value"] for arg in module["StructuredInterface"]["Arguments"]]
     parameters = {p["Name"]: p.get("Value") for p in node["ModuleParameters"]}
     assert (module["StepType"], parameters["Target"], parameters["Script"]) == (
-        "ParallelRunStep", "r-cluster", "driver/amlbi_main.py"
-    )  # fmt: skip
+        "ParallelRunStep",
+        "r-cluster",
+        "driver/amlbi_main.py",
+    )
     # the driver gets the input by name only; the entry script finds its mount the way the runtime does
     assert argv[argv.index("--input_fds_0") + 1] == "input_files"
     assert argv[argv.index("--input-name") + 1] == "input_files" and "--input-root" not in argv
@@ -250,8 +260,9 @@ def test_a_submission_that_created_nothing_is_a_clear_error(fake_azure, backend,
 def test_throttled_and_unavailable_storage_reads_are_retried_as_asked(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
     wait_for_end(backend, ref.run_id)
-    fake_azure.wire.fault("GET", r"^/azureml-blobstore-parallel-r$", times=2,
-                          reply=Reply(429, {}, headers={"Retry-After": "0"}))  # fmt: skip
+    fake_azure.wire.fault(
+        "GET", r"^/azureml-blobstore-parallel-r$", times=2, reply=Reply(429, {}, headers={"Retry-After": "0"})
+    )
     fake_azure.wire.fault("GET", r"/rows\.txt$|/parallel_run_step\.txt$", times=1, reply=Reply(503, {}))
     results = backend.fetch_results(ref.run_id)
     assert len(results.rows) == 8 and "fetch_problems.txt" not in results.logs
@@ -309,11 +320,15 @@ def test_a_listing_of_100000_result_blobs_is_read_page_by_page_and_counted_whole
     bulk = [f"{results_prefix}camera-a/img_0000.png/bulk/{i:06d}.json" for i in range(100_000 - len(real))]
     names = sorted(real + bulk)
     listing = fake_azure.wire.fault(
-        "GET", rf"^/{CONTAINER}$", times=10_000,
-        handler=lambda call: list_blobs_page(call, names, CONTAINER)
-        if call.query.get("prefix", [""])[0] == results_prefix
-        else fake_azure.service.list_blobs_reply(call),
-    )  # fmt: skip
+        "GET",
+        rf"^/{CONTAINER}$",
+        times=10_000,
+        handler=lambda call: (
+            list_blobs_page(call, names, CONTAINER)
+            if call.query.get("prefix", [""])[0] == results_prefix
+            else fake_azure.service.list_blobs_reply(call)
+        ),
+    )
     results = backend.fetch_results(ref.run_id)
     assert len(results.output_files) == 100_000 and "fetch_problems.txt" not in results.logs
     pages = [
@@ -333,8 +348,9 @@ def test_a_folder_whose_files_changed_gets_a_new_version_that_lists_them(fake_az
     assert "late.png" not in backend.list_dataset_files(dataset) and "late.png" in backend.list_dataset_files(again)
 
 
-def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
-                                                                              tmp_path) -> None:  # fmt: skip
+def test_a_file_added_after_registration_is_reported_by_validation_not_counted(
+    fake_azure, backend, dataset, tmp_path
+) -> None:
     check_a_late_file_is_noted_not_counted(fake_azure, backend, dataset, _request(dataset), tmp_path)
 
 

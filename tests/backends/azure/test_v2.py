@@ -37,9 +37,15 @@ from tests.backends.azure.cases import (
 from tests.conftest import CONN_VARIABLE, SHIPPED
 from tests.waiting import wait_for_end, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
-KEY = {"dag_id": "r_parallel_batch", "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00", "task_id": "submit_pipeline",
-       "dataset": "r-script-inputs:1", "attempt": "1", "submission": "0a1b2c3d4e5f6a7b"}  # fmt: skip
+pytestmark = pytest.mark.integration
+KEY = {
+    "dag_id": "r_parallel_batch",
+    "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00",
+    "task_id": "submit_pipeline",
+    "dataset": "r-script-inputs:1",
+    "attempt": "1",
+    "submission": "0a1b2c3d4e5f6a7b",
+}
 JOB_PUT = r"/workspaces/ws-parallel-r/jobs/[^/]+$"
 
 
@@ -63,8 +69,9 @@ def _request(dataset, **settings) -> RunRequest:
 # -- data assets --------------------------------------------------------------------------------------------------
 
 
-def test_registering_creates_versions_and_reuses_any_version_of_the_same_folder_and_date(fake_azure, backend,
-                                                                                         dataset) -> None:  # fmt: skip
+def test_registering_creates_versions_and_reuses_any_version_of_the_same_folder_and_date(
+    fake_azure, backend, dataset
+) -> None:
     assert (dataset.version, dataset.file_count, dataset.reused) == (1, 9, False)
     (version,) = fake_azure.ml.data["r-script-inputs"].values()
     properties = version["properties"]
@@ -110,15 +117,25 @@ def test_a_version_taken_by_a_concurrent_registration_moves_to_the_next(fake_azu
 
 
 def test_what_azure_ai_ml_sends_for_the_parallel_job(fake_azure, backend, dataset) -> None:
-    ref = backend.submit(_request(dataset, append_row_file_name="Rows.TXT", environment_variables={"R_MAX": "8"},
-                                  allowed_failed_percent=10, process_count_per_node=3))  # fmt: skip
+    ref = backend.submit(
+        _request(
+            dataset,
+            append_row_file_name="Rows.TXT",
+            environment_variables={"R_MAX": "8"},
+            allowed_failed_percent=10,
+            process_count_per_node=3,
+        )
+    )
     (put,) = [c.json() for c in fake_azure.wire.calls_to("PUT", JOB_PUT)]
     assert ref.run_id == job_name(KEY) and fake_azure.wire.calls_to("PUT", JOB_PUT)[0].path.endswith(ref.run_id)
     job = put["properties"]
     assert job["jobType"] == "Pipeline" and job["experimentName"] == "r-parallel-v2"
     assert job["computeId"] == f"{WORKSPACE_ID}/computes/r-cluster"
-    assert job["inputs"]["input_files"] == {"uri": f"{WORKSPACE_ID}/data/r-script-inputs/versions/1",
-                                            "mode": "ReadOnlyMount", "jobInputType": "uri_folder"}  # fmt: skip
+    assert job["inputs"]["input_files"] == {
+        "uri": f"{WORKSPACE_ID}/data/r-script-inputs/versions/1",
+        "mode": "ReadOnlyMount",
+        "jobInputType": "uri_folder",
+    }
     (node,) = job["jobs"].values()
     assert node["type"] == "parallel" and node["resources"] == {"instance_count": 1}
     assert node["mini_batch_size"] == 4 and node["max_concurrency_per_instance"] == 3
@@ -169,8 +186,7 @@ def test_the_fake_refuses_a_write_mount_inside_another(fake_azure, backend, data
 
     def nested(request, **kwargs):
         job = pipeline_job(request, **kwargs)
-        job.jobs[STEP_NAME].outputs[OUTPUT_NAME] = Output(type="uri_folder", mode="rw_mount",
-                                                          path=kwargs["output_uri"])  # fmt: skip
+        job.jobs[STEP_NAME].outputs[OUTPUT_NAME] = Output(type="uri_folder", mode="rw_mount", path=kwargs["output_uri"])
         return job
 
     monkeypatch.setattr(v2_module, "pipeline_job", nested)
@@ -181,8 +197,7 @@ def test_the_fake_refuses_a_write_mount_inside_another(fake_azure, backend, data
     fake_azure.wire.unrouted.clear()  # recorded as not modelled, as it should be: this test wants that
 
 
-def test_arguments_no_quoting_protects_are_refused_before_anything_is_created(fake_azure, backend,
-                                                                              dataset) -> None:  # fmt: skip
+def test_arguments_no_quoting_protects_are_refused_before_anything_is_created(fake_azure, backend, dataset) -> None:
     request = dataclasses.replace(_request(dataset), r_args=["$HOME"])
     with pytest.raises(ValueError, match=re.escape("holds '$', which no quoting protects")):
         backend.check_request(request)
@@ -239,8 +254,7 @@ def test_a_job_runs_and_its_results_are_read_from_storage(fake_azure, backend, d
     check_the_run_report_reads_the_run(backend, request, ref)
 
 
-def test_the_runtime_applies_the_failed_item_threshold_the_program_arguments_give(fake_azure, backend,
-                                                                                   dataset) -> None:  # fmt: skip
+def test_the_runtime_applies_the_failed_item_threshold_the_program_arguments_give(fake_azure, backend, dataset) -> None:
     """The documented --error_threshold reaches the runtime: with 0 the sample's one corrupt file fails the job."""
     ref = backend.submit(_request(dataset, error_threshold=0))
     assert wait_for_end(backend, ref.run_id).status == status.FAILED
@@ -249,8 +263,9 @@ def test_the_runtime_applies_the_failed_item_threshold_the_program_arguments_giv
     assert "error_threshold" in backend.fetch_results(ref.run_id).logs["job_error.txt"]
 
 
-def test_a_put_that_succeeded_but_whose_answer_was_lost_is_found_by_name_not_sent_again(fake_azure, backend,
-                                                                                        dataset) -> None:  # fmt: skip
+def test_a_put_that_succeeded_but_whose_answer_was_lost_is_found_by_name_not_sent_again(
+    fake_azure, backend, dataset
+) -> None:
     lost = fake_azure.wire.fault("PUT", JOB_PUT, delivered=True)
     ref = backend.submit(_request(dataset))
     assert lost.hits == 1
@@ -276,8 +291,9 @@ def test_a_retried_task_finds_its_job_by_name_with_one_read(fake_azure, backend,
     assert backend.fetch_results(ref.run_id).dataset == {"name": "r-script-inputs", "version": 1}
 
 
-def test_a_failed_job_is_not_reattached_and_the_next_submission_takes_the_next_name(fake_azure, backend,
-                                                                                    dataset) -> None:  # fmt: skip
+def test_a_failed_job_is_not_reattached_and_the_next_submission_takes_the_next_name(
+    fake_azure, backend, dataset
+) -> None:
     for name in fake_azure.blob_names(INPUTS):  # the inputs vanish after registration: mounting fails
         fake_azure.service.blob_service().get_container_client(CONTAINER).delete_blob(name)
     first = backend.submit(_request(dataset))
@@ -307,9 +323,12 @@ def test_throttled_status_reads_wait_as_the_service_asks(fake_azure, backend, da
     wait_for_end(backend, ref.run_id)
     slept: list[float] = []
     monkeypatch.setattr(azure_errors.time, "sleep", slept.append)
-    throttled = fake_azure.wire.fault("GET", rf"/jobs/{ref.run_id}$", times=2,
-                                      reply=Reply(429, {"error": {"code": "TooManyRequests"}},
-                                                  headers={"Retry-After": "7"}))  # fmt: skip
+    throttled = fake_azure.wire.fault(
+        "GET",
+        rf"/jobs/{ref.run_id}$",
+        times=2,
+        reply=Reply(429, {"error": {"code": "TooManyRequests"}}, headers={"Retry-After": "7"}),
+    )
     assert backend.get_status(ref.run_id).status == status.FINISHED
     assert throttled.hits == 2 and slept == [7.0, 7.0]  # azure-core's retries are off: one layer, as asked
 
@@ -360,10 +379,12 @@ def test_each_part_of_the_results_fails_alone(fake_azure, backend, dataset) -> N
     assert json.loads(results.rows[0])["relative_path"]
 
 
-@pytest.mark.parametrize(("environment_name", "expected"), [("r-env:3", "r-env/versions/3"),
-                                                            ("r-env", "r-env/versions/4")])  # fmt: skip
-def test_a_registered_environment_named_in_the_connection_is_used(fake_azure, backend, dataset, environment_name,
-                                                                  expected) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("environment_name", "expected"), [("r-env:3", "r-env/versions/3"), ("r-env", "r-env/versions/4")]
+)
+def test_a_registered_environment_named_in_the_connection_is_used(
+    fake_azure, backend, dataset, environment_name, expected
+) -> None:
     from tests.azure.arm_resources import resource
 
     for version in ("3", "4"):
@@ -385,8 +406,9 @@ def test_an_environment_that_is_not_registered_fails_the_submission_clearly(fake
     assert fake_azure.ml.jobs == {}
 
 
-def test_a_file_added_after_registration_is_reported_by_validation_not_counted(fake_azure, backend, dataset,
-                                                                              tmp_path) -> None:  # fmt: skip
+def test_a_file_added_after_registration_is_reported_by_validation_not_counted(
+    fake_azure, backend, dataset, tmp_path
+) -> None:
     check_a_late_file_is_noted_not_counted(fake_azure, backend, dataset, _request(dataset), tmp_path)
 
 
@@ -398,13 +420,19 @@ def test_inputs_written_again_after_registration_fail_validation_and_a_lost_list
 
 @pytest.mark.parametrize(
     ("path", "location"),
-    [("azureml://datastores/workspaceartifactstore/paths/ExperimentRun/dcid.step-1/",
-      ("workspaceartifactstore", "ExperimentRun/dcid.step-1")),
-     ("azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/logstore/paths/jobs/step-1",
-      ("logstore", "jobs/step-1")),
-     (None, ("workspaceartifactstore", "ExperimentRun/dcid.step-1")),
-     ("https://account.blob.core.windows.net/c/x", ("workspaceartifactstore", "ExperimentRun/dcid.step-1"))],
-)  # fmt: skip
+    [
+        (
+            "azureml://datastores/workspaceartifactstore/paths/ExperimentRun/dcid.step-1/",
+            ("workspaceartifactstore", "ExperimentRun/dcid.step-1"),
+        ),
+        (
+            "azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/logstore/paths/jobs/step-1",
+            ("logstore", "jobs/step-1"),
+        ),
+        (None, ("workspaceartifactstore", "ExperimentRun/dcid.step-1")),
+        ("https://account.blob.core.windows.net/c/x", ("workspaceartifactstore", "ExperimentRun/dcid.step-1")),
+    ],
+)
 def test_a_step_jobs_logs_are_found_as_azure_ai_ml_finds_them(path: str | None, location: tuple[str, str]) -> None:
     """job.outputs["default"] first, ExperimentRun/dcid.<job> on workspaceartifactstore only when the job reports
     no default output (or one in a form that is not a datastore URI): JobOperations._get_named_output_uri."""

@@ -32,8 +32,14 @@ def _request(**settings: Any) -> RunRequest:
 
 
 def _body(request: RunRequest) -> dict[str, Any]:
-    job = pipeline_job(request, input_path="azureml:r_inputs_2026-01-01:3", output_uri=OUTPUT_URI,
-                       code_dir=INCLUDE, environment="azureml:r-parallel-env:4", compute="cpu-cluster")  # fmt: skip
+    job = pipeline_job(
+        request,
+        input_path="azureml:r_inputs_2026-01-01:3",
+        output_uri=OUTPUT_URI,
+        code_dir=INCLUDE,
+        environment="azureml:r-parallel-env:4",
+        compute="cpu-cluster",
+    )
     return job._to_rest_object().as_dict()
 
 
@@ -83,8 +89,10 @@ def test_the_task_runs_the_unchanged_entry_script_with_explicit_roots() -> None:
 def test_input_and_output_bindings() -> None:
     body = _body(_request())["properties"]
     assert body["inputs"]["input_files"] == {
-        "uri": "azureml:r_inputs_2026-01-01:3", "mode": "ReadOnlyMount", "jobInputType": "uri_folder"
-    }  # fmt: skip
+        "uri": "azureml:r_inputs_2026-01-01:3",
+        "mode": "ReadOnlyMount",
+        "jobInputType": "uri_folder",
+    }
     node = body["jobs"]["r_parallel_batch"]
     assert node["inputs"]["input_files"]["value"] == "${{parent.inputs.input_files}}"
     # the run folder's three parts are write mounts of their own, none inside another (no source says that
@@ -143,8 +151,14 @@ def test_every_argument_reaches_the_entry_script_unchanged_as_the_runtime_splits
     words = shlex.split(program_arguments(request))
     expected = request.entry_arguments(input_root="${{inputs.input_files}}")
     assert words[: len(expected)] == expected
-    assert words[len(expected) :] == ["--results-dir", "${{outputs.results}}", "--failures-dir",
-                                      "${{outputs.failures}}", "--error_threshold", "-1"]  # fmt: skip
+    assert words[len(expected) :] == [
+        "--results-dir",
+        "${{outputs.results}}",
+        "--failures-dir",
+        "${{outputs.failures}}",
+        "--error_threshold",
+        "-1",
+    ]
 
 
 def test_shell_syntax_in_r_args_is_quoted_not_refused() -> None:

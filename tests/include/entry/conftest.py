@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import batch_wrapper
-from tests.include.entry.entry_script import RUNTIME_ARGS
+from tests.include.entry.entry_script import RUNTIME_ARGS, batch_wrapper
 
 
 @pytest.fixture

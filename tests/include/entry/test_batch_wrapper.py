@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import batch_wrapper
+from azureml_parallel_r.compute.r_session import RSetupError
 from azureml_parallel_r.examples.samples import make_sample_inputs, write_png
-from r_session import RSetupError
 from tests.conftest import EXAMPLE_R_SCRIPT
-from tests.include.entry.entry_script import RUNTIME_ARGS, rows_by_path
+from tests.include.entry.entry_script import RUNTIME_ARGS, batch_wrapper, rows_by_path
 
 pytestmark = pytest.mark.integration
 
@@ -165,8 +164,9 @@ def test_a_file_that_leads_out_of_the_dataset_root_is_never_read_and_fails_alone
     (inputs / "all").symlink_to(tmp_path / "elsewhere")
     (inputs / "inside.png").symlink_to(inputs / "good.png")
     output = entry("--input-root", str(inputs))
-    rows = rows_by_path(batch_wrapper.run([good, str(inputs / "x.png"), str(inputs / "all" / "secret.png"),
-                                           str(inputs / "inside.png")]))  # fmt: skip
+    rows = rows_by_path(
+        batch_wrapper.run([good, str(inputs / "x.png"), str(inputs / "all" / "secret.png"), str(inputs / "inside.png")])
+    )
     assert sorted(rows) == ["good.png", "inside.png"]
     for relative in ("x.png", "all/secret.png"):
         record = json.loads((output / "failures" / f"{relative}.json").read_text())
@@ -229,9 +229,17 @@ def test_a_missing_dataset_root_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_runtime_arguments_are_ignored_and_r_args_keep_leading_dashes(tmp_path: Path) -> None:
     config = batch_wrapper.parse_config(
-        [*RUNTIME_ARGS, "--output-dir", str(tmp_path), "--input-root", "/data", "--r-arg=--flag", "--r-arg",
-         "value with space"]
-    )  # fmt: skip
+        [
+            *RUNTIME_ARGS,
+            "--output-dir",
+            str(tmp_path),
+            "--input-root",
+            "/data",
+            "--r-arg=--flag",
+            "--r-arg",
+            "value with space",
+        ]
+    )
     assert config.r_args == ("--flag", "value with space")
     assert config.output_dir == str(tmp_path)
     assert config.r_mode == "worker" and config.file_timeout == 300
@@ -261,8 +269,9 @@ def test_input_root_from_the_named_input_as_the_runtime_exposes_it(tmp_path: Pat
     monkeypatch.setenv("AZUREML_DATAREFERENCE_input_files", "/not/used/for/file/datasets")
     config = batch_wrapper.parse_config(["--output-dir", str(tmp_path), "--input-name", "input_files"])
     assert config.input_root == str(mount)
-    explicit = batch_wrapper.parse_config(["--output-dir", str(tmp_path), "--input-name", "input_files",
-                                           "--input-root", "/data"])  # fmt: skip
+    explicit = batch_wrapper.parse_config(
+        ["--output-dir", str(tmp_path), "--input-name", "input_files", "--input-root", "/data"]
+    )
     assert explicit.input_root == "/data"
 
 
@@ -288,8 +297,9 @@ def test_a_named_input_the_runtime_does_not_expose_fails_init(
         entry("--input-name", "input_files")
 
 
-def test_any_failed_file_name_gets_a_failure_record_and_never_fails_the_other_files(entry, behaviour_script,
-                                                                                    tmp_path) -> None:  # fmt: skip
+def test_any_failed_file_name_gets_a_failure_record_and_never_fails_the_other_files(
+    entry, behaviour_script, tmp_path
+) -> None:
     """Names that cannot be a record's file name as such: not UTF-8, too long for the file system once
     ".json" is added, or colliding with another input's folder (``a`` and ``a.json/b``)."""
     inputs = tmp_path / "inputs"
@@ -308,8 +318,10 @@ def test_any_failed_file_name_gets_a_failure_record_and_never_fails_the_other_fi
     assert set(records) == set(names[:4]) and all(r["kind"] == "r_error" for r in records.values())
     from azureml_parallel_r.models import failure_key
 
-    keys = {failure_key(str(p.relative_to(output / "failures")), json.loads(p.read_text())) for p in
-            (output / "failures").rglob("*.json")}  # fmt: skip
+    keys = {
+        failure_key(str(p.relative_to(output / "failures")), json.loads(p.read_text()))
+        for p in (output / "failures").rglob("*.json")
+    }
     assert keys == set(names[:4])
 
 

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-import batch_wrapper
-from tests.include.entry.entry_script import rows_by_path
+from tests.include.entry.entry_script import batch_wrapper, rows_by_path
 
 pytestmark = pytest.mark.integration
 
@@ -129,8 +128,16 @@ def test_a_mini_batch_stops_before_its_invocation_timeout_and_keeps_what_it_fini
     names = [f"f{i:02d}" for i in range(13)]
     inputs = write_inputs(dict.fromkeys(names, "0.7"))
     monkeypatch.setattr(sys, "argv", [])  # the runtime's own arguments come with entry()
-    output = entry("--r-script", str(write_r_script(SLOW_R_SCRIPT, "slow.r")), "--file-timeout", "0",
-                   "--r-mode", r_mode, "--run_invocation_timeout", "5")  # fmt: skip
+    output = entry(
+        "--r-script",
+        str(write_r_script(SLOW_R_SCRIPT, "slow.r")),
+        "--file-timeout",
+        "0",
+        "--r-mode",
+        r_mode,
+        "--run_invocation_timeout",
+        "5",
+    )
     rows = rows_by_path(batch_wrapper.run([str(inputs / name) for name in names]))
     assert rows and len(rows) < len(names)
     results = set(os.listdir(output / "results"))

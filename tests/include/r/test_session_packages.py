@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from r_session import RSession, RSetupError
+from azureml_parallel_r.compute.r_session import RSession, RSetupError
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,10 @@ process_file <- function(input_path, output_dir, args) {
 
 def test_every_missing_package_is_named_in_one_message_before_the_script_runs(write_r_script, tmp_path) -> None:
     script = write_r_script(NAMES_PACKAGES, "names.r")
-    declared = [{"name": "png", "version": None, "minimum": "99.0", "source": "DESCRIPTION"},
-                {"name": "notinstalled.g", "version": "1.0", "minimum": None, "source": "renv.lock"}]  # fmt: skip
+    declared = [
+        {"name": "png", "version": None, "minimum": "99.0", "source": "DESCRIPTION"},
+        {"name": "notinstalled.g", "version": "1.0", "minimum": None, "source": "renv.lock"},
+    ]
     session = RSession(str(script), str(tmp_path / "r.log"), packages=declared)
     with pytest.raises(RSetupError) as refused:
         session.start()

@@ -121,8 +121,9 @@ def studio_link(dag_run) -> str | None:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        found = session.scalars(XComModel.get_many(run_id=dag_run.run_id, key="run_url", dag_ids=DAG_ID,
-                                                   task_ids="submit_pipeline")).first()  # fmt: skip
+        found = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, key="run_url", dag_ids=DAG_ID, task_ids="submit_pipeline")
+        ).first()
         return XComModel.deserialize_value(found) if found is not None else None
 
 

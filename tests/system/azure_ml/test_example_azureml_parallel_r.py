@@ -85,7 +85,11 @@ def _run_example(monkeypatch: pytest.MonkeyPatch, connection: dict, engine: str,
     # (airflow/dag_processing/bundles/local.py), so an earlier test's import would keep the old one: both are set.
     folder = str(Path(__file__).parent)
     monkeypatch.setattr(settings, "DAGS_FOLDER", folder)
-    example = _example(monkeypatch, SYSTEM_TESTS_ENV_ID=env_id, SYSTEM_TESTS_AZUREML_CONN_ID="azureml_system_test",
-                       AIRFLOW_CONN_AZUREML_SYSTEM_TEST=json.dumps(connection),
-                       AIRFLOW__CORE__DAGS_FOLDER=folder)  # fmt: skip
+    example = _example(
+        monkeypatch,
+        SYSTEM_TESTS_ENV_ID=env_id,
+        SYSTEM_TESTS_AZUREML_CONN_ID="azureml_system_test",
+        AIRFLOW_CONN_AZUREML_SYSTEM_TEST=json.dumps(connection),
+        AIRFLOW__CORE__DAGS_FOLDER=folder,
+    )
     return example, example.dag.test()

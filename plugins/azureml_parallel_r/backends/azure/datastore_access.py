@@ -89,15 +89,21 @@ class DatastoreAccess:
         """The datastore's container client (azure-storage-blob), signed with :meth:`credential`."""
         from azureml_parallel_r.backends.azure.storage import container_client
 
-        return container_client(self.account, self.container, self.credential(identity, authority),
-                                endpoint=self.endpoint, protocol=self.protocol)  # fmt: skip
+        return container_client(
+            self.account,
+            self.container,
+            self.credential(identity, authority),
+            endpoint=self.endpoint,
+            protocol=self.protocol,
+        )
 
     def location(self, path: str) -> StorageLocation:
         """Where ``path`` of this datastore lives, for lineage (:func:`~.storage.datastore_location`)."""
         from azureml_parallel_r.backends.azure.storage import datastore_location
 
-        return datastore_location(self.account, self.container, path,
-                                  adls_file_system=self.container if self.adls else None)  # fmt: skip
+        return datastore_location(
+            self.account, self.container, path, adls_file_system=self.container if self.adls else None
+        )
 
     def describe(self) -> str:
         """One line for the connection test and the preflight: the datastore, its kind and who reads it."""
@@ -125,8 +131,13 @@ def v1_access(store: Any) -> DatastoreAccess:
     :param store: the SDK's datastore.
     """
     kind = str(getattr(store, "datastore_type", ""))
-    common = {"name": store.name, "account": store.account_name, "container": store.container_name,
-              "endpoint": store.endpoint, "protocol": store.protocol}  # fmt: skip
+    common = {
+        "name": store.name,
+        "account": store.account_name,
+        "container": store.container_name,
+        "endpoint": store.endpoint,
+        "protocol": store.protocol,
+    }
     if kind == "AzureBlob":
         if store.account_key:
             return DatastoreAccess(kind=ACCOUNT_KEY, secret=store.account_key, **common)
@@ -152,15 +163,24 @@ def v2_access(store: Any) -> DatastoreAccess:
     adls = kind.endswith("azure_data_lake_gen2")
     if not adls and not kind.endswith("azure_blob"):
         raise _refuse(store.name, str(getattr(store, "type", type(store).__name__)))
-    common = {"name": store.name, "account": store.account_name, "adls": adls, "endpoint": store.endpoint,
-              "protocol": store.protocol,
-              "container": store.filesystem if adls else store.container_name}  # fmt: skip
-    if getattr(credentials, "account_key", None):
-        return DatastoreAccess(kind=ACCOUNT_KEY, secret=credentials.account_key, **common)
-    if getattr(credentials, "sas_token", None):
-        return DatastoreAccess(kind=SAS, secret=credentials.sas_token, **common)
-    if getattr(credentials, "client_secret", None):
-        principal = (credentials.tenant_id, credentials.client_id, credentials.client_secret,
-                     getattr(credentials, "authority_url", None) or None)  # fmt: skip
+    common = {
+        "name": store.name,
+        "account": store.account_name,
+        "adls": adls,
+        "endpoint": store.endpoint,
+        "protocol": store.protocol,
+        "container": store.filesystem if adls else store.container_name,
+    }
+    if account_key := getattr(credentials, "account_key", None):
+        return DatastoreAccess(kind=ACCOUNT_KEY, secret=account_key, **common)
+    if sas_token := getattr(credentials, "sas_token", None):
+        return DatastoreAccess(kind=SAS, secret=sas_token, **common)
+    if credentials is not None and getattr(credentials, "client_secret", None):
+        principal = (
+            credentials.tenant_id,
+            credentials.client_id,
+            credentials.client_secret,
+            getattr(credentials, "authority_url", None) or None,
+        )
         return DatastoreAccess(kind=SERVICE_PRINCIPAL, service_principal=principal, **common)
     return DatastoreAccess(kind=IDENTITY, **common)

@@ -1,6 +1,6 @@
 """The compute image of a run: the shipped Dockerfile, plus the R packages the run's R script declares
-(``renv.lock``, ``DESCRIPTION``, ``r_packages``: include/entry/r_packages.py), so that a user's script finds its
-packages on the cluster without a Dockerfile of its own.
+(``renv.lock``, ``DESCRIPTION``, ``r_packages``: :mod:`azureml_parallel_r.compute.r_packages`), so that a user's
+script finds its packages on the cluster without a Dockerfile of its own.
 
 The packages are installed at image build, with the same R code that installs them on a worker
 (:data:`azureml_parallel_r.r_install.R_INSTALL`), from Posit Package Manager's repository of binary packages for the
@@ -26,19 +26,48 @@ import os
 import tempfile
 from typing import Any
 
-from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, session_r_function
+from azureml_parallel_r.shipped_code import COMPUTE_DOCKERFILE, session_r_function
 
 # The image's R (include/environment/Dockerfile): Ubuntu 22.04's own, r-base-core 4.1.2.
 IMAGE_R_VERSION = "4.1.2"
 # The R packages the image has without a declaration: R's base packages, its recommended ones (r-recommended) and the
 # entry script's own (r-cran-png, r-cran-jpeg, r-cran-jsonlite)
-IMAGE_R_PACKAGES = frozenset({
-    "base", "compiler", "datasets", "grDevices", "graphics", "grid", "methods", "parallel", "splines", "stats",
-    "stats4", "tcltk", "tools", "utils",
-    "KernSmooth", "MASS", "Matrix", "boot", "class", "cluster", "codetools", "foreign", "lattice", "mgcv", "nlme",
-    "nnet", "rpart", "spatial", "survival",
-    "png", "jpeg", "jsonlite",
-})  # fmt: skip
+IMAGE_R_PACKAGES = frozenset(
+    {
+        "base",
+        "compiler",
+        "datasets",
+        "grDevices",
+        "graphics",
+        "grid",
+        "methods",
+        "parallel",
+        "splines",
+        "stats",
+        "stats4",
+        "tcltk",
+        "tools",
+        "utils",
+        "KernSmooth",
+        "MASS",
+        "Matrix",
+        "boot",
+        "class",
+        "cluster",
+        "codetools",
+        "foreign",
+        "lattice",
+        "mgcv",
+        "nlme",
+        "nnet",
+        "rpart",
+        "spatial",
+        "survival",
+        "png",
+        "jpeg",
+        "jsonlite",
+    }
+)
 # Binary packages for Ubuntu 22.04 (jammy), the image's release, from Posit Package Manager's public CRAN mirror at a
 # dated snapshot that matches the image's R: 2023-04-20, the eve of R 4.3.0, when CRAN's packages were built and
 # checked against R 4.1 (then oldrel-1; Matrix was 1.5-4, "Depends: R (>= 3.5.0)"). Its "latest" serves what current
@@ -54,8 +83,9 @@ if (length(problems)) stop("declared R packages that do not load in the image: "
 """
 
 
-def image_dockerfile(packages: list[dict[str, Any]], *, repository: str = R_BINARY_REPOSITORY,
-                     library: str = SITE_LIBRARY) -> str:  # fmt: skip
+def image_dockerfile(
+    packages: list[dict[str, Any]], *, repository: str = R_BINARY_REPOSITORY, library: str = SITE_LIBRARY
+) -> str:
     """The run's Dockerfile: the shipped one, then (for declared packages) their install and check.
 
     :param packages: the declared packages (``RPackage.to_dict()``), in declaration order.

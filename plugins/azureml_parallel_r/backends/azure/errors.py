@@ -33,8 +33,11 @@ def http_status(error: BaseException) -> int | None:
     """The HTTP status behind an SDK or transport exception, if it carries one."""
     for candidate in _error_chain(error):
         response = getattr(candidate, "response", None)
-        for value in (getattr(candidate, "status_code", None), getattr(response, "status_code", None),
-                      getattr(response, "status", None)):  # fmt: skip
+        for value in (
+            getattr(candidate, "status_code", None),
+            getattr(response, "status_code", None),
+            getattr(response, "status", None),
+        ):
             if isinstance(value, int):
                 return value
     return None
@@ -75,8 +78,14 @@ def is_transient(error: BaseException) -> bool:
     status = http_status(error)
     if status is not None:
         return status in RETRIED_STATUSES or status >= 506
-    transient = (requests.ConnectionError, requests.Timeout, ServiceRequestError, ServiceResponseError,
-                 ConnectionError, TimeoutError)  # fmt: skip
+    transient = (
+        requests.ConnectionError,
+        requests.Timeout,
+        ServiceRequestError,
+        ServiceResponseError,
+        ConnectionError,
+        TimeoutError,
+    )
     return any(isinstance(e, transient) for e in _error_chain(error))
 
 
@@ -104,7 +113,8 @@ def with_retries(
             if attempt == attempts or not is_transient(exc):
                 raise
             delay = max(backoff * 2 ** (attempt - 1), retry_after(exc) or 0.0)
-            log.warning("%s failed (%s), try %d of %d; retrying in %.0f s", what, describe_error(exc), attempt,
-                        attempts, delay)  # fmt: skip
+            log.warning(
+                "%s failed (%s), try %d of %d; retrying in %.0f s", what, describe_error(exc), attempt, attempts, delay
+            )
             (sleep or time.sleep)(delay)
     raise AssertionError("unreachable")

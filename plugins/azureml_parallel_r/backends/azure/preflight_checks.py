@@ -30,8 +30,10 @@ FIX_ENVIRONMENT = "register the environment, or clear the connection's environme
 def storage_fix(access: DatastoreAccess | None) -> str:
     """What to do when the datastore's storage refuses the credential it is read with."""
     if access is None or access.kind == IDENTITY:
-        return ("grant the connection's identity Storage Blob Data Contributor on the storage account or its "
-                "container (an identity-based datastore is read with the caller's own identity)")  # fmt: skip
+        return (
+            "grant the connection's identity Storage Blob Data Contributor on the storage account or its "
+            "container (an identity-based datastore is read with the caller's own identity)"
+        )
     if access.kind == SERVICE_PRINCIPAL:
         return "grant the datastore's service principal Storage Blob Data Contributor on the ADLS Gen2 account"
     return "update the datastore's credentials: its key or SAS token is wrong, expired or may not list and write"
@@ -60,17 +62,23 @@ def compute_summary(name: str, vm_size: Any, min_nodes: Any, max_nodes: Any, ide
     kind = str(identity_type or "").lower()
     identity = "system-assigned" if "system" in kind else "user-assigned" if "user" in kind else None
     unknown = "?"
-    return {"name": name, "vm_size": vm_size, "identity": identity,
-            "min_nodes": unknown if min_nodes is None else min_nodes,
-            "max_nodes": unknown if max_nodes is None else max_nodes}  # fmt: skip
+    return {
+        "name": name,
+        "vm_size": vm_size,
+        "identity": identity,
+        "min_nodes": unknown if min_nodes is None else min_nodes,
+        "max_nodes": unknown if max_nodes is None else max_nodes,
+    }
 
 
 def describe_compute(compute: dict[str, Any], access: DatastoreAccess | None, needs_compute_identity: bool) -> str:
     """One line of the cluster; :class:`CheckFailed` when jobs would read an identity-based datastore with a
     managed identity it does not have."""
     identity = compute.get("identity")
-    line = (f"{compute['name']}: {compute['vm_size']}, {compute['min_nodes']} to {compute['max_nodes']} nodes, "
-            f"managed identity: {identity or 'none'}")  # fmt: skip
+    line = (
+        f"{compute['name']}: {compute['vm_size']}, {compute['min_nodes']} to {compute['max_nodes']} nodes, "
+        f"managed identity: {identity or 'none'}"
+    )
     if identity is None and needs_compute_identity and access is not None and access.kind == IDENTITY:
         raise CheckFailed(
             f"{line}; datastore {access.name} keeps no credential, so jobs read it with the cluster's managed identity",
@@ -90,8 +98,10 @@ def azure_checks(backend: Any) -> list[Check]:
     workspace = probe("workspace", FIX_WORKSPACE, backend.workspace_answers)
     if not workspace.ok:
         skipped = "not checked: the workspace did not answer"
-        return [workspace, *(Check(name, False, skipped) for name in ("datastore", "storage", "compute",
-                                                                     "environment"))]  # fmt: skip
+        return [
+            workspace,
+            *(Check(name, False, skipped) for name in ("datastore", "storage", "compute", "environment")),
+        ]
     checks = [workspace]
     found: dict[str, DatastoreAccess] = {}
 
@@ -106,8 +116,9 @@ def azure_checks(backend: Any) -> list[Check]:
     else:
         checks.append(probe("storage", storage_fix(access), lambda: check_storage(backend.blobs())))
     needs_identity = backend.needs_compute_identity()
-    checks.append(probe("compute", FIX_COMPUTE,
-                        lambda: describe_compute(backend.compute_summary(), access, needs_identity)))  # fmt: skip
+    checks.append(
+        probe("compute", FIX_COMPUTE, lambda: describe_compute(backend.compute_summary(), access, needs_identity))
+    )
     checks.append(probe("environment", FIX_ENVIRONMENT, backend.environment_summary))
     return checks
 
@@ -116,5 +127,7 @@ def built_image_line() -> str:
     """The environment line when the connection names none: the image is built at the first run."""
     from azureml_parallel_r.backends.azure.environment import IMAGE_R_VERSION
 
-    return (f"none registered: the image is built from include/environment/Dockerfile (R {IMAGE_R_VERSION}) at the "
-            "first run (its build log is in the job's), then reused")  # fmt: skip
+    return (
+        f"none registered: the image is built from include/environment/Dockerfile (R {IMAGE_R_VERSION}) at the "
+        "first run (its build log is in the job's), then reused"
+    )

@@ -17,8 +17,14 @@ RUN_KEY_TAGS = ("dag_id", "dag_run_id", "task_id", "dataset", "attempt", "submis
 JOB_LOGS = ("logs/job_error.txt", "logs/job_result.txt")
 
 
-def azure_state(run_id: str, azure_status: str, sdk: str, *, started: datetime | str | None = None,
-                ended: datetime | str | None = None) -> RunState:  # fmt: skip
+def azure_state(
+    run_id: str,
+    azure_status: str,
+    sdk: str,
+    *,
+    started: datetime | str | None = None,
+    ended: datetime | str | None = None,
+) -> RunState:
     """The backend's state of an Azure ML run or job: its status mapped as its SDK reads it
     (:func:`azureml_parallel_r.status.from_azure`), the service's own word kept in the message when it differs, and its
     start and end when known.
@@ -68,7 +74,7 @@ def recorded_dataset(record: dict[str, Any]) -> dict[str, Any] | None:
     :param record: the run's tags (v1: completed by its description).
     """
     name, version = record.get("dataset_name"), record.get("dataset_version")
-    if not name or version in (None, ""):
+    if not name or version is None or version == "":
         return None
     try:
         return {"name": str(name), "version": int(version)}

@@ -8,6 +8,7 @@ azure-storage-blob is imported lazily: importing this module is cheap.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,8 +26,9 @@ PAGE_SIZE = (
 )
 
 
-def container_client(account: str, container: str, credential: Any, *, endpoint: str | None = None,
-                     protocol: str | None = None) -> ContainerClient:  # fmt: skip
+def container_client(
+    account: str, container: str, credential: Any, *, endpoint: str | None = None, protocol: str | None = None
+) -> ContainerClient:
     """A client of one blob container whose own retries are off: the engines' ``with_retries`` is the one layer.
 
     :param account: the storage account's name.
@@ -72,7 +74,7 @@ class DatastoreBlobs:
             page = self._retry(lambda: next(pages, None), f"listing {base}")
             if page is None:
                 return
-            for blob in self._retry(lambda p=page: list(p), f"listing {base}"):
+            for blob in self._retry(functools.partial(list, page), f"listing {base}"):
                 if (blob.metadata or {}).get(DIRECTORY_MARK) != "true":
                     yield blob.name[len(base) :], int(blob.size or 0), str(blob.etag or "")
 
@@ -135,12 +137,19 @@ class DatastoreBlobs:
         """
         source_client = self.container.get_blob_client(source)
         target_client = self.container.get_blob_client(target)
-        self._retry(lambda: target_client.upload_blob(source_client.download_blob().chunks(), overwrite=True),
-                    f"copying {source} to {target}")  # fmt: skip
+        self._retry(
+            lambda: target_client.upload_blob(source_client.download_blob().chunks(), overwrite=True),
+            f"copying {source} to {target}",
+        )
 
 
-def datastore_location(account: str, container: str, path: str, *, adls_file_system: str | None = None,
-                       ) -> StorageLocation:  # fmt: skip
+def datastore_location(
+    account: str,
+    container: str,
+    path: str,
+    *,
+    adls_file_system: str | None = None,
+) -> StorageLocation:
     """Where a path of a blob datastore lives (``wasbs``), or of an ADLS Gen2 one (``abfss``, its file system).
 
     :param account: the storage account.
@@ -177,8 +186,10 @@ def record_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef, entries: li
     :param dataset: the registered version.
     :param entries: its (relative path, size, ETag) per file.
     """
-    blobs.write(dataset_files_blob(dataset.name, dataset.version),
-                json.dumps(RegisteredFiles.record(dataset.path, entries)).encode())  # fmt: skip
+    blobs.write(
+        dataset_files_blob(dataset.name, dataset.version),
+        json.dumps(RegisteredFiles.record(dataset.path, entries)).encode(),
+    )
 
 
 def recorded_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ cheap.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -62,7 +63,6 @@ from azureml_parallel_r.backends.azure.v1_step import (
 from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
-from azureml_parallel_r.backends.shipped_code import stage_source_directory
 from azureml_parallel_r.job_identity import check_v1_identity
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
@@ -76,6 +76,7 @@ from azureml_parallel_r.models import (
     listing_fingerprint,
 )
 from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
+from azureml_parallel_r.shipped_code import stage_source_directory
 
 if TYPE_CHECKING:
     from azureml.core import Workspace
@@ -105,8 +106,9 @@ class AzureMLBackend(ParallelRunBackend):
     engine = "azureml"
     assumed_processes_per_node = ASSUMED_PROCESSES_PER_NODE
 
-    def __init__(self, workspace_factory: Callable[[], Workspace], settings: WorkspaceSettings,
-                 credential: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self, workspace_factory: Callable[[], Workspace], settings: WorkspaceSettings, credential: Any = None
+    ) -> None:
         self._workspace_factory = workspace_factory
         self.settings = settings
         self.credential = credential
@@ -170,9 +172,13 @@ class AzureMLBackend(ParallelRunBackend):
         name = self.settings.compute_target
         target = self._retry(lambda: ComputeTarget(workspace=self.workspace, name=name), f"getting compute {name}")
         scale = getattr(target, "scale_settings", None)
-        return compute_summary(name, getattr(target, "vm_size", None) or target.type,
-                               getattr(scale, "minimum_node_count", None), getattr(scale, "maximum_node_count", None),
-                               getattr(target, "identity_type", None))  # fmt: skip
+        return compute_summary(
+            name,
+            getattr(target, "vm_size", None) or target.type,
+            getattr(scale, "minimum_node_count", None),
+            getattr(scale, "maximum_node_count", None),
+            getattr(target, "identity_type", None),
+        )
 
     def environment_summary(self) -> str:
         """The registered environment the connection names, read; else the image that will be built."""
@@ -292,8 +298,11 @@ class AzureMLBackend(ParallelRunBackend):
             except Exception as exc:
                 found = self.find_run(request.run_key, experiment_name=experiment_name)
                 if found is not None:
-                    log.warning("Submitting raised %s, but the run %s with this task's key exists: using it",
-                                type(exc).__name__, found.run_id)  # fmt: skip
+                    log.warning(
+                        "Submitting raised %s, but the run %s with this task's key exists: using it",
+                        type(exc).__name__,
+                        found.run_id,
+                    )
                     return found
                 raise SubmissionError(
                     f"submitting the pipeline to experiment {experiment_name!r} failed and no run with this task's "
@@ -305,8 +314,9 @@ class AzureMLBackend(ParallelRunBackend):
         try:
             self._retry(lambda: run.set_tags(tags), f"tagging pipeline run {run.id}")
         except Exception as exc:  # the run exists and its description carries the key: do not fail the task
-            log.warning("Could not tag pipeline run %s (%s); reattach finds it by its description", run.id,
-                        describe_error(exc))  # fmt: skip
+            log.warning(
+                "Could not tag pipeline run %s (%s); reattach finds it by its description", run.id, describe_error(exc)
+            )
         return RunRef(run_id=run.id, url=run.get_portal_url(), output_path=output_path, engine=self.engine)
 
     def find_run(self, run_key: dict[str, str], *, experiment_name: str = "") -> RunRef | None:
@@ -352,8 +362,13 @@ class AzureMLBackend(ParallelRunBackend):
         if run_status.from_azure(azure_status, run_status.SDK_V1) not in run_status.TERMINAL:
             return azure_state(run.id, azure_status, run_status.SDK_V1)
         details = self._retry(run.get_details, f"reading the details of {run.id}")  # its times, for throughput
-        return azure_state(run.id, azure_status, run_status.SDK_V1, started=details.get("startTimeUtc"),
-                           ended=details.get("endTimeUtc"))  # fmt: skip
+        return azure_state(
+            run.id,
+            azure_status,
+            run_status.SDK_V1,
+            started=details.get("startTimeUtc"),
+            ended=details.get("endTimeUtc"),
+        )
 
     def cancel(self, run_id: str) -> RunState:
         run = self._pipeline_run(run_id)
@@ -366,9 +381,16 @@ class AzureMLBackend(ParallelRunBackend):
         job's logs from the step run. Each part fails alone: what could not be read is said in the logs."""
         run = self._pipeline_run(run_id)
         record = _run_record(run)
-        return collect_results(self._run_state(run), self.blobs(), _output_path(run),
-                               record.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME), lambda: self._job_logs(run),
-                               recorded_dataset(record), describe_error, failures_only)  # fmt: skip
+        return collect_results(
+            self._run_state(run),
+            self.blobs(),
+            _output_path(run),
+            record.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME),
+            lambda: self._job_logs(run),
+            recorded_dataset(record),
+            describe_error,
+            failures_only,
+        )
 
     def _job_logs(self, run: Any) -> dict[str, str]:
         """The step run's job logs (job_error.txt, job_result.txt) and the tails of the user stderr logs."""
@@ -381,8 +403,8 @@ class AzureMLBackend(ParallelRunBackend):
                     if key is None:
                         continue
                     target = os.path.join(scratch, name.replace("/", "__"))
-                    self._retry(lambda s=step_run, n=name, t=target: s.download_file(n, output_file_path=t),
-                                f"downloading {name}")  # fmt: skip
+                    download = functools.partial(step_run.download_file, name, output_file_path=target)
+                    self._retry(download, f"downloading {name}")
                     with open(target, encoding="utf-8", errors="replace") as handle:
                         logs[key] = handle.read()[-LOG_TAIL_CHARS:]
         return logs

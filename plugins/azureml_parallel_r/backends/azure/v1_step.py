@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from azureml_parallel_r.backends.azure.errors import with_retries
 from azureml_parallel_r.backends.azure.runs import RUN_KEY_TAGS
 from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
-from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.models import RunRequest
 from azureml_parallel_r.run_settings import INPUT_NAME
+from azureml_parallel_r.shipped_code import ENTRY_SCRIPT
 
 if TYPE_CHECKING:
     from azureml.core import Environment, Workspace
@@ -45,9 +45,13 @@ def run_description(request: RunRequest, output_path: str, rows_file: str) -> st
     """The pipeline's description: the run key, the input dataset version and where the outputs go, stored with the
     run at creation (its tags can only be set afterwards)."""
     key = request.run_key
-    record = {"run_key": {k: key[k] for k in RUN_KEY_TAGS if k in key}, "output_path": output_path,
-              "rows_file": rows_file, "dataset_name": request.dataset.name,
-              "dataset_version": str(request.dataset.version)}  # fmt: skip
+    record = {
+        "run_key": {k: key[k] for k in RUN_KEY_TAGS if k in key},
+        "output_path": output_path,
+        "rows_file": rows_file,
+        "dataset_name": request.dataset.name,
+        "dataset_version": str(request.dataset.version),
+    }
     return DESCRIPTION_PREFIX + json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
@@ -62,8 +66,9 @@ def parse_description(description: str | None) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def build_environment(settings: WorkspaceSettings, workspace: Workspace | None = None,
-                      packages: list[dict[str, Any]] | None = None) -> Environment:  # fmt: skip
+def build_environment(
+    settings: WorkspaceSettings, workspace: Workspace | None = None, packages: list[dict[str, Any]] | None = None
+) -> Environment:
     """The step's environment: a registered one by name (used as it is), or one built from
     ``include/environment/Dockerfile`` with the R packages the script declares
     (:func:`~.environment.image_dockerfile`), named ``parallel-r-batch`` or, with declared packages,

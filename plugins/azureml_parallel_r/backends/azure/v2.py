@@ -73,7 +73,6 @@ from azureml_parallel_r.backends.azure.v2_workspace import SubmissionError, V2Wo
 from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
-from azureml_parallel_r.backends.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -86,6 +85,7 @@ from azureml_parallel_r.models import (
     listing_fingerprint,
 )
 from azureml_parallel_r.run_settings import DEFAULT_APPEND_ROW_FILE_NAME
+from azureml_parallel_r.shipped_code import COMPUTE_DOCKERFILE, stage_source_directory
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -142,7 +142,7 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
 
     def lineage_source(self) -> str:
         client = self.client
-        return workspace_uri(client.subscription_id, client.resource_group_name, client.workspace_name)
+        return workspace_uri(client.subscription_id, client.resource_group_name, str(client.workspace_name))
 
     # -- data assets ------------------------------------------------------------------------------------
 
@@ -165,12 +165,18 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
         for data in sorted(self._data_versions(name), key=lambda d: int(d.version), reverse=True):
             mine = data.tags or {}
             if (mine.get("path"), mine.get("logical_date"), mine.get("fingerprint")) == (
-                path, tags.get("logical_date"), fingerprint
-            ):  # fmt: skip
+                path,
+                tags.get("logical_date"),
+                fingerprint,
+            ):
                 return DatasetRef(name, int(data.version), path, len(entries), reused=True)
-        asset = Data(name=name, type=AssetTypes.URI_FOLDER, path=self._folder_uri(path),
-                     tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint},
-                     description=f"{path} ({len(entries)} files)")  # fmt: skip
+        asset = Data(
+            name=name,
+            type=AssetTypes.URI_FOLDER,
+            path=self._folder_uri(path),
+            tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint},
+            description=f"{path} ({len(entries)} files)",
+        )
         created = self._retry(lambda: self.client.data.create_or_update(asset), f"registering data {name}")
         ref = DatasetRef(name, int(created.version), path, len(entries))
         record_dataset_files(self.blobs(), ref, entries)
@@ -294,8 +300,10 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
             # azure-ai-ml resolves a label only without the azureml: prefix (parse_name_label keeps the prefix in the
             # name, OperationOrchestrator.get_asset_arm_id)
             return f"azureml:{name}:{version}" if version else f"{name}@latest"
-        return Environment(build=BuildContext(path=str(context or COMPUTE_DOCKERFILE.parent)),
-                           description="azureml-parallel-r: R with png, jpeg, jsonlite")  # fmt: skip
+        return Environment(
+            build=BuildContext(path=str(context or COMPUTE_DOCKERFILE.parent)),
+            description="azureml-parallel-r: R with png, jpeg, jsonlite",
+        )
 
     def _ref(self, job: Job, *, reattached: bool = False) -> RunRef:
         tags = job.tags or {}
@@ -347,9 +355,16 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
         job = self._job(run_id)
         tags = job.tags or {}
         rows_file = tags.get("rows_file", DEFAULT_APPEND_ROW_FILE_NAME)
-        return collect_results(self._state_with_times(job), self.blobs(), tags.get("output_path", ""), rows_file,
-                               lambda: self._job_logs(run_id), recorded_dataset(tags), describe_error,
-                               failures_only)  # fmt: skip
+        return collect_results(
+            self._state_with_times(job),
+            self.blobs(),
+            tags.get("output_path", ""),
+            rows_file,
+            lambda: self._job_logs(run_id),
+            recorded_dataset(tags),
+            describe_error,
+            failures_only,
+        )
 
     def _job_logs(self, run_id: str) -> dict[str, str]:
         """The step jobs' runtime logs (job_error.txt, job_result.txt, user stderr tails), and the error run history
@@ -359,8 +374,9 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
         artifacts = self.blobs(ARTIFACT_STORE)
         for step in steps:
             if job_state(step).status in run_status.UNSUCCESSFUL:
-                error = getattr(getattr(getattr(self._run_record(step.name), "error", None), "error", None),
-                                "message", None)  # fmt: skip
+                error = getattr(
+                    getattr(getattr(self._run_record(step.name), "error", None), "error", None), "message", None
+                )
                 if error:
                     logs["step_error.txt"] = f"step job {step.name} ({step.display_name}): {error}"
             datastore, prefix = default_output_location(step)

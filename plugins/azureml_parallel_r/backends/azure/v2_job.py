@@ -59,10 +59,11 @@ from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r.backends.azure.errors import with_retries
 from azureml_parallel_r.backends.azure.runs import azure_state
-from azureml_parallel_r.backends.shipped_code import ENTRY_SCRIPT
+from azureml_parallel_r.compute.records import FAILURES_DIR, RESULTS_DIR
 from azureml_parallel_r.job_identity import v2_identity
 from azureml_parallel_r.models import RunRequest, RunState
-from azureml_parallel_r.run_settings import FAILURES_DIR, INPUT_NAME, MAX_INVOCATION_TIMEOUT, RESULTS_DIR
+from azureml_parallel_r.run_settings import INPUT_NAME, MAX_INVOCATION_TIMEOUT
+from azureml_parallel_r.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.status import SDK_V2
 
 if TYPE_CHECKING:
@@ -178,8 +179,10 @@ def pipeline_job(
     run_folder = output_uri.rstrip("/") + "/"
     failed_batches = settings.allowed_failed_count
     rows = settings.output_action == "append_row"
-    outputs = {name: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)
-               for name in (OUTPUT_NAME, FAILURES_NAME)}  # fmt: skip
+    outputs = {
+        name: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)
+        for name in (OUTPUT_NAME, FAILURES_NAME)
+    }
     if rows:
         outputs[ROWS_NAME] = Output(type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT)
     step = parallel_run_function(
@@ -192,7 +195,8 @@ def pipeline_job(
         mini_batch_size=str(settings.mini_batch_size),
         error_threshold=settings.error_threshold,
         mini_batch_error_threshold=-1 if failed_batches is None else failed_batches,
-        retry_settings={"timeout": math.ceil(settings.invocation_timeout), "max_retries": settings.run_max_try - 1},
+        # the dict form of the YAML reference's retry_settings (the SDK's annotation names only its class)
+        retry_settings={"timeout": math.ceil(settings.invocation_timeout), "max_retries": settings.run_max_try - 1},  # type: ignore[arg-type]
         environment_variables=dict(settings.environment_variables),
         logging_level=settings.logging_level,
         is_deterministic=False,
@@ -206,15 +210,17 @@ def pipeline_job(
         ),
     )
 
-    @dsl.pipeline(name="r-parallel-batch", compute=compute)
+    @dsl.pipeline(name="r-parallel-batch", compute=compute)  # type: ignore[call-overload]  # compute: a **kwargs key
     def r_pipeline(input_files):  # unannotated: the dsl reads annotations, and this module's are strings
         node = step(**{INPUT_NAME: input_files})
         for name, folder in ((OUTPUT_NAME, RESULTS_DIR), (FAILURES_NAME, FAILURES_DIR)):
-            node.outputs[name] = Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT,
-                                        path=f"{run_folder}{folder}/")  # fmt: skip
+            node.outputs[name] = Output(
+                type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT, path=f"{run_folder}{folder}/"
+            )
         if rows:
-            node.outputs[ROWS_NAME] = Output(type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT,
-                                             path=run_folder + settings.rows_file_name)  # fmt: skip
+            node.outputs[ROWS_NAME] = Output(
+                type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT, path=run_folder + settings.rows_file_name
+            )
 
     job = r_pipeline(input_files=Input(type=AssetTypes.URI_FOLDER, path=input_path, mode=InputOutputModes.RO_MOUNT))
     job.name = name or job_name(request.run_key)
@@ -235,8 +241,9 @@ def ml_client(credential: Any, subscription_id: str, resource_group: str, worksp
     """
     from azure.ai.ml import MLClient
 
-    return MLClient(credential, subscription_id, resource_group, workspace, retry_total=0, show_progress=False,
-                    **kwargs)  # fmt: skip
+    return MLClient(
+        credential, subscription_id, resource_group, workspace, retry_total=0, show_progress=False, **kwargs
+    )
 
 
 def find_job(client: MLClient, name: str, *, backoff: float = 2.0) -> Job | None:

@@ -25,13 +25,16 @@ class SubmissionError(RuntimeError):
 class V2WorkspaceReads:
     """The workspace's datastores, compute and environment as the v2 engine reads them."""
 
-    client: MLClient
     credential: Any
     settings: WorkspaceSettings
     _datastores: dict[str, Any]
     _blobs: dict[str, DatastoreBlobs]
     _compute_checked: bool
     _retry: Callable[..., Any]
+
+    @property
+    def client(self) -> MLClient:  # the engine's own (V2AzureMLBackend.client)
+        raise NotImplementedError
 
     # -- the datastore ----------------------------------------------------------------------------------
 
@@ -100,9 +103,13 @@ class V2WorkspaceReads:
 
         name = self.settings.compute_target
         compute = self._retry(lambda: self.client.compute.get(name), f"getting compute {name}")
-        return compute_summary(name, getattr(compute, "size", None) or compute.type,
-                               getattr(compute, "min_instances", None), getattr(compute, "max_instances", None),
-                               getattr(getattr(compute, "identity", None), "type", None))  # fmt: skip
+        return compute_summary(
+            name,
+            getattr(compute, "size", None) or compute.type,
+            getattr(compute, "min_instances", None),
+            getattr(compute, "max_instances", None),
+            getattr(getattr(compute, "identity", None), "type", None),
+        )
 
     def environment_summary(self) -> str:
         """The registered environment the connection names, read; else the image that will be built."""
@@ -112,8 +119,10 @@ class V2WorkspaceReads:
             return built_image_line()
         name, _, version = self.settings.environment_name.partition(":")
         environments = self.client.environments
-        found = self._retry(lambda: environments.get(name, version=version) if version
-                            else environments.get(name, label="latest"), f"getting environment {name}")  # fmt: skip
+        found = self._retry(
+            lambda: environments.get(name, version=version) if version else environments.get(name, label="latest"),
+            f"getting environment {name}",
+        )
         return f"registered environment {found.name} version {found.version}"
 
     def needs_compute_identity(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from azureml_parallel_r.backends.shipped_code import INCLUDE_DIR
+from azureml_parallel_r.shipped_code import INCLUDE_DIR
 
 # a run's unset process_count_per_node is one per core on the cluster, whose size is not known before the job: 4, the
 # cores of the Standard_DS3_v2 clusters Microsoft's examples create (azureml-examples setup: cpu-cluster)

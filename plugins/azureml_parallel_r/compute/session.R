@@ -121,7 +121,7 @@ check_packages_cli <- function(argv) {
 run_session <- function() {
   argv <- commandArgs(trailingOnly = TRUE)
   if (length(argv) != 2L) {
-    stop("usage: Rscript session.R REQUEST_FD RESPONSE_FD (started by include/entry/r_session.py)")
+    stop("usage: Rscript session.R REQUEST_FD RESPONSE_FD (started by azureml_parallel_r/compute/r_session.py)")
   }
   if (!requireNamespace("jsonlite", quietly = TRUE)) {
     stop("the R package 'jsonlite' is not installed: apt-get install r-cran-jsonlite ",

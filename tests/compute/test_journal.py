@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from journal import Journal
+from azureml_parallel_r.compute.journal import Journal
 
 
 def _row(relative: str) -> str:

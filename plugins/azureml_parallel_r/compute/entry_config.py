@@ -1,8 +1,9 @@
 """The entry script's settings: its own arguments, the runtime's it reads, and where the dataset's files are.
 
 The entry script reads its arguments with ``parse_known_args``, so the runtime's own pass through untouched; of
-those it reads ``--run_invocation_timeout`` (a mini-batch stops taking files :func:`invocation_margin` before it) and
-``--logging_level`` (its logger's level). The arguments are listed in ``batch_wrapper``'s docstring.
+those it reads ``--run_invocation_timeout`` (a mini-batch stops taking files ``invocation_margin`` before it:
+:mod:`azureml_parallel_r.compute.entry_settings`) and ``--logging_level`` (its logger's level). The arguments are
+listed in the entry script's docstring (``include/entry/batch_wrapper.py``).
 
 How Azure ML tells a ParallelRunStep where a FileDataset input is mounted: the driver gets the input only by
 name (``--input_fds_0 NAME``, azureml/pipeline/core/_parallel_run_step_base.py), and the job's environment
@@ -18,25 +19,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from output_layout import output_folders
-from r_launch import RSetupError, find_rscript
-from r_packages import declared_packages
-
-SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder above entry/
-# copies of azureml_parallel_r.run_settings' (this file cannot import the plugin; tests/test_run_settings.py checks)
-DEFAULT_R_SCRIPT = "r/process_file.r"
-R_MODES = ("worker", "per-file")
-
-
-def invocation_margin(timeout: float) -> float:
-    """How long before ``run_invocation_timeout`` a mini-batch stops taking files: a tenth of it, at least 1 s and
-    at most 10 s (time to stop R and return the rows before the runtime kills the process).
-
-    :param timeout: the runtime's ``run_invocation_timeout`` in seconds.
-    """
-    return min(10.0, max(1.0, 0.1 * timeout))
+from azureml_parallel_r.compute.entry_settings import DEFAULT_FILE_TIMEOUT, DEFAULT_R_SCRIPT, R_MODES
+from azureml_parallel_r.compute.output_layout import output_folders
+from azureml_parallel_r.compute.r_launch import RSetupError, find_rscript
+from azureml_parallel_r.compute.r_packages import declared_packages
 
 
 @dataclass(frozen=True)
@@ -77,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batch_wrapper.py", add_help=False, allow_abbrev=False)
     parser.add_argument("--r-script", default=DEFAULT_R_SCRIPT)
     parser.add_argument("--r-mode", choices=R_MODES, default=R_MODES[0])
-    parser.add_argument("--file-timeout", type=float, default=300.0)
+    parser.add_argument("--file-timeout", type=float, default=DEFAULT_FILE_TIMEOUT)
     parser.add_argument("--r-arg", action="append", default=[], dest="r_args")
     parser.add_argument("--r-package", action="append", default=[], dest="r_packages")
     parser.add_argument("--output-dir")
@@ -92,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_r_script(path: str, source_dir: str = SOURCE_DIR) -> str:
+def resolve_r_script(path: str, source_dir: str) -> str:
     """Return the R script's absolute path: as given when absolute, else under the source directory.
 
     :param path: the ``--r-script`` argument.
@@ -110,14 +99,14 @@ def resolve_r_script(path: str, source_dir: str = SOURCE_DIR) -> str:
 DATASET_VARIABLES = "AZUREML_DATASET_ENVIRONMENT_VARS"
 
 
-def runtime_input_names(environ: dict[str, str] | None = None) -> list[str]:
+def runtime_input_names(environ: Mapping[str, str] | None = None) -> list[str]:
     """The names of the mounted or downloaded inputs the runtime exposes (``AZUREML_DATASET_ENVIRONMENT_VARS``)."""
     environ = os.environ if environ is None else environ
     pairs = [item.split(":") for item in environ.get(DATASET_VARIABLES, "").split(",") if item]
     return [pair[0] for pair in pairs if len(pair) == 2 and pair[0] and pair[1].lower() != "direct"]
 
 
-def runtime_input_path(name: str, environ: dict[str, str] | None = None) -> str:
+def runtime_input_path(name: str, environ: Mapping[str, str] | None = None) -> str:
     """The local folder of the named FileDataset input, found as ``Run.get_context().input_datasets[name]``
     finds it (azureml/core/run.py, ``InputDatasets._load_input_datasets``): ``AZUREML_DATASET_ENVIRONMENT_VARS``
     holds ``variable:mode`` pairs, and a mounted or downloaded input's folder is in ``os.environ[variable]``.
@@ -145,10 +134,12 @@ def runtime_input_path(name: str, environ: dict[str, str] | None = None) -> str:
     return path
 
 
-def parse_config(argv: list[str]) -> EntryConfig:
+def parse_config(argv: list[str], source_dir: str) -> EntryConfig:
     """Parse the entry script's own arguments and ignore the runtime's.
 
     :param argv: the process arguments without the program name.
+    :param source_dir: the step's source directory (the folder above ``entry/``): a relative ``--r-script`` is
+        found there.
     """
     args, _runtime_args = build_parser().parse_known_args(argv)
     output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH") or None
@@ -167,7 +158,7 @@ def parse_config(argv: list[str]) -> EntryConfig:
         raise ValueError(f"--r-restart-every must be >= 1 file, got {args.r_restart_every}")
     if args.file_timeout < 0:
         raise ValueError(f"--file-timeout must be >= 0 seconds, got {args.file_timeout:g}")
-    r_script = resolve_r_script(args.r_script)
+    r_script = resolve_r_script(args.r_script, source_dir)
     return EntryConfig(
         r_script=r_script,
         r_mode=args.r_mode,

@@ -199,8 +199,10 @@ class SessionProcesses:
         self._oom_seen = count
         limit = self.memory_limit()
         where = f"its cgroup's memory limit, {_mib(limit)}" if limit else f"the machine's memory, {_mib(_memory())}"
-        return (f"out of memory: the kernel's OOM killer ended R when it reached {where}. Give R more memory: a larger "
-                "VM size for the compute, or fewer processes per node (process_count_per_node)")  # fmt: skip
+        return (
+            f"out of memory: the kernel's OOM killer ended R when it reached {where}. Give R more memory: a larger "
+            "VM size for the compute, or fewer processes per node (process_count_per_node)"
+        )
 
     def memory_limit(self) -> int | None:
         """The lowest memory limit of the cgroups above the session (None: none set)."""

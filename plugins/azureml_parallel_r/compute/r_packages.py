@@ -10,7 +10,7 @@ Read from next to the R script, then from a plain list:
   arguments): ``name``, ``name==version`` or ``name>=version``.
 
 When both files are there, both count. The R session checks every declared package, and every package the script
-names itself (``library()``, ``require()``, ``pkg::``), before any file runs (include/r/session.R).
+names itself (``library()``, ``require()``, ``pkg::``), before any file runs (compute/session.R).
 """
 
 from __future__ import annotations
@@ -127,8 +127,9 @@ def from_description(path: str) -> list[RPackage]:
                 )
             name, op, version = parsed.groups()
             if name != "R":
-                found.append(RPackage(name, version if op == "==" else None, version if op == ">=" else None,
-                                      "DESCRIPTION"))  # fmt: skip
+                found.append(
+                    RPackage(name, version if op == "==" else None, version if op == ">=" else None, "DESCRIPTION")
+                )
     return found
 
 

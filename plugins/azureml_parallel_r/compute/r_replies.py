@@ -84,8 +84,15 @@ def reply_outcome(reply: dict[str, Any], stderr_tail: Callable[[], str]) -> File
     seconds = float(reply.get("seconds") or 0.0)
     if reply.get("ok"):
         return FileOutcome(ok=True, value=reply.get("value"), warnings=warnings, seconds=seconds)
-    return FileOutcome(ok=False, kind="r_error", error=str(reply.get("error")), call=reply.get("call"),
-                       warnings=warnings, stderr_tail=stderr_tail(), seconds=seconds)  # fmt: skip
+    return FileOutcome(
+        ok=False,
+        kind="r_error",
+        error=str(reply.get("error")),
+        call=reply.get("call"),
+        warnings=warnings,
+        stderr_tail=stderr_tail(),
+        seconds=seconds,
+    )
 
 
 def cut_outcome(stderr_tail: str, seconds: float) -> FileOutcome:

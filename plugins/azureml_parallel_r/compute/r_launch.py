@@ -9,9 +9,10 @@ import ctypes
 import os
 import shutil
 import signal
+from collections.abc import Mapping
 from typing import Any
 
-from r_processes import SessionProcesses
+from azureml_parallel_r.compute.r_processes import SessionProcesses
 
 R_INSTALL_HINT = (
     "install R and its packages (Debian/Ubuntu: apt-get install r-base-core r-cran-jsonlite "
@@ -63,7 +64,7 @@ def describe_exit(returncode: int | None) -> str:
     return f"R exited with status {returncode} while processing the file (quit() or a fatal error?)"
 
 
-def r_environment(env: dict[str, str]) -> dict[str, str]:
+def r_environment(env: Mapping[str, str]) -> dict[str, str]:
     """R's environment: ``env`` with a UTF-8 locale when it has none (file names are UTF-8 on the wire).
 
     :param env: the environment R would inherit.

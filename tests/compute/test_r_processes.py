@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import r_processes
-from r_session import RSession
+from azureml_parallel_r.compute import r_processes
+from azureml_parallel_r.compute.r_session import RSession
 from tests.conftest import live_processes
 from tests.waiting import wait_until
 
@@ -49,8 +49,11 @@ def test_no_descendant_of_r_outlives_its_file_or_its_session(write_r_script, tmp
     """``system("setsid sleep 1000 &")`` and a double fork leave R's process group, so the group kill that stops R
     missed them: they outlived the run."""
     marker = f"apr-escape-{uuid.uuid4().hex[:8]}"
-    then = {"the session ends": '"spawned"', "the file fails": 'stop("after spawning")',
-            "R crashes": 'quit(save = "no", status = 3)'}[ending]  # fmt: skip
+    then = {
+        "the session ends": '"spawned"',
+        "the file fails": 'stop("after spawning")',
+        "R crashes": 'quit(save = "no", status = 3)',
+    }[ending]
     session = RSession(str(_script(write_r_script, marker, then)), str(tmp_path / "r.txt"), file_timeout=60)
     try:
         (outcome,) = list(session.process_many(_files(tmp_path, ["a"]), []))
@@ -91,7 +94,7 @@ def _memory_cgroup() -> Path | None:
 
 SESSION_IN_A_SMALL_CGROUP = """
 import json, os, sys
-from r_session import RSession
+from azureml_parallel_r.compute.r_session import RSession
 with open(os.path.join(sys.argv[1], "cgroup.procs"), "w") as procs:
     procs.write("0")  # this process, and so its R sessions, under the limit
 session = RSession(sys.argv[2], sys.argv[3], file_timeout=120)
@@ -121,10 +124,23 @@ def test_an_r_session_killed_for_memory_says_out_of_memory_and_the_limit(write_r
         )
         (big, big_out), (small, small_out) = _files(tmp_path, ["big", "small"])
         done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(SESSION_IN_A_SMALL_CGROUP), str(limited), str(script),
-             str(tmp_path / "r.txt"), big, big_out, small, small_out],
-            capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[3] / "include" / "entry",
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(SESSION_IN_A_SMALL_CGROUP),
+                str(limited),
+                str(script),
+                str(tmp_path / "r.txt"),
+                big,
+                big_out,
+                small,
+                small_out,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
         (big_kind, big_error), (small_kind, _) = json.loads(done.stdout.strip().splitlines()[-1])
         assert big_kind == "out_of_memory", big_error

@@ -27,6 +27,7 @@ Standard library only: this module ships to the compute nodes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -39,8 +40,8 @@ import time
 import uuid
 from typing import Any
 
-RESULTS_DIR = "results"
-FAILURES_DIR = "failures"
+from azureml_parallel_r.compute.records import FAILURES_DIR, RESULTS_DIR, FailureRecord
+
 HASHED_FAILURES = "_hashed"
 SCRATCH_DIR = "azureml-parallel-r-scratch"
 FULL_MARKER = ".disk-full"  # touched in the scratch folder by a process that found the scratch disk full
@@ -112,8 +113,9 @@ def relative_input_path(input_path: str, input_root: str) -> str:
     return path[len(prefix) :]
 
 
-def output_folders(output_dir: str | None, results_dir: str | None = None,
-                   failures_dir: str | None = None) -> tuple[str, str]:  # fmt: skip
+def output_folders(
+    output_dir: str | None, results_dir: str | None = None, failures_dir: str | None = None
+) -> tuple[str, str]:
     """The absolute results and failures folders: each as given, else under ``output_dir``.
 
     :param output_dir: the step's output directory, or None.
@@ -143,8 +145,15 @@ class OutputLayout:
     :param failures_dir: the failure records' folder when it is not ``<output_dir>/failures``.
     """
 
-    def __init__(self, output_dir: str | None, process_name: str, scratch_dir: str | None = None, *,
-                 results_dir: str | None = None, failures_dir: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        output_dir: str | None,
+        process_name: str,
+        scratch_dir: str | None = None,
+        *,
+        results_dir: str | None = None,
+        failures_dir: str | None = None,
+    ) -> None:
         self.results_dir, self.failures_dir = output_folders(output_dir, results_dir, failures_dir)
         self.scratch_root = os.path.join(scratch_dir or tempfile.gettempdir(), SCRATCH_DIR, process_name)
         self._count = 0
@@ -214,8 +223,9 @@ class OutputLayout:
         except FileNotFoundError as exc:
             if os.path.isdir(scratch):
                 raise
-            raise FilingError(errno.ENOENT, "the file's output folder is gone (did the R script remove it?)",
-                              scratch) from exc  # fmt: skip
+            raise FilingError(
+                errno.ENOENT, "the file's output folder is gone (did the R script remove it?)", scratch
+            ) from exc
         try:
             if not (self._renames_work() and self._rename_into(scratch, target)):
                 self._copy_into(scratch, target, outputs)
@@ -296,14 +306,14 @@ class OutputLayout:
         """Remove a failed file's scratch folder and whatever R left in it."""
         shutil.rmtree(scratch, ignore_errors=True)
 
-    def record_failure(self, relative_path: str, record: dict[str, Any]) -> int:
+    def record_failure(self, relative_path: str, record: FailureRecord) -> int:
         """Write the failure record of one input and return its attempt number (1 for the first failure).
 
         Any input name can be recorded (see :meth:`failure_path`); when even the fallback cannot be written
         (a full or read-only disk), the error is raised for the caller to log: it must not fail other files.
 
         :param relative_path: the input's path relative to the dataset root.
-        :param record: message, kind, R stderr tail and the like.
+        :param record: what went wrong (its attempt and time are filled in here).
         """
         path = self.failure_path(relative_path)
         attempt = 1
@@ -313,8 +323,8 @@ class OutputLayout:
         except (OSError, ValueError, AttributeError):
             pass
         self._failures_exist = True
-        data = {**record, "relative_path": relative_path, "attempt": attempt,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        data = dataclasses.replace(record, relative_path=relative_path, attempt=attempt, time=stamp).to_json()
         try:
             write_json_atomic(path, data)
         except OSError:  # a collision with another input's folder (``a`` and ``a.json/b``), or the like
@@ -396,7 +406,8 @@ def _files_below(folder: str, prefix: str = "") -> list[str]:
                     points_to_folder = False
                 if points_to_folder or not os.path.exists(entry.path):
                     what = "a link to a folder" if points_to_folder else "a link to nothing"
-                    raise FilingError(errno.EINVAL, f"output {prefix + entry.name!r} is {what}; write files, not "
-                                      "links", entry.path)  # fmt: skip
+                    raise FilingError(
+                        errno.EINVAL, f"output {prefix + entry.name!r} is {what}; write files, not links", entry.path
+                    )
             found.append(prefix + entry.name)
     return found

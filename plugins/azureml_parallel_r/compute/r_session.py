@@ -1,4 +1,4 @@
-"""Client for one persistent R session: an R process running ``include/r/session.R``.
+"""Client for one persistent R session: an R process running ``session.R`` (beside this module).
 
 R starts once, sources the user's script once, then processes file after file. Requests and responses
 travel as JSON lines over two dedicated pipes (never stdin/stdout), so nothing the user's R code prints
@@ -24,14 +24,21 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
-from r_launch import R_INSTALL_HINT, RSetupError, describe_exit, find_rscript, launch_hook, r_environment
-from r_log import DEFAULT_MAX_LOG_BYTES, RLog
-from r_processes import SessionProcesses
-from r_replies import FileOutcome, Replies, cut_outcome, reply_outcome
+from azureml_parallel_r.compute.r_launch import (
+    R_INSTALL_HINT,
+    RSetupError,
+    describe_exit,
+    find_rscript,
+    launch_hook,
+    r_environment,
+)
+from azureml_parallel_r.compute.r_log import DEFAULT_MAX_LOG_BYTES, RLog
+from azureml_parallel_r.compute.r_processes import SessionProcesses
+from azureml_parallel_r.compute.r_replies import FileOutcome, Replies, cut_outcome, reply_outcome
 
 __all__ = ["SESSION_R", "FileOutcome", "RSession", "RSetupError", "find_rscript"]
 
-SESSION_R = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "r", "session.R")
+SESSION_R = os.path.join(os.path.dirname(os.path.abspath(__file__)), "session.R")  # the R side, in this package
 KILL_GRACE_SECONDS = 2.0
 EXIT_CHECK_SECONDS = 0.5  # how often a wait for R checks that R itself is still running (and its log's size)
 POLL_SECONDS = 0.01  # how soon a waiting batch reads the replies R wrote (and checks that R still runs) ...
@@ -142,8 +149,12 @@ class RSession:
         self._files_since_start = 0
         self._last_failed = False
         reply = None
-        log = os.path.abspath(self.log_path)
-        load = {"cmd": "load", "script": self.r_script, "log": log, "packages": self.packages}
+        load = {
+            "cmd": "load",
+            "script": self.r_script,
+            "log": os.path.abspath(self.log_path),
+            "packages": self.packages,
+        }
         if self._send(load):
             reply = self._receive(time.monotonic() + self.start_timeout)
         if reply is None or not reply.get("ok"):
@@ -277,8 +288,9 @@ class RSession:
             error = f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted"
         else:
             kind, error = self._exit_reason()
-        return FileOutcome(False, kind=kind, error=error, stderr_tail=self.log.tail(offset),
-                           seconds=time.monotonic() - started)  # fmt: skip
+        return FileOutcome(
+            False, kind=kind, error=error, stderr_tail=self.log.tail(offset), seconds=time.monotonic() - started
+        )
 
     def _exit_reason(self) -> tuple[str, str]:
         """(kind, error) of R's death on its own: ``out_of_memory`` when the kernel's OOM killer ended it (a ``SIGKILL``

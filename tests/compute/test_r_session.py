@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from r_session import SESSION_R, RSession, RSetupError
+from azureml_parallel_r.compute.r_session import SESSION_R, RSession, RSetupError
 
 pytestmark = pytest.mark.integration
 
@@ -79,8 +79,10 @@ def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r
     )
     session = RSession(str(script), str(tmp_path / "r.txt"))
     try:
-        items = [(_input(tmp_path, name, action), _out(tmp_path, name))
-                 for name, action in [("a", "ok"), ("big", "exhaust"), ("b", "ok"), ("c", "ok")]]  # fmt: skip
+        items = [
+            (_input(tmp_path, name, action), _out(tmp_path, name))
+            for name, action in [("a", "ok"), ("big", "exhaust"), ("b", "ok"), ("c", "ok")]
+        ]
         outcomes = list(session.process_many(items, []))
     finally:
         session.close()
@@ -304,8 +306,10 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
     )
     session = RSession(str(script), str(tmp_path / "r.txt"), file_timeout=120)
     try:
-        items = [(_input(tmp_path, name, action), _out(tmp_path, name))
-                 for name, action in [("bg", "fine"), ("dies", "crash"), ("after", "fine")]]  # fmt: skip
+        items = [
+            (_input(tmp_path, name, action), _out(tmp_path, name))
+            for name, action in [("bg", "fine"), ("dies", "crash"), ("after", "fine")]
+        ]
         outcomes = list(session.process_many(items, []))
     finally:
         session.close()
@@ -334,8 +338,11 @@ def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_f
     made = tmp_path / "scratch" / "00000001"
     made.parent.mkdir()
     unmakeable = tmp_path / "no-such-parent" / "00000002"
-    items = [(_input(tmp_path, "a", "fine"), str(made)), (_input(tmp_path, "b", "fine"), str(unmakeable)),
-             (_input(tmp_path, "c", "fine"), str(tmp_path / "scratch" / "00000003"))]  # fmt: skip
+    items = [
+        (_input(tmp_path, "a", "fine"), str(made)),
+        (_input(tmp_path, "b", "fine"), str(unmakeable)),
+        (_input(tmp_path, "c", "fine"), str(tmp_path / "scratch" / "00000003")),
+    ]
     outcomes = list(session.process_many(items, []))
     assert [o.ok for o in outcomes] == [True, False, True]
     assert "cannot create the file's output folder" in outcomes[1].error
@@ -414,7 +421,7 @@ def test_outcomes_arrive_while_r_still_works_on_the_batch(write_r_script, tmp_pa
 
 
 def test_r_answers_a_batch_once_on_the_pipe_and_each_file_in_the_replies_file(write_r_script, tmp_path) -> None:
-    """The protocol of include/r/session.R itself: the response pipe carries one line per batch (so R never wakes
+    """The protocol of compute/session.R itself: the response pipe carries one line per batch (so R never wakes
     the client per file); each file's reply is a line of the replies file, with when it ended and where its output
     ends in the log; a failure stops the batch there when asked (stop_on_error), and "done" says how far R got."""
     script = write_r_script(
@@ -443,14 +450,22 @@ def test_r_answers_a_batch_once_on_the_pipe_and_each_file_in_the_replies_file(wr
         open(log, "ab") as out,
     ):
         fds = (request.fileno(), answers.fileno())
-        subprocess.run(["Rscript", "--vanilla", SESSION_R, *map(str, fds)], check=True, pass_fds=fds, stdout=out,
-                       stderr=out, timeout=120)  # fmt: skip
+        subprocess.run(
+            ["Rscript", "--vanilla", SESSION_R, *map(str, fds)],
+            check=True,
+            pass_fds=fds,
+            stdout=out,
+            stderr=out,
+            timeout=120,
+        )
     answers = [json.loads(line) for line in (tmp_path / "answers").read_text().splitlines()]
     assert answers[0]["ok"] and answers[1:] == [{"done": 2}, {"done": 1}]
     lines = [json.loads(line) for line in replies.read_text().splitlines()]
     assert [(line["ok"], line.get("value"), line.get("error")) for line in lines] == [
-        (True, 1, None), (True, 2, None), (False, None, "bad file")
-    ]  # fmt: skip
+        (True, 1, None),
+        (True, 2, None),
+        (False, None, "bad file"),
+    ]
     assert all(isinstance(line["end"], float) and line["end"] > 1.7e9 for line in lines)
     assert log.read_text()[: lines[1]["log_end"]].endswith("did bb \n")
 
@@ -479,7 +494,7 @@ def test_a_long_file_costs_a_few_wake_ups_not_one_every_poll(write_r_script, tmp
 def test_files_whose_replies_are_lost_fail_and_are_not_sent_to_r_again(write_r_script, tmp_path, monkeypatch) -> None:
     """If R's replies cannot be read back (a full temporary disk: R's writes to the replies file fail), R still says
     how many files it did: those fail with a message saying so, instead of being sent to R again in a loop."""
-    import r_replies
+    from azureml_parallel_r.compute import r_replies
 
     script = write_r_script("process_file <- function(input_path, output_dir, args) 'done'\n")
     monkeypatch.setattr(r_replies.Replies, "read", lambda self: [])

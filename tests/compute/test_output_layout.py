@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from output_layout import InputOutsideRootError, OutputLayout, relative_input_path, write_json_atomic
+from azureml_parallel_r.compute.output_layout import (
+    InputOutsideRootError,
+    OutputLayout,
+    relative_input_path,
+    write_json_atomic,
+)
+from azureml_parallel_r.compute.records import FailureRecord
 
 
 def test_relative_path_under_the_dataset_root() -> None:
@@ -112,8 +118,8 @@ def test_commit_replaces_an_earlier_attempt(tmp_path: Path) -> None:
 
 def test_failure_records_count_attempts_and_clear_on_success(tmp_path: Path) -> None:
     layout = OutputLayout(str(tmp_path), "p1")
-    assert layout.record_failure("d/x.png", {"error": "boom"}) == 1
-    assert layout.record_failure("d/x.png", {"error": "boom again"}) == 2
+    assert layout.record_failure("d/x.png", FailureRecord("d/x.png", "r_error", "boom")) == 1
+    assert layout.record_failure("d/x.png", FailureRecord("d/x.png", "r_error", "boom again")) == 2
     record = json.loads((tmp_path / "failures" / "d" / "x.png.json").read_text())
     assert record["error"] == "boom again" and record["attempt"] == 2
     layout.clear_failure("d/x.png")

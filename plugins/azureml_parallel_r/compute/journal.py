@@ -77,8 +77,11 @@ class Journal:
                 raise RuntimeError("Journal.record before Journal.begin: no mini-batch to journal the file under")
             os.makedirs(self._batch_folder, exist_ok=True)
             self._handle = open(  # noqa: SIM115  (closed by close(), at the next mini-batch or the end)
-                os.path.join(self._batch_folder, f"{self.process_name}.jsonl"), "a", encoding="utf-8",
-                errors="backslashreplace")  # fmt: skip
+                os.path.join(self._batch_folder, f"{self.process_name}.jsonl"),
+                "a",
+                encoding="utf-8",
+                errors="backslashreplace",
+            )
         self._handle.write(row + "\n")  # buffered: see flush()
 
     def flush(self) -> None:
