@@ -71,7 +71,7 @@ def test_a_failure_keeps_its_call_warnings_and_the_end_of_its_stderr() -> None:
 
 
 def test_durations_are_kept_as_a_log_binned_histogram_and_the_slowest_files() -> None:
-    from azureml_parallel_r.output_checks import duration_histogram
+    from azureml_parallel_r.run_durations import duration_histogram
 
     histogram = duration_histogram([0.0, 0.012, 0.012, 0.5, 3.0])
     assert sum(histogram["counts"]) == 5 and len(histogram["edges_seconds"]) == len(histogram["counts"]) + 1

@@ -7,75 +7,41 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import fnmatch
 import heapq
 import json
-import math
 import re
-import statistics
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.compute.records import VALIDATION_FAILURES
+from azureml_parallel_r.compute.records import VALIDATION_FAILURES, FailureRecord, ReportedFailure, ResultRow
 from azureml_parallel_r.inputs import printable
 from azureml_parallel_r.models import DatasetRef, RunResults
+from azureml_parallel_r.run_durations import SLOWEST, durations, throughput
 
 LISTED = 20
 REPORTED_FAILURES = 200  # failures in validation.json (and so in its XCom); all of them are in FAILURES_NAME
 CHANGED_KIND = "input_changed"  # the failure kind of a file whose input changed after it was registered
 FAILURES_NAME = VALIDATION_FAILURES  # beside validation.json: every failed or missing file, one JSON per line
 TAIL_CHARS = 4000  # of a failure's R stderr tail kept in the report
-SLOWEST = 20
-BINS_PER_DECADE = 5  # the duration histogram's log-spaced bins: 10 ** (k / 5) seconds, the same grid for every run
-
-
-def _percentile(ordered: Sequence[float], fraction: float) -> float:
-    """The value at ``fraction`` of ``ordered`` (sorted), nearest rank."""
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def duration_histogram(seconds: Sequence[float]) -> dict[str, list[float] | list[int]]:
-    """Per-file durations in a compact form: counts over log-spaced bins (``BINS_PER_DECADE`` per decade, edges
-    ``10 ** (k / BINS_PER_DECADE)`` seconds, the same grid for every run), from the shortest duration's bin to the
-    longest's; durations of 0 count in the first bin.
-
-    :param seconds: the files' durations.
-    """
-    if not seconds:
-        return {"edges_seconds": [], "counts": []}
-    shortest = min((value for value in seconds if value > 0), default=1e-3)
-    longest = max(max(seconds), shortest)
-    low = math.floor(math.log10(shortest) * BINS_PER_DECADE)
-    high = max(low + 1, math.floor(math.log10(longest) * BINS_PER_DECADE) + 1)
-    counts = [0] * (high - low)
-    for value in seconds:
-        index = math.floor(math.log10(value) * BINS_PER_DECADE) - low if value > 0 else 0
-        counts[min(max(index, 0), len(counts) - 1)] += 1
-    edges = [float(f"{10 ** (k / BINS_PER_DECADE):.4g}") for k in range(low, high + 1)]
-    return {"edges_seconds": edges, "counts": counts}
 
 
 def failure_entry(path: str, record: dict[str, Any] | None, excused: bool) -> dict[str, Any]:
-    """What the report keeps of a failed or missing file: its failure record's kind, R error, call, warnings, stderr
-    tail (the last ``TAIL_CHARS``) and attempt; a file with no record is ``unprocessed``.
+    """What the report keeps of a failed or missing file (:class:`ReportedFailure`): its failure record's kind, R
+    error, call, warnings, stderr tail (the last ``TAIL_CHARS``) and attempt; a file with no record is
+    ``unprocessed``.
 
     :param path: the file, relative to the dataset root.
     :param record: its failure record, or None.
     :param excused: whether an allowed-failure pattern matches it.
     """
-    record = record or {}
-    return {
-        "relative_path": path,
-        "kind": record.get("kind", "unprocessed"),
-        "error": record.get("error", "no result and no failure record"),
-        "call": record.get("call"),
-        "warnings": list(record.get("warnings") or []),
-        "stderr_tail": str(record.get("stderr_tail") or "")[-TAIL_CHARS:],
-        "attempt": record.get("attempt"),
-        "allowed_by_pattern": excused,
-    }
+    failure = FailureRecord.from_json(record, path)
+    if failure.relative_path != path:  # the report's key is the path validation checked
+        failure = dataclasses.replace(failure, relative_path=path)
+    return ReportedFailure(failure, excused, TAIL_CHARS).to_json()
 
 
 def failures_jsonl(failures: Sequence[dict[str, Any]]) -> bytes:
@@ -149,13 +115,14 @@ class _RowScan:
                 row = json.loads(line)
             except ValueError:
                 row = None
-            if not (isinstance(row, dict) and isinstance(row.get("relative_path"), str)):
+            parsed = ResultRow.from_json(row)
+            if parsed is None:
                 self.bad.add(line[:200])  # shown through printable() by listed()
                 continue
-            self._take(row)
+            self._take(parsed)
 
-    def _take(self, row: dict[str, Any]) -> None:
-        path = row["relative_path"]
+    def _take(self, row: ResultRow) -> None:
+        path = row.relative_path
         i = self.index(path)
         if i is None:
             self.late.add(path)
@@ -163,13 +130,13 @@ class _RowScan:
         self.seen[i] = min(255, self.seen[i] + 1)
         if self.seen[i] == 2:
             self.duplicates.add(path)
-        outputs = [str(output) for output in row.get("outputs") or []]
+        outputs = row.outputs
         self.listed_digest[i] ^= _digest(outputs)
         self.listed_count[i] = min(0xFFFFFFFF, self.listed_count[i] + len(outputs))
-        value = row.get("seconds")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            self.seconds.append(float(value))
-            entry = (float(value), path)
+        value = row.seconds
+        if value is not None:
+            self.seconds.append(value)
+            entry = (value, path)
             if len(self.slowest) < SLOWEST:
                 heapq.heappush(self.slowest, entry)
             elif entry > self.slowest[0]:
@@ -234,10 +201,10 @@ def _missing_outputs(scan: _RowScan, rows: Iterable[str], outputs: Iterable[str]
     listed: dict[int, set[str]] = {i: set() for i in differ}
     for line in rows:  # only the files whose outputs differ: their rows again, then their part of the listing
         with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
-            row = json.loads(line)
-            i = scan.index(row["relative_path"])
-            if i in listed:
-                listed[i].update(str(output) for output in row.get("outputs") or [])
+            row = ResultRow.from_json(json.loads(line))
+            i = scan.index(row.relative_path) if row is not None else None
+            if row is not None and i in listed:
+                listed[i].update(row.outputs)
     present: dict[int, set[str]] = {i: set() for i in differ if present_count[i]}
     last = None
     for name in outputs if present else ():
@@ -304,48 +271,18 @@ def _dataset_mismatch(dataset: DatasetRef, results: RunResults) -> str | None:
     return None
 
 
-def validate_outputs(
-    dataset_files: Sequence[str],
+def _problems(
+    scan: _RowScan,
     results: RunResults,
-    *,
-    allowed_failures: int = 0,
-    allowed_failure_patterns: Sequence[str] = (),
-    dataset: DatasetRef | None = None,
-    changed: Mapping[str, str] | None = None,
-    files_unknown: str | None = None,
-) -> dict[str, Any]:
-    """Check a run's outputs against its input files and return the report (``report["passed"]``).
-
-    :param dataset_files: the dataset's files, relative to its root (as registered).
-    :param results: what the run left behind.
-    :param allowed_failures: how many files may fail (-1: any number).
-    :param allowed_failure_patterns: glob patterns of files that may always fail (they do not count).
-    :param dataset: the dataset version ``dataset_files`` belong to: the run must have been submitted over it (a run
-        recorded over another version, or over none, processed other inputs, whatever its rows say), and the files
-        must be as many as the version was registered with.
-    :param changed: registered files whose size or version stamp changed after registration, with what changed: one
-        with a result row is counted failed (kind ``input_changed``), since its results may be for other content.
-    :param files_unknown: why the registered files cannot be known (their list is gone): validation fails, saying so.
-
-    ``report["failures"]`` lists the first ``REPORTED_FAILURES`` failed files, ``report["all_failures"]`` all of
-    them (:func:`failure_entry`), for the caller to keep apart (``FAILURES_NAME``) and drop from the report.
-    """
+    counted: Sequence[str],
+    allowed_failures: int,
+    dataset: DatasetRef | None,
+    files_unknown: str | None,
+    missing_outputs: _Sample,
+    unowned_outputs: _Sample,
+) -> list[str]:
+    """Why the run does not pass validation, each saying what to fix (none: it passes)."""
     state = results.state
-    scan = _RowScan(sorted(dataset_files))
-    scan.scan(results.rows)
-    missing_outputs, output_count, unowned_outputs = _missing_outputs(scan, results.rows, results.output_files)
-    # rows for files outside the dataset version: files added to the folder after it was registered, which an Azure
-    # ML mount shows the job (it lists the folder when the job starts); reported, never counted
-    late = sorted(scan.late)
-    changed = changed or {}
-    stale = _stale(scan, changed)
-    failed = _failed(scan, stale)
-    succeeded = len(scan.paths) - len(failed)
-    excusable = _matcher(allowed_failure_patterns)
-    excused = {path for path in failed if excusable(path)}
-    counted = [path for path in failed if path not in excused]
-    unaccounted = [path for path in failed if path not in results.failures and path not in changed]
-
     problems = [files_unknown] if files_unknown else []
     mismatch = _dataset_mismatch(dataset, results) if dataset is not None else None
     if mismatch:
@@ -375,6 +312,11 @@ def validate_outputs(
     ):
         if sample.count:
             problems.append(f"{sample.count} {label}: " + sample.listed())
+    return problems
+
+
+def _notes(late: Sequence[str], changed: Mapping[str, str], dataset: DatasetRef | None) -> list[str]:
+    """What the report says without failing the run: rows for files added after registration, changed inputs."""
     version = f" {dataset.name} v{dataset.version}" if dataset is not None else ""
     notes = (
         [
@@ -391,12 +333,56 @@ def validate_outputs(
             "have a result row, since their results may be for other content; a repair run or a new "
             "registration processes them as they are now): " + _listed(sorted(changed))
         )
+    return notes
+
+
+def validate_outputs(
+    dataset_files: Sequence[str],
+    results: RunResults,
+    *,
+    allowed_failures: int = 0,
+    allowed_failure_patterns: Sequence[str] = (),
+    dataset: DatasetRef | None = None,
+    changed: Mapping[str, str] | None = None,
+    files_unknown: str | None = None,
+) -> dict[str, Any]:
+    """Check a run's outputs against its input files and return the report (``report["passed"]``).
+
+    :param dataset_files: the dataset's files, relative to its root (as registered).
+    :param results: what the run left behind.
+    :param allowed_failures: how many files may fail (-1: any number).
+    :param allowed_failure_patterns: glob patterns of files that may always fail (they do not count).
+    :param dataset: the dataset version ``dataset_files`` belong to: the run must have been submitted over it (a run
+        recorded over another version, or over none, processed other inputs, whatever its rows say), and the files
+        must be as many as the version was registered with.
+    :param changed: registered files whose size or version stamp changed after registration, with what changed: one
+        with a result row is counted failed (kind ``input_changed``), since its results may be for other content.
+    :param files_unknown: why the registered files cannot be known (their list is gone): validation fails, saying so.
+
+    ``report["failures"]`` lists the first ``REPORTED_FAILURES`` failed files, ``report["all_failures"]`` all of
+    them (:func:`failure_entry`), for the caller to keep apart (``FAILURES_NAME``) and drop from the report.
+    """
+    state = results.state
+    scan = _RowScan(sorted(dataset_files))
+    scan.scan(results.rows)
+    missing_outputs, output_count, unowned = _missing_outputs(scan, results.rows, results.output_files)
+    # rows for files outside the dataset version: files added to the folder after it was registered, which an Azure
+    # ML mount shows the job (it lists the folder when the job starts); reported, never counted
+    late = sorted(scan.late)
+    changed = changed or {}
+    stale = _stale(scan, changed)
+    failed = _failed(scan, stale)
+    succeeded = len(scan.paths) - len(failed)
+    excusable = _matcher(allowed_failure_patterns)
+    excused = {path for path in failed if excusable(path)}
+    counted = [path for path in failed if path not in excused]
+    unaccounted = [path for path in failed if path not in results.failures and path not in changed]
+
+    problems = _problems(scan, results, counted, allowed_failures, dataset, files_unknown, missing_outputs, unowned)
+    notes = _notes(late, changed, dataset)
     all_failures = [
         failure_entry(path, _record_of(path, results.failures, changed, stale), path in excused) for path in failed
     ]
-    seconds = sorted(scan.seconds)
-    slowest = sorted(scan.slowest, reverse=True)
-    wall = (state.ended_at - state.started_at) if state.started_at and state.ended_at else None
     return {
         "run_id": state.run_id,
         "status": state.status,
@@ -417,22 +403,8 @@ def validate_outputs(
         # the first REPORTED_FAILURES; the caller keeps them all from all_failures (FAILURES_NAME)
         "failures": all_failures[:REPORTED_FAILURES],
         "all_failures": all_failures,
-        "durations": {
-            "files": len(seconds),
-            "total_seconds": round(sum(seconds), 3),
-            "mean_seconds": round(statistics.fmean(seconds), 4) if seconds else None,
-            "p50_seconds": round(_percentile(seconds, 0.5), 4) if seconds else None,
-            "p95_seconds": round(_percentile(seconds, 0.95), 4) if seconds else None,
-            "max_seconds": round(max(seconds), 4) if seconds else None,
-            "p90_seconds": round(_percentile(seconds, 0.9), 4) if seconds else None,
-            "p99_seconds": round(_percentile(seconds, 0.99), 4) if seconds else None,
-            "histogram": duration_histogram(seconds),
-            "slowest": [{"relative_path": path, "seconds": round(value, 4)} for value, path in slowest],
-        },
-        "throughput": {
-            "wall_seconds": round(wall, 3) if wall else None,
-            "files_per_second": round(succeeded / wall, 2) if wall else None,
-        },
+        "durations": durations(scan.seconds, scan.slowest),
+        "throughput": throughput(state, succeeded),
     }
 
 

@@ -137,6 +137,28 @@ def test_remove_scratch_keeps_other_processes_scratch(tmp_path: Path) -> None:
     assert list((tmp_path / "local").iterdir()) == []
 
 
+def test_a_process_starting_while_another_removes_the_shared_parent_still_gets_its_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process that ends removes the node's shared scratch parent when it is empty; one starting at that
+    moment (the parent made, then removed before its own folder was made in it) makes it again, not fail its files."""
+    local = tmp_path / "local"
+    starting, ending = OutputLayout(str(tmp_path), "p1", str(local)), OutputLayout(str(tmp_path), "p2", str(local))
+    real_makedirs = os.makedirs
+    raced = []
+
+    def makedirs_racing_the_other_process(path: str, mode: int = 0o777, exist_ok: bool = False) -> None:
+        if not raced:
+            real_makedirs(os.path.dirname(path), exist_ok=True)
+            ending.remove_scratch()  # the other process ends: the parent is empty, so it goes
+            raced.append(path)
+            raise FileNotFoundError(2, "No such file or directory", path)
+        real_makedirs(path, mode, exist_ok)
+
+    monkeypatch.setattr(os, "makedirs", makedirs_racing_the_other_process)
+    assert Path(starting.scratch_paths(1)[0]).parent.is_dir() and raced
+
+
 def test_atomic_json_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     write_json_atomic(str(tmp_path / "deep" / "f.json"), {"ü": 1})
     assert json.loads((tmp_path / "deep" / "f.json").read_text(encoding="utf-8")) == {"ü": 1}

@@ -198,9 +198,17 @@ class OutputLayout:
         return [os.path.join(self.scratch_root, f"{n:08d}") for n in range(first, self._count + 1)]
 
     def _makedirs(self, path: str) -> None:
-        """``os.makedirs(path, exist_ok=True)``, remembered so the hot path does not ask twice."""
+        """``os.makedirs(path, exist_ok=True)``, remembered so the hot path does not ask twice. The scratch folders'
+        shared parent may be removed by another worker process of the node that just ended (:meth:`remove_scratch`)
+        between ``makedirs`` making it and making ``path`` in it: then it is made again."""
         if path not in self._made_dirs:
-            os.makedirs(path, exist_ok=True)
+            for attempt in range(3):
+                try:
+                    os.makedirs(path, exist_ok=True)
+                    break
+                except FileNotFoundError:  # a parent made here was removed by another process before path was
+                    if attempt == 2:
+                        raise
             self._made_dirs.add(path)
 
     def commit(self, scratch: str, relative_path: str) -> list[str]:

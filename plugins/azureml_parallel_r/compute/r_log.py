@@ -57,8 +57,9 @@ class RLog:
         what came before, a marker line, and the last ``KEEP_BYTES`` of that output, so one chatty file cannot fill
         the disk, and its output tail is still the end of what it printed.
 
-        R appends to the log (``O_APPEND``), so what it prints after the cut goes after the kept part. While R runs,
-        what it prints between reading the kept part and the cut is lost; the marker says that output was cut.
+        R appends to the log (``O_APPEND``), so what it prints after the cut goes after the kept part. What it prints
+        while the kept part is moved is moved after it too (the log is read up to its end again until it stops
+        growing, then cut there): only what R writes in the instant between that last read and the cut can be lost.
 
         :param start: where the file's output starts in the log.
         """
@@ -75,4 +76,11 @@ class RLog:
             )
             log.seek(start)
             log.write(marker.encode() + kept)
-            log.truncate()
+            end = log.tell()
+            while (grown := os.fstat(log.fileno()).st_size) > size:  # R went on printing meanwhile: keep it too
+                log.seek(size)
+                more = log.read(grown - size)
+                log.seek(end)
+                log.write(more)
+                end, size = log.tell(), grown
+            log.truncate(end)

@@ -50,6 +50,7 @@ from azureml_parallel_r.engine.accounting import Counts, succeeded_items, thresh
 from azureml_parallel_r.engine.append_row_settings import dataframe_csv_options
 from azureml_parallel_r.engine.job import CANCEL_FILE, JobSpec
 from azureml_parallel_r.engine.job_inputs import job_items, snapshot_source_directory
+from azureml_parallel_r.engine.job_reports import JobReports
 from azureml_parallel_r.engine.predefined_arguments import RuntimeTimeouts, apply_predefined_arguments
 from azureml_parallel_r.engine.run_logs import RunLogs
 from azureml_parallel_r.engine.worker_process import (
@@ -68,7 +69,7 @@ JOB_INIT_FAILURES_PER_PROCESS = 2  # the job, after 2 * node_count * process_cou
 JOB_INIT_FAILURE_SECONDS = 120.0  # ... once it has run 2 minutes
 
 
-class ParallelRunJob:
+class ParallelRunJob(JobReports):
     """Runs one :class:`JobSpec` to a final status (``Finished``, ``Failed`` or ``Canceled``).
 
     :param spec: the job.
@@ -384,89 +385,3 @@ class ParallelRunJob:
         if reason:
             return run_status.FAILED, reason
         return run_status.FINISHED, "finished"
-
-    # -- the run's own files (engine/run_logs.py) ---------------------------------------------------------
-
-    def _log_attempt(self, index: int, tries: int, worker: WorkerProcess, attempt: Attempt, seconds: float) -> None:
-        """One try of a mini-batch, in the runtime's ``processed_mini-batches.csv`` and the engine's own
-        ``mini_batches.jsonl``."""
-        size = len(self._batches[index])
-        succeeded = succeeded_items(attempt, size)
-        error = (attempt.error or "")[-2000:]
-        self.logs.log_attempt(
-            [
-                index,
-                tries,
-                worker.node,
-                worker.process,
-                "Succeeded" if succeeded == size else "Failed",
-                size,
-                succeeded,
-                f"{seconds:.3f}",
-                error,
-            ],
-            {
-                "mini_batch": index,
-                "try": tries,
-                "process": worker.name,
-                "files": size,
-                "rows": len(attempt.rows),
-                "outcome": attempt.kind,
-                "seconds": round(seconds, 3),
-                "error": error or None,
-            },
-        )
-
-    def _progress(self) -> None:
-        line = self._summary_line(run_status.RUNNING)
-        self.on_progress(line)
-        self._write_status(run_status.RUNNING, "running")
-        self.logs.progress(line)
-
-    def _summary_line(self, state: str) -> str:
-        c = self.counts
-        return (
-            f"{state}: {c.succeeded_files}/{c.total_files} files succeeded, {c.failed_files} failed; "
-            f"{c.completed_mini_batches}/{c.total_mini_batches} mini-batches done, "
-            f"{len(self._failed_batches)} failed; {time.time() - self._started:.1f}s"
-        )
-
-    def _finish(self, state: str, message: str) -> str:
-        """Write the job's result logs and final status; return the final status. A run whose own records cannot be
-        written (``job_result.txt``, ``job_error.txt``: a full or failing output disk) ends Failed with that cause,
-        whatever it would have ended as: a Finished run must have its records."""
-        if not self._write_result_logs(state, message) and state == run_status.FINISHED:
-            state, message = run_status.FAILED, self._abort_reason or message
-            self._write_result_logs(state, message)  # its job_error.txt, if the disk lets it
-        summary = self._summary_line(state)
-        self._write_status(state, message, ended=True)
-        self.on_progress(
-            f"{summary} (output: {self.spec.output_dir})" + ("" if state == "Finished" else f"; {message}")
-        )
-        return state
-
-    def _write_result_logs(self, state: str, message: str) -> bool:
-        """``job_result.txt``, and ``job_error.txt`` for a failed run; False (the run failing) when one cannot be
-        written."""
-        summary = self._summary_line(state)
-        result = summary if state == run_status.FINISHED else f"{summary}\nreason: {message}"
-        error = "\n\n".join([f"reason: {message}", *self._errors[:20]]) if state == run_status.FAILED else None
-        return self.logs.write_results(result + "\n", None if error is None else error + "\n")
-
-    def _write_status(self, state: str, message: str, *, ended: bool = False) -> None:
-        self.logs.write_status(self._status_record(state, message, ended), ended=ended)
-
-    def _status_record(self, state: str, message: str, ended: bool) -> dict[str, Any]:
-        return {
-            "run_id": self.spec.run_id,
-            "status": state,
-            "message": message,
-            "pid": os.getpid(),
-            "started_at": self._started,
-            "ended_at": time.time() if ended else None,
-            "input_dir": self.spec.input_dir,
-            "output_dir": self.spec.output_dir,
-            "logs_dir": self.spec.logs_dir,
-            "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
-            "heartbeat": time.time(),
-        }
