@@ -10,11 +10,11 @@ import sys
 import pytest
 
 from tests.azure.simulate import ARTIFACTS
-from tests.conftest import REPO
+from tests.conftest import REPO, SHIPPED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600 + 120)]  # the simulation: 600 s
 # what the step's source directory ships: the entry script's modules and the R files, and nothing else
-SHIPPED_FILES = len(list((REPO / "include" / "entry").glob("*.py"))) + len(list((REPO / "include" / "r").glob("*")))
+SHIPPED_FILES = len(SHIPPED)  # the staged source directory (tests/conftest.py)
 
 
 def test_the_simulation_runs_the_dag_and_records_what_the_sdk_sent(airflow_db) -> None:
