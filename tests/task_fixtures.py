@@ -3,6 +3,7 @@ context. Imported by the conftest.py of tests/operators and tests/sensors."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from types import SimpleNamespace
 from unittest import mock
@@ -30,6 +31,9 @@ class _OutletEvent:
 def backend(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     fake = mock.create_autospec(ParallelRunBackend, instance=True)
     fake.processes_per_node.side_effect = lambda requested: requested or 4
+    fake.r_packages = ()
+    # the interface's own prepare (the connection's packages, the mini-batch size), over the fake's processes
+    fake.prepare.side_effect = functools.partial(ParallelRunBackend.prepare, fake)
     # a version's registered files are what its list_dataset_files is set to (a test sets that), none changed since
     fake.registered_files.side_effect = lambda dataset: RegisteredFiles(sorted(fake.list_dataset_files(dataset)))
     fake.changed_files.return_value = {}

@@ -102,3 +102,21 @@ def test_describe_failure_always_says_why_the_wait_ended() -> None:
     assert _Backend(failed).describe_failure("r1", "3 files failed") == "Pipeline run r1 is Failed: 3 files failed"
     unreadable = _Backend(OSError("gone")).describe_failure("r1", "why")
     assert unreadable == "Pipeline run r1 did not finish: why (its results could not be read: OSError: gone)"
+
+
+def test_prepare_puts_the_connections_packages_first_and_chooses_the_size_only_when_asked(tmp_path) -> None:
+    from azureml_parallel_r.backends.local import LocalBackend
+
+    backend = LocalBackend(str(tmp_path), process_count_per_node=2, r_packages=("terra>=1.7",))
+    request = RunRequest(
+        dataset=DatasetRef("inputs", 1, "r-script-inputs/2026-11-24", 1000),
+        output_path="o",
+        run_key={},
+        r_packages=["jsonlite"],
+        settings=ParallelRunSettings(node_count=2, mini_batch_size=7),
+    )
+    kept = backend.prepare(request)
+    assert kept.r_packages == ["terra>=1.7", "jsonlite"] and kept.settings.mini_batch_size == 7
+    chosen = backend.prepare(request, choose_mini_batch_size=True)
+    assert chosen.settings.mini_batch_size == 25  # 1000 files over 2 x 2 processes, about 10 mini-batches each
+    assert request.r_packages == ["jsonlite"], "the request itself is not changed"

@@ -7,6 +7,7 @@ cancels it and fetches its results. The values that cross the interface are in :
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ class ParallelRunBackend(abc.ABC):
     engine: str = ""
     source_directory: str = ""
     r_script_dirs: tuple[str, ...] = ()
-    r_packages: tuple[str, ...] = ()  # the connection's r_packages: what every R script of this connection needs
+    r_packages: tuple[str, ...] = ()  # the connection's r_packages (set by the engine's constructor): every script's
     # worker processes per node when a run leaves process_count_per_node unset, as far as known before it runs
     assumed_processes_per_node: int | None = None  # None: this machine's cores
 
@@ -47,6 +48,23 @@ class ParallelRunBackend(abc.ABC):
         :param requested: the run's ``process_count_per_node`` (None: the engine's default).
         """
         return requested or self.assumed_processes_per_node or os.cpu_count() or 1
+
+    def prepare(self, request: RunRequest, *, choose_mini_batch_size: bool = False) -> RunRequest:
+        """The request as this engine runs it, made in one place: the connection's R packages before the request's own
+        (the entry script reads both), and, when the user left ``mini_batch_size`` unset, the size for its files over
+        this engine's worker processes (:func:`~azureml_parallel_r.run_settings.default_mini_batch_size`).
+
+        :param request: the run as the operator built it.
+        :param choose_mini_batch_size: whether the mini-batch size is this engine's to choose.
+        """
+        from azureml_parallel_r.run_settings import default_mini_batch_size
+
+        settings = request.settings
+        if choose_mini_batch_size:
+            processes = settings.node_count * self.processes_per_node(settings.process_count_per_node)
+            size = default_mini_batch_size(request.dataset.file_count, processes)
+            settings = settings.with_changes(mini_batch_size=size)
+        return dataclasses.replace(request, r_packages=[*self.r_packages, *request.r_packages], settings=settings)
 
     def check_r_script(self, r_script: str, r_packages: Sequence[str] = ()) -> str:
         """Before submitting: the R script resolves under the source directory (or an allowed folder), exists,

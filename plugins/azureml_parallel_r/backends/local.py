@@ -103,8 +103,10 @@ class LocalBackend(ParallelRunBackend):
         source_directory: str = DEFAULT_SOURCE_DIRECTORY,
         process_count_per_node: int | None = None,
         r_script_dirs: tuple[str, ...] = (),
+        r_packages: tuple[str, ...] = (),
     ) -> None:
         self.root = Path(datastore_root).resolve()
+        self.r_packages = tuple(r_packages)
         self.source_directory = source_directory
         self.r_script_dirs = tuple(r_script_dirs)
         self.process_count_per_node = process_count_per_node

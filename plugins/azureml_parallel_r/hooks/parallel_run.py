@@ -134,9 +134,7 @@ class AzureMLParallelRunHook(BaseHook):
         """The engine the connection selects (built once per hook): the one way to it, as the Microsoft Azure
         provider's hooks give their SDK client."""
         if self._backend is None:
-            backend = self._build_backend(self._engine(self.extras), self.extras)
-            backend.r_packages = self._r_packages(self.extras)
-            self._backend = backend
+            self._backend = self._build_backend(self._engine(self.extras), self.extras)
         return self._backend
 
     async def aget_conn(self) -> ParallelRunBackend:
@@ -220,6 +218,7 @@ class AzureMLParallelRunHook(BaseHook):
                 source_directory=self._text(extras, "source_directory") or DEFAULT_SOURCE_DIRECTORY,
                 process_count_per_node=processes,
                 r_script_dirs=self._r_script_dirs(extras),
+                r_packages=self._r_packages(extras),
             )
         return self._build_azureml_backend(engine, extras)
 
@@ -258,6 +257,7 @@ class AzureMLParallelRunHook(BaseHook):
             r_script_dirs=self._r_script_dirs(extras),
             authority=authority,
             job_identity=self._job_identity(extras),
+            r_packages=self._r_packages(extras),
         )
         self.log.info(
             "Azure ML workspace %s (resource group %s, SDK %s) with %s; compute %s",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import time
 from collections.abc import Sequence
@@ -26,7 +25,6 @@ from azureml_parallel_r.run_settings import (
     AUTO_BATCHES_PER_PROCESS,
     AUTO_MINI_BATCH_MAX,
     ParallelRunSettings,
-    default_mini_batch_size,
 )
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
@@ -175,7 +173,8 @@ class SubmitParallelRunOperator(BaseOperator):
         return AzureMLParallelRunHook(azureml_parallel_r_conn_id=self.azureml_parallel_r_conn_id)
 
     def build_request(self, context: Context) -> RunRequest:
-        """The run request from the (rendered) arguments; ``ValueError`` names a bad one."""
+        """The run request from the (rendered) arguments, with its submission's attempt and token in its run key
+        (:meth:`_submission_key`); ``ValueError`` names a bad argument."""
         try:
             dataset = DatasetRef.from_dict(self.dataset) if isinstance(self.dataset, dict) else None
         except TypeError:
@@ -208,7 +207,11 @@ class SubmitParallelRunOperator(BaseOperator):
         return RunRequest(
             dataset=dataset,
             output_path=datastore_folder(self.output_path, "output_path", placeholders=(RUN_ID_PLACEHOLDER,)),
-            run_key={**dag_run_key(context), "dataset": f"{dataset.name}:{dataset.version}"},
+            run_key={
+                **dag_run_key(context),
+                "dataset": f"{dataset.name}:{dataset.version}",
+                **self._submission_key(context),
+            },
             r_script=self.r_script,
             r_args=list(r_args),
             r_packages=requirement_list(self.r_packages, "r_packages"),
@@ -220,17 +223,23 @@ class SubmitParallelRunOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with not_retried():
-            request = self.build_request(context)
         store = context.get("task_state_store")
-        if store is not None:
-            request = self._with_submission_attempt(request, store, context["ti"].try_number)
-        backend = self.hook.get_conn()
-        # the connection's packages first, then the operator's: the entry script reads both
-        request = dataclasses.replace(request, r_packages=[*backend.r_packages, *request.r_packages])
-        if _number("mini_batch_size", self.mini_batch_size, int) is None:
-            with not_retried():
-                request = self._with_default_mini_batch_size(request, backend)
+        with not_retried():
+            built = self.build_request(context)
+            choose = _number("mini_batch_size", self.mini_batch_size, int) is None
+            backend = self.hook.get_conn()
+            request = backend.prepare(built, choose_mini_batch_size=choose)
+        if choose:
+            settings = request.settings
+            self.log.info(
+                "mini_batch_size unset: %d files per mini-batch, for %d files over %d worker process(es) "
+                "(about %d mini-batches each, at most %d files)",
+                settings.mini_batch_size,
+                request.dataset.file_count,
+                settings.node_count * backend.processes_per_node(settings.process_count_per_node),
+                AUTO_BATCHES_PER_PROCESS,
+                AUTO_MINI_BATCH_MAX,
+            )
         ref = backend.find_run(request.run_key, experiment_name=request.experiment_name)
         if ref is not None:
             self.log.info(
@@ -276,23 +285,7 @@ class SubmitParallelRunOperator(BaseOperator):
             self._wait(ref.run_id)
         return ref.to_dict()
 
-    def _with_default_mini_batch_size(self, request: RunRequest, backend: Any) -> RunRequest:
-        """The request with the mini-batch size chosen for it (:func:`default_mini_batch_size`), said in the log."""
-        settings = request.settings
-        processes = settings.node_count * backend.processes_per_node(settings.process_count_per_node)
-        size = default_mini_batch_size(request.dataset.file_count, processes)
-        self.log.info(
-            "mini_batch_size unset: %d files per mini-batch, for %d files over %d worker process(es) "
-            "(about %d mini-batches each, at most %d files)",
-            size,
-            request.dataset.file_count,
-            processes,
-            AUTO_BATCHES_PER_PROCESS,
-            AUTO_MINI_BATCH_MAX,
-        )
-        return dataclasses.replace(request, settings=settings.with_changes(mini_batch_size=size))
-
-    def _with_submission_attempt(self, request: RunRequest, store: Any, try_number: int) -> RunRequest:
+    def _submission_key(self, context: Context) -> dict[str, str]:
         """Tell an automatic retry from a user's clear, with the task state that Airflow keeps across tries
         (``task_state_store``): a try that died or failed before it finished leaves ``done: false``, and the
         retry reattaches to that try's run (same submission attempt and token in the run key); a finished try
@@ -304,8 +297,13 @@ class SubmitParallelRunOperator(BaseOperator):
         none, draws a new token and never reattaches to a run it did not submit, although its DAG run has the same
         id (``scheduled__<date>``) and its try starts at 1 again. Without a task state store (Airflow < 3.3), every
         run of the task reattaches to a run of the same DAG run and dataset version."""
-        state = store.get(SUBMISSION_STATE) or {}
-        retry = isinstance(state, dict) and state.get("attempt") and state.get("submission") and not state.get("done")
+        store = context.get("task_state_store")
+        if store is None:
+            return {}
+        try_number = context["ti"].try_number
+        kept = store.get(SUBMISSION_STATE)
+        state = kept if isinstance(kept, dict) else {}
+        retry = state.get("attempt") and state.get("submission") and not state.get("done")
         if retry:
             attempt, token = str(state["attempt"]), str(state["submission"])
             self.log.info(
@@ -317,9 +315,8 @@ class SubmitParallelRunOperator(BaseOperator):
                 self.log.info(
                     "This task finished before (run %s): a clear, so the folder is processed again", state.get("run_id")
                 )
-        request = dataclasses.replace(request, run_key={**request.run_key, "attempt": attempt, "submission": token})
-        store.set(SUBMISSION_STATE, {**self._submission(request), "done": False})
-        return request
+        store.set(SUBMISSION_STATE, {"attempt": attempt, "submission": token, "done": False})
+        return {"attempt": attempt, "submission": token}
 
     @staticmethod
     def _submission(request: RunRequest) -> dict[str, str]:

@@ -117,6 +117,7 @@ class AzureMLBackend(ParallelRunBackend):
         self._blobs: DatastoreBlobs | None = None
         self.source_directory = settings.source_directory
         self.r_script_dirs = settings.r_script_dirs
+        self.r_packages = settings.r_packages
 
     @property
     def workspace(self) -> Workspace:

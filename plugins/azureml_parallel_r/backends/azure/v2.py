@@ -120,6 +120,7 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
         self.settings = settings
         self.source_directory = settings.source_directory
         self.r_script_dirs = settings.r_script_dirs
+        self.r_packages = settings.r_packages
         self._datastores: dict[str, Any] = {}
         self._blobs: dict[str, DatastoreBlobs] = {}
         self._compute_checked = False

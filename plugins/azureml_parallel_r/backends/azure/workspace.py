@@ -27,6 +27,7 @@ class WorkspaceSettings:
         on the compute nodes too, e.g. in the image; scripts in the source directory ship with the step).
     :param job_identity: the identity jobs read and write data with (:mod:`azureml_parallel_r.job_identity`; None:
         Azure's default); a run's own ``job_identity`` wins.
+    :param r_packages: the connection's ``r_packages``: what every R script run through it needs.
     :param authority: the connection's Microsoft Entra ID authority host, for a datastore's service principal that
         names none (default: azure-identity's, the public cloud).
     """
@@ -41,3 +42,4 @@ class WorkspaceSettings:
     r_script_dirs: tuple[str, ...] = ()
     authority: str | None = None
     job_identity: str | None = None
+    r_packages: tuple[str, ...] = ()
