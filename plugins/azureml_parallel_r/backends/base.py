@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import hashlib
-import json
 import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from azureml_parallel_r.backends.datastore_files import read_output_file, stage_files
+from azureml_parallel_r.backends.script_checks import ScriptChecks
 from azureml_parallel_r.models import (
     DatasetFilesMissingError,
     DatasetRef,
@@ -28,8 +28,6 @@ from azureml_parallel_r.models import (
 
 if TYPE_CHECKING:
     from azureml_parallel_r.preflight import Check
-
-RERUNS_ROOT = "r-script-reruns"  # where a repair run's files are copied on blob storage (register_file_subset)
 
 
 class ParallelRunBackend(abc.ABC):
@@ -66,21 +64,21 @@ class ParallelRunBackend(abc.ABC):
             settings = settings.with_changes(mini_batch_size=size)
         return dataclasses.replace(request, r_packages=[*self.r_packages, *request.r_packages], settings=settings)
 
+    check_loads: bool = False  # whether the R packages must load with this machine's R (the local engine's R)
+
+    def script_checks(self) -> ScriptChecks:
+        """This engine's R-script checks (:class:`~azureml_parallel_r.backends.script_checks.ScriptChecks`)."""
+        return ScriptChecks(self.source_directory, tuple(self.r_script_dirs), self.check_loads)
+
     def check_r_script(self, r_script: str, r_packages: Sequence[str] = ()) -> str:
         """Before submitting: the R script resolves under the source directory (or an allowed folder), exists,
-        parses where R is installed, and its package declarations read. Returns its path; raises ``RScriptError``
-        saying what to fix. (Whether the packages load is the compute's to say: the local engine checks it here too,
-        since its R is this machine's.)
+        parses where R is installed, and its package declarations read (:meth:`ScriptChecks.check`). Returns its path;
+        raises ``RScriptError`` saying what to fix.
 
         :param r_script: the run's ``r_script`` (relative to the source directory, or absolute).
         :param r_packages: the run's plain list of R packages.
         """
-        from azureml_parallel_r.r_scripts import check_parses, resolve_r_script
-
-        path = resolve_r_script(r_script, self.source_directory, self.r_script_dirs)
-        check_parses(path)
-        self._check_r_packages(path, r_packages)
-        return path
+        return self.script_checks().check(r_script, r_packages)
 
     @abc.abstractmethod
     def preflight_checks(self) -> list[Check]:
@@ -104,22 +102,13 @@ class ParallelRunBackend(abc.ABC):
         """
         return None
 
-    def _check_r_packages(self, path: str, r_packages: Sequence[str]) -> None:
-        """The script's package declarations read (whether they load is the compute's to say)."""
-        from azureml_parallel_r.r_scripts import declared_packages
-
-        declared_packages(path, r_packages)
-
     def declared_r_packages(self, request: RunRequest) -> list[dict[str, Any]]:
         """The R packages declared for the request's script (next to it, and its ``r_packages``), as plain dicts: what
         the Azure engines build into the compute image.
 
         :param request: the run.
         """
-        from azureml_parallel_r.r_scripts import declared_packages, resolve_r_script
-
-        path = resolve_r_script(request.r_script, self.source_directory, self.r_script_dirs)
-        return [package.to_dict() for package in declared_packages(path, request.r_packages)]
+        return self.script_checks().declared(request.r_script, request.r_packages)
 
     @abc.abstractmethod
     def storage_location(self, path: str) -> StorageLocation:
@@ -160,20 +149,7 @@ class ParallelRunBackend(abc.ABC):
         :param name: the dataset's name.
         :param tags: tags recorded with the version (``logical_date`` names the staging folder's date).
         """
-        from azureml_parallel_r.inputs import files_gone
-
-        store = self._output_store()
-        chosen = sorted(set(files))
-        key = json.dumps([path, chosen, tags.get("dag_id"), tags.get("dag_run_id")]).encode("utf-8")
-        staging = f"{RERUNS_ROOT}/{tags.get('logical_date', 'undated')}/{hashlib.sha256(key).hexdigest()[:16]}"
-        sizes = {relative: size for relative, size, _etag in store.entries(path)}
-        gone = [relative for relative in chosen if relative not in sizes]
-        if gone:
-            raise files_gone(path, gone)
-        copied = {relative: size for relative, size, _etag in store.entries(staging)}
-        for relative in chosen:
-            if copied.get(relative) != sizes[relative]:
-                store.copy(f"{path}/{relative}", f"{staging}/{relative}")
+        staging = stage_files(self._output_store(), path, files, tags)
         return self.register_file_dataset(staging, name=name, tags={**tags, "path": staging, "rerun_source": path})
 
     def list_dataset_files(self, dataset: DatasetRef) -> list[str]:
@@ -268,12 +244,7 @@ class ParallelRunBackend(abc.ABC):
         :param output_path: the run's output folder on the datastore (its record's ``output_path``).
         :param name: the file's name in that folder (no ``/``: only the folder's own files are read).
         """
-        from azureml_parallel_r.inputs import datastore_folder
-
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
-            raise ValueError(f"not a file name of an output folder: {name!r}")
-        folder = datastore_folder(output_path, "the run's output folder")  # relative, no '..': inside the datastore
-        return self._output_store().read_text(f"{folder}/{name}")
+        return read_output_file(self._output_store(), output_path, name)
 
     def _output_store(self) -> Any:
         """The engine's datastore as a :class:`~azureml_parallel_r.backends.results.ResultStore`."""

@@ -107,18 +107,12 @@ class LocalBackend(ParallelRunBackend):
     ) -> None:
         self.root = Path(datastore_root).resolve()
         self.r_packages = tuple(r_packages)
+        self.check_loads = True  # this engine's R is this machine's: the script's packages must load here
         self.source_directory = source_directory
         self.r_script_dirs = tuple(r_script_dirs)
         self.process_count_per_node = process_count_per_node
         self.assumed_processes_per_node = process_count_per_node  # what a run's unset count becomes here
         self.registry = self.root / REGISTRY
-
-    def _check_r_packages(self, path: str, r_packages: Sequence[str]) -> None:
-        """This engine's R is this machine's: every package the script declares or names loads here (the check its
-        R sessions make before any file)."""
-        from azureml_parallel_r.r_scripts import check_packages
-
-        check_packages(path, r_packages)
 
     def check_connection(self) -> str:
         """The datastore folder exists and a file can be written in it (and is removed again)."""

@@ -1,0 +1,53 @@
+"""What every engine does with files on its datastore through a
+:class:`~azureml_parallel_r.backends.results.ResultStore`: stage the files of a repair run, and read a file of a run's
+output folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+RERUNS_ROOT = "r-script-reruns"  # where a repair run's files are copied on blob storage (register_file_subset)
+
+
+def stage_files(store: Any, path: str, files: Sequence[str], tags: Mapping[str, str]) -> str:
+    """Copy some files of a datastore folder under ``RERUNS_ROOT/<date>/<id>/`` with their relative paths, and return
+    that folder. The id is derived from the folder, the files and the run key, so a retried task reuses the copies
+    it made; a file already there with its size is not copied again.
+
+    :param store: the engine's datastore.
+    :param path: datastore path of the input folder.
+    :param files: the files, relative to it.
+    :param tags: the dataset's tags (``logical_date`` names the staging folder's date; the run key its id).
+    """
+    from azureml_parallel_r.inputs import files_gone
+
+    chosen = sorted(set(files))
+    key = json.dumps([path, chosen, tags.get("dag_id"), tags.get("dag_run_id")]).encode("utf-8")
+    staging = f"{RERUNS_ROOT}/{tags.get('logical_date', 'undated')}/{hashlib.sha256(key).hexdigest()[:16]}"
+    sizes = {relative: size for relative, size, _etag in store.entries(path)}
+    gone = [relative for relative in chosen if relative not in sizes]
+    if gone:
+        raise files_gone(path, gone)
+    copied = {relative: size for relative, size, _etag in store.entries(staging)}
+    for relative in chosen:
+        if copied.get(relative) != sizes[relative]:
+            store.copy(f"{path}/{relative}", f"{staging}/{relative}")
+    return staging
+
+
+def read_output_file(store: Any, output_path: str, name: str) -> str | None:
+    """A file of a run's output folder (``validation-failures.jsonl``) as text, or None when it is not there.
+
+    :param store: the engine's datastore.
+    :param output_path: the run's output folder on the datastore (its record's ``output_path``).
+    :param name: the file's name in that folder (no ``/``: only the folder's own files are read).
+    """
+    from azureml_parallel_r.inputs import datastore_folder
+
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"not a file name of an output folder: {name!r}")
+    folder = datastore_folder(output_path, "the run's output folder")  # relative, no '..': inside the datastore
+    return store.read_text(f"{folder}/{name}")
