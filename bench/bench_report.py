@@ -98,13 +98,15 @@ def main() -> None:
         for _ in range(args.rounds):
             seconds, peak, report = measured(lambda: validate_outputs(names, results, allowed_failures=-1))
             figures.setdefault("validate_outputs", []).append((seconds, peak))
-            all_failures = report.pop("all_failures")
-            content = failures_jsonl(all_failures)
+            content = failures_jsonl(report.all_failures)
             (root / "out" / FAILURES_NAME).write_bytes(content)
-            report["failures_file"] = FAILURES_NAME
-            sizes = {"validation.json": len(json.dumps(report, indent=1).encode()), FAILURES_NAME: len(content)}
+            report = report.with_changes(failures_file=FAILURES_NAME)
+            sizes = {
+                "validation.json": len(json.dumps(report.to_dict(), indent=1).encode()),
+                FAILURES_NAME: len(content),
+            }
             found = DagRunRecords(
-                "dag", "run", "success", {}, record={"conn_id": "c", "output_path": "out"}, validation=report
+                "dag", "run", "success", {}, record={"conn_id": "c", "output_path": "out"}, validation=report.to_dict()
             )
             lists = FailureLists()
 

@@ -123,7 +123,7 @@ start, cpu = time.perf_counter(), time.process_time()
 results = local_results(RunState("run", "Finished", started_at=0.0, ended_at=60.0), output, output + "/logs",
                         "parallel_run_step.txt", {"name": "d", "version": 1})
 report = validate_outputs(names, results, allowed_failures=0)
-assert report["passed"], report["problems"]
+assert report.passed, report.problems
 print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "rss_before_mib": base}))

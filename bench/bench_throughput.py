@@ -126,8 +126,8 @@ def validate_run(inputs: Path, output: Path) -> float:
     results = local_results(state, str(output), str(output / "logs"), ROWS_FILE)
     report = validate_outputs(sorted(os.listdir(inputs)), results)
     elapsed = time.perf_counter() - started
-    if not report["passed"]:
-        raise RuntimeError(f"validation failed: {report['problems']}")
+    if not report.passed:
+        raise RuntimeError(f"validation failed: {report.problems}")
     return elapsed
 
 
@@ -254,7 +254,7 @@ def failed_validation(failed: int, patterns: int = 5) -> float:
     started = time.perf_counter()
     report = validate_outputs(files, results, allowed_failure_patterns=allowed)
     elapsed = time.perf_counter() - started
-    assert report["passed"] and report["counts"]["failed_allowed_by_pattern"] == failed
+    assert report.passed and report.counts.failed_allowed_by_pattern == failed
     return elapsed
 
 

@@ -21,6 +21,7 @@ from azureml_parallel_r.compute.records import VALIDATION_FAILURES, FailureRecor
 from azureml_parallel_r.inputs import printable
 from azureml_parallel_r.models import DatasetRef, RunResults
 from azureml_parallel_r.run_durations import SLOWEST, durations, throughput
+from azureml_parallel_r.validation_report import ValidationCounts, ValidationReport
 
 LISTED = 20
 REPORTED_FAILURES = 200  # failures in validation.json (and so in its XCom); all of them are in FAILURES_NAME
@@ -345,8 +346,8 @@ def validate_outputs(
     dataset: DatasetRef | None = None,
     changed: Mapping[str, str] | None = None,
     files_unknown: str | None = None,
-) -> dict[str, Any]:
-    """Check a run's outputs against its input files and return the report (``report["passed"]``).
+) -> ValidationReport:
+    """Check a run's outputs against its input files and return the report (``report.passed``).
 
     :param dataset_files: the dataset's files, relative to its root (as registered).
     :param results: what the run left behind.
@@ -359,8 +360,8 @@ def validate_outputs(
         with a result row is counted failed (kind ``input_changed``), since its results may be for other content.
     :param files_unknown: why the registered files cannot be known (their list is gone): validation fails, saying so.
 
-    ``report["failures"]`` lists the first ``REPORTED_FAILURES`` failed files, ``report["all_failures"]`` all of
-    them (:func:`failure_entry`), for the caller to keep apart (``FAILURES_NAME``) and drop from the report.
+    ``report.failures`` lists the first ``REPORTED_FAILURES`` failed files, ``report.all_failures`` all of them
+    (:func:`failure_entry`), which the caller keeps apart (``FAILURES_NAME``).
     """
     state = results.state
     scan = _RowScan(sorted(dataset_files))
@@ -383,44 +384,25 @@ def validate_outputs(
     all_failures = [
         failure_entry(path, _record_of(path, results.failures, changed, stale), path in excused) for path in failed
     ]
-    return {
-        "run_id": state.run_id,
-        "status": state.status,
-        "passed": not problems,
-        "problems": problems,
-        "notes": notes,
-        "counts": {
-            "input_files": len(scan.paths),
-            "succeeded": succeeded,
-            "failed": len(failed),
-            "failed_allowed_by_pattern": len(excused),
-            "failed_without_failure_record": len(unaccounted),
-            "rows": scan.lines,
-            "rows_not_in_dataset": len(late),
-            "output_files": output_count,
-        },
-        "allowed_failures": allowed_failures,
-        # the first REPORTED_FAILURES; the caller keeps them all from all_failures (FAILURES_NAME)
-        "failures": all_failures[:REPORTED_FAILURES],
-        "all_failures": all_failures,
-        "durations": durations(scan.seconds, scan.slowest),
-        "throughput": throughput(state, succeeded),
-    }
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """A readable summary of a validation report for the task log and the failure message."""
-    counts = report["counts"]
-    head = (
-        f"Validation of pipeline run {report['run_id']} ({report['status']}): "
-        f"{'PASSED' if report['passed'] else 'FAILED'} - {counts['succeeded']}/{counts['input_files']} files "
-        f"have results, {counts['failed']} failed (allowed: "
-        f"{'any' if report['allowed_failures'] == -1 else report['allowed_failures']})"
+    return ValidationReport(
+        run_id=state.run_id,
+        status=state.status,
+        passed=not problems,
+        problems=problems,
+        notes=notes,
+        counts=ValidationCounts(
+            input_files=len(scan.paths),
+            succeeded=succeeded,
+            failed=len(failed),
+            failed_allowed_by_pattern=len(excused),
+            failed_without_failure_record=len(unaccounted),
+            rows=scan.lines,
+            rows_not_in_dataset=len(late),
+            output_files=output_count,
+        ),
+        allowed_failures=allowed_failures,
+        failures=all_failures[:REPORTED_FAILURES],  # all of them: all_failures, kept apart (FAILURES_NAME)
+        all_failures=all_failures,
+        durations=durations(scan.seconds, scan.slowest),
+        throughput=throughput(state, succeeded),
     )
-    lines = [head, *(f"- {problem}" for problem in report["problems"])]
-    lines += [f"- note: {note}" for note in report.get("notes", [])]
-    for failure in report["failures"][:LISTED]:
-        lines.append(
-            f"  failed: {printable(failure['relative_path'])} ({failure['kind']}): {printable(str(failure['error']))}"
-        )
-    return "\n".join(lines)

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     from azureml_parallel_r.examples.samples import make_sample_inputs
-    from azureml_parallel_r.output_checks import format_report
+    from azureml_parallel_r.validation_report import ValidationReport
     from tests.azure.fake import FakeAzureML
 
     with tempfile.TemporaryDirectory(prefix="apr-azure-sim-") as folder, FakeAzureML(Path(folder) / "fake") as azure:
@@ -124,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         if not names:
             print("validation.json was not written (the run did not get that far)")
             return 1
-        report = json.loads(azure.read_blob(names[0]))
-        print(format_report(report))
+        report = ValidationReport.from_dict(json.loads(azure.read_blob(names[0])))
+        print(report.summary())
         if azure.wire.unrouted:
             print("the SDK sent requests the fake does not model:", *azure.wire.unrouted, sep="\n  ")
             return 1
-        return 0 if str(dag_run.state) == "success" and report["passed"] else 1
+        return 0 if str(dag_run.state) == "success" and report.passed else 1
 
 
 if __name__ == "__main__":

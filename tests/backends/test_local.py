@@ -142,7 +142,7 @@ def test_a_run_processes_exactly_the_registered_files(backend: LocalBackend, tmp
     assert list(results.failures) == ["gone.png"]
     assert not (tmp_path / ref.output_path / "results" / "late.png").exists()
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1, dataset=dataset)
-    assert report["passed"] and report["notes"] == [], report
+    assert report.passed and report.notes == [], report
 
 
 def test_unknown_run_ids_are_clear_errors(backend: LocalBackend) -> None:
@@ -188,12 +188,12 @@ def test_inputs_changed_after_registration_are_counted_failed_by_validation(
     wait_for_end(backend, ref.run_id)
     results = backend.fetch_results(ref.run_id)
     report = validate_outputs(registered.files, results, allowed_failures=5, dataset=dataset, changed=changed)
-    assert report["counts"]["succeeded"] == 1 and report["counts"]["failed"] == 2
-    assert {f["relative_path"]: f["kind"] for f in report["all_failures"]} == {
+    assert report.counts.succeeded == 1 and report.counts.failed == 2
+    assert {f["relative_path"]: f["kind"] for f in report.all_failures} == {
         "a.png": "input_changed",
         "sub/b.png": "input_changed",
     }
-    assert "2 input file(s) changed after the dataset was registered" in report["notes"][0]
+    assert "2 input file(s) changed after the dataset was registered" in report.notes[0]
     assert failed_files(registered.files, results.rows, changed) == ["a.png", "sub/b.png"]
 
 

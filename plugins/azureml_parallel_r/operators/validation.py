@@ -14,7 +14,7 @@ from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.links import RunReportLink
 from azureml_parallel_r.models import DatasetFilesMissingError, DatasetRef, RegisteredFiles, RunRef
-from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, format_report, validate_outputs
+from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, validate_outputs
 from azureml_parallel_r.repairs import chain_output_paths, repair_chain
 from azureml_parallel_r.run_identity import run_date
 
@@ -96,32 +96,33 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             changed=backend.changed_files(dataset, registered),
             files_unknown=files_unknown,
         )
-        all_failures = report.pop("all_failures")
-        report["output_path"] = run.output_path
-        report["dataset"] = dataset.to_dict()
-        report["failures_file"] = FAILURES_NAME
         rerun_of = dataset.rerun_of
-        if rerun_of:  # a repair run: what became of the failed files of the run it repairs
-            counts = report["counts"]
-            report["repair"] = {
+        report = report.with_changes(
+            output_path=run.output_path,
+            dataset=dataset.to_dict(),
+            failures_file=FAILURES_NAME,
+            repair=None
+            if not rerun_of
+            else {  # a repair run: what became of the failed files of the run it repairs
                 "repaired_dag_run_id": rerun_of.get("dag_run_id"),
                 "repaired_output_path": rerun_of.get("output_path"),
                 "original_failures": rerun_of.get("failed_files"),
-                "now_succeeded": counts["succeeded"],
-                "still_failing": counts["failed"],
+                "now_succeeded": report.counts.succeeded,
+                "still_failing": report.counts.failed,
                 "date": rerun_of.get("date"),
                 "chain": [link.get("dag_run_id") for link in repair_chain(rerun_of)],
-            }
+            },
+        )
         # the complete list first: a validation.json that names it never points at a file that is not there
-        backend.write_output_file(run.run_id, FAILURES_NAME, failures_jsonl(all_failures))
-        location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report, indent=1).encode())
+        backend.write_output_file(run.run_id, FAILURES_NAME, failures_jsonl(report.all_failures))
+        location = backend.write_output_file(run.run_id, REPORT_NAME, json.dumps(report.to_dict(), indent=1).encode())
         self._lineage = {
             "inputs": [dataset.path, run.output_path],
             "outputs": [f"{run.output_path}/{REPORT_NAME}"],
             "run_id": run.run_id,
         }
-        report["report_location"] = location
-        text = format_report(report)
+        report = report.with_changes(report_location=location)
+        text = report.summary()
         self.log.info("%s\nReport: %s", text, location)
         # a repair's outputs complete the date its chain's first run processed: the event names every folder of the
         # chain, the first run's first, and this one's last
@@ -137,11 +138,11 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             }
             if hasattr(event, "add_partitions"):  # Airflow 3.2+: partitioned asset events, one partition per date
                 event.add_partitions(date)
-        if not report["passed"]:
+        if not report.passed:
             # the run report and a repair run read the result of a failed validation too
-            context["ti"].xcom_push(key="return_value", value=report)
+            context["ti"].xcom_push(key="return_value", value=report.to_dict())
             raise OutputValidationError(text)
-        return report
+        return report.to_dict()
 
     def _checked_arguments(self) -> tuple[RunRef, DatasetRef, int]:
         try:

@@ -10,6 +10,7 @@ on every engine. Nothing lists ``results/``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import OrderedDict
@@ -20,9 +21,24 @@ from azureml_parallel_r.output_checks import FAILURES_NAME
 from azureml_parallel_r.repairs import UNFINISHED_DAG_RUN_STATES
 from azureml_parallel_r.report.records import RERUN_FAILED_OF
 from azureml_parallel_r.report.sources import DagRunRecords
+from azureml_parallel_r.validation_report import ValidationReport
 
 PAGE_LIMIT = 500  # failures per page at most
 CACHED_RUNS = 4  # failure lists kept parsed in memory (the last runs looked at)
+
+# what the page shows of the validation report (the report's JavaScript reads these keys)
+PAGE_VALIDATION_FIELDS = (
+    "passed",
+    "status",
+    "problems",
+    "notes",
+    "counts",
+    "durations",
+    "throughput",
+    "allowed_failures",
+    "repair",
+    "report_location",
+)
 
 
 def _location(backend: Any, output_path: str) -> str:
@@ -58,23 +74,10 @@ def summary(found: DagRunRecords, backend_for: Any = _backend) -> dict[str, Any]
         page["submitted"] = False
         return page
     page.update(submitted=True, submit_task_id=found.submit_task_id, run=_run_fields(record))
-    validation = found.validation
-    if validation is not None:
-        page["validation"] = {
-            key: validation.get(key)
-            for key in (
-                "passed",
-                "status",
-                "problems",
-                "notes",
-                "counts",
-                "durations",
-                "throughput",
-                "allowed_failures",
-                "repair",
-                "report_location",
-            )
-        }
+    validation = ValidationReport.from_dict(found.validation) if found.validation is not None else None
+    if validation is not None:  # what the page shows of it (its failed files come page by page: failure_page)
+        shown = validation.to_dict()
+        page["validation"] = {key: shown.get(key) for key in PAGE_VALIDATION_FIELDS}
     try:
         backend = backend_for(record["conn_id"])
     except Exception as exc:
@@ -97,7 +100,7 @@ def summary(found: DagRunRecords, backend_for: Any = _backend) -> dict[str, Any]
             }
         except Exception as exc:
             page["problems"].append(f"the run's status: {error_text(exc)}")
-    failed = (validation or {}).get("counts", {}).get("failed", 0)
+    failed = validation.counts.failed if validation is not None else 0
     if failed:  # the button's run: this run's parameters, and the run it repairs
         page["rerun"] = {
             "conf": {**{k: v for k, v in found.conf.items() if k != RERUN_FAILED_OF}, RERUN_FAILED_OF: found.run_id},
@@ -142,20 +145,20 @@ class FailureLists:
         :param found: the DAG run's records.
         :param backend_for: the engine of a connection id.
         """
-        record, validation = found.record, found.validation
-        if record is None or validation is None:
+        record = found.record
+        if record is None or found.validation is None:
             return []
-        key = (record["conn_id"], record["output_path"], json.dumps(validation.get("counts"), sort_keys=True))
+        validation = ValidationReport.from_dict(found.validation)
+        key = (record["conn_id"], record["output_path"], json.dumps(dataclasses.asdict(validation.counts)))
         with self._lock:
             if key in self._lists:
                 self._lists.move_to_end(key)
                 return self._lists[key]
-        name = validation.get("failures_file")
-        if name == FAILURES_NAME:
+        if validation.failures_file == FAILURES_NAME:
             text = backend_for(record["conn_id"]).read_output_text(record["output_path"], FAILURES_NAME) or ""
             failures = [json.loads(line) for line in text.splitlines() if line.strip()]
         else:  # a report from before the complete list was kept: its first 200
-            failures = list(validation.get("failures") or [])
+            failures = list(validation.failures)
         with self._lock:
             self._lists[key] = failures
             while len(self._lists) > self.size:

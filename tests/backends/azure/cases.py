@@ -59,9 +59,9 @@ def check_a_late_file_is_noted_not_counted(
     results = backend.fetch_results(ref.run_id)
     assert any(json.loads(row)["relative_path"] == "late.png" for row in results.rows)
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1, dataset=dataset)
-    assert report["passed"], report["problems"]
-    assert report["counts"]["input_files"] == 9 and report["counts"]["rows_not_in_dataset"] == 1
-    assert "late.png" in report["notes"][0]
+    assert report.passed, report.problems
+    assert report.counts.input_files == 9 and report.counts.rows_not_in_dataset == 1
+    assert "late.png" in report.notes[0]
 
 
 def check_changed_inputs_and_a_lost_file_list(
@@ -93,9 +93,9 @@ def check_changed_inputs_and_a_lost_file_list(
     wait_for_end(backend, ref.run_id)
     results = backend.fetch_results(ref.run_id)
     report = validate_outputs(registered.files, results, allowed_failures=5, dataset=dataset, changed=found)
-    kinds = {failure["relative_path"]: failure["kind"] for failure in report["all_failures"]}
+    kinds = {failure["relative_path"]: failure["kind"] for failure in report.all_failures}
     assert kinds["camera-a/img_0000.png"] == kinds["camera-a/img_0001.png"] == "input_changed"
-    assert report["counts"]["succeeded"] == 6 and report["counts"]["failed"] == 3  # and the corrupt sample
+    assert report.counts.succeeded == 6 and report.counts.failed == 3  # and the corrupt sample
 
     backend._output_store().container.delete_blob(dataset_files_blob(dataset.name, dataset.version))
     with pytest.raises(DatasetFilesMissingError, match=r"file list of dataset r-script-inputs v1 .* is gone"):
@@ -128,8 +128,8 @@ def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: Run
     report = validate_outputs(
         backend.list_dataset_files(request.dataset), backend.fetch_results(ref.run_id), allowed_failures=-1
     )
-    backend.write_output_file(ref.run_id, FAILURES_NAME, failures_jsonl(report.pop("all_failures")))
-    found.validation = {**report, "output_path": ref.output_path, "failures_file": FAILURES_NAME}
+    backend.write_output_file(ref.run_id, FAILURES_NAME, failures_jsonl(report.all_failures))
+    found.validation = report.with_changes(output_path=ref.output_path, failures_file=FAILURES_NAME).to_dict()
     page = failure_page(FailureLists().get(found, backend_for=engine))
     assert [(item["relative_path"], item["kind"]) for item in page["items"]] == [("camera-b/broken.png", "r_error")]
     assert (

@@ -64,8 +64,8 @@ def test_register_run_collect_and_validate_on_every_kind_of_datastore(
     assert registered.files == backend.list_dataset_files(dataset)
     assert backend.changed_files(dataset, registered) == {}
     report = validate_outputs(registered.files, results, allowed_failures=1, dataset=dataset)
-    assert report["passed"], report["problems"]
-    assert report["counts"]["succeeded"] == 8 and report["counts"]["failed"] == 1
+    assert report.passed, report.problems
+    assert report.counts.succeeded == 8 and report.counts.failed == 1
     assert "results/camera-a/img_0000.png/thumbnail.png" in results.output_files
     written = fake_azure.blob_names("r-script-outputs/", store.name)  # on the datastore's own container
     assert any("/results/camera-a/img_0000.png/" in name for name in written)

@@ -192,8 +192,8 @@ def test_a_run_executes_and_its_results_are_read_from_storage(fake_azure, backen
     r_logs = [b.name.rsplit("/", 2)[1:] for b in step_files if "/r/" in b.name]
     assert r_logs and all(folder == "r" and re.fullmatch(r"process\d{3}\.txt", name) for folder, name in r_logs)
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
-    assert report["passed"], report["problems"]
-    assert report["throughput"]["wall_seconds"] is not None
+    assert report.passed, report.problems
+    assert report.throughput["wall_seconds"] is not None
     location = backend.write_output_file(ref.run_id, "validation.json", b"{}")
     assert location.endswith(f"/paths/{ref.output_path}/validation.json")
     assert fake_azure.read_blob(f"{ref.output_path}/validation.json") == b"{}"
@@ -336,7 +336,7 @@ def test_a_listing_of_100000_result_blobs_is_read_page_by_page_and_counted_whole
     ]
     assert len(pages) == 20 and listing.hits >= 20
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
-    assert report["counts"]["output_files"] == 100_000 and report["passed"], report["problems"]
+    assert report.counts.output_files == 100_000 and report.passed, report.problems
 
 
 def test_a_folder_whose_files_changed_gets_a_new_version_that_lists_them(fake_azure, backend, dataset, tmp_path):

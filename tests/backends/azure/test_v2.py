@@ -246,8 +246,8 @@ def test_a_job_runs_and_its_results_are_read_from_storage(fake_azure, backend, d
     assert results.logs["job_result.txt"].startswith("Finished: 8/9 files succeeded")
     assert "fetch_problems.txt" not in results.logs
     report = validate_outputs(backend.list_dataset_files(dataset), results, allowed_failures=1)
-    assert report["passed"], report["problems"]
-    assert report["throughput"]["wall_seconds"] is not None
+    assert report.passed, report.problems
+    assert report.throughput["wall_seconds"] is not None
     location = backend.write_output_file(ref.run_id, "validation.json", b"{}")
     assert location == f"azureml://datastores/workspaceblobstore/paths/{ref.output_path}/validation.json"
     assert fake_azure.read_blob(f"{ref.output_path}/validation.json") == b"{}"
