@@ -38,11 +38,35 @@ def test_the_source_directory_holds_exactly_what_the_compute_needs(staged: Path)
     assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == SHIPPED
 
 
-def test_the_entry_script_imports_the_shipped_package_with_the_standard_library_alone(staged: Path) -> None:
+def _compute_python() -> str | None:
+    """A Python 3.10 that runs (the compute image's: include/environment/Dockerfile), or None: on PATH, or pyenv's."""
+    candidates = [shutil.which("python3.10"), *map(str, Path.home().glob(".pyenv/versions/3.10*/bin/python3.10"))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True)
+        if probe.returncode == 0 and probe.stdout.strip() == b"(3, 10)":
+            return candidate
+    return None
+
+
+COMPUTE_PYTHON = _compute_python()  # the shipped code must import with the compute's Python too
+
+
+@pytest.mark.parametrize(
+    "python",
+    [
+        pytest.param(sys.executable, id="this-python"),
+        pytest.param(
+            COMPUTE_PYTHON,
+            id="python3.10",
+            marks=pytest.mark.skipif(COMPUTE_PYTHON is None, reason="no python3.10 here (the compute image's Python)"),
+        ),
+    ],
+)
+def test_the_entry_script_imports_the_shipped_package_with_the_standard_library_alone(staged: Path, python) -> None:
     import json
 
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", PROBE, str(staged)], capture_output=True, text=True, timeout=60, cwd="/"
+        [python, "-I", "-S", "-c", PROBE, str(staged)], capture_output=True, text=True, timeout=60, cwd="/"
     )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)

@@ -3,13 +3,26 @@ statuses of Azure ML's two SDKs map onto them."""
 
 from __future__ import annotations
 
-NOT_STARTED = "NotStarted"
-RUNNING = "Running"
-FINISHED = "Finished"
-FAILED = "Failed"
-CANCELED = "Canceled"
+from enum import StrEnum
 
-ALL = frozenset({NOT_STARTED, RUNNING, FINISHED, FAILED, CANCELED})
+
+class RunStatus(StrEnum):
+    """A run's status, whatever its engine (equal to, and written as, Azure ML's own word)."""
+
+    NOT_STARTED = "NotStarted"
+    RUNNING = "Running"
+    FINISHED = "Finished"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+
+NOT_STARTED = RunStatus.NOT_STARTED
+RUNNING = RunStatus.RUNNING
+FINISHED = RunStatus.FINISHED
+FAILED = RunStatus.FAILED
+CANCELED = RunStatus.CANCELED
+
+ALL = frozenset(RunStatus)
 TERMINAL = frozenset({FINISHED, FAILED, CANCELED})
 UNSUCCESSFUL = frozenset({FAILED, CANCELED})
 

@@ -14,6 +14,7 @@ that many files, to bound slow leaks. Standard library only: this module ships t
 
 from __future__ import annotations
 
+import enum
 import os
 import select
 import signal
@@ -42,6 +43,16 @@ POLL_SECONDS = 0.01  # how soon a waiting batch reads the replies R wrote (and c
 
 
 # ... doubling while none come, up to EXIT_CHECK_SECONDS: a long file costs a few wake-ups a second, not a hundred
+class Wait(str, enum.Enum):
+    """How a wait for R during a batch ended (:meth:`RSession._wait`)."""
+
+    WAITING = "waiting"  # the poll interval went by: time to read the replies R wrote
+    OVER = "over"  # R said its batch is over
+    DEAD = "dead"  # R is gone
+    TIMEOUT = "timeout"  # the file's deadline (--file-timeout) passed
+    CUT = "cut"  # the batch's deadline (run_invocation_timeout's margin) passed
+
+
 class RSession(RProcessLink):
     """One R process running ``session.R`` with the user's script loaded.
 
@@ -227,20 +238,20 @@ class RSession(RProcessLink):
         }
         if self.restart_every is not None:
             request["max_files"] = max(1, self.restart_every - self._files_since_start)
-        status = "waiting" if self._send(request) else "dead"
+        status = Wait.WAITING if self._send(request) else Wait.DEAD
         done = 0
         started = time.monotonic()  # when the file R works on started
         poll = POLL_SECONDS
         while True:
-            if status == "waiting":
+            if status == Wait.WAITING:
                 file_deadline = None if not self.file_timeout else started + self.file_timeout
                 status = self._wait(file_deadline, batch_deadline, poll)
-            if status in ("cut", "dead"):
+            if status in (Wait.CUT, Wait.DEAD):
                 self._kill()  # R (and what it started) stops before its last replies are read
             taken = self._read_replies(offset)
-            if status == "timeout" and taken:
-                status = "waiting"  # the late file was done after all: the next one has its own time
-            elif status == "timeout":
+            if status == Wait.TIMEOUT and taken:
+                status = Wait.WAITING  # the late file was done after all: the next one has its own time
+            elif status == Wait.TIMEOUT:
                 self._kill()
                 taken = self._read_replies(offset)  # what R wrote before it was killed
             poll = POLL_SECONDS if taken else min(2 * poll, EXIT_CHECK_SECONDS)
@@ -249,16 +260,16 @@ class RSession(RProcessLink):
                 started = next_start
                 self._section_start = offset = end
                 yield outcome
-            if status == "waiting":
+            if status == Wait.WAITING:
                 self._between_reads()
                 continue
-            if status == "over":
+            if status == Wait.OVER:
                 return (yield from self._batch_over(done, len(items)))
             self.close()
             if done >= len(items):  # R was done with every file when it died or was stopped
                 return done
             yield self._stopped_in(status, started, offset)
-            return len(items) if status == "cut" else done + 1  # past the batch's deadline, nothing more is sent
+            return len(items) if status == Wait.CUT else done + 1  # past the batch's deadline, nothing more is sent
 
     def _batch_over(self, done: int, total: int) -> Generator[FileOutcome, None, int]:
         """R says its batch is over after ``self._batch_done`` files, ``done`` of whose replies were read. A file whose
@@ -276,11 +287,11 @@ class RSession(RProcessLink):
             self.close()
         return done
 
-    def _stopped_in(self, status: str, started: float, offset: int) -> FileOutcome:
+    def _stopped_in(self, status: Wait, started: float, offset: int) -> FileOutcome:
         """The outcome of the file R was in when it was stopped (``cut``, ``timeout``) or died (``dead``)."""
-        if status == "cut":
+        if status == Wait.CUT:
             return self._cut(started, offset)
-        if status == "timeout":
+        if status == Wait.TIMEOUT:
             kind = "timeout"
             error = f"timed out after {self.file_timeout:g} s (--file-timeout); R was killed and restarted"
         else:
@@ -332,12 +343,12 @@ class RSession(RProcessLink):
             return time.monotonic()
         return time.monotonic() - max(0.0, time.time() - float(end))
 
-    def _wait(self, file_deadline: float | None, batch_deadline: float | None, poll: float = POLL_SECONDS) -> str:
+    def _wait(self, file_deadline: float | None, batch_deadline: float | None, poll: float = POLL_SECONDS) -> Wait:
         """Sleep until R says its batch is over (``over``), R is gone (``dead``), a deadline passes (``timeout``
         for ``file_deadline``, ``cut`` for ``batch_deadline``) or ``poll`` seconds went by (``waiting``: time to
         read the replies)."""
         now = time.monotonic()
-        due = [(d, s) for d, s in ((file_deadline, "timeout"), (batch_deadline, "cut")) if d is not None]
+        due = [(d, s) for d, s in ((file_deadline, Wait.TIMEOUT), (batch_deadline, Wait.CUT)) if d is not None]
         first = min(due, default=None)
         if first is not None and first[0] <= now:
             return first[1]
@@ -347,14 +358,14 @@ class RSession(RProcessLink):
             try:
                 reply = self._receive(time.monotonic() + KILL_GRACE_SECONDS)
             except TimeoutError:  # a partial line, and R silent: it is gone
-                return "dead"
+                return Wait.DEAD
             if reply is None or not isinstance(reply.get("done"), int):
-                return "dead"
+                return Wait.DEAD
             self._batch_done = reply["done"]  # how many files R did (their replies are in the file)
-            return "over"
+            return Wait.OVER
         if self._proc is not None and self._proc.poll() is not None:
-            return "dead"  # R is gone, though something it started still holds the pipe
-        return "waiting"
+            return Wait.DEAD  # R is gone, though something it started still holds the pipe
+        return Wait.WAITING
 
     def _cut(self, started: float, offset: int) -> FileOutcome:
         return cut_outcome(self.log.tail(offset), time.monotonic() - started)

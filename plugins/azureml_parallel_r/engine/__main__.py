@@ -25,7 +25,7 @@ from azureml_parallel_r.engine.job import JobSpec, new_run_id
 from azureml_parallel_r.run_settings import LOGGING_LEVELS, OUTPUT_ACTIONS, ParallelRunSettings
 
 DEFAULTS = ParallelRunSettings()
-EXIT_CODES = {run_status.FINISHED: 0, run_status.FAILED: 1, run_status.CANCELED: 3}
+EXIT_CODES: dict[str, int] = {run_status.FINISHED: 0, run_status.FAILED: 1, run_status.CANCELED: 3}
 
 
 def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
