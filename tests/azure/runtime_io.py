@@ -22,7 +22,7 @@ def run_engine(spec: JobSpec, cancel: threading.Event) -> str:
     (Finished, Failed or Canceled)."""
     run = start_run(spec)
     while not cancel.wait(0.1):  # the engine's own state, polled
-        if run.state()["status"] in run_status.TERMINAL:
+        if run.state().status in run_status.TERMINAL:
             break
     if cancel.is_set():
         run.cancel()

@@ -42,12 +42,12 @@ def test_detached_run_reports_progress_and_finishes(tmp_path: Path, behaviour_sc
     run = start_run(_r_spec(tmp_path, inputs, behaviour_script, environment_variables={"TEST_GATE": str(gate)}))
     # the run cannot finish before the gate opens: start_run returned without waiting for it
     assert run.status in {status.NOT_STARTED, status.RUNNING}
-    wait_until(lambda: (run.state().get("counts") or {}).get("succeeded_files", 0) >= 1, timeout=60, what="a file done")
+    wait_until(lambda: run.state().counts.get("succeeded_files", 0) >= 1, timeout=60, what="a file done")
     assert run.status == status.RUNNING
     gate.touch()
     assert run.wait(timeout=120) == status.FINISHED
     state = run.state()
-    assert state["counts"]["succeeded_files"] == 7 and state["counts"]["failed_files"] == 1
+    assert state.counts["succeeded_files"] == 7 and state.counts["failed_files"] == 1
     assert LocalRun.open(run.logs_dir) == run
     rows = Path(tmp_path, "output", "parallel_run_step.txt").read_text().splitlines()
     assert sorted(json.loads(r)["relative_path"] for r in rows) == [f"f{i}" for i in range(6)] + ["gated"]
@@ -85,13 +85,13 @@ def test_a_controller_that_died_reads_as_failed_and_keeps_its_finished_rows(
     spec = make_spec({"a": "ok", "b": "sleep"}, run_invocation_timeout=300, mini_batch_size=1)
     run = start_run(spec)
     wait_until(
-        lambda: (run.state().get("counts") or {}).get("completed_mini_batches") == 1,
+        lambda: run.state().counts.get("completed_mini_batches") == 1,
         timeout=60,
         what="a mini-batch done",
     )
-    os.killpg(run.state()["pid"], signal.SIGKILL)
+    os.killpg(run.state().pid, signal.SIGKILL)
     wait_until(lambda: run.status == status.FAILED, timeout=60, what="the run to read Failed")
-    assert "stopped reporting (no heartbeat for" in run.state()["message"]
+    assert "stopped reporting (no heartbeat for" in run.state().message
     partial = Path(spec.logs_dir, "sys", "parallel_run_step.txt.partial")
     assert partial.read_text().split() == ["a"]
 
@@ -255,7 +255,7 @@ def test_a_full_output_disk_fails_the_run_with_its_cause_in_the_status(
             filler.flush()
     gate.touch()
     assert run.wait(timeout=120) == status.FAILED
-    message = run.state()["message"]
+    message = run.state().message
     assert message.startswith(f"the local engine cannot write {output / 'logs'}/"), message
     assert message.endswith("No space left on device (the disk is full)"), message
     assert list(output.rglob("*.tmp")) == []

@@ -311,11 +311,11 @@ class LocalBackend(ParallelRunBackend):
         state = self._local_run(run_id).state()
         return RunState(
             run_id=run_id,
-            status=state["status"],
-            message=state.get("message") or "",
-            counts=state.get("counts") or {},
-            started_at=state.get("started_at"),
-            ended_at=state.get("ended_at"),
+            status=state.status,
+            message=state.message,
+            counts=state.counts,
+            started_at=state.started_at,
+            ended_at=state.ended_at,
         )
 
     def cancel(self, run_id: str) -> RunState:

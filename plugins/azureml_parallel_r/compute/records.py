@@ -193,3 +193,59 @@ class ReportedFailure:
             "attempt": record.attempt,
             "allowed_by_pattern": self.allowed_by_pattern,
         }
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    """The local engine's ``logs/status.json``: what its controller says of a run while it runs and when it ends (the
+    local backend and ``python -m azureml_parallel_r.engine status`` read it).
+
+    :param run_id: the run.
+    :param status: its status (Azure ML's word: ``NotStarted``, ``Running``, ``Finished``, ``Failed``, ``Canceled``).
+    :param message: why it is so.
+    :param heartbeat: when the controller last wrote it (``time.time()``): a run without one for long is dead.
+    :param pid: the controller's process id.
+    :param started_at: when the run started.
+    :param ended_at: when it ended (None while it runs).
+    :param input_dir: its input folder.
+    :param output_dir: its output folder.
+    :param logs_dir: its logs folder.
+    :param counts: its files' and mini-batches' counts so far.
+    """
+
+    run_id: str
+    status: str
+    message: str = ""
+    heartbeat: float | None = None
+    pid: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    input_dir: str | None = None
+    output_dir: str | None = None
+    logs_dir: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``status.json`` holds it."""
+        return {
+            "run_id": self.run_id,
+            "status": str(self.status),
+            "message": self.message,
+            "heartbeat": self.heartbeat,
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "input_dir": self.input_dir,
+            "output_dir": self.output_dir,
+            "logs_dir": self.logs_dir,
+            "counts": dict(self.counts),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StatusRecord:
+        """The record a ``status.json`` holds (keys it does not know are left out).
+
+        :param data: the parsed file.
+        """
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in data.items() if key in known})

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
         if args.command == "cancel":
             run.cancel()
-        print(json.dumps(run.state(), indent=1))
+        print(json.dumps(run.state().to_json(), indent=1))
         return 0
     try:
         spec = spec_from_args(args, entry_args)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.compute.records import StatusRecord
 from azureml_parallel_r.engine.accounting import Counts, succeeded_items
 
 if TYPE_CHECKING:
@@ -105,16 +106,16 @@ class JobReports:
         self.logs.write_status(self._status_record(state, message, ended), ended=ended)
 
     def _status_record(self, state: str, message: str, ended: bool) -> dict[str, Any]:
-        return {
-            "run_id": self.spec.run_id,
-            "status": state,
-            "message": message,
-            "pid": os.getpid(),
-            "started_at": self._started,
-            "ended_at": time.time() if ended else None,
-            "input_dir": self.spec.input_dir,
-            "output_dir": self.spec.output_dir,
-            "logs_dir": self.spec.logs_dir,
-            "counts": {**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
-            "heartbeat": time.time(),
-        }
+        return StatusRecord(
+            run_id=self.spec.run_id,
+            status=state,
+            message=message,
+            heartbeat=time.time(),
+            pid=os.getpid(),
+            started_at=self._started,
+            ended_at=time.time() if ended else None,
+            input_dir=self.spec.input_dir,
+            output_dir=self.spec.output_dir,
+            logs_dir=self.spec.logs_dir,
+            counts={**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
+        ).to_json()

@@ -7,6 +7,7 @@ run-spec``), so the caller, an Airflow task for instance, may exit while the job
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.compute.records import SPEC_FILE, STATUS_FILE
+from azureml_parallel_r.compute.records import SPEC_FILE, STATUS_FILE, StatusRecord
 from azureml_parallel_r.engine.job import CANCEL_FILE, PACKAGE_PARENT, JobSpec, read_json, write_json
 
 CANCEL_GRACE_SECONDS = 30.0
@@ -57,26 +58,23 @@ class LocalRun:
             raise RunNotFound(f"no local run in {logs_dir} (no {SPEC_FILE})")
         return cls(spec["run_id"], logs_dir)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> StatusRecord:
         """Return the run's status record. A run that is not finished but whose controller has not refreshed
         its heartbeat for ``STALE_AFTER_SECONDS`` reads as Failed: the controller died or was killed. No
         process id is involved, so any process that sees the run's folder (another container, another
         machine on a shared datastore) reads the same state."""
-        state = self._read_status() or {
-            "run_id": self.run_id,
-            "status": run_status.NOT_STARTED,
-            "message": "not started",
-        }
-        if state["status"] not in run_status.TERMINAL:
-            heartbeat = state.get("heartbeat") or self._status_mtime()
+        recorded = self._read_status()
+        state = StatusRecord.from_json(recorded) if recorded else StatusRecord(self.run_id, run_status.NOT_STARTED)
+        if state.status not in run_status.TERMINAL:
+            heartbeat = state.heartbeat or self._status_mtime()
             silent = time.time() - heartbeat if heartbeat else 0.0
             if silent > stale_after_seconds():
-                state = {
-                    **state,
-                    "status": run_status.FAILED,
-                    "message": f"the local engine stopped reporting (no heartbeat for {silent:.0f} s, the limit is "
+                state = dataclasses.replace(
+                    state,
+                    status=run_status.FAILED,
+                    message=f"the local engine stopped reporting (no heartbeat for {silent:.0f} s, the limit is "
                     f"{stale_after_seconds():.0f} s): its controller died or was killed",
-                }
+                )
         return state
 
     def _read_status(self) -> dict[str, Any] | None:
@@ -98,7 +96,7 @@ class LocalRun:
 
     @property
     def status(self) -> str:
-        return self.state()["status"]
+        return self.state().status
 
     def wait(self, timeout: float | None = None, poll: float = 0.2) -> str:
         """Wait until the run ends (or ``timeout`` seconds pass) and return its status."""
@@ -116,17 +114,15 @@ class LocalRun:
         recorded Canceled here; its heartbeat stops, so it cannot come back as running.
         """
         state = self.state()
-        if state["status"] in run_status.TERMINAL:
-            return state["status"]
+        if state.status in run_status.TERMINAL:
+            return state.status
         write_json(os.path.join(self.logs_dir, CANCEL_FILE), {"requested_at": time.time(), "by": os.getpid()})
         if self.wait(timeout=grace) == run_status.CANCELED:
             return run_status.CANCELED
         state = self.state()
-        if state["status"] not in run_status.TERMINAL or state["status"] == run_status.FAILED:
-            write_json(
-                os.path.join(self.logs_dir, STATUS_FILE),
-                {**state, "status": run_status.CANCELED, "message": "canceled", "ended_at": time.time()},
-            )
+        if state.status not in run_status.TERMINAL or state.status == run_status.FAILED:
+            canceled = dataclasses.replace(state, status=run_status.CANCELED, message="canceled", ended_at=time.time())
+            write_json(os.path.join(self.logs_dir, STATUS_FILE), canceled.to_json())
         return run_status.CANCELED
 
 
@@ -139,7 +135,7 @@ def start_run(spec: JobSpec) -> LocalRun:
     spec_path = spec.save()
     write_json(
         os.path.join(spec.logs_dir, STATUS_FILE),
-        {"run_id": spec.run_id, "status": run_status.NOT_STARTED, "message": "starting", "heartbeat": time.time()},
+        StatusRecord(spec.run_id, run_status.NOT_STARTED, "starting", heartbeat=time.time()).to_json(),
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
