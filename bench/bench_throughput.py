@@ -14,7 +14,7 @@ Workloads (R scripts, each file a 64x64 PNG):
 Variants:
 - pure-R:   Rscript sourcing the same script and looping over the files (split in halves for 2 processes): the limit
 - worker:   the local engine + batch_wrapper.py (one persistent R process per worker process)
-- per-file: the local engine + batch_wrapper.py --r-mode per-file (one Rscript per file: the original design)
+- per-file: the local engine + batch_wrapper.py --r-mode per-file (one Rscript per file)
 - R-alone:  compute/session.R fed the worker's requests from a file, no Python (the R side of worker mode)
 
 End-to-end times include every start-up a user pays (Python, the engine's worker processes, R). Each

@@ -40,7 +40,7 @@ INVOCATION_MARGIN = 60.0
 MAX_INVOCATION_TIMEOUT = 259200.0  # v2's retry_settings.timeout: (0, 259200] (the parallel job YAML reference)
 # --first_task_creation_timeout: the runtime lists the input before its first mini-batch and fails the job when that
 # takes longer than this, 600 s by default, within (0, 259200] (the parallel job YAML reference's settings table).
-# Listing about four million files took about 553 s in Microsoft's measurement (the figure issue 33 cites), so
+# Listing about four million files took about 553 s in Microsoft's measurement, so
 # large inputs get twice the expected listing time plus a start-up allowance (FIRST_TASK_ALLOWANCE), never less than
 # the default: nothing changes below about 1.7 million files.
 FIRST_TASK_CREATION_DEFAULT = 600

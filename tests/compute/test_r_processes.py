@@ -107,7 +107,7 @@ print(json.dumps([[o.kind, o.error] for o in outcomes]))
 
 
 def test_an_r_session_killed_for_memory_says_out_of_memory_and_the_limit(write_r_script, tmp_path: Path) -> None:
-    """It read "R crashed (killed by signal SIGKILL)". A real OOM kill, under a 300 MiB cgroup limit: the file's
+    """Not "R crashed (killed by signal SIGKILL)". A real OOM kill, under a 300 MiB cgroup limit: the file's
     failure says out of memory, the limit, and how to give R more; the next file runs in a fresh R."""
     parent = _memory_cgroup()
     if parent is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from azureml_parallel_r.compute.r_session import SESSION_R, RSession, RSetupError
+from tests.compute.session_files import input_file, output_dir
 
 pytestmark = pytest.mark.integration
 
@@ -22,22 +23,9 @@ def session(behaviour_script: Path, tmp_path: Path):
     w.close()
 
 
-def _input(tmp_path: Path, name: str, action: str) -> str:
-    path = tmp_path / "in" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(action + "\n", encoding="utf-8")
-    return str(path)
-
-
-def _out(tmp_path: Path, name: str) -> str:
-    path = tmp_path / "out" / name
-    path.mkdir(parents=True)
-    return str(path)
-
-
 def test_processes_files_in_one_r_process_and_returns_the_r_value(session: RSession, tmp_path: Path) -> None:
-    first = session.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), ["--x", "1"])
-    second = session.process(_input(tmp_path, "b", "fine"), _out(tmp_path, "b"), [])
+    first = session.process(input_file(tmp_path, "a", "fine"), output_dir(tmp_path, "a"), ["--x", "1"])
+    second = session.process(input_file(tmp_path, "b", "fine"), output_dir(tmp_path, "b"), [])
     assert first.ok and second.ok
     assert first.value["action"] == "fine"
     assert first.value["args"] == ["--x", "1"]
@@ -47,18 +35,18 @@ def test_processes_files_in_one_r_process_and_returns_the_r_value(session: RSess
 
 
 def test_user_output_that_looks_like_protocol_does_not_corrupt_the_channel(session: RSession, tmp_path: Path) -> None:
-    outcome = session.process(_input(tmp_path, "a", "fine"), _out(tmp_path, "a"), [])
+    outcome = session.process(input_file(tmp_path, "a", "fine"), output_dir(tmp_path, "a"), [])
     assert outcome.ok and outcome.value["action"] == "fine"
     log = (tmp_path / "logs" / "r.txt").read_text()
     assert "fake protocol line on stdout" in log and "fake protocol line on stderr" in log
 
 
 def test_r_error_fails_the_file_and_the_worker_goes_on(session: RSession, tmp_path: Path) -> None:
-    failed = session.process(_input(tmp_path, "bad", "error"), _out(tmp_path, "bad"), [])
+    failed = session.process(input_file(tmp_path, "bad", "error"), output_dir(tmp_path, "bad"), [])
     assert not failed.ok and failed.kind == "r_error"
     assert failed.error == "deliberate R error for bad"
     assert "fake protocol line on stderr" in failed.stderr_tail
-    after = session.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    after = session.process(input_file(tmp_path, "good", "fine"), output_dir(tmp_path, "good"), [])
     assert after.ok and session.starts == 2, "R is restarted after a failed file: it may have left R broken"
 
 
@@ -80,7 +68,7 @@ def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r
     session = RSession(str(script), str(tmp_path / "r.txt"))
     try:
         items = [
-            (_input(tmp_path, name, action), _out(tmp_path, name))
+            (input_file(tmp_path, name, action), output_dir(tmp_path, name))
             for name, action in [("a", "ok"), ("big", "exhaust"), ("b", "ok"), ("c", "ok")]
         ]
         outcomes = list(session.process_many(items, []))
@@ -94,7 +82,7 @@ def test_a_file_that_exhausts_r_fails_alone_and_the_files_after_it_get_a_fresh_r
 def test_r_is_restarted_after_every_n_files_when_asked(behaviour_script: Path, tmp_path: Path) -> None:
     session = RSession(str(behaviour_script), str(tmp_path / "r.txt"), restart_every=2)
     try:
-        items = [(_input(tmp_path, f"f{i}", "fine"), _out(tmp_path, f"f{i}")) for i in range(5)]
+        items = [(input_file(tmp_path, f"f{i}", "fine"), output_dir(tmp_path, f"f{i}")) for i in range(5)]
         pids = [o.value["pid"] for o in session.process_many(items, [])]
     finally:
         session.close()
@@ -106,30 +94,30 @@ def test_r_is_restarted_after_every_n_files_when_asked(behaviour_script: Path, t
     [("crash", "killed by signal SIGSEGV"), ("quit", "R exited with status 7")],
 )
 def test_crash_fails_one_file_and_r_is_restarted(session: RSession, tmp_path: Path, action: str, message: str) -> None:
-    failed = session.process(_input(tmp_path, action, action), _out(tmp_path, action), [])
+    failed = session.process(input_file(tmp_path, action, action), output_dir(tmp_path, action), [])
     assert not failed.ok and failed.kind == "crash"
     assert message in failed.error
-    after = session.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    after = session.process(input_file(tmp_path, "good", "fine"), output_dir(tmp_path, "good"), [])
     assert after.ok and session.starts == 2
 
 
 def test_hung_file_times_out_and_r_is_killed(session: RSession, tmp_path: Path) -> None:
-    hung = session.process(_input(tmp_path, "hang", "hang"), _out(tmp_path, "hang"), [])
+    hung = session.process(input_file(tmp_path, "hang", "hang"), output_dir(tmp_path, "hang"), [])
     assert not hung.ok and hung.kind == "timeout"
     assert "timed out after 3 s" in hung.error
     assert hung.seconds >= 3, "killed by the file timeout, not before it"
-    after = session.process(_input(tmp_path, "good", "fine"), _out(tmp_path, "good"), [])
+    after = session.process(input_file(tmp_path, "good", "fine"), output_dir(tmp_path, "good"), [])
     assert after.ok and session.starts == 2
 
 
 def test_warnings_are_reported_with_the_result(session: RSession, tmp_path: Path) -> None:
-    outcome = session.process(_input(tmp_path, "w", "warn"), _out(tmp_path, "w"), [])
+    outcome = session.process(input_file(tmp_path, "w", "warn"), output_dir(tmp_path, "w"), [])
     assert outcome.ok and outcome.warnings == ["a warning for w"]
 
 
 def test_any_file_name_reaches_r_unchanged(session: RSession, tmp_path: Path) -> None:
     for name in ["-dash", 'sp ace\'s "q"', "$(touch pwned)", "ünï cødé ✓.txt", "new\nline"]:
-        outcome = session.process(_input(tmp_path, name, "fine"), _out(tmp_path, name.replace("\n", "_")), [])
+        outcome = session.process(input_file(tmp_path, name, "fine"), output_dir(tmp_path, name.replace("\n", "_")), [])
         assert outcome.ok, (name, outcome.error)
     assert not (Path.cwd() / "pwned").exists()
 
@@ -171,35 +159,15 @@ def test_close_leaves_no_r_process(behaviour_script: Path, tmp_path: Path) -> No
 
 def test_a_batch_streams_through_one_request_and_survives_crash_and_hang(session: RSession, tmp_path: Path) -> None:
     actions = ["fine", "crash", "fine", "hang", "fine", "error", "fine"]
-    items = [(_input(tmp_path, f"{i}", a), _out(tmp_path, f"{i}")) for i, a in enumerate(actions)]
+    items = [(input_file(tmp_path, f"{i}", a), output_dir(tmp_path, f"{i}")) for i, a in enumerate(actions)]
     outcomes = list(session.process_many(items, ["--k"]))
     assert [o.kind for o in outcomes] == ["ok", "crash", "ok", "timeout", "ok", "r_error", "ok"]
     assert session.starts == 4, "R restarts after the crash, the hang and the R error, not otherwise"
     assert all(o.value["args"] == "--k" for o in outcomes if o.ok)
 
 
-def test_each_failed_file_gets_its_own_output_tail(write_r_script, tmp_path: Path) -> None:
-    script = write_r_script(
-        """
-        process_file <- function(input_path, output_dir, args) {
-          message("output of ", basename(input_path))
-          if (grepl("bad", input_path)) stop("no good")
-          TRUE
-        }
-        """
-    )
-    session = RSession(str(script), str(tmp_path / "r.txt"))
-    items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["one", "bad1", "two", "bad2"]]
-    outcomes = list(session.process_many(items, []))
-    session.close()
-    assert [o.ok for o in outcomes] == [True, False, True, False]
-    assert outcomes[1].stderr_tail == "output of bad1"
-    assert outcomes[3].stderr_tail == "output of bad2"
-    assert outcomes[0].value is True
-
-
 def test_stopping_a_batch_early_stops_r(session: RSession, tmp_path: Path) -> None:
-    items = [(_input(tmp_path, f"{i}", "fine"), _out(tmp_path, f"{i}")) for i in range(5)]
+    items = [(input_file(tmp_path, f"{i}", "fine"), output_dir(tmp_path, f"{i}")) for i in range(5)]
     outcomes = session.process_many(items, [])
     assert next(outcomes).ok
     outcomes.close()
@@ -218,7 +186,7 @@ def test_user_code_closing_all_connections_does_not_break_the_channel(write_r_sc
         """
     )
     session = RSession(str(script), str(tmp_path / "r.txt"))
-    items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
+    items = [(input_file(tmp_path, name, "x"), output_dir(tmp_path, name)) for name in ["a", "b", "c"]]
     outcomes = list(session.process_many(items, []))
     session.close()
     assert [o.value for o in outcomes] == ["a", "b", "c"]
@@ -240,7 +208,7 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
         """
     )
     session = RSession(str(script), str(tmp_path / "r.txt"))
-    items = [(_input(tmp_path, name, "x"), _out(tmp_path, name)) for name in ["a", "b", "c"]]
+    items = [(input_file(tmp_path, name, "x"), output_dir(tmp_path, name)) for name in ["a", "b", "c"]]
     outcomes = list(session.process_many(items, []))
     session.close()
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
@@ -284,7 +252,7 @@ def test_the_session_is_left_as_found_between_files(write_r_script, tmp_path: Pa
 def test_r_return_values_become_json(write_r_script, tmp_path: Path, r_value: str, expected) -> None:
     script = write_r_script(f"process_file <- function(input_path, output_dir, args) {r_value}\n")
     session = RSession(str(script), str(tmp_path / "r.txt"))
-    outcome = session.process(_input(tmp_path, "a", "x"), _out(tmp_path, "a"), [])
+    outcome = session.process(input_file(tmp_path, "a", "x"), output_dir(tmp_path, "a"), [])
     session.close()
     assert outcome.ok, outcome.error
     assert outcome.value == expected
@@ -307,7 +275,7 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
     session = RSession(str(script), str(tmp_path / "r.txt"), file_timeout=120)
     try:
         items = [
-            (_input(tmp_path, name, action), _out(tmp_path, name))
+            (input_file(tmp_path, name, action), output_dir(tmp_path, name))
             for name, action in [("bg", "fine"), ("dies", "crash"), ("after", "fine")]
         ]
         outcomes = list(session.process_many(items, []))
@@ -318,19 +286,6 @@ def test_a_background_child_of_r_neither_hides_a_crash_nor_outlives_r(write_r_sc
     assert live_processes(marker) == []
 
 
-def test_r_logs_are_capped_by_rotation(write_r_script, tmp_path: Path) -> None:
-    script = write_r_script('process_file <- function(input_path, output_dir, args) cat(strrep("x", 4000), "\\n")\n')
-    log = tmp_path / "r.txt"
-    session = RSession(str(script), str(log), max_log_bytes=10_000)
-    try:
-        items = [(_input(tmp_path, f"f{i}", "x"), _out(tmp_path, f"f{i}")) for i in range(12)]
-        assert all(o.ok for o in session.process_many(items, []))
-    finally:
-        session.close()
-    assert log.stat().st_size <= 10_000 + 4100 and (tmp_path / "r.txt.1").stat().st_size <= 10_000 + 4100
-    assert session.starts > 1
-
-
 def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_file_alone(
     session: RSession, tmp_path: Path
 ) -> None:
@@ -339,56 +294,14 @@ def test_r_creates_each_output_folder_and_a_folder_it_cannot_create_fails_that_f
     made.parent.mkdir()
     unmakeable = tmp_path / "no-such-parent" / "00000002"
     items = [
-        (_input(tmp_path, "a", "fine"), str(made)),
-        (_input(tmp_path, "b", "fine"), str(unmakeable)),
-        (_input(tmp_path, "c", "fine"), str(tmp_path / "scratch" / "00000003")),
+        (input_file(tmp_path, "a", "fine"), str(made)),
+        (input_file(tmp_path, "b", "fine"), str(unmakeable)),
+        (input_file(tmp_path, "c", "fine"), str(tmp_path / "scratch" / "00000003")),
     ]
     outcomes = list(session.process_many(items, []))
     assert [o.ok for o in outcomes] == [True, False, True]
     assert "cannot create the file's output folder" in outcomes[1].error
     assert made.is_dir() and (tmp_path / "scratch" / "00000003").is_dir() and not unmakeable.exists()
-
-
-def test_one_file_printing_too_much_is_cut_in_the_log_and_keeps_its_output_tail(write_r_script, tmp_path) -> None:
-    """A file that prints past max_log_bytes is cut to a marker and the end of its output, both while it runs and
-    when it ends: one chatty file cannot fill the disk, and its failure still shows what it printed last."""
-    script = write_r_script(
-        r"""
-        process_file <- function(input_path, output_dir, args) {
-          action <- readLines(input_path, n = 1L)
-          if (action == "flood") {
-            writeLines(rep(strrep("x", 99), 30000))
-            message("LAST WORDS of the flood")
-            stop("flooded")
-          }
-          if (action == "slow-flood") {  # long enough for the cut to happen while it runs
-            writeLines(rep(strrep("y", 99), 10000))
-            Sys.sleep(1.5)
-            writeLines(rep(strrep("z", 99), 10000))
-            message("LAST WORDS of the slow flood")
-            stop("slowly flooded")
-          }
-          message("quiet ", basename(input_path))
-          NULL
-        }
-        """
-    )
-    log = tmp_path / "r.txt"
-    limit = 500_000
-    session = RSession(str(script), str(log), max_log_bytes=limit)
-    actions = [("a", "quiet"), ("b", "flood"), ("c", "slow-flood"), ("d", "quiet")]
-    try:
-        outcomes = list(session.process_many([(_input(tmp_path, n, a), _out(tmp_path, n)) for n, a in actions], []))
-    finally:
-        session.close()
-    assert [o.ok for o in outcomes] == [True, False, False, True]
-    assert "LAST WORDS of the flood" in outcomes[1].stderr_tail and "quiet a" not in outcomes[1].stderr_tail
-    assert "LAST WORDS of the slow flood" in outcomes[2].stderr_tail
-    logs = [path for path in (log, tmp_path / "r.txt.1") if path.exists()]
-    assert all(path.stat().st_size <= limit + 70_000 for path in logs), [path.stat().st_size for path in logs]
-    text = "".join(path.read_text() for path in logs)
-    assert text.count("bytes of one file's R output were cut here") >= 2
-    assert "quiet a" in text and "quiet d" in text, "what the other files printed is kept"
 
 
 def test_outcomes_arrive_while_r_still_works_on_the_batch(write_r_script, tmp_path: Path) -> None:
@@ -407,7 +320,9 @@ def test_outcomes_arrive_while_r_still_works_on_the_batch(write_r_script, tmp_pa
         """
     )
     session = RSession(str(script), str(tmp_path / "r.txt"))
-    items = [(_input(tmp_path, n, a), _out(tmp_path, n)) for n, a in [("a", "go"), ("b", "go"), ("c", "wait")]]
+    items = [
+        (input_file(tmp_path, n, a), output_dir(tmp_path, n)) for n, a in [("a", "go"), ("b", "go"), ("c", "wait")]
+    ]
     seen = []
     try:
         for outcome in session.process_many(items, [str(marker)]):
@@ -484,7 +399,7 @@ def test_a_long_file_costs_a_few_wake_ups_not_one_every_poll(write_r_script, tmp
 
     monkeypatch.setattr(RSession, "_wait", counted)
     try:
-        outcomes = list(session.process_many([(_input(tmp_path, "a", "x"), _out(tmp_path, "a"))], []))
+        outcomes = list(session.process_many([(input_file(tmp_path, "a", "x"), output_dir(tmp_path, "a"))], []))
     finally:
         session.close()
     assert [o.value for o in outcomes] == ["slept"]
@@ -499,7 +414,7 @@ def test_files_whose_replies_are_lost_fail_and_are_not_sent_to_r_again(write_r_s
     script = write_r_script("process_file <- function(input_path, output_dir, args) 'done'\n")
     monkeypatch.setattr(r_replies.Replies, "read", lambda self: [])
     session = RSession(str(script), str(tmp_path / "r.txt"))
-    items = [(_input(tmp_path, n, "x"), _out(tmp_path, n)) for n in ("a", "b")]
+    items = [(input_file(tmp_path, n, "x"), output_dir(tmp_path, n)) for n in ("a", "b")]
     try:
         outcomes = list(session.process_many(items, []))
     finally:

@@ -161,7 +161,7 @@ def test_a_repair_of_a_repair_publishes_the_first_runs_date_and_every_folder_of_
 
 
 def test_without_the_registered_file_list_validation_fails_and_a_retry_fails_again(backend, context) -> None:
-    """It used to fall back to the folder's current files: with the inputs archived, a retry PASSED with 0/0 files."""
+    """Never the folder's current files in their place: with the inputs archived, a retry would PASS with 0/0 files."""
     from azureml_parallel_r.exceptions import OutputValidationError
     from azureml_parallel_r.models import DatasetFilesMissingError
 

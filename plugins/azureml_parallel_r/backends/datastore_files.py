@@ -6,13 +6,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 RERUNS_ROOT = "r-script-reruns"  # where a repair run's files are copied on blob storage (register_file_subset)
 
 
-def stage_files(store: Any, path: str, files: Sequence[str], tags: Mapping[str, str]) -> str:
+class DatastoreStore(Protocol):
+    """An engine's datastore as these functions use it (the local folder, the Azure ML engines' blobs)."""
+
+    def entries(self, prefix: str) -> Iterable[tuple[str, int, str]]:
+        """(path relative to ``prefix``, size, version stamp) of every file below it."""
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy one file within the datastore."""
+
+    def read_text(self, path: str) -> str | None:
+        """A file's text, or None when it does not exist."""
+
+
+def stage_files(store: DatastoreStore, path: str, files: Sequence[str], tags: Mapping[str, str]) -> str:
     """Copy some files of a datastore folder under ``RERUNS_ROOT/<date>/<id>/`` with their relative paths, and return
     that folder. The id is derived from the folder, the files and the run key, so a retried task reuses the copies
     it made; a file already there with its size is not copied again.
@@ -38,7 +51,7 @@ def stage_files(store: Any, path: str, files: Sequence[str], tags: Mapping[str, 
     return staging
 
 
-def read_output_file(store: Any, output_path: str, name: str) -> str | None:
+def read_output_file(store: DatastoreStore, output_path: str, name: str) -> str | None:
     """A file of a run's output folder (``validation-failures.jsonl``) as text, or None when it is not there.
 
     :param store: the engine's datastore.

@@ -22,6 +22,8 @@ from azureml_parallel_r.run_identity import dag_run_key, run_date
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from azureml_parallel_r.backends.base import ParallelRunBackend
+
 IF_EMPTY = ("skip", "fail")
 
 
@@ -165,7 +167,7 @@ class RegisterFileDatasetOperator(BaseOperator):
         )
         return dataclasses.replace(dataset, rerun_of=rerun_of).to_dict()
 
-    def _refuse_unfinished(self, repaired: str, run_id: str, backend: Any) -> None:
+    def _refuse_unfinished(self, repaired: str, run_id: str, backend: ParallelRunBackend) -> None:
         """Refuse, without retries, to repair a run that has not ended: its rows are partial, and the files still in
         flight would be registered and processed by both runs. Its pipeline run must have ended, and so must the DAG
         run (a DAG run whose tasks still run may resubmit, or validate, what the repair would register)."""

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azureml_parallel_r.models import error_text
 from azureml_parallel_r.output_checks import FAILURES_NAME
@@ -22,6 +22,9 @@ from azureml_parallel_r.repairs import UNFINISHED_DAG_RUN_STATES
 from azureml_parallel_r.report.records import RERUN_FAILED_OF
 from azureml_parallel_r.report.sources import DagRunRecords
 from azureml_parallel_r.validation_report import ValidationReport
+
+if TYPE_CHECKING:
+    from azureml_parallel_r.backends.base import ParallelRunBackend
 
 PAGE_LIMIT = 500  # failures per page at most
 CACHED_RUNS = 4  # failure lists kept parsed in memory (the last runs looked at)
@@ -41,7 +44,7 @@ PAGE_VALIDATION_FIELDS = (
 )
 
 
-def _location(backend: Any, output_path: str) -> str:
+def _location(backend: ParallelRunBackend, output_path: str) -> str:
     """A run's output folder as its storage names it (``file://host/...``, ``wasbs://container@account/...``)."""
     where = backend.storage_location(output_path)
     if where.container:

@@ -16,6 +16,14 @@ from tests.waiting import wait_for_end
 DATE = "2026-11-24"
 INPUTS = f"r-script-inputs/{DATE}"
 TAGS = {"logical_date": DATE, "path": INPUTS}
+KEY = {  # a submission's run key, as the submit task makes it
+    "dag_id": "r_parallel_batch",
+    "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00",
+    "task_id": "submit_pipeline",
+    "dataset": "r-script-inputs:1",
+    "attempt": "1",
+    "submission": "0a1b2c3d4e5f6a7b",
+}
 
 
 def register_samples(fake_azure: Any, backend: ParallelRunBackend, folder: Path) -> DatasetRef:

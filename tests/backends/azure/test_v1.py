@@ -23,6 +23,7 @@ from tests.azure.workspace import CONTAINER, list_blobs_page
 from tests.backends.azure.cases import (
     DATE,
     INPUTS,
+    KEY,
     check_a_late_file_is_noted_not_counted,
     check_a_repair_reruns_exactly_the_failed_files,
     check_changed_inputs_and_a_lost_file_list,
@@ -35,14 +36,6 @@ from tests.conftest import SHIPPED
 from tests.waiting import wait_for_end, wait_until
 
 pytestmark = pytest.mark.integration
-KEY = {
-    "dag_id": "r_parallel_batch",
-    "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00",
-    "task_id": "submit_pipeline",
-    "dataset": "r-script-inputs:1",
-    "attempt": "1",
-    "submission": "0a1b2c3d4e5f6a7b",
-}
 
 
 @pytest.fixture
@@ -311,6 +304,7 @@ def test_throttled_and_unavailable_status_reads_are_retried(fake_azure, backend,
     assert (throttled.hits, unavailable.hits) == (1, 1)
 
 
+@pytest.mark.slow  # a scale test: 100,000 blobs through Azurite
 def test_a_listing_of_100000_result_blobs_is_read_page_by_page_and_counted_whole(fake_azure, backend, dataset) -> None:
     ref = backend.submit(_request(dataset))
     wait_for_end(backend, ref.run_id)

@@ -25,6 +25,7 @@ from tests.azure.workspace import CONTAINER
 from tests.backends.azure.cases import (
     DATE,
     INPUTS,
+    KEY,
     TAGS,
     check_a_late_file_is_noted_not_counted,
     check_a_repair_reruns_exactly_the_failed_files,
@@ -38,14 +39,6 @@ from tests.conftest import CONN_VARIABLE, SHIPPED
 from tests.waiting import wait_for_end, wait_until
 
 pytestmark = pytest.mark.integration
-KEY = {
-    "dag_id": "r_parallel_batch",
-    "dag_run_id": f"scheduled__{DATE}T00:00:00+00:00",
-    "task_id": "submit_pipeline",
-    "dataset": "r-script-inputs:1",
-    "attempt": "1",
-    "submission": "0a1b2c3d4e5f6a7b",
-}
 JOB_PUT = r"/workspaces/ws-parallel-r/jobs/[^/]+$"
 
 
