@@ -20,7 +20,8 @@ if [ "${1:-}" = --fast ]; then
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
   .venv/bin/mypy
-  exec .venv/bin/pytest -n "$WORKERS" --dist loadgroup -m "not integration and not system and not slow" "$@"
+  # CPU-bound unit tests: one worker per core (PYTEST_WORKERS still sets it)
+  exec .venv/bin/pytest -n "${PYTEST_WORKERS:-$(nproc)}" --dist loadgroup -m "not integration and not system and not slow" "$@"
 fi
 scripts/setup.sh
 set +e
