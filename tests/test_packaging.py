@@ -60,6 +60,15 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
     assert {f"azureml_parallel_r/report/static/{name}" for name in ("report.html", "report.js", "report.css")} <= names
 
 
+def test_a_wheel_built_from_the_sdist_carries_the_same_files(wheel: Path, tmp_path: Path) -> None:
+    """``uv build`` (and pip from an sdist) builds the wheel from the sdist, which carries include/ but not the
+    repository's link to it: the compute's files must reach the wheel either way."""
+    _run([str(UV), "build", "--out-dir", str(tmp_path), str(REPO)], cwd=REPO)
+    (from_sdist,) = tmp_path.glob("azureml_parallel_r-*.whl")
+    with zipfile.ZipFile(wheel) as direct, zipfile.ZipFile(from_sdist) as built:
+        assert sorted(built.namelist()) == sorted(direct.namelist())
+
+
 def test_a_fresh_airflow_with_only_the_wheel_lists_the_provider_and_runs_the_example_dag(wheel, tmp_path) -> None:
     venv = tmp_path / "venv"
     _run([str(UV), "venv", "--quiet", "--python", sys.executable, str(venv)])
