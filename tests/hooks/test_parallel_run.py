@@ -195,7 +195,6 @@ def test_the_test_button_checks_the_local_datastore_folder(monkeypatch: pytest.M
 
 
 @pytest.mark.integration
-@pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("engine", ["azureml_v2", "azureml"])
 def test_the_test_button_asks_the_workspace_and_its_datastore(
     fake_azure, monkeypatch: pytest.MonkeyPatch, engine: str

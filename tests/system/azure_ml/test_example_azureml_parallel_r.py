@@ -42,6 +42,7 @@ def test_the_example_dag_has_the_system_test_shape(airflow_db, monkeypatch: pyte
     assert "validate_outputs" in teardown.upstream_task_ids and "register_dataset" in teardown.upstream_task_ids
 
 
+@pytest.mark.system
 @pytest.mark.skipif(
     not CONNECTION,
     reason="needs a real Azure ML workspace: set SYSTEM_TESTS_AZUREML_CONN to a connection's JSON (Azure is not "
@@ -56,7 +57,6 @@ def test_a_run_on_a_real_workspace(engine: str, airflow_db, monkeypatch: pytest.
 
 
 @pytest.mark.integration
-@pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("engine", ["azureml_v2", "azureml"])
 def test_the_same_example_dag_runs_every_day_against_the_fake_workspace(
     engine: str, airflow_db, fake_azure, monkeypatch: pytest.MonkeyPatch
