@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the selected tests need, run ruff and mypy, then the tests, in parallel where they are independent
 # (pytest-xdist; PYTEST_WORKERS sets the worker count, default: the machine's cores + 1, since most tests wait on R,
-# Azurite or Airflow rather than compute). Extra arguments go to pytest, e.g.
+# Azurite or Airflow rather than compute). One worker runs each test module, in order (--dist loadfile), so a module's
+# fixtures (an Airflow stack, a wheel, an R library) are built once. Extra arguments go to pytest, e.g.
 #   scripts/test.sh                       everything, the system test on the real Airflow services included
 #   scripts/test.sh --fast                the unit tier: no services, no installs, no R sessions, no system test
 #   scripts/test.sh -m "not system"       without the system test: no PostgreSQL or Chromium is installed
@@ -21,7 +22,7 @@ if [ "${1:-}" = --fast ]; then
   .venv/bin/ruff format --check .
   .venv/bin/mypy
   # CPU-bound unit tests: one worker per core (PYTEST_WORKERS still sets it)
-  exec .venv/bin/pytest -n "${PYTEST_WORKERS:-$(nproc)}" --dist loadgroup -m "not integration and not system and not slow" "$@"
+  exec .venv/bin/pytest -n "${PYTEST_WORKERS:-$(nproc)}" --dist loadfile -m "not integration and not system and not slow" "$@"
 fi
 scripts/setup.sh
 set +e
@@ -42,4 +43,4 @@ if [ ${#extras[@]} -gt 0 ]; then scripts/setup.sh "${extras[@]}"; fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/pytest -n "$WORKERS" --dist loadgroup "$@"
+exec .venv/bin/pytest -n "$WORKERS" --dist loadfile "$@"

@@ -28,7 +28,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.timeout(2400 + 120),
-    pytest.mark.xdist_group("install"),  # one worker: the module's checkout and wheel are built once
 ]
 AIRFLOW = "apache-airflow==3.3.2"  # the Airflow a team already runs: what pip gives, not our lock
 DATASTORE_IN_README = "/data/datastore"

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import REPO, SHIPPED, SHIPPED_INCLUDE
 
 # the wheel's build (900 s, shared by the module), a venv and its install (900 s each) and the DAG run (900 s)
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600), pytest.mark.xdist_group("wheel")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 UV = Path(sys.executable).parent / "uv"  # the uv of the venv the tests run in (the dev group installs it)
 LOCKED = REPO / "requirements" / "airflow-image.txt"
 DATE = "2026-11-09"

@@ -20,7 +20,7 @@ from azureml_parallel_r.r_scripts import RScriptError
 from tests.waiting import wait_for_end
 
 # installing from source: R's package builds (900 s) after the apt steps (600 s)
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500 + 120), pytest.mark.xdist_group("r-install")]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500 + 120)]
 KEY = {"dag_id": "d", "dag_run_id": "r", "task_id": "t"}
 USES_TINY = """
 library(aprtiny)

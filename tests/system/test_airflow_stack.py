@@ -24,8 +24,8 @@ from tests.system.stack import AirflowStack
 from tests.waiting import wait_until
 
 # the stack's start (tests/system/stack.py) and the longest wait of a test: a backfill's three runs, 300 s each
-# one worker runs them all (scripts/test.sh: --dist loadgroup), so the module's one Airflow stack serves them
-pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.timeout(1500), pytest.mark.xdist_group("airflow")]
+# one worker runs them all, in order (scripts/test.sh: --dist loadfile), so the module's one Airflow stack serves them
+pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 DAG_ID = "r_parallel_batch"
 TASKS = ("register_dataset", "submit_pipeline", "wait_for_pipeline", "validate_outputs")
