@@ -41,7 +41,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs validation twice as much per row
 class ResultRow:
     """One succeeded file: what ``run()`` returns for it, one JSON line of the rows file.
 
@@ -81,13 +81,14 @@ class ResultRow:
         """
         if not isinstance(data, dict) or not isinstance(relative := data.get("relative_path"), str):
             return None
+        warnings = data.get("warnings")  # most rows have none: validation reads a row per file (a hot path)
         return cls(
-            input=str(data.get("input") or ""),
-            relative_path=relative,
-            outputs=[str(output) for output in data.get("outputs") or []],
-            seconds=_number(data.get("seconds")),
-            value=data.get("value"),
-            warnings=[str(warning) for warning in data.get("warnings") or []],
+            str(data.get("input") or ""),
+            relative,
+            [str(output) for output in data.get("outputs") or ()],
+            _number(data.get("seconds")),
+            data.get("value"),
+            [str(warning) for warning in warnings] if warnings else [],
         )
 
 
@@ -178,7 +179,7 @@ class ReportedFailure:
 
     record: FailureRecord
     allowed_by_pattern: bool
-    tail_chars: int = 4000
+    tail_chars: int
 
     def to_json(self) -> dict[str, Any]:
         """The entry as its JSON object."""
