@@ -29,7 +29,7 @@ from typing import Any
 from azureml_parallel_r.backends.results import FolderStore
 from azureml_parallel_r.models import RunResults, RunState
 from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, validate_outputs
-from azureml_parallel_r.report.content import FailureLists, failure_page
+from azureml_parallel_r.report.failures import FailureLists, failure_page
 from azureml_parallel_r.report.sources import DagRunRecords
 
 TAIL = ("Error in readPNG(input_path) : file is not in PNG format\n" + "R says more about what it read here. " * 15)[

@@ -21,22 +21,23 @@ def test_link_reads_the_pushed_run_url() -> None:
         assert PipelineRunLink().get_link(operator, ti_key=key) == ""
 
 
-def test_a_local_runs_link_is_its_run_report_as_the_ui_shows_only_http_links(monkeypatch) -> None:
-    """Airflow's UI renders only http, https and mailto links: a local run's logs folder (file://) is no button, its
-    run report at the API server's base URL is; without a base URL there is no link."""
+def test_a_local_runs_link_is_its_run_report_tab_with_or_without_a_base_url(monkeypatch) -> None:
+    """Airflow's UI renders http, https and mailto links and links of its own origin: a local run's logs folder
+    (file://) is no button, its run report is (the report's page, which forwards to the UI's tab). With
+    ``[api] base_url`` the address is absolute; without it, relative to the UI's base (the shipped stacks set none),
+    never missing."""
     from azureml_parallel_r.links import RunReportLink
 
     operator = SubmitParallelRunOperator(task_id="submit", dataset={})
     assert any(isinstance(link, RunReportLink) for link in operator.operator_extra_links)
     key = mock.Mock(dag_id="r_parallel_batch", run_id="manual__2026-11-24T10:00:00+00:00", task_id="submit")
-    report = (
-        "https://airflow.example.com/team-a/azureml-parallel-r/runs/r_parallel_batch/"
-        "manual__2026-11-24T10%3A00%3A00%2B00%3A00/?task_id=submit"
-    )
-    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/team-a/")
-    with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value="file:///data/out/run/logs"):
-        assert PipelineRunLink().get_link(operator, ti_key=key) == report
-    assert RunReportLink().get_link(operator, ti_key=key) == report
-    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "")
-    with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value="file:///data/out/run/logs"):
-        assert PipelineRunLink().get_link(operator, ti_key=key) == ""
+    tab = "azureml-parallel-r/runs/r_parallel_batch/manual__2026-11-24T10%3A00%3A00%2B00%3A00/?task_id=submit"
+    for base_url, expected in (
+        ("https://airflow.example.com/team-a/", f"https://airflow.example.com/team-a/{tab}"),
+        ("", tab),
+        ("not a url", tab),
+    ):
+        monkeypatch.setenv("AIRFLOW__API__BASE_URL", base_url)
+        with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value="file:///data/out/run/logs"):
+            assert PipelineRunLink().get_link(operator, ti_key=key) == expected
+        assert RunReportLink().get_link(operator, ti_key=key) == expected

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
 
-from azureml_parallel_r.report.urls import report_url
+from azureml_parallel_r.report.urls import report_page_url
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -14,20 +14,22 @@ if TYPE_CHECKING:
 
 
 def _report(ti_key: TaskInstanceKey) -> str:
-    """The run report of the task's DAG run at the API server's ``[api] base_url`` ("" when that is not set)."""
+    """The task's run report: the report app's page, which forwards to the task's "Run report" tab in the UI when the
+    user may see plugin tabs. Absolute at ``[api] base_url`` when that is an http(s) URL, else relative (the UI
+    resolves it against its own base, so the button shows without ``base_url``)."""
     from airflow.configuration import conf
 
     base_url = conf.get("api", "base_url", fallback="") or ""
-    if not base_url.startswith(("https://", "http://")):
-        return ""
-    return report_url(base_url, ti_key.dag_id, ti_key.run_id, ti_key.task_id)
+    base_url = base_url if base_url.startswith(("https://", "http://")) else ""
+    return report_page_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id, base_url)
 
 
 class PipelineRunLink(BaseOperatorLink):
     """ "Pipeline run" button on the submit task: the ``run_url`` it pushed, the run's page in Azure ML studio.
 
-    Airflow's UI renders only http, https and mailto links; a local run's URL is its logs folder (``file://``), which
-    it would not show, so a local run's link is its run report instead (its folder is in the task log)."""
+    Airflow's UI renders only http, https and mailto links and links of its own origin; a local run's URL is its logs
+    folder (``file://``), which it would not show, so a local run's link is its run report tab instead (its folder is
+    in the task log)."""
 
     name = "Pipeline run"
 
@@ -41,7 +43,8 @@ class PipelineRunLink(BaseOperatorLink):
 
 
 class RunReportLink(BaseOperatorLink):
-    """ "Run report" button: the DAG run's report page (:mod:`azureml_parallel_r.report`) for this task's run."""
+    """ "Run report" button: the task's "Run report" tab in the UI (:mod:`azureml_parallel_r.report`), the report of
+    the pipeline run it submitted or of the run it validated."""
 
     name = "Run report"
 

@@ -145,6 +145,7 @@ class RunState(_Plain):
     :param counts: file and mini-batch counters, when the engine knows them.
     :param started_at: epoch seconds.
     :param ended_at: epoch seconds, for a terminal run.
+    :param cpu_seconds: the CPU time its processes used, where the engine measures it (the local engine, once ended).
     """
 
     run_id: str
@@ -153,6 +154,7 @@ class RunState(_Plain):
     counts: dict[str, int] = field(default_factory=dict)
     started_at: float | None = None
     ended_at: float | None = None
+    cpu_seconds: float | None = None
 
     @property
     def terminal(self) -> bool:

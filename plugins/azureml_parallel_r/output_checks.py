@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.compute.output_layout import json_line
 from azureml_parallel_r.compute.records import VALIDATION_FAILURES, FailureRecord, ReportedFailure, ResultRow
 from azureml_parallel_r.inputs import printable
 from azureml_parallel_r.models import DatasetRef, RunResults
@@ -46,11 +47,12 @@ def failure_entry(path: str, record: dict[str, Any] | None, excused: bool) -> di
 
 
 def failures_jsonl(failures: Sequence[dict[str, Any]]) -> bytes:
-    """The complete failure list as ``FAILURES_NAME`` holds it: one JSON object per line.
+    """The complete failure list as ``FAILURES_NAME`` holds it: one JSON object per line, whatever the names and
+    errors hold (:func:`~azureml_parallel_r.compute.output_layout.json_line`: Unicode line breaks escaped).
 
     :param failures: :func:`failure_entry` dicts.
     """
-    return "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in failures).encode("utf-8")
+    return "".join(json_line(entry) + "\n" for entry in failures).encode("utf-8")
 
 
 def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:

@@ -14,7 +14,7 @@ from typing import Any
 from airflow.plugins_manager import AirflowPlugin
 
 from azureml_parallel_r.links import PipelineRunLink, RunReportLink
-from azureml_parallel_r.report.urls import REPORT_HREF, TASK_REPORT_HREF, URL_PREFIX
+from azureml_parallel_r.report.urls import REPORT_HREF, REPORT_ROUTE, TASK_REPORT_HREF, TASK_REPORT_ROUTE, URL_PREFIX
 
 
 class AzureMLParallelRPlugin(AirflowPlugin):
@@ -24,12 +24,12 @@ class AzureMLParallelRPlugin(AirflowPlugin):
     operator_extra_links = [PipelineRunLink(), RunReportLink()]
     # relative hrefs (no leading slash): the UI resolves them against its base URL, so a sub-path works
     external_views = [
-        {"name": "Run report", "href": REPORT_HREF, "destination": "dag_run", "url_route": "azureml-parallel-r-report"},
+        {"name": "Run report", "href": REPORT_HREF, "destination": "dag_run", "url_route": REPORT_ROUTE},
         {
             "name": "Run report",
             "href": TASK_REPORT_HREF,
             "destination": "task_instance",
-            "url_route": "azureml-parallel-r-task-report",
+            "url_route": TASK_REPORT_ROUTE,
         },
     ]
     _apps: list[dict[str, Any]] | None = None

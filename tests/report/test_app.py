@@ -73,11 +73,18 @@ def _get(client: Any, path: str, role: str | None = "VIEWER", **params: Any) -> 
 
 
 def test_nothing_is_served_without_a_user_or_to_a_user_without_access(client, finished) -> None:
+    """A run's data needs access to its DAG; the page's script and style, which hold none, any signed-in user (a user
+    allowed one DAG only must load them: tests/system checks that with a per-DAG role under the FAB auth manager)."""
     base = f"{PREFIX}/{DAG_ID}/{finished['run_id']}/"
-    for path in (base, f"{base}summary", f"{base}failures", "/azureml-parallel-r/static/report.js"):
+    runs = [f"{base}{end}" for end in ("", "summary", "failures", "failures.csv", "failures.jsonl", "slowest.csv")]
+    for path in runs:
         assert _get(client, path, role="anonymous").status_code == 401, path
         assert _get(client, path, role=None).status_code == 403, path  # signed in, no role: no access to DAGs
         assert _get(client, path).status_code == 200, path
+    for name in ("report.js", "report.css"):
+        path = f"/azureml-parallel-r/static/{name}"
+        assert _get(client, path, role="anonymous").status_code == 401, path
+        assert _get(client, path, role=None).status_code == 200, path
     assert client.get(f"{base}summary", headers={"Authorization": "Bearer not-a-token"}).status_code in (401, 403)
     assert _get(client, f"{PREFIX}/{DAG_ID}/no-such-run/summary").status_code == 404
 
@@ -117,8 +124,37 @@ def test_the_summary_shows_the_run_its_outcome_and_its_timing(client, finished) 
     assert sum(durations["histogram"]["counts"]) == 6 and len(durations["slowest"]) == 6
     assert durations["p50_seconds"] <= durations["p99_seconds"] <= durations["max_seconds"]
     assert validation["throughput"]["files_per_second"] > 0
-    # the rerun button's run: the same parameters, and the run it repairs
-    assert summary["rerun"] == {"conf": {"rerun_failed_of": finished["run_id"]}, "files": 2}
+    # the rerun button's run: the same parameters, and the run it repairs; Airflow says who may trigger it
+    rerun = {"conf": {"rerun_failed_of": finished["run_id"]}, "files": 2}
+    assert _get(client, f"{PREFIX}/{DAG_ID}/{finished['run_id']}/summary", role="ADMIN").json()["rerun"] == rerun
+    assert summary["rerun"] == {**rerun, "disabled": f"you may not trigger {DAG_ID}: ask for permission to run it"}
+    # what it cost: the local engine's CPU time, measured when the run ended, and per successful file
+    cost = summary["cost"]
+    assert cost["kind"] == "cpu" and cost["final"] and cost["cpu_seconds"] > 0
+    assert cost["cpu_seconds_per_successful_file"] == round(cost["cpu_seconds"] / 6, 4)
+    assert run["logs_folder"].endswith(f"/{run['output_path']}/logs") and Path(run["logs_folder"]).is_dir()
+
+
+def test_every_failed_file_downloads_with_its_log(client, finished) -> None:
+    """CSV and JSON Lines of every failed file (the markup name as data), and the slowest files as CSV; each failed
+    file names its R log, a file in the run's logs folder."""
+    import csv
+    import io
+
+    base = f"{PREFIX}/{DAG_ID}/{finished['run_id']}"
+    response = _get(client, f"{base}/failures.csv")
+    assert response.headers["content-disposition"].startswith("attachment; filename*=UTF-8''r_parallel_batch-")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert sorted(row["relative_path"] for row in rows) == sorted(["camera-b/broken.png", HOSTILE])
+    assert {row["kind"] for row in rows} == {"r_error"} and all("not in PNG format" in row["error"] for row in rows)
+    lines = [json.loads(line) for line in _get(client, f"{base}/failures.jsonl").text.splitlines()]
+    assert sorted(line["relative_path"] for line in lines) == sorted(row["relative_path"] for row in rows)
+    logs_folder = _get(client, f"{base}/summary").json()["run"]["logs_folder"]
+    for line in lines:
+        assert line["log"].startswith("user/entry_script_log/") and "not in PNG format" in line["error"]
+        assert Path(logs_folder, line["log"]).is_file(), line["log"]
+    slowest = list(csv.DictReader(io.StringIO(_get(client, f"{base}/slowest.csv").text)))
+    assert len(slowest) == 6 and all(float(row["seconds"]) > 0 for row in slowest)
 
 
 def test_failed_files_page_and_filter_with_their_r_errors(client, finished) -> None:
@@ -213,7 +249,10 @@ def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each
 
     # the repair's own Rerun button, once the last file is fixed: a repair of the repair, on yet another day, still
     # completes the first run's date, naming every folder of the chain, the first run's first
-    assert summary["rerun"] == {"conf": {"rerun_failed_of": repair}, "files": 1}
+    assert {k: v for k, v in summary["rerun"].items() if k != "disabled"} == {
+        "conf": {"rerun_failed_of": repair},
+        "files": 1,
+    }
     write_png(str(finished["folder"] / HOSTILE))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CONN_VARIABLE, local_connection_value(finished["root"]))

@@ -1,5 +1,6 @@
 """The Airflow UI in headless Chromium (Debian's chromium and chromium-driver) driven by Selenium: log in,
-screenshot a DAG's grid, open its trigger form and screenshot that, add a connection through its form."""
+screenshot a DAG's grid, open its trigger form and screenshot that, add a connection through its form, and use the
+run report's tab: read it in either theme, follow its links, download its lists."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class AirflowUi:
 
     def __init__(self, base_url: str, profile: Path):
         self.base_url, self.profile = base_url.rstrip("/"), profile
+        self.downloads = profile.parent / f"{profile.name}-downloads"
 
     def __enter__(self) -> AirflowUi:
         os.environ.setdefault("SE_AVOID_STATS", "true")  # Selenium: no usage statistics sent anywhere
@@ -55,10 +57,14 @@ class AirflowUi:
                     "(scripts/setup.sh --system does)"
                 )
         shutil.rmtree(self.profile, ignore_errors=True)
+        shutil.rmtree(self.downloads, ignore_errors=True)
+        self.downloads.mkdir(parents=True)
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={self.profile}"):
             options.add_argument(flag)
+        prefs = {"download.default_directory": str(self.downloads), "download.prompt_for_download": False}
+        options.add_experimental_option("prefs", prefs)
         self.driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
         self.driver.set_page_load_timeout(WAIT_SECONDS)
         return self
@@ -66,6 +72,7 @@ class AirflowUi:
     def __exit__(self, *exc: object) -> None:
         self.driver.quit()
         shutil.rmtree(self.profile, ignore_errors=True)
+        shutil.rmtree(self.downloads, ignore_errors=True)
 
     def _wait(self, condition, what: str):
         from selenium.common.exceptions import TimeoutException
@@ -86,15 +93,32 @@ class AirflowUi:
         return self.driver.find_element(By.TAG_NAME, "body").text
 
     def log_in(self, username: str, password: str) -> None:
-        """Sign in through SimpleAuthManager's login form."""
+        """Sign in through the auth manager's login form (FAB's, or SimpleAuthManager's)."""
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec
 
-        self.driver.get(f"{self.base_url}/auth/login")
+        self.driver.get(f"{self.base_url}/auth/login/")
         self._wait(ec.element_to_be_clickable((By.NAME, "username")), "the login form").send_keys(username)
         self.driver.find_element(By.NAME, "password").send_keys(password)
-        self.driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.driver.find_element(By.CSS_SELECTOR, "button[type=submit], input[type=submit]").click()
         self._wait(lambda d: "/auth/login" not in d.current_url, "the page after signing in")
+
+    def choose_theme(self, theme: str) -> None:
+        """Choose the UI's theme ("light" or "dark") as its Appearance menu stores it (next-themes' ``theme`` key in
+        the UI's local storage), for the pages opened from now on."""
+        self.driver.switch_to.default_content()
+        self.driver.execute_script("window.localStorage.setItem('theme', arguments[0]);", theme)
+
+    def switch_theme_live(self, theme: str) -> None:
+        """Switch the open UI's theme the way its Appearance menu does (next-themes sets the class of the page's root
+        element, ``light`` or ``dark``, and stores the choice)."""
+        self.driver.switch_to.default_content()
+        self.driver.execute_script(
+            "const root = document.documentElement; root.classList.remove('light', 'dark'); "
+            "root.classList.add(arguments[0]); root.style.colorScheme = arguments[0]; "
+            "window.localStorage.setItem('theme', arguments[0]);",
+            theme,
+        )
 
     def dag_grid(self, dag_id: str, screenshot: Path, run_ids: list[str]) -> Path:
         """Open the DAG's page, wait until its grid links to each of ``run_ids``, and save a screenshot."""
@@ -188,41 +212,128 @@ class AirflowUi:
         self._wait(ec.invisibility_of_element_located(dialog_locator), "the connection form to close")
         return "\n".join(texts)
 
-    def open_run_report(self, dag_id: str, run_id: str, screenshot: Path | None = None) -> dict:
-        """Open the DAG run's "Run report" tab and wait inside its frame until the failed files are listed; save a
-        screenshot of the UI with the tab open. Returns what the page shows: its text, the failed files' names as
-        the table shows them, how many images the frame has, and whether the rerun button is there.
+    def open_run_report(
+        self, dag_id: str, run_id: str, screenshot: Path | None = None, *, failed_files: bool = True
+    ) -> dict:
+        """Open the DAG run's "Run report" tab and wait inside its frame until the report has loaded (and, with
+        ``failed_files``, lists them); save a screenshot of the UI with the tab open. Returns what the page shows.
 
         :param dag_id: the DAG.
-        :param run_id: the DAG run (with failed files).
+        :param run_id: the DAG run.
         :param screenshot: where the screenshot goes (None: none).
+        :param failed_files: whether to wait for the failed files' table.
         """
         from urllib.parse import quote
-
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
 
         self.driver.switch_to.default_content()
         self.driver.get(
             f"{self.base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/plugin/azureml-parallel-r-report"
         )
+        return self.read_run_report(run_id, screenshot, failed_files=failed_files)
+
+    def read_run_report(self, run_id: str, screenshot: Path | None = None, *, failed_files: bool = True) -> dict:
+        """What the open "Run report" tab shows once its report of ``run_id`` has loaded (see :meth:`open_run_report`):
+        its text, the failed files' names as the table shows them, how many images the frame has, the rerun button
+        (shown, disabled, the reason given), the frame's theme and page colour, and the UI's address."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.switch_to.default_content()
         frame = (By.CSS_SELECTOR, "iframe[title='Run report']")
         self._wait(ec.frame_to_be_available_and_switch_to_it(frame), "the Run report tab's frame")
-        self._wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#failures tbody tr"), "the failed files in the report")
+
+        def loaded(driver) -> bool:
+            title = driver.find_element(By.ID, "title").text
+            return run_id in title and not driver.find_element(By.ID, "loading").is_displayed()
+
+        self._wait(loaded, f"the report of {run_id} in the frame")
+        if failed_files:
+            rows = (By.CSS_SELECTOR, "#failures tbody tr")
+            self._wait(lambda d: d.find_elements(*rows), "the failed files in the report")
+        button = self.driver.find_element(By.ID, "rerun")
         shown = {
             "text": self._text(),
             "failed_files": [
                 td.text for td in self.driver.find_elements(By.CSS_SELECTOR, "#failures tbody td:first-child")
             ],
             "images": self.driver.execute_script("return document.images.length"),
-            "rerun_button": self.driver.find_element(By.ID, "rerun").is_displayed(),
+            "rerun_button": button.is_displayed(),
+            "rerun_disabled": not button.is_enabled(),
+            "rerun_reason": self.driver.find_element(By.ID, "rerun-reason").text,
+            "theme": self.driver.execute_script("return document.documentElement.dataset.theme"),
+            "background": self.driver.execute_script("return getComputedStyle(document.body).backgroundColor"),
         }
         self.driver.switch_to.default_content()
+        shown["url"] = self.driver.current_url
         if screenshot is not None:
             self.driver.set_window_size(1600, 1500)
             self._screenshot(screenshot)
             self.driver.set_window_size(1600, 1000)
         return shown
+
+    def press_extra_link(self, dag_id: str, run_id: str, task_id: str, name: str) -> None:
+        """Open a task instance's page and press one of its extra-link buttons."""
+        from urllib.parse import quote
+
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.switch_to.default_content()
+        self.driver.get(f"{self.base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}")
+        button = (By.XPATH, f"//a[normalize-space()='{name}']")
+        self._wait(ec.element_to_be_clickable(button), f"the {name!r} button of {task_id}").click()
+
+    def report_theme(self, theme: str) -> str:
+        """Wait until the open report's frame shows ``theme``; return its page colour."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.switch_to.default_content()
+        frame = (By.CSS_SELECTOR, "iframe[title='Run report']")
+        self._wait(ec.frame_to_be_available_and_switch_to_it(frame), "the Run report tab's frame")
+        self._wait(
+            lambda d: d.execute_script("return document.documentElement.dataset.theme") == theme,
+            f"the report in the {theme} theme",
+        )
+        background = self.driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        self.driver.switch_to.default_content()
+        return background
+
+    def follow_report_link(self, run_id: str) -> dict:
+        """In the open report, click the link to ``run_id``'s report; wait until the UI shows that run's tab and
+        return what it shows (:meth:`read_run_report`)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.switch_to.default_content()
+        frame = (By.CSS_SELECTOR, "iframe[title='Run report']")
+        self._wait(ec.frame_to_be_available_and_switch_to_it(frame), "the Run report tab's frame")
+        link = self._wait(ec.element_to_be_clickable((By.LINK_TEXT, run_id)), f"the link to {run_id}")
+        link.click()
+        self.driver.switch_to.default_content()
+        from urllib.parse import quote
+
+        route = f"/runs/{quote(run_id, safe='')}/plugin/azureml-parallel-r-report"
+        self._wait(lambda d: d.current_url.endswith(route), f"the UI's address of {run_id}'s report")
+        return self.read_run_report(run_id, failed_files=False)
+
+    def download(self, link_id: str) -> Path:
+        """In the open report, click a download link and wait for the file; return it."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.switch_to.default_content()
+        frame = (By.CSS_SELECTOR, "iframe[title='Run report']")
+        self._wait(ec.frame_to_be_available_and_switch_to_it(frame), "the Run report tab's frame")
+        before = set(self.downloads.iterdir())
+        self.driver.find_element(By.ID, link_id).click()
+        self.driver.switch_to.default_content()
+
+        def downloaded(_driver) -> Path | None:
+            new = [p for p in set(self.downloads.iterdir()) - before if not p.name.endswith(".crdownload")]
+            return new[0] if new else None
+
+        return self._wait(downloaded, f"the download of {link_id}")
 
     def rerun_failed_files(self) -> str:
         """In the open run report, press "Rerun failed files" and return what the page answers."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import pwd
 import secrets
@@ -197,10 +196,10 @@ class PostgresServer:
 
 
 class AirflowApi:
-    """The REST API (``/api/v2``) with a SimpleAuthManager token.
+    """The REST API (``/api/v2``) with a token of the auth manager's (``POST /auth/token``).
 
     :param base_url: the api-server's root URL.
-    :param username: a SimpleAuthManager user.
+    :param username: a user.
     :param password: its password.
     """
 
@@ -230,8 +229,37 @@ class AirflowApi:
         return self.request("PATCH", path, json=body)
 
 
+# The FAB auth manager's users of the stack: role and, for a per-DAG role, the one DAG it may read and trigger.
+# The per-DAG role is Viewer's permissions without "can_read on DAGs" (every DAG), plus the DAG's own ones. As the
+# README says, the roles that should see the report's tab get "can read on Plugins" (FAB gives it to Admin and Op
+# only: apache/airflow#39254); the Viewer role here has it.
+PER_DAG_ROLE_SCRIPT = """
+import sys
+from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+role_name, dag_id = sys.argv[1], sys.argv[2]
+with get_application_builder() as appbuilder:
+    sm = appbuilder.sm
+    sm.add_permission_to_role(sm.find_role("Viewer"), sm.create_permission("can_read", "Plugins"))
+    role = sm.find_role(role_name) or sm.add_role(role_name)
+    for permission in sm.find_role("Viewer").permissions:
+        if (permission.action.name, permission.resource.name) != ("can_read", "DAGs"):
+            sm.add_permission_to_role(role, permission)
+    for action, resource in (
+        ("can_read", f"DAG:{dag_id}"),
+        ("can_edit", f"DAG:{dag_id}"),
+        ("can_read", f"DAG Run:{dag_id}"),
+        ("can_create", f"DAG Run:{dag_id}"),
+    ):
+        sm.add_permission_to_role(role, sm.create_permission(action, resource))
+"""
+
+
 class AirflowStack:
-    """PostgreSQL plus the four Airflow services over the project's dags/ and plugins/.
+    """PostgreSQL plus the four Airflow services over the project's dags/ and plugins/, with the FAB auth manager
+    (apache-airflow-providers-fab) and three users: an admin, a viewer (reads every DAG, triggers none) and a user
+    whose role allows one DAG only (``per_dag_dag_id``: read and trigger it, nothing else). ``[api] base_url`` is not
+    set, as the shipped stacks (scripts/standalone.sh, docker-compose.yaml) set none.
 
     :param root: an empty folder for the database, AIRFLOW_HOME, the logs and the local datastore.
     :param repo: the project checkout.
@@ -239,7 +267,9 @@ class AirflowStack:
     """
 
     username = "admin"
-    viewer = "viewer"  # may read every DAG and run, and trigger none (SimpleAuthManager's VIEWER role)
+    viewer = "viewer"  # FAB's Viewer role: may read every DAG and run, and trigger none
+    per_dag_user = "team"  # a per-DAG role: r_parallel_batch only
+    per_dag_dag_id = "r_parallel_batch"
 
     def __init__(self, root: Path, repo: Path, extra_env: dict[str, str] | None = None):
         self.root, self.repo = root, repo
@@ -250,12 +280,12 @@ class AirflowStack:
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.password = secrets.token_urlsafe(16)
         self.viewer_password = secrets.token_urlsafe(16)
+        self.per_dag_password = secrets.token_urlsafe(16)
         self.services: list[Service] = []
         self.env = self._environment(extra_env or {})
         self._api: AirflowApi | None = None
 
     def _environment(self, extra_env: dict[str, str]) -> dict[str, str]:
-        passwords = self.home / "passwords.json"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
         env.update(
             {
@@ -269,14 +299,9 @@ class AirflowStack:
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.api_port),
-                "AIRFLOW__API__BASE_URL": self.base_url,
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # HS512: 64 bytes or more
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin,{self.viewer}:viewer",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 # parse the DAG folder soon after start, and pick up queued work quickly
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -301,14 +326,34 @@ class AirflowStack:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        passwords = {self.username: self.password, self.viewer: self.viewer_password}
-        (self.home / "passwords.json").write_text(json.dumps(passwords), encoding="utf-8")
         self.postgres.start()
         self.cli("db", "migrate", timeout=300)
+        self._add_users()
         for name, *options in AIRFLOW_SERVICES:
             argv = [str(VENV_BIN / "airflow"), name, *options]
             self.services.append(Service(name, argv, self.logs / f"{name}.log", env=self.env))
         wait_until(self._api_ready, timeout=120, what=f"the api-server at {self.base_url}")
+
+    def _add_users(self) -> None:
+        """The admin, the viewer and the per-DAG user, through FAB's own CLI and security manager."""
+        role = f"{self.per_dag_dag_id} team"
+        made = subprocess.run(
+            [sys.executable, "-c", PER_DAG_ROLE_SCRIPT, role, self.per_dag_dag_id],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if made.returncode:
+            raise StackError(f"the per-DAG role could not be made:\n{made.stdout}{made.stderr}")
+        for user, password, user_role in (
+            (self.username, self.password, "Admin"),
+            (self.viewer, self.viewer_password, "Viewer"),
+            (self.per_dag_user, self.per_dag_password, role),
+        ):
+            names = ["--firstname", user, "--lastname", "User", "--email", f"{user}@example.com"]
+            self.cli("users", "create", "--username", user, "--password", password, "--role", user_role, *names)
 
     def _api_ready(self) -> bool:
         self.check_alive()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO
 from tests.system.conftest import (
     ARTIFACTS,
     BACKFILL_DATES,
@@ -318,12 +319,28 @@ def _xcom(stack: AirflowStack, run_id: str, task_id: str, key: str = "return_val
     return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
 
-def test_the_run_report_shows_a_run_and_reruns_only_its_failed_files(
-    stack: AirflowStack, unpaused_dag: str, datastore: Path
+def _report_api(stack: AirflowStack, username: str, password: str) -> Any:
+    import httpx
+
+    token = httpx.post(f"{stack.base_url}/auth/token", json={"username": username, "password": password}, timeout=30)
+    token.raise_for_status()
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return httpx.Client(base_url=f"{stack.base_url}/azureml-parallel-r", headers=headers, timeout=30)
+
+
+def test_the_run_report_for_every_role_in_both_themes_and_its_repair(
+    stack: AirflowStack, unpaused_dag: str, unpaused_downstream_dag: str, datastore: Path
 ) -> None:
-    """Chromium, through the real API server: a viewer sees the report of a run with two failed files (one named
-    like markup, shown as text, running nothing) and is refused the rerun; an admin's rerun, once the corrupt sample
-    is fixed, is a repair run over exactly the two files, whose validation says one now succeeded."""
+    """Chromium, through the real API server with the FAB auth manager and no ``[api] base_url`` (as the shipped
+    stacks): the submit task's buttons lead to the report; a viewer reads the report of a run with two failed files
+    (one named like markup, shown as text, running nothing) and sees the rerun refused with Airflow's reason; a user
+    whose role allows this DAG only reads it too (its script and style load) and may rerun it, and no other DAG's;
+    an admin downloads the failure list, reruns the failed files once the corrupt sample is fixed (a repair over
+    exactly the two), and follows the link to the repair's report, which the UI opens as its own route; the report
+    follows the UI's light and dark theme, and switches with it."""
+    import csv
+    import shutil
+
     from azureml_parallel_r.examples.samples import write_png
     from tests.system.browser import AirflowUi
 
@@ -333,17 +350,39 @@ def test_the_run_report_shows_a_run_and_reruns_only_its_failed_files(
     assert _xcom(stack, "report-sample", "validate_outputs")["counts"]["failed"] == 2
     write_png(str(datastore / REPORT_INPUTS / "camera-b" / "broken.png"))  # what failed is fixed before the rerun
     runs_before = stack.api.get(f"/dags/{DAG_ID}/dagRuns")["total_entries"]
+    # the buttons, without [api] base_url: the task's report, relative to the UI's base (it forwards to the tab)
+    links = stack.api.get(f"/dags/{DAG_ID}/dagRuns/report-sample/taskInstances/submit_pipeline/links")
+    page = "azureml-parallel-r/runs/r_parallel_batch/report-sample/?task_id=submit_pipeline"
+    assert links["extra_links"] == {"Pipeline run": page, "Run report": page}
 
     with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
         ui.log_in(stack.viewer, stack.viewer_password)
         shown = ui.open_run_report(DAG_ID, "report-sample")
-        assert shown["rerun_button"]
-        assert ui.rerun_failed_files() == "You may not trigger this DAG: ask for permission to run it."
-    assert stack.api.get(f"/dags/{DAG_ID}/dagRuns")["total_entries"] == runs_before
+        assert shown["rerun_button"] and shown["rerun_disabled"]
+        assert (
+            shown["rerun_reason"]
+            == f"Rerun is not available: you may not trigger {DAG_ID}: ask for permission to run it."
+        )
+
+    with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
+        ui.log_in(stack.per_dag_user, stack.per_dag_password)
+        shown = ui.open_run_report(DAG_ID, "report-sample")
+        assert sorted(shown["failed_files"]) == sorted(["camera-b/broken.png", HOSTILE_NAME])
+        assert shown["rerun_button"] and not shown["rerun_disabled"]  # the role may trigger this DAG
+    with _report_api(stack, stack.per_dag_user, stack.per_dag_password) as team:
+        assert team.get("/static/report.js").status_code == 200
+        assert team.get(f"/runs/{DAG_ID}/report-sample/summary").status_code == 200
+        assert team.get(f"/runs/{unpaused_downstream_dag}/any-run/summary").status_code == 403  # not its DAG
 
     with AirflowUi(stack.base_url, ARTIFACTS / "chromium") as ui:
         ui.log_in(stack.username, stack.password)
+        ui.choose_theme("light")
+        ui.press_extra_link(DAG_ID, "report-sample", "submit_pipeline", "Run report")  # the button: the task's tab
+        pressed = ui.read_run_report("report-sample")
+        tab = "/dags/r_parallel_batch/runs/report-sample/tasks/submit_pipeline/plugin/azureml-parallel-r-task-report"
+        assert pressed["url"] == stack.base_url + tab
         shown = ui.open_run_report(DAG_ID, "report-sample", ARTIFACTS / "run-report.png")
+        assert shown["theme"] == "light"
         assert sorted(shown["failed_files"]) == sorted(["camera-b/broken.png", HOSTILE_NAME])  # as text
         assert shown["images"] == 0 and ui.alert_text() is None  # the name made no element and ran no script
         scale = "1 node(s) \N{MULTIPLICATION SIGN} 2 process(es)"
@@ -353,13 +392,38 @@ def test_the_run_report_shows_a_run_and_reruns_only_its_failed_files(
             scale,
             "Rerun 2 failed file(s)",
             "Files by duration",
+            "CPU-seconds",
         ):
             assert expected in shown["text"], expected
+        assert "Repairs" not in shown["text"]  # no repair yet: no empty heading
+        assert shown["text"].index("Outcome") < shown["text"].index("Time") < shown["text"].index("Failed files")
+        light = ui.report_theme("light")
+        ui.switch_theme_live("dark")  # the report follows the UI's switch, without a reload
+        assert ui.report_theme("dark") != light
+        ui.switch_theme_live("light")
+        ui.report_theme("light")
+
+        listed = ui.download("download-csv")
+        rows = list(csv.DictReader(listed.open(encoding="utf-8")))
+        assert sorted(row["relative_path"] for row in rows) == sorted(["camera-b/broken.png", HOSTILE_NAME])
+
         answer = ui.rerun_failed_files()
         assert answer.startswith("Triggered "), answer
-    repair_id = answer.removeprefix("Triggered ").removesuffix(".")
-    repair = wait_for_run(stack, repair_id, timeout=300)
-    assert repair["state"] == "success", task_states(stack, repair_id)
+        repair_id = answer.removeprefix("Triggered ").removesuffix(".")
+        repair = wait_for_run(stack, repair_id, timeout=300)
+        assert repair["state"] == "success", task_states(stack, repair_id)
+        ui.open_run_report(DAG_ID, "report-sample")
+        repaired = ui.follow_report_link(repair_id)  # the Repairs list's link: the UI's own route to its tab
+        assert repaired["url"].startswith(stack.base_url + "/dags/r_parallel_batch/runs/")
+        assert "This run reruns the failed files of a run" in repaired["text"]
+
+        ui.choose_theme("dark")
+        dark = ui.open_run_report(DAG_ID, "report-sample", ARTIFACTS / "run-report-dark.png")
+        assert dark["theme"] == "dark" and dark["background"] != shown["background"]
+    assert stack.api.get(f"/dags/{DAG_ID}/dagRuns")["total_entries"] == runs_before + 1  # the admin's repair only
+    for name in ("run-report.png", "run-report-dark.png"):
+        shutil.copyfile(ARTIFACTS / name, REPO / "docs" / "images" / name)
+
     assert repair["conf"] == {"input_path": REPORT_INPUTS, "rerun_failed_of": "report-sample"}
     assert _xcom(stack, repair_id, "register_dataset")["file_count"] == 2
     outcome = _xcom(stack, repair_id, "validate_outputs")

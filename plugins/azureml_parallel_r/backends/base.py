@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from azureml_parallel_r.backends.datastore_files import read_output_file, stage_files
+from azureml_parallel_r.backends.datastore_files import count_output_files, read_output_file, stage_files
 from azureml_parallel_r.backends.script_checks import ScriptChecks
 from azureml_parallel_r.models import (
     DatasetFilesMissingError,
@@ -245,6 +245,14 @@ class ParallelRunBackend(abc.ABC):
         :param name: the file's name in that folder (no ``/``: only the folder's own files are read).
         """
         return read_output_file(self._output_store(), output_path, name)
+
+    def count_output_files(self, output_path: str, folder: str) -> int:
+        """How many files a folder of a run's output folder holds, from a listing (the failure records so far).
+
+        :param output_path: the run's output folder on the datastore.
+        :param folder: the folder's name in it (``failures``).
+        """
+        return count_output_files(self._output_store(), output_path, folder)
 
     def _output_store(self) -> Any:
         """The engine's datastore as a :class:`~azureml_parallel_r.backends.results.ResultStore`."""

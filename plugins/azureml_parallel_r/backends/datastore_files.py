@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from azureml_parallel_r.backends.results import ResultStore
 
 RERUNS_ROOT = "r-script-reruns"  # where a repair run's files are copied on blob storage (register_file_subset)
 
@@ -64,3 +67,20 @@ def read_output_file(store: DatastoreStore, output_path: str, name: str) -> str 
         raise ValueError(f"not a file name of an output folder: {name!r}")
     folder = datastore_folder(output_path, "the run's output folder")  # relative, no '..': inside the datastore
     return store.read_text(f"{folder}/{name}")
+
+
+def count_output_files(store: ResultStore, output_path: str, folder: str, suffix: str = ".json") -> int:
+    """How many files named ``*<suffix>`` a folder of a run's output folder holds (``failures``: the failure records
+    so far; a record being written is a temporary file of another name), counted from a listing: no file is read.
+
+    :param store: the engine's datastore.
+    :param output_path: the run's output folder on the datastore.
+    :param folder: the folder's name in it (no ``/``).
+    :param suffix: how the counted files' names end.
+    """
+    from azureml_parallel_r.inputs import datastore_folder
+
+    if not folder or "/" in folder or "\\" in folder or folder in (".", ".."):
+        raise ValueError(f"not a folder name of an output folder: {folder!r}")
+    names = store.names(f"{datastore_folder(output_path, 'the run folder')}/{folder}")
+    return sum(1 for name in names if name.endswith(suffix))

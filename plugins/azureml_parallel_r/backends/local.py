@@ -316,6 +316,7 @@ class LocalBackend(ParallelRunBackend):
             counts=state.counts,
             started_at=state.started_at,
             ended_at=state.ended_at,
+            cpu_seconds=state.cpu_seconds,
         )
 
     def cancel(self, run_id: str) -> RunState:

@@ -33,6 +33,21 @@ WRITE_FAILURE_WARNINGS = ("problem writing to connection", "problem closing conn
 logger = logging.getLogger("azureml_parallel_r.entry")
 
 
+ENTRY_SCRIPT_LOGS = "user/entry_script_log/"  # the runtime's folder of entry-script logs, in a run's logs folder
+
+
+def run_log_name(path: str) -> str:
+    """Where an R log is, as a failure record names it: below the run's logs folder where it is in the runtime's
+    ``user/entry_script_log/`` (Azure ML studio shows that folder under the step's "Outputs + logs"; the local engine
+    keeps it in ``logs/``), else its absolute path.
+
+    :param path: the R log's path on the node.
+    """
+    full = os.path.abspath(path).replace(os.sep, "/")
+    at = full.rfind("/" + ENTRY_SCRIPT_LOGS)
+    return full[at + 1 :] if at >= 0 else full
+
+
 def runtime_context() -> tuple[str, str, str]:
     """Return (log folder, process name, log name): the runtime's ``EntryScript().log_dir``, whose content Azure ML
     uploads with the job's logs (``logs/user/entry_script_log/<node_id>/``); ``<host>-<pid>``, unique across the nodes
@@ -293,6 +308,7 @@ class BatchProcessor:
             seconds=outcome.seconds,
             r_script=self.config.r_script,
             process=os.path.basename(self.layout.scratch_root),
+            log=run_log_name(self.session.log_path),
         )
 
     def close(self) -> None:

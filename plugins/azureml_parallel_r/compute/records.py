@@ -108,6 +108,8 @@ class FailureRecord:
     :param process: the worker process that ran it.
     :param attempt: which failure of the file this is (1 for the first).
     :param time: when it was recorded (ISO 8601).
+    :param log: the R log that holds the file's output: relative to the run's logs folder
+        (``user/entry_script_log/<node>/r/<process>.txt``) under a ParallelRunStep runtime, else its absolute path.
     """
 
     relative_path: str
@@ -122,6 +124,7 @@ class FailureRecord:
     process: str | None = None
     attempt: int | None = None
     time: str | None = None
+    log: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as its JSON object."""
@@ -138,6 +141,7 @@ class FailureRecord:
             "process": self.process,
             "attempt": self.attempt,
             "time": self.time,
+            "log": self.log,
         }
 
     @classmethod
@@ -164,6 +168,7 @@ class FailureRecord:
             process=None if data.get("process") is None else str(data.get("process")),
             attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
             time=None if data.get("time") is None else str(data.get("time")),
+            log=None if data.get("log") is None else str(data.get("log")),
         )
 
 
@@ -192,6 +197,8 @@ class ReportedFailure:
             "warnings": record.warnings,
             "stderr_tail": record.stderr_tail[-self.tail_chars :] if self.tail_chars else "",
             "attempt": record.attempt,
+            "seconds": record.seconds,
+            "log": record.log,
             "allowed_by_pattern": self.allowed_by_pattern,
         }
 
@@ -212,6 +219,7 @@ class StatusRecord:
     :param output_dir: its output folder.
     :param logs_dir: its logs folder.
     :param counts: its files' and mini-batches' counts so far.
+    :param cpu_seconds: the CPU time of its processes (controller, workers, R) that have ended.
     """
 
     run_id: str
@@ -225,6 +233,7 @@ class StatusRecord:
     output_dir: str | None = None
     logs_dir: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``status.json`` holds it."""
@@ -240,6 +249,7 @@ class StatusRecord:
             "output_dir": self.output_dir,
             "logs_dir": self.logs_dir,
             "counts": dict(self.counts),
+            "cpu_seconds": self.cpu_seconds,
         }
 
     @classmethod

@@ -7,6 +7,7 @@ the local backend read. :class:`JobReports` is a part of :class:`~azureml_parall
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,14 @@ if TYPE_CHECKING:
     from azureml_parallel_r.engine.job import JobSpec
     from azureml_parallel_r.engine.run_logs import RunLogs
     from azureml_parallel_r.engine.worker_process import Attempt, WorkerProcess
+
+
+def cpu_seconds() -> float:
+    """The CPU time (user and system) of this controller and of the processes it has reaped: its workers and, as each
+    worker reaps its own, their R processes. A worker still running is not in it: the figure is complete once the run
+    has ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3)
 
 
 class JobReports:
@@ -118,4 +127,5 @@ class JobReports:
             output_dir=self.spec.output_dir,
             logs_dir=self.spec.logs_dir,
             counts={**vars(self.counts), "failed_mini_batches": len(self._failed_batches)},
+            cpu_seconds=cpu_seconds(),
         ).to_json()

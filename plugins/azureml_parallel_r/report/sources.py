@@ -12,6 +12,7 @@ from typing import Any
 
 from azureml_parallel_r.report.records import RERUN_FAILED_OF, RUN_RECORD_KEY
 
+PACKAGE = "azureml_parallel_r"
 RETURN_VALUE = "return_value"
 RECENT_RUNS = 500  # runs of the DAG searched for repairs of a run
 
@@ -29,6 +30,8 @@ class DagRunRecords:
     :param validation: the validation report for that run (None: not validated yet).
     :param task_states: task id -> state.
     :param repairs: the DAG runs that rerun this one's failed files (``dag_run_id``, ``state``).
+    :param uses_package: whether the DAG has a task of this package (read only when no task left a record).
+    :param task_errors: task id -> its error, for the failed tasks of a run that left no record.
     """
 
     dag_id: str
@@ -40,6 +43,8 @@ class DagRunRecords:
     validation: dict[str, Any] | None = None
     task_states: dict[str, str | None] = field(default_factory=dict)
     repairs: list[dict[str, Any]] = field(default_factory=list)
+    uses_package: bool = True
+    task_errors: dict[str, str] = field(default_factory=dict)
 
 
 def read_dag_run(dag_id: str, run_id: str, task_id: str | None = None) -> DagRunRecords | None:
@@ -84,7 +89,32 @@ def read_dag_run(dag_id: str, run_id: str, task_id: str | None = None) -> DagRun
             output_path = found.record.get("output_path")
             found.validation = next((r for r in reports.values() if r.get("output_path") == output_path), None)
         found.repairs = _repairs(session, DagRun, dag_id, run_id)
+        if chosen is None:
+            found.uses_package = _uses_package(session, dag_id)
+    if chosen is None and found.uses_package:
+        from azureml_parallel_r.report.task_errors import FAILED_STATES, task_errors
+
+        failed = [task for task, state in found.task_states.items() if state in FAILED_STATES]
+        found.task_errors = task_errors(dag_id, run_id, failed)
     return found
+
+
+def _uses_package(session: Any, dag_id: str) -> bool:
+    """Whether the DAG's latest serialized version has a task whose class comes from this package."""
+    from airflow.models.serialized_dag import SerializedDagModel
+    from sqlalchemy import select
+
+    row = session.scalar(
+        select(SerializedDagModel)
+        .where(SerializedDagModel.dag_id == dag_id)
+        .order_by(SerializedDagModel.created_at.desc())
+        .limit(1)
+    )
+    if row is None:
+        return False
+    tasks = (row.data or {}).get("dag", {}).get("tasks", [])
+    modules = {str((task.get("__var", task) if isinstance(task, dict) else {}).get("_task_module")) for task in tasks}
+    return any(module.startswith(PACKAGE + ".") for module in modules)
 
 
 def _is_validation(value: Any) -> bool:

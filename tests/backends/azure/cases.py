@@ -115,7 +115,8 @@ def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: Run
     workspace, the run's link and output location, its status before validation, and the complete failure list
     that validation wrote to the datastore."""
     from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, validate_outputs
-    from azureml_parallel_r.report.content import FailureLists, failure_page, summary
+    from azureml_parallel_r.report.content import summary
+    from azureml_parallel_r.report.failures import FailureLists, failure_page
     from azureml_parallel_r.report.records import run_record
     from azureml_parallel_r.report.sources import DagRunRecords
 
