@@ -9,6 +9,7 @@ R output tail each, as a failing R script leaves them), then measures, each a me
   (the first 200 failures) and ``validation-failures.jsonl`` (every one);
 - the report's first page of failed files served cold (the list read through the backend's storage, parsed, and
   a page of 50 encoded as the app answers it), served again (the parsed list kept), and filtered by a text;
+- the downloads of every failed file, as CSV and as JSON Lines (the parsed list kept);
 - the peak memory of each (tracemalloc: Python's allocations).
 
 Nothing asserts; the figures go to docs/benchmark.md.
@@ -29,7 +30,8 @@ from typing import Any
 from azureml_parallel_r.backends.results import FolderStore
 from azureml_parallel_r.models import RunResults, RunState
 from azureml_parallel_r.output_checks import FAILURES_NAME, failures_jsonl, validate_outputs
-from azureml_parallel_r.report.failures import FailureLists, failure_page
+from azureml_parallel_r.report.failures import FailureLists, failure_page, failures_csv
+from azureml_parallel_r.report.failures import failures_jsonl as failures_jsonl_download
 from azureml_parallel_r.report.sources import DagRunRecords
 
 TAIL = ("Error in readPNG(input_path) : file is not in PNG format\n" + "R says more about what it read here. " * 15)[
@@ -114,10 +116,16 @@ def main() -> None:
                 failures = lists.get(found, backend_for=lambda _conn: backend)
                 return json.dumps(failure_page(failures, limit=50, text=text)).encode()
 
+            def download(write: Any, lists: FailureLists = lists, found: DagRunRecords = found) -> bytes:
+                failures = lists.get(found, backend_for=lambda _conn: backend)
+                return "".join(write(failures)).encode()
+
             for name, action in (
                 ("first page, cold", first_page),
                 ("first page, again", first_page),
                 ("page filtered by text", lambda: first_page("day-07/img_00")),
+                ("download CSV", lambda: download(failures_csv)),
+                ("download JSON Lines", lambda: download(failures_jsonl_download)),
             ):
                 seconds, peak, page = measured(action)
                 figures.setdefault(name, []).append((seconds, peak))

@@ -48,6 +48,8 @@ def test_failures_within_the_allowance_pass_and_are_listed() -> None:
                 "warnings": [],
                 "stderr_tail": "",
                 "attempt": 3,
+                "seconds": None,
+                "log": None,
                 "allowed_by_pattern": False,
             }
         ]

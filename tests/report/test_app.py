@@ -277,3 +277,19 @@ def test_a_repair_run_reruns_exactly_the_failed_files_and_both_reports_link_each
             chain[1]["output_path"],
             second["run"]["output_path"],
         ]
+
+
+def test_a_run_that_never_submitted_shows_its_tasks_and_the_failing_tasks_error(client, finished) -> None:
+    """A repair of a run that does not exist fails in register_dataset: the report shows the DAG run's task states
+    and that task's error (from its log, as the UI reads it), not "not started"."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CONN_VARIABLE, local_connection_value(finished["root"]))
+        state, tasks = run_dag(
+            _dag(), "2026-12-04", {"rerun_failed_of": "no-such-run"}, run_after="2026-12-05T10:00:00Z"
+        )
+    assert state == "failed" and tasks["register_dataset"] == "failed", tasks
+    summary = _get(client, f"{PREFIX}/{DAG_ID}/{_latest_run_id()}/summary").json()
+    assert not summary["submitted"] and "not_ours" not in summary and "run" not in summary
+    assert summary["task_states"]["register_dataset"] == "failed"
+    assert summary["task_states"]["submit_pipeline"] == "upstream_failed"
+    assert set(summary["task_errors"]) == {"register_dataset"} and summary["task_errors"]["register_dataset"]

@@ -369,6 +369,18 @@ def test_the_run_report_for_every_role_in_both_themes_and_its_repair(
         shown = ui.open_run_report(DAG_ID, "report-sample")
         assert sorted(shown["failed_files"]) == sorted(["camera-b/broken.png", HOSTILE_NAME])
         assert shown["rerun_button"] and not shown["rerun_disabled"]  # the role may trigger this DAG
+    # a repair of a run that does not exist never submits: the report shows its tasks and the error from the real
+    # task log the scheduler's worker wrote
+    body = {"dag_run_id": "repair-of-nothing", "logical_date": None, "conf": {"rerun_failed_of": "no-such-run"}}
+    stack.api.post(f"/dags/{unpaused_dag}/dagRuns", body)
+    assert wait_for_run(stack, "repair-of-nothing", timeout=300)["state"] == "failed"
+    with _report_api(stack, stack.username, stack.password) as admin:
+        never = admin.get(f"/runs/{DAG_ID}/repair-of-nothing/summary").json()
+    assert not never["submitted"] and never["task_states"]["register_dataset"] == "failed"
+    error = never["task_errors"]["register_dataset"]
+    assert error.startswith("ConfigurationError: run 'no-such-run' of DAG r_parallel_batch has no pipeline run"), error
+    runs_before += 1
+
     with _report_api(stack, stack.per_dag_user, stack.per_dag_password) as team:
         assert team.get("/static/report.js").status_code == 200
         assert team.get(f"/runs/{DAG_ID}/report-sample/summary").status_code == 200
