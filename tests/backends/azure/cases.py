@@ -4,6 +4,7 @@ dataset, a run request over them, and the late-file case."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,10 @@ def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: Run
     assert before["run"]["workspace"].startswith("azureml://subscriptions/")
     assert before["run"]["output_location"].endswith(f"/{ref.output_path}")
     assert before["run"]["run_url"] and before["run"]["run_url"].startswith("https://")
+    # what it cost: the cluster's VM size read from the workspace, priced from the package's table
+    cost = before["cost"]
+    assert cost["kind"] == "node_hours" and cost["vm_size"].casefold() == "standard_d4s_v3"
+    assert cost["price_per_hour"] == 0.192 and cost["node_hours"] is not None and cost["total"] is not None
     report = validate_outputs(
         backend.list_dataset_files(request.dataset), backend.fetch_results(ref.run_id), allowed_failures=-1
     )
@@ -141,6 +146,8 @@ def check_the_run_report_reads_the_run(backend: ParallelRunBackend, request: Run
     found.validation = report.with_changes(output_path=ref.output_path, failures_file=FAILURES_NAME).to_dict()
     page = failure_page(FailureLists().get(found, backend_for=engine))
     assert [(item["relative_path"], item["kind"]) for item in page["items"]] == [("camera-b/broken.png", "r_error")]
+    # its R log, as the step's "Outputs + logs" in studio names it (the runtime's entry-script log folder)
+    assert re.fullmatch(r"user/entry_script_log/[^/]+/r/process\d{3}\.txt", page["items"][0]["log"])
     assert (
         "stderr_tail" in page["items"][0] and summary(found, backend_for=engine)["validation"]["counts"]["failed"] == 1
     )
