@@ -127,6 +127,98 @@ class AirflowUi:
             f"the UI in its {theme} theme",
         )
 
+    def dag_grid(self, dag_id: str, screenshot: Path, run_ids: list[str]) -> Path:
+        """Open the DAG's page, wait until its grid links to each of ``run_ids``, and save a screenshot."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.get(f"{self.base_url}/dags/{dag_id}")
+
+        def shows_every_run(driver) -> bool:
+            links = {a.get_attribute("href") or "" for a in driver.find_elements(By.CSS_SELECTOR, "a[href*='/runs/']")}
+            return all(any(f"/runs/{run_id}" in link for link in links) for run_id in run_ids)
+
+        self._wait(shows_every_run, f"the runs {run_ids} in the grid of {dag_id}")
+        return self._screenshot(screenshot)
+
+    def trigger_from_form(self, dag_id: str, screenshot: Path, values: dict[str, str], run_id: str) -> str:
+        """Open the DAG's trigger form, screenshot it, fill ``values`` and the run id, and press Trigger.
+
+        :param dag_id: the DAG.
+        :param screenshot: where the screenshot of the whole form goes.
+        :param values: param name -> text typed into its field (one line per item for arrays).
+        :param run_id: typed into Advanced Options' run id field.
+        :return: the form's text before it was filled.
+        """
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.get(f"{self.base_url}/dags/{dag_id}")
+        opener = (By.XPATH, "//button[normalize-space()='Trigger']")
+        self._wait(ec.element_to_be_clickable(opener), "the Trigger button").click()
+        dialog_locator = (By.XPATH, "//*[@role='dialog'][.//*[starts-with(normalize-space(), 'Trigger Dag')]]")
+        dialog = self._wait(ec.visibility_of_element_located(dialog_locator), "the trigger form")
+        self._wait(lambda d: dialog.find_elements(By.NAME, "element_r_script"), "the params in the trigger form")
+        text = dialog.text
+        # a window as tall as the form, so that the screenshot shows every param
+        self.driver.set_window_size(1600, dialog.size["height"] + 200)
+        self._screenshot(screenshot)
+        self.driver.set_window_size(1600, 1000)
+
+        for name, value in values.items():
+            self._type(dialog.find_element(By.NAME, f"element_{name}"), value)
+        dialog.find_element(By.XPATH, ".//button[normalize-space()='Advanced Options']").click()
+        self._type(self._wait(ec.element_to_be_clickable((By.NAME, "dagRunId")), "the run id field"), run_id)
+        submit = (By.XPATH, "//*[@role='dialog']//button[@type='submit' or normalize-space()='Trigger']")
+        self._wait(ec.element_to_be_clickable(submit), "an enabled Trigger button in the form").click()
+        self._wait(ec.invisibility_of_element_located(dialog_locator), "the trigger form to close")
+        return text
+
+    def add_connection(self, conn_id: str, type_label: str, fields: dict[str, str], screenshot: Path) -> str:
+        """Admin > Connections > Add Connection: choose the connection type, screenshot its standard fields
+        (``<screenshot stem>-standard.png``) and its extra fields (``screenshot``), fill ``fields`` and save.
+
+        :param conn_id: the new connection's id.
+        :param type_label: the connection type as the type list shows it (its hook name).
+        :param fields: an extra field's name -> text typed into it.
+        :param screenshot: where the screenshot of the form with its extra fields open goes.
+        :return: the form's text, with each group open in turn, before it was filled.
+        """
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.get(f"{self.base_url}/connections")
+        opener = (By.XPATH, "//button[normalize-space()='Add Connection']")
+        self._wait(ec.element_to_be_clickable(opener), "the Add Connection button").click()
+        dialog_locator = (By.XPATH, "//*[@role='dialog'][.//*[normalize-space()='Add Connection']]")
+        dialog = self._wait(ec.visibility_of_element_located(dialog_locator), "the connection form")
+        self._wait(ec.element_to_be_clickable((By.NAME, "connection_id")), "the connection id field").send_keys(conn_id)
+        dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys(type_label)
+        option = (By.XPATH, f"//*[@role='option'][normalize-space()='{type_label}']")
+        self._wait(ec.element_to_be_clickable(option), f"{type_label!r} in the connection types").click()
+        texts = []
+        standard = screenshot.with_name(f"{screenshot.stem}-standard.png")
+        # the two groups open one at a time: the standard fields first, then the connection type's own
+        for group, shows, path in (
+            ("Standard Fields", "login", standard),
+            ("Extra Fields", f"element_{next(iter(fields))}", screenshot),
+        ):
+            toggle = (By.XPATH, f"//*[@role='dialog']//button[normalize-space()='{group}']")
+            button = self._wait(ec.element_to_be_clickable(toggle), f"the {group} group")
+            if button.get_attribute("aria-expanded") != "true":
+                button.click()
+            self._wait(ec.element_to_be_clickable((By.NAME, shows)), f"the fields of {group}")
+            content = self.driver.find_element(By.ID, button.get_attribute("aria-controls"))
+            self._wait(lambda d, c=content: d.execute_script(_FULLY_OPEN, c), f"the {group} group to finish opening")
+            texts.append(dialog.text)
+            self.driver.set_window_size(1600, dialog.size["height"] + 200)
+            self._screenshot(path)
+            self.driver.set_window_size(1600, 1000)
+        for name, value in fields.items():
+            self._type(self._wait(ec.element_to_be_clickable((By.NAME, f"element_{name}")), f"the field {name}"), value)
+        dialog.find_element(By.XPATH, ".//button[normalize-space()='Save']").click()
+        self._wait(ec.invisibility_of_element_located(dialog_locator), "the connection form to close")
+        return "\n".join(texts)
+
     def open_run_report(
         self, dag_id: str, run_id: str, screenshot: Path | None = None, *, failed_files: bool = True
     ) -> dict:
