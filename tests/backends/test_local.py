@@ -227,6 +227,20 @@ def test_a_run_folders_own_files_are_read_and_nothing_outside_it(backend: LocalB
             backend.read_output_text(output_path, "passwd")
 
 
+def test_the_failure_records_so_far_are_counted_from_a_listing(backend: LocalBackend) -> None:
+    """count_output_files (the run report's progress): records at any depth, not a record being written, and only a
+    folder of the run's own."""
+    failures = backend.root / "r-script-outputs" / "2026-11-24" / "run-1" / "failures"
+    (failures / "camera-a" / "deep").mkdir(parents=True)
+    for name in ("a.png.json", "camera-a/b.png.json", "camera-a/deep/c.png.json", "d.png.json.0f3a.tmp"):
+        (failures / name).write_text("{}")
+    assert backend.count_output_files("r-script-outputs/2026-11-24/run-1", "failures") == 3
+    assert backend.count_output_files("r-script-outputs/2026-11-24/run-2", "failures") == 0  # none written yet
+    for folder in ("../run-2", "..", "", "failures/camera-a"):
+        with pytest.raises(ValueError, match="not a folder name of an output folder"):
+            backend.count_output_files("r-script-outputs/2026-11-24/run-1", folder)
+
+
 def test_a_local_r_that_is_not_the_compute_images_is_said_with_both_versions(
     backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

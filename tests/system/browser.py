@@ -264,6 +264,8 @@ class AirflowUi:
                 td.text for td in self.driver.find_elements(By.CSS_SELECTOR, "#failures tbody td:first-child")
             ],
             "images": self.driver.execute_script("return document.images.length"),
+            # the failed files' names may wrap after each path separator, and nowhere else (report.js)
+            "path_breaks": len(self.driver.find_elements(By.CSS_SELECTOR, "#failures tbody td:first-child wbr")),
             "rerun_button": button.is_displayed(),
             "rerun_disabled": not button.is_enabled(),
             "rerun_reason": self.driver.find_element(By.ID, "rerun-reason").text,
@@ -289,6 +291,23 @@ class AirflowUi:
         self.driver.get(f"{self.base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}")
         button = (By.XPATH, f"//a[normalize-space()='{name}']")
         self._wait(ec.element_to_be_clickable(button), f"the {name!r} button of {task_id}").click()
+
+    def filter_failures(self, text: str) -> str:
+        """In the open report, type ``text`` into the failed files' filter; return what the page says once no row
+        matches (its "no match" line)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.driver.switch_to.default_content()
+        frame = (By.CSS_SELECTOR, "iframe[title='Run report']")
+        self._wait(ec.frame_to_be_available_and_switch_to_it(frame), "the Run report tab's frame")
+        self._type(self.driver.find_element(By.ID, "filter-text"), text)
+        said = self._wait(
+            lambda d: (line := d.find_element(By.ID, "no-match")).is_displayed() and line.text,
+            "the filter's no-match line",
+        )
+        self.driver.switch_to.default_content()
+        return said
 
     def report_theme(self, theme: str) -> str:
         """Wait until the open report's frame shows ``theme``; return its page colour."""

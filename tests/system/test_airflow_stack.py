@@ -408,6 +408,8 @@ def test_the_run_report_for_every_role_in_both_themes_and_its_repair(
         ):
             assert expected in shown["text"], expected
         assert "Repairs" not in shown["text"]  # no repair yet: no empty heading
+        assert shown["path_breaks"] == 1  # camera-b/<wbr>broken.png; the markup name has no separator
+        assert ui.filter_failures("no such text") == "No failed file matches “no such text” (of 2)."
         assert shown["text"].index("Outcome") < shown["text"].index("Time") < shown["text"].index("Failed files")
         light = ui.report_theme("light")
         ui.switch_theme_live("dark")  # the report follows the UI's switch, without a reload

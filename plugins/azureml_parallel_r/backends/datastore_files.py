@@ -61,12 +61,17 @@ def read_output_file(store: DatastoreStore, output_path: str, name: str) -> str 
     :param output_path: the run's output folder on the datastore (its record's ``output_path``).
     :param name: the file's name in that folder (no ``/``: only the folder's own files are read).
     """
+    return store.read_text(_in_output_folder(output_path, name, "file"))
+
+
+def _in_output_folder(output_path: str, name: str, what: str) -> str:
+    """``<output folder>/<name>``, for a plain name (no ``/``, not ``..``) in a folder inside the datastore."""
     from azureml_parallel_r.inputs import datastore_folder
 
     if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ValueError(f"not a file name of an output folder: {name!r}")
+        raise ValueError(f"not a {what} name of an output folder: {name!r}")
     folder = datastore_folder(output_path, "the run's output folder")  # relative, no '..': inside the datastore
-    return store.read_text(f"{folder}/{name}")
+    return f"{folder}/{name}"
 
 
 def count_output_files(store: ResultStore, output_path: str, folder: str, suffix: str = ".json") -> int:
@@ -78,9 +83,5 @@ def count_output_files(store: ResultStore, output_path: str, folder: str, suffix
     :param folder: the folder's name in it (no ``/``).
     :param suffix: how the counted files' names end.
     """
-    from azureml_parallel_r.inputs import datastore_folder
-
-    if not folder or "/" in folder or "\\" in folder or folder in (".", ".."):
-        raise ValueError(f"not a folder name of an output folder: {folder!r}")
-    names = store.names(f"{datastore_folder(output_path, 'the run folder')}/{folder}")
+    names = store.names(_in_output_folder(output_path, folder, "folder"))
     return sum(1 for name in names if name.endswith(suffix))

@@ -87,8 +87,8 @@ def create_app() -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    def found_run(dag_id: str, run_id: str, task_id: str | None) -> Any:
-        found = read_dag_run(dag_id, run_id, task_id)
+    def found_run(dag_id: str, run_id: str, task_id: str | None, *, for_summary: bool = False) -> Any:
+        found = read_dag_run(dag_id, run_id, task_id, for_summary=for_summary)
         if found is None:
             raise HTTPException(404, f"DAG {dag_id} has no run {run_id}")
         return found
@@ -105,7 +105,7 @@ def create_app() -> FastAPI:
         task_id: str | None = None,
         user: Any = Depends(get_user),  # noqa: B008
     ) -> JSONResponse:
-        found = found_run(dag_id, run_id, task_id)
+        found = found_run(dag_id, run_id, task_id, for_summary=True)
         return JSONResponse(summary(found, services, may_trigger=may_trigger(user, dag_id)))
 
     @app.get("/runs/{dag_id}/{run_id}/failures", dependencies=read_runs)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from azureml_parallel_r import status as run_status
 from azureml_parallel_r.compute.records import FAILURES_DIR, LOGS_DIR
 from azureml_parallel_r.models import error_text
 from azureml_parallel_r.repairs import UNFINISHED_DAG_RUN_STATES
@@ -42,8 +41,10 @@ PAGE_VALIDATION_FIELDS = (
     "repair",
     "report_location",
 )
-NOT_OURS = "This DAG has no task of azureml-parallel-r, so it has no run report: the report shows the pipeline runs "
-NOT_OURS += "that its operators submit."
+NOT_OURS = (
+    "This DAG has no task of azureml-parallel-r, so it has no run report: the report shows the pipeline runs that "
+    "its operators submit."
+)
 
 
 def _location(backend: ParallelRunBackend, output_path: str) -> str:
@@ -198,7 +199,7 @@ def _cost(
         node_count=record.get("node_count"),
         vm_size=vm_size,
         started_at=getattr(state, "started_at", None),
-        ended_at=getattr(state, "ended_at", None) if state is None or state.status in run_status.TERMINAL else None,
+        ended_at=state.ended_at if state is not None and state.terminal else None,
         now=now,
         succeeded_files=succeeded,
         cpu_seconds=getattr(state, "cpu_seconds", None),

@@ -47,12 +47,16 @@ class DagRunRecords:
     task_errors: dict[str, str] = field(default_factory=dict)
 
 
-def read_dag_run(dag_id: str, run_id: str, task_id: str | None = None) -> DagRunRecords | None:
+def read_dag_run(
+    dag_id: str, run_id: str, task_id: str | None = None, *, for_summary: bool = False
+) -> DagRunRecords | None:
     """The report's view of a DAG run, or None when there is no such run.
 
     :param dag_id: the DAG.
     :param run_id: the DAG run.
     :param task_id: a task of the run (its submit task, or the validation of that run) to narrow to.
+    :param for_summary: for a run no task left a record of, also read whether the DAG uses this package and its
+        failed tasks' errors (their logs): the summary shows them, the failure pages and downloads do not.
     """
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
@@ -89,13 +93,14 @@ def read_dag_run(dag_id: str, run_id: str, task_id: str | None = None) -> DagRun
             output_path = found.record.get("output_path")
             found.validation = next((r for r in reports.values() if r.get("output_path") == output_path), None)
         found.repairs = _repairs(session, DagRun, dag_id, run_id)
-        if chosen is None:
+        if chosen is None and for_summary:
             found.uses_package = _uses_package(session, dag_id)
-    if chosen is None and found.uses_package:
-        from azureml_parallel_r.report.task_errors import FAILED_STATES, task_errors
+    if chosen is None and for_summary and found.uses_package:
+        from azureml_parallel_r.report.task_errors import task_errors
 
-        failed = [task for task, state in found.task_states.items() if state in FAILED_STATES]
-        found.task_errors = task_errors(dag_id, run_id, failed)
+        found.task_errors = task_errors(
+            dag_id, run_id, [t for t, state in found.task_states.items() if state == "failed"]
+        )
     return found
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-FAILED_STATES = ("failed", "upstream_failed")
 ERROR_CHARS = 2000  # of a task's error, at most
 LEVELS = ("error", "critical", "fatal")
 
@@ -49,7 +48,7 @@ def error_from_log(stream: Any) -> str | None:
 
 
 def task_errors(dag_id: str, run_id: str, task_ids: Iterable[str]) -> dict[str, str]:
-    """task id -> its error, for the failed tasks of a DAG run (the last try of each).
+    """task id -> its error, for failed tasks of a DAG run (the last try of each; one that never ran has none).
 
     :param dag_id: the DAG.
     :param run_id: the DAG run.
@@ -73,8 +72,8 @@ def task_errors(dag_id: str, run_id: str, task_ids: Iterable[str]) -> dict[str, 
             .options(joinedload(TaskInstance.dag_run))
         ).all()
         for ti in instances:
-            if ti.state == "upstream_failed" or not ti.try_number:
-                continue  # it never ran: its upstream's error is the one
+            if not ti.try_number:
+                continue  # it never ran
             try:
                 stream, _ = reader.read_log_chunks(ti, ti.try_number, {"end_of_log": False})
                 found = error_from_log(stream)

@@ -184,6 +184,15 @@ function showProblems(problems) {
 
 function show(id, visible) { document.getElementById(id).hidden = !visible; }
 
+// a section shown only when it has data: its list, emptied, or null when it is hidden
+function openSection(sectionId, listId, data) {
+  show(sectionId, Boolean(data));
+  if (!data) return null;
+  const list = document.getElementById(listId);
+  list.replaceChildren();
+  return list;
+}
+
 // --- sections --------------------------------------------------------------------------------------------------------
 
 function renderRun(s) {
@@ -283,10 +292,8 @@ function renderOutcome(s) {
 
 function renderTime(s) {
   const v = s.validation;
-  show("time-section", Boolean(v));
-  if (!v) return;
-  const time = document.getElementById("time");
-  time.replaceChildren();
+  const time = openSection("time-section", "time", v);
+  if (!time) return;
   const d = v.durations || {};
   const t = v.throughput || {};
   defineRow(time, "Wall time", seconds(t.wall_seconds));
@@ -353,10 +360,8 @@ function money(value, currency) {
 
 function renderCost(s) {
   const c = s.cost;
-  show("cost-section", Boolean(c));
-  if (!c) return;
-  const list = document.getElementById("cost");
-  list.replaceChildren();
+  const list = openSection("cost-section", "cost", c);
+  if (!list) return;
   const soFar = c.final ? "" : " (so far)";
   if (c.kind === "cpu") {
     defineRow(list, "CPU time", c.cpu_seconds === null ? "measured when the run ends" : `${count(c.cpu_seconds)} CPU-seconds${soFar}`);
