@@ -60,13 +60,19 @@ def test_the_wheel_carries_the_compute_code_the_example_dag_and_the_provider_ent
     assert {f"azureml_parallel_r/report/static/{name}" for name in ("report.html", "report.js", "report.css")} <= names
 
 
-def test_a_wheel_built_from_the_sdist_carries_the_same_files(wheel: Path, tmp_path: Path) -> None:
+def test_a_wheel_built_from_the_sdist_carries_the_same_files_and_both_pass_twine_check(
+    wheel: Path, tmp_path: Path
+) -> None:
     """``uv build`` (and pip from an sdist) builds the wheel from the sdist, which carries include/ but not the
-    repository's link to it: the compute's files must reach the wheel either way."""
+    repository's link to it: the compute's files must reach the wheel either way. Both distributions pass ``twine
+    check --strict`` (RELEASING.md's step: the metadata and the README as PyPI renders them)."""
     _run([str(UV), "build", "--out-dir", str(tmp_path), str(REPO)], cwd=REPO)
     (from_sdist,) = tmp_path.glob("azureml_parallel_r-*.whl")
     with zipfile.ZipFile(wheel) as direct, zipfile.ZipFile(from_sdist) as built:
         assert sorted(built.namelist()) == sorted(direct.namelist())
+    (sdist,) = tmp_path.glob("azureml_parallel_r-*.tar.gz")
+    checked = _run([str(Path(sys.executable).parent / "twine"), "check", "--strict", str(sdist), str(from_sdist)])
+    assert checked.stdout.count("PASSED") == 2, checked.stdout
 
 
 def test_a_fresh_airflow_with_only_the_wheel_lists_the_provider_and_runs_the_example_dag(wheel, tmp_path) -> None:

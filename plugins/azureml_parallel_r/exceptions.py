@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from azureml_parallel_r.airflow_versions import AirflowException, AirflowFailException
 
 
 class ConfigurationError(AirflowFailException, ValueError):

@@ -45,7 +45,8 @@ CONN_FIELDS: dict[str, Any] = {
     "engine": {
         "label": "Engine",
         "description": "local: the embedded engine over a folder (no Azure); azureml_v2: Azure ML SDK v2 "
-        "(azure-ai-ml, install azureml-parallel-r[v2]); azureml: Azure ML SDK v1 (install azureml-parallel-r[v1]).",
+        "(azure-ai-ml, install azureml-parallel-r[sdk-v2]); azureml: Azure ML SDK v1 "
+        "(install azureml-parallel-r[sdk-v1]).",
         "schema": {"type": "string", "enum": ENGINES, "default": "local", "values_display": ENGINE_LABELS},
     },
     "datastore_root": _text(

@@ -1,4 +1,4 @@
-"""Install the R packages an R script declares, on this machine (the local engine's R), the way the README's
+"""Install the R packages an R script declares, on this machine (the local engine's R), the way docs/r-script.md's
 ``scripts/setup.sh --r-packages SCRIPT`` does:
 
     python -m azureml_parallel_r.r_install SCRIPT [--package REQ ...] [--repo URL] [--library DIR] [--no-apt]

@@ -217,20 +217,35 @@ def test_an_engine_whose_sdk_is_not_installed_says_which_extra_to_install(monkey
 
     _set(monkeypatch, {"engine": "azureml_v2", "subscription_id": "s", "resource_group": "r", "workspace_name": "w"})
     monkeypatch.setitem(sys.modules, "azure.ai.ml", None)  # as if azure-ai-ml were not installed
-    with pytest.raises(ConnectionNotConfiguredError, match=r"pip install 'azureml-parallel-r\[v2\]'"):
+    with pytest.raises(ConnectionNotConfiguredError, match=r"pip install 'azureml-parallel-r\[sdk-v2\]'"):
         AzureMLParallelRunHook().get_conn()
+
+
+def test_every_extra_a_message_names_is_one_the_distribution_has() -> None:
+    """The extras the hook tells users to install, and the connection form's text, name extras that exist."""
+    import re
+    import tomllib
+
+    from azureml_parallel_r.get_provider_info import CONN_FIELDS
+    from azureml_parallel_r.hooks.parallel_run import SDK_EXTRAS
+    from tests.conftest import REPO
+
+    extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {extra for _, extra in SDK_EXTRAS.values()}
+    named |= set(re.findall(r"azureml-parallel-r\[([\w-]+)\]", CONN_FIELDS["engine"]["description"]))
+    assert named and named <= extras, named - extras
 
 
 def test_sdk_v1_on_python_3_12_says_why_and_points_to_v2(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
     _set(monkeypatch, {"engine": "azureml", "subscription_id": "s", "resource_group": "r", "workspace_name": "w"})
-    monkeypatch.setitem(sys.modules, "azureml.core", None)  # what a 3.12 environment has: [v1] installs nothing
+    monkeypatch.setitem(sys.modules, "azureml.core", None)  # what a 3.12 environment has: [sdk-v1] installs nothing
     monkeypatch.setattr(sys, "version_info", (3, 12, 4, "final", 0))
     with pytest.raises(ConnectionNotConfiguredError) as raised:
         AzureMLParallelRunHook().get_conn()
     assert "requires Python < 3.12" in str(raised.value)
-    assert '"engine": "azureml_v2"' in str(raised.value) and "azureml-parallel-r[v2]" in str(raised.value)
+    assert '"engine": "azureml_v2"' in str(raised.value) and "azureml-parallel-r[sdk-v2]" in str(raised.value)
 
 
 def test_the_connections_r_packages_are_a_list_or_the_forms_text(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -14,9 +14,9 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
 from azureml_parallel_r import get_provider_info as _provider
+from azureml_parallel_r.airflow_versions import AirflowNotFoundException
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.exceptions import ConfigurationError
 
@@ -26,9 +26,9 @@ CONNECTION_TYPE = _provider.CONNECTION_TYPE
 # the connection form's names (the Microsoft Azure provider's) -> the names the engines read
 FORM_NAMES = {"subscriptionId": "subscription_id", "resource_group_name": "resource_group", "tenantId": "tenant_id"}
 FORM_FIELD_OF = {engine_name: form_name for form_name, engine_name in FORM_NAMES.items()}
-# Azure ML SDK v1 stops at Python 3.11 (pyproject's [v1] extra carries the same marker)
+# Azure ML SDK v1 stops at Python 3.11 (pyproject's [sdk-v1] extra carries the same marker)
 V1_PYTHON_LIMIT = (3, 12)
-SDK_EXTRAS = {"azureml": ("Azure ML SDK v1", "v1"), "azureml_v2": ("Azure ML SDK v2 (azure-ai-ml)", "v2")}
+SDK_EXTRAS = {"azureml": ("Azure ML SDK v1", "sdk-v1"), "azureml_v2": ("Azure ML SDK v2 (azure-ai-ml)", "sdk-v2")}
 LOCAL_EXAMPLE = {"conn_type": CONNECTION_TYPE, "extra": {"engine": "local", "datastore_root": "/path/to/datastore"}}
 AZURE_EXAMPLE = {
     "conn_type": CONNECTION_TYPE,
@@ -73,7 +73,7 @@ def _configure_hint(conn_id: str) -> str:
     variable = f"AIRFLOW_CONN_{conn_id.upper()}"
     return (
         f"Configure it one of two ways: for the embedded local engine, {variable}='{json.dumps(LOCAL_EXAMPLE)}'; "
-        f"for Azure ML, {variable}='{json.dumps(AZURE_EXAMPLE)}' (plus credentials, see the README; "
+        f"for Azure ML, {variable}='{json.dumps(AZURE_EXAMPLE)}' (plus credentials, see docs/workspace.md; "
         '"engine": "azureml" runs the same on Azure ML SDK v1). '
         'A connection of type "Azure ML Parallel R" (azureml_parallel_r) created in the UI, whose form has these '
         "fields, or with `airflow connections add`, works the same way."
@@ -285,9 +285,10 @@ class AzureMLParallelRunHook(BaseHook):
             return ConnectionNotConfiguredError(
                 f"Airflow connection {self.conn_id!r} selects engine 'azureml' (Azure ML SDK v1), which cannot be "
                 f"installed on Python {sys.version_info[0]}.{sys.version_info[1]}: azureml-pipeline-steps needs "
-                "azureml-train-automl-client, whose every release requires Python < 3.12 (so the [v1] extra installs "
-                'nothing here). Use SDK v2 instead: set "engine": "azureml_v2" in the connection and pip install '
-                "'azureml-parallel-r[v2]' (same workspace, same fields), or run this Airflow on Python 3.11."
+                "azureml-train-automl-client, whose every release requires Python < 3.12 (so the [sdk-v1] extra "
+                'installs nothing here). Use SDK v2 instead: set "engine": "azureml_v2" in the connection and pip '
+                "install 'azureml-parallel-r[sdk-v2]' (same workspace, same fields), or run this Airflow on Python "
+                "3.11."
             )
         return ConnectionNotConfiguredError(
             f"Airflow connection {self.conn_id!r} selects engine {engine!r}, which needs the {sdk}; it is not "

@@ -8,8 +8,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
+from azureml_parallel_r.airflow_versions import AirflowSkipException
 from azureml_parallel_r.exceptions import ConfigurationError, EmptyInputError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import InputFolderError, datastore_folder

@@ -9,8 +9,9 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
+from azureml_parallel_r.airflow_versions import conf
 from azureml_parallel_r.compute.entry_settings import DEFAULT_R_SCRIPT, R_MODES
 from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook

@@ -7,9 +7,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, conf
+from airflow.sdk import BaseSensorOperator
 
 from azureml_parallel_r import status as run_status
+from azureml_parallel_r.airflow_versions import conf
 from azureml_parallel_r.exceptions import ParallelRunFailedError
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
@@ -29,7 +30,7 @@ class ParallelRunSensor(BaseSensorOperator):
     :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine (templated).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param cancel_on_kill: cancel the pipeline run when this task is killed while waiting, on a worker or (a
-        user's action on the deferred task) in the triggerer.
+        user's action on the deferred task) in the triggerer (Airflow 3.3+; 3.1 and 3.2 do not tell a trigger).
     """
 
     template_fields: Sequence[str] = ("run_id", "azureml_parallel_r_conn_id")

@@ -20,9 +20,11 @@ class ParallelRunTrigger(BaseTrigger):
     transient service errors, honouring ``Retry-After``), so an error that reaches the trigger ends the wait
     with an error event that says so, and the task's own retries take over.
 
-    When a user stops the waiting task (mark failed or success, clear) while it is deferred, Airflow calls
-    :meth:`on_kill` in the triggerer, which cancels the pipeline run (with ``cancel_on_kill``). It is not
+    When a user stops the waiting task (mark failed or success, clear) while it is deferred, Airflow 3.3 and later
+    call :meth:`on_kill` in the triggerer, which cancels the pipeline run (with ``cancel_on_kill``). It is not
     called when the trigger moves to another triggerer, restarts or times out, so those leave the run going.
+    Airflow 3.1 and 3.2 never call it (:data:`~azureml_parallel_r.airflow_versions.TRIGGER_ON_KILL`): there a
+    stopped deferred task leaves its pipeline run going until it ends or is canceled in Azure ML studio.
 
     :param run_id: the pipeline run id.
     :param azureml_parallel_r_conn_id: the Airflow connection that selects the engine.
