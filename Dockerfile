@@ -1,6 +1,17 @@
-# Airflow 3.3 (official image, Python 3.11) with R, the R packages and this project's locked Python
-# dependencies; docker-compose.yaml runs the whole stack on it (`docker compose up --build -d`) and
-# mounts dags/, plugins/, include/ and the local datastore over the copies baked in here.
+# Airflow 3.3 (official image, Python 3.11) with R, the R packages and this project installed as a package: its wheel
+# (built in the first stage from this checkout) over the locked Python dependencies. docker-compose.yaml builds it
+# once and runs the whole stack on it (`docker compose up --build -d`).
+
+# Stage 1: the wheel, built as the install docs build it (pip fetches the build backend, hatchling, for the build)
+FROM apache/airflow:3.3.2-python3.11 AS wheel
+WORKDIR /tmp/azureml-parallel-r
+COPY --chown=airflow:root pyproject.toml README.md LICENSE ./
+COPY --chown=airflow:root plugins/ plugins/
+COPY --chown=airflow:root include/ include/
+COPY --chown=airflow:root dags/ dags/
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir dist .
+
+# Stage 2: the image the services run
 FROM apache/airflow:3.3.2-python3.11
 
 USER root
@@ -13,10 +24,12 @@ RUN apt-get update \
  && Rscript -e 'for (p in c("png", "jpeg", "jsonlite", "Matrix")) library(p, character.only = TRUE)'
 
 USER airflow
-# requirements/airflow-image.txt is `uv export --frozen --no-dev` of uv.lock (tests keep them in sync).
+# requirements/airflow-image.txt is `uv export --frozen --no-dev --all-extras` of uv.lock (tests keep them in sync):
+# the tested set, both Azure ML SDKs included, in a layer of its own that a change to the code does not rebuild
 COPY --chown=airflow:root requirements/airflow-image.txt /opt/azureml-parallel-r/requirements.txt
 RUN pip install --no-cache-dir -r /opt/azureml-parallel-r/requirements.txt
-# The code is mounted at run time; baking it in as well lets the image run on its own.
+# the package itself, as a team installs it (no plugins folder): its provider, plugin, connection type and shipped code
+COPY --from=wheel --chown=airflow:root /tmp/azureml-parallel-r/dist/ /opt/azureml-parallel-r/dist/
+RUN pip install --no-cache-dir --no-deps /opt/azureml-parallel-r/dist/azureml_parallel_r-*.whl
+# the example DAGs (docker-compose.yaml mounts ./dags over them, so DAG edits need no rebuild)
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
-COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
-COPY --chown=airflow:root include/ /opt/airflow/include/
