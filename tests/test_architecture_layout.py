@@ -1,4 +1,4 @@
-"""The README's Layout names every module, so a new one cannot go unlisted."""
+"""docs/architecture.md's Layout names every module, so a new one cannot go unlisted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ PACKAGE = REPO / "plugins" / "azureml_parallel_r"
 
 
 def _layout() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
     start = text.index("\n## Layout\n")
     opening = text.index("```\n", start)
     return text[opening : text.index("```\n", opening + 4)]
@@ -20,7 +20,7 @@ def test_every_module_and_shipped_file_is_named_in_the_layout() -> None:
     shipped = [*(REPO / "include").rglob("*.py"), *(REPO / "include").rglob("*.r"), *PACKAGE.rglob("*.R")]
     scripts = [p for p in (REPO / "scripts").iterdir() if p.suffix == ".sh"]
     missing = sorted(str(p.relative_to(REPO)) for p in (*modules, *shipped, *scripts) if p.name not in layout)
-    assert not missing, f"README.md's Layout does not name: {missing}"
+    assert not missing, f"docs/architecture.md's Layout does not name: {missing}"
 
 
 def test_every_folder_of_the_package_has_a_line_of_its_own() -> None:

@@ -115,13 +115,13 @@ def test_the_test_button_runs_the_preflight(fake_azure, monkeypatch) -> None:
 def _readme_block(after: str) -> list[str]:
     from tests.conftest import REPO
 
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "workspace.md").read_text(encoding="utf-8")
     start = text.index("```text\n", text.index(after)) + len("```text\n")
     return text[start : text.index("```", start)].splitlines()
 
 
 def test_the_readme_shows_what_the_preflight_prints(fake_azure, monkeypatch, capsys) -> None:
-    """Docs that cannot drift: the README's two blocks are this run's lines."""
+    """Docs that cannot drift: docs/workspace.md's two blocks are this run's lines."""
     monkeypatch.setenv(CONN_VARIABLE, fake_azure.connection_value(engine="azureml_v2", datastore="identitystore"))
     assert preflight([]) == 0
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("ok   ", "FAIL "))]

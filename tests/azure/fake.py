@@ -98,7 +98,7 @@ class FakeAzureML:
     # -- what tests and the simulation use ----------------------------------------------------------------
 
     def connection_value(self, engine: str = "azureml", **extra: Any) -> str:
-        """AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT for this workspace, with a service principal (the README's form).
+        """AIRFLOW_CONN_AZUREML_PARALLEL_R_DEFAULT for this workspace, with a service principal (as docs/workspace.md).
 
         :param engine: ``azureml`` (SDK v1) or ``azureml_v2``; the rest of the connection is the same.
         """

@@ -4,7 +4,7 @@ what a real workspace would have received.
     python -m tests.azure.simulate [--engine azureml|azureml_v2] [YYYY-MM-DD]   (scripts/azure-sim.sh runs this)
 
 Writes sample inputs for the date into the fake datastore, points the ``azureml_parallel_r_default`` connection at the
-fake workspace (a service principal, as in the README; ``engine`` is the only field that differs between SDK v1
+fake workspace (a service principal, as in docs/workspace.md; ``engine`` is the only field that differs between SDK v1
 and v2), runs the DAG with ``dag.test()`` in this process (the fake is process-wide: the SDKs' HTTP goes to it,
 storage to Azurite), prints the task states and the validation, and writes
 ``test-artifacts/azure-sim/submission.json`` (v1) or ``submission-v2.json`` (v2): for v1 the ParallelRunStep's

@@ -128,7 +128,7 @@ def test_inputs_no_retry_can_fix_fail_the_run_at_once_and_register_nothing(
 def test_a_connection_saved_in_the_metadata_database_reaches_the_inline_trigger(
     airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's path, with Airflow's CLI: a connection saved in the metadata database (as the form or
+    """docs/installing.md's path, with Airflow's CLI: a connection saved in the metadata database (as the form or
     `airflow connections add` saves it, no environment variable), then `airflow dags test`. The sensor defers and
     its trigger, run inline, reads the connection from the database too: every task succeeds on its first try.
     (Separate processes, as a user runs them: this test session's own Airflow holds state from other tests.)"""

@@ -230,9 +230,9 @@ class AirflowApi:
 
 
 # The FAB auth manager's users of the stack: role and, for a per-DAG role, the one DAG it may read and trigger.
-# The per-DAG role is Viewer's permissions without "can_read on DAGs" (every DAG), plus the DAG's own ones. As the
-# README says, the roles that should see the report's tab get "can read on Plugins" (FAB gives it to Admin and Op
-# only: apache/airflow#39254); the Viewer role here has it.
+# The per-DAG role is Viewer's permissions without "can_read on DAGs" (every DAG), plus the DAG's own ones. As
+# docs/run-report.md says, the roles that should see the report's tab get "can read on Plugins" (FAB gives it to
+# Admin and Op only: apache/airflow#39254); the Viewer role here has it.
 PER_DAG_ROLE_SCRIPT = """
 import sys
 from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
