@@ -5,7 +5,7 @@ Scheduled on the `r_parallel_batch_outputs` asset, partitioned by date: when `r_
 date's outputs, this DAG runs for that date (its run's partition key), with the output folder and the pipeline
 run id from the asset event. The place to continue with the results: load them, publish them, notify someone.
 
-On Airflow 3.0 and 3.1, which have no partitioned asset schedules, it runs once per asset event instead, and takes the
+On Airflow 3.1, which has no partitioned asset schedules, it runs once per asset event instead, and takes the
 date from the event's extra: the same runs, without the partition key in the UI.
 """
 
@@ -22,7 +22,7 @@ try:  # Airflow 3.2+
     from airflow.sdk import PartitionedAssetTimetable
 
     schedule = PartitionedAssetTimetable(assets=R_PARALLEL_BATCH_OUTPUTS)
-except ImportError:  # Airflow 3.0 and 3.1: one run per asset event
+except ImportError:  # Airflow 3.1: one run per asset event
     schedule = [R_PARALLEL_BATCH_OUTPUTS]
 
 with DAG(

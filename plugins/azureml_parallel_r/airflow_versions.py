@@ -1,7 +1,7 @@
 """What differs between the Airflow 3 minors this package supports, in one place.
 
 Each name here is the newest Airflow's own where it has it, and the closest older one where it does not; what an
-older Airflow loses is said where the feature is used and in docs/installing.md ("Airflow versions").
+older Airflow loses is said where the feature is used and in docs/installing.md ("Airflow and Python versions").
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ try:  # Airflow 3.2+: the Task SDK's configuration, what a task reads without th
 except ImportError:  # Airflow 3.1
     from airflow.configuration import conf  # type: ignore[assignment]
 
-AIRFLOW_VERSION: tuple[int, int] = tuple(int(part) for part in version("apache-airflow-core").split(".")[:2])  # type: ignore[assignment]
+_major, _minor, *_ = version("apache-airflow-core").split(".")
+AIRFLOW_VERSION: tuple[int, int] = (int(_major), int(_minor))
 """Airflow's major and minor version, e.g. ``(3, 3)``."""
 
 TRIGGER_ON_KILL = AIRFLOW_VERSION >= (3, 3)

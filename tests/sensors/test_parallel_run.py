@@ -42,6 +42,21 @@ def test_deferrable_mode_defers_with_its_timeout(backend: mock.Mock, context: di
     assert deferred.value.timeout == timedelta(seconds=120)
 
 
+@pytest.mark.parametrize(("on_kill", "warned"), [(True, False), (False, True)])
+def test_deferring_on_an_airflow_that_never_calls_on_kill_says_the_run_will_go_on(
+    backend: mock.Mock, context: dict, monkeypatch: pytest.MonkeyPatch, capfd, on_kill: bool, warned: bool
+) -> None:
+    """Airflow 3.1 and 3.2 never call a trigger's on_kill: the task log says that stopping the task leaves the run."""
+    from azureml_parallel_r.sensors import parallel_run as sensor_module
+
+    monkeypatch.setattr(sensor_module, "TRIGGER_ON_KILL", on_kill)
+    backend.get_status.return_value = RunState("run-9", "Running")
+    with pytest.raises(TaskDeferred):
+        _sensor(deferrable=True).execute(context)
+    printed = capfd.readouterr()
+    assert ("leaves pipeline run run-9 going" in printed.out + printed.err) is warned
+
+
 def test_deferrable_mode_does_not_defer_for_a_finished_run(backend: mock.Mock, context: dict) -> None:
     backend.get_status.return_value = RunState("run-9", "Finished")
     _sensor(deferrable=True).execute(context)

@@ -300,6 +300,10 @@ class SubmitParallelRunOperator(BaseOperator):
         run of the task reattaches to a run of the same DAG run and dataset version."""
         store = context.get("task_state_store")
         if store is None:
+            self.log.info(
+                "This Airflow keeps no task state (3.3 does): this try reattaches to a pipeline run of this DAG run "
+                "over the same dataset version if there is one, so a clear does not process the folder again"
+            )
             return {}
         try_number = context["ti"].try_number
         kept = store.get(SUBMISSION_STATE)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 
 from azureml_parallel_r import status as run_status
-from azureml_parallel_r.airflow_versions import conf
+from azureml_parallel_r.airflow_versions import AIRFLOW_VERSION, TRIGGER_ON_KILL, conf
 from azureml_parallel_r.exceptions import ParallelRunFailedError
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
@@ -67,6 +67,14 @@ class ParallelRunSensor(BaseSensorOperator):
             super().execute(context=context)
             return
         if not self.poke(context):
+            if self.cancel_on_kill and not TRIGGER_ON_KILL:
+                self.log.warning(
+                    "Airflow %s does not tell a deferred task's trigger when a user stops the task (3.3 does): "
+                    "marking this task failed or success, or clearing it, leaves pipeline run %s going; cancel it "
+                    "where it runs (Azure ML studio)",
+                    ".".join(map(str, AIRFLOW_VERSION)),
+                    self.run_id,
+                )
             self.defer(
                 trigger=ParallelRunTrigger(
                     self.run_id, self.azureml_parallel_r_conn_id, self.poke_interval, self.cancel_on_kill
