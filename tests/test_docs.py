@@ -83,3 +83,22 @@ def test_every_parameter_of_the_public_classes_has_a_param_line() -> None:
             f"{cls.__name__}.{name}" for name, _, _ in generate_reference.parameters(cls) if name not in documented
         ]
     assert not missing, f"no :param line for {missing}"
+
+
+def _airflow_rows(text: str, heading: str) -> set[str]:
+    """The Airflow minors in the first column of the first table under ``heading``."""
+    lines = text[text.index(heading) :].splitlines()[1:]
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("|")) :]
+    rows = table[2 : next((i for i, line in enumerate(table) if not line.startswith("|")), len(table))]
+    return {found.group(1) for row in rows if (found := re.match(r"\|\s*\**(\d+\.\d+)", row))}
+
+
+def test_both_version_tables_name_exactly_the_airflow_minors_the_install_tests_run() -> None:
+    from tests.test_install_into_airflow import STOCK
+    from tests.test_install_on_older_airflows import OLDER
+
+    tested = {".".join(stock.airflow.split(".")[:2]) for stock in (STOCK, *OLDER)}
+    readme = _airflow_rows((REPO / "README.md").read_text(), "## Where it runs")
+    installing = _airflow_rows((REPO / "docs" / "installing.md").read_text(), "## Airflow and Python versions")
+    assert readme == tested
+    assert installing - {"3.0"} == tested  # 3.0: the row that says it is not supported
