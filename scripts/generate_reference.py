@@ -16,7 +16,6 @@ import re
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "plugins"))
@@ -186,6 +185,3 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
-
-
-__all__: list[Any] = ["main", "parameters", "render", "split_docstring"]

@@ -4,6 +4,7 @@ dags test`` (tests/install_docs.py). Newer Pythons and older Airflows: the modul
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,6 @@ def test_the_docs_blocks_are_there_and_name_the_wheel_of_this_version() -> None:
 
 @pytest.mark.parametrize("extras", ["sdk-v2", "sdk-v1", "sdk-v1,sdk-v2"])
 def test_the_install_docs_into_a_stock_airflow(extras: str, checkout: Path, tmp_path: Path) -> None:
-    import sys
-
     before, after = run_the_install_docs(
         python=sys.executable, stock=STOCK, extras=extras, checkout=checkout, tmp_path=tmp_path
     )

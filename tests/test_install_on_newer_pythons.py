@@ -19,6 +19,7 @@ from tests.install_docs import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(CASE_TIMEOUT)]
+NEWER_PYTHONS = ["3.12", "3.13"]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return checkout_copy(tmp_path_factory.mktemp("checkout"))
 
 
-@pytest.mark.parametrize("python", ["3.12", "3.13"])
+@pytest.mark.parametrize("python", NEWER_PYTHONS)
 def test_the_install_docs_on_a_newer_python(python: str, checkout: Path, tmp_path: Path) -> None:
     before, after = run_the_install_docs(
         python=interpreter(python), stock=Stock("3.3.2"), extras="sdk-v1,sdk-v2", checkout=checkout, tmp_path=tmp_path

@@ -4,15 +4,18 @@ tests run on, a dated CHANGELOG section for the package's version, and the Airfl
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from datetime import date
 
 from trove_classifiers import classifiers as known_classifiers
 
 from tests.conftest import REPO
+from tests.test_install_on_newer_pythons import NEWER_PYTHONS
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-TESTED_PYTHONS = {"3.11", "3.12", "3.13"}  # tests/test_install_into_airflow.py and test_install_on_newer_pythons.py
+# the install tests' Pythons: this one (tests/test_install_into_airflow.py) and the newer ones
+TESTED_PYTHONS = {f"{sys.version_info.major}.{sys.version_info.minor}", *NEWER_PYTHONS}
 
 
 def test_every_classifier_is_one_pypi_accepts() -> None:

@@ -6,7 +6,8 @@ older Airflow loses is said where the feature is used and in docs/installing.md 
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from airflow import __version__ as AIRFLOW_VERSION
+from airflow.triggers.base import BaseTrigger
 
 try:  # Airflow 3.2+: the Task SDK's own exceptions (Airflow's re-exports of them warn)
     from airflow.sdk.exceptions import (
@@ -28,13 +29,10 @@ try:  # Airflow 3.2+: the Task SDK's configuration, what a task reads without th
 except ImportError:  # Airflow 3.1
     from airflow.configuration import conf  # type: ignore[assignment]
 
-_major, _minor, *_ = version("apache-airflow-core").split(".")
-AIRFLOW_VERSION: tuple[int, int] = (int(_major), int(_minor))
-"""Airflow's major and minor version, e.g. ``(3, 3)``."""
-
-TRIGGER_ON_KILL = AIRFLOW_VERSION >= (3, 3)
-"""Airflow 3.3+ calls a trigger's ``on_kill`` when a user stops its deferred task (mark failed or success, clear);
-older Airflows do not, so there the pipeline run goes on after the task is stopped, until it ends or is canceled."""
+TRIGGER_ON_KILL = hasattr(BaseTrigger, "on_kill")
+"""Whether Airflow calls a trigger's ``on_kill`` when a user stops its deferred task (mark failed or success, clear):
+3.3 does, and its ``BaseTrigger`` has the method; 3.1 and 3.2 do not, so there the pipeline run goes on after the
+task is stopped, until it ends or is canceled."""
 
 __all__ = [
     "AIRFLOW_VERSION",

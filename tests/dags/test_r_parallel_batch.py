@@ -105,3 +105,37 @@ def test_the_downstream_dag_is_scheduled_per_date_on_the_outputs_asset(airflow_d
     assert downstream.timetable.asset_condition == R_PARALLEL_BATCH_OUTPUTS
     assert R_PARALLEL_BATCH_OUTPUTS in upstream.get_task("validate_outputs").outlets
     assert all(task.retries >= 1 for task in downstream.tasks) and downstream.doc_md
+
+
+def test_without_partitioned_asset_schedules_the_downstream_dag_runs_per_event_and_reads_the_date_from_it(
+    airflow_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow 3.1 has no PartitionedAssetTimetable: the DAG file falls back to a plain asset schedule, and its task
+    takes the date from the asset event's extra, there being no partition key."""
+    import runpy
+    from types import SimpleNamespace
+
+    import airflow.sdk
+    from airflow.sdk.definitions.timetables.assets import AssetTriggeredTimetable
+
+    from azureml_parallel_r.examples.assets import R_PARALLEL_BATCH_OUTPUTS
+
+    lazy = airflow.sdk.__getattr__
+
+    def without_partitions(name: str):
+        if name == "PartitionedAssetTimetable":
+            raise AttributeError(name)  # what `from airflow.sdk import ...` meets on Airflow 3.1
+        return lazy(name)
+
+    monkeypatch.delattr(airflow.sdk, "PartitionedAssetTimetable", raising=False)
+    monkeypatch.setattr(airflow.sdk, "__getattr__", without_partitions)
+    dag = runpy.run_path(str(REPO / "dags" / "r_parallel_batch_results.py"))["dag"]
+    assert isinstance(dag.timetable, AssetTriggeredTimetable), type(dag.timetable)
+    event = SimpleNamespace(extra={"output_path": "out/2026-11-20/run-1", "run_id": "run-1", "date": "2026-11-20"})
+    report = dag.get_task("report_outputs").python_callable(triggering_asset_events={R_PARALLEL_BATCH_OUTPUTS: [event]})
+    assert report == {
+        "date": "2026-11-20",
+        "output_path": "out/2026-11-20/run-1",
+        "output_paths": ["out/2026-11-20/run-1"],
+        "run_id": "run-1",
+    }

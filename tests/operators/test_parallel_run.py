@@ -252,6 +252,22 @@ def test_a_reset_database_or_another_airflow_never_reattaches_to_a_run_it_did_no
     assert keys[0]["submission"] != keys[1]["submission"] and backend.submit.call_count == 2
 
 
+def test_without_a_task_state_store_every_try_reattaches_and_the_log_says_a_clear_does_too(
+    backend: mock.Mock, context: dict, capfd
+) -> None:
+    """Airflow 3.1 and 3.2 give a task no task_state_store: the run key has no attempt or token, so a retry and a
+    user's clear both find the DAG run's run over the same dataset version, and the task log says so."""
+    context.pop("task_state_store", None)
+    backend.find_run.return_value = RunRef(**{**REF.to_dict(), "reattached": True})
+    for try_number in (1, 2):
+        context["ti"].try_number = try_number
+        assert _op().execute(context)["reattached"] is True
+        assert not {"attempt", "submission"} & set(backend.find_run.call_args.args[0])
+    backend.submit.assert_not_called()
+    printed = capfd.readouterr()
+    assert "a clear does not process the folder again" in printed.out + printed.err
+
+
 def test_the_run_key_names_the_dataset_version(backend: mock.Mock, context: dict) -> None:
     """A run over another version of the inputs (corrected files, registered again) is never reattached to."""
     backend.find_run.return_value = None

@@ -72,7 +72,7 @@ class ParallelRunSensor(BaseSensorOperator):
                     "Airflow %s does not tell a deferred task's trigger when a user stops the task (3.3 does): "
                     "marking this task failed or success, or clearing it, leaves pipeline run %s going; cancel it "
                     "where it runs (Azure ML studio)",
-                    ".".join(map(str, AIRFLOW_VERSION)),
+                    AIRFLOW_VERSION,
                     self.run_id,
                 )
             self.defer(
