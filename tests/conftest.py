@@ -44,7 +44,7 @@ os.environ.update(
 # exactly what the step's source directory ships: include/entry and include/r (what a user reads and edits) and the
 # compute package (with the package's __init__): asserted by the v1 snapshot, the v2 code asset and the wheel
 COMPUTE_PACKAGE = REPO / "plugins" / "azureml_parallel_r" / "compute"
-SHIPPED_INCLUDE = ["entry/batch_wrapper.py", "r/process_file.r"]
+SHIPPED_INCLUDE = ["entry/batch_wrapper.py", "r/forecast_per_store.r", "r/process_file.r"]
 SHIPPED = sorted(
     [
         *SHIPPED_INCLUDE,

@@ -1,8 +1,11 @@
 """ParallelRunStep entry script: hand each input file of a FileDataset mini-batch to an R script.
 
 The runtime imports this module in every worker process, calls :func:`init` once, :func:`run` for each
-mini-batch (a list of local file paths) and :func:`shutdown` at the end. Arguments are read with
-``parse_known_args`` so the runtime's own arguments pass through untouched:
+mini-batch (a list of local file paths; for a tabular input, a pandas DataFrame, with the ``mini_batch_context``
+naming its partition when the step has ``partition_keys``) and :func:`shutdown` at the end. A file goes to the R
+script's ``process_file(input_path, output_dir, args)``, a table's mini-batch to its
+``process_partition(data, keys, output_dir, args)`` as a data.frame (:mod:`azureml_parallel_r.compute.tables`).
+Arguments are read with ``parse_known_args`` so the runtime's own arguments pass through untouched:
 
 ``--r-script PATH``        the R script defining ``process_file(input_path, output_dir, args)``; relative
                            paths are resolved against the source directory (default ``r/process_file.r``)
@@ -55,15 +58,26 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 from azureml_parallel_r.compute import entry_config
 
 # the step's source directory holds azureml_parallel_r/compute/ beside entry/ and r/ (the engines stage it so)
-from azureml_parallel_r.compute.batch import BatchProcessor, runtime_context
+from azureml_parallel_r.compute.batch import BatchProcessor, PartitionFailed, runtime_context
 from azureml_parallel_r.compute.entry_config import EntryConfig
 from azureml_parallel_r.compute.entry_settings import invocation_margin
 
-__all__ = ["BatchProcessor", "EntryConfig", "init", "invocation_margin", "parse_config", "processor", "run", "shutdown"]
+__all__ = [
+    "BatchProcessor",
+    "EntryConfig",
+    "PartitionFailed",
+    "init",
+    "invocation_margin",
+    "parse_config",
+    "processor",
+    "run",
+    "shutdown",
+]
 
 logger = logging.getLogger("azureml_parallel_r.entry")
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the step's source directory, above entry/
@@ -97,13 +111,18 @@ def processor() -> BatchProcessor | None:
     return _processor
 
 
-def run(mini_batch: list[str]) -> list[str]:
-    """Process the files of one mini-batch; return one JSON result row per succeeded file.
+def run(mini_batch: Any, mini_batch_context: Any = None) -> list[str]:
+    """Process one mini-batch: the files of a file input (one JSON result row per succeeded file), or a table's
+    DataFrame (its one row; :class:`PartitionFailed` when R failed it, so the runtime tries it again).
 
-    :param mini_batch: local paths of the mini-batch's files.
+    :param mini_batch: local paths of the mini-batch's files, or a pandas DataFrame (a tabular input).
+    :param mini_batch_context: the runtime's context with ``partition_keys``: its ``partition_key_value`` names the
+        partition (passed by the runtime only then; a file input's partition keys do not change where outputs go).
     """
     if _processor is None:
         raise RuntimeError("run() called before init()")
+    if hasattr(mini_batch, "to_csv") and hasattr(mini_batch, "columns"):  # a DataFrame: a table's mini-batch
+        return _processor.process_table(mini_batch, getattr(mini_batch_context, "partition_key_value", None))
     return _processor.process_batch([os.fspath(path) for path in mini_batch])
 
 

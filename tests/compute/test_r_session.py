@@ -130,10 +130,48 @@ def test_syntax_error_fails_at_start_with_r_message(write_r_script, tmp_path: Pa
     assert not session.alive
 
 
-def test_script_without_process_file_fails_at_start(write_r_script, tmp_path: Path) -> None:
+def test_script_without_process_file_or_process_partition_fails_at_start(write_r_script, tmp_path: Path) -> None:
     script = write_r_script("helper <- function(x) x\n")
-    with pytest.raises(RSetupError, match=r"defines no function process_file\(input_path, output_dir, args\)"):
+    with pytest.raises(
+        RSetupError,
+        match=r"defines neither process_file\(input_path, output_dir, args\) .* nor "
+        r"process_partition\(data, keys, output_dir, args\)",
+    ):
         RSession(str(script), str(tmp_path / "r.txt")).start()
+
+
+@pytest.mark.parametrize(
+    ("code", "functions"),
+    [
+        ("process_file <- function(input_path, output_dir, args) 1\n", ("process_file",)),
+        ("process_partition <- function(data, keys, output_dir, args) 1\n", ("process_partition",)),
+        (
+            "process_file <- function(input_path, output_dir, args) 1\n"
+            "process_partition <- function(data, keys, output_dir, args) 1\n",
+            ("process_file", "process_partition"),
+        ),
+    ],
+)
+def test_the_session_says_which_functions_the_script_defines(write_r_script, tmp_path, code, functions) -> None:
+    session = RSession(str(write_r_script(code)), str(tmp_path / "r.txt"))
+    session.start()
+    try:
+        assert session.functions == functions
+    finally:
+        session.close()
+
+
+def test_a_file_for_a_script_with_only_process_partition_fails_saying_so(write_r_script, tmp_path: Path) -> None:
+    script = write_r_script("process_partition <- function(data, keys, output_dir, args) 1\n")
+    session = RSession(str(script), str(tmp_path / "r.txt"))
+    session.start()
+    try:
+        outcome = session.process(input_file(tmp_path, "a", "fine"), output_dir(tmp_path, "a"), [])
+    finally:
+        session.close()
+    assert not outcome.ok and "defines no process_file(input_path, output_dir, args), which a file input needs" in (
+        outcome.error or ""
+    )
 
 
 def test_script_that_errors_while_sourcing_fails_at_start(write_r_script, tmp_path: Path) -> None:

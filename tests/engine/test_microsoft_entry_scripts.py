@@ -103,6 +103,8 @@ def job(tmp_path: Path, write_inputs):
         *,
         entry_args: tuple[str, ...] = (),
         extra: dict[str, str] | None = None,
+        spec_fields: dict[str, object] | None = None,
+        input_dir: Path | None = None,
         **settings: object,
     ) -> tuple[str, dict, object]:
         from azureml_parallel_r.engine.job import JobSpec, new_run_id
@@ -117,13 +119,14 @@ def job(tmp_path: Path, write_inputs):
         settings.setdefault("file_timeout", None)
         spec = JobSpec(
             run_id=new_run_id(),
-            input_dir=str(write_inputs(files)),
+            input_dir=str(input_dir or write_inputs(files)),
             output_dir=str(tmp_path / "output"),
             entry_script="entry.py",
             source_dir=str(source),
             logs_dir=str(tmp_path / "output" / "logs"),
             entry_args=entry_args,
             settings=ParallelRunSettings(**settings),
+            **(spec_fields or {}),
         )
         final = ParallelRunJob(spec, progress_interval=0.2).run()
         return final, json.loads(Path(spec.logs_dir, "status.json").read_text()), spec
@@ -247,7 +250,7 @@ def test_a_transient_init_failure_does_not_end_the_run(job, tmp_path: Path) -> N
     ("code", "message"),
     [
         ("def run(mini_batch):\n    yield from mini_batch\n", "is a generator"),
-        ("def run(mini_batch, mini_batch_context):\n    return []\n", "is for partition_keys"),
+        ("def run(mini_batch, mini_batch_context):\n    return []\n", "give the job partition keys"),
     ],
 )
 def test_what_the_engine_does_not_model_is_refused_at_once_saying_so(job, code: str, message: str) -> None:
@@ -257,11 +260,213 @@ def test_what_the_engine_does_not_model_is_refused_at_once_saying_so(job, code: 
     assert sorted(p.name for p in Path(spec.logs_dir, "user", "stdout", "0").iterdir()) == ["process000.stdout.txt"]
 
 
-def test_a_tabular_input_is_refused_saying_so(job) -> None:
-    """azureml-examples cli/jobs/parallel/2a_iris_batch_prediction: an mltable input (an MLTable file with
-    read_delimited) hands run() DataFrames, which the local engine does not model."""
-    final, state, _spec = job(DIGITS, {"MLTable": "paths:\n  - file: ./iris.csv", "iris.csv": "a,b\n1,2"})
-    assert final == status.FAILED and "holds an MLTable file: a tabular input" in state["message"]
+# Models azureml-examples cli/jobs/parallel/2a_iris_batch_prediction/script/iris_prediction.py: run(input_data) gets a
+# DataFrame of the mltable input (neural-iris-mltable/MLTable: read_delimited) and returns it with a prediction column
+# (a rule on one column here, for the MLflow model).
+IRIS = """
+def init():
+    pass
+
+def run(input_data):
+    num_rows, num_cols = input_data.shape
+    result = input_data.drop(input_data.columns[4:], axis=1)
+    result["variety"] = ["Setosa" if width < 1 else "Other" for width in input_data["petal.width"]]
+    return result
+"""
+IRIS_MLTABLE = """paths:
+  - file: ./iris.csv
+transformations:
+  - read_delimited:
+      delimiter: ","
+      encoding: utf8
+      header: all_files_same_headers
+"""
+
+# Models azureml-examples cli/jobs/parallel/1a_oj_sales_prediction/src/parallel_train/parallel_train.py: run(input_data,
+# mini_batch_context) gets one Store and Brand's rows, parses --partition_keys (which pipeline.yml does not pass),
+# drops the key columns, fits a model per partition (a least-squares line here, for the GradientBoostingRegressor)
+# and saves it under --model_folder/<Store>/<Brand>, returning [].
+OJ_TRAIN = """
+import argparse, json, os
+import numpy as np
+import pandas as pd
+
+def init():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--drop_cols", type=str)
+    parser.add_argument("--target_col", type=str)
+    parser.add_argument("--date_col", type=str)
+    parser.add_argument("--model_folder", type=str)
+    parser.add_argument("--partition_keys", type=str)
+    args, _ = parser.parse_known_args()
+    global target_col, date_col, model_folder, drop_cols, partition_keys
+    target_col, date_col, model_folder = args.target_col, args.date_col, args.model_folder
+    drop_cols = args.drop_cols.split(",")
+    partition_keys = args.partition_keys
+
+def run(input_data, mini_batch_context):
+    if not isinstance(input_data, pd.DataFrame):
+        raise Exception("Not a valid DataFrame input.")
+    print(f"partition_key_value = {mini_batch_context.partition_key_value}")
+    input_data[date_col] = pd.to_datetime(input_data[date_col])
+    input_data = input_data.set_index(date_col).sort_index(ascending=True)
+    input_data = input_data.drop(columns=drop_cols, errors="ignore")
+    slope, intercept = np.polyfit(input_data["Price"], input_data[target_col], 1)
+    relative_path = os.path.join(model_folder, *list(str(i) for i in mini_batch_context.partition_key_value.values()))
+    os.makedirs(relative_path, exist_ok=True)
+    with open(os.path.join(relative_path, "model.json"), "w") as handle:
+        json.dump({"slope": slope, "rows": len(input_data), "keys": partition_keys,
+                   "columns": list(input_data.columns)}, handle)
+    return []
+"""
+
+# Models MachineLearningNotebooks how-to-use-azureml/machine-learning-pipelines/parallel-run/Code/ partition sample:
+# a FileDataset with partition_format "{user}/{season}/{genres}.wav", partition_keys ["user", "genres"]: run(mini_batch,
+# mini_batch_context) gets the files of one partition and returns a row per file with its keys.
+FILE_PARTITIONS = """
+import os
+
+def init():
+    print("Init")
+
+def run(mini_batch, mini_batch_context):
+    print(f"partition_key_value = {mini_batch_context.partition_key_value}")
+    print(f"dataset = {mini_batch_context.dataset}")
+    return [
+        ",".join([os.path.basename(path), mini_batch_context.partition_key_value["user"],
+                  mini_batch_context.partition_key_value["genres"], str(len(mini_batch))])
+        for path in mini_batch
+    ]
+"""
+
+
+def _iris_rows(count: int) -> str:
+    lines = ["sepal.length,sepal.width,petal.length,petal.width"]
+    lines += [f"{5 + i % 3}.1,3.5,1.4,{(i % 5) * 0.5}" for i in range(count)]
+    return "\n".join(lines)
+
+
+def test_a_tables_mini_batches_are_dataframes_of_about_mini_batch_size(job) -> None:
+    """azureml-examples 2a_iris_batch_prediction, with its settings (mini_batch_size "10kb", append_row): every row
+    of the table is scored once, in mini-batches of about 10 KB of the file (YAML: "approximate physical size")."""
+    iris = _iris_rows(1000)
+    final, state, spec = job(
+        IRIS,
+        {"MLTable": IRIS_MLTABLE, "iris.csv": iris},
+        spec_fields={"table_mini_batch_size": "10kb"},
+        error_threshold=5,
+    )
+    assert final == status.FINISHED, state["message"]
+    rows = _rows(spec)
+    assert len(rows) == 1000 and rows[0].split(" ")[-1] in ("Setosa", "Other")
+    size = len(iris.encode()) + 1
+    assert state["counts"]["total_mini_batches"] == -(-size // (10 * 1024)), state  # ceil(size / 10 KB)
+    assert state["counts"]["total_files"] == 1000  # a table counts its rows ("record failures for TabularDataset")
+
+
+def test_partition_keys_give_each_store_and_brand_its_own_run_call(job, tmp_path: Path) -> None:
+    """azureml-examples 1a_oj_sales_prediction with its settings (partition_keys Store, Brand;
+    mini_batch_error_threshold 5; the table partitioned as partition_data.py writes it): one run() per partition with
+    its rows, the key values in the context (text, from the folder names), --partition_keys in the arguments; run()
+    returning [] succeeds."""
+    from azureml_parallel_r.examples.samples import make_oj_sales_table
+
+    table = tmp_path / "oj"
+    make_oj_sales_table(str(table), stores=2, weeks=10)
+    models = tmp_path / "models"
+    final, state, _spec = job(
+        OJ_TRAIN,
+        {},
+        input_dir=table,
+        entry_args=(
+            "--drop_cols",
+            "Revenue,Advert,Store,Brand",
+            "--target_col",
+            "Quantity",
+            "--date_col",
+            "WeekStarting",
+            "--model_folder",
+            str(models),
+        ),
+        spec_fields={"partition_keys": ("Store", "Brand")},
+        error_threshold=-1,
+        allowed_failed_count=5,
+        run_max_try=3,
+    )
+    assert final == status.FINISHED, state["message"]
+    assert state["counts"]["total_mini_batches"] == 6
+    saved = {str(p.parent.relative_to(models)): json.loads(p.read_text()) for p in models.rglob("model.json")}
+    assert sorted(saved) == [
+        f"{store}/{brand}" for store in ("1000", "1002") for brand in ("dominicks", "minute.maid", "tropicana")
+    ]
+    assert saved["1000/dominicks"]["rows"] == 10 and saved["1000/dominicks"]["keys"] == "Store,Brand"
+    assert saved["1000/dominicks"]["columns"] == ["Quantity", "Price"]  # Store, Brand put back, then dropped
+    assert saved["1002/tropicana"]["rows"] == 3
+
+
+def test_a_file_inputs_partition_format_groups_its_files(job, write_inputs) -> None:
+    """MachineLearningNotebooks' partition sample: files grouped by the values of user and genres in their paths;
+    each run() gets one partition's files, the context its keys (dataset: None, a registered dataset is Azure's)."""
+    inputs = write_inputs(
+        {"u1/spring/rock.wav": "1", "u1/autumn/rock.wav": "2", "u1/spring/jazz.wav": "3", "u2/spring/rock.wav": "4"}
+    )
+    final, state, spec = job(
+        FILE_PARTITIONS,
+        {},
+        input_dir=inputs,
+        spec_fields={"partition_keys": ("user", "genres"), "partition_format": "{user}/{season}/{genres}.wav"},
+        mini_batch_size=1,
+    )
+    assert final == status.FINISHED, state["message"]
+    assert sorted(_rows(spec)) == [
+        "jazz.wav,u1,jazz,1",
+        "rock.wav,u1,rock,2",
+        "rock.wav,u1,rock,2",
+        "rock.wav,u2,rock,1",
+    ]
+    assert state["counts"]["total_mini_batches"] == 3  # partition keys take effect over mini_batch_size (YAML)
+
+
+def test_a_folder_of_csv_files_without_an_mltable_is_a_file_input(job) -> None:
+    """HOWTO: a file list is a uri_folder; only an MLTable file makes a folder a table: run() gets paths."""
+    code = "def run(mini_batch):\n    return [type(mini_batch).__name__ + ' ' + str(len(mini_batch))]\n"
+    _final, state, spec = job(code, {"a.csv": "x,y\n1,2", "b.csv": "x,y\n3,4"}, mini_batch_size=2, run_max_try=1)
+    assert _rows(spec) == ["list 2"]
+    assert state["counts"]["failed_files"] == 1  # one row for two files: the runtime counts the other file failed
+
+
+def test_run_with_one_argument_is_refused_on_a_partitioned_job(job, write_inputs) -> None:
+    inputs = write_inputs({"u1/a.wav": "1"})
+    final, state, _ = job(
+        "def run(mini_batch):\n    return mini_batch\n",
+        {},
+        input_dir=inputs,
+        spec_fields={"partition_keys": ("user",), "partition_format": "{user}/{name}.wav"},
+    )
+    assert final == status.FAILED and "add the second parameter" in state["message"]
+
+
+@pytest.mark.parametrize(
+    ("files", "fields", "message"),
+    [
+        ({"MLTable": IRIS_MLTABLE, "iris.csv": "a,b\n1,2"}, {"partition_keys": ("Store",)}, "are not columns"),
+        ({"MLTable": "paths:\n  - file: ./x.csv\n", "x.csv": "a\n1"}, {}, "has no read_delimited"),
+        (
+            {
+                "MLTable": "paths:\n  - file: ./x.csv\ntransformations:\n  - read_delimited: {}\n  - take: 3\n",
+                "x.csv": "a",
+            },
+            {},
+            "asks for the transformation 'take'",
+        ),
+        ({"MLTable": IRIS_MLTABLE, "iris.csv": "a\n1"}, {"table_mini_batch_size": "10 pages"}, "approximate data size"),
+        ({"a/b.wav": "1"}, {"partition_keys": ("user",), "partition_format": "{genre}/{name}.wav"}, "not fields"),
+        ({"a.wav": "1"}, {"partition_keys": ("user",), "partition_format": "{user}/{name}.wav"}, "does not have"),
+    ],
+)
+def test_a_table_or_partition_the_engine_cannot_read_fails_saying_what(job, files, fields, message) -> None:
+    final, state, _ = job("def run(mini_batch, context=None):\n    return []\n", files, spec_fields=fields)
+    assert final == status.FAILED and message in state["message"], state["message"]
 
 
 def test_the_v2_runtimes_predefined_arguments_apply(job) -> None:

@@ -9,6 +9,7 @@ Standard library only: it ships to the compute nodes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import logging
@@ -18,15 +19,17 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from azureml_parallel_r.compute.entry_config import EntryConfig
 from azureml_parallel_r.compute.entry_settings import invocation_margin
 from azureml_parallel_r.compute.journal import Journal
 from azureml_parallel_r.compute.output_layout import OutputLayout, json_line, relative_input_path
-from azureml_parallel_r.compute.r_session import FileOutcome, RSession
+from azureml_parallel_r.compute.r_session import FileOutcome, Item, RSession
 from azureml_parallel_r.compute.records import FailureRecord, ResultRow
+from azureml_parallel_r.compute.tables import key_values, partition_path, write_table
 
-__all__ = ["BatchProcessor", "runtime_context"]
+__all__ = ["BatchProcessor", "PartitionFailed", "runtime_context"]
 
 # R warnings that say a write failed: R goes on after them, with an output it did not finish
 WRITE_FAILURE_WARNINGS = ("problem writing to connection", "problem closing connection", "No space left on device")
@@ -63,6 +66,11 @@ def runtime_context() -> tuple[str, str, str]:
         return os.path.join(tempfile.gettempdir(), "azureml-parallel-r-logs"), name, name
     entry_script = EntryScript()
     return str(entry_script.log_dir), name, str(getattr(entry_script, "agent_name", None) or name)
+
+
+class PartitionFailed(RuntimeError):
+    """A table's mini-batch failed in R (its failure record says why): ``run()`` raises it, so that the runtime counts
+    the mini-batch failed and tries it again, as it does a file missing from ``run()``'s rows."""
 
 
 class BatchProcessor:
@@ -125,6 +133,43 @@ class BatchProcessor:
             [input_paths[i] for i in todo], [relatives[i] for i in todo], deadline
         )
 
+    def process_table(self, frame: Any, keys: dict[str, Any] | None = None) -> list[str]:
+        """Process one mini-batch of a table (a partition with ``keys``, or a slice of rows) with the R script's
+        ``process_partition(data, keys, output_dir, args)``; return its result row. Its outputs go to
+        ``results/<partition path>/`` (:func:`~azureml_parallel_r.compute.tables.partition_path`); a retried
+        mini-batch whose result an earlier try kept returns that row.
+
+        :param frame: the mini-batch's pandas DataFrame, as the runtime hands it to ``run()``.
+        :param keys: ``mini_batch_context.partition_key_value`` (None: no partition keys).
+        :raises PartitionFailed: the partition failed (its failure record is written): the runtime counts the
+            mini-batch failed and tries it again while tries are left.
+        """
+        if "process_partition" not in self.session.functions:
+            raise PartitionFailed(
+                f"the R script {self.config.r_script} defines no process_partition(data, keys, output_dir, args), "
+                "which a table input (an MLTable folder) needs: define it (process_file is for file inputs)"
+            )
+        timeout = self.config.invocation_timeout
+        deadline = time.monotonic() + timeout - invocation_margin(timeout) if timeout else None
+        relative = partition_path(keys, frame)
+        self.layout.refresh()
+        done = self._finished_earlier([relative])
+        if done:
+            logger.info("partition %r has its result from an earlier try", relative)
+            return list(done.values())
+        (csv_path,) = self.layout.scratch_paths(1)
+        csv_path += ".csv"
+        try:
+            table = write_table(frame, csv_path)
+            table["keys"] = key_values(keys)
+            rows = self._run_files([relative], [relative], deadline, tables=[(csv_path, table)])
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(csv_path)
+        if not rows:
+            raise PartitionFailed(f"partition {relative!r} failed: see failures/{relative}.json")
+        return rows
+
     def _leads_outside(self, input_path: str, relative: str) -> bool:
         """True (and the file failed, with a record saying where it leads) when ``input_path`` is, or lies in a
         folder that is, a link whose target is outside the dataset root: such a file is never handed to R. One
@@ -153,14 +198,26 @@ class BatchProcessor:
         )
         return True
 
-    def _run_files(self, input_paths: list[str], relatives: list[str], deadline: float | None = None) -> list[str]:
+    def _run_files(
+        self,
+        input_paths: list[str],
+        relatives: list[str],
+        deadline: float | None = None,
+        tables: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> list[str]:
         """Run R over the files until ``deadline`` (``time.monotonic()``); return the rows of those that succeeded.
-        Files the deadline left unfinished fail with a record; the runtime counts them and tries them again."""
+        Files the deadline left unfinished fail with a record; the runtime counts them and tries them again.
+        With ``tables`` (per item, its CSV and how R reads it) the items are a table's partitions, and
+        ``input_paths`` are what their rows and records name as their input."""
         if not input_paths:
             return []
         scratches = self.layout.scratch_paths(len(input_paths))  # R creates each one
         args = list(self.config.r_args)
-        items = list(zip(input_paths, scratches, strict=True))
+        items: list[Item] = (
+            list(zip(input_paths, scratches, strict=True))
+            if tables is None
+            else [(csv, scratch, table) for (csv, table), scratch in zip(tables, scratches, strict=True)]
+        )
         if self.config.r_mode == "per-file":
             outcomes: Iterator[FileOutcome] = self._process_alone(items, args, deadline)
         else:
@@ -209,15 +266,14 @@ class BatchProcessor:
             relative: row for relative, row in finished.items() if os.path.isdir(self.layout.results_path(relative))
         }
 
-    def _process_alone(
-        self, items: list[tuple[str, str]], args: list[str], deadline: float | None
-    ) -> Iterator[FileOutcome]:
+    def _process_alone(self, items: list[Item], args: list[str], deadline: float | None) -> Iterator[FileOutcome]:
         """Per-file mode: a fresh R process for each file, none started once ``deadline`` has passed."""
-        for input_path, scratch in items:
+        for item in items:
             if deadline is not None and time.monotonic() >= deadline:
                 return
             try:
-                yield self.session.process(input_path, scratch, args, deadline=deadline)
+                table = item[2] if len(item) > 2 else None
+                yield self.session.process(item[0], item[1], args, deadline=deadline, table=table)
             finally:
                 self.session.close()
 

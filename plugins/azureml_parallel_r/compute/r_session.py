@@ -53,6 +53,21 @@ class Wait(str, enum.Enum):
     CUT = "cut"  # the batch's deadline (run_invocation_timeout's margin) passed
 
 
+# one item of a batch: (input path, output folder), and for a table's partition how R reads it (compute/tables.py)
+Item = tuple[str, str] | tuple[str, str, dict[str, Any]]
+
+
+def batch_item(item: Item) -> dict[str, Any]:
+    """One item of a batch request, as ``session.R`` reads it.
+
+    :param item: ``(input_path, output_dir)``, or ``(csv_path, output_dir, table)`` for a table's partition.
+    """
+    request: dict[str, Any] = {"input": item[0], "output_dir": item[1]}
+    if len(item) > 2:
+        request["table"] = item[2]
+    return request
+
+
 class RSession(RProcessLink):
     """One R process running ``session.R`` with the user's script loaded.
 
@@ -99,6 +114,7 @@ class RSession(RProcessLink):
         self.max_log_bytes = max_log_bytes
         self.on_wait = on_wait
         self.starts = 0
+        self.functions: tuple[str, ...] = ()  # of process_file and process_partition, those the script defines
         self._files_since_start = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._request_fd = -1
@@ -165,6 +181,8 @@ class RSession(RProcessLink):
         }
         if self._send(load):
             reply = self._receive(time.monotonic() + self.start_timeout)
+        if reply is not None and reply.get("ok"):
+            self.functions = tuple(str(name) for name in reply.get("functions") or ())
         if reply is None or not reply.get("ok"):
             tail = self.log.tail(offset)
             self.close()
@@ -173,19 +191,29 @@ class RSession(RProcessLink):
                 f"R could not load {self.r_script}: {reason}" + (f"\n--- R output ---\n{tail}" if tail else "")
             )
 
-    def process(self, input_path: str, output_dir: str, args: list[str], deadline: float | None = None) -> FileOutcome:
-        """Run ``process_file`` on one file (see :meth:`process_many`).
+    def process(
+        self,
+        input_path: str,
+        output_dir: str,
+        args: list[str],
+        deadline: float | None = None,
+        table: dict[str, Any] | None = None,
+    ) -> FileOutcome:
+        """Run ``process_file`` on one file, or ``process_partition`` on a table's partition (see
+        :meth:`process_many`).
 
-        :param input_path: the input file.
+        :param input_path: the input file (a partition's CSV, with ``table``).
         :param output_dir: the folder that receives the file's outputs; R creates it (its parent must exist).
         :param args: extra arguments passed to ``process_file`` as a character vector.
         :param deadline: a ``time.monotonic()`` time the file must be done by (see :meth:`process_many`).
+        :param table: how R reads a partition's CSV (:func:`batch_item`); None for a file.
         """
-        outcomes = list(self.process_many([(input_path, output_dir)], args, deadline=deadline))
+        item: Item = (input_path, output_dir) if table is None else (input_path, output_dir, table)
+        outcomes = list(self.process_many([item], args, deadline=deadline))
         return outcomes[0] if outcomes else self._cut(time.monotonic(), self.log.size())
 
     def process_many(
-        self, items: Sequence[tuple[str, str]], args: list[str], *, deadline: float | None = None
+        self, items: Sequence[Item], args: list[str], *, deadline: float | None = None
     ) -> Iterator[FileOutcome]:
         """Run ``process_file`` on many files, yielding one outcome per file, in order, as R finishes each.
 
@@ -194,7 +222,8 @@ class RSession(RProcessLink):
         the remaining files are sent again. Stopping the iteration early stops R.
 
         :param items: ``(input_path, output_dir)`` pairs; R creates each output folder right before its file
-            (its parent must exist; a folder that already exists is used as it is).
+            (its parent must exist; a folder that already exists is used as it is); a table's partition is
+            ``(csv_path, output_dir, table)`` (:func:`batch_item`), for ``process_partition``.
         :param args: extra arguments passed to ``process_file`` as a character vector.
         :param deadline: a ``time.monotonic()`` time by which the batch must be over (the runtime's
             ``run_invocation_timeout``, less a margin): R is stopped there, the file it was working on gets an
@@ -216,7 +245,7 @@ class RSession(RProcessLink):
                 self.close()
 
     def _run_batch(
-        self, items: list[tuple[str, str]], args: list[str], batch_deadline: float | None = None
+        self, items: list[Item], args: list[str], batch_deadline: float | None = None
     ) -> Generator[FileOutcome, None, int]:
         """Send one batch request; yield outcomes until it ends, R dies or ``batch_deadline`` passes; return how
         many files were done (``len(items)`` once the deadline passed: nothing more is sent).
@@ -230,7 +259,7 @@ class RSession(RProcessLink):
         self._replies.reset()
         request: dict[str, Any] = {
             "cmd": "batch",
-            "files": [{"input": i, "output_dir": o} for i, o in items],
+            "files": [batch_item(item) for item in items],
             "args": args,
             "stop_on_error": True,  # a failure may leave R broken: the files after it get a fresh R
             "max_log_bytes": self.max_log_bytes,

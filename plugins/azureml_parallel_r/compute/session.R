@@ -10,9 +10,14 @@
 #
 #   -> {"cmd": "load", "script": PATH, "log": LOG_PATH, "packages": [{"name": ..., "version": ..., "minimum": ...,
 #       "source": ...}, ...]}  (declared packages, include/entry/r_packages.py; checked with the ones the script names)
-#   <- {"ok": true, "r_version": ...} | {"ok": false, "error": ...}
+#   <- {"ok": true, "r_version": ..., "functions": [...]} | {"ok": false, "error": ...}  (functions: those of
+#      process_file and process_partition the script defines)
 #   -> {"cmd": "batch", "files": [{"input": PATH, "output_dir": DIR}, ...], "args": [...], "replies": PATH}
-#      (R creates each DIR, whose parent exists, right before its file)
+#      (R creates each DIR, whose parent exists, right before its file). An item with a "table" is a partition: INPUT
+#      is a CSV without a header written by compute/tables.py; {"table": {"classes": [...], "names": [...], "na": NA_TEXT,
+#      "cr": CR_TEXT, "keys": {...}}} says how to read it (column classes and names, the text of a missing value and of
+#      a carriage return) and its partition keys, and R calls
+#      process_partition(data, keys, output_dir, args) with the data.frame instead of process_file().
 #   one line per file, in order, appended to the file REPLIES and flushed as soon as the file is done:
 #      {"ok": true, "value": ..., "warnings": [...], "seconds": s, "end": t, "log_end": n}
 #    | {"ok": false, "error": ..., "call": ..., "warnings": [...], "seconds": s, "end": t, "log_end": n}
@@ -234,6 +239,21 @@ run_session <- function() {
     encoded
   }
 
+  # The functions a script may define; a file calls process_file, a partition of a table process_partition.
+  entry_points <- c("process_file", "process_partition")
+  signatures <- c(process_file = "process_file(input_path, output_dir, args)",
+                  process_partition = "process_partition(data, keys, output_dir, args)")
+  user_function <- function(name) {
+    f <- get0(name, envir = user_env, inherits = FALSE)
+    if (!is.function(f)) {
+      other <- setdiff(entry_points, name)
+      stop(sprintf("the R script defines no %s, which %s needs (it defines %s only)", signatures[[name]],
+                   if (name == "process_file") "a file input" else "a table input (an MLTable folder)",
+                   signatures[[other]]), call. = FALSE)
+    }
+    f
+  }
+
   call_text <- function(cond) {
     cl <- conditionCall(cond)
     if (is.null(cl)) return(NULL)
@@ -300,9 +320,28 @@ run_session <- function() {
   }
   on_error <- function(e) structure(list(error = conditionMessage(e), call = call_text(e)), class = "file_error")
 
-  # One file: its reply line, still without its log_end. Timed with the wall clock (Sys.time: no system
-  # call), not proc.time (two getrusage calls each).
-  process_one <- function(process_file, input, output_dir, args, wd) {
+  # A partition's data.frame, from the CSV compute/tables.py wrote: each column read as the class it had there
+  # (integer, numeric, logical, character, Date, POSIXct), a missing value written as table$na, names kept as they are.
+  read_partition <- function(input, table) {
+    classes <- unlist(table$classes, use.names = FALSE)
+    read_as <- ifelse(classes %in% c("Date", "POSIXct"), "character", classes)
+    names <- enc2utf8(unlist(table$names, use.names = FALSE))
+    data <- utils::read.csv(input, header = FALSE, colClasses = read_as, col.names = names, na.strings = table$na,
+                            check.names = FALSE, stringsAsFactors = FALSE, encoding = "UTF-8", strip.white = FALSE)
+    # R's reader ends a line at a carriage return even inside quotes: the CSV holds a mark for it, put back here
+    for (i in which(classes == "character")) data[[i]] <- gsub(table$cr, "\r", data[[i]], fixed = TRUE)
+    for (i in which(classes == "Date")) data[[i]] <- as.Date(data[[i]])
+    for (i in which(classes == "POSIXct")) data[[i]] <- as.POSIXct(data[[i]], tz = "UTC", format = "%Y-%m-%dT%H:%M:%OS")
+    data
+  }
+  partition_keys <- function(keys) {
+    if (is.null(keys) || length(keys) == 0L) return(structure(list(), names = character(0)))
+    lapply(keys, function(value) if (is.null(value)) NA else value)
+  }
+
+  # One file (or partition): its reply line, still without its log_end. Timed with the wall clock (Sys.time: no
+  # system call), not proc.time (two getrusage calls each).
+  process_one <- function(item, input, output_dir, args, wd) {
     started <- as.numeric(Sys.time())
     warnings_seen <<- character(0)
     value <- tryCatch(
@@ -312,7 +351,12 @@ run_session <- function() {
         if (!dir.create(output_dir, showWarnings = FALSE) && !dir.exists(output_dir)) {
           stop("cannot create the file's output folder ", output_dir, call. = FALSE)
         }
-        encode_value(process_file(input, output_dir, args))
+        if (is.null(item$table)) {
+          encode_value(user_function("process_file")(input, output_dir, args))
+        } else {
+          data <- read_partition(input, item$table)
+          encode_value(user_function("process_partition")(data, partition_keys(item$table$keys), output_dir, args))
+        }
       }, warning = on_warning),
       error = on_error
     )
@@ -332,7 +376,6 @@ run_session <- function() {
   process_batch <- function(req) {
     args <- unlist(req$args, use.names = FALSE)
     if (is.null(args)) args <- character(0)
-    process_file <- get("process_file", envir = user_env)
     stop_on_error <- isTRUE(req$stop_on_error)
     max_files <- if (is.null(req$max_files)) .Machine$integer.max else req$max_files
     max_log_bytes <- if (is.null(req$max_log_bytes)) Inf else req$max_log_bytes
@@ -344,7 +387,7 @@ run_session <- function() {
       replies_con <<- NULL
     })
     for (item in req$files) {
-      line <- process_one(process_file, item$input, item$output_dir, args, wd)
+      line <- process_one(item, item$input, item$output_dir, args, wd)
       log_end <- log_size()
       write_reply(sprintf('%s,"log_end":%.0f}', line, log_end))
       done <- done + 1L
@@ -373,11 +416,13 @@ run_session <- function() {
     if (inherits(loaded, "error")) {
       return(list(ok = FALSE, error = paste0("sourcing the R script failed: ", conditionMessage(loaded))))
     }
-    if (!is.function(get0("process_file", envir = user_env, inherits = FALSE))) {
+    functions <- Filter(function(name) is.function(get0(name, envir = user_env, inherits = FALSE)), entry_points)
+    if (length(functions) == 0L) {
       return(list(ok = FALSE, error = paste0(
-        "the R script defines no function process_file(input_path, output_dir, args): ", script)))
+        "the R script defines neither process_file(input_path, output_dir, args) (for files) nor ",
+        "process_partition(data, keys, output_dir, args) (for tables): define the one for your input: ", script)))
     }
-    list(ok = TRUE, r_version = R.version.string)
+    list(ok = TRUE, r_version = R.version.string, functions = as.list(functions))
   }
 
   loaded <- FALSE

@@ -22,6 +22,7 @@ import sys
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.compute.records import LOGS_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
+from azureml_parallel_r.engine.tables import is_table, parse_data_size
 from azureml_parallel_r.run_settings import LOGGING_LEVELS, OUTPUT_ACTIONS, ParallelRunSettings
 
 DEFAULTS = ParallelRunSettings()
@@ -29,14 +30,31 @@ EXIT_CODES: dict[str, int] = {run_status.FINISHED: 0, run_status.FAILED: 1, run_
 
 
 def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="the FileDataset folder: every file below it is one item")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="the input folder: every file below it is one item, or, holding an MLTable file, a table",
+    )
     parser.add_argument("--output", required=True, help="the step's output folder (AZUREML_BI_OUTPUT_PATH)")
     parser.add_argument("--source-dir", help="source directory (default: the entry script's folder)")
     parser.add_argument("--entry-script", required=True, help="entry script, relative to --source-dir or absolute")
     parser.add_argument("--logs-dir", help="status and logs (default: OUTPUT/logs)")
     parser.add_argument("--run-id", help="run id (default: a new local_<time>_<hex> id)")
     # unset arguments take the settings type's defaults, declared there once
-    parser.add_argument("--mini-batch-size", type=int, help=f"default: {DEFAULTS.mini_batch_size}")
+    parser.add_argument(
+        "--mini-batch-size",
+        help=f"files per mini-batch (default: {DEFAULTS.mini_batch_size}); for a table, an approximate data size: "
+        "1024 (bytes), 100 kb, 10MB, 1GB (default: 1MB)",
+    )
+    parser.add_argument(
+        "--partition-keys",
+        help="comma-separated keys whose values make the mini-batches (Store,Brand): columns of a table, or fields "
+        "of --partition-format for files; run() gets mini_batch_context and the entry script --partition_keys",
+    )
+    parser.add_argument(
+        "--partition-format",
+        help="a file input's path format naming its partition fields, like {user}/{season}/{genres}.wav",
+    )
     parser.add_argument("--node-count", type=int, help=f"default: {DEFAULTS.node_count}")
     parser.add_argument("--process-count-per-node", type=int, help="default: the number of cores")
     parser.add_argument(
@@ -94,8 +112,19 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         if not sep or not name:
             raise ValueError(f"--env takes NAME=VALUE, got {item!r}")
         env[name] = value
+    tabular = is_table(args.input)
+    if args.mini_batch_size is not None and tabular:
+        parse_data_size(args.mini_batch_size)  # a ValueError says the forms
+    elif args.mini_batch_size is not None and not args.mini_batch_size.strip().isdigit():
+        raise ValueError(
+            f"--mini-batch-size for a file input is a number of files, got {args.mini_batch_size!r} (a data size is "
+            f"for a table: a folder with an MLTable file)"
+        )
+    partition_keys = tuple(key.strip() for key in (args.partition_keys or "").split(",") if key.strip())
+    if args.partition_format and (tabular or not partition_keys):
+        raise ValueError("--partition-format is for a file input with --partition-keys")
     settings = ParallelRunSettings.from_given(
-        mini_batch_size=args.mini_batch_size,
+        mini_batch_size=None if tabular or args.mini_batch_size is None else int(args.mini_batch_size),
         node_count=args.node_count,
         process_count_per_node=args.process_count_per_node,
         error_threshold=args.error_threshold,
@@ -120,6 +149,9 @@ def spec_from_args(args: argparse.Namespace, entry_args: list[str]) -> JobSpec:
         logs_dir=os.path.abspath(args.logs_dir or os.path.join(output, LOGS_DIR)),
         entry_args=tuple(entry_args),
         settings=settings,
+        partition_keys=partition_keys,
+        partition_format=args.partition_format,
+        table_mini_batch_size=args.mini_batch_size if tabular else None,
     )
     spec.check()
     for warning in settings.warnings():

@@ -1,7 +1,9 @@
 """How the runtime counts a job's items and mini-batches, and when it has failed too many of them.
 
-- A try of a mini-batch succeeds on one item per element ``run()`` returned, at most the mini-batch's size, and on
-  none when it raised, timed out or crashed.
+- A try of a mini-batch of files succeeds on one item per element ``run()`` returned, at most the mini-batch's size,
+  and on none when it raised, timed out or crashed. A table's mini-batch (a DataFrame) succeeds on all its rows when
+  ``run()`` returns, whatever it returns: Microsoft's partition sample (azureml-examples
+  ``cli/jobs/parallel/1a_oj_sales_prediction``, ``parallel_train.py``) returns ``[]`` for every partition.
 - The job fails as soon as failed items > ``error_threshold`` (unless -1) or failed mini-batches >
   ``allowed_failed_count`` (unless -1/None), and, once every mini-batch has started, when the failed mini-batch
   percent > ``allowed_failed_percent``; like Azure, a mini-batch counts as failed while its latest try failed.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from azureml_parallel_r.engine.tables import MiniBatch
 from azureml_parallel_r.engine.worker_process import Attempt
 from azureml_parallel_r.run_settings import ParallelRunSettings
 
@@ -27,13 +30,15 @@ class Counts:
     failed_attempts: int = 0
 
 
-def succeeded_items(attempt: Attempt, size: int) -> int:
-    """The items of a mini-batch of ``size`` that a try succeeded on (see the module).
+def succeeded_items(attempt: Attempt, batch: MiniBatch) -> int:
+    """The items of a mini-batch that a try succeeded on (see the module).
 
     :param attempt: the try.
-    :param size: the mini-batch's files.
+    :param batch: the mini-batch.
     """
-    return min(len(attempt.rows), size) if attempt.kind == "ok" else 0
+    if attempt.kind != "ok":
+        return 0
+    return batch.count if batch.tabular else min(len(attempt.rows), batch.count)
 
 
 def threshold_breach(

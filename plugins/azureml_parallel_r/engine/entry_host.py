@@ -90,17 +90,47 @@ def load_entry_script(setup: dict[str, Any]) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    check_run_function(module, path)
+    check_run_function(module, path, partitioned=bool(setup.get("partitioned")))
     return module
 
 
-def check_run_function(module: ModuleType, path: str) -> None:
+class MiniBatchContext:
+    """What the runtime passes as ``run()``'s second argument with ``partition_keys``: ``partition_key_value``, the
+    partition's key values, and ``dataset``, its dataset (None here: a registered dataset exists only on Azure).
+
+    :param partition_key_value: the key values.
+    """
+
+    def __init__(self, partition_key_value: dict[str, Any]) -> None:
+        self.partition_key_value = dict(partition_key_value)
+        self.dataset = None
+
+    def __repr__(self) -> str:
+        return f"MiniBatchContext(partition_key_value={self.partition_key_value!r})"
+
+
+def mini_batch(message: dict[str, Any]) -> Any:
+    """What ``run()`` gets for a mini-batch: its files, or its table's DataFrame (read from the file the controller
+    wrote it to).
+
+    :param message: the controller's ``run`` message.
+    """
+    if message.get("table"):
+        import pandas  # type: ignore[import-untyped]
+
+        return pandas.read_pickle(message["table"])
+    return list(message["files"])
+
+
+def check_run_function(module: ModuleType, path: str, partitioned: bool = False) -> None:
     """Refuse, saying why, an entry script whose ``run()`` the local engine cannot call as the runtime would: none
-    at all, a generator, or ``run(mini_batch, mini_batch_context)`` (for ``partition_keys``, which the engine does
-    not model; the v2 parallel job docs' partitioned mini-batches).
+    at all, a generator, or ``run(mini_batch, mini_batch_context)`` on a job without ``partition_keys`` (the runtime
+    passes the context only with them: "For partition per folder/column jobs, ParallelRunStep pass an optional
+    positional parameter mini_batch_context", MachineLearningNotebooks' partition sample).
 
     :param module: the imported entry script.
     :param path: its path, for the message.
+    :param partitioned: the job has partition keys.
     """
     run = getattr(module, "run", None)
     if not callable(run):
@@ -115,11 +145,17 @@ def check_run_function(module: ModuleType, path: str) -> None:
         return
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty]
-    if len(required) >= 2:
+    if len(required) > (2 if partitioned else 1):
         raise EntryScriptRefused(
-            f"run() in {path} takes {len(required)} arguments ({', '.join(p.name for p in required)}): "
-            "run(mini_batch, mini_batch_context) is for partition_keys, whose partitioned mini-batches the local "
-            "engine does not model; use run(mini_batch) over files, or run the job on Azure ML"
+            f"run() in {path} takes {len(required)} arguments ({', '.join(p.name for p in required)}): the runtime "
+            "calls run(mini_batch), and run(mini_batch, mini_batch_context) when the job has partition_keys"
+            + ("" if partitioned else "; give the job partition keys, or give mini_batch_context a default")
+        )
+    takes_varargs = any(p.kind == p.VAR_POSITIONAL for p in parameters)
+    if partitioned and len(positional) < 2 and not takes_varargs:
+        raise EntryScriptRefused(
+            f"run() in {path} takes one argument, but a job with partition_keys calls "
+            "run(mini_batch, mini_batch_context): add the second parameter"
         )
 
 
@@ -140,6 +176,7 @@ def serve(channel: Channel) -> int:
     if setup is None:
         return 1
     csv_options = setup.get("csv_options") or None
+    partitioned = bool(setup.get("partitioned"))
     log_root_to_stdout()
     try:
         module = load_entry_script(setup)
@@ -155,7 +192,10 @@ def serve(channel: Channel) -> int:
     try:
         while (message := channel.receive()) is not None and message.get("cmd") == "run":
             try:
-                rows = rows_from_result(module.run(list(message["files"])), csv_options)
+                arguments = [mini_batch(message)]
+                if partitioned:
+                    arguments.append(MiniBatchContext(message.get("keys") or {}))
+                rows = rows_from_result(module.run(*arguments), csv_options)
                 channel.send({"ok": True, "rows": rows})
             except Exception as exc:
                 channel.send({"ok": False, "error": _describe(exc)})

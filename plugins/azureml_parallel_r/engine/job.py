@@ -79,6 +79,10 @@ class JobSpec:
     :param settings: the ParallelRunConfig knobs.
     :param input_files: a JSON file ``{"files": [paths relative to input_dir]}`` naming the items (a registered
         dataset version's list); ``None``: every file below ``input_dir``.
+    :param partition_keys: keys whose values make the mini-batches (columns of a table, fields of
+        ``partition_format`` for files): :mod:`.tables`.
+    :param partition_format: a file input's path format naming its partition fields (``{user}/{genres}.wav``).
+    :param table_mini_batch_size: a table's ``mini_batch_size``, a data size (``10MB``); None: 1 MB.
     """
 
     run_id: str
@@ -90,6 +94,9 @@ class JobSpec:
     entry_args: tuple[str, ...] = ()
     settings: ParallelRunSettings = field(default_factory=ParallelRunSettings)
     input_files: str | None = None
+    partition_keys: tuple[str, ...] = ()
+    partition_format: str | None = None
+    table_mini_batch_size: str | None = None
 
     @property
     def entry_script_path(self) -> str:
@@ -140,12 +147,14 @@ class JobSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["entry_args"] = list(self.entry_args)
+        data["partition_keys"] = list(self.partition_keys)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
         values = dict(data)
         values["entry_args"] = tuple(values.get("entry_args", ()))
+        values["partition_keys"] = tuple(values.get("partition_keys", ()))
         values["settings"] = ParallelRunSettings.from_dict(values.get("settings", {}))
         return cls(**values)
 

@@ -3,8 +3,8 @@
 - The input folder is the FileDataset: its files, sorted by path, are the items; given a list of files (a registered
   dataset version's), exactly those (a file added to the folder since is not one; a listed file gone since fails
   alone, in R).
-- An input folder holding an ``MLTable`` file (tabular data, whose mini-batches the runtime hands to ``run()`` as
-  DataFrames, sized in bytes) is refused: the local engine models file inputs only.
+- An input folder holding an ``MLTable`` file is a table, whose mini-batches the runtime hands to ``run()`` as
+  DataFrames, sized in bytes or by partition; partition keys on a file input group its files (:mod:`.tables`).
 - The source directory is copied for the run, as Azure ML snapshots it for a job: the workers (and R) work in that
   copy, so what a script writes to a relative path never lands in the source directory, and concurrent runs do not
   share a folder.
@@ -17,22 +17,37 @@ import os
 import shutil
 
 from azureml_parallel_r.engine.job import JobSpec, read_json
+from azureml_parallel_r.engine.tables import MiniBatch, file_partitions, is_table, table_batches
 from azureml_parallel_r.inputs import list_input_files
 
 SNAPSHOT_IGNORED = ("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
 
 
+def job_batches(spec: JobSpec, mini_batch_size: int, workdir: str) -> list[MiniBatch]:
+    """The job's mini-batches (see the module); ``ValueError`` (or ``OSError``) saying why there are none to run.
+
+    :param spec: the job.
+    :param mini_batch_size: files per mini-batch of a file input without partition keys.
+    :param workdir: the run's temporary folder (a table's mini-batches are written there).
+    """
+    if is_table(spec.input_dir):
+        return table_batches(
+            spec.input_dir, os.path.join(workdir, "tables"), spec.partition_keys, spec.table_mini_batch_size
+        )
+    files = job_items(spec)
+    if spec.partition_keys:
+        return file_partitions(spec.input_dir, files, spec.partition_keys, spec.partition_format)
+    return [
+        MiniBatch(items=files[i : i + mini_batch_size], count=len(files[i : i + mini_batch_size]))
+        for i in range(0, len(files), mini_batch_size)
+    ]
+
+
 def job_items(spec: JobSpec) -> list[str]:
-    """The job's items, as paths (see the module); ``ValueError`` (or ``OSError``) saying why there are none to run.
+    """A file input's items, as paths (see the module); ``ValueError`` (or ``OSError``) saying why there are none.
 
     :param spec: the job.
     """
-    if os.path.isfile(os.path.join(spec.input_dir, "MLTable")):
-        raise ValueError(
-            f"{spec.input_dir} holds an MLTable file: a tabular input, whose mini-batches are pandas DataFrames, which "
-            "the local engine does not model (it hands run() lists of file paths); give it a folder of files, or run "
-            "the job on Azure ML"
-        )
     if spec.input_files is None:
         return list_input_files(spec.input_dir)
     recorded = read_json(spec.input_files)

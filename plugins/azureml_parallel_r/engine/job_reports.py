@@ -19,6 +19,7 @@ from azureml_parallel_r.engine.accounting import Counts, succeeded_items
 if TYPE_CHECKING:
     from azureml_parallel_r.engine.job import JobSpec
     from azureml_parallel_r.engine.run_logs import RunLogs
+    from azureml_parallel_r.engine.tables import MiniBatch
     from azureml_parallel_r.engine.worker_process import Attempt, WorkerProcess
 
 
@@ -37,7 +38,7 @@ class JobReports:
     counts: Counts
     logs: RunLogs
     on_progress: Callable[[str], None]
-    _batches: list[list[str]]
+    _batches: list[MiniBatch]
     _failed_batches: set[int]
     _errors: list[str]
     _started: float
@@ -48,8 +49,8 @@ class JobReports:
     def _log_attempt(self, index: int, tries: int, worker: WorkerProcess, attempt: Attempt, seconds: float) -> None:
         """One try of a mini-batch, in the runtime's ``processed_mini-batches.csv`` and the engine's own
         ``mini_batches.jsonl``."""
-        size = len(self._batches[index])
-        succeeded = succeeded_items(attempt, size)
+        size = self._batches[index].count
+        succeeded = succeeded_items(attempt, self._batches[index])
         error = (attempt.error or "")[-2000:]
         self.logs.log_attempt(
             [

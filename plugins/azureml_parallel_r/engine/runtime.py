@@ -49,10 +49,11 @@ from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.accounting import Counts, succeeded_items, threshold_breach
 from azureml_parallel_r.engine.append_row_settings import dataframe_csv_options
 from azureml_parallel_r.engine.job import CANCEL_FILE, JobSpec
-from azureml_parallel_r.engine.job_inputs import job_items, snapshot_source_directory
+from azureml_parallel_r.engine.job_inputs import job_batches, snapshot_source_directory
 from azureml_parallel_r.engine.job_reports import JobReports
 from azureml_parallel_r.engine.predefined_arguments import RuntimeTimeouts, apply_predefined_arguments
 from azureml_parallel_r.engine.run_logs import RunLogs
+from azureml_parallel_r.engine.tables import MiniBatch
 from azureml_parallel_r.engine.worker_process import (
     STOP_GRACE_SECONDS,
     Attempt,
@@ -92,7 +93,7 @@ class ParallelRunJob(JobReports):
         self._cond = threading.Condition()
         self.logs = RunLogs(spec, self._abort)  # the run's own files; one that cannot be written fails the run
         self._cancel = threading.Event()
-        self._batches: list[list[str]] = []
+        self._batches: list[MiniBatch] = []
         self._attempts: list[int] = []
         self._queue: deque[int] = deque()
         self._in_flight = 0
@@ -126,21 +127,25 @@ class ParallelRunJob(JobReports):
             self.spec.check_code()
             self.settings, self._timeouts = apply_predefined_arguments(self.spec.settings, self.spec.entry_args)
             self._csv_options = dataframe_csv_options(self.spec.source_dir)
-            files = job_items(self.spec)
         except (ValueError, OSError) as exc:
             return self._finish(run_status.FAILED, str(exc))
-        size = self.settings.mini_batch_size
-        self._batches = [files[i : i + size] for i in range(0, len(files), size)]
+        with tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir:
+            try:
+                self._batches = job_batches(self.spec, self.settings.mini_batch_size, workdir)
+            except (ValueError, OSError) as exc:
+                return self._finish(run_status.FAILED, str(exc))
+            return self._run_batches(workdir)
+
+    def _run_batches(self, workdir: str) -> str:
+        """Run the job's mini-batches (cut, in ``self._batches``) to the end; return the final status."""
         self._attempts = [0] * len(self._batches)
         self._queue = deque(range(len(self._batches)))
-        self.counts.total_files, self.counts.total_mini_batches = len(files), len(self._batches)
+        self.counts.total_files = sum(batch.count for batch in self._batches)
+        self.counts.total_mini_batches = len(self._batches)
         if not self.logs.prepare():
             return self._finish(run_status.FAILED, self._abort_reason or "the output folder cannot be made")
         rows_file = self.settings.rows_file_name if self.settings.output_action == "append_row" else None
-        with (
-            self.logs.rows(rows_file, self._cancel.is_set),
-            tempfile.TemporaryDirectory(prefix=f"{self.spec.run_id}-wd-") as workdir,
-        ):
+        with self.logs.rows(rows_file, self._cancel.is_set):
             try:
                 self._code = snapshot_source_directory(self.spec, os.path.join(workdir, "code"))
             except OSError as exc:
@@ -216,7 +221,11 @@ class ParallelRunJob(JobReports):
                 )
                 with self._cond:
                     self._workers.append(worker)
-                worker.start(driver_arguments(self._applied_spec(), self._code), csv_options=self._csv_options)
+                worker.start(
+                    driver_arguments(self._applied_spec(), self._code),
+                    csv_options=self._csv_options,
+                    partitioned=bool(self.spec.partition_keys),
+                )
                 return worker
             except InitFailed as exc:
                 if self._init_failed(node, exc):
@@ -292,7 +301,7 @@ class ParallelRunJob(JobReports):
             self._attempts[index] += 1
             tries = self._attempts[index]
             batch = self._batches[index]
-            complete = succeeded_items(attempt, len(batch)) == len(batch)
+            complete = succeeded_items(attempt, batch) == batch.count
             self._log_attempt(index, tries, worker, attempt, seconds)
             if complete:
                 self._failed_batches.discard(index)
@@ -300,16 +309,16 @@ class ParallelRunJob(JobReports):
                 self.counts.failed_attempts += 1
                 self._failed_batches.add(index)
                 if attempt.kind == "ok":
-                    attempt.error = f"run() returned {len(attempt.rows)} rows for {len(batch)} files"
+                    attempt.error = f"run() returned {len(attempt.rows)} rows for {batch.count} files"
                 if tries < self.settings.run_max_try:
                     self._queue.append(index)
                     self._check_thresholds()
                     return
                 self._errors.append(f"mini-batch {index} failed after {tries} tries ({attempt.kind}): {attempt.error}")
             kept = attempt.rows if attempt.kind == "ok" else []  # every element run() returned is a row
-            succeeded = succeeded_items(attempt, len(batch))
+            succeeded = succeeded_items(attempt, batch)
             self.counts.succeeded_files += succeeded
-            self.counts.failed_files += len(batch) - succeeded
+            self.counts.failed_files += batch.count - succeeded
             self.counts.completed_mini_batches += 1
             self.logs.keep_rows(kept)
             self._check_thresholds()

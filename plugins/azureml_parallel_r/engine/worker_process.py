@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azureml_parallel_r.engine.job import PACKAGE_PARENT, JobSpec
+from azureml_parallel_r.engine.tables import MiniBatch
 from azureml_parallel_r.run_settings import INPUT_NAME
 
 DATASET_VARIABLES = "AZUREML_DATASET_ENVIRONMENT_VARS"
@@ -83,12 +84,13 @@ class WorkerProcess:
         self._read_fd = -1
         self._buffer = b""
 
-    def start(self, argv: list[str], *, csv_options: dict[str, Any] | None = None) -> None:
+    def start(self, argv: list[str], *, csv_options: dict[str, Any] | None = None, partitioned: bool = False) -> None:
         """Spawn the process and wait for ``init()``; raise :class:`InitFailed` with its traceback, or
         :class:`EntryScriptRefused` when the entry script cannot run here at all.
 
         :param argv: the driver's arguments (the entry script's ``sys.argv``).
         :param csv_options: how a returned DataFrame becomes rows (:mod:`.append_row_settings`).
+        :param partitioned: the job has partition keys: ``run()`` gets the ``mini_batch_context`` too.
         """
         logs = self.spec.logs_dir
         stdout_path = os.path.join(logs, "user", "stdout", self.node, f"{self.process}.stdout.txt")
@@ -119,6 +121,7 @@ class WorkerProcess:
             "source_dir": self.spec.source_dir,
             "argv": argv,
             "csv_options": csv_options or {},
+            "partitioned": partitioned,
         }
         reply = self._call(setup, INIT_TIMEOUT_SECONDS)
         if reply is None or not reply.get("ready"):
@@ -128,9 +131,14 @@ class WorkerProcess:
                 raise EntryScriptRefused(f"the entry script cannot run on the local engine: {error}")
             raise InitFailed(f"init() failed in {self.name}:\n{error}")
 
-    def run_batch(self, files: list[str], timeout: float) -> Attempt:
-        """Send one mini-batch to ``run()`` and wait at most ``timeout`` seconds for its rows."""
-        reply = self._call({"cmd": "run", "files": files}, timeout)
+    def run_batch(self, batch: MiniBatch, timeout: float) -> Attempt:
+        """Send one mini-batch to ``run()`` and wait at most ``timeout`` seconds for its rows.
+
+        :param batch: its files, or its table's DataFrame file, and its partition's key values.
+        :param timeout: ``run_invocation_timeout``.
+        """
+        message: dict[str, Any] = {"cmd": "run", "files": batch.items, "table": batch.table, "keys": batch.keys}
+        reply = self._call(message, timeout)
         if reply is None:
             if self._timed_out:
                 return Attempt("timeout", error=f"run() exceeded run_invocation_timeout={timeout:g}s; process killed")
@@ -267,6 +275,8 @@ def driver_arguments(spec: JobSpec, code: JobSpec) -> list[str]:
         "--node_count": s.node_count,
         "--logging_level": s.logging_level,
     }
+    if spec.partition_keys:  # the runtime adds it (azureml-examples 1a_oj_sales_prediction parses it unasked)
+        runtime_args["--partition_keys"] = ",".join(spec.partition_keys)
     argv = [code.entry_script_path]
     for name, value in runtime_args.items():
         argv += [name, str(value)]

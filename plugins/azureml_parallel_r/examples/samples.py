@@ -1,8 +1,10 @@
 """Sample input files for demos, tests and benchmarks: PNGs written in pure Python, and JPEG, .rds and
-.RData files written by R (no shell involved)."""
+.RData files written by R (no shell involved); or a table (``--oj-sales``): orange juice sales per store and brand,
+partitioned with an MLTable file."""
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import struct
@@ -92,6 +94,76 @@ def make_sample_inputs(folder: str, *, images: int = 24, corrupt: bool = True, r
     return paths
 
 
+OJ_BRANDS = ("dominicks", "minute.maid", "tropicana")
+OJ_COLUMNS = ("WeekStarting", "Quantity", "Advert", "Price", "Revenue")  # Store and Brand are in the folder names
+# The MLTable Microsoft's partition sample writes (azureml-examples cli/jobs/parallel/1a_oj_sales_prediction,
+# partition_data.py): every CSV below, Store and Brand put back from the folder names, the path columns dropped.
+OJ_MLTABLE = """paths:
+- pattern: ./**/*.csv
+transformations:
+- read_delimited:
+    delimiter: ','
+    empty_as_string: false
+    encoding: ascii
+    header: all_files_same_headers
+    include_path_column: true
+- extract_columns_from_partition_format:
+    partition_format: '{Store}/{Brand}/{file_name}.{extension}'
+- drop_columns:
+  - Path
+  - file_name
+  - extension
+type: mltable
+"""
+
+
+def make_oj_sales_table(folder: str, *, stores: int = 4, weeks: int = 60, seed: int = 7) -> list[str]:
+    """Write a table shaped like Microsoft's orange juice sales sample (weekly ``Quantity``, ``Advert``, ``Price``,
+    ``Revenue`` per store and brand) into ``folder``, partitioned as Microsoft's partition sample writes it:
+    ``<Store>/<Brand>/partitioned_data.csv`` and an ``MLTable`` file that puts ``Store`` and ``Brand`` back from the
+    folder names. The last store's ``tropicana`` has 3 weeks only, too few to fit a model: its partition fails alone
+    in the per-store forecast (``include/r/forecast_per_store.r``). Returns the CSV files' paths.
+
+    :param folder: the table's folder (its ``MLTable`` file goes there).
+    :param stores: how many stores (numbered from 1000, as in the sample), each with 3 brands.
+    :param weeks: weeks of sales per store and brand, from 1990-06-14.
+    :param seed: makes the numbers reproducible.
+    """
+    import csv
+    import datetime
+
+    rng = random.Random(seed)
+    first = datetime.date(1990, 6, 14)
+    paths = []
+    for s in range(stores):
+        store = 1000 + 2 * s
+        for b, brand in enumerate(OJ_BRANDS):
+            rows = 3 if (s == stores - 1 and brand == "tropicana") else weeks
+            base, elasticity = rng.uniform(8000, 16000), rng.uniform(2.0, 3.5)
+            path = os.path.join(folder, str(store), brand, "partitioned_data.csv")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", newline="", encoding="ascii") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(OJ_COLUMNS)
+                for week in range(rows):
+                    advert = int(rng.random() < 0.4)
+                    price = round(rng.uniform(1.8, 3.0) + 0.2 * b, 2)
+                    seasonal = 1 + 0.15 * math.sin(2 * math.pi * week / 52)
+                    quantity = int(
+                        base
+                        * seasonal
+                        * (price / 2.5) ** -elasticity
+                        * (1.3 if advert else 1.0)
+                        * rng.uniform(0.9, 1.1)
+                    )
+                    day = first + datetime.timedelta(weeks=week)
+                    writer.writerow([day.isoformat(), quantity, advert, price, round(quantity * price, 2)])
+            paths.append(path)
+    with open(os.path.join(folder, "MLTable"), "w", encoding="utf-8") as handle:
+        handle.write(OJ_MLTABLE)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -101,7 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", help="where to write the sample inputs")
     parser.add_argument("--images", type=int, default=24, help="how many PNGs (default 24)")
     parser.add_argument("--no-corrupt", action="store_true", help="leave out the deliberately corrupt image")
+    parser.add_argument(
+        "--oj-sales",
+        action="store_true",
+        help="write a table instead: orange juice sales per store and brand, partitioned with an MLTable file as "
+        "Microsoft's partition sample writes it (for include/r/forecast_per_store.r)",
+    )
+    parser.add_argument("--stores", type=int, default=4, help="with --oj-sales: how many stores (default 4)")
     args = parser.parse_args(argv)
+    if args.oj_sales:
+        paths = make_oj_sales_table(args.folder, stores=args.stores)
+        print(f"wrote an orange juice sales table of {len(paths)} partitions (Store, Brand) under {args.folder}")
+        return 0
     paths = make_sample_inputs(args.folder, images=args.images, corrupt=not args.no_corrupt)
     print(f"wrote {len(paths)} sample inputs under {args.folder}")
     return 0
