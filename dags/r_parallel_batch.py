@@ -4,10 +4,12 @@
 `register_dataset >> submit_pipeline >> wait_for_pipeline >> validate_outputs`
 
 1. **register_dataset** registers `r-script-inputs/<date>/` as a FileDataset version (reused when the
-   same date is registered again). A missing or empty folder skips the run. `<date>` is the run's
+   same date is registered again), or, with the input kind `table`, the folder's MLTable as a tabular version
+   (its partitions recorded). A missing or empty folder skips the run. `<date>` is the run's
    logical date, or for a manual run triggered without one, the day it was triggered.
 2. **submit_pipeline** submits one ParallelRunStep pipeline whose entry script hands each file to the
-   R script's `process_file(input_path, output_dir, args)`; a retried task reattaches to its run.
+   R script's `process_file(input_path, output_dir, args)`, or each partition of a table to its
+   `process_partition(data, keys, output_dir, args)`; a retried task reattaches to its run.
 3. **wait_for_pipeline** waits in the triggerer (deferrable), holding no worker slot; a Failed or
    Canceled run fails it with the first failed files and their R errors.
 4. **validate_outputs** checks every input has results (or is within the allowed failures), writes
@@ -76,6 +78,23 @@ with DAG(
             description="Datastore folder of the inputs; empty means r-script-inputs/<run date>.",
             maxLength=1024,
         ),
+        "input_kind": Param(
+            "files",
+            type="string",
+            enum=["files", "table"],
+            title="Input kind",
+            description="files: every file of the folder goes to the R script's process_file(). table: the folder "
+            "holds an MLTable file, and each partition (or slice of rows) goes to process_partition() as a "
+            "data.frame (e.g. r/forecast_per_store.r).",
+        ),
+        "partition_keys": Param(
+            [],
+            type=["null", "array"],
+            items={"type": "string", "minLength": 1},
+            title="Partition keys (tables)",
+            description="Columns of the table whose values make one partition each, e.g. Store, Brand. Empty: "
+            "mini-batches of rows by size.",
+        ),
         "r_script": Param(
             DEFAULT_R_SCRIPT,
             type="string",
@@ -98,6 +117,14 @@ with DAG(
             title="Files per mini-batch",
             description="Empty: chosen from the number of files and worker processes (about 10 mini-batches per "
             "process, at most 200 files).",
+        ),
+        "mini_batch_data_size": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d+ ?([kKmMgG][bB])?$",
+            title="Rows per mini-batch, as data size (tables)",
+            description="A table without partition keys: about this much data per mini-batch, e.g. 100 kb, 10MB. "
+            "Empty: 1MB.",
         ),
         "process_count_per_node": Param(
             PROCESSES_PER_NODE, type="integer", minimum=1, maximum=64, title="Worker processes per node"
@@ -134,6 +161,8 @@ with DAG(
         allowed_conf_keys=list(dag.params),
         azureml_parallel_r_conn_id="{{ params.conn_id }}",
         rerun_failed_of="{{ params.rerun_failed_of }}",
+        input_kind="{{ params.input_kind }}",
+        partition_keys="{{ params.partition_keys }}",
     )
     submit_pipeline = SubmitParallelRunOperator(
         task_id="submit_pipeline",
@@ -141,6 +170,7 @@ with DAG(
         r_script="{{ params.r_script }}",
         r_args="{{ params.r_args }}",
         mini_batch_size="{{ params.mini_batch_size }}",
+        mini_batch_data_size="{{ params.mini_batch_data_size }}",
         process_count_per_node="{{ params.process_count_per_node }}",
         node_count="{{ params.node_count }}",
         error_threshold="{{ params.error_threshold }}",

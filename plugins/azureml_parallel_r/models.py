@@ -46,6 +46,10 @@ class DatasetRef(_Plain):
     :param reused: True when an existing version for the same path and date was returned.
     :param rerun_of: for the dataset of a repair run (the failed files of an earlier run), that run:
         ``dag_run_id``, ``run_id``, ``output_path``, ``date``, ``failed_files``.
+    :param kind: ``files`` (a FileDataset, a ``uri_folder``: each file an item) or ``table`` (a folder with an
+        ``MLTable`` file: a TabularDataset, an ``mltable`` input, whose mini-batches are DataFrames).
+    :param partition_keys: a table's partition keys (columns): each partition is one mini-batch and one item.
+    :param partitions: how many partitions the table had at registration (with partition keys).
     """
 
     name: str
@@ -54,6 +58,13 @@ class DatasetRef(_Plain):
     file_count: int
     reused: bool = False
     rerun_of: dict[str, Any] | None = None
+    kind: str = "files"
+    partition_keys: list[str] = field(default_factory=list)
+    partitions: int | None = None
+
+    @property
+    def tabular(self) -> bool:
+        return self.kind == "table"
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,8 @@ class RunRequest(_Plain):
     :param tags: extra run tags.
     :param job_identity: the identity the Azure ML job reads and writes data with
         (:mod:`azureml_parallel_r.job_identity`; None: the connection's ``job_identity``, else Azure's default).
+    :param mini_batch_data_size: a table's ``mini_batch_size`` without partition keys: an approximate data size
+        (``1024``, ``100 kb``, ``10MB``, ``1GB``; None: the runtime's default, 1 MB). A file input's is the settings'.
     """
 
     dataset: DatasetRef
@@ -88,6 +101,7 @@ class RunRequest(_Plain):
     experiment_name: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     job_identity: str | None = None
+    mini_batch_data_size: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRequest:
@@ -262,26 +276,41 @@ class RegisteredFiles:
     :param files: the files, relative to the folder, sorted.
     :param sizes: their sizes in bytes (None: a record from before sizes were kept).
     :param stamps: the hashes of their version stamps (None likewise).
+    :param partitions: a table's partitions at registration, as their outputs' folders
+        (:func:`~azureml_parallel_r.compute.tables.partition_path`), sorted: the items its runs have (None: files).
     """
 
     files: list[str]
     sizes: array | None = None
     stamps: array | None = None
+    partitions: list[str] | None = None
+
+    @property
+    def items(self) -> list[str]:
+        """What a run over the version must account for: its partitions (a partitioned table), else its files."""
+        return self.files if self.partitions is None else self.partitions
 
     @staticmethod
-    def record(path: str, entries: Iterable[tuple[str, int, str]]) -> dict[str, Any]:
-        """The record a registration keeps: ``{"path", "files", "sizes", "stamps"}``, sorted by path.
+    def record(
+        path: str, entries: Iterable[tuple[str, int, str]], partitions: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """The record a registration keeps: ``{"path", "files", "sizes", "stamps"}``, sorted by path, and a table's
+        ``partitions``.
 
         :param path: the version's folder on the datastore.
         :param entries: (relative path, size, stamp) per file, in any order.
+        :param partitions: a partitioned table's partitions (their outputs' folders).
         """
         ordered = sorted(entries)
-        return {
+        record: dict[str, Any] = {
             "path": path,
             "files": [e[0] for e in ordered],
             "sizes": [int(e[1]) for e in ordered],
             "stamps": [str(e[2]) for e in ordered],
         }
+        if partitions is not None:
+            record["partitions"] = sorted(partitions)
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RegisteredFiles:
@@ -290,12 +319,13 @@ class RegisteredFiles:
         :param record: the parsed record.
         """
         files, sizes, stamps = list(record["files"]), record.get("sizes"), record.get("stamps")
+        partitions = sorted(record["partitions"]) if isinstance(record.get("partitions"), list) else None
         if not (isinstance(sizes, list) and isinstance(stamps, list) and len(sizes) == len(stamps) == len(files)):
-            return cls(sorted(files))
+            return cls(sorted(files), partitions=partitions)
         if any(files[i] > files[i + 1] for i in range(len(files) - 1)):  # written sorted; sorted again if not
             ordered = sorted(zip(files, sizes, stamps, strict=True))
             files, sizes, stamps = [e[0] for e in ordered], [e[1] for e in ordered], [e[2] for e in ordered]
-        return cls(files, array("q", map(int, sizes)), array("q", (hash(str(stamp)) for stamp in stamps)))
+        return cls(files, array("q", map(int, sizes)), array("q", (hash(str(stamp)) for stamp in stamps)), partitions)
 
     def changed(self, current: Iterable[tuple[str, int, str]]) -> dict[str, str]:
         """The registered files whose size or version stamp is not what was registered, with what changed, from the

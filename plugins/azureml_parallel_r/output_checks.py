@@ -290,10 +290,11 @@ def _problems(
     mismatch = _dataset_mismatch(dataset, results) if dataset is not None else None
     if mismatch:
         problems.append(mismatch)
-    if dataset is not None and not files_unknown and dataset.file_count != len(scan.paths):
+    expected = None if dataset is None else dataset.partitions if dataset.tabular else dataset.file_count
+    if dataset is not None and not files_unknown and expected is not None and expected != len(scan.paths):
         problems.append(
-            f"the registered file list of dataset {dataset.name} v{dataset.version} holds {len(scan.paths)} files, but "
-            f"the version was registered with {dataset.file_count}: the list is not the one registered, so what the "
+            f"the registered list of dataset {dataset.name} v{dataset.version} holds {len(scan.paths)} items, but "
+            f"the version was registered with {expected}: the list is not the one registered, so what the "
             "run was given cannot be known; register the folder again (clear register_dataset)"
         )
     if state.status != run_status.FINISHED:

@@ -281,3 +281,35 @@ def test_a_canceled_run_fails_the_sensor(
     (output,) = output_dirs(local_connection, "2026-11-24")
     assert json.loads((output / "logs" / "status.json").read_text())["status"] == "Canceled"
     assert not (output / "results").exists() or not any((output / "results").rglob("*.json"))
+
+
+@pytest.mark.integration
+def test_a_per_store_forecast_over_a_partitioned_table_runs_end_to_end(dag, airflow_db, local_connection) -> None:
+    """The trigger form's table inputs: an OJ-sales-shaped table (partitioned as Microsoft's sample writes it), one R
+    model per store and brand; the partition too short to fit fails alone, and validation counts partitions."""
+    from azureml_parallel_r.examples.samples import make_oj_sales_table
+
+    make_oj_sales_table(str(local_connection / "r-script-inputs" / "2026-11-23"), stores=3, weeks=40)
+    conf = {
+        "input_kind": "table",
+        "partition_keys": ["Store", "Brand"],
+        "r_script": "r/forecast_per_store.r",
+        "r_args": ["--horizon", "4"],
+    }
+    state, tasks = run_dag(dag, "2026-11-23", conf)
+    assert state == "success" and set(tasks.values()) == {"success"}, tasks
+    (output,) = output_dirs(local_connection, "2026-11-23")
+    report = json.loads((output / "validation.json").read_text())
+    assert report["passed"]
+    assert (report["counts"]["input_files"], report["counts"]["succeeded"], report["counts"]["failed"]) == (9, 8, 1)
+    assert report["failures"][0]["relative_path"] == "Store=1004/Brand=tropicana"
+    assert "has 3 weeks" in report["failures"][0]["error"]
+    forecast = (output / "results" / "Store=1000" / "Brand=dominicks" / "forecast.csv").read_text().splitlines()
+    assert forecast[0] == '"WeekStarting","Quantity","lower","upper"' and len(forecast) == 5
+
+
+@pytest.mark.integration
+def test_partition_keys_on_a_folder_of_files_fail_the_run_saying_what_to_set(dag, airflow_db, local_connection) -> None:
+    sample_inputs(local_connection, "2026-11-24")
+    state, tasks = run_dag(dag, "2026-11-24", {"partition_keys": ["Store"]})
+    assert state == "failed" and tasks["register_dataset"] == "failed"

@@ -131,6 +131,20 @@ class ParallelRunBackend(abc.ABC):
         :param tags: tags recorded with the version (logical date, path, run key).
         """
 
+    def register_table_dataset(
+        self, path: str, *, name: str, tags: dict[str, str], partition_keys: Sequence[str] = ()
+    ) -> DatasetRef:
+        """Register a folder with an ``MLTable`` file as a tabular dataset version (v2: a data asset of type
+        ``mltable``; v1: a TabularDataset), or reuse the version registered for the same path, date, files and keys;
+        with partition keys, its partitions are recorded: the items its runs must account for.
+
+        :param path: datastore path of the table's folder.
+        :param name: the dataset's name.
+        :param tags: tags recorded with the version (logical date, path, run key).
+        :param partition_keys: the columns whose values make its partitions (none: mini-batches by size).
+        """
+        raise NotImplementedError(f"engine {self.engine} does not register tables")
+
     def register_file_subset(self, path: str, files: Sequence[str], *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register some files of a datastore folder (a repair run's: the failed files of an earlier run) as a
         dataset version whose files keep their paths relative to the folder.

@@ -141,6 +141,32 @@ class LocalBackend(ParallelRunBackend):
         folder = self._datastore_path(path)
         return self._register(path, name, tags, list_input_entries(str(folder)) if folder.is_dir() else [])
 
+    def register_table_dataset(
+        self, path: str, *, name: str, tags: dict[str, str], partition_keys: Sequence[str] = ()
+    ) -> DatasetRef:
+        """Register the table's folder as :meth:`register_file_dataset` does its files (every file of it, the MLTable
+        file included), recording its partitions (read with pandas, as the local engine will cut them); a folder
+        without an MLTable file is refused, saying how to make it a table."""
+        from azureml_parallel_r.engine.tables import MLTABLE_FILE, is_table, partition_folders
+
+        folder = self._datastore_path(path)
+        if not folder.is_dir():
+            return self._register(path, name, tags, [])
+        if not is_table(str(folder)):
+            raise InputFolderError(
+                f"{path!r} holds no {MLTABLE_FILE} file, so it is a folder of files, not a table: add an MLTable file "
+                "(paths and a read_delimited or read_parquet transformation; see docs/r-script.md), or register it as "
+                "files"
+            )
+        keys = list(partition_keys)
+        try:
+            found = partition_folders(str(folder), keys) if keys else None
+        except ValueError as exc:
+            raise InputFolderError(f"the table in {path!r} cannot be read: {exc}") from exc
+        return self._register(
+            path, name, tags, list_input_entries(str(folder)), kind="table", partition_keys=keys, partitions=found
+        )
+
     def register_file_subset(self, path: str, files: Sequence[str], *, name: str, tags: dict[str, str]) -> DatasetRef:
         """Register exactly ``files`` of the folder (a repair run's failed files) as the next version, reused as
         :meth:`register_file_dataset` reuses one; a file that is no longer there is refused, by name."""
@@ -171,20 +197,40 @@ class LocalBackend(ParallelRunBackend):
             raise files_gone(path, gone)
         return self._register(path, name, tags, entries)
 
-    def _register(self, path: str, name: str, tags: dict[str, str], entries: list[tuple[str, int, int]]) -> DatasetRef:
-        """Register ``entries`` (relative path, size, mtime in ns; sorted) of ``path`` as a version, or reuse one."""
-        fingerprint = listing_fingerprint([(relative, size, str(mtime)) for relative, size, mtime in entries])
+    def _register(
+        self,
+        path: str,
+        name: str,
+        tags: dict[str, str],
+        entries: list[tuple[str, int, int]],
+        *,
+        kind: str = "files",
+        partition_keys: list[str] | None = None,
+        partitions: list[str] | None = None,
+    ) -> DatasetRef:
+        """Register ``entries`` (relative path, size, mtime in ns; sorted) of ``path`` as a version, or reuse one; a
+        table's version records its kind, keys and partitions too."""
+        table: dict[str, Any] = {"kind": kind, "partition_keys": list(partition_keys or []), "partitions": None}
+        if partitions is not None:
+            table["partitions"] = len(partitions)
+        fingerprint = listing_fingerprint(
+            [(relative, size, str(mtime)) for relative, size, mtime in entries]
+            + ([("", 0, f"{kind}:{','.join(partition_keys or [])}")] if kind != "files" else [])
+        )
         versions_file = self.registry / "datasets" / f"{name}.json"
         with self._locked("datasets"):
             versions: list[dict[str, Any]] = (read_json(str(versions_file)) or {}).get("versions", [])
             for version in versions:
                 same = version["path"] == path and version["tags"].get("logical_date") == tags.get("logical_date")
                 if same and version.get("fingerprint") == fingerprint:
-                    return DatasetRef(name, version["version"], path, version["file_count"], reused=True)
+                    known = {k: version[k] for k in table if k in version}
+                    return DatasetRef(name, version["version"], path, version["file_count"], reused=True, **known)
             if not entries:  # an empty folder is not registered: Azure ML refuses empty datasets too
-                return DatasetRef(name, 0, path, 0)
+                return DatasetRef(name, 0, path, 0, **table)
             number = max((v["version"] for v in versions), default=0) + 1
-            record = RegisteredFiles.record(path, [(relative, size, str(mtime)) for relative, size, mtime in entries])
+            record = RegisteredFiles.record(
+                path, [(relative, size, str(mtime)) for relative, size, mtime in entries], partitions
+            )
             write_json(str(self._files_path(name, number)), record, indent=None)  # compact: a million files
             versions.append(
                 {
@@ -194,10 +240,11 @@ class LocalBackend(ParallelRunBackend):
                     "tags": tags,
                     "fingerprint": fingerprint,
                     "registered_at": time.time(),
+                    **table,
                 }
             )
             write_json(str(versions_file), {"name": name, "versions": versions})
-        return DatasetRef(name, number, path, len(entries))
+        return DatasetRef(name, number, path, len(entries), **table)
 
     def _files_path(self, name: str, version: int) -> Path:
         return self.registry / "datasets" / name / f"v{version}.files.json"
@@ -274,8 +321,11 @@ class LocalBackend(ParallelRunBackend):
             settings=request.settings.with_changes(
                 process_count_per_node=request.settings.process_count_per_node or self.process_count_per_node
             ),
-            # exactly the registered files: one added to the folder since is not part of this run
-            input_files=str(files_record) if files_record.is_file() else None,
+            # exactly the registered files: one added to the folder since is not part of this run (a table's files
+            # are its MLTable's to name)
+            input_files=str(files_record) if files_record.is_file() and not request.dataset.tabular else None,
+            partition_keys=tuple(request.dataset.partition_keys),
+            table_mini_batch_size=request.mini_batch_data_size if request.dataset.tabular else None,
         )
         write_json(
             str(self.registry / "runs" / f"{run_id}.json"),

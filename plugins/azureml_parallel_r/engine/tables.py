@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from azureml_parallel_r.compute.tables import partition_path
 from azureml_parallel_r.inputs import list_input_files
 
 MLTABLE_FILE = "MLTable"
@@ -343,7 +344,6 @@ def table_batches(
     :param partition_keys: columns whose values make the partitions (none: slices by size).
     :param size: ``mini_batch_size`` (a data size); ignored with partition keys.
     """
-    pandas = _pandas()
     tables = read_table(folder)
     os.makedirs(workdir, exist_ok=True)
     batches: list[MiniBatch] = []
@@ -354,17 +354,7 @@ def table_batches(
         batches.append(MiniBatch(items=[label], count=len(frame), table=path, keys=keys, label=label))
 
     if partition_keys:
-        whole = pandas.concat([frame for _path, frame in tables], ignore_index=True)
-        missing = [key for key in partition_keys if key not in whole.columns]
-        if missing:
-            raise ValueError(
-                f"the partition keys {missing} are not columns of the table in {folder} (its columns: "
-                f"{list(whole.columns)})"
-            )
-        keys = list(partition_keys)
-        for values, frame in whole.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False):
-            values = values if isinstance(values, tuple) else (values,)
-            key_values = {key: _plain(value) for key, value in zip(keys, values, strict=True)}
+        for key_values, frame in partitions(tables, folder, partition_keys):
             add(frame, ", ".join(f"{k}={v}" for k, v in key_values.items()), key_values)
         return batches
     limit = parse_data_size(size) if size is not None else DEFAULT_TABLE_MINI_BATCH_BYTES
@@ -378,6 +368,40 @@ def table_batches(
             if len(part):
                 add(part, f"{relative} rows {start + 1}-{start + len(part)}", None)
     return batches
+
+
+def partitions(
+    tables: list[tuple[str, Any]], folder: str, partition_keys: Sequence[str]
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Each partition of a table (:func:`read_table`), in order of its keys' values: (the key values, as
+    ``mini_batch_context.partition_key_value`` holds them, its rows). A missing value is a value too.
+
+    :param tables: the table, per file.
+    :param folder: its folder, for messages.
+    :param partition_keys: the columns whose values make the partitions.
+    """
+    pandas = _pandas()
+    whole = pandas.concat([frame for _path, frame in tables], ignore_index=True)
+    missing = [key for key in partition_keys if key not in whole.columns]
+    if missing:
+        raise ValueError(
+            f"the partition keys {missing} are not columns of the table in {folder} (its columns: "
+            f"{list(whole.columns)})"
+        )
+    keys = list(partition_keys)
+    for values, frame in whole.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        yield {key: _plain(value) for key, value in zip(keys, values, strict=True)}, frame
+
+
+def partition_folders(folder: str, partition_keys: Sequence[str]) -> list[str]:
+    """Where each partition's outputs go below ``results/`` (:func:`~azureml_parallel_r.compute.tables.partition_path`,
+    as the entry script names them): the items a run over the table must account for.
+
+    :param folder: the folder with the MLTable file.
+    :param partition_keys: the columns whose values make the partitions.
+    """
+    return sorted(partition_path(keys) for keys, _frame in partitions(read_table(folder), folder, partition_keys))
 
 
 def _plain(value: Any) -> Any:

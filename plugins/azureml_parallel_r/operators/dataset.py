@@ -1,4 +1,4 @@
-"""Operator: register the files under a datastore path as a FileDataset version."""
+"""Operator: register the files under a datastore path as a FileDataset version (or a table as a tabular one)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from azureml_parallel_r.backends.base import ParallelRunBackend
 
 IF_EMPTY = ("skip", "fail")
+INPUT_KINDS = ("files", "table")
 
 
 def _dag_run_state(dag_id: str, run_id: str) -> str | None:
@@ -61,6 +62,11 @@ class RegisterFileDatasetOperator(BaseOperator):
         failed (no result row), from the same input folder, with their paths relative to it; the dataset carries
         ``rerun_of`` (that run's id, pipeline run, output folder and date). A run with no failed file skips.
     :param rerun_submit_task_id: the task of that run that submitted its pipeline run.
+    :param input_kind: ``files`` (default: every file of the folder is an item, a FileDataset) or ``table`` (the
+        folder holds an ``MLTable`` file: a tabular dataset version, whose mini-batches reach R's
+        ``process_partition`` as data.frames) (templated).
+    :param partition_keys: a table's partition keys, columns whose values make one mini-batch each (a list, or
+        comma-separated; templated); none: mini-batches of about ``mini_batch_data_size`` bytes.
     """
 
     template_fields: Sequence[str] = (
@@ -69,6 +75,8 @@ class RegisterFileDatasetOperator(BaseOperator):
         "if_empty",
         "azureml_parallel_r_conn_id",
         "rerun_failed_of",
+        "input_kind",
+        "partition_keys",
     )
     ui_color = "#d9f0ff"
 
@@ -82,9 +90,13 @@ class RegisterFileDatasetOperator(BaseOperator):
         azureml_parallel_r_conn_id: str = AzureMLParallelRunHook.default_conn_name,
         rerun_failed_of: str | None = None,
         rerun_submit_task_id: str = "submit_pipeline",
+        input_kind: str = "files",
+        partition_keys: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.input_kind = input_kind
+        self.partition_keys = partition_keys
         self.rerun_failed_of = rerun_failed_of
         self.rerun_submit_task_id = rerun_submit_task_id
         self.allowed_conf_keys = allowed_conf_keys
@@ -101,10 +113,20 @@ class RegisterFileDatasetOperator(BaseOperator):
         with not_retried():
             path = self._checked_path(context)
             tags = {"logical_date": run_date(context["dag_run"]), "path": path, **dag_run_key(context)}
+            keys = self._checked_table()
         if self.rerun_failed_of:
+            if self.input_kind == "table":
+                raise ConfigurationError(
+                    "rerun_failed_of reruns the failed files of a file input; a table's failed partitions are not "
+                    "rerun alone yet: run the table again (its partitions with results are computed again too)"
+                )
             return self._register_failed_files(context, tags)
         try:
-            dataset = self.hook.get_conn().register_file_dataset(path, name=self.dataset_name, tags=tags)
+            backend = self.hook.get_conn()
+            if self.input_kind == "table":
+                dataset = backend.register_table_dataset(path, name=self.dataset_name, tags=tags, partition_keys=keys)
+            else:
+                dataset = backend.register_file_dataset(path, name=self.dataset_name, tags=tags)
         except InputFolderError as exc:
             raise ConfigurationError(str(exc)) from exc
         if dataset.file_count == 0:
@@ -114,14 +136,39 @@ class RegisterFileDatasetOperator(BaseOperator):
             self.log.warning("%s; skipping.", message)
             raise AirflowSkipException(message)
         self.log.info(
-            "%s dataset %s version %d: %d files under %s",
+            "%s dataset %s version %d: %d files under %s%s",
             "Reusing" if dataset.reused else "Registered",
             dataset.name,
             dataset.version,
             dataset.file_count,
             path,
+            ""
+            if not dataset.tabular
+            else f", a table of {dataset.partitions} partitions by {', '.join(keys)}"
+            if keys
+            else ", a table (mini-batches by size)",
         )
         return dataset.to_dict()
+
+    def _checked_table(self) -> list[str]:
+        """The partition keys, once ``input_kind`` and they are known to be good."""
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
+        given = self.partition_keys
+        if given is None or given == "" or given == "None":  # an empty form field renders as None
+            return []
+        keys = given.split(",") if isinstance(given, str) else list(given)
+        if not all(isinstance(key, str) and key.strip() for key in keys):
+            raise ValueError(f"partition_keys must be column names (a list, or comma-separated), got {given!r}")
+        keys = [key.strip() for key in keys]
+        if keys and self.input_kind != "table":
+            raise ValueError(
+                f"partition_keys ({', '.join(keys)}) are a table's columns: set input_kind to 'table' (a folder "
+                "with an MLTable file)"
+            )
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"partition_keys names a column twice: {keys}")
+        return keys
 
     def _register_failed_files(self, context: Context, tags: dict[str, str]) -> dict[str, Any]:
         """A repair run's dataset: the failed and missing files of the run it repairs, from that run's input folder."""

@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator
 
 from azureml_parallel_r.airflow_versions import conf
 from azureml_parallel_r.compute.entry_settings import DEFAULT_R_SCRIPT, R_MODES
+from azureml_parallel_r.engine.tables import parse_data_size
 from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import datastore_folder
@@ -59,6 +60,9 @@ class SubmitParallelRunOperator(BaseOperator):
     :param file_timeout: seconds one file may take before R is killed and the file fails (0 = no limit).
     :param mini_batch_size: files per ``run()`` call (None: chosen from the dataset's file count and the run's
         worker processes, about 10 mini-batches per process, 1 to 200 files, and said in the log).
+    :param mini_batch_data_size: for a table without partition keys, the approximate data size of a mini-batch
+        (``1024``, ``100 kb``, ``10MB``, ``1GB``; None: the runtime's 1 MB); a table with partition keys has one
+        partition per mini-batch.
     :param node_count: compute nodes.
     :param process_count_per_node: worker processes per node (None: the engine's default).
     :param error_threshold: failed files tolerated before the run fails (-1 = ignore all).
@@ -93,6 +97,7 @@ class SubmitParallelRunOperator(BaseOperator):
         "r_mode",
         "file_timeout",
         "mini_batch_size",
+        "mini_batch_data_size",
         "node_count",
         "process_count_per_node",
         "error_threshold",
@@ -122,6 +127,7 @@ class SubmitParallelRunOperator(BaseOperator):
         r_mode: str = R_MODES[0],
         file_timeout: float | None = None,
         mini_batch_size: int | None = None,
+        mini_batch_data_size: str | None = None,
         node_count: int | None = None,
         process_count_per_node: int | None = None,
         error_threshold: int | None = None,
@@ -149,6 +155,7 @@ class SubmitParallelRunOperator(BaseOperator):
         self.r_mode = r_mode
         self.file_timeout = file_timeout
         self.mini_batch_size = mini_batch_size
+        self.mini_batch_data_size = mini_batch_data_size
         self.node_count = node_count
         self.process_count_per_node = process_count_per_node
         self.error_threshold = error_threshold
@@ -205,6 +212,9 @@ class SubmitParallelRunOperator(BaseOperator):
         for warning in settings.warnings():
             self.log.warning("%s", warning)
         parse_job_identity(self.job_identity)
+        data_size = str(self.mini_batch_data_size).strip() if self.mini_batch_data_size not in (None, "None") else ""
+        if data_size:
+            parse_data_size(data_size)  # a ValueError says the forms
         return RunRequest(
             dataset=dataset,
             output_path=datastore_folder(self.output_path, "output_path", placeholders=(RUN_ID_PLACEHOLDER,)),
@@ -221,13 +231,15 @@ class SubmitParallelRunOperator(BaseOperator):
             experiment_name=self.experiment_name,
             tags={"dag_id": context["ti"].dag_id, "airflow_dag_run_id": context["ti"].run_id},
             job_identity=str(self.job_identity).strip() or None if self.job_identity else None,
+            mini_batch_data_size=data_size or None,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
         store = context.get("task_state_store")
         with not_retried():
             built = self.build_request(context)
-            choose = _number("mini_batch_size", self.mini_batch_size, int) is None
+            # a table's mini-batches are its partitions or slices by size: a file count is not chosen for it
+            choose = _number("mini_batch_size", self.mini_batch_size, int) is None and not built.dataset.tabular
             backend = self.hook.get_conn()
             request = backend.prepare(built, choose_mini_batch_size=choose)
         if choose:

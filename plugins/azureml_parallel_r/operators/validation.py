@@ -1,4 +1,5 @@
-"""Operator: check that a run's outputs account for every input file, and write validation.json."""
+"""Operator: check that a run's outputs account for every input file (or partition of a table), and write
+validation.json."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from azureml_parallel_r.compute.records import VALIDATION_REPORT
+from azureml_parallel_r.compute.records import VALIDATION_REPORT, ResultRow
 from azureml_parallel_r.exceptions import OutputValidationError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.links import RunReportLink
@@ -87,13 +88,14 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             registered, files_unknown = backend.registered_files(dataset), None
         except DatasetFilesMissingError as exc:
             registered, files_unknown = RegisteredFiles([]), str(exc)
+        results = backend.fetch_results(run.run_id)
         report = validate_outputs(
-            registered.files,
-            backend.fetch_results(run.run_id),
+            self._items(dataset, registered, results),
+            results,
             allowed_failures=allowed_failures,
             allowed_failure_patterns=list(self.allowed_failure_patterns or ()),
             dataset=dataset,
-            changed=backend.changed_files(dataset, registered),
+            changed={} if dataset.tabular else backend.changed_files(dataset, registered),
             files_unknown=files_unknown,
         )
         rerun_of = dataset.rerun_of
@@ -143,6 +145,24 @@ class ValidateParallelRunOutputsOperator(BaseOperator):
             context["ti"].xcom_push(key="return_value", value=report.to_dict())
             raise OutputValidationError(text)
         return report.to_dict()
+
+    @staticmethod
+    def _items(dataset: DatasetRef, registered: RegisteredFiles, results: Any) -> list[str]:
+        """What the run must account for: the registered files, or a table's partitions (recorded at registration).
+        A table without partition keys is cut by the runtime, by size, into mini-batches no registration knows: each
+        one that reported (a result row or a failure record) is an item, and the run's own status says whether any
+        failed without a word."""
+        if not dataset.tabular or registered.partitions is not None:
+            return registered.items
+        reported = set(results.failures)
+        for line in results.rows:
+            try:
+                row = ResultRow.from_json(json.loads(line))
+            except ValueError:
+                continue  # validation reports a row that does not parse
+            if row is not None:
+                reported.add(row.relative_path)
+        return sorted(reported)
 
     def _checked_arguments(self) -> tuple[RunRef, DatasetRef, int]:
         try:
