@@ -38,7 +38,7 @@ from azureml_parallel_r.operators.dataset import RegisterFileDatasetOperator
 from azureml_parallel_r.operators.parallel_run import SubmitParallelRunOperator
 from azureml_parallel_r.operators.validation import ValidateParallelRunOutputsOperator
 from azureml_parallel_r.run_identity import run_date
-from azureml_parallel_r.run_settings import ParallelRunSettings
+from azureml_parallel_r.run_settings import DATA_SIZE_PATTERN, ParallelRunSettings
 from azureml_parallel_r.sensors.parallel_run import ParallelRunSensor
 
 # Deployment settings, from the environment of the Airflow services:
@@ -121,7 +121,7 @@ with DAG(
         "mini_batch_data_size": Param(
             None,
             type=["null", "string"],
-            pattern=r"^\d+ ?([kKmMgG][bB])?$",
+            pattern=DATA_SIZE_PATTERN,
             title="Rows per mini-batch, as data size (tables)",
             description="A table without partition keys: about this much data per mini-batch, e.g. 100 kb, 10MB. "
             "Empty: 1MB.",

@@ -120,10 +120,11 @@ class RunRequest(_Plain):
         """
         file_timeout = self.settings.file_timeout or 0
         args = ["--r-script", self.r_script, "--r-mode", self.r_mode, "--file-timeout", f"{file_timeout:g}"]
-        if input_root:
-            args += ["--input-root", input_root]
-        if input_name:
-            args += ["--input-name", input_name]
+        if self.dataset.tabular:  # run() gets DataFrames: there is no folder of files to find
+            args += ["--input-kind", "table"]
+        else:
+            args += ["--input-root", input_root] if input_root else []
+            args += ["--input-name", input_name] if input_name else []
         args += [f"--r-package={package}" for package in self.r_packages]
         first_task = first_task_creation_timeout(self.dataset.file_count)
         if first_task is not None:  # the runtime's own (predefined) argument: a large input takes long to list

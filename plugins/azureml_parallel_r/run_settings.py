@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -240,3 +241,30 @@ def first_task_creation_timeout(file_count: int) -> int | None:
     """
     needed = math.ceil(2 * file_count * LISTING_SECONDS_PER_FILE + FIRST_TASK_ALLOWANCE)
     return None if needed <= FIRST_TASK_CREATION_DEFAULT else int(min(needed, MAX_INVOCATION_TIMEOUT))
+
+
+# A table's mini_batch_size: an approximate data size. azure-ai-ml's pattern is ^\d+([kKmMgG][bB])*$ with units of
+# 1024 (entities/_builders/parallel.py); the CLI (v2) parallel job YAML reference writes "100 kb", with a space, and
+# ParallelRunConfig "1024, 1024KB, 10MB, and 1GB" (default 1MB). The pattern takes both, and no zero (the trigger form
+# uses it as it is).
+DATA_SIZE_PATTERN = r"^0*[1-9][0-9]* ?([kKmMgG][bB])?$"
+DATA_SIZE_UNITS = {"": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+DEFAULT_TABLE_MINI_BATCH_BYTES = 1024**2
+
+
+def parse_data_size(text: str | int) -> int:
+    """A table's ``mini_batch_size`` in bytes: a whole number, optionally with ``KB``, ``MB`` or ``GB`` (any case, a
+    space before the unit allowed); units of 1024 (see :data:`DATA_SIZE_PATTERN`).
+
+    :param text: the size as given.
+    :raises ValueError: not a size, saying the forms accepted.
+    """
+    written = str(text)
+    if not re.match(DATA_SIZE_PATTERN, written):
+        raise ValueError(
+            f"mini_batch_size for a tabular input is an approximate data size, like 1024 (bytes), 100 kb, 10MB or 1GB; "
+            f"got {text!r}"
+        )
+    # matched as JSON Schema's "pattern" is (re.search, as the trigger form's check runs it): "$" takes a final "\n"
+    number, unit = re.match(r"(\d+) ?(\D*)", written.strip()).groups()  # type: ignore[union-attr]
+    return int(number) * DATA_SIZE_UNITS[unit.lower()]

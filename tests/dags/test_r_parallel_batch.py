@@ -9,6 +9,8 @@ import sys
 
 import pendulum
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import REPO
 from tests.dags.dag_runs import DAG_ID
@@ -33,9 +35,12 @@ def test_params_form_schema(dag) -> None:
     params = {name: dag.params.get_param(name) for name in dag.params}
     assert set(params) == {
         "input_path",
+        "input_kind",
+        "partition_keys",
         "r_script",
         "r_args",
         "mini_batch_size",
+        "mini_batch_data_size",
         "process_count_per_node",
         "node_count",
         "error_threshold",
@@ -53,6 +58,32 @@ def test_params_form_schema(dag) -> None:
         params["conn_id"].resolve("../etc")
     # optional in the trigger form: the UI sends an emptied field as null
     assert params["input_path"].resolve(None) is None and params["r_args"].resolve(None) is None
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(st.text(max_size=12) | st.from_regex(r"\A[0-9]{1,6} ?[kKmMgGxX]?[bB]?\Z"))
+def test_the_forms_data_size_takes_exactly_the_sizes_the_run_takes(dag, text: str) -> None:
+    """Whatever is typed: the trigger form accepts it as a table's mini-batch size exactly when the run does."""
+    from azureml_parallel_r.run_settings import parse_data_size
+
+    try:
+        parse_data_size(text)
+        runs = True
+    except ValueError:
+        runs = False
+    try:
+        dag.params.get_param("mini_batch_data_size").resolve(text)
+        accepted = True
+    except Exception:
+        accepted = False
+    assert accepted == runs, text
+
+
+def test_the_forms_table_fields_default_to_files(dag) -> None:
+    assert dag.params.get_param("input_kind").resolve("files") == "files"
+    assert dag.params.get_param("partition_keys").resolve(None) is None
+    with pytest.raises(Exception, match="is not one of"):
+        dag.params.get_param("input_kind").resolve("tables")
 
 
 def test_the_schedule_starts_at_the_deployments_start_date(airflow_db, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,9 @@ def test_registers_with_date_path_and_run_key_tags(backend: mock.Mock, context: 
         "file_count": 12,
         "reused": False,
         "rerun_of": None,
+        "kind": "files",
+        "partition_keys": [],
+        "partitions": None,
     }
     backend.register_file_dataset.assert_called_once_with(
         "r-script-inputs/2026-11-24",

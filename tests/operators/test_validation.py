@@ -181,7 +181,7 @@ def test_files_counted_unlike_the_registered_count_fail_validation(backend, cont
     backend.list_dataset_files.return_value = ["a.png"]
     backend.fetch_results.return_value = _results(["a.png"])
     op = ValidateParallelRunOutputsOperator(task_id="v", run=RUN, dataset=DATASET, allowed_failures=-1)
-    with pytest.raises(Exception, match="holds 1 files, but the version was registered with 2"):
+    with pytest.raises(Exception, match="holds 1 items, but the version was registered with 2"):
         op.execute(context)
 
 

@@ -27,6 +27,8 @@ from azureml_parallel_r.compute.output_layout import output_folders
 from azureml_parallel_r.compute.r_launch import RSetupError, find_rscript
 from azureml_parallel_r.compute.r_packages import declared_packages
 
+INPUT_KINDS = ("files", "table")  # --input-kind: a folder of files, or a table whose mini-batches are DataFrames
+
 
 @dataclass(frozen=True)
 class EntryConfig:
@@ -39,7 +41,7 @@ class EntryConfig:
     :param output_dir: the step's output directory (None when the two folders below are given on their own).
     :param results_dir: where succeeded files' outputs go (``--results-dir``, else ``<output_dir>/results``).
     :param failures_dir: where failure records go (``--failures-dir``, else ``<output_dir>/failures``).
-    :param input_root: the dataset's root folder (its mount or download folder).
+    :param input_root: the dataset's root folder (its mount or download folder; "" for a table's input).
     :param rscript: the Rscript executable.
     :param restart_every: restart R after this many files (None: only after a failure).
     :param invocation_timeout: the runtime's ``run_invocation_timeout`` in seconds (None: not given).
@@ -60,6 +62,7 @@ class EntryConfig:
     invocation_timeout: float | None = None
     r_packages: tuple[dict[str, str | None], ...] = ()
     logging_level: str = "INFO"
+    input_kind: str = "files"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--failures-dir")
     parser.add_argument("--input-root")
     parser.add_argument("--input-name")
+    parser.add_argument("--input-kind", choices=INPUT_KINDS, default=INPUT_KINDS[0])
     parser.add_argument("--rscript", default=os.environ.get("RSCRIPT", "Rscript"))
     parser.add_argument("--r-restart-every", type=int, default=None)
     parser.add_argument("--run_invocation_timeout", type=float, default=None)  # the runtime's own
@@ -145,7 +149,9 @@ def parse_config(argv: list[str], source_dir: str) -> EntryConfig:
     output_dir = args.output_dir or os.environ.get("AZUREML_BI_OUTPUT_PATH") or None
     results_dir, failures_dir = output_folders(output_dir, args.results_dir, args.failures_dir)
     input_root = args.input_root or (runtime_input_path(args.input_name) if args.input_name else None)
-    if not input_root:
+    if args.input_kind == "table":  # run() gets DataFrames: no folder of files to file outputs under
+        input_root = input_root or ""
+    elif not input_root:
         inputs = runtime_input_names()
         if len(inputs) != 1:
             raise ValueError(
@@ -173,6 +179,7 @@ def parse_config(argv: list[str], source_dir: str) -> EntryConfig:
         invocation_timeout=args.run_invocation_timeout if (args.run_invocation_timeout or 0) > 0 else None,
         r_packages=tuple(package.to_dict() for package in declared_packages(r_script, args.r_packages)),
         logging_level=_logging_level(args.logging_level),
+        input_kind=args.input_kind,
     )
 
 

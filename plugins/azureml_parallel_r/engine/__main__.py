@@ -22,8 +22,8 @@ import sys
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.compute.records import LOGS_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.engine.tables import is_table, parse_data_size
-from azureml_parallel_r.run_settings import LOGGING_LEVELS, OUTPUT_ACTIONS, ParallelRunSettings
+from azureml_parallel_r.engine.tables import is_table
+from azureml_parallel_r.run_settings import LOGGING_LEVELS, OUTPUT_ACTIONS, ParallelRunSettings, parse_data_size
 
 DEFAULTS = ParallelRunSettings()
 EXIT_CODES: dict[str, int] = {run_status.FINISHED: 0, run_status.FAILED: 1, run_status.CANCELED: 3}

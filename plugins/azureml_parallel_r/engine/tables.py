@@ -54,12 +54,11 @@ from typing import Any
 
 from azureml_parallel_r.compute.tables import partition_path
 from azureml_parallel_r.inputs import list_input_files
+from azureml_parallel_r.run_settings import DEFAULT_TABLE_MINI_BATCH_BYTES, parse_data_size
+
+__all__ = ["DEFAULT_TABLE_MINI_BATCH_BYTES", "MiniBatch", "is_table", "parse_data_size", "read_table"]
 
 MLTABLE_FILE = "MLTable"
-DEFAULT_TABLE_MINI_BATCH_BYTES = 1024**2  # ParallelRunConfig: "default 1MB" for a TabularDataset
-SIZE_UNITS = {"": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
-# the SDK's pattern (^\d+([kKmMgG][bB])*$), with the space the YAML reference's examples put before the unit
-SIZE_PATTERN = re.compile(r"^(\d+) ?([kKmMgG][bB])?$")
 READERS = ("read_delimited", "read_parquet", "read_json_lines")
 COLUMN_STEPS = ("extract_columns_from_partition_format", "drop_columns", "keep_columns")
 PATH_COLUMN = "Path"  # include_path_column's column (MLTABLE)
@@ -93,22 +92,6 @@ def is_table(folder: str) -> bool:
     :param folder: the input folder.
     """
     return os.path.isfile(os.path.join(folder, MLTABLE_FILE))
-
-
-def parse_data_size(text: str | int) -> int:
-    """A tabular ``mini_batch_size`` in bytes: a whole number, optionally with ``KB``, ``MB`` or ``GB`` (any case, a
-    space before the unit allowed: the YAML reference writes ``100 kb``, the SDK ``10MB``); units of 1024 (SDK).
-
-    :param text: the size as given.
-    :raises ValueError: not a size, saying the forms accepted.
-    """
-    match = SIZE_PATTERN.match(str(text).strip())
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(
-            f"mini_batch_size for a tabular input is an approximate data size, like 1024 (bytes), 100 kb, 10MB or 1GB; "
-            f"got {text!r}"
-        )
-    return int(match.group(1)) * SIZE_UNITS[(match.group(2) or "").lower()]
 
 
 def _pandas() -> Any:

@@ -13,7 +13,6 @@ from airflow.sdk import BaseOperator
 
 from azureml_parallel_r.airflow_versions import conf
 from azureml_parallel_r.compute.entry_settings import DEFAULT_R_SCRIPT, R_MODES
-from azureml_parallel_r.engine.tables import parse_data_size
 from azureml_parallel_r.exceptions import ParallelRunFailedError, not_retried
 from azureml_parallel_r.hooks.parallel_run import AzureMLParallelRunHook
 from azureml_parallel_r.inputs import datastore_folder
@@ -27,6 +26,7 @@ from azureml_parallel_r.run_settings import (
     AUTO_BATCHES_PER_PROCESS,
     AUTO_MINI_BATCH_MAX,
     ParallelRunSettings,
+    parse_data_size,
 )
 from azureml_parallel_r.triggers.parallel_run import ParallelRunTrigger
 
