@@ -24,7 +24,9 @@ What it reproduces, and from where:
   mount paths (the service fills them in before); they reach the entry script, which reads its own with
   ``parse_known_args``. The runtime's own driver arguments are not modelled (the v2 driver is not public).
 - Input: the pipeline's ``input_files`` is a data asset (``.../data/<name>/versions/<v>``) whose ``dataUri`` is a
-  datastore folder, read-only mounted: here downloaded from Azurite into a folder that plays the mount. A
+  datastore folder, read-only mounted: here downloaded from Azurite into a folder that plays the mount. A table
+  (``mltable``, ``direct``) is downloaded the same way, and the local engine reads it as the runtime does, cut by
+  ``partition_keys`` or by ``mini_batch_size`` in bytes (:meth:`JobRunner._table_settings`). A
   missing or empty folder fails the step before the runtime starts, with the error recorded on the step's run
   (run history's ``error``), as a mount that cannot resolve its path does.
 - Outputs: each ``uri_folder``/``uri_file`` output with a ``uri`` on a datastore is a local folder or file that
@@ -38,6 +40,7 @@ What it reproduces, and from where:
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -165,6 +168,7 @@ class JobRunner:
         argv = [os.path.expandvars(_bind(word, bindings)) for word in shlex.split(task.get("program_arguments") or "")]
         rows = Path(bindings[_expression(task["append_row_to"])]) if task.get("append_row_to") else None
         settings = self._settings(spec, argv, rows)
+        table = self._table_settings(job, spec)
         self.started.append(
             {
                 "step_id": step_id,
@@ -182,6 +186,7 @@ class JobRunner:
             logs_dir=str(work / "logs"),
             entry_args=tuple(argv),
             settings=settings,
+            **table,
         )
         status = ENGINE_STATUS[run_engine(job_spec, cancel)]
         for output, local in outputs:
@@ -211,6 +216,27 @@ class JobRunner:
             logging_level=str(spec.get("logging_level") or "INFO"),
         )
         return apply_predefined_arguments(settings, argv)[0]
+
+    def _table_settings(self, job: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+        """How the runtime cuts an ``mltable`` input (Microsoft's how-to-use-parallel-job-in-pipeline: tabular data is
+        an ``mltable`` input in ``direct`` mode, split "by size (estimated physical size) or partition"): the node's
+        ``partition_keys`` (a JSON list, as azure-ai-ml sends it: ``Parallel._to_rest_object``), else its
+        ``mini_batch_size`` in bytes (azure-ai-ml turns ``10MB`` into bytes; 0 or unset: the runtime's default). A
+        folder input has neither. The local engine then reads the mounted folder's MLTable as the runtime would."""
+        binding = self._input_binding(
+            job, (spec.get("inputs") or {}).get(_expression(spec["input_data"]).split(".")[-1])
+        )
+        if str(binding.get("jobInputType") or binding.get("job_input_type")) != "mltable":
+            if spec.get("partition_keys"):
+                self.service.wire.unrouted.append("partition_keys on a uri_folder input (not modelled)")
+                raise StepFailed("partition_keys on a uri_folder input is not modelled by the fake")
+            return {}
+        keys = json.loads(spec["partition_keys"]) if isinstance(spec.get("partition_keys"), str) else None
+        size = int(spec.get("mini_batch_size") or 0)
+        return {
+            "partition_keys": tuple(keys or spec.get("partition_keys") or ()),
+            "table_mini_batch_size": str(size) if size > 0 else None,
+        }
 
     def _data_identity(self, job: dict[str, Any], node: dict[str, Any], submitter: str) -> str:
         """Who reads and writes a credential-less datastore for this node: the identity it names (the step's wins
@@ -242,9 +268,12 @@ class JobRunner:
     def _mount_input(self, job: dict[str, Any], binding: dict[str, Any], target: Path, identity: str) -> Path:
         """The node input bound to the pipeline's input, a data asset, mounted; NotFound for a missing or empty
         folder."""
-        value = str(binding.get("value") or binding.get("uri") or "")
-        if value.startswith("${{parent.inputs."):
-            binding = job["inputs"][_expression(value).removeprefix("parent.inputs.")]
+        binding = self._input_binding(job, binding)
+        if str(binding.get("jobInputType")) == "mltable" and str(binding.get("mode")) != "Direct":
+            # the documented binding of a table is direct (how-to-use-parallel-job-in-pipeline); no source says
+            # what a parallel job does with an mltable input mounted
+            self.service.wire.unrouted.append(f"an mltable input in mode {binding.get('mode')} (not modelled)")
+            raise StepFailed(f"an mltable input in mode {binding.get('mode')} is not modelled by the fake")
         uri = str(binding.get("uri") or "")
         data_path = arm_id_path(uri) if "/data/" in uri else None
         if data_path:
@@ -260,6 +289,15 @@ class JobRunner:
             f"ScriptExecution.StreamAccess.NotFound: the path {prefix} of {uri} "
             "was not found or holds no files (mounting the input failed)",
         )
+
+    @staticmethod
+    def _input_binding(job: dict[str, Any], binding: dict[str, Any] | None) -> dict[str, Any]:
+        """A node input as bound: the pipeline's input it names (``${{parent.inputs.x}}``), else itself."""
+        binding = binding or {}
+        value = str(binding.get("value") or binding.get("uri") or "")
+        if value.startswith("${{parent.inputs."):
+            return job["inputs"][_expression(value).removeprefix("parent.inputs.")]
+        return binding
 
     def _upload_output(self, output: dict[str, Any], local: Path) -> None:
         container, path = datastore_path(output["uri"])

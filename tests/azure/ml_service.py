@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
+import requests
+
 from tests.azure.arm_resources import bad_request, not_found, resource
 from tests.azure.ml_resource_routes import COMPUTES, DatastoreComputeRoutes
 from tests.azure.storage_roles import token_claims
@@ -38,6 +40,7 @@ from tests.azure.workspace import (
 from tests.azure.workspace_service import WorkspaceService
 
 TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding", "Paused")
+SCHEMA_HOST = r"^azuremlschemasprod\.azureedge\.net$"  # azure-ai-ml's MLTABLE_METADATA_SCHEMA_URL_FALLBACK's host
 
 
 def arm_id_path(arm_id: str) -> str:
@@ -93,9 +96,18 @@ class MLService(DatastoreComputeRoutes):
             ("POST", ARM, rf"{scope}/jobs/(?P<name>[^/]+)/cancel", self.cancel_job),
             ("GET", ARM, rf"/subscriptions/{SUBSCRIPTION}/operationResults/cancel/(?P<name>[^/]+)", self.cancel_result),
             ("GET", REGION, rf"/history/v1\.0{scope}/runs/(?P<run>[^/]+)/children", self.run_children),
+            ("GET", SCHEMA_HOST, r"/latest/MLTable\.schema\.json$", self.mltable_schema),
         ]
         for method, host, path, handler in routes:
             wire.route(method, host, path, handler)
+
+    def mltable_schema(self, call: Call, match: Any) -> Reply:
+        """The public MLTable schema azure-ai-ml downloads to check an ``mltable`` data asset's MLTable file before
+        registering it (``DataOperations._validate``, ``MLTABLE_METADATA_SCHEMA_URL_FALLBACK``). Its host is a public
+        CDN, not the workspace, and this machine cannot reach it: the request fails as it does here, and azure-ai-ml
+        then skips that check ("Failed to download MLTable metadata jsonschema ... skipping validation",
+        ``_try_get_mltable_metadata_jsonschema``). The backend checks the MLTable itself before registering."""
+        raise requests.exceptions.ConnectionError(f"{call.url} cannot be reached from this machine")
 
     # -- computes, code, environments, components -------------------------------------------------------
 

@@ -137,3 +137,22 @@ def test_files_of_one_partition_share_a_mini_batch(tmp_path: Path) -> None:
         ({"user": "u1", "genres": "rock"}, 2),
         ({"user": "u2", "genres": "rock"}, 1),
     ]
+
+
+def test_partitions_from_paths_are_the_partitions_the_data_gives(tmp_path: Path) -> None:
+    """For Microsoft's partitioned layout, the folder names alone give every partition, exactly as reading the data
+    does (what registration on Azure records without downloading the table)."""
+    from azureml_parallel_r.engine.tables import partition_folders, partitions_from_paths
+    from azureml_parallel_r.examples.samples import make_oj_sales_table
+
+    make_oj_sales_table(str(tmp_path), stores=3, weeks=4)
+    every = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    mltable = (tmp_path / "MLTable").read_text()
+    from_paths = partitions_from_paths(mltable, every, ["Store", "Brand"])
+    assert from_paths == partition_folders(str(tmp_path), ["Store", "Brand"])
+    assert len(from_paths) == 9 and from_paths[0] == "Store=1000/Brand=dominicks"
+    assert partitions_from_paths(mltable, every, ["Quantity"]) is None  # a column of the data: only reading tells
+    assert partitions_from_paths(IRIS, ["iris.csv"], ["Store"]) is None
+
+
+IRIS = "paths:\n  - file: ./iris.csv\ntransformations:\n  - read_delimited: {}\n"

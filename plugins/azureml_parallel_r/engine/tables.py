@@ -147,8 +147,24 @@ def table_files(folder: str, paths: Sequence[Any]) -> list[str]:
     :param folder: the MLTable's folder.
     :param paths: its ``paths`` list.
     """
-    found: list[str] = []
     every = [os.path.relpath(path, folder).replace(os.sep, "/") for path in list_input_files(folder)]
+    files = selected_paths(paths, every, lambda relative: os.path.isfile(os.path.join(folder, relative)))
+    if not files:
+        raise ValueError(f"the MLTable in {folder} names no file (its paths: {paths!r})")
+    return [os.path.join(folder, path) for path in files]
+
+
+def selected_paths(paths: Sequence[Any], every: Sequence[str], exists: Any = None) -> list[str]:
+    """Which of a folder's files (``every``, relative paths with ``/``) an MLTable's ``paths`` name, sorted, the
+    MLTable file left out.
+
+    :param paths: the MLTable's ``paths`` list.
+    :param every: every file of its folder.
+    :param exists: tells whether a ``file:`` path is a file (default: whether it is in ``every``).
+    """
+    known = set(every)
+    exists = exists or (lambda relative: relative in known)
+    found: list[str] = []
     for entry in paths or []:
         if not isinstance(entry, dict) or len(entry) != 1:
             raise ValueError(f"an MLTable path is one of file:, folder: or pattern:, got {entry!r}")
@@ -158,8 +174,8 @@ def table_files(folder: str, paths: Sequence[Any]) -> list[str]:
             raise ValueError(f"the MLTable path {value!r} is a URL: the local engine reads paths in the folder only")
         relative = os.path.normpath(value).replace(os.sep, "/")
         if kind == "file":
-            if not os.path.isfile(os.path.join(folder, relative)):
-                raise ValueError(f"the MLTable names the file {value!r}, which is not in {folder}")
+            if not exists(relative):
+                raise ValueError(f"the MLTable names the file {value!r}, which is not in its folder")
             found.append(relative)
         elif kind == "folder":
             prefix = "" if relative == "." else relative + "/"
@@ -169,10 +185,61 @@ def table_files(folder: str, paths: Sequence[Any]) -> list[str]:
             found += [path for path in every if regex.match(path)]
         else:
             raise ValueError(f"an MLTable path is one of file:, folder: or pattern:, got {kind}:")
-    files = sorted({path for path in found if os.path.basename(path) != MLTABLE_FILE})
-    if not files:
-        raise ValueError(f"the MLTable in {folder} names no file (its paths: {paths!r})")
-    return [os.path.join(folder, path) for path in files]
+    return sorted({path for path in found if path.rsplit("/", 1)[-1] != MLTABLE_FILE})
+
+
+def check_mltable(text: str) -> dict[str, Any]:
+    """An MLTable file's content, once it is one a parallel job can read as a table: a mapping with ``paths`` and a
+    ``read_delimited``, ``read_parquet`` or ``read_json_lines`` transformation (HOWTO: an mltable input needs the
+    MLTable file "with the transformations: - read_delimited: section filled out"); ``ValueError`` says what is missing.
+
+    :param text: the MLTable file's text.
+    """
+    import yaml
+
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the MLTable file is not YAML: {exc}") from None
+    if not isinstance(spec, dict) or not spec.get("paths"):
+        raise ValueError("the MLTable file names no paths (paths: - file: / folder: / pattern:)")
+    steps = [next(iter(step)) for step in spec.get("transformations") or [] if isinstance(step, dict) and step]
+    if not any(step in READERS for step in steps):
+        raise ValueError(
+            "the MLTable file has no read_delimited, read_parquet or read_json_lines transformation: a parallel job's "
+            "mltable input needs one to be a table"
+        )
+    return spec
+
+
+def partitions_from_paths(mltable: str, every: Sequence[str], partition_keys: Sequence[str]) -> list[str] | None:
+    """A table's partitions (their outputs' folders) from its files' paths alone, without reading its data: when its
+    MLTable puts every partition key back from the paths (``extract_columns_from_partition_format``, as Microsoft's
+    partition sample writes it), each file's path gives its partition's values, as text, as the column holds them.
+    None when the keys are columns of the data, which only reading it tells.
+
+    :param mltable: the MLTable file's text.
+    :param every: every file of the table's folder, relative, with ``/``.
+    :param partition_keys: the partition keys.
+    """
+    spec = check_mltable(mltable)
+    formats = [
+        (step["extract_columns_from_partition_format"] or {}).get("partition_format")
+        for step in spec.get("transformations") or []
+        if isinstance(step, dict) and isinstance(step.get("extract_columns_from_partition_format"), dict)
+    ]
+    if len(formats) != 1 or not formats[0]:
+        return None
+    _regex, names = partition_format_regex(str(formats[0]))
+    if not set(partition_keys) <= set(names):
+        return None
+    found = set()
+    for relative in selected_paths(spec.get("paths") or [], every):
+        values = partition_values(relative, str(formats[0]))
+        if values is None:
+            raise ValueError(f"{relative} does not have the partition format {formats[0]!r}")
+        found.add(partition_path({key: values[key] for key in partition_keys}))
+    return sorted(found)
 
 
 def partition_format_regex(partition_format: str) -> tuple[re.Pattern[str], list[str]]:

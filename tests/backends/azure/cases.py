@@ -175,3 +175,42 @@ def check_a_repair_reruns_exactly_the_failed_files(
     results = backend.fetch_results(ref.run_id)
     assert [json.loads(row)["relative_path"] for row in results.rows] == ["camera-b/broken.png"]
     assert "results/camera-b/broken.png/thumbnail.png" in results.output_files and results.failures == {}
+
+
+def check_a_per_store_forecast_over_a_partitioned_table(
+    fake_azure: Any, backend: ParallelRunBackend, folder: Path, run_key: dict[str, str], experiment_name: str = ""
+) -> tuple[DatasetRef, Any]:
+    """An OJ-sales-shaped table, partitioned as Microsoft's partition sample writes it, registered as a table with
+    partition keys Store and Brand (its 9 partitions recorded from the folder names) and run with the per-store
+    forecast: one R model per partition, the partition too short to fit failing alone, and validation accounting for
+    every partition. Returns the dataset and the run's results."""
+    from azureml_parallel_r.examples.samples import make_oj_sales_table
+    from azureml_parallel_r.output_checks import validate_outputs
+
+    make_oj_sales_table(str(folder), stores=3, weeks=30)
+    fake_azure.upload_inputs(folder, INPUTS)
+    dataset = backend.register_table_dataset(INPUTS, name="oj-sales", tags=TAGS, partition_keys=["Store", "Brand"])
+    assert (dataset.kind, dataset.partition_keys, dataset.partitions) == ("table", ["Store", "Brand"], 9)
+    again = backend.register_table_dataset(INPUTS, name="oj-sales", tags=TAGS, partition_keys=["Store", "Brand"])
+    assert again.reused and again.version == dataset.version and again.partitions == 9
+    request = RunRequest(
+        dataset=dataset,
+        output_path=f"r-script-outputs/{DATE}/{{run-id}}",
+        run_key=run_key,
+        r_script="r/forecast_per_store.r",
+        r_args=["--horizon", "4"],
+        settings=ParallelRunSettings(error_threshold=-1),
+        experiment_name=experiment_name,
+    )
+    ref = backend.submit(request)
+    state = wait_for_end(backend, ref.run_id)
+    results = backend.fetch_results(ref.run_id)
+    assert state.status == "Finished", (state.message, results.logs)
+    registered = backend.registered_files(dataset)
+    assert registered.partitions is not None and len(registered.partitions) == 9
+    report = validate_outputs(registered.items, results, allowed_failures=1, dataset=dataset)
+    assert report.passed, report.problems
+    assert (report.counts.input_files, report.counts.succeeded, report.counts.failed) == (9, 8, 1)
+    assert list(results.failures) == ["Store=1004/Brand=tropicana"]
+    assert "results/Store=1000/Brand=dominicks/forecast.csv" in results.output_files
+    return dataset, results

@@ -28,6 +28,7 @@ from tests.backends.azure.cases import (
     KEY,
     TAGS,
     check_a_late_file_is_noted_not_counted,
+    check_a_per_store_forecast_over_a_partitioned_table,
     check_a_repair_reruns_exactly_the_failed_files,
     check_changed_inputs_and_a_lost_file_list,
     check_the_run_report_reads_the_run,
@@ -445,3 +446,19 @@ def test_a_step_jobs_logs_are_found_as_azure_ai_ml_finds_them(path: str | None, 
 
 def test_a_repair_run_reruns_exactly_the_failed_files_with_their_paths(fake_azure, backend, dataset, tmp_path) -> None:
     check_a_repair_reruns_exactly_the_failed_files(fake_azure, backend, tmp_path / "inputs", {**KEY, "submission": "r"})
+
+
+def test_a_per_store_forecast_runs_over_an_mltable_input_with_partition_keys(fake_azure, backend, tmp_path) -> None:
+    """A table is an mltable data asset, bound as an mltable input in direct mode with the node's partition_keys
+    (how-to-use-parallel-job-in-pipeline; azureml-examples 1a_oj_sales_prediction), and the runtime hands each
+    partition's DataFrame to R."""
+    check_a_per_store_forecast_over_a_partitioned_table(fake_azure, backend, tmp_path / "oj", KEY, "r-parallel-v2")
+    (data,) = fake_azure.wire.calls_to("PUT", r"/data/oj-sales/versions/")
+    assert data.json()["properties"]["dataType"] == "mltable"
+    (job,) = fake_azure.ml.job_puts
+    node = job["properties"]["jobs"]["r_parallel_batch"]
+    assert json.loads(node["partition_keys"]) == ["Store", "Brand"]
+    assert job["properties"]["inputs"]["input_files"]["jobInputType"] == "mltable"
+    assert job["properties"]["inputs"]["input_files"]["mode"] == "Direct"
+    (step,) = fake_azure.jobs.started
+    assert "--input-kind" in step["argv"] and "--input-root" not in step["argv"]

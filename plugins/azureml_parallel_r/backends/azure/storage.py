@@ -177,7 +177,12 @@ def dataset_files_blob(name: str, version: int) -> str:
     return f"azureml-parallel-r/datasets/{name}/v{version}.files.json"
 
 
-def record_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef, entries: list[tuple[str, int, str]]) -> None:
+def record_dataset_files(
+    blobs: DatastoreBlobs,
+    dataset: DatasetRef,
+    entries: list[tuple[str, int, str]],
+    partitions: list[str] | None = None,
+) -> None:
     """Keep a registered version's files beside the data, with each one's size and ETag (:class:`RegisteredFiles`),
     for validation: a file added to the folder later is not one of that version's files, and one whose blob changed
     since is not the content that was registered.
@@ -185,10 +190,11 @@ def record_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef, entries: li
     :param blobs: the datastore.
     :param dataset: the registered version.
     :param entries: its (relative path, size, ETag) per file.
+    :param partitions: a partitioned table's partitions (their outputs' folders).
     """
     blobs.write(
         dataset_files_blob(dataset.name, dataset.version),
-        json.dumps(RegisteredFiles.record(dataset.path, entries)).encode(),
+        json.dumps(RegisteredFiles.record(dataset.path, entries, partitions)).encode(),
     )
 
 

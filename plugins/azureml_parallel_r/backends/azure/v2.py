@@ -73,6 +73,7 @@ from azureml_parallel_r.backends.azure.v2_workspace import SubmissionError, V2Wo
 from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
+from azureml_parallel_r.inputs import InputFolderError
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -156,13 +157,62 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
         and a version another registration took first (409) makes it try the next
         (``_create_or_update_autoincrement``, azure/ai/ml/_utils/_asset_utils.py).
         """
-        from azure.ai.ml.constants import AssetTypes
-        from azure.ai.ml.entities import Data
+        return self._register(path, name, tags, list(self.blobs().entries(path)))
+
+    def register_table_dataset(
+        self, path: str, *, name: str, tags: dict[str, str], partition_keys: Sequence[str] = ()
+    ) -> DatasetRef:
+        """Register the table's folder as the next version of the data asset ``name`` of type ``mltable`` (an
+        ``mltable`` input's: https://learn.microsoft.com/azure/machine-learning/how-to-use-parallel-job-in-pipeline),
+        reused as :meth:`register_file_dataset` reuses one. Its partitions are recorded when the MLTable puts the
+        keys back from the folder names (Microsoft's partitioned layout: no data is read here); when the keys are
+        columns of the data, none are, and validation accounts for the partitions the run reported."""
+        from azureml_parallel_r.engine.tables import MLTABLE_FILE, check_mltable, partitions_from_paths
 
         entries = list(self.blobs().entries(path))
         if not entries:
-            return DatasetRef(name, 0, path, 0)
-        fingerprint = listing_fingerprint(entries)
+            return self._register(path, name, tags, entries, kind="table", partition_keys=list(partition_keys))
+        mltable = self.blobs().read_text(f"{path.rstrip('/')}/{MLTABLE_FILE}")
+        if mltable is None:
+            raise InputFolderError(
+                f"{path!r} holds no {MLTABLE_FILE} file, so it is a folder of files, not a table: add an MLTable file "
+                "(paths and a read_delimited or read_parquet transformation; see docs/r-script.md), or register it as "
+                "files"
+            )
+        keys = list(partition_keys)
+        try:
+            check_mltable(mltable)  # what azure-ai-ml's own check would say, were its schema reachable
+            found = partitions_from_paths(mltable, [e[0] for e in entries], keys) if keys else None
+        except ValueError as exc:
+            raise InputFolderError(f"the table in {path!r} cannot be read: {exc}") from exc
+        if keys and found is None:
+            log.info("the partition keys %s are columns of the data: its partitions are known from the run", keys)
+        return self._register(path, name, tags, entries, kind="table", partition_keys=keys, partitions=found)
+
+    def _register(
+        self,
+        path: str,
+        name: str,
+        tags: dict[str, str],
+        entries: list[tuple[str, int, str]],
+        *,
+        kind: str = "files",
+        partition_keys: list[str] | None = None,
+        partitions: list[str] | None = None,
+    ) -> DatasetRef:
+        """Register ``entries`` of ``path`` as the next version of ``name`` (``uri_folder``; a table: ``mltable``), or
+        reuse the version of the same path, date, files and kind."""
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+
+        table: dict[str, Any] = {"kind": kind, "partition_keys": list(partition_keys or []), "partitions": None}
+        if partitions is not None:
+            table["partitions"] = len(partitions)
+        if not entries:
+            return DatasetRef(name, 0, path, 0, **table)
+        fingerprint = listing_fingerprint(
+            entries + ([("", 0, f"{kind}:{','.join(partition_keys or [])}")] if kind != "files" else [])
+        )
         for data in sorted(self._data_versions(name), key=lambda d: int(d.version), reverse=True):
             mine = data.tags or {}
             if (mine.get("path"), mine.get("logical_date"), mine.get("fingerprint")) == (
@@ -170,17 +220,22 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
                 tags.get("logical_date"),
                 fingerprint,
             ):
-                return DatasetRef(name, int(data.version), path, len(entries), reused=True)
+                if mine.get("partitions") not in (None, ""):
+                    table["partitions"] = int(mine["partitions"])
+                return DatasetRef(name, int(data.version), path, len(entries), reused=True, **table)
+        extra = {} if kind == "files" else {"partition_keys": ",".join(partition_keys or [])}
+        if partitions is not None:
+            extra["partitions"] = str(len(partitions))
         asset = Data(
             name=name,
-            type=AssetTypes.URI_FOLDER,
+            type=AssetTypes.URI_FOLDER if kind == "files" else AssetTypes.MLTABLE,
             path=self._folder_uri(path),
-            tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint},
-            description=f"{path} ({len(entries)} files)",
+            tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint, **extra},
+            description=f"{path} ({len(entries)} files{', a table' if kind != 'files' else ''})",
         )
         created = self._retry(lambda: self.client.data.create_or_update(asset), f"registering data {name}")
-        ref = DatasetRef(name, int(created.version), path, len(entries))
-        record_dataset_files(self.blobs(), ref, entries)
+        ref = DatasetRef(name, int(created.version), path, len(entries), **table)
+        record_dataset_files(self.blobs(), ref, entries, partitions)
         return ref
 
     def _data_versions(self, name: str) -> list[Any]:

@@ -33,7 +33,9 @@ allow_reuse=False              ``is_deterministic: false``
 =============================  ==================================================================
 
 The input is a ``uri_folder`` read-only mount; the entry script gets its root as ``--input-root
-${{inputs.input_files}}`` (no v1 environment variables). The run's output folder
+${{inputs.input_files}}`` (no v1 environment variables). A table is an ``mltable`` input in ``direct`` mode, cut into
+mini-batches by ``partition_keys`` or by data size (:func:`input_kind`, :func:`mini_batch_size`), and the entry
+script gets ``--input-kind table``. The run's output folder
 ``azureml://datastores/<datastore>/paths/<output path>/`` is known before submission, and its three parts are
 three read-write mounted outputs of which none lies inside another: ``results`` (``uri_folder``,
 ``<output path>/results/``, the entry script's ``--results-dir``), ``failures`` (``uri_folder``,
@@ -62,7 +64,7 @@ from azureml_parallel_r.backends.azure.runs import azure_state
 from azureml_parallel_r.compute.records import FAILURES_DIR, RESULTS_DIR
 from azureml_parallel_r.job_identity import v2_identity
 from azureml_parallel_r.models import RunRequest, RunState
-from azureml_parallel_r.run_settings import INPUT_NAME, MAX_INVOCATION_TIMEOUT
+from azureml_parallel_r.run_settings import INPUT_NAME, MAX_INVOCATION_TIMEOUT, parse_data_size
 from azureml_parallel_r.shipped_code import ENTRY_SCRIPT
 from azureml_parallel_r.status import SDK_V2
 
@@ -185,14 +187,16 @@ def pipeline_job(
     }
     if rows:
         outputs[ROWS_NAME] = Output(type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT)
+    input_type, input_mode = input_kind(request)
     step = parallel_run_function(
         name=STEP_NAME,
-        inputs={INPUT_NAME: Input(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RO_MOUNT)},
+        inputs={INPUT_NAME: Input(type=input_type, mode=input_mode)},
         outputs=outputs,
         input_data=f"${{{{inputs.{INPUT_NAME}}}}}",
         instance_count=settings.node_count,
         max_concurrency_per_instance=settings.process_count_per_node,
-        mini_batch_size=str(settings.mini_batch_size),
+        mini_batch_size=mini_batch_size(request),
+        partition_keys=list(request.dataset.partition_keys) or None,
         error_threshold=settings.error_threshold,
         mini_batch_error_threshold=-1 if failed_batches is None else failed_batches,
         # the dict form of the YAML reference's retry_settings (the SDK's annotation names only its class)
@@ -222,11 +226,41 @@ def pipeline_job(
                 type=AssetTypes.URI_FILE, mode=InputOutputModes.RW_MOUNT, path=run_folder + settings.rows_file_name
             )
 
-    job = r_pipeline(input_files=Input(type=AssetTypes.URI_FOLDER, path=input_path, mode=InputOutputModes.RO_MOUNT))
+    job = r_pipeline(input_files=Input(type=input_type, path=input_path, mode=input_mode))
     job.name = name or job_name(request.run_key)
     job.experiment_name = experiment_name or request.experiment_name or None
     job.tags = dict(tags) if tags is not None else {**request.tags, **request.run_key}
     return job
+
+
+def input_kind(request: RunRequest) -> tuple[str, str]:
+    """The parallel node's input type and mode: a folder of files is a ``uri_folder`` read-only mount; a table an
+    ``mltable`` input in ``direct`` mode, whose mini-batches the runtime reads itself and hands ``run()`` as DataFrames
+    (how-to-use-parallel-job-in-pipeline's table of data formats: "Tabular data | mltable | direct"; azureml-examples
+    ``cli/jobs/parallel/1a_oj_sales_prediction`` and ``2a_iris_batch_prediction`` bind their table so).
+
+    :param request: the run.
+    """
+    from azure.ai.ml.constants import AssetTypes, InputOutputModes
+
+    if request.dataset.tabular:
+        return AssetTypes.MLTABLE, InputOutputModes.DIRECT
+    return AssetTypes.URI_FOLDER, InputOutputModes.RO_MOUNT
+
+
+def mini_batch_size(request: RunRequest) -> str | None:
+    """The node's ``mini_batch_size``: files per mini-batch for a folder of files; for a table its approximate data
+    size in bytes (the form azure-ai-ml turns ``10MB`` into, ``Parallel.__init__``, and what it sends), or None with
+    partition keys ("If both partition_keys and mini_batch_size are specified, the partition keys will take effect",
+    the parallel job YAML reference) or when the run leaves it to the runtime.
+
+    :param request: the run.
+    """
+    if not request.dataset.tabular:
+        return str(request.settings.mini_batch_size)
+    if request.dataset.partition_keys or not request.mini_batch_data_size:
+        return None
+    return str(parse_data_size(request.mini_batch_data_size))
 
 
 def ml_client(credential: Any, subscription_id: str, resource_group: str, workspace: str, **kwargs: Any) -> MLClient:
