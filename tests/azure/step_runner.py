@@ -10,7 +10,11 @@ What it reproduces, and from where:
   flags (``--mini_batch_size``, ``--error_threshold``, ``--run_invocation_timeout``, ...), ``--output
   DatasetOutputConfig:<name>``, the user's arguments and ``--input_fds_0 <input name>``. The whole argv reaches
   the entry script, which reads its own flags with ``parse_known_args``.
-- Input: a FileDataset input of a ParallelRunStep is mounted; the job learns the mount only through
+- Input: a TabularDataset input is direct (``--input_ds_0``; "Please ensure input dataset consumption mode is
+  direct", _ParallelRunStepBase): its folder is downloaded, its registered definition (RSLex YAML, in the MLTable
+  format) written there as its MLTable file, and the local engine cuts it by the driver's ``--partition_keys`` (a
+  JSON list) or ``--mini_batch_size`` (bytes). A FileDataset input of a ParallelRunStep is mounted; the job learns the
+  mount only through
   ``AZUREML_DATASET_ENVIRONMENT_VARS=<name>:mount`` and ``os.environ[<name>]`` (azureml/core/run.py,
   ``InputDatasets._load_input_datasets``). Here the dataset's folder is downloaded from Azurite into a
   temporary folder that plays the mount; ``AZUREML_DATAREFERENCE_<name>`` is not set (that is for
@@ -57,6 +61,8 @@ DRIVER_FLAGS = {
     "--logging_level": ("logging_level", str),
 }
 PATTERN = re.compile(r"/datastores/(?P<datastore>[^/]+)/paths/(?P<path>.*?)/?(\*\*)?$")
+# a TabularDataset's path: the folder, then the glob below it (the first part holding a wildcard)
+TABLE_PATTERN = re.compile(r"/datastores/(?P<datastore>[^/]+)/paths/(?P<path>[^*?]*?)/(?P<glob>[^/]*[*?].*)$")
 
 
 class StepRunner:
@@ -87,20 +93,27 @@ class StepRunner:
         argv = [arg["Value"] for arg in module["StructuredInterface"]["Arguments"]]
         driver = _driver_flags(argv)
         source = self._download_snapshot(snapshot_id, work / "source")
-        input_name = driver["--input_fds_0"]
-        mount = self._mount_input(dataset_nodes, work / "mnt" / input_name)
+        tabular = "--input_ds_0" in driver  # a TabularDataset input (direct), else a FileDataset's (mounted)
+        input_name = driver["--input_ds_0" if tabular else "--input_fds_0"]
+        mount = self._mount_input(dataset_nodes, work / "mnt" / input_name, tabular=tabular)
         runconfig = json.loads(node["Runconfig"])
         output_setting = node["ModuleOutputSettings"][0]
         output_store = DATASTORES[output_setting["DataStoreName"]]
         self._check_access(output_store, write=True)
         output_container = output_store.container
         destination = output_setting["DatasetOutputOptions"]["PathOnDatastore"].replace("{run-id}", step_run_id)
+        table: dict[str, Any] = {}
+        if tabular:  # the driver's --mini_batch_size is the table's, in bytes; --partition_keys a JSON list
+            table = {
+                "partition_keys": tuple(json.loads(driver.get("--partition_keys") or "[]")),
+                "table_mini_batch_size": driver.pop("--mini_batch_size", None),
+            }
         settings = {name: kind(driver[flag]) for flag, (name, kind) in DRIVER_FLAGS.items() if flag in driver}
         settings.setdefault("process_count_per_node", self.processes_per_node)
         environment = {
             **runconfig.get("environmentVariables", {}),
-            "AZUREML_DATASET_ENVIRONMENT_VARS": f"{input_name}:mount",
-            input_name: str(mount),
+            "AZUREML_DATASET_ENVIRONMENT_VARS": f"{input_name}:{'direct' if tabular else 'mount'}",
+            **({} if tabular else {input_name: str(mount)}),
         }
         spec = JobSpec(
             run_id=step_run_id,
@@ -111,6 +124,7 @@ class StepRunner:
             logs_dir=str(work / "logs"),
             entry_args=tuple(argv),
             settings=ParallelRunSettings(**settings, file_timeout=None, environment_variables=environment),
+            **table,
         )
         self.started.append(
             {
@@ -142,22 +156,30 @@ class StepRunner:
             path.write_bytes(service.get_blob_client(container, blob).download_blob().readall())
         return target
 
-    def _mount_input(self, dataset_nodes: list[dict[str, Any]], target: Path) -> Path:
-        """Download the input dataset's folder; a missing or empty one raises NotFound like the dataflow."""
+    def _mount_input(self, dataset_nodes: list[dict[str, Any]], target: Path, *, tabular: bool = False) -> Path:
+        """Download the input dataset's folder; a missing or empty one raises NotFound like the dataflow. A
+        TabularDataset's folder gets its registered definition as its MLTable file: the dataset's RSLex YAML, which
+        the SDK writes in the MLTable format (``type: mltable``, ``paths``, ``transformations``), its paths made
+        relative to the folder; the local engine then reads the table as that definition says, as the runtime reads
+        the dataset, whatever MLTable file the folder itself holds."""
         (dataset_node,) = dataset_nodes
         reference = dataset_node["DataSetDefinition"]["Value"]["DataSetReference"]
         yaml = self.workspace.dataset_rslex_yaml(reference["Id"], reference.get("Version"))
-        match = PATTERN.search(re.search(r'pattern: "(?P<p>[^"]+)"', yaml)["p"])
+        pattern = re.search(r'pattern: "(?P<p>[^"]+)"', yaml)["p"]
+        match = PATTERN.search(pattern) if not tabular else TABLE_PATTERN.search(pattern)
         prefix = match["path"].rstrip("/") + "/"
         self._check_access(DATASTORES[match["datastore"]], write=False)
         container = self.workspace.blob_service().get_container_client(DATASTORES[match["datastore"]].container)
-        return mount_folder(
+        mount = mount_folder(
             container,
             prefix,
             target,
             f"StreamError(NotFound): the path {match['path']} of datastore "
             f"{match['datastore']} was not found or holds no files (mounting the input dataset failed)",
         )
+        if tabular:
+            (mount / "MLTable").write_text(yaml.replace(pattern, f"./{match['glob']}"), encoding="utf-8")
+        return mount
 
     def _check_access(self, store: FakeDatastore, *, write: bool) -> None:
         """A v1 job reaches a credential-less datastore with the compute's managed identity ("always uses compute

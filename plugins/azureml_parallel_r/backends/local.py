@@ -147,17 +147,13 @@ class LocalBackend(ParallelRunBackend):
         """Register the table's folder as :meth:`register_file_dataset` does its files (every file of it, the MLTable
         file included), recording its partitions (read with pandas, as the local engine will cut them); a folder
         without an MLTable file is refused, saying how to make it a table."""
-        from azureml_parallel_r.engine.tables import MLTABLE_FILE, is_table, partition_folders
+        from azureml_parallel_r.engine.tables import is_table, not_a_table, partition_folders
 
         folder = self._datastore_path(path)
         if not folder.is_dir():
             return self._register(path, name, tags, [])
         if not is_table(str(folder)):
-            raise InputFolderError(
-                f"{path!r} holds no {MLTABLE_FILE} file, so it is a folder of files, not a table: add an MLTable file "
-                "(paths and a read_delimited or read_parquet transformation; see docs/r-script.md), or register it as "
-                "files"
-            )
+            raise not_a_table(path)
         keys = list(partition_keys)
         try:
             found = partition_folders(str(folder), keys) if keys else None

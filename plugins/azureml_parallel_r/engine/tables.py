@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azureml_parallel_r.compute.tables import partition_path
-from azureml_parallel_r.inputs import list_input_files
+from azureml_parallel_r.inputs import InputFolderError, list_input_files
 from azureml_parallel_r.run_settings import DEFAULT_TABLE_MINI_BATCH_BYTES, parse_data_size
 
 __all__ = ["DEFAULT_TABLE_MINI_BATCH_BYTES", "MiniBatch", "is_table", "parse_data_size", "read_table"]
@@ -186,6 +186,17 @@ def selected_paths(paths: Sequence[Any], every: Sequence[str], exists: Any = Non
         else:
             raise ValueError(f"an MLTable path is one of file:, folder: or pattern:, got {kind}:")
     return sorted({path for path in found if path.rsplit("/", 1)[-1] != MLTABLE_FILE})
+
+
+def not_a_table(path: str) -> InputFolderError:
+    """The error for a folder registered as a table that holds no MLTable file, saying how to make it one.
+
+    :param path: the folder's datastore path.
+    """
+    return InputFolderError(
+        f"{path!r} holds no {MLTABLE_FILE} file, so it is a folder of files, not a table: add an MLTable file (paths "
+        "and a read_delimited or read_parquet transformation; see docs/r-script.md), or register it as files"
+    )
 
 
 def check_mltable(text: str) -> dict[str, Any]:

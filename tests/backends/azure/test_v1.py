@@ -25,6 +25,7 @@ from tests.backends.azure.cases import (
     INPUTS,
     KEY,
     check_a_late_file_is_noted_not_counted,
+    check_a_per_store_forecast_over_a_partitioned_table,
     check_a_repair_reruns_exactly_the_failed_files,
     check_changed_inputs_and_a_lost_file_list,
     check_the_run_report_reads_the_run,
@@ -356,3 +357,14 @@ def test_inputs_written_again_after_registration_fail_validation_and_a_lost_list
 
 def test_a_repair_run_reruns_exactly_the_failed_files_with_their_paths(fake_azure, backend, dataset, tmp_path) -> None:
     check_a_repair_reruns_exactly_the_failed_files(fake_azure, backend, tmp_path / "inputs", {**KEY, "submission": "r"})
+
+
+def test_a_per_store_forecast_runs_over_a_tabular_dataset_with_partition_keys(fake_azure, backend, tmp_path) -> None:
+    """A table is a TabularDataset built from its MLTable file (delimited files, the keys from the folder names), a
+    direct input of a ParallelRunStep with ParallelRunConfig(partition_keys=...), and each partition's DataFrame
+    reaches R."""
+    check_a_per_store_forecast_over_a_partitioned_table(fake_azure, backend, tmp_path / "oj", KEY)
+    (step,) = fake_azure.runner.started
+    argv = step["argv"]
+    assert json.loads(argv[argv.index("--partition_keys") + 1]) == ["Store", "Brand"]
+    assert "--input_ds_0" in argv and "--input_fds_0" not in argv

@@ -239,6 +239,53 @@ class AzureMLBackend(ParallelRunBackend):
         record_dataset_files(self.blobs(), ref, entries)
         return ref
 
+    def register_table_dataset(
+        self, path: str, *, name: str, tags: dict[str, str], partition_keys: Sequence[str] = ()
+    ) -> DatasetRef:
+        """Register the table's folder as the next version of the TabularDataset ``name``, built from its MLTable file
+        as SDK v1 builds one (:func:`~.v1_step.tabular_dataset`: SDK v1 reads no MLTable file), or reuse the latest
+        version of the same path, date, files and keys, as :meth:`register_file_dataset` does. Its partitions are
+        recorded when the MLTable puts the keys back from the folder names (nothing is downloaded)."""
+        from azureml_parallel_r.backends.azure.v1_step import tabular_dataset
+        from azureml_parallel_r.engine.tables import MLTABLE_FILE, check_mltable, not_a_table, partitions_from_paths
+        from azureml_parallel_r.inputs import InputFolderError
+
+        keys = list(partition_keys)
+        table: dict[str, Any] = {"kind": "table", "partition_keys": keys, "partitions": None}
+        entries = list(self.blobs().entries(path))
+        if not entries:
+            return DatasetRef(name, 0, path, 0, **table)
+        mltable = self.blobs().read_text(f"{path.rstrip('/')}/{MLTABLE_FILE}")
+        if mltable is None:
+            raise not_a_table(path)
+        try:
+            spec = check_mltable(mltable)
+            found = partitions_from_paths(mltable, [e[0] for e in entries], keys) if keys else None
+            dataset = tabular_dataset(self.datastore(), path, spec)
+        except ValueError as exc:
+            raise InputFolderError(f"the table in {path!r} cannot be registered: {exc}") from exc
+        table["partitions"] = None if found is None else len(found)
+        fingerprint = listing_fingerprint([*entries, ("", 0, f"table:{','.join(keys)}")])
+        latest = self._latest_dataset(name)
+        if latest is not None:
+            latest_tags = latest.tags or {}
+            same = latest_tags.get("path") == path and latest_tags.get("logical_date") == tags.get("logical_date")
+            if same and latest_tags.get("fingerprint") == fingerprint:
+                return DatasetRef(name, int(latest.version), path, len(entries), reused=True, **table)
+        extra = {"partition_keys": ",".join(keys)} | ({} if found is None else {"partitions": str(len(found))})
+        registered = self._retry(
+            lambda: dataset.register(
+                self.workspace,
+                name,
+                tags={**tags, "file_count": str(len(entries)), "fingerprint": fingerprint, **extra},
+                create_new_version=True,
+            ),
+            f"registering dataset {name}",
+        )
+        ref = DatasetRef(name, int(registered.version), path, len(entries), **table)
+        record_dataset_files(self.blobs(), ref, entries, found)
+        return ref
+
     def _latest_dataset(self, name: str) -> Any:
         from azureml.core import Dataset
         from azureml.exceptions import UserErrorException

@@ -16,7 +16,7 @@ from azureml_parallel_r.backends.azure.errors import with_retries
 from azureml_parallel_r.backends.azure.runs import RUN_KEY_TAGS
 from azureml_parallel_r.backends.azure.workspace import WorkspaceSettings
 from azureml_parallel_r.models import RunRequest
-from azureml_parallel_r.run_settings import INPUT_NAME
+from azureml_parallel_r.run_settings import INPUT_NAME, parse_data_size
 from azureml_parallel_r.shipped_code import ENTRY_SCRIPT
 
 if TYPE_CHECKING:
@@ -125,6 +125,80 @@ def image_pip_packages(dockerfile: str) -> list[str]:
     return re.findall(r'"([A-Za-z0-9][A-Za-z0-9._\-\[\],]*(?:[<>=!~]=?[^"\s]*)?)"', install.group(0))
 
 
+def _mini_batch_size(request: RunRequest) -> int | str | None:
+    """``ParallelRunConfig.mini_batch_size``: files for a FileDataset; for a TabularDataset its data size (the SDK's
+    forms, "1024, 1024KB, 10MB, and 1GB", given as bytes), or None with partition keys, which the SDK refuses beside a
+    size ("Parameters mini_batch_size and partition_keys are mutually exclusive") or when the run leaves it to the
+    runtime's 1MB."""
+    if not request.dataset.tabular:
+        return request.settings.mini_batch_size
+    if request.dataset.partition_keys or not request.mini_batch_data_size:
+        return None
+    return parse_data_size(request.mini_batch_data_size)
+
+
+def tabular_dataset(datastore: Any, path: str, spec: dict[str, Any]) -> Any:
+    """The TabularDataset an MLTable file describes, built as SDK v1 builds one (it reads no MLTable file): its
+    ``paths`` as datastore paths below ``path`` (a folder as ``<folder>/**``), its reader
+    (``read_delimited``: ``Dataset.Tabular.from_delimited_files`` with its delimiter, header, encoding and path column;
+    ``read_parquet``: ``from_parquet_files``; ``read_json_lines``: ``from_json_lines_files``), its
+    ``extract_columns_from_partition_format`` as ``partition_format``, then ``drop_columns``/``keep_columns``.
+    Columns are read as text (``infer_column_types=False``: inferring reads the data here, where it need not be).
+
+    :param datastore: the datastore holding the table.
+    :param path: the table's folder on it.
+    :param spec: the MLTable file's content (:func:`~azureml_parallel_r.engine.tables.check_mltable`).
+    """
+    from azureml.core import Dataset
+
+    base = path.strip("/")
+    paths = []
+    for entry in spec["paths"]:
+        ((kind, value),) = entry.items()
+        relative = str(value).removeprefix("./").strip("/")
+        if "://" in relative or relative.startswith(".."):
+            raise ValueError(f"the MLTable path {value!r} is not below the table's folder")
+        paths.append((datastore, f"{base}/{relative}/**" if kind == "folder" else f"{base}/{relative}"))
+    reader, options, columns, partition_format = "", {}, [], None
+    for step in spec.get("transformations") or []:
+        ((name, value),) = step.items()
+        if name in ("read_delimited", "read_parquet", "read_json_lines") and not reader:
+            reader, options = name, dict(value or {})
+        elif name == "extract_columns_from_partition_format":
+            partition_format = "/" + str((value or {}).get("partition_format", "")).removeprefix("./").lstrip("/")
+        elif name in ("drop_columns", "keep_columns"):
+            columns.append((name, [value] if isinstance(value, str) else list(value or [])))
+        else:
+            raise ValueError(f"the transformation {name!r} has no SDK v1 equivalent here")
+    common = {
+        "validate": False,
+        "include_path": bool(options.get("include_path_column")),
+        "partition_format": partition_format,
+    }
+    if reader == "read_parquet":
+        dataset = Dataset.Tabular.from_parquet_files(path=paths, **common)
+    elif reader == "read_json_lines":
+        dataset = Dataset.Tabular.from_json_lines_files(path=paths, **common)
+    else:
+        header = {"no_header": "NO_HEADERS", "from_first_file": "FROM_FIRST_FILE"}.get(
+            str(options.get("header")), "ALL_FILES_HAVE_SAME_HEADERS"
+        )
+        from azureml.data.dataset_type_definitions import PromoteHeadersBehavior
+
+        dataset = Dataset.Tabular.from_delimited_files(
+            path=paths,
+            separator=str(options.get("delimiter", ",")),
+            header=getattr(PromoteHeadersBehavior, header),
+            encoding=str(options.get("encoding", "utf8")),
+            infer_column_types=False,
+            empty_as_string=bool(options.get("empty_as_string", False)),
+            **common,
+        )
+    for name, names in columns:
+        dataset = dataset.drop_columns(names) if name == "drop_columns" else dataset.keep_columns(names)
+    return dataset
+
+
 def build_parallel_run_step(
     request: RunRequest,
     *,
@@ -162,7 +236,8 @@ def build_parallel_run_step(
         compute_target=compute_target,
         node_count=settings.node_count,
         process_count_per_node=settings.process_count_per_node,
-        mini_batch_size=settings.mini_batch_size,
+        mini_batch_size=_mini_batch_size(request),
+        partition_keys=list(request.dataset.partition_keys) or None,
         run_invocation_timeout=math.ceil(settings.invocation_timeout),  # whole seconds, never 0
         run_max_try=settings.run_max_try,
         logging_level=settings.logging_level,
@@ -170,10 +245,13 @@ def build_parallel_run_step(
         allowed_failed_percent=settings.allowed_failed_percent,
         environment_variables={**(extra_environment_variables or {}), **settings.environment_variables},
     )
+    tabular = request.dataset.tabular
     step = ParallelRunStep(
         name=STEP_NAME,
         parallel_run_config=config,
-        inputs=[dataset.as_named_input(INPUT_NAME).as_mount()],
+        # a TabularDataset's input is direct: the runtime reads its mini-batches ("Please ensure input dataset
+        # consumption mode is direct", _ParallelRunStepBase._get_input_type)
+        inputs=[dataset.as_named_input(INPUT_NAME) if tabular else dataset.as_named_input(INPUT_NAME).as_mount()],
         output=output,
         arguments=request.entry_arguments(input_name=INPUT_NAME),
         allow_reuse=False,

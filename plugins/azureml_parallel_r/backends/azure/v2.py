@@ -167,18 +167,14 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
         reused as :meth:`register_file_dataset` reuses one. Its partitions are recorded when the MLTable puts the
         keys back from the folder names (Microsoft's partitioned layout: no data is read here); when the keys are
         columns of the data, none are, and validation accounts for the partitions the run reported."""
-        from azureml_parallel_r.engine.tables import MLTABLE_FILE, check_mltable, partitions_from_paths
+        from azureml_parallel_r.engine.tables import MLTABLE_FILE, check_mltable, not_a_table, partitions_from_paths
 
         entries = list(self.blobs().entries(path))
         if not entries:
             return self._register(path, name, tags, entries, kind="table", partition_keys=list(partition_keys))
         mltable = self.blobs().read_text(f"{path.rstrip('/')}/{MLTABLE_FILE}")
         if mltable is None:
-            raise InputFolderError(
-                f"{path!r} holds no {MLTABLE_FILE} file, so it is a folder of files, not a table: add an MLTable file "
-                "(paths and a read_delimited or read_parquet transformation; see docs/r-script.md), or register it as "
-                "files"
-            )
+            raise not_a_table(path)
         keys = list(partition_keys)
         try:
             check_mltable(mltable)  # what azure-ai-ml's own check would say, were its schema reachable
