@@ -106,11 +106,22 @@ def test_start_status_and_cancel_subcommands(tmp_path: Path, tiny_entry: Path, w
     [
         (["--mini-batch-size", "0"], "mini_batch_size must be >= 1"),
         (["--env", "NOEQUALS"], "--env takes NAME=VALUE"),
+        (["--mini-batch-size", "10MB"], "for a file input is a number of files"),
+        (["--partition-format", "{user}/{x}.wav"], "--partition-format is for a file input with --partition-keys"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(tmp_path: Path, tiny_entry: Path, args: list[str], message: str) -> None:
     done = _engine("run", *_job_args(tmp_path, tmp_path / "out", tiny_entry, "tiny_entry.py"), *args)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_a_tables_mini_batch_size_is_a_data_size(tmp_path: Path, tiny_entry: Path, write_inputs) -> None:
+    inputs = write_inputs(
+        {"MLTable": "paths:\n  - file: ./t.csv\ntransformations:\n  - read_delimited: {}", "t.csv": "a"}
+    )
+    args = ["run", "--input", str(inputs), "--output", str(tmp_path / "out"), "--entry-script", str(tiny_entry)]
+    done = _engine(*args, "--mini-batch-size", "10 pages")
+    assert done.returncode == 2 and "approximate data size, like 1024 (bytes), 100 kb, 10MB or 1GB" in done.stderr
 
 
 def test_an_explicit_invocation_timeout_runs_whatever_the_per_file_limit(

@@ -67,6 +67,11 @@ def test_empty_input_fails_when_asked(backend: mock.Mock, context: dict) -> None
         ({"path": "/etc"}, r"the input folder \(path, the DAG's input_path\) '/etc' is an absolute path"),
         ({"path": "azureml://datastores/workspaceblobstore/paths/r-script-inputs/2026-11-24"}, "is a URL"),
         ({"path": "r-script-inputs/../../x"}, "has an empty, '.' or '..' part"),
+        ({"path": "p", "input_kind": "tables"}, "input_kind must be one of files, table"),
+        ({"path": "p", "partition_keys": ["Store"]}, "set input_kind to 'table'"),
+        ({"path": "p", "input_kind": "table", "partition_keys": ["Store", " "]}, "must be column names"),
+        ({"path": "p", "input_kind": "table", "partition_keys": "Store,Store"}, "names a column twice"),
+        ({"path": "p", "input_kind": "table", "rerun_failed_of": "manual__x"}, "not rerun alone yet"),
     ],
 )
 def test_bad_arguments_fail_without_retries_before_anything_is_registered(
@@ -76,6 +81,28 @@ def test_bad_arguments_fail_without_retries_before_anything_is_registered(
     run. It is refused, and no retry can fix it: Airflow's fail-without-retry exception."""
     with pytest.raises(AirflowFailException, match=message):
         RegisterFileDatasetOperator(task_id="t", **kwargs).execute(context)
+    backend.register_file_dataset.assert_not_called()
+    backend.register_table_dataset.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        (["Store", "Brand"], ["Store", "Brand"]),
+        (" Store, Brand", ["Store", "Brand"]),
+        (None, []),
+        ("None", []),
+        ([], []),
+    ],
+)
+def test_a_table_is_registered_with_its_partition_keys(backend: mock.Mock, context: dict, keys, expected) -> None:
+    """The form's keys arrive as a list (a native template), or as text from a plain one: both are the columns."""
+    backend.register_table_dataset.return_value = DatasetRef(
+        "oj", 1, "p", 13, kind="table", partition_keys=expected, partitions=12 if expected else None
+    )
+    op = RegisterFileDatasetOperator(task_id="t", path="p", dataset_name="oj", input_kind="table", partition_keys=keys)
+    assert op.execute(context)["kind"] == "table"
+    assert backend.register_table_dataset.call_args.kwargs["partition_keys"] == expected
     backend.register_file_dataset.assert_not_called()
 
 
