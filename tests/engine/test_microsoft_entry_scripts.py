@@ -353,8 +353,27 @@ def test_a_tables_mini_batches_are_dataframes_of_about_mini_batch_size(job) -> N
     final, state, spec = job(
         IRIS,
         {"MLTable": IRIS_MLTABLE, "iris.csv": iris},
+        # pipeline.yml's program_arguments, then its settings
+        entry_args=(
+            "--allowed_failed_percent",
+            "30",
+            "--task_overhead_timeout",
+            "1200",
+            "--progress_update_timeout",
+            "600",
+            "--first_task_creation_timeout",
+            "600",
+            "--resource_monitor_interval",
+            "20",
+        ),
         spec_fields={"table_mini_batch_size": "10kb"},
+        node_count=2,
+        process_count_per_node=2,
         error_threshold=5,
+        allowed_failed_count=5,
+        run_max_try=3,
+        run_invocation_timeout=60,
+        logging_level="DEBUG",
     )
     assert final == status.FINISHED, state["message"]
     rows = _rows(spec)
@@ -389,9 +408,13 @@ def test_partition_keys_give_each_store_and_brand_its_own_run_call(job, tmp_path
             str(models),
         ),
         spec_fields={"partition_keys": ("Store", "Brand")},
+        node_count=2,  # resources.instance_count
+        process_count_per_node=2,  # max_concurrency_per_instance
         error_threshold=-1,
-        allowed_failed_count=5,
-        run_max_try=3,
+        allowed_failed_count=5,  # mini_batch_error_threshold
+        run_max_try=3,  # retry_settings.max_retries: 2
+        run_invocation_timeout=60,  # retry_settings.timeout
+        environment_variables={"AZUREML_PARALLEL_EXAMPLE": "1a_yaml"},
     )
     assert final == status.FINISHED, state["message"]
     assert state["counts"]["total_mini_batches"] == 6

@@ -28,6 +28,15 @@ def test_the_rerun_button_is_disabled_while_the_dag_run_goes_on(state: str, disa
         assert page["rerun"]["disabled"] == f"the DAG run is {state}: rerun its failed files once it has ended"
 
 
+def test_the_rerun_button_of_a_table_run_says_it_is_not_offered() -> None:
+    """register_dataset refuses to rerun a table's failed partitions alone: the button says so instead of offering
+    a run that would fail."""
+    record = {**RECORD, "dataset": {"name": "oj", "version": 1, "kind": "table", "partition_keys": ["Store"]}}
+    found = DagRunRecords("d", "scheduled__2026-11-24", "success", {}, record=record, validation=VALIDATION)
+    page = summary(found, backend_for=lambda _conn_id: mock.Mock())
+    assert page["rerun"]["disabled"] == "a table's failed partitions are not rerun alone yet: trigger its date again"
+
+
 def test_a_dag_without_a_task_of_the_package_says_so_in_one_sentence() -> None:
     page = summary(DagRunRecords("other", "manual__1", "success", {}, uses_package=False), backend_for=mock.Mock())
     assert page["not_ours"].startswith("This DAG has no task of azureml-parallel-r") and not page["submitted"]

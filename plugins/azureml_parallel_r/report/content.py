@@ -96,7 +96,7 @@ def summary(
     if validation is not None:  # what the page shows of it (its failed files come page by page: failure_page)
         shown = validation.to_dict()
         page["validation"] = {key: shown.get(key) for key in PAGE_VALIDATION_FIELDS}
-    _rerun(page, found, validation, may_trigger)
+    _rerun(page, found, validation, may_trigger, tabular=(record.get("dataset") or {}).get("kind") == "table")
     conn_id = record["conn_id"]
     try:
         backend = services(conn_id)
@@ -118,9 +118,15 @@ def summary(
 
 
 def _rerun(
-    page: dict[str, Any], found: DagRunRecords, validation: ValidationReport | None, may_trigger: tuple[bool, str]
+    page: dict[str, Any],
+    found: DagRunRecords,
+    validation: ValidationReport | None,
+    may_trigger: tuple[bool, str],
+    *,
+    tabular: bool = False,
 ) -> None:
-    """The button's run: this run's parameters and the run it repairs; disabled, with the reason, when it cannot run."""
+    """The button's run: this run's parameters and the run it repairs; disabled, with the reason, when it cannot run
+    (a table's failed partitions are not rerun alone: register_dataset refuses that, and the button says so)."""
     failed = validation.counts.failed if validation is not None else 0
     if not failed:
         return
@@ -129,7 +135,9 @@ def _rerun(
         "files": failed,
     }
     allowed, why_not = may_trigger
-    if not allowed:
+    if tabular:
+        page["rerun"]["disabled"] = "a table's failed partitions are not rerun alone yet: trigger its date again"
+    elif not allowed:
         page["rerun"]["disabled"] = why_not
     elif found.state in UNFINISHED_DAG_RUN_STATES:  # the repair task refuses it too: its files may still run
         page["rerun"]["disabled"] = f"the DAG run is {found.state}: rerun its failed files once it has ended"
