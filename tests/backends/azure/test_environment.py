@@ -15,6 +15,7 @@ IMPORTS = {
     "azureml-core": "azureml.core",
     "azureml-dataset-runtime": "azureml.dataprep",
     "azureml-telemetry": "azureml.telemetry",
+    "mltable": "mltable",
 }
 
 
@@ -67,4 +68,4 @@ def test_the_images_r_has_the_recommended_packages_the_toolchain_and_the_version
     assert '"Matrix"' in DOCKERFILE and "cc --version" in DOCKERFILE
     snapshot = r"https://packagemanager\.posit\.co/cran/__linux__/jammy/\d{4}-\d{2}-\d{2}"
     assert re.fullmatch(snapshot, R_BINARY_REPOSITORY)
-    assert "mlflow" not in DOCKERFILE.split("# (mltable")[1] and "mltable==" not in DOCKERFILE
+    assert "mlflow" not in DOCKERFILE.split("RUN python3 -m pip install")[1].split("\n\n")[0]

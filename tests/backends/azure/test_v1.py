@@ -115,6 +115,7 @@ def test_what_the_sdk_sends_for_the_parallel_run_step(fake_azure, backend, datas
             "azureml-core==1.61.0.post4",
             "azureml-dataset-runtime[pandas,fuse]==1.62.0",
             "azureml-telemetry==1.62.0",
+            "mltable==1.6.3",
             "setuptools<81",
         ]
     )
