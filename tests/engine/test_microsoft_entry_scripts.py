@@ -458,6 +458,15 @@ def test_a_folder_of_csv_files_without_an_mltable_is_a_file_input(job) -> None:
     assert state["counts"]["failed_files"] == 1  # one row for two files: the runtime counts the other file failed
 
 
+def test_a_dataframe_script_over_a_folder_of_csv_files_is_told_how_to_make_it_a_table(job) -> None:
+    """An entry script written for DataFrames (the 2a iris script) over a folder of CSV files without an MLTable
+    file fails on the paths it gets, try after try: the job's error says why and what to add."""
+    final, _state, spec = job(IRIS, {"a.csv": "x,y\n1,2"}, run_max_try=2, error_threshold=0)
+    assert final == status.FAILED
+    error = Path(spec.logs_dir, "job_error.txt").read_text()
+    assert "holds table files (csv) but no MLTable file" in error and "add an MLTable" in error
+
+
 def test_run_with_one_argument_is_refused_on_a_partitioned_job(job, write_inputs) -> None:
     inputs = write_inputs({"u1/a.wav": "1"})
     final, state, _ = job(

@@ -43,6 +43,30 @@ def job_batches(spec: JobSpec, mini_batch_size: int, workdir: str) -> list[MiniB
     ]
 
 
+TABLE_FILE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl")
+HINT_SAMPLE = 1000  # the files looked at for the hint: a sample, not the whole listing
+
+
+def table_files_hint(spec: JobSpec, batches: list[MiniBatch]) -> str | None:
+    """What to tell a user whose file input is all table files (``.csv``, ``.tsv``, ``.parquet``, ``.jsonl``) with no
+    MLTable file: ``run()`` gets lists of paths, which an entry script written for DataFrames fails on, try after
+    try. None when the input is a table, is partitioned, or holds other files (of the first :data:`HINT_SAMPLE`).
+
+    :param spec: the job.
+    :param batches: its mini-batches.
+    """
+    if is_table(spec.input_dir) or spec.partition_keys:
+        return None
+    sample = [path for batch in batches[:HINT_SAMPLE] for path in batch.items][:HINT_SAMPLE]
+    if not sample or not all(path.lower().endswith(TABLE_FILE_SUFFIXES) for path in sample):
+        return None
+    return (
+        f"note: {spec.input_dir} holds table files ({sample[0].rsplit('.', 1)[-1]}) but no MLTable file, so it is a "
+        "folder of files: run() gets lists of their paths, not DataFrames. To hand run() DataFrames, add an MLTable "
+        "file (paths and a read_delimited or read_parquet transformation; docs/r-script.md)"
+    )
+
+
 def job_items(spec: JobSpec) -> list[str]:
     """A file input's items, as paths (see the module); ``ValueError`` (or ``OSError``) saying why there are none.
 

@@ -49,7 +49,7 @@ from azureml_parallel_r import status as run_status
 from azureml_parallel_r.engine.accounting import Counts, succeeded_items, threshold_breach
 from azureml_parallel_r.engine.append_row_settings import dataframe_csv_options
 from azureml_parallel_r.engine.job import CANCEL_FILE, JobSpec
-from azureml_parallel_r.engine.job_inputs import job_batches, snapshot_source_directory
+from azureml_parallel_r.engine.job_inputs import job_batches, snapshot_source_directory, table_files_hint
 from azureml_parallel_r.engine.job_reports import JobReports
 from azureml_parallel_r.engine.predefined_arguments import RuntimeTimeouts, apply_predefined_arguments
 from azureml_parallel_r.engine.run_logs import RunLogs
@@ -134,6 +134,10 @@ class ParallelRunJob(JobReports):
                 self._batches = job_batches(self.spec, self.settings.mini_batch_size, workdir)
             except (ValueError, OSError) as exc:
                 return self._finish(run_status.FAILED, str(exc))
+            hint = table_files_hint(self.spec, self._batches)
+            if hint:  # said now, and in job_error.txt should the run fail
+                self.on_progress(hint)
+                self._errors.append(hint)
             return self._run_batches(workdir)
 
     def _run_batches(self, workdir: str) -> str:
