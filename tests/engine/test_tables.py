@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from azureml_parallel_r.engine.tables import (
@@ -57,6 +57,7 @@ def _table(folder: Path, files: dict[str, str], mltable: str) -> Path:
 READ = "transformations:\n  - read_delimited:\n      delimiter: ','\n"
 
 
+@settings(max_examples=40, deadline=None)  # each example writes files: no deadline on a loaded machine
 @given(rows=st.integers(1, 400), size=st.integers(16, 4096))
 def test_size_cut_mini_batches_hold_every_row_once_in_order_and_never_span_files(tmp_path_factory, rows, size) -> None:
     folder = tmp_path_factory.mktemp("t")
@@ -156,3 +157,31 @@ def test_partitions_from_paths_are_the_partitions_the_data_gives(tmp_path: Path)
 
 
 IRIS = "paths:\n  - file: ./iris.csv\ntransformations:\n  - read_delimited: {}\n"
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        ("- file: ../secret.csv", "which is not a file of its folder"),
+        ("- file: ./a/../../secret.csv", "which is not a file of its folder"),
+        ("- pattern: ../*.csv", "names no file"),
+        ("- folder: ../", "names no file"),
+        ("- file: https://example.com/x.csv", "is a URL"),
+    ],
+)
+def test_an_mltable_never_reads_outside_its_folder(tmp_path: Path, paths: str, message: str) -> None:
+    """Whatever its paths say, a table is the files of its folder: one beside it is never read."""
+    (tmp_path / "secret.csv").write_text("password\nhunter2\n")
+    folder = _table(tmp_path / "table", {"a/x.csv": "v\n1"}, f"paths:\n  {paths}\n" + READ)
+    with pytest.raises(ValueError, match=message):
+        read_table(str(folder))
+
+
+def test_a_link_out_of_the_table_folder_is_refused(tmp_path: Path) -> None:
+    from azureml_parallel_r.inputs import InputFolderError
+
+    (tmp_path / "secret.csv").write_text("password\nhunter2\n")
+    folder = _table(tmp_path / "table", {"x.csv": "v\n1"}, "paths:\n  - pattern: ./*.csv\n" + READ)
+    (folder / "linked.csv").symlink_to(tmp_path / "secret.csv")
+    with pytest.raises(InputFolderError, match=r"linked\.csv"):
+        read_table(str(folder))

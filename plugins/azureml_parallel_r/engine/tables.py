@@ -147,23 +147,22 @@ def table_files(folder: str, paths: Sequence[Any]) -> list[str]:
     :param folder: the MLTable's folder.
     :param paths: its ``paths`` list.
     """
+    # the folder's own files (a link out of it raises): a path naming anything else, "../x" or a link out, is refused
     every = [os.path.relpath(path, folder).replace(os.sep, "/") for path in list_input_files(folder)]
-    files = selected_paths(paths, every, lambda relative: os.path.isfile(os.path.join(folder, relative)))
+    files = selected_paths(paths, every)
     if not files:
         raise ValueError(f"the MLTable in {folder} names no file (its paths: {paths!r})")
     return [os.path.join(folder, path) for path in files]
 
 
-def selected_paths(paths: Sequence[Any], every: Sequence[str], exists: Any = None) -> list[str]:
+def selected_paths(paths: Sequence[Any], every: Sequence[str]) -> list[str]:
     """Which of a folder's files (``every``, relative paths with ``/``) an MLTable's ``paths`` name, sorted, the
-    MLTable file left out.
+    MLTable file left out: only ever files of the folder (a ``file:`` naming another is refused).
 
     :param paths: the MLTable's ``paths`` list.
     :param every: every file of its folder.
-    :param exists: tells whether a ``file:`` path is a file (default: whether it is in ``every``).
     """
     known = set(every)
-    exists = exists or (lambda relative: relative in known)
     found: list[str] = []
     for entry in paths or []:
         if not isinstance(entry, dict) or len(entry) != 1:
@@ -174,8 +173,8 @@ def selected_paths(paths: Sequence[Any], every: Sequence[str], exists: Any = Non
             raise ValueError(f"the MLTable path {value!r} is a URL: the local engine reads paths in the folder only")
         relative = os.path.normpath(value).replace(os.sep, "/")
         if kind == "file":
-            if not exists(relative):
-                raise ValueError(f"the MLTable names the file {value!r}, which is not in its folder")
+            if relative not in known:
+                raise ValueError(f"the MLTable names the file {value!r}, which is not a file of its folder")
             found.append(relative)
         elif kind == "folder":
             prefix = "" if relative == "." else relative + "/"
