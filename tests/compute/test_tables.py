@@ -89,6 +89,12 @@ def test_every_value_of_every_column_reaches_r_as_it_is(echo_session, rows, name
     assert date_column == [None if r[4] is None else r[4].isoformat() for r in rows]
 
 
+def test_a_mini_batch_without_rows_reaches_r_as_an_empty_data_frame_with_its_columns(echo_session) -> None:
+    frame = pd.DataFrame({"q": pd.Series([], dtype="int64"), "when": pd.Series([], dtype="datetime64[ns]")})
+    echo = _through_r(echo_session, frame)
+    assert echo["rows"] == 0 and echo["names"] == ["q", "when"] and echo["classes"] == ["integer", "Date"]
+
+
 def test_times_reach_r_in_utc_to_the_microsecond(echo_session) -> None:
     frame = pd.DataFrame({"t": pd.to_datetime(["2020-01-01 10:00:01.123456", None]).tz_localize("Europe/Paris")})
     echo = _through_r(echo_session, frame)

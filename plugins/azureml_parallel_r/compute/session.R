@@ -326,8 +326,13 @@ run_session <- function() {
     classes <- unlist(table$classes, use.names = FALSE)
     read_as <- ifelse(classes %in% c("Date", "POSIXct"), "character", classes)
     names <- enc2utf8(unlist(table$names, use.names = FALSE))
-    data <- utils::read.csv(input, header = FALSE, colClasses = read_as, col.names = names, na.strings = table$na,
-                            check.names = FALSE, stringsAsFactors = FALSE, encoding = "UTF-8", strip.white = FALSE)
+    if (isTRUE(file.size(input) == 0)) {  # no rows: read.csv reads no columns from an empty file
+      data <- as.data.frame(stats::setNames(lapply(read_as, function(cls) vector(cls, 0L)), names),
+                            check.names = FALSE, stringsAsFactors = FALSE)
+    } else {
+      data <- utils::read.csv(input, header = FALSE, colClasses = read_as, col.names = names, na.strings = table$na,
+                              check.names = FALSE, stringsAsFactors = FALSE, encoding = "UTF-8", strip.white = FALSE)
+    }
     # R's reader ends a line at a carriage return even inside quotes: the CSV holds a mark for it, put back here
     for (i in which(classes == "character")) data[[i]] <- gsub(table$cr, "\r", data[[i]], fixed = TRUE)
     for (i in which(classes == "Date")) data[[i]] <- as.Date(data[[i]])
