@@ -95,7 +95,7 @@ def test_a_misspelt_trigger_parameter_fails_the_run_with_what_to_fix(dag, airflo
     printed = capfd.readouterr()
     assert (
         "unknown trigger parameter(s) 'mini_batch_sise'; this DAG's parameters are conn_id, error_threshold, "
-        "input_path, mini_batch_size," in printed.out + printed.err
+        "input_kind, input_path, mini_batch_data_size, mini_batch_size," in printed.out + printed.err
     )
 
 
