@@ -95,6 +95,13 @@ def test_a_mini_batch_without_rows_reaches_r_as_an_empty_data_frame_with_its_col
     assert echo["rows"] == 0 and echo["names"] == ["q", "when"] and echo["classes"] == ["integer", "Date"]
 
 
+def test_columns_sharing_a_name_reach_r_each_as_it_is(echo_session) -> None:
+    frame = pd.DataFrame([[1, "a", True]], columns=["x", "x", "x"])
+    echo = _through_r(echo_session, frame)
+    assert echo["names"] == ["x", "x", "x"] and echo["classes"] == ["integer", "character", "logical"]
+    assert echo["columns"] == [["1"], ["a"], ["TRUE"]]
+
+
 def test_times_reach_r_in_utc_to_the_microsecond(echo_session) -> None:
     frame = pd.DataFrame({"t": pd.to_datetime(["2020-01-01 10:00:01.123456", None]).tz_localize("Europe/Paris")})
     echo = _through_r(echo_session, frame)

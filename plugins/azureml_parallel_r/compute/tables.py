@@ -110,21 +110,23 @@ def r_classes(frame: Any) -> list[str]:
     :param frame: a pandas DataFrame.
     """
     classes = []
-    for name in frame.columns:
-        column = frame[name]
+    for i in range(len(frame.columns)):
+        column = frame.iloc[:, i]
         kind = getattr(column.dtype, "kind", "O")
-        if kind in "iu":
-            present = column.dropna()
-            fits = present.empty or (int(present.min()) >= -INT32 and int(present.max()) <= INT32)
+        if kind in "iu":  # numpy's integers hold no missing value
+            values = column.to_numpy()
+            fits = not len(values) or (int(values.min()) >= -INT32 and int(values.max()) <= INT32)
             classes.append("integer" if fits else "numeric")
         elif kind == "f":
             classes.append("numeric")
         elif kind == "b":
             classes.append("logical")
-        elif kind == "M":
-            present = column.dropna()
-            midnight = getattr(column.dtype, "tz", None) is None and bool((present == present.dt.normalize()).all())
+        elif kind == "M" and getattr(column.dtype, "tz", None) is None:
+            values = column.to_numpy()  # datetime64: a missing one (NaT) is not equal to itself
+            midnight = bool(((values == values.astype("datetime64[D]")) | (values != values)).all())
             classes.append("Date" if midnight else "POSIXct")
+        elif kind == "M":
+            classes.append("POSIXct")
         else:
             classes.append("character")
     return classes
@@ -139,17 +141,17 @@ def write_table(frame: Any, path: str) -> dict[str, Any]:
     """
     classes = r_classes(frame)
     out = frame.copy(deep=False)
-    for i, name in enumerate(frame.columns):
-        if classes[i] == "POSIXct":  # in UTC, as R reads it back
-            column = out[name]
+    for i, kind in enumerate(classes):  # by position: two columns may share a name
+        column = out.iloc[:, i]
+        if kind == "POSIXct":  # in UTC, as R reads it back
             if getattr(column.dtype, "tz", None) is not None:
                 column = column.dt.tz_convert("UTC").dt.tz_localize(None)
-            out[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        elif classes[i] == "Date":
-            out[name] = out[name].dt.strftime("%Y-%m-%d")
-        elif classes[i] == "logical":
-            out[name] = out[name].map({True: "TRUE", False: "FALSE"})
-        elif classes[i] == "character":
-            out[name] = out[name].map(lambda v: v.replace("\r", CR_TEXT) if isinstance(v, str) else v)
+            out.isetitem(i, column.dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+        elif kind == "Date":
+            out.isetitem(i, column.dt.strftime("%Y-%m-%d"))
+        elif kind == "logical":
+            out.isetitem(i, column.map({True: "TRUE", False: "FALSE"}))
+        elif kind == "character" and any(isinstance(v, str) and "\r" in v for v in column):
+            out.isetitem(i, column.map(lambda v: v.replace("\r", CR_TEXT) if isinstance(v, str) else v))
     out.to_csv(path, index=False, header=False, na_rep=NA_TEXT, encoding="utf-8", lineterminator="\n")
     return {"classes": classes, "names": [str(name) for name in frame.columns], "na": NA_TEXT, "cr": CR_TEXT}

@@ -46,6 +46,8 @@ What the local engine does (each point a rule of those sources):
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -252,6 +254,7 @@ def partitions_from_paths(mltable: str, every: Sequence[str], partition_keys: Se
     return sorted(found)
 
 
+@functools.lru_cache(maxsize=64)
 def partition_format_regex(partition_format: str) -> tuple[re.Pattern[str], list[str]]:
     """A ``partition_format`` (``{Store}/{Brand}/{file_name}.{extension}``) as a regular expression over a path
     relative to the table's folder, and the names of its fields; a ``{name:date format}`` field is refused.
@@ -309,8 +312,6 @@ def _read_file(pandas: Any, path: str, reader: str, options: dict[str, Any], fir
         )
         if header == "no_header":
             frame.columns = [f"Column{i + 1}" for i in range(len(frame.columns))]
-        if options.get("infer_column_types", True) is not False:
-            frame = _infer_dates(pandas, frame)
     return frame
 
 
@@ -364,26 +365,33 @@ def read_table(folder: str) -> list[tuple[str, Any]]:
             f"the MLTable in {folder} has no read_delimited, read_parquet or read_json_lines transformation: an "
             "mltable input of a parallel job needs one to be a table (a folder of files is a uri_folder input)"
         )
-    tables = []
-    for i, path in enumerate(files):
-        frame = _read_file(pandas, path, reader, options, first=i == 0)
-        relative = os.path.relpath(path, folder).replace(os.sep, "/")
-        if options.get("include_path_column"):
-            frame[PATH_COLUMN] = relative
-        for name, value in columns:
-            frame = _column_step(frame, name, value, relative)
-        tables.append((path, frame))
-    return tables
+    raw = [_read_file(pandas, path, reader, options, first=i == 0) for i, path in enumerate(files)]
+    relatives = [os.path.relpath(path, folder).replace(os.sep, "/") for path in files]
+    # the per-file columns and the column steps run once over the whole table (a column set per file costs more
+    # than reading a small file), then the table is cut back into its files
+    whole = pandas.concat(raw, ignore_index=True) if len(raw) > 1 else raw[0].reset_index(drop=True)
+    sizes = [len(frame) for frame in raw]
+    if options.get("include_path_column"):
+        whole[PATH_COLUMN] = pandas.Series(relatives).repeat(sizes).to_numpy()
+    for name, value in columns:
+        whole = _column_step(pandas, whole, name, value, relatives, sizes)
+    if reader == "read_delimited" and options.get("infer_column_types", True) is not False:
+        whole = _infer_dates(pandas, whole)
+    bounds = [0, *itertools.accumulate(sizes)]
+    return [(path, whole.iloc[bounds[i] : bounds[i + 1]]) for i, path in enumerate(files)]
 
 
-def _column_step(frame: Any, name: str, value: Any, relative: str) -> Any:
+def _column_step(pandas: Any, frame: Any, name: str, value: Any, relatives: list[str], sizes: list[int]) -> Any:
     if name == "extract_columns_from_partition_format":
-        text = value.get("partition_format") if isinstance(value, dict) else value
-        found = partition_values(relative, str(text))
-        if found is None:
-            raise ValueError(f"{relative} does not have the partition format {text!r}")
-        for column, field_value in found.items():
-            frame[column] = field_value
+        text = str(value.get("partition_format") if isinstance(value, dict) else value)
+        per_file = []
+        for relative in relatives:
+            found = partition_values(relative, text)
+            if found is None:
+                raise ValueError(f"{relative} does not have the partition format {text!r}")
+            per_file.append(found)
+        for column in per_file[0] if per_file else {}:
+            frame[column] = pandas.Series([found[column] for found in per_file]).repeat(sizes).to_numpy()
         return frame
     names = [value] if isinstance(value, str) else list(value or [])
     if name == "drop_columns":
