@@ -144,14 +144,16 @@ class BatchProcessor:
         :raises PartitionFailed: the partition failed (its failure record is written): the runtime counts the
             mini-batch failed and tries it again while tries are left.
         """
+        relative = partition_path(keys, frame)
         if "process_partition" not in self.session.functions:
-            raise PartitionFailed(
+            error = (
                 f"the R script {self.config.r_script} defines no process_partition(data, keys, output_dir, args), "
                 "which a table input (an MLTable folder) needs: define it (process_file is for file inputs)"
             )
+            self._failed(relative, relative, FileOutcome(ok=False, kind="r_error", error=error))
+            raise PartitionFailed(error)
         timeout = self.config.invocation_timeout
         deadline = time.monotonic() + timeout - invocation_margin(timeout) if timeout else None
-        relative = partition_path(keys, frame)
         self.layout.refresh()
         done = self._finished_earlier([relative])
         if done:

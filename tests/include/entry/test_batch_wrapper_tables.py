@@ -53,6 +53,8 @@ def test_partitions_reach_process_partition_and_fail_alone(entry, write_r_script
 def test_a_table_for_a_script_with_only_process_file_fails_saying_so(entry, tmp_path: Path) -> None:
     from tests.conftest import EXAMPLE_R_SCRIPT
 
-    entry("--input-kind", "table", "--r-script", str(EXAMPLE_R_SCRIPT))
+    output = entry("--input-kind", "table", "--r-script", str(EXAMPLE_R_SCRIPT))
     with pytest.raises(batch_wrapper.PartitionFailed, match=r"defines no process_partition\(data, keys"):
-        batch_wrapper.run(pd.DataFrame({"q": [1]}), None)
+        batch_wrapper.run(pd.DataFrame({"q": [1]}), _context(Store="1"))
+    record = json.loads((output / "failures" / "Store=1.json").read_text())  # validation shows why, per partition
+    assert "defines no process_partition" in record["error"]
