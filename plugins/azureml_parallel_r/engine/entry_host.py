@@ -3,7 +3,7 @@
 
 Started as ``python -m azureml_parallel_r.engine.entry_host REQUEST_FD RESPONSE_FD``. Messages are JSON lines
 on those two pipes, so whatever the entry script prints (its stdout and stderr go to log files) cannot
-corrupt them. Standard library only.
+corrupt them. Standard library only, and pandas for a table's mini-batches (DataFrames, as the runtime hands them).
 """
 
 from __future__ import annotations

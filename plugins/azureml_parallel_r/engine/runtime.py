@@ -1,9 +1,12 @@
 """The local ParallelRunStep runtime: the same rules as Azure ML, on one machine.
 
 - The job's items (:mod:`.job_inputs`: the input folder's files, or a registered list) are cut into mini-batches of
-  ``mini_batch_size`` files; the workers work in the run's own copy of the source directory.
+  ``mini_batch_size`` files, or by partition keys; a folder with an ``MLTable`` file is a table, cut by partition
+  keys or by data size into DataFrames (:mod:`.tables`). The workers work in the run's own copy of the source
+  directory.
 - ``node_count x process_count_per_node`` worker processes each import the entry script, call ``init()``
-  once, then ``run(mini_batch)`` for every mini-batch they pull, and ``shutdown()`` at the end.
+  once, then ``run(mini_batch)`` for every mini-batch they pull (``run(mini_batch, mini_batch_context)`` with partition
+  keys), and ``shutdown()`` at the end.
 - A mini-batch fails when ``run()`` raises, exceeds ``run_invocation_timeout`` (the process is killed and
   replaced) or returns fewer items than it was given; it is tried again until ``run_max_try`` tries, then
   its missing items count as failed. Only the rows of a mini-batch's last try are kept. Every element ``run()``
@@ -18,9 +21,9 @@
   the job fails when no node is left, or when it has run 2 minutes with ``2 * node_count * process_count_per_node``
   failures ("What happens if init function in entry script fails?", Troubleshooting the ParallelRunStep,
   https://learn.microsoft.com/azure/machine-learning/v1/how-to-debug-parallel-run-step). An entry script the engine
-  cannot run at all (no ``run()``, a generator ``run()``, ``run(mini_batch, mini_batch_context)``) fails it at once.
-- The v2 runtime's predefined program arguments apply (:mod:`.predefined_arguments`); an input folder holding an
-  ``MLTable`` file (tabular data, whose mini-batches are DataFrames) is refused: only file inputs are modelled.
+  cannot run at all (no ``run()``, a generator ``run()``, a ``run()`` whose arguments are not the ones the job
+  passes) fails it at once.
+- The v2 runtime's predefined program arguments apply (:mod:`.predefined_arguments`).
 - append_row: the controller alone writes the rows, so concurrent workers never interleave; the file
   appears in the output folder in one rename when the job ends (not on cancel).
 - Each node has a temporary folder (``TMPDIR``) for the run's lifetime, as a job's container has on Azure; when the
