@@ -40,6 +40,17 @@ def _dag_run_state(dag_id: str, run_id: str) -> str | None:
         return None
 
 
+def _table_text(dataset: DatasetRef, keys: list[str]) -> str:
+    """What the registration log line says of a table (nothing for files)."""
+    if not dataset.tabular:
+        return ""
+    if not keys:
+        return ", a table (mini-batches by size)"
+    if dataset.partitions is None:  # the keys are columns of the data: the run tells its partitions
+        return f", a table partitioned by {', '.join(keys)} (its partitions are known once the run reports them)"
+    return f", a table of {dataset.partitions} partitions by {', '.join(keys)}"
+
+
 class RegisterFileDatasetOperator(BaseOperator):
     """Register the files under a datastore path as a FileDataset version and return it via XCom.
 
@@ -142,11 +153,7 @@ class RegisterFileDatasetOperator(BaseOperator):
             dataset.version,
             dataset.file_count,
             path,
-            ""
-            if not dataset.tabular
-            else f", a table of {dataset.partitions} partitions by {', '.join(keys)}"
-            if keys
-            else ", a table (mini-batches by size)",
+            _table_text(dataset, keys),
         )
         return dataset.to_dict()
 
