@@ -25,7 +25,7 @@ from azureml_parallel_r.compute.entry_config import EntryConfig
 from azureml_parallel_r.compute.entry_settings import invocation_margin
 from azureml_parallel_r.compute.journal import Journal
 from azureml_parallel_r.compute.output_layout import OutputLayout, json_line, relative_input_path
-from azureml_parallel_r.compute.r_session import FileOutcome, Item, RSession
+from azureml_parallel_r.compute.r_session import FileOutcome, Item, RSession, RSetupError
 from azureml_parallel_r.compute.records import FailureRecord, ResultRow
 from azureml_parallel_r.compute.tables import key_values, partition_path, write_table
 
@@ -101,10 +101,23 @@ class BatchProcessor:
         )
 
     def start(self) -> None:
-        """Start R and load the script once, so a broken script fails here and not per file."""
+        """Start R and load the script once, so a broken script fails here and not per file: one that does not
+        define the function the input needs (``process_partition`` for ``--input-kind table``, else
+        ``process_file``) too."""
         os.makedirs(os.path.dirname(self.config.results_dir), exist_ok=True)  # the output folder; results/ on use
         self.layout.remove_stale_scratch()
         self.session.start()
+        needed, signature, other = (
+            ("process_partition", "process_partition(data, keys, output_dir, args)", "process_file")
+            if self.config.input_kind == "table"
+            else ("process_file", "process_file(input_path, output_dir, args)", "process_partition")
+        )
+        if needed not in self.session.functions:
+            self.session.end()
+            raise RSetupError(
+                f"the R script {self.config.r_script} defines no {signature}, which a {self.config.input_kind} input "
+                f"needs (it defines {other}, for a {'file' if other == 'process_file' else 'table'} input)"
+            )
         if self.config.r_mode == "per-file":
             self.session.close()
 

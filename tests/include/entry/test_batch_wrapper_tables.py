@@ -5,7 +5,6 @@ retried partition whose result an earlier try kept is not run again."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -50,11 +49,35 @@ def test_partitions_reach_process_partition_and_fail_alone(entry, write_r_script
     assert (counts / "1000.txt").read_text() == "x"  # R ran it once
 
 
-def test_a_table_for_a_script_with_only_process_file_fails_saying_so(entry, tmp_path: Path) -> None:
-    from tests.conftest import EXAMPLE_R_SCRIPT
+@pytest.mark.parametrize(
+    ("kind", "script", "message"),
+    [
+        ("table", "process_file <- function(input_path, output_dir, args) 1\n", r"defines no process_partition\(data"),
+        ("files", "process_partition <- function(data, keys, output_dir, args) 1\n", r"defines no process_file\("),
+    ],
+)
+def test_a_script_without_the_function_its_input_needs_fails_init(entry, write_r_script, kind, script, message) -> None:
+    """init() fails, saying which function to define, rather than every partition or file failing on its own."""
+    from azureml_parallel_r.compute.r_session import RSetupError
 
-    output = entry("--input-kind", "table", "--r-script", str(EXAMPLE_R_SCRIPT))
-    with pytest.raises(batch_wrapper.PartitionFailed, match=r"defines no process_partition\(data, keys"):
-        batch_wrapper.run(pd.DataFrame({"q": [1]}), _context(Store="1"))
-    record = json.loads((output / "failures" / "Store=1.json").read_text())  # validation shows why, per partition
+    with pytest.raises(RSetupError, match=message):
+        entry("--input-kind", kind, "--r-script", str(write_r_script(script)))
+
+
+def test_a_partition_for_a_script_without_process_partition_leaves_its_record(write_r_script, tmp_path) -> None:
+    """Called without --input-kind table (the runtime's tabular input, whatever the arguments), each partition
+    fails with a record saying what to define."""
+    from azureml_parallel_r.compute.batch import BatchProcessor, PartitionFailed
+    from azureml_parallel_r.compute.entry_config import parse_config
+
+    script = write_r_script("process_file <- function(input_path, output_dir, args) 1\n")
+    config = parse_config(["--r-script", str(script), "--output-dir", str(tmp_path / "out"), "--input-root", "/"], "")
+    processor = BatchProcessor(config, str(tmp_path / "logs"), "p1")
+    processor.start()
+    try:
+        with pytest.raises(PartitionFailed, match=r"defines no process_partition\(data, keys"):
+            processor.process_table(pd.DataFrame({"q": [1]}), {"Store": "1"})
+    finally:
+        processor.close()
+    record = json.loads((tmp_path / "out" / "failures" / "Store=1.json").read_text())
     assert "defines no process_partition" in record["error"]
