@@ -353,7 +353,8 @@ class AirflowStack:
             (self.per_dag_user, self.per_dag_password, role),
         ):
             names = ["--firstname", user, "--lastname", "User", "--email", f"{user}@example.com"]
-            self.cli("users", "create", "--username", user, "--password", password, "--role", user_role, *names)
+            # --password=VALUE: a random password may start with "-", which argparse would take for an option
+            self.cli("users", "create", "--username", user, f"--password={password}", "--role", user_role, *names)
 
     def _api_ready(self) -> bool:
         self.check_alive()
@@ -391,7 +392,8 @@ class AirflowStack:
             check=False,
         )
         if result.returncode:
-            raise StackError(f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+            shown = " ".join("--password=***" if arg.startswith("--password=") else arg for arg in args)
+            raise StackError(f"airflow {shown} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
         return result
 
     def listening_sockets(self) -> list[tuple[str, int]]:
