@@ -14,11 +14,11 @@ from azureml_parallel_r.engine.tables import (
     DEFAULT_TABLE_MINI_BATCH_BYTES,
     file_partitions,
     parse_data_size,
-    partition_values,
     read_table,
     table_batches,
     table_files,
 )
+from azureml_parallel_r.mltable import partition_values
 
 UNITS = {"": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
@@ -143,17 +143,18 @@ def test_files_of_one_partition_share_a_mini_batch(tmp_path: Path) -> None:
 def test_partitions_from_paths_are_the_partitions_the_data_gives(tmp_path: Path) -> None:
     """For Microsoft's partitioned layout, the folder names alone give every partition, exactly as reading the data
     does (what registration on Azure records without downloading the table)."""
-    from azureml_parallel_r.engine.tables import partition_folders, partitions_from_paths
+    from azureml_parallel_r.engine.tables import partition_folders
     from azureml_parallel_r.examples.samples import make_oj_sales_table
+    from azureml_parallel_r.mltable import check_mltable, partitions_from_paths
 
     make_oj_sales_table(str(tmp_path), stores=3, weeks=4)
     every = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    mltable = (tmp_path / "MLTable").read_text()
+    mltable = check_mltable((tmp_path / "MLTable").read_text())
     from_paths = partitions_from_paths(mltable, every, ["Store", "Brand"])
     assert from_paths == partition_folders(str(tmp_path), ["Store", "Brand"])
     assert len(from_paths) == 9 and from_paths[0] == "Store=1000/Brand=dominicks"
     assert partitions_from_paths(mltable, every, ["Quantity"]) is None  # a column of the data: only reading tells
-    assert partitions_from_paths(IRIS, ["iris.csv"], ["Store"]) is None
+    assert partitions_from_paths(check_mltable(IRIS), ["iris.csv"], ["Store"]) is None
 
 
 IRIS = "paths:\n  - file: ./iris.csv\ntransformations:\n  - read_delimited: {}\n"

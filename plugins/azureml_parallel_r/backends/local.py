@@ -147,7 +147,8 @@ class LocalBackend(ParallelRunBackend):
         """Register the table's folder as :meth:`register_file_dataset` does its files (every file of it, the MLTable
         file included), recording its partitions (read with pandas, as the local engine will cut them); a folder
         without an MLTable file is refused, saying how to make it a table."""
-        from azureml_parallel_r.engine.tables import is_table, not_a_table, partition_folders
+        from azureml_parallel_r.engine.tables import partition_folders
+        from azureml_parallel_r.mltable import is_table, not_a_table
 
         folder = self._datastore_path(path)
         if not folder.is_dir():

@@ -320,30 +320,6 @@ run_session <- function() {
   }
   on_error <- function(e) structure(list(error = conditionMessage(e), call = call_text(e)), class = "file_error")
 
-  # A partition's data.frame, from the CSV compute/tables.py wrote: each column read as the class it had there
-  # (integer, numeric, logical, character, Date, POSIXct), a missing value written as table$na, names kept as they are.
-  read_partition <- function(input, table) {
-    classes <- unlist(table$classes, use.names = FALSE)
-    read_as <- ifelse(classes %in% c("Date", "POSIXct"), "character", classes)
-    names <- enc2utf8(unlist(table$names, use.names = FALSE))
-    if (isTRUE(file.size(input) == 0)) {  # no rows: read.csv reads no columns from an empty file
-      data <- as.data.frame(stats::setNames(lapply(read_as, function(cls) vector(cls, 0L)), names),
-                            check.names = FALSE, stringsAsFactors = FALSE)
-    } else {
-      data <- utils::read.csv(input, header = FALSE, colClasses = read_as, col.names = names, na.strings = table$na,
-                              check.names = FALSE, stringsAsFactors = FALSE, encoding = "UTF-8", strip.white = FALSE)
-    }
-    # R's reader ends a line at a carriage return even inside quotes: the CSV holds a mark for it, put back here
-    for (i in which(classes == "character")) data[[i]] <- gsub(table$cr, "\r", data[[i]], fixed = TRUE)
-    for (i in which(classes == "Date")) data[[i]] <- as.Date(data[[i]])
-    for (i in which(classes == "POSIXct")) data[[i]] <- as.POSIXct(data[[i]], tz = "UTC", format = "%Y-%m-%dT%H:%M:%OS")
-    data
-  }
-  partition_keys <- function(keys) {
-    if (is.null(keys) || length(keys) == 0L) return(structure(list(), names = character(0)))
-    lapply(keys, function(value) if (is.null(value)) NA else value)
-  }
-
   # One file (or partition): its reply line, still without its log_end. Timed with the wall clock (Sys.time: no
   # system call), not proc.time (two getrusage calls each).
   process_one <- function(item, input, output_dir, args, wd) {
@@ -446,6 +422,10 @@ run_session <- function() {
   }
   invisible(NULL)
 }
+
+# partitions.R, beside this file: how a table's partition becomes a data.frame
+session_file <- sub("^--file=", "", grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)[[1L]])
+source(file.path(dirname(normalizePath(session_file)), "partitions.R"), encoding = "UTF-8")
 
 cli_args <- commandArgs(trailingOnly = TRUE)
 if (length(cli_args) == 3L && identical(cli_args[[1L]], "--check-packages")) {

@@ -22,7 +22,7 @@ import sys
 from azureml_parallel_r import status as run_status
 from azureml_parallel_r.compute.records import LOGS_DIR
 from azureml_parallel_r.engine.job import JobSpec, new_run_id
-from azureml_parallel_r.engine.tables import is_table
+from azureml_parallel_r.mltable import is_table
 from azureml_parallel_r.run_settings import LOGGING_LEVELS, OUTPUT_ACTIONS, ParallelRunSettings, parse_data_size
 
 DEFAULTS = ParallelRunSettings()

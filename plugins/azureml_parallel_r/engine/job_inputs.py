@@ -17,8 +17,9 @@ import os
 import shutil
 
 from azureml_parallel_r.engine.job import JobSpec, read_json
-from azureml_parallel_r.engine.tables import MiniBatch, file_partitions, is_table, table_batches
+from azureml_parallel_r.engine.tables import MiniBatch, file_partitions, table_batches
 from azureml_parallel_r.inputs import list_input_files
+from azureml_parallel_r.mltable import is_table
 
 SNAPSHOT_IGNORED = ("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
 

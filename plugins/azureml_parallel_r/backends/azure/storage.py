@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azureml_parallel_r.models import DatasetRef, RegisteredFiles, StorageLocation
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -202,3 +206,46 @@ def recorded_dataset_files(blobs: DatastoreBlobs, dataset: DatasetRef) -> dict[s
     """The record a version's registration kept (:func:`record_dataset_files`), or None when it is gone."""
     recorded = blobs.read_text(dataset_files_blob(dataset.name, dataset.version))
     return None if recorded is None else json.loads(recorded)
+
+
+@dataclass(frozen=True)
+class TableListing:
+    """A table's folder on a datastore, as its registration reads it: no data, only the listing and the MLTable file.
+
+    :param entries: (relative path, size, ETag) of every file of the folder (none: missing or empty).
+    :param spec: its MLTable file's content, once a parallel job can read it as a table (None without entries).
+    :param partitions: its partitions' output folders, when the MLTable gives the keys from the paths (else None).
+    """
+
+    entries: list[tuple[str, int, str]]
+    spec: dict[str, Any] | None = None
+    partitions: list[str] | None = None
+
+
+def list_table(blobs: DatastoreBlobs, path: str, partition_keys: Sequence[str]) -> TableListing:
+    """Read a table's folder for its registration (both Azure engines): its listing and its MLTable file, checked as
+    :func:`~azureml_parallel_r.mltable.check_mltable` checks it (what azure-ai-ml's own check would say, were its
+    schema reachable), and its partitions from the folder names where the MLTable gives them. A folder without an
+    MLTable file, or one a parallel job cannot read, raises ``InputFolderError`` saying what to fix.
+
+    :param blobs: the datastore.
+    :param path: the table's folder on it.
+    :param partition_keys: the partition keys (none: mini-batches by size).
+    """
+    from azureml_parallel_r.inputs import InputFolderError
+    from azureml_parallel_r.mltable import MLTABLE_FILE, check_mltable, not_a_table, partitions_from_paths
+
+    entries = list(blobs.entries(path))
+    if not entries:
+        return TableListing(entries)
+    text = blobs.read_text(f"{path.rstrip('/')}/{MLTABLE_FILE}")
+    if text is None:
+        raise not_a_table(path)
+    try:
+        spec = check_mltable(text)
+        found = partitions_from_paths(spec, [e[0] for e in entries], partition_keys) if partition_keys else None
+    except ValueError as exc:
+        raise InputFolderError(f"the table in {path!r} cannot be read: {exc}") from exc
+    if partition_keys and found is None:
+        log.info("the partition keys %s are columns of the data: its partitions are known from the run", partition_keys)
+    return TableListing(entries, spec, found)

@@ -147,7 +147,7 @@ def tabular_dataset(datastore: Any, path: str, spec: dict[str, Any]) -> Any:
 
     :param datastore: the datastore holding the table.
     :param path: the table's folder on it.
-    :param spec: the MLTable file's content (:func:`~azureml_parallel_r.engine.tables.check_mltable`).
+    :param spec: the MLTable file's content (:func:`~azureml_parallel_r.mltable.check_mltable`).
     """
     from azureml.core import Dataset
 

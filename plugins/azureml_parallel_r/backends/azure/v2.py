@@ -55,6 +55,7 @@ from azureml_parallel_r.backends.azure.storage import (
     DatastoreBlobs,
     dataset_files_blob,
     datastore_uri,
+    list_table,
     record_dataset_files,
     recorded_dataset_files,
     workspace_uri,
@@ -73,7 +74,6 @@ from azureml_parallel_r.backends.azure.v2_workspace import SubmissionError, V2Wo
 from azureml_parallel_r.backends.azure.workspace import ASSUMED_PROCESSES_PER_NODE, WorkspaceSettings
 from azureml_parallel_r.backends.base import ParallelRunBackend
 from azureml_parallel_r.backends.results import collect_results
-from azureml_parallel_r.inputs import InputFolderError
 from azureml_parallel_r.models import (
     LOG_TAIL_CHARS,
     RUN_ID_PLACEHOLDER,
@@ -167,23 +167,11 @@ class AzureMLV2Backend(V2WorkspaceReads, ParallelRunBackend):
         reused as :meth:`register_file_dataset` reuses one. Its partitions are recorded when the MLTable puts the
         keys back from the folder names (Microsoft's partitioned layout: no data is read here); when the keys are
         columns of the data, none are, and validation accounts for the partitions the run reported."""
-        from azureml_parallel_r.engine.tables import MLTABLE_FILE, check_mltable, not_a_table, partitions_from_paths
-
-        entries = list(self.blobs().entries(path))
-        if not entries:
-            return self._register(path, name, tags, entries, kind="table", partition_keys=list(partition_keys))
-        mltable = self.blobs().read_text(f"{path.rstrip('/')}/{MLTABLE_FILE}")
-        if mltable is None:
-            raise not_a_table(path)
+        table = list_table(self.blobs(), path, partition_keys)
         keys = list(partition_keys)
-        try:
-            check_mltable(mltable)  # what azure-ai-ml's own check would say, were its schema reachable
-            found = partitions_from_paths(mltable, [e[0] for e in entries], keys) if keys else None
-        except ValueError as exc:
-            raise InputFolderError(f"the table in {path!r} cannot be read: {exc}") from exc
-        if keys and found is None:
-            log.info("the partition keys %s are columns of the data: its partitions are known from the run", keys)
-        return self._register(path, name, tags, entries, kind="table", partition_keys=keys, partitions=found)
+        return self._register(
+            path, name, tags, table.entries, kind="table", partition_keys=keys, partitions=table.partitions
+        )
 
     def _register(
         self,
